@@ -1,0 +1,1 @@
+"""Renderers: each format is a pure function of the Results document."""

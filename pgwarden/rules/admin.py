@@ -1,0 +1,86 @@
+"""PGW-ADM: use of the server administrator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident, quote_literal
+from pgwarden.scanner.model import ServerSnapshot
+
+
+class AdminSessionFromApplication(Rule):
+    """An application logs in as the server administrator.
+
+    The admin role (on Azure Flexible Server: CREATEROLE, CREATEDB, member of
+    azure_pg_admin) can read and change every tenant's database. An application that
+    runs as the admin turns any SQL injection or leaked connection string into a
+    breach of every database on the server. Sessions are sampled several times over a
+    short window; sessions from tools listed in ``admin_application_names`` (psql,
+    pgAdmin, ...) are administration, not application use. pgwarden's own sessions are
+    never reported.
+
+    Violation: a live session of the admin role on an app database whose
+    application_name matches none of ``admin_application_names``.
+
+    Fix: give the application its own login role with only the privileges it needs,
+    store that role's connection string in the app's vault, rotate the admin
+    password, and end the session.
+    """
+
+    id = "PGW-ADM-001"
+    severity = "critical"
+    frameworks = ("CIS PostgreSQL 4.2",)
+    requires = ("postgres", "postgres.sessions")
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        pg = snapshot.postgres
+        assert pg is not None and pg.sessions is not None
+        admin = config.admin_role
+        if admin is None:
+            yield Verdict(
+                resource=f"server/{config.name}",
+                status="error",
+                message="the admin role is unknown: set admin_role for this server in the config "
+                "(or configure its Azure reference so it is read from ARM)",
+            )
+            return
+        app_dbs = config.app_databases()
+        for session in pg.sessions:
+            if session.user != admin or session.database not in app_dbs:
+                continue
+            if config.admin_tool_allowed(session.application_name):
+                continue
+            app = app_dbs[session.database]
+            shown = session.application_name or "(empty)"
+            yield Verdict(
+                resource=f"session/{session.pid}",
+                principal=f"role/{admin}",
+                app=app,
+                message=(
+                    f"application {shown!r} is logged in as the admin role {admin!r} "
+                    f"on database {session.database!r} (app {app!r})"
+                ),
+                evidence={
+                    "pid": session.pid,
+                    "application_name": session.application_name,
+                    "database": session.database,
+                    "user": session.user,
+                    "client_addr": session.client_addr if session.client_visible else
+                    "not visible (grant pg_read_all_stats)",
+                    "backend_start": session.backend_start.isoformat()
+                    if session.backend_start else None,
+                    "state": session.state,
+                    "seen_in_samples": f"{session.samples} of {pg.session_samples}",
+                    "allowed_admin_tools": list(config.policy.admin_application_names),
+                },
+                remediation=(
+                    f"Give app {app!r} its own login role and point its connection string at "
+                    f"it, then rotate the admin password. To end this session: "
+                    f"SELECT pg_terminate_backend({session.pid}); "
+                    f"-- application_name = {quote_literal(session.application_name)}, "
+                    f"database {quote_ident(session.database)}"
+                ),
+            )
+
+
+RULES = [AdminSessionFromApplication]

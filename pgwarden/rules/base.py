@@ -1,0 +1,231 @@
+"""The rule seam: a small documented class with one ``check`` method.
+
+A rule is a pure function of (server snapshot, server context) to verdicts. It never
+opens a connection. Its docstring is its documentation: the first line is the title,
+then the rationale; a paragraph starting ``Violation:`` says what fails, one
+starting ``Fix:`` says how to mend it. The same text feeds ``pgwarden explain``, the
+HTML report and SARIF help. Third-party rules subclass ``Rule`` the same way and
+register through the ``pgwarden.rules`` entry-point group (a list of Rule classes).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pgwarden.scanner.config import SEVERITIES, Policy, ServerConfig, Severity
+from pgwarden.scanner.errors import PgwardenError
+from pgwarden.scanner.model import AZURE_ROLES, SYSTEM_DATABASES, ServerSnapshot
+
+RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*-[A-Z0-9]+-\d{3}$")
+
+# Snapshot sections a rule may require; the engine turns a missing one into an
+# ``error`` finding that says what is missing, so a blind rule never passes.
+SECTIONS = frozenset(
+    {
+        "postgres",
+        "postgres.sessions",
+        "postgres.database_details",
+        "azure",
+        "azure.server",
+        "azure.firewall",
+        "azure.configurations",
+        "azure.administrators",
+        "azure.keyvault",
+        "azure.alerts",
+    }
+)
+
+
+class RuleDefinitionError(PgwardenError):
+    """A rule's metadata is invalid; raised once, at registration."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a rule reports about one resource; the engine turns it into a Finding."""
+
+    resource: str
+    message: str
+    principal: str | None = None
+    app: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    remediation: str | None = None
+    status: Literal["fail", "error"] = "fail"
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    """What the owners meant for one server: its tenancy map and the policy."""
+
+    server: ServerConfig
+    policy: Policy
+    admin_role: str | None
+    auditor_role: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    def app_of_database(self, database: str) -> str | None:
+        app = self.server.app_of_database(database)
+        return app.name if app else None
+
+    def app_of_role(self, role: str) -> str | None:
+        app = self.server.app_of_role(role)
+        return app.name if app else None
+
+    def app_databases(self) -> dict[str, str]:
+        """Every database named in the map, with its app."""
+        return {db: app.name for app in self.server.app for db in app.databases}
+
+    def is_system_database(self, database: str) -> bool:
+        return database in SYSTEM_DATABASES
+
+    def is_non_tenant_role(self, role: str) -> bool:
+        """Admin, platform, the auditor itself, Azure's roles and predefined ``pg_*`` roles."""
+        return (
+            role == self.admin_role
+            or role == self.auditor_role
+            or role in self.server.platform_roles
+            or role in AZURE_ROLES
+            or role.startswith("pg_")
+        )
+
+    def admin_tool_allowed(self, application_name: str) -> bool:
+        return any(
+            fnmatch.fnmatchcase(application_name, pattern)
+            for pattern in self.policy.admin_application_names
+        )
+
+
+@dataclass(frozen=True)
+class RuleDoc:
+    """A rule's docstring split into title, rationale, violation and fix."""
+
+    title: str
+    rationale: str
+    violation: str
+    fix: str
+
+    @property
+    def description(self) -> str:
+        parts = [self.rationale]
+        if self.violation:
+            parts.append(f"Violation: {self.violation}")
+        return "\n\n".join(p for p in parts if p)
+
+
+def parse_rule_doc(doc: str | None) -> RuleDoc:
+    """Split a rule docstring into its parts."""
+    text = inspect.cleandoc(doc or "")
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if not paragraphs:
+        return RuleDoc("", "", "", "")
+    title = " ".join(paragraphs[0].split())
+    rationale: list[str] = []
+    violation = fix = ""
+    for paragraph in paragraphs[1:]:
+        flat = " ".join(paragraph.split()) if not paragraph.lstrip().startswith("```") else paragraph
+        if flat.startswith("Violation:"):
+            violation = flat.removeprefix("Violation:").strip()
+        elif flat.startswith("Fix:"):
+            fix = flat.removeprefix("Fix:").strip()
+        elif fix:
+            fix = f"{fix}\n\n{flat}"
+        else:
+            rationale.append(flat)
+    return RuleDoc(title, "\n\n".join(rationale), violation, fix)
+
+
+class Rule:
+    """Base of every rule. Subclasses set the metadata and implement ``check``."""
+
+    id: ClassVar[str]
+    severity: ClassVar[Severity]
+    frameworks: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ("postgres",)
+    help_uri: ClassVar[str | None] = None
+
+    @classmethod
+    def doc(cls) -> RuleDoc:
+        return parse_rule_doc(cls.__doc__)
+
+    @classmethod
+    def title(cls) -> str:
+        return cls.doc().title
+
+    @classmethod
+    def family(cls) -> str:
+        parts = cls.id.split("-")
+        return parts[1] if len(parts) == 3 else parts[0]
+
+    @classmethod
+    def validate(cls, source: str) -> None:
+        """Check the metadata once, at registration; a clear error names the rule."""
+        name = f"{source}: rule class {cls.__module__}.{cls.__qualname__}"
+        rule_id = getattr(cls, "id", None)
+        if not isinstance(rule_id, str) or not RULE_ID.match(rule_id):
+            raise RuleDefinitionError(f"{name}: id {rule_id!r} is not like PGW-ISO-001")
+        if getattr(cls, "severity", None) not in SEVERITIES:
+            raise RuleDefinitionError(
+                f"{name} ({rule_id}): severity must be one of {', '.join(SEVERITIES)}"
+            )
+        doc = cls.doc()
+        if not doc.title:
+            raise RuleDefinitionError(f"{name} ({rule_id}): needs a docstring (its title first)")
+        if not doc.fix:
+            raise RuleDefinitionError(f"{name} ({rule_id}): its docstring needs a 'Fix:' paragraph")
+        unknown = [s for s in cls.requires if s not in SECTIONS]
+        if unknown:
+            raise RuleDefinitionError(
+                f"{name} ({rule_id}): unknown required section(s) {', '.join(unknown)}"
+            )
+        if not isinstance(cls.frameworks, tuple):
+            raise RuleDefinitionError(f"{name} ({rule_id}): frameworks must be a tuple")
+        check = getattr(cls, "check", None)
+        if check is None or check is Rule.check:
+            raise RuleDefinitionError(f"{name} ({rule_id}): does not implement check()")
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        """Judge one server; yield a Verdict per violation (or per blind spot)."""
+        raise NotImplementedError
+
+
+def quote_ident(identifier: str) -> str:
+    """Quote an SQL identifier when PostgreSQL would need it (as ``quote_ident`` does)."""
+    if _PLAIN_IDENTIFIER.match(identifier) and identifier not in _KEYWORDS:
+        return identifier
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote an SQL string literal (standard_conforming_strings on)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+# PostgreSQL's reserved, type/function-name and column-name keywords (pg_get_keywords()
+# with catcode <> 'U'): these cannot stand bare where a role or database name goes.
+_KEYWORDS = frozenset(
+    """
+all analyse analyze and any array as asc asymmetric authorization between bigint binary
+bit boolean both case cast char character check coalesce collate collation column
+concurrently constraint create cross current_catalog current_date current_role
+current_schema current_time current_timestamp current_user dec decimal default deferrable
+desc distinct do else end except exists extract false fetch float for foreign freeze from
+full grant greatest group grouping having ilike in initially inner inout int integer
+intersect interval into is isnull join lateral leading least left like limit localtime
+localtimestamp national natural nchar none normalize not notnull null nullif numeric
+offset on only or order out outer overlaps overlay placing position precision primary
+public real references returning right row select session_user setof similar smallint some
+substring symmetric table tablesample then time timestamp to trailing treat trim true
+union unique user using values varchar variadic verbose when where window with
+xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi
+xmlroot xmlserialize xmltable
+    """.split()
+)

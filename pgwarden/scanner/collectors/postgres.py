@@ -1,0 +1,437 @@
+"""The PostgreSQL collector: catalog state of one server, read-only, as plain data.
+
+One connection to the DSN's database reads the server-wide catalogs; a bounded pool
+of connections reads each database (one statement per database); a sampler watches
+``pg_stat_activity`` over a short window so short-lived application sessions are
+seen. Every session is read-only, with a statement and lock timeout, and calls
+itself ``pgwarden``. What cannot be seen is recorded as a Gap, never skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
+
+from pgwarden.scanner.collectors import postgres_queries as q
+from pgwarden.scanner.collectors.base import CollectorError
+from pgwarden.scanner.dsn import describe_endpoint, endpoint_of
+from pgwarden.scanner.model import (
+    SYSTEM_DATABASES,
+    AclItem,
+    Database,
+    DatabaseDetail,
+    DefaultPrivilege,
+    Gap,
+    Membership,
+    ObjectGrant,
+    Ownership,
+    PostgresSnapshot,
+    Role,
+    SchemaInfo,
+    Session,
+    Setting,
+)
+
+APPLICATION_NAME = "pgwarden"
+DEFAULT_JOBS = 4
+DEFAULT_STATEMENT_TIMEOUT_MS = 15_000
+DEFAULT_LOCK_TIMEOUT_MS = 3_000
+DEFAULT_CONNECT_TIMEOUT_S = 10
+
+# Settings the rules read; their absence from pg_settings means the auditor may not see them.
+WATCHED_SETTINGS = (
+    "password_encryption",
+    "ssl",
+    "ssl_min_protocol_version",
+    "log_connections",
+    "log_disconnections",
+    "log_checkpoints",
+    "max_connections",
+    "superuser_reserved_connections",
+)
+
+_DEFAULT_ACL_TYPES = {"r": "table", "S": "sequence", "f": "function", "T": "type", "n": "schema"}
+_RELKINDS = {
+    "r": "table",
+    "p": "table",
+    "v": "view",
+    "m": "materialized view",
+    "S": "sequence",
+    "f": "foreign table",
+}
+
+ProgressCallback = Callable[[str], None]
+
+
+@dataclass
+class CollectionStats:
+    """Counts and timings of one collection (for benchmarks and the results)."""
+
+    statements: int = 0
+    connections: int = 0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, statements: int = 0, connections: int = 0) -> None:
+        with self._lock:
+            self.statements += statements
+            self.connections += connections
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            with self._lock:
+                self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + elapsed
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """Limits every pgwarden session runs under."""
+
+    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
+    connect_timeout_s: int = DEFAULT_CONNECT_TIMEOUT_S
+
+    def options(self, existing: str | None) -> str:
+        ours = (
+            "-c default_transaction_read_only=on"
+            f" -c statement_timeout={self.statement_timeout_ms}"
+            f" -c lock_timeout={self.lock_timeout_ms}"
+            " -c idle_in_transaction_session_timeout=60000"
+        )
+        return f"{existing} {ours}" if existing else ours
+
+
+def one_line(exc: BaseException) -> str:
+    """libpq's multi-line message reduced to its most telling line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    for line in lines:
+        if "FATAL:" in line or "ERROR:" in line:
+            return line.split(":", 1)[1].strip() if line.startswith(("FATAL", "ERROR")) else line
+    return lines[-1] if len(lines) > 1 and lines[0].startswith("connection failed") else lines[0]
+
+
+def connect(
+    dsn: str,
+    *,
+    dbname: str | None = None,
+    settings: SessionSettings | None = None,
+    stats: CollectionStats | None = None,
+    password: str | None = None,
+) -> psycopg.Connection[dict[str, Any]]:
+    """Open one read-only, time-limited pgwarden session."""
+    limits = settings or SessionSettings()
+    params = conninfo_to_dict(dsn) if dsn else {}
+    extra: dict[str, Any] = {
+        "application_name": APPLICATION_NAME,
+        "options": limits.options(str(params["options"]) if params.get("options") else None),
+        "autocommit": True,
+        "row_factory": dict_row,
+    }
+    if "connect_timeout" not in params:
+        extra["connect_timeout"] = limits.connect_timeout_s
+    if dbname is not None:
+        extra["dbname"] = dbname
+    if password is not None:
+        extra["password"] = password
+    conn = psycopg.connect(dsn, **extra)
+    if stats is not None:
+        stats.count(connections=1)
+    return conn
+
+
+def _acl(items: Iterable[Mapping[str, Any]]) -> tuple[AclItem, ...]:
+    """Fold exploded ACL rows into one AclItem per (grantee, grantor)."""
+    grouped: dict[tuple[str | None, str], tuple[list[str], list[str]]] = {}
+    for item in items:
+        key = (item["grantee"], item["grantor"])
+        privileges, grantable = grouped.setdefault(key, ([], []))
+        privileges.append(item["privilege"])
+        if item.get("grantable"):
+            grantable.append(item["privilege"])
+    return tuple(
+        AclItem(
+            grantee=grantee,
+            grantor=grantor,
+            privileges=tuple(sorted(set(privs))),
+            grantable=tuple(sorted(set(grantable))),
+        )
+        for (grantee, grantor), (privs, grantable) in grouped.items()
+    )
+
+
+class PostgresCollector:
+    """Collects one server's catalog state into a PostgresSnapshot."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        jobs: int = DEFAULT_JOBS,
+        session_samples: int = 4,
+        session_window_seconds: float = 2.0,
+        settings: SessionSettings | None = None,
+        password: str | None = None,
+        progress: ProgressCallback | None = None,
+        databases: Callable[[Database], bool] | None = None,
+    ) -> None:
+        self.dsn = dsn
+        self.jobs = max(1, jobs)
+        self.session_samples = max(1, session_samples)
+        self.session_window_seconds = max(0.0, session_window_seconds)
+        self.settings = settings or SessionSettings()
+        self.password = password
+        self.progress = progress or (lambda _message: None)
+        self.wants_detail = databases or (lambda db: db.name not in SYSTEM_DATABASES)
+        self.stats = CollectionStats()
+        self._own_pids: set[int] = set()
+        self._pids_lock = threading.Lock()
+
+    # -- connections ---------------------------------------------------------------
+
+    def _connect(self, dbname: str | None = None) -> psycopg.Connection[dict[str, Any]]:
+        conn = connect(
+            self.dsn,
+            dbname=dbname,
+            settings=self.settings,
+            stats=self.stats,
+            password=self.password,
+        )
+        with self._pids_lock:
+            self._own_pids.add(conn.info.backend_pid)
+        return conn
+
+    def _fetch(
+        self, conn: psycopg.Connection[dict[str, Any]], query: str
+    ) -> list[dict[str, Any]]:
+        self.stats.count(statements=1)
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL(query))  # type: ignore[arg-type]
+            return cur.fetchall()
+
+    # -- collection ----------------------------------------------------------------
+
+    def collect(self) -> PostgresSnapshot:
+        """Collect everything; CollectorError only when the server cannot be used at all."""
+        endpoint = endpoint_of(self.dsn)
+        where = describe_endpoint(endpoint)
+        with self.stats.phase("connect"):
+            try:
+                main = self._connect()
+            except psycopg.Error as exc:
+                raise CollectorError(f"cannot connect to {where}: {one_line(exc)}") from None
+        with main:
+            with self.stats.phase("server"):
+                info = self._fetch(main, q.SERVER_INFO)[0]
+                if info["read_only"] != "on":
+                    raise CollectorError(
+                        f"{where}: the session is not read-only; refusing to scan"
+                    )
+                version_num = int(info["version_num"])
+                gaps: list[Gap] = []
+                settings = self._settings(main, gaps)
+                databases = tuple(self._databases(main))
+                roles = tuple(Role.model_validate(row) for row in self._fetch(main, q.ROLES))
+                memberships = tuple(
+                    Membership.model_validate(row)
+                    for row in self._fetch(
+                        main, q.MEMBERSHIPS_16 if version_num >= 160000 else q.MEMBERSHIPS_11
+                    )
+                )
+            self.progress(f"{where}: {len(databases)} databases, {len(roles)} roles")
+            sampler = _SessionSampler(self, self.session_samples, self.session_window_seconds)
+            sampler.start()
+            with self.stats.phase("databases"):
+                details = self._database_details(databases)
+            sessions, session_gap = sampler.join()
+        if session_gap is not None:
+            gaps.append(session_gap)
+        with self._pids_lock:
+            own = set(self._own_pids)
+        visible_sessions = (
+            None
+            if sessions is None
+            else tuple(
+                s for s in sessions if not (s.pid in own and s.application_name == APPLICATION_NAME)
+            )
+        )
+        for detail in details:
+            if not detail.collected:
+                gaps.append(
+                    Gap(
+                        section=f"database:{detail.name}",
+                        reason=detail.error or "not collected",
+                        fix=f"GRANT CONNECT ON DATABASE {_quote(detail.name)} TO "
+                        f"{_quote(str(info['connected_as']))}",
+                    )
+                )
+        return PostgresSnapshot(
+            version=str(info["version"]).split()[0],
+            version_num=version_num,
+            connected_as=str(info["connected_as"]),
+            endpoint=endpoint,
+            settings=settings,
+            databases=databases,
+            roles=roles,
+            memberships=memberships,
+            sessions=visible_sessions,
+            session_samples=sampler.samples_taken,
+            database_details=tuple(details),
+            gaps=tuple(gaps),
+        )
+
+    def _settings(
+        self, conn: psycopg.Connection[dict[str, Any]], gaps: list[Gap]
+    ) -> dict[str, Setting]:
+        rows = self._fetch(conn, q.SETTINGS)
+        settings = {
+            row["name"]: Setting(
+                name=row["name"], value=row["setting"] or "", unit=row["unit"], source=row["source"]
+            )
+            for row in rows
+        }
+        for name in WATCHED_SETTINGS:
+            if name not in settings:
+                gaps.append(
+                    Gap(
+                        section=f"setting:{name}",
+                        reason=f"setting {name} is not visible to the auditor",
+                        fix="GRANT pg_read_all_settings TO <auditor> (or pg_monitor)",
+                    )
+                )
+        return settings
+
+    def _databases(self, conn: psycopg.Connection[dict[str, Any]]) -> Iterator[Database]:
+        for row in self._fetch(conn, q.DATABASES):
+            yield Database(
+                name=row["name"],
+                owner=row["owner"],
+                allow_connections=row["allow_connections"],
+                is_template=row["is_template"],
+                connection_limit=row["connection_limit"],
+                acl_is_default=row["acl_is_default"],
+                acl=_acl(row["acl"]),
+            )
+
+    def _database_details(self, databases: tuple[Database, ...]) -> list[DatabaseDetail]:
+        targets = [
+            db
+            for db in databases
+            if db.allow_connections and not db.is_template and self.wants_detail(db)
+        ]
+        if not targets:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.jobs, len(targets))) as pool:
+            return list(pool.map(self._database_detail, targets))
+
+    def _database_detail(self, database: Database) -> DatabaseDetail:
+        try:
+            with self._connect(database.name) as conn:
+                row = self._fetch(conn, q.DATABASE_DETAIL)[0]
+        except psycopg.Error as exc:
+            return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))
+        finally:
+            self.progress(f"database {database.name}")
+        return DatabaseDetail(
+            name=database.name,
+            collected=True,
+            schemas=tuple(
+                SchemaInfo(name=s["name"], owner=s["owner"], acl=_acl(s["acl"]))
+                for s in row["schemas"]
+            ),
+            default_privileges=tuple(
+                DefaultPrivilege(
+                    role=d["role"],
+                    schema_name=d["schema_name"],
+                    object_type=_DEFAULT_ACL_TYPES.get(d["object_type"], "table"),  # type: ignore[arg-type]
+                    acl=_acl(d["acl"]),
+                )
+                for d in row["default_privileges"]
+            ),
+            object_grants=tuple(
+                ObjectGrant(
+                    schema_name=g["schema_name"],
+                    name=g["name"],
+                    kind=_RELKINDS.get(g["kind"], g["kind"]),
+                    owner=g["owner"],
+                    grantee=g["grantee"],
+                    privileges=tuple(g["privileges"]),
+                )
+                for g in row["object_grants"]
+            ),
+            ownership=tuple(
+                Ownership(role=o["role"], kind=_RELKINDS.get(o["kind"], o["kind"]), count=o["count"])
+                for o in row["ownership"]
+            ),
+        )
+
+
+class _SessionSampler:
+    """Samples pg_stat_activity several times over a window, on its own connection."""
+
+    def __init__(self, collector: PostgresCollector, samples: int, window: float) -> None:
+        self.collector = collector
+        self.samples = samples
+        self.window = window
+        self.samples_taken = 0
+        self._sessions: dict[tuple[int, str], Session] | None = {}
+        self._gap: Gap | None = None
+        self._thread = threading.Thread(target=self._run, name="pgwarden-sessions", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> tuple[tuple[Session, ...] | None, Gap | None]:
+        self._thread.join()
+        if self._sessions is None:
+            return None, self._gap
+        return tuple(sorted(self._sessions.values(), key=lambda s: s.pid)), self._gap
+
+    def _run(self) -> None:
+        interval = self.window / (self.samples - 1) if self.samples > 1 else 0.0
+        try:
+            with self.collector._connect() as conn:
+                for index in range(self.samples):
+                    if index:
+                        time.sleep(interval)
+                    self._take(self.collector._fetch(conn, q.SESSIONS))
+        except psycopg.Error as exc:
+            if self.samples_taken == 0:
+                self._sessions = None
+            self._gap = Gap(
+                section="sessions",
+                reason=f"pg_stat_activity could not be read: {one_line(exc)}",
+                fix="GRANT pg_monitor TO <auditor>",
+            )
+
+    def _take(self, rows: list[dict[str, Any]]) -> None:
+        assert self._sessions is not None
+        self.samples_taken += 1
+        for row in rows:
+            key = (row["pid"], str(row["backend_start"]))
+            seen = self._sessions.get(key)
+            if seen is None:
+                self._sessions[key] = Session.model_validate(row)
+            else:
+                self._sessions[key] = seen.model_copy(update={"samples": seen.samples + 1})
+
+
+def _quote(identifier: str) -> str:
+    """Quote an SQL identifier the way PostgreSQL's quote_ident would."""
+    return '"' + identifier.replace('"', '""') + '"'

@@ -1,0 +1,257 @@
+"""Evaluate rules over a Snapshot and build the Results document.
+
+Counting, severity overrides, fingerprints, coverage and the exit-code decision live
+here, where tests reach them; the CLI only parses options and writes files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pgwarden import __version__
+from pgwarden.rules.base import Rule, ServerContext, Verdict
+from pgwarden.scanner.access import access_matrix
+from pgwarden.scanner.config import Config, ServerConfig, Severity
+from pgwarden.scanner.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATIONS
+from pgwarden.scanner.model import ServerSnapshot, Snapshot
+from pgwarden.scanner.registry import RegisteredRule
+from pgwarden.scanner.results import (
+    SEVERITY_ORDER,
+    Coverage,
+    Finding,
+    Results,
+    RuleInfo,
+    ScanInfo,
+    ServerSummary,
+    Summary,
+    Tool,
+    fingerprint,
+)
+
+
+def rule_info(entry: RegisteredRule) -> RuleInfo:
+    """A rule's metadata as the results carry it."""
+    rule = entry.rule
+    doc = rule.doc()
+    return RuleInfo(
+        id=rule.id,
+        title=doc.title,
+        severity=rule.severity,
+        family=rule.family(),
+        frameworks=rule.frameworks,
+        description=doc.description,
+        remediation=doc.fix,
+        help_uri=rule.help_uri,
+        source=entry.source,
+    )
+
+
+def missing_section(server: ServerSnapshot, section: str) -> str | None:
+    """Why a snapshot section is unavailable on a server, or None when it is there."""
+    pg = server.postgres
+    if section.startswith("postgres"):
+        if pg is None:
+            reasons = "; ".join(e.reason for e in server.errors) or "PostgreSQL was not collected"
+            return reasons
+        if section == "postgres.sessions" and pg.sessions is None:
+            gap = pg.gap("sessions")
+            return gap.reason + (f" ({gap.fix})" if gap and gap.fix else "") if gap else "no sessions"
+        return None
+    if section.startswith("azure"):
+        azure = server.azure
+        if azure is None:
+            return "Azure was not collected (no 'azure' reference for this server)"
+        return None
+    return None
+
+
+def server_context(server: ServerSnapshot, config: ServerConfig, cfg: Config) -> ServerContext:
+    """What the rules need to know about what the owners meant for this server."""
+    admin = config.admin_role
+    if admin is None and server.azure is not None:
+        login = server.azure.get("administrator_login")
+        admin = login if isinstance(login, str) else None
+    auditor = server.postgres.connected_as if server.postgres is not None else None
+    return ServerContext(server=config, policy=cfg.policy, admin_role=admin, auditor_role=auditor)
+
+
+@dataclass
+class _Tally:
+    findings: list[Finding]
+    coverage: list[Coverage]
+
+
+def _finding(
+    verdict: Verdict, rule: type[Rule], severity: Severity, server: str
+) -> Finding:
+    return Finding(
+        rule_id=rule.id,
+        severity=severity,
+        status=verdict.status,
+        server=server,
+        app=verdict.app,
+        resource=verdict.resource,
+        principal=verdict.principal,
+        message=verdict.message,
+        evidence=verdict.evidence,
+        remediation=verdict.remediation,
+        fingerprint=fingerprint(rule.id, server, verdict.resource, verdict.principal),
+    )
+
+
+def _evaluate_server(
+    server: ServerSnapshot,
+    context: ServerContext,
+    rules: Sequence[RegisteredRule],
+    overrides: dict[str, Severity],
+    tally: _Tally,
+) -> None:
+    for entry in rules:
+        rule = entry.rule
+        severity = overrides.get(rule.id, rule.severity)
+        missing = next(
+            (
+                (section, reason)
+                for section in rule.requires
+                if (reason := missing_section(server, section)) is not None
+            ),
+            None,
+        )
+        if missing is not None:
+            section, reason = missing
+            verdicts: list[Verdict] = [
+                Verdict(
+                    resource=f"server/{server.name}",
+                    message=f"{rule.id} could not be evaluated: {reason}",
+                    evidence={"missing": section},
+                    status="error",
+                )
+            ]
+        else:
+            try:
+                verdicts = list(rule().check(server, context))
+            except Exception as exc:  # a crashing rule is an error finding, never a pass
+                verdicts = [
+                    Verdict(
+                        resource=f"server/{server.name}",
+                        message=f"{rule.id} failed while evaluating: {type(exc).__name__}: {exc}",
+                        status="error",
+                    )
+                ]
+        seen: set[str] = set()
+        produced: list[Finding] = []
+        for verdict in verdicts:
+            finding = _finding(verdict, rule, severity, server.name)
+            if finding.fingerprint in seen:
+                continue
+            seen.add(finding.fingerprint)
+            produced.append(finding)
+        tally.findings.extend(produced)
+        errors = [f for f in produced if f.status == "error"]
+        fails = [f for f in produced if f.status == "fail"]
+        if errors:
+            outcome, reason = "error", errors[0].message
+        elif fails:
+            outcome, reason = "failed", None
+        else:
+            outcome, reason = "passed", None
+        tally.coverage.append(
+            Coverage(rule_id=rule.id, server=server.name, outcome=outcome, reason=reason)
+        )
+
+
+def _server_summary(server: ServerSnapshot, config: ServerConfig, context: ServerContext) -> ServerSummary:
+    pg = server.postgres
+    errors = tuple(e.reason for e in server.errors)
+    if pg is None:
+        return ServerSummary(name=server.name, complete=False, errors=errors)
+    gap_errors = tuple(f"{g.section}: {g.reason}" for g in pg.gaps)
+    return ServerSummary(
+        name=server.name,
+        version=pg.version,
+        host=pg.endpoint.host,
+        port=pg.endpoint.port,
+        connected_as=pg.connected_as,
+        databases=len(pg.databases),
+        roles=len(pg.roles),
+        complete=not errors and not gap_errors,
+        errors=errors + gap_errors,
+        access=access_matrix(pg, context),
+    )
+
+
+def summarize(findings: Sequence[Finding], coverage: Sequence[Coverage]) -> Summary:
+    by_severity: dict[str, int] = {}
+    for finding in findings:
+        if finding.status == "fail":
+            by_severity[finding.severity] = by_severity.get(finding.severity, 0) + 1
+    return Summary(
+        fail=sum(1 for f in findings if f.status == "fail"),
+        pass_=sum(1 for c in coverage if c.outcome == "passed"),
+        error=sum(1 for f in findings if f.status == "error"),
+        waived=sum(1 for f in findings if f.status == "waived"),
+        by_severity={s: by_severity[s] for s in SEVERITY_ORDER if s in by_severity},
+    )
+
+
+def evaluate(
+    snapshot: Snapshot,
+    config: Config,
+    rules: Sequence[RegisteredRule],
+    *,
+    started_at: datetime | None = None,
+    config_bytes: bytes | None = None,
+    snapshot_path: str | None = None,
+) -> Results:
+    """Run every selected rule on every server of the snapshot."""
+    tally = _Tally(findings=[], coverage=[])
+    summaries: list[ServerSummary] = []
+    for server in snapshot.servers:
+        server_config = config.server_named(server.name) or ServerConfig(name=server.name)
+        context = server_context(server, server_config, config)
+        _evaluate_server(server, context, rules, dict(config.policy.severity), tally)
+        summaries.append(_server_summary(server, server_config, context))
+    findings = sorted(
+        tally.findings,
+        key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id, f.server, f.resource, f.principal or ""),
+    )
+    complete = all(c.outcome != "error" for c in tally.coverage) and all(
+        s.complete for s in summaries
+    )
+    return Results(
+        tool=Tool(version=__version__),
+        scan=ScanInfo(
+            started_at=started_at or snapshot.collected_at,
+            finished_at=datetime.now(UTC),
+            complete=complete,
+            config=config.path,
+            config_sha256=hashlib.sha256(config_bytes).hexdigest() if config_bytes else None,
+            locations=config.locations,
+            snapshot=snapshot_path,
+        ),
+        servers=tuple(summaries),
+        findings=tuple(findings),
+        summary=summarize(findings, tally.coverage),
+        rules=tuple(rule_info(entry) for entry in rules),
+        coverage=tuple(tally.coverage),
+    )
+
+
+def gate(results: Results, fail_on: str) -> int:
+    """The exit code: 1 on a failing finding at or above ``fail_on``, 3 when incomplete.
+
+    Waived findings never fail the gate; with a baseline, only ``new`` findings do.
+    """
+    threshold = SEVERITY_ORDER.get(fail_on)
+    if threshold is not None:
+        for finding in results.findings:
+            if finding.status != "fail" or finding.baseline_state == "unchanged":
+                continue
+            if SEVERITY_ORDER[finding.severity] >= threshold:
+                return EXIT_VIOLATIONS
+    if not results.scan.complete:
+        return EXIT_INCOMPLETE
+    return EXIT_OK
