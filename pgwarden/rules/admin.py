@@ -65,10 +65,12 @@ class AdminSessionFromApplication(Rule):
                     "application_name": session.application_name,
                     "database": session.database,
                     "user": session.user,
-                    "client_addr": session.client_addr if session.client_visible else
-                    "not visible (grant pg_read_all_stats)",
+                    "client_addr": session.client_addr
+                    if session.client_visible
+                    else "not visible (grant pg_read_all_stats)",
                     "backend_start": session.backend_start.isoformat()
-                    if session.backend_start else None,
+                    if session.backend_start
+                    else None,
                     "state": session.state,
                     "seen_in_samples": f"{session.samples} of {pg.session_samples}",
                     "allowed_admin_tools": list(config.policy.admin_application_names),

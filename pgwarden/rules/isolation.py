@@ -36,9 +36,7 @@ class PublicConnect(Rule):
             app = app_dbs.get(db.name)
             if app is None:
                 continue
-            public = next(
-                (i for i in db.acl if i.is_public and "CONNECT" in i.privileges), None
-            )
+            public = next((i for i in db.acl if i.is_public and "CONNECT" in i.privileges), None)
             if public is None:
                 continue
             roles = next(a.roles for a in config.server.app if a.name == app)
@@ -54,10 +52,14 @@ class PublicConnect(Rule):
                 "every login role on the server can",
                 evidence={
                     "acl_is_default": db.acl_is_default,
-                    "acl_item": {"grantee": "PUBLIC", "grantor": public.grantor,
-                                 "privileges": list(public.privileges)},
-                    "note": "datacl is NULL: the built-in default gives PUBLIC CONNECT and TEMPORARY"
-                    if db.acl_is_default else None,
+                    "acl_item": {
+                        "grantee": "PUBLIC",
+                        "grantor": public.grantor,
+                        "privileges": list(public.privileges),
+                    },
+                    "note": "datacl is NULL: the built-in default gives PUBLIC CONNECT, TEMPORARY"
+                    if db.acl_is_default
+                    else None,
                 },
                 remediation=f"REVOKE CONNECT ON DATABASE {quote_ident(db.name)} FROM PUBLIC;"
                 + grants,

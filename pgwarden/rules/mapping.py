@@ -77,8 +77,10 @@ class MissingMappedObject(Rule):
                         + (f" (did you mean {near!r}?)" if near else ""),
                         evidence={"app": app.name, "similar": near},
                         remediation=(
-                            f"Correct the name in the config to {near!r}" if near else
-                            f"Correct the name in the config, or CREATE DATABASE {quote_ident(name)};"
+                            f"Correct the name in the config to {near!r}"
+                            if near
+                            else "Correct the name in the config, or "
+                            f"CREATE DATABASE {quote_ident(name)};"
                         ),
                     )
             for name in app.roles:
@@ -92,8 +94,9 @@ class MissingMappedObject(Rule):
                         + (f" (did you mean {near!r}?)" if near else ""),
                         evidence={"app": app.name, "similar": near},
                         remediation=(
-                            f"Correct the name in the config to {near!r}" if near else
-                            "Correct the name in the config, or create the role: "
+                            f"Correct the name in the config to {near!r}"
+                            if near
+                            else "Correct the name in the config, or create the role: "
                             f"CREATE ROLE {quote_ident(name)} LOGIN CONNECTION LIMIT 20;"
                         ),
                     )

@@ -126,9 +126,7 @@ class Access:
             evidence["chain"] = f"{self.path.describe()} → {self.privilege}"
             if self.path.mode == "set role":
                 evidence["needs_set_role"] = True
-                evidence["note"] = (
-                    "membership without INHERIT: the privilege is one SET ROLE away"
-                )
+                evidence["note"] = "membership without INHERIT: the privilege is one SET ROLE away"
         if self.acl_item is not None:
             evidence["acl_item"] = {
                 "grantee": self.acl_item.grantee or "PUBLIC",
@@ -187,7 +185,7 @@ class ServerAccess:
 
 
 def access_matrix(pg: PostgresSnapshot, context: ServerContext) -> tuple[AccessCell, ...]:
-    """Apps (and PUBLIC) × app databases: who reaches which database, and how."""
+    """Apps (and PUBLIC) by app databases: who reaches which database, and how."""
     from pgwarden.scanner.results import AccessCell
 
     access = ServerAccess(pg)
@@ -201,8 +199,13 @@ def access_matrix(pg: PostgresSnapshot, context: ServerContext) -> tuple[AccessC
             continue
         if any(item.is_public and "CONNECT" in item.privileges for item in db.acl):
             cells.append(
-                AccessCell(database=database, app=owner_app, principal="PUBLIC", via="public",
-                           violation=True)
+                AccessCell(
+                    database=database,
+                    app=owner_app,
+                    principal="PUBLIC",
+                    via="public",
+                    violation=True,
+                )
             )
         for app in context.server.app:
             vias: list[str] = []
@@ -211,12 +214,18 @@ def access_matrix(pg: PostgresSnapshot, context: ServerContext) -> tuple[AccessC
                     continue
                 vias.extend(a.via for a in access.connect(role, database) if a.via != "public")
             if app.name == owner_app:
-                cells.append(AccessCell(database=database, app=owner_app, principal=app.name,
-                                        via="own"))
+                cells.append(
+                    AccessCell(database=database, app=owner_app, principal=app.name, via="own")
+                )
             elif vias:
                 via = "grant" if "grant" in vias else "membership"
                 cells.append(
-                    AccessCell(database=database, app=owner_app, principal=app.name,
-                               via=via, violation=True)  # type: ignore[arg-type]
+                    AccessCell(
+                        database=database,
+                        app=owner_app,
+                        principal=app.name,
+                        via=via,
+                        violation=True,
+                    )
                 )
     return tuple(cells)

@@ -138,16 +138,25 @@ def cli(verbose: int) -> None:
 
 
 @cli.command()
-@click.option("--config", "config_path", metavar="FILE", help=f"tenancy map (default ./{DEFAULT_CONFIG})")
+@click.option(
+    "--config", "config_path", metavar="FILE", help=f"tenancy map (default ./{DEFAULT_CONFIG})"
+)
 @click.option("--dsn", metavar="DSN", help="connection string (literal or env:NAME)")
 @click.option("--snapshot", "snapshot_path", metavar="FILE", help="evaluate a collected snapshot")
 @_output_options
 @click.option("--fail-on", type=FAIL_ON, help="lowest severity that fails (default: policy)")
 @click.option("--rules", "include", multiple=True, metavar="GLOB", help="only these rule ids")
 @click.option("--skip-rules", "exclude", multiple=True, metavar="GLOB", help="not these rule ids")
-@click.option("--rules-dir", multiple=True, type=click.Path(path_type=Path), help="load rule modules")
-@click.option("--jobs", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="parallel connections per server")
+@click.option(
+    "--rules-dir", multiple=True, type=click.Path(path_type=Path), help="load rule modules"
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="parallel connections per server",
+)
 @click.option("-q", "--quiet", is_flag=True, help="no progress and no summary")
 def scan(
     config_path: str | None,
@@ -181,7 +190,11 @@ def scan(
                 )
                 raise UsageError(f"nothing was scanned: {reasons}")
         results = evaluate(
-            snapshot, config, rules, started_at=started, config_bytes=raw,
+            snapshot,
+            config,
+            rules,
+            started_at=started,
+            config_bytes=raw,
             snapshot_path=snapshot_path,
         )
         wrote = _render_outputs(results, outputs)
@@ -213,12 +226,16 @@ def read_snapshot(path: Path) -> Snapshot:
 
 
 @cli.command("collect")
-@click.option("--config", "config_path", metavar="FILE", help=f"tenancy map (default ./{DEFAULT_CONFIG})")
+@click.option(
+    "--config", "config_path", metavar="FILE", help=f"tenancy map (default ./{DEFAULT_CONFIG})"
+)
 @click.option("--dsn", metavar="DSN", help="connection string (literal or env:NAME)")
 @click.option("-o", "--output", required=True, metavar="SNAPSHOT.json", help="where to write")
 @click.option("--jobs", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
-def collect_cmd(config_path: str | None, dsn: str | None, output: str, jobs: int, quiet: bool) -> None:
+def collect_cmd(
+    config_path: str | None, dsn: str | None, output: str, jobs: int, quiet: bool
+) -> None:
     """Collect a snapshot (no secrets in it) for offline evaluation."""
     with _errors():
         config, _raw = _load_config(config_path, dsn)
@@ -230,7 +247,9 @@ def collect_cmd(config_path: str | None, dsn: str | None, output: str, jobs: int
             for error in server.errors:
                 click.echo(f"pgwarden: warning: {server.name}: {error.reason}", err=True)
         if not quiet and output != "-":
-            click.echo(f"snapshot of {len(snapshot.servers)} server(s) written to {output}", err=True)
+            click.echo(
+                f"snapshot of {len(snapshot.servers)} server(s) written to {output}", err=True
+            )
 
 
 @cli.command()
@@ -303,7 +322,9 @@ def _indent(text: str) -> str:
     import textwrap
 
     paragraphs = text.split("\n\n")
-    return "\n\n".join(textwrap.fill(p, 88, initial_indent="  ", subsequent_indent="  ") for p in paragraphs)
+    return "\n\n".join(
+        textwrap.fill(p, 88, initial_indent="  ", subsequent_indent="  ") for p in paragraphs
+    )
 
 
 @cli.command()
@@ -324,7 +345,9 @@ def init(dsn: str, name: str | None, output: str) -> None:
 
 
 @cli.command()
-@click.option("--output-dir", default="pgwarden-demo", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--output-dir", default="pgwarden-demo", show_default=True, type=click.Path(path_type=Path)
+)
 @click.option("--keep-seconds", default=0.0, hidden=True)
 def demo(output_dir: Path, keep_seconds: float) -> None:
     """Scan a throwaway local PostgreSQL shaped like a shared Azure server."""

@@ -105,7 +105,8 @@ class ServerConfig(_Strict):
             for database in app.databases:
                 if database in owners:
                     raise ValueError(
-                        f"database {database!r} belongs to both {owners[database]!r} and {app.name!r}"
+                        f"database {database!r} belongs to both "
+                        f"{owners[database]!r} and {app.name!r}"
                     )
                 owners[database] = app.name
         return apps

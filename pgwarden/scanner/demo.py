@@ -23,8 +23,8 @@ from psycopg import sql
 from pgwarden.reports.registry import RENDERERS
 from pgwarden.scanner.collectors.postgres import one_line
 from pgwarden.scanner.config import parse_config
-from pgwarden.scanner.errors import EnvironmentNotReady
 from pgwarden.scanner.engine import evaluate, gate
+from pgwarden.scanner.errors import EnvironmentNotReady
 from pgwarden.scanner.localpg import LocalServer, throwaway_server
 from pgwarden.scanner.registry import load_rules
 from pgwarden.scanner.scan import collect
@@ -84,7 +84,9 @@ class SeedServer:
         return self.server.dsn(role, self.passwords[role], dbname)
 
 
-def _exec(conn: psycopg.Connection[tuple[object, ...]], statements: list[sql.Composable]) -> None:
+def _exec(
+    conn: psycopg.Connection[tuple[object, ...]], statements: list[sql.Composed | sql.SQL]
+) -> None:
     for statement in statements:
         conn.execute(statement)
 
@@ -94,13 +96,18 @@ def build_seed_server(server: LocalServer) -> SeedServer:
     passwords = {role: secrets.token_urlsafe(18) for role in (ADMIN, AUDITOR, *APP_ROLES)}
     ident = sql.Identifier
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        _exec(conn, [
-            sql.SQL("CREATE ROLE azure_pg_admin NOLOGIN"),
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} CREATEDB CREATEROLE IN ROLE azure_pg_admin")
-            .format(ident(ADMIN), passwords[ADMIN]),
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} CONNECTION LIMIT 10 IN ROLE pg_monitor")
-            .format(ident(AUDITOR), passwords[AUDITOR]),
-        ])
+        _exec(
+            conn,
+            [
+                sql.SQL("CREATE ROLE azure_pg_admin NOLOGIN"),
+                sql.SQL(
+                    "CREATE ROLE {} LOGIN PASSWORD {} CREATEDB CREATEROLE IN ROLE azure_pg_admin"
+                ).format(ident(ADMIN), passwords[ADMIN]),
+                sql.SQL(
+                    "CREATE ROLE {} LOGIN PASSWORD {} CONNECTION LIMIT 10 IN ROLE pg_monitor"
+                ).format(ident(AUDITOR), passwords[AUDITOR]),
+            ],
+        )
         for db in APP_DATABASES:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(ident(db), ident(ADMIN)))
         limits = {"ctxeco_app": 40, "zep_app": 20, "temporal_app": -1, "secairadar_app": 20}
@@ -110,29 +117,34 @@ def build_seed_server(server: LocalServer) -> SeedServer:
                     ident(role), passwords[role], limits[role]
                 )
             )
-        _exec(conn, [
-            # secai-radar as the seed recommends: only its own role may connect.
-            sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE secairadar FROM PUBLIC"),
-            sql.SQL("GRANT CONNECT ON DATABASE secairadar TO secairadar_app, {}").format(
-                ident(AUDITOR)),
-            # ctxEco locked down too, but zep's role was let in "for a migration".
-            sql.SQL('REVOKE CONNECT, TEMPORARY ON DATABASE "ctxEco" FROM PUBLIC'),
-            sql.SQL('GRANT CONNECT ON DATABASE "ctxEco" TO ctxeco_app, zep_app, {}').format(
-                ident(AUDITOR)),
-            # zep, temporal and temporal_visibility keep PostgreSQL's default: PUBLIC CONNECT.
-            # A reporting group may read secai-radar, and temporal's role joined it.
-            sql.SQL("CREATE ROLE reporting NOLOGIN"),
-            sql.SQL("GRANT CONNECT ON DATABASE secairadar TO reporting"),
-            sql.SQL("GRANT reporting TO temporal_app"),
-            # temporal's role was made a member of ctxEco's role, and of pg_read_all_data.
-            sql.SQL("GRANT ctxeco_app TO temporal_app"),
-            sql.SQL("GRANT pg_read_all_data TO temporal_app"),
-            # zep's role can create roles.
-            sql.SQL("ALTER ROLE zep_app CREATEROLE"),
-            # A login nobody owns.
-            sql.SQL("CREATE ROLE legacy_etl LOGIN"),
-        ])
-    per_database: dict[str, list[sql.Composable]] = {
+        _exec(
+            conn,
+            [
+                # secai-radar as the seed recommends: only its own role may connect.
+                sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE secairadar FROM PUBLIC"),
+                sql.SQL("GRANT CONNECT ON DATABASE secairadar TO secairadar_app, {}").format(
+                    ident(AUDITOR)
+                ),
+                # ctxEco locked down too, but zep's role was let in "for a migration".
+                sql.SQL('REVOKE CONNECT, TEMPORARY ON DATABASE "ctxEco" FROM PUBLIC'),
+                sql.SQL('GRANT CONNECT ON DATABASE "ctxEco" TO ctxeco_app, zep_app, {}').format(
+                    ident(AUDITOR)
+                ),
+                # zep, temporal and temporal_visibility keep PostgreSQL's default: PUBLIC CONNECT.
+                # A reporting group may read secai-radar, and temporal's role joined it.
+                sql.SQL("CREATE ROLE reporting NOLOGIN"),
+                sql.SQL("GRANT CONNECT ON DATABASE secairadar TO reporting"),
+                sql.SQL("GRANT reporting TO temporal_app"),
+                # temporal's role was made a member of ctxEco's role, and of pg_read_all_data.
+                sql.SQL("GRANT ctxeco_app TO temporal_app"),
+                sql.SQL("GRANT pg_read_all_data TO temporal_app"),
+                # zep's role can create roles.
+                sql.SQL("ALTER ROLE zep_app CREATEROLE"),
+                # A login nobody owns.
+                sql.SQL("CREATE ROLE legacy_etl LOGIN"),
+            ],
+        )
+    per_database: dict[str, list[sql.Composed | sql.SQL]] = {
         "secairadar": [
             sql.SQL("CREATE SCHEMA radar AUTHORIZATION secairadar_app"),
             sql.SQL("SET ROLE secairadar_app"),
@@ -152,8 +164,10 @@ def build_seed_server(server: LocalServer) -> SeedServer:
         "temporal": [
             sql.SQL("GRANT CREATE ON SCHEMA public TO temporal_app"),
             # Tables temporal creates from now on are readable by everyone.
-            sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE temporal_app IN SCHEMA public "
-                    "GRANT SELECT ON TABLES TO PUBLIC"),
+            sql.SQL(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE temporal_app IN SCHEMA public "
+                "GRANT SELECT ON TABLES TO PUBLIC"
+            ),
         ],
         "ctxEco": [
             sql.SQL("GRANT CREATE ON SCHEMA public TO ctxeco_app"),
@@ -181,7 +195,9 @@ def app_sessions(seed: SeedServer) -> Iterator[None]:
         )
         stack.enter_context(psycopg.connect(seed.dsn(ADMIN, "secairadar"), application_name="psql"))
         stack.enter_context(
-            psycopg.connect(seed.dsn("secairadar_app", "secairadar"), application_name="secai-radar")
+            psycopg.connect(
+                seed.dsn("secairadar_app", "secairadar"), application_name="secai-radar"
+            )
         )
         yield
 
@@ -206,7 +222,9 @@ def _run_demo(output_dir: Path, console: Console) -> int:
         os.environ[DEMO_DSN_VARIABLE] = seed.dsn(AUDITOR)
         try:
             with app_sessions(seed):
-                console.note(f"scanning as the non-superuser auditor {AUDITOR!r} (member of pg_monitor)…")
+                console.note(
+                    f"scanning as the non-superuser auditor {AUDITOR!r} (member of pg_monitor)…"
+                )
                 started = datetime.now(UTC)
                 snapshot = collect(config)
         finally:

@@ -58,7 +58,9 @@ def missing_section(server: ServerSnapshot, section: str) -> str | None:
             return reasons
         if section == "postgres.sessions" and pg.sessions is None:
             gap = pg.gap("sessions")
-            return gap.reason + (f" ({gap.fix})" if gap and gap.fix else "") if gap else "no sessions"
+            return (
+                gap.reason + (f" ({gap.fix})" if gap and gap.fix else "") if gap else "no sessions"
+            )
         return None
     if section.startswith("azure"):
         azure = server.azure
@@ -84,9 +86,7 @@ class _Tally:
     coverage: list[Coverage]
 
 
-def _finding(
-    verdict: Verdict, rule: type[Rule], severity: Severity, server: str
-) -> Finding:
+def _finding(verdict: Verdict, rule: type[Rule], severity: Severity, server: str) -> Finding:
     return Finding(
         rule_id=rule.id,
         severity=severity,
@@ -163,7 +163,9 @@ def _evaluate_server(
         )
 
 
-def _server_summary(server: ServerSnapshot, config: ServerConfig, context: ServerContext) -> ServerSummary:
+def _server_summary(
+    server: ServerSnapshot, config: ServerConfig, context: ServerContext
+) -> ServerSummary:
     pg = server.postgres
     errors = tuple(e.reason for e in server.errors)
     if pg is None:
@@ -216,7 +218,13 @@ def evaluate(
         summaries.append(_server_summary(server, server_config, context))
     findings = sorted(
         tally.findings,
-        key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id, f.server, f.resource, f.principal or ""),
+        key=lambda f: (
+            -SEVERITY_ORDER[f.severity],
+            f.rule_id,
+            f.server,
+            f.resource,
+            f.principal or "",
+        ),
     )
     complete = all(c.outcome != "error" for c in tally.coverage) and all(
         s.complete for s in summaries

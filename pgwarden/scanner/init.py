@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import re
 
-from pgwarden.scanner.collectors.postgres import PostgresCollector
 from pgwarden.scanner.collectors.base import CollectorError
+from pgwarden.scanner.collectors.postgres import PostgresCollector
 from pgwarden.scanner.dsn import endpoint_of, resolve_dsn
 from pgwarden.scanner.errors import ConnectError
 from pgwarden.scanner.model import AZURE_ROLES, SYSTEM_DATABASES, PostgresSnapshot
@@ -35,7 +35,9 @@ def auditor_sql(databases: list[str], role: str = "pgwarden_auditor") -> str:
         f"CREATE ROLE {quote_ident(role)} LOGIN PASSWORD '<choose one>' CONNECTION LIMIT 10;",
         f"GRANT pg_monitor TO {quote_ident(role)};",
     ]
-    lines += [f"GRANT CONNECT ON DATABASE {quote_ident(db)} TO {quote_ident(role)};" for db in databases]
+    lines += [
+        f"GRANT CONNECT ON DATABASE {quote_ident(db)} TO {quote_ident(role)};" for db in databases
+    ]
     return "\n".join(lines)
 
 
@@ -57,7 +59,9 @@ def draft_from_snapshot(pg: PostgresSnapshot, name: str, dsn_hint: str) -> str:
         f"dsn = {_toml_string(dsn_hint)}",
     ]
     if admin_guess:
-        out.append(f"admin_role = {_toml_string(admin_guess)}   # REVIEW: the role init connected as")
+        out.append(
+            f"admin_role = {_toml_string(admin_guess)}   # REVIEW: the role init connected as"
+        )
     out.append("platform_roles = []   # REVIEW: roles that legitimately span databases")
     app_names: set[str] = set()
     databases = [

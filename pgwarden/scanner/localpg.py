@@ -38,7 +38,9 @@ class LocalServer:
     password: str
     how: str
 
-    def dsn(self, user: str | None = None, password: str | None = None, dbname: str = "postgres") -> str:
+    def dsn(
+        self, user: str | None = None, password: str | None = None, dbname: str = "postgres"
+    ) -> str:
         """A key/value DSN for ``user`` (the superuser by default)."""
         from psycopg.conninfo import make_conninfo
 
@@ -151,8 +153,10 @@ def binaries_server(bindir: Path, settings: dict[str, str] | None = None) -> Ite
     try:
         run(
             str(bindir / "initdb"),
-            "-D", str(data),
-            "-U", SUPERUSER,
+            "-D",
+            str(data),
+            "-U",
+            SUPERUSER,
             f"--pwfile={pwfile}",
             "--auth=scram-sha-256",
             "--encoding=UTF8",

@@ -214,7 +214,7 @@ class ServerSnapshot(Frozen):
 class Snapshot(Frozen):
     """Everything collected in one run, ready for the rules."""
 
-    schema_version: Literal["1.0"] = SNAPSHOT_SCHEMA_VERSION
+    schema_version: Literal["1.0"] = "1.0"
     tool_version: str
     collected_at: datetime
     config_path: str | None = None

@@ -99,7 +99,8 @@ def load_rules(rules_dirs: Sequence[Path] = ()) -> list[RegisteredRule]:
     for entry in registered:
         if entry.rule.id in seen:
             raise RuleDefinitionError(
-                f"rule id {entry.rule.id} is defined twice ({seen[entry.rule.id]} and {entry.source})"
+                f"rule id {entry.rule.id} is defined twice "
+                f"({seen[entry.rule.id]} and {entry.source})"
             )
         seen[entry.rule.id] = entry.source
     return sorted(registered, key=lambda entry: entry.rule.id)

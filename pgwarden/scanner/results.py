@@ -43,9 +43,12 @@ class ScanInfo(_Doc):
     )
     locations: dict[str, int] = Field(
         default_factory=dict,
-        description="line of each [[server]] / [[server.app]] block: 'server/NAME', 'app/SERVER/APP'",
+        description="line of each [[server]] and [[server.app]] block, keyed 'server/NAME' and "
+        "'app/SERVER/APP'",
     )
-    snapshot: str | None = Field(default=None, description="the snapshot file, when scanned offline")
+    snapshot: str | None = Field(
+        default=None, description="the snapshot file, when scanned offline"
+    )
 
 
 class AccessCell(_Doc):
@@ -132,7 +135,7 @@ class Summary(_Doc):
 
 
 class Results(_Doc):
-    schema_version: Literal["1.0"] = RESULTS_SCHEMA_VERSION
+    schema_version: Literal["1.0"] = "1.0"
     tool: Tool
     scan: ScanInfo
     servers: tuple[ServerSummary, ...] = ()

@@ -61,7 +61,9 @@ def collect(
     started = datetime.now(UTC)
     with ThreadPoolExecutor(max_workers=max(1, min(server_jobs, len(config.server)))) as pool:
         servers = list(
-            pool.map(lambda s: collect_server(config, s, jobs=jobs, progress=progress), config.server)
+            pool.map(
+                lambda s: collect_server(config, s, jobs=jobs, progress=progress), config.server
+            )
         )
     return Snapshot(
         tool_version=__version__,

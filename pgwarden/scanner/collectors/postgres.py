@@ -217,12 +217,10 @@ class PostgresCollector:
             self._own_pids.add(conn.info.backend_pid)
         return conn
 
-    def _fetch(
-        self, conn: psycopg.Connection[dict[str, Any]], query: str
-    ) -> list[dict[str, Any]]:
+    def _fetch(self, conn: psycopg.Connection[dict[str, Any]], query: str) -> list[dict[str, Any]]:
         self.stats.count(statements=1)
         with conn.cursor() as cur:
-            cur.execute(sql.SQL(query))  # type: ignore[arg-type]
+            cur.execute(sql.SQL(query))
             return cur.fetchall()
 
     # -- collection ----------------------------------------------------------------
@@ -240,9 +238,7 @@ class PostgresCollector:
             with self.stats.phase("server"):
                 info = self._fetch(main, q.SERVER_INFO)[0]
                 if info["read_only"] != "on":
-                    raise CollectorError(
-                        f"{where}: the session is not read-only; refusing to scan"
-                    )
+                    raise CollectorError(f"{where}: the session is not read-only; refusing to scan")
                 version_num = int(info["version_num"])
                 gaps: list[Gap] = []
                 settings = self._settings(main, gaps)
@@ -359,7 +355,7 @@ class PostgresCollector:
                 DefaultPrivilege(
                     role=d["role"],
                     schema_name=d["schema_name"],
-                    object_type=_DEFAULT_ACL_TYPES.get(d["object_type"], "table"),  # type: ignore[arg-type]
+                    object_type=_DEFAULT_ACL_TYPES.get(d["object_type"], "table"),
                     acl=_acl(d["acl"]),
                 )
                 for d in row["default_privileges"]
@@ -376,7 +372,9 @@ class PostgresCollector:
                 for g in row["object_grants"]
             ),
             ownership=tuple(
-                Ownership(role=o["role"], kind=_RELKINDS.get(o["kind"], o["kind"]), count=o["count"])
+                Ownership(
+                    role=o["role"], kind=_RELKINDS.get(o["kind"], o["kind"]), count=o["count"]
+                )
                 for o in row["ownership"]
             ),
         )

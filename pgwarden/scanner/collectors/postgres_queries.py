@@ -115,7 +115,8 @@ SELECT
        AND a.grantee <> c.relowner AND {_USER_SCHEMAS}
      GROUP BY 1, 2, 3, 4, 5) AS g) AS object_grants,
   (SELECT COALESCE(json_agg(o), '[]'::json) FROM (
-     SELECT pg_get_userbyid(c.relowner)::text AS role, c.relkind::text AS kind, count(*)::int AS count
+     SELECT pg_get_userbyid(c.relowner)::text AS role, c.relkind::text AS kind,
+            count(*)::int AS count
      FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'v', 'm', 'S', 'f', 'p') AND {_USER_SCHEMAS}
      GROUP BY 1, 2) AS o) AS ownership

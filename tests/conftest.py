@@ -1,0 +1,32 @@
+"""Shared fixtures: a real PostgreSQL server and scenario builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pgwarden.scanner.demo import SeedServer, build_seed_server
+from pgwarden.scanner.localpg import LocalServer
+from tests.pgserver import reset_server, running_server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[LocalServer]:
+    """One real PostgreSQL server for the whole test session."""
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def clean_server(pg_server: LocalServer) -> LocalServer:
+    """The server emptied of every scenario's databases and roles."""
+    reset_server(pg_server)
+    return pg_server
+
+
+@pytest.fixture(scope="module")
+def seed_server(pg_server: LocalServer) -> SeedServer:
+    """A server shaped like the seed's shared ctxeco-db, with its mistakes."""
+    reset_server(pg_server)
+    return build_seed_server(pg_server)
