@@ -242,7 +242,7 @@ def collect_cmd(
         console = Console(quiet=quiet)
         with console.progress("collecting") as progress:
             snapshot = collect(config, jobs=jobs, progress=progress)
-        _write(output, snapshot.model_dump_json(indent=1, exclude_none=True) + "\n")
+        _write(output, snapshot.to_json())
         for server in snapshot.servers:
             for error in server.errors:
                 click.echo(f"pgwarden: warning: {server.name}: {error.reason}", err=True)

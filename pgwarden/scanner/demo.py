@@ -232,9 +232,7 @@ def _run_demo(output_dir: Path, console: Console) -> int:
     results = evaluate(
         snapshot, config, load_rules(), started_at=started, config_bytes=DEMO_CONFIG.encode()
     )
-    (output_dir / "snapshot.json").write_text(
-        snapshot.model_dump_json(indent=1, exclude_none=True) + "\n", encoding="utf-8"
-    )
+    (output_dir / "snapshot.json").write_text(snapshot.to_json(), encoding="utf-8")
     written = [output_dir / "snapshot.json"]
     for renderer, filename in RENDERERS.values():
         target = output_dir / filename

@@ -219,3 +219,7 @@ class Snapshot(Frozen):
     collected_at: datetime
     config_path: str | None = None
     servers: tuple[ServerSnapshot, ...] = Field(default_factory=tuple)
+
+    def to_json(self) -> str:
+        """The snapshot file's text (``None`` kept: a null grantee is PUBLIC)."""
+        return self.model_dump_json(indent=1) + "\n"

@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 from pgwarden.scanner.collectors import postgres_queries as q
 from pgwarden.scanner.collectors.base import CollectorError
 from pgwarden.scanner.dsn import describe_endpoint, endpoint_of
+from pgwarden.scanner.identifiers import quote_ident
 from pgwarden.scanner.model import (
     SYSTEM_DATABASES,
     AclItem,
@@ -122,9 +123,12 @@ def one_line(exc: BaseException) -> str:
     if not lines:
         return type(exc).__name__
     for line in lines:
-        if "FATAL:" in line or "ERROR:" in line:
-            return line.split(":", 1)[1].strip() if line.startswith(("FATAL", "ERROR")) else line
-    return lines[-1] if len(lines) > 1 and lines[0].startswith("connection failed") else lines[0]
+        for marker in ("FATAL:", "ERROR:"):
+            if marker in line:
+                return line.split(marker, 1)[1].strip()
+    # libpq's "connection failed: connection to server at ... failed: reason" keeps
+    # the reason last; drop the prefix that repeats what the caller already says.
+    return lines[0].removeprefix("connection failed: ")
 
 
 def connect(
@@ -273,8 +277,8 @@ class PostgresCollector:
                     Gap(
                         section=f"database:{detail.name}",
                         reason=detail.error or "not collected",
-                        fix=f"GRANT CONNECT ON DATABASE {_quote(detail.name)} TO "
-                        f"{_quote(str(info['connected_as']))}",
+                        fix=f"GRANT CONNECT ON DATABASE {quote_ident(detail.name)} TO "
+                        f"{quote_ident(str(info['connected_as']))}",
                     )
                 )
         return PostgresSnapshot(
@@ -428,8 +432,3 @@ class _SessionSampler:
                 self._sessions[key] = Session.model_validate(row)
             else:
                 self._sessions[key] = seen.model_copy(update={"samples": seen.samples + 1})
-
-
-def _quote(identifier: str) -> str:
-    """Quote an SQL identifier the way PostgreSQL's quote_ident would."""
-    return '"' + identifier.replace('"', '""') + '"'

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up pgwarden on a fresh Debian/Ubuntu machine: the PostgreSQL server binaries
+# (for `pgwarden demo` and the tests) through apt when missing, then a virtual
+# environment in .venv with pgwarden installed.
+#   scripts/setup.sh          for the demo and everyday use
+#   scripts/setup.sh --test   also the test extras and Chromium (browser tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_tests=0
+[ "${1:-}" = "--test" ] && with_tests=1
+
+packages=()
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  packages+=(postgresql)
+fi
+if [ "$with_tests" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  packages+=(chromium)
+fi
+if [ ${#packages[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: please install ${packages[*]} with your package manager" >&2
+    exit 1
+  fi
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "setup: installing ${packages[*]} (apt)…" >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${packages[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$with_tests" = 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+else
+  .venv/bin/python -m pip install -q -e .
+fi
+echo "setup: done (.venv/bin/pgwarden)" >&2
