@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident, quote_literal
+from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
+from pgwarden.scanner.access import sql_comment
 from pgwarden.scanner.model import ServerSnapshot
 
 
@@ -17,19 +18,22 @@ class AdminSessionFromApplication(Rule):
     breach of every database on the server. Sessions are sampled several times over a
     short window; sessions from tools listed in ``admin_application_names`` (psql,
     pgAdmin, ...) are administration, not application use. pgwarden's own sessions are
-    never reported.
+    never reported. Only the admin role's own logins count (the session user): a role
+    that can use the admin's privileges through membership is PGW-ROLE-002's. The
+    application name is chosen by the client, so this catches honest mistakes, not an
+    application that lies about itself.
 
-    Violation: a live session of the admin role on an app database whose
+    Violation: A live session of the admin role on an app database whose
     application_name matches none of ``admin_application_names``.
 
-    Fix: give the application its own login role with only the privileges it needs,
+    Fix: Give the application its own login role with only the privileges it needs,
     store that role's connection string in the app's vault, rotate the admin
     password, and end the session.
     """
 
     id = "PGW-ADM-001"
     severity = "critical"
-    frameworks = ("CIS PostgreSQL 4.2",)
+    frameworks = ("CIS PostgreSQL 16 Benchmark 4.2", "NIST SP 800-53 AC-6(2)")
     requires = ("postgres", "postgres.sessions")
 
     def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
@@ -75,12 +79,19 @@ class AdminSessionFromApplication(Rule):
                     "seen_in_samples": f"{session.samples} of {pg.session_samples}",
                     "allowed_admin_tools": list(config.policy.admin_application_names),
                 },
-                remediation=(
-                    f"Give app {app!r} its own login role and point its connection string at "
-                    f"it, then rotate the admin password. To end this session: "
-                    f"SELECT pg_terminate_backend({session.pid}); "
-                    f"-- application_name = {quote_literal(session.application_name)}, "
-                    f"database {quote_ident(session.database)}"
+                remediation="\n".join(
+                    [
+                        sql_comment(
+                            f"give app {app!r} its own login role (the PGW-ROLE rules check it), "
+                            "put that role's connection string in the app's vault, then rotate "
+                            "the admin password"
+                        ),
+                        sql_comment(
+                            f"then end this session ({shown!r} on database "
+                            f"{quote_ident(session.database)}):"
+                        ),
+                        f"SELECT pg_terminate_backend({session.pid});",
+                    ]
                 ),
             )
 

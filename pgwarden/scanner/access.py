@@ -7,61 +7,177 @@ PostgreSQL semantics, versions 11-17:
   ``rolinherit``).
 * A member may ``SET ROLE`` to a group when every grant on the path has SET (PG16+:
   ``set_option``; before 16 always). After ``SET ROLE`` it holds that role's own
-  inherited privileges too. NOINHERIT membership is still access: it is reported,
-  and the evidence says ``SET ROLE`` is needed.
+  inherited privileges too, so a usable path is some SET grants followed by some
+  INHERIT grants. NOINHERIT membership is still access: it is reported, and the
+  evidence says ``SET ROLE`` is needed.
 * A grant with ADMIN only (PG16's ``createrole_self_grant``: no INHERIT, no SET) gives
   no access to the group's privileges: it is administrative.
+* On PG16+ one member may hold the same role through several grants (one per
+  grantor); the options of all of them add up, and each must be revoked.
+* Role attributes (SUPERUSER, CREATEDB, ...) are never inherited: only ``SET ROLE``
+  confers them.
+* CONNECT is checked at login against the session user's *inherited* privileges, and
+  ``SET ROLE`` needs a session: a path without INHERIT never opens a connection
+  (``Access.usable_at_login``, ``can_connect``), though it is still reported.
+
+The remediation helpers here turn an access into the statement that removes it at
+its source: the ACL item (revoked as its grantor) or the membership grant (revoked
+``GRANTED BY`` its grantor on PG16+, where grants are tracked per grantor).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from itertools import pairwise
 from typing import TYPE_CHECKING, Literal
 
-from pgwarden.scanner.model import AclItem, Membership, PostgresSnapshot
+from pgwarden.rules.base import quote_ident, quote_literal
+from pgwarden.scanner.model import (
+    AZURE_ROLES,
+    AclItem,
+    Database,
+    Membership,
+    PostgresSnapshot,
+    Role,
+    ServerSnapshot,
+)
 
 if TYPE_CHECKING:
     from pgwarden.rules.base import ServerContext
     from pgwarden.scanner.results import AccessCell
 
 Mode = Literal["direct", "inherit", "set role"]
+Via = Literal["public", "grant", "membership", "owner"]
+
+PG16 = 160000
+# Enough to show an auditor every way in on real role graphs, bounded so a
+# pathological graph cannot make a rule explode.
+MAX_PATHS = 16
+_MAX_STEPS = 20_000
+
+# aclitem's one-letter privilege codes, in the order aclitemout prints them.
+_ACL_LETTERS = {
+    "INSERT": "a",
+    "SELECT": "r",
+    "UPDATE": "w",
+    "DELETE": "d",
+    "TRUNCATE": "D",
+    "REFERENCES": "x",
+    "TRIGGER": "t",
+    "EXECUTE": "X",
+    "USAGE": "U",
+    "CREATE": "C",
+    "TEMPORARY": "T",
+    "CONNECT": "c",
+    "SET": "s",
+    "ALTER SYSTEM": "A",
+    "MAINTAIN": "m",
+}
+_ACL_ORDER = {name: index for index, name in enumerate(_ACL_LETTERS)}
+
+
+def sort_privileges(privileges: Iterable[str]) -> tuple[str, ...]:
+    """Privilege names in PostgreSQL's own order (as ``\\dp`` shows them)."""
+    return _sorted_privileges(privileges if isinstance(privileges, tuple) else tuple(privileges))
+
+
+@lru_cache(maxsize=4096)
+def _sorted_privileges(privileges: tuple[str, ...]) -> tuple[str, ...]:
+    # Called for every ACL item a rule looks at: the few distinct lists are cached.
+    return tuple(sorted(set(privileges), key=lambda p: (_ACL_ORDER.get(p, 99), p)))
+
+
+@lru_cache(maxsize=16384)
+def _acl_name(name: str) -> str:
+    # aclitemout's putid(): names with anything but letters, digits and _ are quoted.
+    if name and all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def acl_text(item: AclItem) -> str:
+    """An ACL item as PostgreSQL prints it (``grantee=privileges/grantor``)."""
+    letters = "".join(
+        _ACL_LETTERS.get(p, "?") + ("*" if p in item.grantable else "")
+        for p in sort_privileges(item.privileges)
+    )
+    grantee = "" if item.grantee is None else _acl_name(item.grantee)
+    return f"{grantee}={letters}/{_acl_name(item.grantor)}"
 
 
 @dataclass(frozen=True)
 class RolePath:
-    """How ``path[0]`` comes to act with the privileges of ``path[-1]``."""
+    """How ``path[0]`` comes to act with the privileges of ``path[-1]``.
+
+    ``set_role`` is the role to ``SET ROLE`` to when the path needs it (mode
+    ``set role``): the grants up to it lack INHERIT, the rest have it.
+    """
 
     path: tuple[str, ...]
     mode: Mode
+    set_role: str | None = None
 
     @property
     def holder(self) -> str:
         return self.path[-1]
+
+    @property
+    def member(self) -> str:
+        return self.path[0]
+
+    @property
+    def edges(self) -> tuple[tuple[str, str], ...]:
+        """The membership grants of the path as (member, role) pairs."""
+        return tuple(pairwise(self.path))
 
     def describe(self) -> str:
         return " → ".join(self.path)
 
 
 class RoleGraph:
-    """Direct membership edges of one server, with closure queries."""
+    """Direct membership grants of one server, with closure queries."""
 
     def __init__(self, memberships: Iterable[Membership]) -> None:
+        self._grants: dict[tuple[str, str], list[Membership]] = {}
+        for grant in memberships:
+            self._grants.setdefault((grant.member, grant.role), []).append(grant)
         self._inherit: dict[str, list[str]] = {}
         self._set: dict[str, list[str]] = {}
-        self._edges: dict[tuple[str, str], Membership] = {}
-        for edge in memberships:
-            self._edges[(edge.member, edge.role)] = edge
-            if edge.inherit_option:
-                self._inherit.setdefault(edge.member, []).append(edge.role)
-            if edge.set_option:
-                self._set.setdefault(edge.member, []).append(edge.role)
-        self._cache: dict[str, dict[str, RolePath]] = {}
+        self._usable: dict[str, list[str]] = {}
+        self._any: dict[str, list[str]] = {}
+        self._inherit_edges: set[tuple[str, str]] = set()
+        self._set_edges: set[tuple[str, str]] = set()
+        for (member, role), grants in sorted(self._grants.items()):
+            inherit = any(g.inherit_option for g in grants)
+            can_set = any(g.set_option for g in grants)
+            self._any.setdefault(member, []).append(role)
+            if inherit:
+                self._inherit.setdefault(member, []).append(role)
+                self._inherit_edges.add((member, role))
+            if can_set:
+                self._set.setdefault(member, []).append(role)
+                self._set_edges.add((member, role))
+            if inherit or can_set:
+                self._usable.setdefault(member, []).append(role)
+        self.names: frozenset[str] = frozenset(n for pair in self._grants for n in pair)
+        self._holders: dict[str, dict[str, RolePath]] = {}
+        self._settable: dict[str, dict[str, RolePath]] = {}
+        self._paths: dict[tuple[str, str, int], tuple[RolePath, ...]] = {}
+
+    def grants(self, member: str, role: str) -> tuple[Membership, ...]:
+        """Every grant of ``role`` to ``member`` (several on PG16+: one per grantor)."""
+        return tuple(self._grants.get((member, role), ()))
+
+    def access_grants(self, member: str, role: str) -> tuple[Membership, ...]:
+        """The grants that give access (INHERIT or SET), not the ADMIN-only ones."""
+        return tuple(g for g in self.grants(member, role) if g.inherit_option or g.set_option)
 
     def edge(self, member: str, role: str) -> Membership | None:
-        return self._edges.get((member, role))
+        grants = self.grants(member, role)
+        return grants[0] if grants else None
 
     @staticmethod
     def _bfs(start: str, edges: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
@@ -69,7 +185,7 @@ class RoleGraph:
         queue = deque([start])
         while queue:
             node = queue.popleft()
-            for nxt in sorted(edges.get(node, ())):
+            for nxt in edges.get(node, ()):
                 if nxt not in paths:
                     paths[nxt] = (*paths[node], nxt)
                     queue.append(nxt)
@@ -78,123 +194,568 @@ class RoleGraph:
     def holders(self, role: str) -> dict[str, RolePath]:
         """Every role whose privileges ``role`` can use, with the shortest way there.
 
-        ``role`` itself is included with mode ``direct``.
+        ``role`` itself is included with mode ``direct``. Roles reachable by
+        inheritance come first; the rest need ``SET ROLE`` to the path's ``set_role``.
         """
-        cached = self._cache.get(role)
+        cached = self._holders.get(role)
         if cached is not None:
             return cached
-        inherited = self._bfs(role, self._inherit)
         result: dict[str, RolePath] = {
             name: RolePath(path, "direct" if name == role else "inherit")
-            for name, path in inherited.items()
+            for name, path in self._bfs(role, self._inherit).items()
         }
         for target, set_path in self._bfs(role, self._set).items():
             if target == role:
                 continue
             for name, tail in self._bfs(target, self._inherit).items():
                 if name not in result:
-                    result[name] = RolePath((*set_path, *tail[1:]), "set role")
-        self._cache[role] = result
+                    result[name] = RolePath((*set_path, *tail[1:]), "set role", target)
+        self._holders[role] = result
         return result
+
+    def settable(self, role: str) -> dict[str, RolePath]:
+        """Every role ``role`` may ``SET ROLE`` to (and so take its attributes from)."""
+        cached = self._settable.get(role)
+        if cached is None:
+            cached = {
+                name: RolePath(path, "set role", name)
+                for name, path in self._bfs(role, self._set).items()
+                if name != role
+            }
+            self._settable[role] = cached
+        return cached
 
     def member_of(self, role: str, group: str) -> RolePath | None:
         """Whether ``role`` can use ``group``'s privileges (inherit or SET ROLE)."""
         return self.holders(role).get(group) if role != group else None
 
+    def classify(self, path: tuple[str, ...]) -> RolePath | None:
+        """The mode of a membership path, or None when it gives no access."""
+        edges = list(pairwise(path))
+        if not edges:
+            return RolePath(path, "direct")
+        if any(e not in self._grants for e in edges):
+            return None
+        split = len(edges)
+        while split > 0 and edges[split - 1] in self._inherit_edges:
+            split -= 1
+        if split == 0:
+            return RolePath(path, "inherit")
+        if all(e in self._set_edges for e in edges[:split]):
+            return RolePath(path, "set role", path[split])
+        return None
+
+    def paths(self, role: str, holder: str, limit: int = MAX_PATHS) -> tuple[RolePath, ...]:
+        """Every usable membership path from ``role`` to ``holder``, shortest first.
+
+        Removing access means cutting all of them, not only the shortest.
+        """
+        if role == holder:
+            return (RolePath((role,), "direct"),)
+        if holder not in self.holders(role):
+            return ()
+        key = (role, holder, limit)
+        if key not in self._paths:
+            self._paths[key] = self._search(role, holder, limit)
+        return self._paths[key]
+
+    def _search(self, role: str, holder: str, limit: int) -> tuple[RolePath, ...]:
+        found: list[RolePath] = []
+        steps = 0
+        stack: list[tuple[str, ...]] = [(role,)]
+        while stack and len(found) < limit and steps < _MAX_STEPS:
+            path = stack.pop()
+            steps += 1
+            for nxt in reversed(self._usable.get(path[-1], ())):
+                if nxt in path:
+                    continue
+                extended = (*path, nxt)
+                if nxt == holder:
+                    classified = self.classify(extended)
+                    if classified is not None:
+                        found.append(classified)
+                else:
+                    stack.append(extended)
+        return tuple(sorted(found, key=lambda p: (len(p.path), p.mode != "inherit", p.path)))
+
+    def set_paths(self, role: str, target: str) -> tuple[RolePath, ...]:
+        """The paths along which ``role`` may ``SET ROLE`` to ``target`` (SET all the way).
+
+        Only these confer ``target``'s attributes: inheritance never does.
+        """
+        return tuple(
+            RolePath(p.path, "set role", target)
+            for p in self.paths(role, target)
+            if all(edge in self._set_edges for edge in p.edges)
+        )
+
+    def users_of(self, group: str) -> dict[str, RolePath]:
+        """Every role that can use ``group``'s privileges, with its shortest path."""
+        found: dict[str, RolePath] = {}
+        for name in sorted(self.names):
+            if name == group:
+                continue
+            path = self.holders(name).get(group)
+            if path is not None:
+                found[name] = path
+        return found
+
     def any_path(self, role: str, group: str) -> tuple[str, ...] | None:
         """Any membership path, including ADMIN-only grants (for reporting, not access)."""
-        edges: dict[str, list[str]] = {}
-        for member, target in self._edges:
-            edges.setdefault(member, []).append(target)
-        return self._bfs(role, edges).get(group)
+        return self._bfs(role, self._any).get(group)
+
+    def admin_of(self, role: str) -> tuple[str, ...]:
+        """Roles ``role`` holds directly WITH ADMIN OPTION (it may grant them to anyone)."""
+        return tuple(
+            target
+            for (member, target), grants in sorted(self._grants.items())
+            if member == role and any(g.admin_option for g in grants)
+        )
 
 
 @dataclass(frozen=True)
 class Access:
-    """One way a role holds a privilege on an object."""
+    """One way ``role`` holds ``privileges`` on an object: one ACL item, or ownership.
+
+    ``grantee`` is the ACL item's grantee (None: PUBLIC), or the owner for ``via``
+    ``owner``; ``paths`` lead from ``role`` to it (empty for PUBLIC).
+    """
 
     role: str
-    privilege: str
-    via: Literal["public", "grant", "membership", "owner"]
-    path: RolePath | None
-    acl_item: AclItem | None
+    privileges: tuple[str, ...]
+    via: Via
+    grantee: str | None
+    grantor: str | None = None
+    paths: tuple[RolePath, ...] = ()
+    acl_item: AclItem | None = None
 
-    def evidence(self) -> dict[str, object]:
-        evidence: dict[str, object] = {"via": self.via}
-        if self.path is not None and len(self.path.path) > 1:
-            evidence["path"] = list(self.path.path)
-            evidence["chain"] = f"{self.path.describe()} → {self.privilege}"
-            if self.path.mode == "set role":
-                evidence["needs_set_role"] = True
-                evidence["note"] = "membership without INHERIT: the privilege is one SET ROLE away"
+    @property
+    def path(self) -> RolePath | None:
+        return self.paths[0] if self.paths else None
+
+    @property
+    def needs_set_role(self) -> bool:
+        """True when no path inherits: the privilege is one ``SET ROLE`` away."""
+        return bool(self.paths) and all(p.mode == "set role" for p in self.paths)
+
+    def chain(self, target: str) -> str:
+        """The path as an auditor reads it: ``a → b → CONNECT on "db"``."""
+        what = "owner of" if self.via == "owner" else f"{', '.join(self.privileges)} on"
+        head = (
+            "PUBLIC"
+            if self.via == "public"
+            else (self.path or RolePath((self.role,), "direct")).describe()
+        )
+        return f"{head} → {what} {target}"
+
+    def evidence(self, target: str) -> dict[str, object]:
+        evidence: dict[str, object] = {
+            "via": self.via,
+            "chain": self.chain(target),
+            "privileges": list(self.privileges),
+        }
         if self.acl_item is not None:
-            evidence["acl_item"] = {
-                "grantee": self.acl_item.grantee or "PUBLIC",
-                "grantor": self.acl_item.grantor,
-                "privileges": list(self.acl_item.privileges),
-            }
+            evidence["acl_item"] = acl_text(self.acl_item)
+            evidence["grantee"] = self.acl_item.grantee or "PUBLIC"
+            evidence["grantor"] = self.acl_item.grantor
+        if self.paths and len(self.paths[0].path) > 1:
+            evidence["paths"] = [
+                {
+                    "path": list(p.path),
+                    "mode": p.mode,
+                    **({"set_role": p.set_role} if p.set_role else {}),
+                }
+                for p in self.paths
+            ]
+        if self.needs_set_role:
+            set_role = quote_ident(self.paths[0].set_role or self.paths[0].holder)
+            evidence["needs_set_role"] = True
+            if "CONNECT" in self.privileges:
+                # The login itself is checked against inherited privileges only, and
+                # SET ROLE needs a session: this grant cannot open one today.
+                evidence["note"] = (
+                    "membership without INHERIT: CONNECT is checked at login against "
+                    "inherited privileges only, so the role cannot log in through it today; "
+                    "one INHERIT option (ALTER ROLE ... INHERIT before PostgreSQL 16, GRANT "
+                    f"... WITH INHERIT TRUE from 16) opens it, and SET ROLE {set_role} in a "
+                    "session hands over the group's other privileges"
+                )
+            else:
+                evidence["note"] = (
+                    "membership without INHERIT: the privilege is not used automatically, "
+                    f"but once connected it is one SET ROLE {set_role} away"
+                )
         return evidence
 
+    @property
+    def usable_at_login(self) -> bool:
+        """Whether this access counts when PostgreSQL checks CONNECT at login.
 
-def acl_access(
-    acl: Iterable[AclItem], role: str, privilege: str, graph: RoleGraph, owner: str | None = None
+        Login is checked against the session user's inherited privileges: PUBLIC,
+        its own grants and ownership, and groups reached through INHERIT only.
+        """
+        return self.via in ("public", "grant") or not self.needs_set_role
+
+
+def item_access(item: AclItem, role: str, graph: RoleGraph) -> Access | None:
+    """How ``role`` holds the privileges of one non-PUBLIC ACL item, or None."""
+    if item.grantee is None:
+        return None
+    privileges = sort_privileges(item.privileges)
+    if item.grantee == role:
+        direct = (RolePath((role,), "direct"),)
+        return Access(role, privileges, "grant", role, item.grantor, direct, item)
+    if graph.member_of(role, item.grantee) is None:
+        return None
+    paths = graph.paths(role, item.grantee)
+    return Access(role, privileges, "membership", item.grantee, item.grantor, paths, item)
+
+
+def acl_accesses(
+    acl: Iterable[AclItem],
+    role: str,
+    graph: RoleGraph,
+    wanted: Collection[str] | None = None,
+    *,
+    include_public: bool = True,
 ) -> list[Access]:
-    """Every way ``role`` holds ``privilege`` in ``acl`` (PUBLIC last)."""
+    """Every way ``role`` holds any of ``wanted`` (all when None) through ``acl``.
+
+    Grants to ``role`` itself come first, then grants reached through membership,
+    PUBLIC last.
+    """
     holders = graph.holders(role)
     found: list[Access] = []
-    public: Access | None = None
+    public: list[Access] = []
     for item in acl:
-        if privilege not in item.privileges:
+        privileges = sort_privileges(p for p in item.privileges if wanted is None or p in wanted)
+        if not privileges:
             continue
         if item.grantee is None:
-            public = Access(role, privilege, "public", None, item)
+            if include_public:
+                public.append(Access(role, privileges, "public", None, item.grantor, (), item))
             continue
-        path = holders.get(item.grantee)
-        if path is None:
-            continue
-        via: Literal["grant", "membership"] = "grant" if item.grantee == role else "membership"
-        found.append(Access(role, privilege, via, path, item))
-    if owner is not None and owner != role and owner in holders and not found:
-        found.append(Access(role, privilege, "owner", holders[owner], None))
-    found.sort(key=lambda a: (len(a.path.path) if a.path else 0, a.via))
-    if public is not None:
-        found.append(public)
-    return found
+        if item.grantee == role:
+            found.append(
+                Access(
+                    role,
+                    privileges,
+                    "grant",
+                    role,
+                    item.grantor,
+                    (RolePath((role,), "direct"),),
+                    item,
+                )
+            )
+        elif item.grantee in holders:
+            found.append(
+                Access(
+                    role,
+                    privileges,
+                    "membership",
+                    item.grantee,
+                    item.grantor,
+                    graph.paths(role, item.grantee),
+                    item,
+                )
+            )
+    found.sort(key=lambda a: (a.via != "grant", len(a.path.path) if a.path else 0))
+    return found + public
 
 
-class ServerAccess:
-    """Effective-access questions about one server's snapshot, answered once."""
+def can_connect(db: Database, role: str, graph: RoleGraph) -> bool:
+    """Whether ``role`` can log in to ``db`` now (as has_database_privilege says)."""
+    if not db.allow_connections:
+        return False
+    owned = ownership_access(role, db.owner, graph)
+    return (owned is not None and owned.usable_at_login) or any(
+        a.usable_at_login for a in acl_accesses(db.acl, role, graph, ("CONNECT",))
+    )
 
-    def __init__(self, pg: PostgresSnapshot) -> None:
-        self.pg = pg
+
+def ownership_access(role: str, owner: str, graph: RoleGraph) -> Access | None:
+    """``role`` acting as ``owner`` (being it, or using its privileges), or None."""
+    if role == owner:
+        return Access(role, ("ALL",), "owner", owner, None, (RolePath((role,), "direct"),))
+    if owner not in graph.holders(role):
+        return None
+    return Access(role, ("ALL",), "owner", owner, None, graph.paths(role, owner))
+
+
+# -- remediation ---------------------------------------------------------------------
+
+
+def revoke_membership(graph: RoleGraph, member: str, role: str, version_num: int) -> list[str]:
+    """Statements that end ``member``'s use of ``role``: one REVOKE per access grant.
+
+    From PostgreSQL 16 a membership is recorded per grantor and a plain REVOKE only
+    removes the grant the current role made, so each one is revoked ``GRANTED BY``
+    its grantor. Before 16 there is one grant per pair and the grantor is ignored.
+    """
+    grants = graph.access_grants(member, role) or graph.grants(member, role)
+    head = f"REVOKE {quote_ident(role)} FROM {quote_ident(member)}"
+    if version_num < PG16:
+        return [f"{head};"]
+    statements = [
+        f"{head} GRANTED BY {quote_ident(g.grantor)};" if g.grantor else f"{head};" for g in grants
+    ]
+    return list(dict.fromkeys(statements)) or [f"{head};"]
+
+
+def revoke_privileges(
+    privileges: Iterable[str],
+    on: str,
+    grantee: str | None,
+    grantor: str | None,
+    owner: str | None,
+) -> list[str]:
+    """REVOKE ``privileges`` ON ``on`` (already quoted, e.g. ``DATABASE "x"``) FROM grantee.
+
+    A REVOKE only removes the ACL item its issuer granted. When the owner (or a
+    superuser, or a member of the owner, all of whom act as the owner) granted it, a
+    plain REVOKE works; when another role granted it (holding the grant option), the
+    REVOKE must be issued as that role.
+    """
+    target = "PUBLIC" if grantee is None else quote_ident(grantee)
+    statement = f"REVOKE {', '.join(sort_privileges(privileges))} ON {on} FROM {target};"
+    if grantor is None or owner is None or grantor == owner:
+        return [statement]
+    return [
+        sql_comment(
+            f"granted by {grantor!r}, not by the owner {owner!r}: revoke it as the grantor"
+        ),
+        f"SET ROLE {quote_ident(grantor)};",
+        statement,
+        "RESET ROLE;",
+    ]
+
+
+def sql_comment(text: str) -> str:
+    """``text`` as one SQL comment line.
+
+    Role and database names may contain line breaks; written raw into a ``--``
+    comment they would end it and turn the rest of the name into SQL.
+    """
+    flat = text.replace("\r", "\\r").replace("\n", "\\n")
+    return f"-- {flat}"
+
+
+def in_database(database: str) -> str:
+    """The comment that opens a script which must run inside ``database``."""
+    name = quote_ident(database)
+    return sql_comment(f"run in database {name} (psql: \\connect {name})")
+
+
+def verify_membership(member: str, role: str, version_num: int) -> str:
+    """A query an auditor can run to confirm ``member`` may use or become ``role``."""
+    mode = "SET" if version_num >= PG16 else "MEMBER"
+    return f"SELECT pg_has_role({quote_literal(member)}, {quote_literal(role)}, '{mode}');"
+
+
+# -- tenancy -------------------------------------------------------------------------
+
+
+@dataclass
+class Tenancy:
+    """One server's snapshot read against its tenancy map.
+
+    For an app database, every role is one of: *legitimate* (the app's own roles,
+    the database owner, and non-tenants: admin, platform roles, the auditor, Azure's
+    roles, predefined ``pg_*`` roles and the bootstrap superuser), *foreign* (a role of
+    another app, or a login role of no app) or *neutral* (a NOLOGIN group of no app:
+    it is judged by who belongs to it).
+    """
+
+    pg: PostgresSnapshot
+    context: ServerContext
+    graph: RoleGraph = field(init=False)
+    _foreign: dict[str, list[str]] = field(init=False, default_factory=dict)
+    _users: dict[tuple[str, str], list[str]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.graph = RoleGraph(self.pg.memberships)
+
+    @classmethod
+    def of(cls, snapshot: ServerSnapshot, context: ServerContext) -> Tenancy:
+        """The tenancy of a server whose PostgreSQL was collected (rules require it)."""
+        assert snapshot.postgres is not None
+        return cls(snapshot.postgres, context)
+
+    @property
+    def version_num(self) -> int:
+        return self.pg.version_num
 
     @cached_property
-    def graph(self) -> RoleGraph:
-        return RoleGraph(self.pg.memberships)
-
-    @cached_property
-    def roles(self) -> dict[str, object]:
+    def roles(self) -> dict[str, Role]:
         return {role.name: role for role in self.pg.roles}
 
-    def connect(self, role: str, database: str) -> list[Access]:
-        """Every way ``role`` can CONNECT to ``database``."""
-        for db in self.pg.databases:
-            if db.name == database:
-                return acl_access(db.acl, role, "CONNECT", self.graph, owner=db.owner)
-        return []
+    @cached_property
+    def databases(self) -> dict[str, Database]:
+        return {db.name: db for db in self.pg.databases}
+
+    @cached_property
+    def app_databases(self) -> dict[str, str]:
+        """Every app database present on the server, with its app.
+
+        System databases are never tenants (PRODUCT.md), even when a map names one.
+        """
+        return {
+            db: app
+            for db, app in self.context.app_databases().items()
+            if db in self.databases and not self.context.is_system_database(db)
+        }
+
+    @cached_property
+    def role_apps(self) -> dict[str, str]:
+        """Every app role present on the server, with its (first) app."""
+        found: dict[str, str] = {}
+        for app in self.context.server.app:
+            for role in app.roles:
+                if role in self.roles:
+                    found.setdefault(role, app.name)
+        return found
+
+    def app_roles(self, app: str) -> tuple[str, ...]:
+        """The roles of ``app`` that exist on the server, in map order."""
+        return tuple(r for r, a in self.role_apps.items() if a == app)
+
+    def is_non_tenant(self, role: str) -> bool:
+        found = self.roles.get(role)
+        return (
+            self.context.is_non_tenant_role(role)
+            or role in AZURE_ROLES
+            or (found is not None and found.bootstrap_superuser)
+        )
+
+    def is_principal(self, role: str) -> bool:
+        """A role whose access is judged by itself: an app role, or a login of no app."""
+        if role in self.role_apps:
+            return True
+        found = self.roles.get(role)
+        return found is not None and found.login and not self.is_non_tenant(role)
+
+    def foreign(self, role: str, database: str) -> bool:
+        """Whether ``role`` is a principal that must not reach ``database``."""
+        owner_app = self.app_databases.get(database)
+        if not self.is_principal(role):
+            return False
+        return self.role_apps.get(role) != owner_app
+
+    def foreign_principals(self, database: str) -> list[str]:
+        """Every existing role that must not reach ``database``, sorted."""
+        if database not in self._foreign:
+            self._foreign[database] = sorted(r for r in self.roles if self.foreign(r, database))
+        return self._foreign[database]
+
+    def foreign_users(self, grantee: str, database: str) -> list[str]:
+        """The foreign principals of ``database`` that can use ``grantee``'s privileges."""
+        key = (grantee, database)
+        if key not in self._users:
+            self._users[key] = [
+                role
+                for role in self.foreign_principals(database)
+                if role == grantee or self.graph.member_of(role, grantee) is not None
+            ]
+        return self._users[key]
+
+    def legitimate(self, role: str, database: str) -> bool:
+        """Whether ``role`` is meant to reach ``database`` (not foreign, not neutral)."""
+        if self.is_non_tenant(role):
+            return True
+        if role in self.role_apps:
+            return self.role_apps[role] == self.app_databases.get(database)
+        db = self.databases.get(database)
+        return db is not None and db.owner == role and not self.is_principal(role)
+
+    def cut_point(self, path: RolePath, database: str) -> tuple[str, str] | None:
+        """The membership grant where ``path`` leaves the foreign roles, or None.
+
+        Foreign roles joining a legitimate role or a neutral group is where the
+        leak is made; cutting it there leaves every other member's access intact.
+        None means the path never leaves foreign roles: the grant at its end is
+        itself the leak.
+        """
+        for member, role in path.edges:
+            if not self.foreign(role, database):
+                return (member, role)
+        return None
+
+    def cut_membership(self, access: Access, database: str) -> tuple[list[str], str]:
+        """REVOKEs that end ``access.role``'s use of ``access.grantee``, and why there.
+
+        Every path is cut where it leaves the foreign roles, or at its first grant
+        when it never does (the grantee's own grants are then reported on their own).
+        """
+        holder = access.grantee
+        cuts = list(dict.fromkeys(self.cut_point(p, database) or p.edges[0] for p in access.paths))
+        statements = [
+            stmt for m, r in cuts for stmt in revoke_membership(self.graph, m, r, self.version_num)
+        ]
+        where = ", ".join(f"of {m!r} in {r!r}" for m, r in cuts)
+        if holder is not None and self.foreign(holder, database):
+            why = (
+                f"{holder!r} is reported for its own grants; what hands them to "
+                f"{access.role!r} is the membership {where}"
+            )
+        else:
+            why = f"{holder!r} may keep them; the leak is the membership {where}"
+        return statements, why
+
+    def source_fix(
+        self,
+        access: Access,
+        database: str,
+        revoke_grant: list[str],
+    ) -> tuple[list[str], str, list[str]]:
+        """How to remove ``access`` at its source: (statements, why, alternatives).
+
+        ``revoke_grant`` are the statements that would revoke the ACL item (or end
+        the ownership) held by ``access.grantee``.
+        """
+        if access.via == "public" or access.grantee is None:
+            return revoke_grant, "granted to PUBLIC itself", []
+        if access.via == "grant":
+            return revoke_grant, "granted to the role itself", []
+        if access.via == "owner" and access.grantee == access.role:
+            return revoke_grant, "the role owns the object", []
+        holder = access.grantee
+        first_edges = [
+            stmt
+            for member, role in dict.fromkeys(p.edges[0] for p in access.paths if p.edges)
+            for stmt in revoke_membership(self.graph, member, role, self.version_num)
+        ]
+        cuts = [self.cut_point(path, database) for path in access.paths]
+        if self.foreign(holder, database) or not cuts or None in cuts:
+            why = (
+                f"{holder!r} must not hold this itself; revoking its grant removes the "
+                f"access for {access.role!r} and every other member at once"
+            )
+            return revoke_grant, why, first_edges
+        edges = [cut for cut in dict.fromkeys(cuts) if cut is not None]
+        statements = [
+            stmt
+            for member, role in edges
+            for stmt in revoke_membership(self.graph, member, role, self.version_num)
+        ]
+        neutral = not self.legitimate(holder, database)
+        why = (
+            f"{holder!r} is "
+            + ("a group of no app" if neutral else "meant to hold it")
+            + "; the leak is the membership "
+            + ", ".join(f"of {m!r} in {r!r}" for m, r in edges)
+            + ", so that is revoked and the grant stays for the group's other members"
+        )
+        return statements, why, revoke_grant if neutral else []
 
 
 def access_matrix(pg: PostgresSnapshot, context: ServerContext) -> tuple[AccessCell, ...]:
     """Apps (and PUBLIC) by app databases: who reaches which database, and how."""
     from pgwarden.scanner.results import AccessCell
 
-    access = ServerAccess(pg)
-    existing = {db.name: db for db in pg.databases}
-    existing_roles = {role.name for role in pg.roles}
+    tenancy = Tenancy(pg, context)
     cells: list[AccessCell] = []
-    app_dbs = context.app_databases()
-    for database, owner_app in app_dbs.items():
-        db = existing.get(database)
+    for database, owner_app in context.app_databases().items():
+        db = tenancy.databases.get(database)
         if db is None:
             continue
         if any(item.is_public and "CONNECT" in item.privileges for item in db.acl):
@@ -208,23 +769,25 @@ def access_matrix(pg: PostgresSnapshot, context: ServerContext) -> tuple[AccessC
                 )
             )
         for app in context.server.app:
-            vias: list[str] = []
-            for role in app.roles:
-                if role not in existing_roles:
-                    continue
-                vias.extend(a.via for a in access.connect(role, database) if a.via != "public")
             if app.name == owner_app:
                 cells.append(
                     AccessCell(database=database, app=owner_app, principal=app.name, via="own")
                 )
-            elif vias:
-                via = "grant" if "grant" in vias else "membership"
+                continue
+            vias = [
+                access.via
+                for role in tenancy.app_roles(app.name)
+                for access in acl_accesses(
+                    db.acl, role, tenancy.graph, ("CONNECT",), include_public=False
+                )
+            ]
+            if vias:
                 cells.append(
                     AccessCell(
                         database=database,
                         app=owner_app,
                         principal=app.name,
-                        via=via,
+                        via="grant" if "grant" in vias else "membership",
                         violation=True,
                     )
                 )

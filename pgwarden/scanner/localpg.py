@@ -37,6 +37,8 @@ class LocalServer:
     superuser: str
     password: str
     how: str
+    data_dir: Path | None = None
+    bindir: Path | None = None
 
     def dsn(
         self, user: str | None = None, password: str | None = None, dbname: str = "postgres"
@@ -179,7 +181,9 @@ def binaries_server(bindir: Path, settings: dict[str, str] | None = None) -> Ite
                 handle.write(f"{key} = {value}\n")
         run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start")
         try:
-            yield LocalServer("127.0.0.1", port, SUPERUSER, password, f"local binaries in {bindir}")
+            yield LocalServer(
+                "127.0.0.1", port, SUPERUSER, password, f"local binaries in {bindir}", data, bindir
+            )
         finally:
             subprocess.run(
                 [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
@@ -227,4 +231,20 @@ def throwaway_server(settings: dict[str, str] | None = None) -> Iterator[LocalSe
     raise EnvironmentNotReady(
         "no PostgreSQL server binaries (initdb, pg_ctl) and no Docker engine found: "
         "install them, e.g. 'apt-get install postgresql' on Debian/Ubuntu"
+    )
+
+
+def pg_ctl(server: LocalServer, *args: str) -> None:
+    """Run ``pg_ctl`` on a server started from local binaries (tests stop and start it)."""
+    if server.data_dir is None or server.bindir is None:
+        raise EnvironmentNotReady(f"the server from {server.how} cannot be controlled with pg_ctl")
+    demote, _uid, _gid = _demote()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    subprocess.run(
+        [str(server.bindir / "pg_ctl"), "-D", str(server.data_dir), "-w", *args],
+        capture_output=True,
+        env=env,
+        preexec_fn=demote,
+        check=True,
+        timeout=120,
     )

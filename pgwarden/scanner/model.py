@@ -52,6 +52,9 @@ class Role(Frozen):
     inherit: bool = True
     connection_limit: int = -1
     valid_until: str | None = None
+    # The role initdb created (OID 10; ``azuresu`` on Azure): it cannot be dropped and
+    # owns the cluster, so it is nobody's tenant.
+    bootstrap_superuser: bool = False
 
 
 class Membership(Frozen):
@@ -122,7 +125,11 @@ class DefaultPrivilege(Frozen):
 
 
 class ObjectGrant(Frozen):
-    """Privileges a grantee holds on a relation, other than as its owner."""
+    """Privileges a grantee holds on a relation or routine, other than as its owner.
+
+    ``grantor`` is who granted them (a REVOKE must be issued as that role);
+    ``arguments`` is a routine's identity argument list (None for relations).
+    """
 
     schema_name: str
     name: str
@@ -130,6 +137,8 @@ class ObjectGrant(Frozen):
     owner: str
     grantee: str | None
     privileges: tuple[str, ...]
+    grantor: str | None = None
+    arguments: str | None = None
 
 
 class Ownership(Frozen):
@@ -170,6 +179,19 @@ class Endpoint(Frozen):
     sslmode: str | None = None
 
 
+class CollectionMetrics(Frozen):
+    """What collecting one server cost: SQL statements, connections, seconds per phase.
+
+    Phases: ``connect`` (the first session), ``server`` (server-wide catalogs) and
+    ``databases`` (one session and one statement per database). For benchmarks and
+    for operators watching scans of big servers grow.
+    """
+
+    statements: int
+    connections: int
+    phase_seconds: dict[str, float] = Field(default_factory=dict)
+
+
 class PostgresSnapshot(Frozen):
     """Everything the PostgreSQL collector saw on one server."""
 
@@ -185,6 +207,7 @@ class PostgresSnapshot(Frozen):
     session_samples: int = 0
     database_details: tuple[DatabaseDetail, ...]
     gaps: tuple[Gap, ...] = ()
+    stats: CollectionMetrics | None = None
 
     def setting(self, name: str) -> Setting | None:
         return self.settings.get(name)
@@ -202,12 +225,188 @@ class PostgresSnapshot(Frozen):
         return None
 
 
+class AzureServer(Frozen):
+    """A Flexible Server as Azure Resource Manager describes it (no password field)."""
+
+    id: str
+    name: str
+    subscription_id: str
+    resource_group: str
+    location: str | None = None
+    administrator_login: str | None = None
+    version: str | None = None
+    state: str | None = None
+    fqdn: str | None = None
+    backup_retention_days: int | None = None
+    geo_redundant_backup: str | None = None
+    high_availability_mode: str | None = None
+    public_network_access: str | None = None
+    delegated_subnet_id: str | None = None
+    private_endpoint_connections: int = 0
+    entra_auth: str | None = None
+    password_auth: str | None = None
+
+    @property
+    def major_version(self) -> int | None:
+        """The PostgreSQL major version ("16" -> 16), None when ARM did not say."""
+        head = (self.version or "").split(".")[0]
+        return int(head) if head.isdigit() else None
+
+
+class FirewallRule(Frozen):
+    """A server firewall rule: an arbitrary inclusive IPv4 range, not a CIDR."""
+
+    name: str
+    start_ip: str
+    end_ip: str
+
+
+class ServerParameter(Frozen):
+    """A server parameter (ARM ``configurations``)."""
+
+    name: str
+    value: str | None = None
+    default_value: str | None = None
+    source: str | None = None
+    read_only: bool | None = None
+
+
+class EntraAdministrator(Frozen):
+    """A Microsoft Entra principal that administers the server."""
+
+    principal_name: str | None = None
+    principal_type: str | None = None
+    object_id: str | None = None
+
+
+class SecretInfo(Frozen):
+    """A Key Vault secret's metadata and, for connection strings, where the DSN points.
+
+    ``connection_string`` marks a secret pgwarden read as a DSN (an app's designated
+    secret, or one whose name or content type matches ``dsn_secret_pattern``).
+    ``endpoint`` is the secret's DSN reduced to user, host, port, database and sslmode;
+    the value itself is dropped as soon as it is parsed. ``dsn_error`` says why a value
+    that was read is not a usable DSN (never quoting it); ``read_error`` why it could
+    not be read.
+    """
+
+    vault: str
+    name: str
+    connection_string: bool = False
+    content_type: str | None = None
+    enabled: bool | None = None
+    expires_on: datetime | None = None
+    not_before: datetime | None = None
+    updated_on: datetime | None = None
+    endpoint: Endpoint | None = None
+    dsn_error: str | None = None
+    read_error: Gap | None = None
+
+
+class KeyVault(Frozen):
+    """A vault that holds an app's DSN secret: ARM properties and its secret listing.
+
+    ``properties`` fields are None when the vault's ARM resource could not be read
+    (``properties_gap`` says why); ``secrets`` is None when the vault could not be
+    listed (``secrets_gap`` says why).
+    """
+
+    name: str
+    url: str
+    id: str | None = None
+    soft_delete: bool | None = None
+    purge_protection: bool | None = None
+    rbac_authorization: bool | None = None
+    public_network_access: str | None = None
+    network_default_action: str | None = None
+    properties_gap: Gap | None = None
+    secrets: tuple[SecretInfo, ...] | None = None
+    secrets_gap: Gap | None = None
+
+
+class AppSecret(Frozen):
+    """An app's designated DSN secret (``[[server.app]] secret``) and what it holds.
+
+    ``found`` is False when the vault answered that the secret does not exist;
+    ``secret`` is None when it could not be read (``gap`` says why).
+    """
+
+    app: str
+    reference: str
+    vault: str
+    name: str
+    found: bool = True
+    secret: SecretInfo | None = None
+    gap: Gap | None = None
+
+
+class MetricAlert(Frozen):
+    """An Azure Monitor metric alert rule and the metrics its criteria watch."""
+
+    id: str
+    name: str
+    enabled: bool
+    scopes: tuple[str, ...] = ()
+    target_resource_type: str | None = None
+    metrics: tuple[str, ...] = ()
+
+
+# Which AzureSnapshot field holds each ``azure.*`` rule section.
+AZURE_SECTIONS: dict[str, str] = {
+    "azure.server": "server",
+    "azure.firewall": "firewall_rules",
+    "azure.configurations": "configurations",
+    "azure.administrators": "administrators",
+    "azure.keyvault": "app_secrets",
+    "azure.vaults": "vaults",
+    "azure.alerts": "metric_alerts",
+}
+
+
+class AzureSnapshot(Frozen):
+    """What the Azure collectors saw for one server.
+
+    A field is None when its part was not collected: with a Gap of the same section
+    when Azure refused or failed (rules then report ``error`` naming the missing role
+    assignment), without one when the config never asked for it (no ``azure``
+    reference, no app secrets): rules that need it then do not apply.
+    """
+
+    cloud: str
+    server: AzureServer | None = None
+    firewall_rules: tuple[FirewallRule, ...] | None = None
+    configurations: dict[str, ServerParameter] | None = None
+    administrators: tuple[EntraAdministrator, ...] | None = None
+    app_secrets: tuple[AppSecret, ...] | None = None
+    vaults: tuple[KeyVault, ...] | None = None
+    metric_alerts: tuple[MetricAlert, ...] | None = None
+    gaps: tuple[Gap, ...] = ()
+
+    def gap(self, section: str) -> Gap | None:
+        return next((gap for gap in self.gaps if gap.section == section), None)
+
+    def collected(self, section: str) -> bool:
+        """Whether the data of an ``azure.*`` section (``azure``: any of them) is present."""
+        if section == "azure":
+            return True
+        return getattr(self, AZURE_SECTIONS[section]) is not None
+
+    def parameter(self, name: str) -> ServerParameter | None:
+        return (self.configurations or {}).get(name)
+
+    def vault(self, name: str) -> KeyVault | None:
+        for vault in self.vaults or ():
+            if vault.name.lower() == name.lower():
+                return vault
+        return None
+
+
 class ServerSnapshot(Frozen):
-    """One server: what PostgreSQL showed (None when it could not be reached)."""
+    """One server: what PostgreSQL and Azure showed (None when not collected)."""
 
     name: str
     postgres: PostgresSnapshot | None = None
-    azure: dict[str, object] | None = None
+    azure: AzureSnapshot | None = None
     errors: tuple[Gap, ...] = ()
 
 

@@ -29,9 +29,11 @@ from pgwarden.scanner.identifiers import quote_ident
 from pgwarden.scanner.model import (
     SYSTEM_DATABASES,
     AclItem,
+    CollectionMetrics,
     Database,
     DatabaseDetail,
     DefaultPrivilege,
+    Endpoint,
     Gap,
     Membership,
     ObjectGrant,
@@ -60,6 +62,9 @@ WATCHED_SETTINGS = (
     "max_connections",
     "superuser_reserved_connections",
 )
+# Settings that only exist from a given server_version_num on: watching them on an
+# older server would report a visibility gap for a setting that cannot exist.
+WATCHED_SETTINGS_SINCE = {"reserved_connections": 160000}
 
 _DEFAULT_ACL_TYPES = {"r": "table", "S": "sequence", "f": "function", "T": "type", "n": "schema"}
 _RELKINDS = {
@@ -69,6 +74,10 @@ _RELKINDS = {
     "m": "materialized view",
     "S": "sequence",
     "f": "foreign table",
+    "routine:f": "function",
+    "routine:p": "procedure",
+    "routine:a": "aggregate",
+    "routine:w": "window function",
 }
 
 ProgressCallback = Callable[[str], None]
@@ -97,6 +106,15 @@ class CollectionStats:
             elapsed = time.perf_counter() - start
             with self._lock:
                 self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + elapsed
+
+    def metrics(self) -> CollectionMetrics:
+        """The counts so far, as the snapshot carries them."""
+        with self._lock:
+            return CollectionMetrics(
+                statements=self.statements,
+                connections=self.connections,
+                phase_seconds=dict(self.phase_seconds),
+            )
 
 
 @dataclass(frozen=True)
@@ -238,6 +256,16 @@ class PostgresCollector:
                 main = self._connect()
             except psycopg.Error as exc:
                 raise CollectorError(f"cannot connect to {where}: {one_line(exc)}") from None
+        try:
+            return self._collect(main, where, endpoint)
+        except psycopg.Error as exc:
+            # The server went away or a shared catalog stayed locked past lock_timeout:
+            # without the server-wide catalogs no rule can judge anything.
+            raise CollectorError(f"{where}: reading the catalogs failed: {one_line(exc)}") from None
+
+    def _collect(
+        self, main: psycopg.Connection[dict[str, Any]], where: str, endpoint: Endpoint
+    ) -> PostgresSnapshot:
         with main:
             with self.stats.phase("server"):
                 info = self._fetch(main, q.SERVER_INFO)[0]
@@ -245,7 +273,7 @@ class PostgresCollector:
                     raise CollectorError(f"{where}: the session is not read-only; refusing to scan")
                 version_num = int(info["version_num"])
                 gaps: list[Gap] = []
-                settings = self._settings(main, gaps)
+                settings = self._settings(main, gaps, version_num)
                 databases = tuple(self._databases(main))
                 roles = tuple(Role.model_validate(row) for row in self._fetch(main, q.ROLES))
                 memberships = tuple(
@@ -262,6 +290,14 @@ class PostgresCollector:
             sessions, session_gap = sampler.join()
         if session_gap is not None:
             gaps.append(session_gap)
+        elif not info["reads_all_stats"]:
+            gaps.append(
+                Gap(
+                    section="sessions.detail",
+                    reason="client address, state and start of other roles' sessions are hidden",
+                    fix=f"GRANT pg_monitor TO {quote_ident(str(info['connected_as']))}",
+                )
+            )
         with self._pids_lock:
             own = set(self._own_pids)
         visible_sessions = (
@@ -277,8 +313,7 @@ class PostgresCollector:
                     Gap(
                         section=f"database:{detail.name}",
                         reason=detail.error or "not collected",
-                        fix=f"GRANT CONNECT ON DATABASE {quote_ident(detail.name)} TO "
-                        f"{quote_ident(str(info['connected_as']))}",
+                        fix=_fix_for(detail.error or "", detail.name, str(info["connected_as"])),
                     )
                 )
         return PostgresSnapshot(
@@ -294,10 +329,11 @@ class PostgresCollector:
             session_samples=sampler.samples_taken,
             database_details=tuple(details),
             gaps=tuple(gaps),
+            stats=self.stats.metrics(),
         )
 
     def _settings(
-        self, conn: psycopg.Connection[dict[str, Any]], gaps: list[Gap]
+        self, conn: psycopg.Connection[dict[str, Any]], gaps: list[Gap], version_num: int
     ) -> dict[str, Setting]:
         rows = self._fetch(conn, q.SETTINGS)
         settings = {
@@ -306,7 +342,11 @@ class PostgresCollector:
             )
             for row in rows
         }
-        for name in WATCHED_SETTINGS:
+        watched = [
+            *WATCHED_SETTINGS,
+            *(name for name, since in WATCHED_SETTINGS_SINCE.items() if version_num >= since),
+        ]
+        for name in watched:
             if name not in settings:
                 gaps.append(
                     Gap(
@@ -337,8 +377,13 @@ class PostgresCollector:
         ]
         if not targets:
             return []
-        with ThreadPoolExecutor(max_workers=min(self.jobs, len(targets))) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(self.jobs, len(targets)))
+        try:
             return list(pool.map(self._database_detail, targets))
+        finally:
+            # On Ctrl-C, start no new database; the running ones end within their
+            # statement timeout and close their sessions.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _database_detail(self, database: Database) -> DatabaseDetail:
         try:
@@ -372,6 +417,8 @@ class PostgresCollector:
                     owner=g["owner"],
                     grantee=g["grantee"],
                     privileges=tuple(g["privileges"]),
+                    grantor=g["grantor"],
+                    arguments=g["arguments"],
                 )
                 for g in row["object_grants"]
             ),
@@ -432,3 +479,17 @@ class _SessionSampler:
                 self._sessions[key] = Session.model_validate(row)
             else:
                 self._sessions[key] = seen.model_copy(update={"samples": seen.samples + 1})
+
+
+def _fix_for(error: str, database: str, auditor: str) -> str:
+    """What would let the auditor read a database it could not, judged by the error."""
+    if "permission denied" in error:
+        return f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {quote_ident(auditor)}"
+    if "too many connections" in error:
+        return (
+            "raise the connection limit of the auditor or the database, or scan with fewer "
+            "parallel connections (--jobs)"
+        )
+    if "timeout" in error or "canceling statement" in error:
+        return "another session held a catalog lock; scan again, or raise the lock timeout"
+    return "check that the database accepts connections from the auditor and scan again"

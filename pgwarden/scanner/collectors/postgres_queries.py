@@ -13,7 +13,8 @@ SERVER_INFO = """
 SELECT current_setting('server_version') AS version,
        current_setting('server_version_num')::int AS version_num,
        session_user::text AS connected_as,
-       current_setting('transaction_read_only') AS read_only
+       current_setting('transaction_read_only') AS read_only,
+       pg_has_role(session_user, 'pg_read_all_stats', 'USAGE') AS reads_all_stats
 """
 
 # PostgreSQL 11+: every setting the session may read. Settings hidden from a
@@ -50,7 +51,7 @@ SELECT rolname::text AS name, rolcanlogin AS login, rolsuper AS superuser,
        rolcreaterole AS createrole, rolcreatedb AS createdb,
        rolreplication AS replication, rolbypassrls AS bypassrls,
        rolinherit AS inherit, rolconnlimit AS connection_limit,
-       rolvaliduntil::text AS valid_until
+       rolvaliduntil::text AS valid_until, oid = 10 AS bootstrap_superuser
 FROM pg_roles
 ORDER BY rolname
 """
@@ -71,14 +72,17 @@ SELECT pg_get_userbyid(m.roleid)::text AS role, pg_get_userbyid(m.member)::text 
 FROM pg_auth_members AS m JOIN pg_roles AS r ON r.oid = m.member
 """
 
-# PostgreSQL 11+: client sessions. Without pg_read_all_stats the client address and
-# state of other roles' sessions are NULL; user, database and application stay visible.
+# PostgreSQL 11+: client sessions. Without pg_read_all_stats the backend type, client
+# address, state and start of other roles' sessions are NULL, while user, database and
+# application stay visible: such rows are kept (a filter on backend_type alone would
+# silently drop every session the auditor most needs to see).
 SESSIONS = """
 SELECT pid, datname::text AS database, usename::text AS "user", application_name,
        host(client_addr) AS client_addr, backend_start, state,
-       (state IS NOT NULL) AS client_visible
+       (backend_type IS NOT NULL) AS client_visible
 FROM pg_stat_activity
 WHERE backend_type = 'client backend'
+   OR (backend_type IS NULL AND datname IS NOT NULL AND usename IS NOT NULL)
 """
 
 _USER_SCHEMAS = """
@@ -86,8 +90,10 @@ n.nspname NOT IN ('pg_catalog', 'information_schema')
 AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
 """
 
-# PostgreSQL 11+: one round trip per database: schemas with ACLs, default
-# privileges, relation grants to non-owners, and ownership counts.
+# PostgreSQL 11+ (prokind is 11+): one round trip per database: schemas with ACLs,
+# default privileges, relation and routine grants to non-owners (one row per grantee
+# and grantor: a REVOKE only removes what its grantor granted), and ownership counts.
+# A routine's NULL proacl is the built-in default (PUBLIC EXECUTE) and is skipped.
 DATABASE_DETAIL = f"""
 SELECT
   (SELECT COALESCE(json_agg(json_build_object(
@@ -105,15 +111,29 @@ SELECT
      AS default_privileges,
   (SELECT COALESCE(json_agg(g), '[]'::json) FROM (
      SELECT n.nspname::text AS schema_name, c.relname::text AS name, c.relkind::text AS kind,
+            NULL::text AS arguments,
             pg_get_userbyid(c.relowner)::text AS owner,
             CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee)::text END AS grantee,
+            pg_get_userbyid(a.grantor)::text AS grantor,
             array_agg(a.privilege_type ORDER BY a.privilege_type) AS privileges
      FROM pg_class AS c
      JOIN pg_namespace AS n ON n.oid = c.relnamespace
      CROSS JOIN LATERAL aclexplode(c.relacl) AS a
      WHERE c.relacl IS NOT NULL AND c.relkind IN ('r', 'v', 'm', 'S', 'f', 'p')
        AND a.grantee <> c.relowner AND {_USER_SCHEMAS}
-     GROUP BY 1, 2, 3, 4, 5) AS g) AS object_grants,
+     GROUP BY 1, 2, 3, 4, 5, 6, 7
+     UNION ALL
+     SELECT n.nspname::text, p.proname::text, 'routine:' || p.prokind::text,
+            pg_get_function_identity_arguments(p.oid),
+            pg_get_userbyid(p.proowner)::text,
+            CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee)::text END,
+            pg_get_userbyid(a.grantor)::text,
+            array_agg(a.privilege_type ORDER BY a.privilege_type)
+     FROM pg_proc AS p
+     JOIN pg_namespace AS n ON n.oid = p.pronamespace
+     CROSS JOIN LATERAL aclexplode(p.proacl) AS a
+     WHERE p.proacl IS NOT NULL AND a.grantee <> p.proowner AND {_USER_SCHEMAS}
+     GROUP BY 1, 2, 3, 4, 5, 6, 7) AS g) AS object_grants,
   (SELECT COALESCE(json_agg(o), '[]'::json) FROM (
      SELECT pg_get_userbyid(c.relowner)::text AS role, c.relkind::text AS kind,
             count(*)::int AS count

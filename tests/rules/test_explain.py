@@ -1,0 +1,48 @@
+"""The rule pack's metadata and ``pgwarden explain``: docs come from the docstrings."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from pgwarden.scanner.cli import cli
+from pgwarden.scanner.registry import find_rule, load_rules
+from tests.rules.scenario import OWN_RULES
+
+SEVERITIES = {
+    "PGW-ADM-001": "critical",
+    "PGW-ISO-001": "high",
+    "PGW-ISO-002": "high",
+    "PGW-ISO-003": "medium",
+    "PGW-ISO-004": "high",
+    "PGW-ISO-005": "low",
+    "PGW-ISO-006": "medium",
+    "PGW-ROLE-001": "high",
+    "PGW-ROLE-002": "critical",
+    "PGW-ROLE-003": "medium",
+    "PGW-ROLE-004": "low",
+    "PGW-AUTH-001": "medium",
+}
+
+
+@pytest.mark.parametrize("rule_id", OWN_RULES)
+def test_rule_metadata(rule_id: str) -> None:
+    entry = find_rule(load_rules(), rule_id)
+    rule = entry.rule
+    assert entry.source == "built-in"
+    assert rule.severity == SEVERITIES[rule_id]  # PRODUCT.md's defaults
+    assert rule.frameworks and isinstance(rule.frameworks, tuple)
+    doc = rule.doc()
+    assert doc.title and doc.rationale and doc.violation and doc.fix
+
+
+@pytest.mark.parametrize("rule_id", OWN_RULES)
+def test_explain_prints_rationale_check_and_fix(rule_id: str) -> None:
+    result = CliRunner().invoke(cli, ["explain", rule_id.lower()])
+    assert result.exit_code == 0, result.output
+    rule = find_rule(load_rules(), rule_id).rule
+    out = result.output
+    assert out.startswith(f"{rule_id} — {rule.title()}")
+    for heading in ("Why it matters", "What is checked", "How to fix it"):
+        assert heading in out
+    assert f"frameworks: {', '.join(rule.frameworks)}" in out

@@ -1,0 +1,132 @@
+"""Hostile identifiers end to end, and remediation that really removes the finding.
+
+Every name here would break naive SQL: mixed case, spaces, embedded double quotes,
+unicode, a reserved word, SQL-looking text, and a line break (which must not end a
+``--`` comment in a remediation script). The scan must name them exactly as the catalog
+does; each generated remediation, run as written by the superuser, must remove its own
+finding on the next scan and create no new one.
+"""
+
+from __future__ import annotations
+
+import pytest
+from psycopg import sql
+
+from pgwarden.scanner.localpg import LocalServer
+from tests.rules.scenario import (
+    AUDITOR,
+    App,
+    Key,
+    Scenario,
+    apply_remediation,
+    assert_round_trip,
+    build_scenario,
+    finding,
+    keys,
+)
+
+DB_A = 'Données "Prod"; DROP DATABASE x; --'
+DB_B = "Beta DB"
+ROLE_A = "Alpha App"
+ROLE_B = 'x"; DROP TABLE y; --'
+ROLE_C = "user"
+GROUP = 'Read Only "grp"\nDROP ROLE postgres; --'
+SCHEMA = "My Schema"
+TABLE = 'Ünï "tbl"'
+
+APPS = (
+    App("Ünïcode app", (DB_A,), (ROLE_A,)),
+    App("beta", (DB_B,), (ROLE_B,)),
+    App("gamma", ("gamma",), (ROLE_C,)),
+)
+
+EXPECTED: set[Key] = {
+    ("PGW-ISO-001", f"database/{DB_B}", "PUBLIC"),
+    ("PGW-ISO-005", f"database/{DB_B}", "PUBLIC"),
+    ("PGW-ISO-002", f"database/{DB_A}", f"role/{ROLE_B}"),
+    ("PGW-ISO-002", f"database/{DB_A}", f"role/{ROLE_C}"),
+    ("PGW-ISO-003", f"schema/{DB_A}.{SCHEMA}", "PUBLIC"),
+    ("PGW-ISO-004", f"table/{DB_A}.{SCHEMA}.{TABLE}", f"role/{ROLE_B}"),
+    ("PGW-ISO-006", f"schema/{DB_A}.{SCHEMA}", f"role/{ROLE_B}"),
+    ("PGW-ROLE-001", f"role/{ROLE_B}", f"role/{ROLE_B}"),
+    ("PGW-ROLE-002", "role/pg_write_all_data", f"role/{ROLE_B}"),
+}
+
+
+def _build(server: LocalServer) -> Scenario:
+    i = sql.Identifier
+    return build_scenario(
+        server,
+        APPS,
+        public_connect=(DB_B,),
+        server_sql=[
+            sql.SQL("CREATE ROLE {} NOLOGIN").format(i(GROUP)),
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(i(DB_A), i(ROLE_B)),
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(i(DB_A), i(GROUP)),
+            sql.SQL("GRANT {} TO {}").format(i(GROUP), i(ROLE_C)),
+            sql.SQL("ALTER ROLE {} CREATEDB").format(i(ROLE_B)),
+            sql.SQL("GRANT pg_write_all_data TO {}").format(i(ROLE_B)),
+        ],
+        database_sql={
+            DB_A: [
+                sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(i(SCHEMA), i(ROLE_A)),
+                sql.SQL("GRANT CREATE ON SCHEMA {} TO PUBLIC").format(i(SCHEMA)),
+                sql.SQL("CREATE TABLE {}.{} (id int)").format(i(SCHEMA), i(TABLE)),
+                sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(i(SCHEMA), i(TABLE), i(ROLE_A)),
+                sql.SQL("GRANT SELECT ON {}.{} TO {}").format(i(SCHEMA), i(TABLE), i(ROLE_B)),
+                sql.SQL(
+                    "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}"
+                ).format(i(ROLE_A), i(SCHEMA), i(ROLE_B)),
+            ]
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def hostile(pg_server: LocalServer) -> Scenario:
+    return _build(pg_server)
+
+
+def test_names_are_reported_exactly_as_the_catalog_has_them(hostile: Scenario) -> None:
+    snapshot, results = hostile.scan()
+    assert keys(results) == EXPECTED
+    assert not keys(results, status="error")
+    via_group = finding(results, "PGW-ISO-002", f"database/{DB_A}", f"role/{ROLE_C}")
+    (access,) = via_group.evidence["access"]
+    assert access["paths"][0]["path"] == [ROLE_C, GROUP]
+    assert access["chain"] == f'user → {GROUP} → CONNECT on "Données ""Prod""; DROP DATABASE x; --"'
+    assert access["acl_item"] == '"Read Only ""grp""\nDROP ROLE postgres; --"=c/pgw_admin'
+    script = str(via_group.remediation).splitlines()
+    # The membership is revoked with both names quoted; "user" is a reserved word.
+    assert 'REVOKE "Read Only ""grp""' in script
+    assert 'DROP ROLE postgres; --" FROM "user";' in script
+    # In comments the line break is written as \n: it cannot end the comment.
+    comments = [line for line in script if line.startswith("--")]
+    assert comments and all("DROP ROLE postgres" not in c or "\\n" in c for c in comments)
+    # (Inside the quoted identifier of the REVOKE, the line break is plain SQL: running
+    # the script below proves nothing else is executed.)
+    assert_round_trip(hostile, snapshot, results)
+
+
+@pytest.mark.parametrize(
+    "key",
+    sorted(EXPECTED, key=lambda k: (k[0], k[1], k[2] or "")),
+    ids=lambda k: f"{k[0]}:{k[1]}",
+)
+def test_remediation_removes_the_finding(hostile: Scenario, key: Key) -> None:
+    """Each remediation, run as written, removes its own finding and nothing else.
+
+    The cases run one after another on the same server; since each may only remove
+    its own finding, every later case still finds its own.
+    """
+    _, before = hostile.scan()
+    assert key in keys(before), "an earlier remediation removed more than its own finding"
+    found = finding(before, *key)
+    apply_remediation(hostile, found)
+    _, after = hostile.scan()
+    remaining = keys(after)
+    assert key not in remaining, found.remediation
+    assert remaining == keys(before) - {key}, f"changed: {remaining ^ (keys(before) - {key})}"
+    # The fix must not lock the auditor out: the next scan is not blind anywhere.
+    assert not keys(after, status="error")
+    assert all(s.connected_as == AUDITOR for s in after.servers)
