@@ -111,6 +111,10 @@ class ServerConfig(_Strict):
                 owners[database] = app.name
         return apps
 
+    def wants_azure(self) -> bool:
+        """Whether the server has anything to read in Azure: an ARM reference or app secrets."""
+        return self.azure is not None or any(app.secret for app in self.app)
+
     def app_of_database(self, database: str) -> AppConfig | None:
         for app in self.app:
             if database in app.databases:
@@ -124,11 +128,44 @@ class ServerConfig(_Strict):
         return None
 
 
+# Secret names or content types that mark a Key Vault secret as a connection string:
+# only such secrets' values are ever read (and dropped at once after parsing).
+CONNECTION_STRING_NAMES = (
+    r"(?i)dsn|database[-_.]?ur[li]|db[-_.]?ur[li]|conn(ection)?[-_. ]?str(ing)?"
+    r"|postgres|(^|[-_.])pg([-_.]|$)"
+)
+
+
+class AzureScope(_Strict):
+    """A subscription, or one resource group of it, to search for Flexible Servers."""
+
+    subscription_id: str = Field(min_length=1)
+    resource_group: str | None = None
+
+
 class AzureSettings(_Strict):
-    """Which Azure cloud to talk to."""
+    """Which Azure cloud to talk to, and what to look for there."""
 
     cloud: Literal["AzureCloud", "AzureChinaCloud", "AzureUSGovernment"] = "AzureCloud"
     arm_endpoint: str | None = None
+    discover: tuple[AzureScope, ...] = ()
+    dsn_secret_pattern: str = CONNECTION_STRING_NAMES
+
+    @field_validator("arm_endpoint")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[^/\s]+", value):
+            raise ValueError("must be an https:// URL, like https://management.azure.com")
+        return value
+
+    @field_validator("dsn_secret_pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
 
 
 class Config(_Strict):

@@ -8,24 +8,67 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from pgwarden.scanner.errors import ConfigError
+from pgwarden.scanner.config import AzureSettings
+from pgwarden.scanner.errors import ConfigError, ConnectError
 from pgwarden.scanner.model import Endpoint
+
+if TYPE_CHECKING:
+    from pgwarden.scanner.azure_cloud import AzureSession
 
 ENV_PREFIX = "env:"
 KEYVAULT_PREFIX = "keyvault:"
+# ``password=entra`` in a DSN: log in with a Microsoft Entra token instead.
+ENTRA_PASSWORD = "entra"  # noqa: S105 - a marker, not a password
 
 
-def resolve_dsn(source: str | None, where: str, environ: Mapping[str, str] | None = None) -> str:
+def resolve_dsn(
+    source: str | None,
+    where: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    azure: AzureSettings | None = None,
+    session: AzureSession | None = None,
+) -> str:
     """Turn a config ``dsn`` value into a libpq connection string.
 
     ``None`` or an empty string means libpq's own environment (PGHOST, PGUSER,
-    PGPASSFILE, ...). ``where`` names the config key for error messages.
+    PGPASSFILE, ...). ``where`` names the config key for error messages. A
+    ``keyvault:`` source is read from Key Vault; ``password=entra`` is replaced by an
+    Entra token for the cloud's PostgreSQL scope. The result is a secret: connect with
+    it, never print it.
     """
+    dsn = check_dsn_source(source, where, environ, azure=azure)
+    if dsn is None:
+        from pgwarden.scanner.azure_cloud import open_session
+        from pgwarden.scanner.collectors.keyvault import read_secret_value
+
+        assert source is not None
+        session = session or open_session(azure or AzureSettings())
+        dsn = read_secret_value(session, source, where)
+        try:
+            parse_dsn(dsn, where)
+        except ConfigError:
+            # libpq's reason may quote part of the secret's value: say only what it is.
+            raise ConfigError(
+                f"{where}: the secret's value is not a PostgreSQL connection string"
+            ) from None
+    return with_entra_token(dsn, where, azure, session)
+
+
+def check_dsn_source(
+    source: str | None,
+    where: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    azure: AzureSettings | None = None,
+) -> str | None:
+    """Validate a ``dsn`` value without network I/O; the DSN, or None for ``keyvault:``."""
     env = os.environ if environ is None else environ
     if source is None or source == "":
         return ""
@@ -41,11 +84,40 @@ def resolve_dsn(source: str | None, where: str, environ: Mapping[str, str] | Non
         parse_dsn(value, f"{where} (from {name})")
         return value
     if source.startswith(KEYVAULT_PREFIX):
-        raise ConfigError(
-            f"{where}: keyvault: DSN sources need the Azure collector, not available in this build"
-        )
+        from pgwarden.scanner.azure_cloud import cloud_named
+        from pgwarden.scanner.collectors.keyvault import parse_secret_ref
+
+        cloud = cloud_named((azure or AzureSettings()).cloud)
+        parse_secret_ref(source, cloud.keyvault_suffix, where)
+        return None
     parse_dsn(source, where)
     return source
+
+
+def with_entra_token(
+    dsn: str,
+    where: str,
+    azure: AzureSettings | None = None,
+    session: AzureSession | None = None,
+) -> str:
+    """The DSN with ``password=entra`` replaced by an Entra access token (else unchanged)."""
+    if not dsn or parse_dsn(dsn, where).get("password") != ENTRA_PASSWORD:
+        return dsn
+    from azure.core.exceptions import AzureError
+
+    from pgwarden.scanner.azure_cloud import cloud_named, entra_token
+
+    cloud = session.cloud if session else cloud_named((azure or AzureSettings()).cloud)
+    try:
+        token = entra_token(cloud, session.credential if session else None)
+    except AzureError as exc:
+        lines = str(getattr(exc, "message", None) or exc).strip().splitlines()
+        reason = lines[0][:200] if lines else type(exc).__name__
+        raise ConnectError(
+            f"{where}: password=entra: no Entra token for {cloud.postgres_scope}: {reason} "
+            "(sign in with 'az login' or use a managed or workload identity)"
+        ) from None
+    return make_conninfo(dsn, password=token)
 
 
 def parse_dsn(dsn: str, where: str) -> dict[str, str]:

@@ -1,0 +1,70 @@
+"""PGW-AUTH-002: Microsoft Entra authentication on the server (Azure ARM)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pgwarden.rules.azure_cli import server_args
+from pgwarden.rules.base import Rule, ServerContext, Verdict
+from pgwarden.scanner.model import ServerSnapshot
+
+
+class EntraAuthentication(Rule):
+    """Entra ID authentication is off, or has no administrator, while the policy requires it.
+
+    Microsoft Entra logins give each person and workload its own identity, with
+    conditional access, MFA and central revocation, instead of shared passwords that
+    outlive the people who know them. Entra authentication without an Entra
+    administrator cannot be used: nobody can create Entra roles.
+
+    Violation: ``authConfig.activeDirectoryAuth`` is not Enabled, or the server has no
+    Microsoft Entra administrator, while ``require_entra_auth`` is true.
+
+    Fix: az postgres flexible-server update … --microsoft-entra-auth Enabled (older
+    CLI: --active-directory-auth Enabled), then az postgres flexible-server
+    microsoft-entra-admin create … --display-name NAME --object-id OBJECT_ID.
+    """
+
+    id = "PGW-AUTH-002"
+    severity = "medium"
+    requires = ("azure.server", "azure.administrators")
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        if not config.policy.require_entra_auth:
+            return
+        azure = snapshot.azure
+        assert azure is not None and azure.server is not None and azure.administrators is not None
+        server = azure.server
+        enabled = (server.entra_auth or "").lower() == "enabled"
+        admins = [a.principal_name or a.object_id or "?" for a in azure.administrators]
+        if enabled and admins:
+            return
+        problems = []
+        commands = []
+        if not enabled:
+            problems.append("Microsoft Entra authentication is off")
+            commands.append(
+                f"az postgres flexible-server update {server_args(snapshot, config)} "
+                "--microsoft-entra-auth Enabled"
+            )
+        if not admins:
+            problems.append("the server has no Microsoft Entra administrator")
+            commands.append(
+                "az postgres flexible-server microsoft-entra-admin create "
+                f"{server_args(snapshot, config, name_flag='--server-name')} "
+                "--display-name GROUP_NAME --object-id GROUP_OBJECT_ID --type Group"
+            )
+        yield Verdict(
+            resource=f"server/{config.name}",
+            message=f"server {server.name!r}: {' and '.join(problems)}; the policy requires "
+            "Entra authentication",
+            evidence={
+                "active_directory_auth": server.entra_auth,
+                "password_auth": server.password_auth,
+                "entra_administrators": admins,
+            },
+            remediation="\n".join(commands),
+        )
+
+
+RULES = [EntraAuthentication]

@@ -1,0 +1,125 @@
+"""PGW-LOG: server logging that an audit trail needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pgwarden.rules.azure_cli import set_parameter
+from pgwarden.rules.base import Rule, ServerContext, Verdict
+from pgwarden.rules.server_settings import SettingsView, read_settings
+from pgwarden.scanner.model import ServerSnapshot
+
+# Settings that must be on, with the CIS Azure Foundations v3.0 item for each.
+LOGGED = {
+    "log_connections": "5.2.3",
+    "log_disconnections": "5.2.4",
+    "log_checkpoints": "5.2.2",
+}
+THROTTLE = "connection_throttle.enable"
+# connection_throttle.enable exists on Azure for PostgreSQL 11-15 only.
+THROTTLE_LAST_MAJOR = 15
+RETENTION = "logfiles.retention_days"
+MIN_RETENTION_DAYS = 4
+NAMES = (*LOGGED, THROTTLE, RETENTION)
+
+
+class LoggingDisabled(Rule):
+    """Connection, disconnection or checkpoint logging is off, or logs are kept too briefly.
+
+    Without connection and disconnection logs nobody can tell which role reached
+    which tenant's database, and when: the question every incident review of a
+    shared server starts with. Checkpoint logs explain I/O stalls that hit all
+    tenants. On Azure, connection throttling slows password guessing (PostgreSQL 15
+    and older; the parameter does not exist on 16+), and server logs kept 3 days or
+    less are gone before most incidents are noticed.
+
+    Violation: ``log_connections``, ``log_disconnections`` or ``log_checkpoints`` is off
+    (Azure server parameters, else pg_settings); on Azure,
+    ``connection_throttle.enable`` is off on PostgreSQL 15 or older, or
+    ``logfiles.retention_days`` is 3 or less.
+
+    Fix: on Azure, az postgres flexible-server parameter set … --name NAME --value on
+    (logfiles.retention_days: 7); elsewhere ALTER SYSTEM SET NAME = on;
+    SELECT pg_reload_conf().
+    """
+
+    id = "PGW-LOG-001"
+    severity = "low"
+    frameworks = tuple(
+        f"CIS Azure Foundations v3.0 {item}"
+        for item in ("5.2.2", "5.2.3", "5.2.4", "5.2.5", "5.2.6")
+    )
+    # Either Azure's server parameters or pg_settings will do: the rule decides.
+    requires = ()
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        view = read_settings(snapshot, NAMES)
+        if isinstance(view, str):
+            yield Verdict(
+                resource=f"server/{config.name}",
+                status="error",
+                message=f"logging settings cannot be judged: {view}",
+            )
+            return
+        for name in LOGGED:
+            yield from self._must_be_on(snapshot, config, view, name)
+        if view.source != "azure":
+            return
+        major = view.major_version
+        # Unknown major version: judge the parameter only where the server shows it.
+        if (major is not None and major <= THROTTLE_LAST_MAJOR) or (
+            major is None and view.values.get(THROTTLE) is not None
+        ):
+            yield from self._must_be_on(snapshot, config, view, THROTTLE)
+        yield from self._retention(snapshot, config, view)
+
+    def _must_be_on(
+        self, snapshot: ServerSnapshot, config: ServerContext, view: SettingsView, name: str
+    ) -> Iterable[Verdict]:
+        if (unreported := view.unreported(name)) is not None:
+            yield unreported
+            return
+        value = view.values.get(name)
+        if not view.is_off(name):
+            return
+        yield Verdict(
+            resource=f"setting/{name}",
+            message=f"{name} is {value!r} on server {config.name!r}",
+            evidence={
+                "setting": name,
+                "value": value,
+                "source": view.where,
+                "major_version": view.major_version,
+            },
+            remediation=set_parameter(snapshot, config, name, "on")
+            if view.source == "azure"
+            else f"ALTER SYSTEM SET {name} = on;\nSELECT pg_reload_conf();",
+        )
+
+    def _retention(
+        self, snapshot: ServerSnapshot, config: ServerContext, view: SettingsView
+    ) -> Iterable[Verdict]:
+        if (unreported := view.unreported(RETENTION)) is not None:
+            yield unreported
+            return
+        value = view.values.get(RETENTION) or ""
+        try:
+            days = int(value)
+        except ValueError:
+            yield Verdict(
+                resource=f"setting/{RETENTION}",
+                status="error",
+                message=f"{RETENTION} is {value!r}, not a number of days",
+            )
+            return
+        if days >= MIN_RETENTION_DAYS:
+            return
+        yield Verdict(
+            resource=f"setting/{RETENTION}",
+            message=f"server logs of {config.name!r} are kept {days} day(s); keep them more than 3",
+            evidence={"setting": RETENTION, "value": value, "minimum": MIN_RETENTION_DAYS},
+            remediation=set_parameter(snapshot, config, RETENTION, "7"),
+        )
+
+
+RULES = [LoggingDisabled]

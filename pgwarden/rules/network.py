@@ -1,0 +1,277 @@
+"""PGW-NET: who can reach the server over the network (Azure firewall and access mode).
+
+Firewall rules are arbitrary inclusive IPv4 ranges, not CIDRs: their true width is
+counted with ``ipaddress``. A firewall rule is server-wide, so every finding names all
+the app databases it exposes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from pgwarden.rules.azure_cli import server_args
+from pgwarden.rules.base import Rule, ServerContext, Verdict
+from pgwarden.scanner.model import AzureServer, FirewallRule, ServerSnapshot
+
+# CIS Azure Foundations v3.0 section 5.2 (PostgreSQL) has an item for the Azure
+# services rule only; whole-internet and wide ranges have none there.
+CIS_AZURE_SERVICES = "CIS Azure Foundations v3.0 5.2.7"
+IPV4_SPACE = 2**32
+# All public unicast space (1.0.0.0 - 223.255.255.255): a range covering it admits
+# the whole internet, whatever its exact bounds.
+_INTERNET_FIRST = IPv4Address("1.0.0.0")
+_INTERNET_LAST = IPv4Address("223.255.255.255")
+_AZURE_SERVICES = IPv4Address("0.0.0.0")  # noqa: S104 - an address compared, not bound
+
+
+@dataclass(frozen=True)
+class IpRange:
+    """A firewall rule's range, parsed."""
+
+    rule: FirewallRule
+    start: IPv4Address
+    end: IPv4Address
+
+    @property
+    def addresses(self) -> int:
+        return int(self.end) - int(self.start) + 1
+
+    @property
+    def prefix(self) -> int:
+        """The prefix length of the smallest CIDR block as wide as the range."""
+        return 32 - math.ceil(math.log2(self.addresses))
+
+    @property
+    def whole_internet(self) -> bool:
+        return self.start <= _INTERNET_FIRST and self.end >= _INTERNET_LAST
+
+    @property
+    def azure_services(self) -> bool:
+        return self.start == _AZURE_SERVICES and self.end == _AZURE_SERVICES
+
+    def cidrs(self, limit: int = 8) -> list[str]:
+        blocks = [str(n) for n in ipaddress.summarize_address_range(self.start, self.end)]
+        return (
+            blocks if len(blocks) <= limit else [*blocks[:limit], f"… {len(blocks) - limit} more"]
+        )
+
+
+def parse_range(rule: FirewallRule) -> IpRange | None:
+    """The rule's range, or None when ARM returned something that is not an IPv4 range."""
+    try:
+        start, end = IPv4Address(rule.start_ip), IPv4Address(rule.end_ip)
+    except ValueError:
+        return None
+    return IpRange(rule, start, end) if start <= end else None
+
+
+def exposed_databases(config: ServerContext) -> dict[str, str]:
+    """Every app database (with its app): a firewall rule opens the whole server."""
+    return dict(sorted(config.app_databases().items()))
+
+
+def firewall_evidence(config: ServerContext, span: IpRange) -> dict[str, object]:
+    return {
+        "start_ip": span.rule.start_ip,
+        "end_ip": span.rule.end_ip,
+        "addresses": span.addresses,
+        "equivalent_prefix": f"/{span.prefix}",
+        "as_cidrs": span.cidrs(),
+        "exposed_databases": exposed_databases(config),
+    }
+
+
+def _firewall_ranges(
+    snapshot: ServerSnapshot, config: ServerContext
+) -> Iterable[IpRange | Verdict]:
+    azure = snapshot.azure
+    assert azure is not None and azure.firewall_rules is not None
+    for rule in azure.firewall_rules:
+        span = parse_range(rule)
+        if span is None:
+            yield Verdict(
+                resource=f"firewall-rule/{rule.name}",
+                status="error",
+                message=f"firewall rule {rule.name!r} is not an IPv4 range "
+                f"({rule.start_ip!r} - {rule.end_ip!r}); its width cannot be judged",
+            )
+            continue
+        yield span
+
+
+def _delete_rule(snapshot: ServerSnapshot, config: ServerContext, rule: str) -> str:
+    return (
+        f"az postgres flexible-server firewall-rule delete {server_args(snapshot, config)} "
+        f"--rule-name {rule} --yes"
+    )
+
+
+class FirewallOpenToInternet(Rule):
+    """A firewall rule admits the whole internet.
+
+    A rule such as 0.0.0.0-255.255.255.255 lets every address on the internet reach
+    the server's PostgreSQL port; only passwords stand between attackers and every
+    tenant's database on a shared server. Password spraying against the admin login
+    needs nothing more.
+
+    Violation: a firewall rule whose range covers all public IPv4 unicast space
+    (1.0.0.0-223.255.255.255).
+
+    Fix: delete the rule and add rules for the addresses that need access
+    (az postgres flexible-server firewall-rule delete …), or move the server to
+    private access.
+    """
+
+    id = "PGW-NET-001"
+    severity = "critical"
+    requires = ("azure.firewall",)
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        for span in _firewall_ranges(snapshot, config):
+            if isinstance(span, Verdict):
+                yield span
+                continue
+            if not span.whole_internet:
+                continue
+            yield Verdict(
+                resource=f"firewall-rule/{span.rule.name}",
+                message=f"firewall rule {span.rule.name!r} ({span.rule.start_ip} - "
+                f"{span.rule.end_ip}) admits the whole internet to every database on the server",
+                evidence=firewall_evidence(config, span),
+                remediation=_delete_rule(snapshot, config, span.rule.name),
+            )
+
+
+class FirewallAllowsAzureServices(Rule):
+    """ "Allow public access from any Azure service" is on.
+
+    The 0.0.0.0-0.0.0.0 firewall rule admits connections from every Azure IP address:
+    any VM, function or container of any Azure customer, not only yours. It is often
+    switched on for convenience while deploying and then forgotten.
+
+    Violation: a firewall rule from 0.0.0.0 to 0.0.0.0 while ``allow_azure_services``
+    is false in the policy.
+
+    Fix: delete the rule (az postgres flexible-server firewall-rule delete …) and
+    admit your own Azure resources by their outbound addresses or through a private
+    endpoint or VNet integration.
+    """
+
+    id = "PGW-NET-002"
+    severity = "high"
+    frameworks = (CIS_AZURE_SERVICES,)
+    requires = ("azure.firewall",)
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        if config.policy.allow_azure_services:
+            return
+        for span in _firewall_ranges(snapshot, config):
+            if isinstance(span, Verdict) or not span.azure_services:
+                continue
+            yield Verdict(
+                resource=f"firewall-rule/{span.rule.name}",
+                message=f"firewall rule {span.rule.name!r} (0.0.0.0 - 0.0.0.0) admits every "
+                "Azure service, of any tenant, to every database on the server",
+                evidence={**firewall_evidence(config, span), "policy_allow_azure_services": False},
+                remediation=_delete_rule(snapshot, config, span.rule.name),
+            )
+
+
+class FirewallRangeTooWide(Rule):
+    """A firewall rule is wider than the policy allows.
+
+    Firewall rules are arbitrary start-end ranges; a rule written as a convenience
+    (a whole office /16, a cloud region) admits far more hosts than need the database.
+    The rule's true width is counted address by address and compared with
+    ``max_firewall_prefix`` (default /24, 256 addresses). Rules that admit the whole
+    internet or all Azure services are PGW-NET-001's and PGW-NET-002's.
+
+    Violation: a firewall rule spanning more addresses than a /max_firewall_prefix
+    block.
+
+    Fix: replace the rule with narrower rules for the hosts that connect
+    (az postgres flexible-server firewall-rule update … --start-ip-address …
+    --end-ip-address …).
+    """
+
+    id = "PGW-NET-003"
+    severity = "medium"
+    requires = ("azure.firewall",)
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        limit = config.policy.max_firewall_prefix
+        allowed = 2 ** (32 - limit)
+        for span in _firewall_ranges(snapshot, config):
+            if isinstance(span, Verdict):
+                continue  # PGW-NET-001 reports rules it cannot parse
+            if span.whole_internet or span.azure_services or span.addresses <= allowed:
+                continue
+            yield Verdict(
+                resource=f"firewall-rule/{span.rule.name}",
+                message=f"firewall rule {span.rule.name!r} ({span.rule.start_ip} - "
+                f"{span.rule.end_ip}) admits {span.addresses} addresses, wider than the "
+                f"policy's /{limit} ({allowed})",
+                evidence={**firewall_evidence(config, span), "max_firewall_prefix": limit},
+                remediation=(
+                    f"az postgres flexible-server firewall-rule update "
+                    f"{server_args(snapshot, config)} --rule-name {span.rule.name} "
+                    "--start-ip-address FIRST_HOST --end-ip-address LAST_HOST"
+                ),
+            )
+
+
+class PublicNetworkAccess(Rule):
+    """Public network access is enabled while the policy asks for private access.
+
+    With public access, the server has a public endpoint guarded only by its firewall
+    rules; with private access (VNet integration or a private endpoint) it is not
+    reachable from the internet at all. A shared server carries every tenant's data,
+    so one firewall mistake exposes all of them.
+
+    Violation: ``publicNetworkAccess`` is Enabled while ``require_private_access`` is
+    true in the policy.
+
+    Fix: add a private endpoint for the server, then turn public access off:
+    az postgres flexible-server update … --public-access Disabled. (A server created
+    with VNet integration is private from the start.)
+    """
+
+    id = "PGW-NET-004"
+    severity = "medium"
+    requires = ("azure.server",)
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        if not config.policy.require_private_access:
+            return
+        assert snapshot.azure is not None and snapshot.azure.server is not None
+        server: AzureServer = snapshot.azure.server
+        if (server.public_network_access or "").lower() != "enabled":
+            return
+        yield Verdict(
+            resource=f"server/{config.name}",
+            message=f"server {server.name!r} accepts connections from the internet (public "
+            "network access is enabled) while the policy requires private access",
+            evidence={
+                "public_network_access": server.public_network_access,
+                "delegated_subnet": server.delegated_subnet_id,
+                "private_endpoint_connections": server.private_endpoint_connections,
+                "firewall_rules": len(snapshot.azure.firewall_rules or ()),
+                "exposed_databases": exposed_databases(config),
+            },
+            remediation=(
+                "Create a private endpoint for the server, then: az postgres flexible-server "
+                f"update {server_args(snapshot, config)} --public-access Disabled"
+            ),
+        )
+
+
+RULES = [
+    FirewallOpenToInternet,
+    FirewallAllowsAzureServices,
+    FirewallRangeTooWide,
+    PublicNetworkAccess,
+]

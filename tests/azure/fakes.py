@@ -1,0 +1,670 @@
+"""HTTPS fakes of Azure Resource Manager, Key Vault and managed identity.
+
+The real SDK clients talk to these over TLS (a trustme CA): JSON shaped like the REST
+API, ``nextLink`` paging, Key Vault's 401 challenge, and injectable failures (403,
+404, 429 with ``Retry-After``). Nothing here patches an SDK method.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import trustme
+from azure.core.credentials import AccessToken
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+SUBSCRIPTION = "00000000-0000-0000-0000-00000000c0de"
+TENANT = "11111111-1111-1111-1111-111111111111"
+PG = "Microsoft.DBforPostgreSQL/flexibleServers"
+# Values that must never show up in any output, log, snapshot or error message.
+SECRET_CANARY = "Canary-Pa55word-7f3c9e"
+TOKEN_CANARY = "eyTokenCanary-5b1d2a"
+
+
+class StaticCredential:
+    """A TokenCredential that hands out a fixed token and records the scopes asked for."""
+
+    def __init__(self, token: str = TOKEN_CANARY) -> None:
+        self.token = token
+        self.scopes: list[str] = []
+        self._lock = threading.Lock()
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        with self._lock:
+            self.scopes.extend(scopes)
+        return AccessToken(f"{self.token}.{scopes[0] if scopes else ''}", int(time.time()) + 3600)
+
+
+class TlsFixture:
+    """A throwaway CA and a server certificate for localhost and 127.0.0.1."""
+
+    def __init__(self, directory: Path) -> None:
+        self.ca = trustme.CA()
+        self.cert = self.ca.issue_cert("localhost", "127.0.0.1")
+        self.ca_path = directory / "fake-azure-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_path))
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.cert.configure_cert(context)
+        return context
+
+
+@dataclass
+class Failure:
+    """A canned error for requests whose path matches ``path`` (regex), ``times`` times."""
+
+    path: str
+    status: int
+    code: str = "Failure"
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1_000_000
+
+
+@dataclass
+class FakeFlexibleServer:
+    name: str
+    resource_group: str
+    properties: dict[str, Any]
+    firewall_rules: dict[str, tuple[str, str]] = field(default_factory=dict)
+    configurations: dict[str, str] = field(default_factory=dict)
+    administrators: list[dict[str, str]] = field(default_factory=list)
+    subscription: str = SUBSCRIPTION
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/{PG}/{self.name}"
+        )
+
+
+@dataclass
+class FakeSecret:
+    value: str
+    content_type: str | None = None
+    enabled: bool = True
+    expires: int | None = None
+
+
+@dataclass
+class FakeVault:
+    name: str
+    resource_group: str
+    soft_delete: bool = True
+    purge_protection: bool | None = True
+    rbac: bool = True
+    public_network_access: str = "Enabled"
+    secrets: dict[str, FakeSecret] = field(default_factory=dict)
+    forbidden: bool = False
+    server: HTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"https://localhost:{self.server.port}"
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.KeyVault/vaults/{self.name}"
+        )
+
+
+def metric_alert(
+    name: str, scope: str, metrics: list[str], *, enabled: bool = True
+) -> dict[str, Any]:
+    """A metric alert rule as ARM returns it (single-resource criteria)."""
+    return {
+        "id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/ops/providers/"
+        f"Microsoft.Insights/metricAlerts/{name}",
+        "name": name,
+        "type": "Microsoft.Insights/metricAlerts",
+        "location": "global",
+        "properties": {
+            "description": "",
+            "severity": 2,
+            "enabled": enabled,
+            "scopes": [scope],
+            "evaluationFrequency": "PT1M",
+            "windowSize": "PT5M",
+            "criteria": {
+                "odata.type": "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                "allOf": [
+                    {
+                        "criterionType": "StaticThresholdCriterion",
+                        "name": f"c{index}",
+                        "metricName": metric,
+                        "metricNamespace": PG,
+                        "operator": "GreaterThan",
+                        "threshold": 80,
+                        "timeAggregation": "Average",
+                    }
+                    for index, metric in enumerate(metrics)
+                ],
+            },
+            "autoMitigate": True,
+            "actions": [],
+        },
+    }
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _json({"error": {"code": code, "message": message}}, status, headers)
+
+
+class FakeAzure:
+    """ARM (with managed identity's token endpoint) plus one HTTPS server per vault."""
+
+    VAULT_SERVERS = 3
+
+    def __init__(self, tls: TlsFixture, page_size: int = 2) -> None:
+        self.tls = tls
+        self.page_size = page_size
+        self.servers: list[FakeFlexibleServer] = []
+        self.vaults: list[FakeVault] = []
+        self.metric_alerts: list[dict[str, Any]] = []
+        self.failures: list[Failure] = []
+        self.requests: list[tuple[str, str, str]] = []  # (host, path, authorization)
+        self.arm = HTTPServer(ssl_context=tls.server_context(), threaded=True)
+        self.arm.expect_request(re.compile(".*")).respond_with_handler(self._arm)
+        # Each vault needs a host:port of its own (vaults are told apart by vaultUri);
+        # a few servers, started once, are lent to the vaults of each test.
+        self._vault_servers = [
+            HTTPServer(ssl_context=tls.server_context(), threaded=True)
+            for _ in range(self.VAULT_SERVERS)
+        ]
+        for server in self._vault_servers:
+            server.expect_request(re.compile(".*")).respond_with_handler(
+                lambda request, server=server: self._vault_request(server, request)
+            )
+        self._extra: list[HTTPServer] = []
+        self._lock = threading.Lock()
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self.arm.start()
+        for server in self._vault_servers:
+            server.start()
+
+    def stop(self) -> None:
+        for server in (self.arm, *self._vault_servers, *self._extra):
+            if server.is_running():
+                server.stop()
+
+    def reset(self) -> None:
+        """Forget every resource, failure and request (the servers keep running)."""
+        for server in self._extra:
+            server.stop()
+        self._extra.clear()
+        with self._lock:
+            self.servers.clear()
+            self.vaults.clear()
+            self.metric_alerts.clear()
+            self.failures.clear()
+            self.requests.clear()
+
+    @property
+    def arm_url(self) -> str:
+        return f"https://localhost:{self.arm.port}"
+
+    def add_server(self, server: FakeFlexibleServer) -> FakeFlexibleServer:
+        self.servers.append(server)
+        return server
+
+    def add_vault(self, vault: FakeVault, *, fresh_host: bool = False) -> FakeVault:
+        """Serve a vault; ``fresh_host`` gives it a port no client has seen (Key Vault's
+        challenge cache is process-wide, keyed by host:port)."""
+        if fresh_host:
+            server = HTTPServer(ssl_context=self.tls.server_context(), threaded=True)
+            server.expect_request(re.compile(".*")).respond_with_handler(
+                lambda request: self._vault_request(server, request)
+            )
+            server.start()
+            self._extra.append(server)
+            vault.server = server
+        else:
+            vault.server = self._vault_servers[
+                sum(1 for v in self.vaults if v.server in self._vault_servers)
+            ]
+        self.vaults.append(vault)
+        return vault
+
+    def _vault_request(self, server: HTTPServer, request: Request) -> Response:
+        vault = next((v for v in self.vaults if v.server is server), None)
+        if vault is None:
+            return _error(404, "VaultNotFound", "no vault is served here")
+        return self._vault(vault, request)
+
+    def fail(
+        self,
+        path: str,
+        status: int,
+        code: str = "Failure",
+        *,
+        times: int = 1_000_000,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.failures.append(Failure(path, status, code, headers or {}, times))
+
+    # --- plumbing ------------------------------------------------------------------
+
+    def _record(self, request: Request) -> None:
+        with self._lock:
+            self.requests.append(
+                (request.host, request.path, request.headers.get("Authorization", ""))
+            )
+
+    def _injected(self, request: Request) -> Response | None:
+        with self._lock:
+            for failure in self.failures:
+                if failure.times > 0 and re.search(failure.path, request.path):
+                    failure.times -= 1
+                    return _error(
+                        failure.status, failure.code, f"injected {failure.status}", failure.headers
+                    )
+        return None
+
+    def _page(self, request: Request, base: str, items: list[dict[str, Any]]) -> Response:
+        """One page of a list, with an absolute ``nextLink`` when more remain."""
+        query = parse_qs(urlsplit(request.url).query)
+        start = int(query.get("$skiptoken", ["0"])[0])
+        end = start + self.page_size
+        body: dict[str, Any] = {"value": items[start:end]}
+        if end < len(items):
+            version = query.get("api-version", ["x"])[0]
+            body["nextLink"] = f"{base}{request.path}?api-version={version}&$skiptoken={end}"
+        return _json(body)
+
+    # --- ARM -----------------------------------------------------------------------
+
+    def _arm(self, request: Request) -> Response:
+        self._record(request)
+        path = request.path
+        if path == "/msi/token":
+            return self._managed_identity(request)
+        if not request.headers.get("Authorization", "").startswith("Bearer "):
+            return _error(401, "AuthenticationFailed", "no bearer token")
+        injected = self._injected(request)
+        if injected is not None:
+            return injected
+        sub = r"/subscriptions/(?P<sub>[^/]+)"
+        group = rf"{sub}/resourceGroups/(?P<rg>[^/]+)"
+        server = rf"{group}/providers/{PG}/(?P<name>[^/]+)"
+        routes: list[tuple[str, Callable[[Request, dict[str, str]], Response]]] = [
+            (rf"^{sub}/providers/{PG}$", self._list_servers),
+            (rf"^{group}/providers/{PG}$", self._list_servers),
+            (rf"^{server}$", self._get_server),
+            (rf"^{server}/firewallRules$", self._firewall_rules),
+            (rf"^{server}/configurations$", self._configurations),
+            (rf"^{server}/administrators$", self._administrators),
+            (rf"^{sub}/providers/Microsoft.KeyVault/vaults$", self._list_vaults),
+            (rf"^{sub}/providers/Microsoft.Insights/metricAlerts$", self._alerts),
+        ]
+        for pattern, handler in routes:
+            match = re.match(pattern, path, re.IGNORECASE)
+            if match:
+                return handler(request, match.groupdict())
+        return _error(404, "NotFound", f"no route for {path}")
+
+    def _managed_identity(self, request: Request) -> Response:
+        """App Service managed identity (IDENTITY_ENDPOINT / IDENTITY_HEADER)."""
+        if request.headers.get("X-IDENTITY-HEADER") != "fake-identity-header":
+            return _error(400, "BadRequest", "missing identity header")
+        resource = request.args.get("resource", "")
+        return _json(
+            {
+                "access_token": f"{TOKEN_CANARY}.{resource}",
+                "expires_on": str(int(time.time()) + 3600),
+                "resource": resource,
+                "token_type": "Bearer",
+            }
+        )
+
+    def _server(self, match: dict[str, str]) -> FakeFlexibleServer | None:
+        for server in self.servers:
+            if (
+                server.subscription == match["sub"]
+                and server.resource_group.lower() == match["rg"].lower()
+                and server.name.lower() == match["name"].lower()
+            ):
+                return server
+        return None
+
+    @staticmethod
+    def _server_json(server: FakeFlexibleServer) -> dict[str, Any]:
+        return {
+            "id": server.id,
+            "name": server.name,
+            "type": PG,
+            "location": "westeurope",
+            "sku": {"name": "Standard_B1ms", "tier": "Burstable"},
+            "properties": server.properties,
+        }
+
+    def _list_servers(self, request: Request, match: dict[str, str]) -> Response:
+        items = [
+            self._server_json(s)
+            for s in self.servers
+            if s.subscription == match["sub"]
+            and (match.get("rg") is None or s.resource_group.lower() == match["rg"].lower())
+        ]
+        return self._page(request, self.arm_url, items)
+
+    def _get_server(self, request: Request, match: dict[str, str]) -> Response:
+        server = self._server(match)
+        if server is None:
+            return _error(404, "ResourceNotFound", f"server {match['name']} was not found")
+        return _json(self._server_json(server))
+
+    def _sub_resources(
+        self,
+        request: Request,
+        match: dict[str, str],
+        make: Callable[[FakeFlexibleServer], list[dict[str, Any]]],
+    ) -> Response:
+        server = self._server(match)
+        if server is None:
+            return _error(404, "ResourceNotFound", f"server {match['name']} was not found")
+        return self._page(request, self.arm_url, make(server))
+
+    def _firewall_rules(self, request: Request, match: dict[str, str]) -> Response:
+        return self._sub_resources(
+            request,
+            match,
+            lambda s: [
+                {
+                    "id": f"{s.id}/firewallRules/{name}",
+                    "name": name,
+                    "type": f"{PG}/firewallRules",
+                    "properties": {"startIpAddress": start, "endIpAddress": end},
+                }
+                for name, (start, end) in s.firewall_rules.items()
+            ],
+        )
+
+    def _configurations(self, request: Request, match: dict[str, str]) -> Response:
+        return self._sub_resources(
+            request,
+            match,
+            lambda s: [
+                {
+                    "id": f"{s.id}/configurations/{name}",
+                    "name": name,
+                    "type": f"{PG}/configurations",
+                    "properties": {
+                        "value": value,
+                        "defaultValue": value,
+                        "source": "system-default",
+                        "isReadOnly": False,
+                        "dataType": "String",
+                    },
+                }
+                for name, value in s.configurations.items()
+            ],
+        )
+
+    def _administrators(self, request: Request, match: dict[str, str]) -> Response:
+        return self._sub_resources(
+            request,
+            match,
+            lambda s: [
+                {
+                    "id": f"{s.id}/administrators/{a['objectId']}",
+                    "name": a["objectId"],
+                    "type": f"{PG}/administrators",
+                    "properties": {"tenantId": TENANT, **a},
+                }
+                for a in s.administrators
+            ],
+        )
+
+    def _list_vaults(self, request: Request, match: dict[str, str]) -> Response:
+        items = [
+            {
+                "id": v.id,
+                "name": v.name,
+                "type": "Microsoft.KeyVault/vaults",
+                "location": "westeurope",
+                "properties": {
+                    "tenantId": TENANT,
+                    "sku": {"family": "A", "name": "standard"},
+                    "vaultUri": v.url + "/",
+                    "enableSoftDelete": v.soft_delete,
+                    **({"enablePurgeProtection": True} if v.purge_protection else {}),
+                    "enableRbacAuthorization": v.rbac,
+                    "publicNetworkAccess": v.public_network_access,
+                    "networkAcls": {"defaultAction": "Allow", "bypass": "AzureServices"},
+                },
+            }
+            for v in self.vaults
+        ]
+        return self._page(request, self.arm_url, items)
+
+    def _alerts(self, request: Request, match: dict[str, str]) -> Response:
+        # Metric alerts are not paged by ARM (api-version 2018-03-01): one "value" list.
+        return _json({"value": self.metric_alerts})
+
+    # --- Key Vault -----------------------------------------------------------------
+
+    def _vault(self, vault: FakeVault, request: Request) -> Response:
+        self._record(request)
+        if not request.headers.get("Authorization", "").startswith("Bearer "):
+            # Key Vault's challenge: the client learns tenant and resource from it.
+            return _error(
+                401,
+                "Unauthorized",
+                "AKV10000: Request is missing a Bearer or PoP token.",
+                {
+                    "WWW-Authenticate": f'Bearer authorization="https://login.microsoftonline.com/'
+                    f'{TENANT}", resource="https://vault.azure.net"'
+                },
+            )
+        injected = self._injected(request)
+        if injected is not None:
+            return injected
+        if vault.forbidden:
+            return _error(
+                403,
+                "Forbidden",
+                "Caller is not authorized to perform action on resource. Assignment: "
+                "(not found) Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'",
+            )
+        base = vault.url
+        if request.path.rstrip("/") == "/secrets":
+            items = [
+                {
+                    "id": f"{base}/secrets/{name}",
+                    **({"contentType": s.content_type} if s.content_type else {}),
+                    "attributes": self._attributes(s),
+                    "tags": {},
+                }
+                for name, s in vault.secrets.items()
+            ]
+            return self._page(request, base, items)
+        match = re.match(r"^/secrets/(?P<name>[^/]+)(/(?P<version>[^/]*))?/?$", request.path)
+        if match is None:
+            return _error(404, "NotFound", "no such path")
+        secret = vault.secrets.get(match["name"])
+        if secret is None:
+            return _error(
+                404,
+                "SecretNotFound",
+                f"A secret with (name/id) {match['name']} was not found in this key vault.",
+            )
+        return _json(
+            {
+                "value": secret.value,
+                "id": f"{base}/secrets/{match['name']}/0123456789abcdef",
+                **({"contentType": secret.content_type} if secret.content_type else {}),
+                "attributes": self._attributes(secret),
+                "tags": {},
+            }
+        )
+
+    @staticmethod
+    def _attributes(secret: FakeSecret) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            "enabled": secret.enabled,
+            "created": 1_700_000_000,
+            "updated": 1_700_000_000,
+            "recoveryLevel": "Recoverable+Purgeable",
+            "recoverableDays": 90,
+        }
+        if secret.expires is not None:
+            attributes["exp"] = secret.expires
+        return attributes
+
+
+@contextmanager
+def running(fake: FakeAzure) -> Iterator[FakeAzure]:
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+# --- the seed's server, with its mistakes ---------------------------------------------
+
+ADMIN = "ctxecoadmin"
+FQDN = "ctxeco-db.postgres.database.azure.com"
+FUTURE = 4_102_444_800  # 2100-01-01
+NO_ADDRESS = "0.0.0.0"  # noqa: S104 - a firewall rule's bound, nothing binds to it
+
+
+@dataclass
+class SeedAzure:
+    """The fakes populated like the seed's ctxeco-db, and what that should produce."""
+
+    fake: FakeAzure
+    server: FakeFlexibleServer
+    radar_vault: FakeVault
+    ctxeco_vault: FakeVault
+
+    def config(
+        self,
+        *,
+        dsn: str = "host=127.0.0.1 port=1 user=pgwarden_auditor dbname=postgres connect_timeout=2",
+        extra_policy: str = "",
+    ) -> str:
+        return f"""
+[policy]
+min_backup_retention_days = 14
+require_geo_redundant_backup = true
+require_private_access = true
+max_firewall_prefix = 24
+session_samples = 1
+session_window_seconds = 0
+{extra_policy}
+
+[azure]
+arm_endpoint = "{self.fake.arm_url}"
+
+[[server]]
+name = "ctxeco-db"
+dsn = "{dsn}"
+platform_roles = ["pgwarden_auditor"]
+azure = {{ subscription_id = "{SUBSCRIPTION}", resource_group = "ctxeco-rg" }}
+
+[[server.app]]
+name = "secai-radar"
+databases = ["secairadar"]
+roles = ["secairadar_app"]
+secret = "keyvault:{self.radar_vault.url}/secrets/database-url"
+backup_retention_days = 30
+
+[[server.app]]
+name = "ctxeco"
+databases = ["ctxEco", "zep", "temporal", "temporal_visibility"]
+roles = ["ctxeco_app"]
+secret = "keyvault:{self.ctxeco_vault.url}/secrets/ctxeco-database-url"
+"""
+
+
+def seed_azure(fake: FakeAzure) -> SeedAzure:
+    """Populate the fakes like the seed's server (see the e2e test for what is wrong)."""
+    server = fake.add_server(
+        FakeFlexibleServer(
+            name="ctxeco-db",
+            resource_group="ctxeco-rg",
+            properties={
+                "administratorLogin": ADMIN,
+                "version": "15",
+                "minorVersion": "7",
+                "state": "Ready",
+                "fullyQualifiedDomainName": FQDN,
+                "storage": {"storageSizeGB": 32, "autoGrow": "Disabled"},
+                "backup": {"backupRetentionDays": 7, "geoRedundantBackup": "Disabled"},
+                "network": {"publicNetworkAccess": "Enabled"},
+                "highAvailability": {"mode": "Disabled", "state": "NotEnabled"},
+                "authConfig": {"activeDirectoryAuth": "Disabled", "passwordAuth": "Enabled"},
+            },
+            firewall_rules={
+                "AllowAll": (NO_ADDRESS, "255.255.255.255"),
+                "AllowAllAzureServicesAndResourcesWithinAzureIps_2024-1-1_0-0-0": (
+                    NO_ADDRESS,
+                    NO_ADDRESS,
+                ),
+                "office": ("203.0.0.0", "203.0.255.255"),
+                "ci-runner": ("198.51.100.7", "198.51.100.7"),
+            },
+            configurations={
+                "require_secure_transport": "off",
+                "ssl_min_protocol_version": "TLSv1.2",
+                "log_connections": "on",
+                "log_disconnections": "on",
+                "log_checkpoints": "on",
+                "connection_throttle.enable": "on",
+                "logfiles.retention_days": "7",
+                "password_encryption": "scram-sha-256",
+            },
+        )
+    )
+    radar = fake.add_vault(
+        FakeVault(
+            name="secai-radar-kv",
+            resource_group="secai-radar-rg",
+            secrets={
+                "database-url": FakeSecret(
+                    f"postgresql://secairadar_app:{SECRET_CANARY}@{FQDN}:5432/secairadar"
+                    "?sslmode=require",
+                    expires=FUTURE,
+                ),
+                "openai-api-key": FakeSecret(f"sk-{SECRET_CANARY}", expires=FUTURE),
+            },
+        )
+    )
+    ctxeco = fake.add_vault(
+        FakeVault(
+            name="ctxeco-kv",
+            resource_group="ctxeco-rg",
+            purge_protection=None,
+            secrets={
+                "ctxeco-database-url": FakeSecret(
+                    f"postgresql://{ADMIN}:{SECRET_CANARY}@{FQDN}:5432/ctxEco",
+                    expires=FUTURE,
+                ),
+            },
+        )
+    )
+    return SeedAzure(fake, server, radar, ctxeco)
