@@ -1,0 +1,318 @@
+"""SARIF 2.1.0 (``--sarif``): for GitHub code scanning and other SARIF consumers.
+
+One run per server, each with ``automationDetails.id = pgwarden/<server>/``, so the
+alerts of scheduled scans of different servers stay apart in code scanning. A live
+resource has no file, so every result points at the block of the tenancy map that
+declares its app (or its server): that is where the owners' intent is written down,
+and GitHub needs a physical location. The resource itself is the logical location.
+
+Findings with status ``error`` are not results (nothing was found, something could
+not be looked at): they make the run's ``executionSuccessful`` false and appear as
+``toolExecutionNotifications`` naming the rule and what is missing. Baseline entries
+the scan no longer finds (``absent``) are left out too: GitHub does not read
+``baselineState`` and would keep them as open alerts; leaving them out closes them.
+
+GitHub rejects a run with more than 25,000 results and an upload over 10 MB
+gzipped; when the findings would exceed either, the most severe are kept and a
+notification says how many were left out.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+from pgwarden.reports.view import (
+    collector_paused,
+    family_name,
+    help_uri,
+    is_current,
+    most_severe_first,
+    rules_by_id,
+    server_names,
+    waiver_text,
+)
+from pgwarden.scanner.results import Finding, Results, RuleInfo, ServerSummary
+
+SARIF_SCHEMA = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+PLACEHOLDER_CONFIG_URI = "pgwarden.toml"
+MAX_RESULTS_PER_RUN = 25_000
+MAX_GZIPPED_BYTES = 10 * 1024 * 1024
+
+LEVELS: dict[str, str] = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+# GitHub maps security-severity to its own labels: critical from 9.0, high from 7.0,
+# medium from 4.0, low below; these values sit inside each band.
+SECURITY_SEVERITY: dict[str, str] = {
+    "critical": "9.5",
+    "high": "8.0",
+    "medium": "5.5",
+    "low": "2.0",
+}
+
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:/")
+
+
+def render_sarif(results: Results, *, cwd: Path | None = None) -> str:
+    """The results as a SARIF 2.1.0 log; ``cwd`` anchors the config file's URI."""
+    with collector_paused():
+        return _render(results, cwd)
+
+
+def _render(results: Results, cwd: Path | None) -> str:
+    base = (cwd or Path.cwd()).resolve()
+    uri = config_uri(results.scan.config, base)
+    rules = rules_by_id(results)
+    rule_index = {rule_id: index for index, rule_id in enumerate(rules)}
+    descriptors = [_rule_descriptor(rule) for rule in rules.values()]
+    by_server: dict[str, list[Finding]] = {name: [] for name in server_names(results)}
+    for finding in results.findings:
+        if finding.status != "error" and is_current(finding):
+            by_server[finding.server].append(finding)
+    # A results document without servers still yields one (empty) run.
+    names = list(by_server) or [""]
+    found = {name: len(by_server.get(name, ())) for name in names}
+    locate = _Locator(results, uri)
+    # Built once, most severe first; cutting to fit is then slicing.
+    entries = {
+        name: [
+            _result(finding, locate, rule_index)
+            for finding in most_severe_first(by_server.get(name, ()))[:MAX_RESULTS_PER_RUN]
+        ]
+        for name in names
+    }
+    keep = {name: len(entries[name]) for name in names}
+    while True:
+        log = {
+            "$schema": SARIF_SCHEMA,
+            "version": "2.1.0",
+            "runs": [
+                _run(results, name, entries[name][: keep[name]], found, descriptors, rule_index)
+                for name in names
+            ],
+        }
+        # The log is a tree (shared location dicts are not cycles): no need to check.
+        text = json.dumps(log, ensure_ascii=False, separators=(",", ":"), check_circular=False)
+        # Level 1 compresses worse than what GitHub measures with, so a file that fits
+        # here fits there; it is also fast enough for 50,000 findings.
+        size = len(gzip.compress(text.encode("utf-8"), compresslevel=1, mtime=0))
+        if size <= MAX_GZIPPED_BYTES or not any(keep.values()):
+            return text + "\n"
+        ratio = MAX_GZIPPED_BYTES / size * 0.95
+        keep = {name: int(count * ratio) for name, count in keep.items()}
+
+
+def config_uri(config: str | None, cwd: Path) -> str:
+    """The tenancy map as a SARIF artifact URI: relative to ``cwd``, forward slashes."""
+    if not config:
+        return PLACEHOLDER_CONFIG_URI
+    posix = config.replace("\\", "/")
+    if _WINDOWS_DRIVE.match(posix):
+        return "file:///" + quote(posix)
+    path = PurePosixPath(posix)
+    if path.is_absolute():
+        try:
+            path = PurePosixPath(Path(posix).resolve().relative_to(cwd).as_posix())
+        except ValueError:
+            return Path(posix).as_uri()
+    return quote(path.as_posix().removeprefix("./"), safe="/")
+
+
+def start_line(results: Results, finding: Finding) -> int:
+    """The line of the finding's app block, else its server block, else 1."""
+    locations = results.scan.locations
+    if finding.app is not None:
+        line = locations.get(f"app/{finding.server}/{finding.app}")
+        if line is not None:
+            return line
+    return locations.get(f"server/{finding.server}", 1)
+
+
+class _Locator:
+    """Physical locations, one shared dict per (server, app): results differ only there."""
+
+    def __init__(self, results: Results, uri: str) -> None:
+        self.results = results
+        self.uri = uri
+        self.known: dict[tuple[str, str | None], dict[str, Any]] = {}
+
+    def physical(self, finding: Finding) -> dict[str, Any]:
+        key = (finding.server, finding.app)
+        location = self.known.get(key)
+        if location is None:
+            line = start_line(self.results, finding)
+            location = {"artifactLocation": {"uri": self.uri}, "region": {"startLine": line}}
+            self.known[key] = location
+        return location
+
+
+def _rule_descriptor(rule: RuleInfo) -> dict[str, Any]:
+    family = family_name(rule.family)
+    fix = rule.remediation or "See the rule's documentation."
+    frameworks = "".join(f"\n- {name}" for name in rule.frameworks)
+    markdown = f"**Why it matters**\n\n{rule.description}\n\n**How to fix it**\n\n{fix}"
+    if frameworks:
+        markdown += f"\n\n**Frameworks**\n{frameworks}"
+    return {
+        "id": rule.id,
+        "shortDescription": {"text": rule.title},
+        "fullDescription": {"text": rule.description or rule.title},
+        "help": {"text": f"{rule.description}\n\nFix: {fix}".strip(), "markdown": markdown},
+        "helpUri": help_uri(rule),
+        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "properties": {
+            "security-severity": SECURITY_SEVERITY[rule.severity],
+            "precision": "very-high",
+            # GitHub reads security-severity only on rules tagged "security", and
+            # keeps at most 20 tags.
+            "tags": list(dict.fromkeys(["security", rule.family, family, *rule.frameworks]))[:20],
+            "source": rule.source,
+        },
+    }
+
+
+def _result(finding: Finding, locate: _Locator, rule_index: dict[str, int]) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": finding.rule_id,
+        "ruleIndex": rule_index[finding.rule_id],
+        "level": LEVELS[finding.severity],
+        "message": {"text": finding.message},
+        "locations": [
+            {
+                "physicalLocation": locate.physical(finding),
+                "logicalLocations": [
+                    {
+                        "kind": "resource",
+                        "name": finding.resource.partition("/")[2] or finding.resource,
+                        "fullyQualifiedName": f"{finding.server}/{finding.resource}",
+                    }
+                ],
+            }
+        ],
+        "partialFingerprints": {"primaryLocationLineHash": finding.fingerprint},
+    }
+    if finding.waiver is not None:
+        result["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": waiver_text(finding.waiver)}
+        ]
+    if finding.baseline_state is not None:
+        result["baselineState"] = finding.baseline_state
+    # The run names the server; the rest is what a triager filters on.
+    properties: dict[str, Any] = {
+        "severity": finding.severity,
+        "status": finding.status,
+        "resource": finding.resource,
+    }
+    if finding.app is not None:
+        properties["app"] = finding.app
+    if finding.principal is not None:
+        properties["principal"] = finding.principal
+    if finding.remediation:
+        properties["remediation"] = finding.remediation
+    if finding.evidence:
+        properties["evidence"] = finding.evidence
+    if finding.first_seen is not None:
+        properties["firstSeen"] = finding.first_seen.isoformat()
+    result["properties"] = properties
+    return result
+
+
+def _notifications(
+    results: Results, server: str, dropped: int, total: int, rule_index: dict[str, int]
+) -> list[dict[str, Any]]:
+    notes: list[dict[str, Any]] = []
+    summary = _summary_of(results, server)
+    for error in summary.errors if summary is not None else ():
+        notes.append({"level": "error", "message": {"text": f"{server}: {error}"}})
+    # Each error finding says what is missing; a coverage entry in error without one
+    # (a hand-edited document) still gets its line.
+    explained: set[str] = set()
+    for finding in results.findings:
+        if finding.server == server and finding.status == "error":
+            explained.add(finding.rule_id)
+            notes.append(_rule_note(finding.rule_id, finding.message, rule_index))
+    for entry in results.coverage:
+        if entry.server == server and entry.outcome == "error" and entry.rule_id not in explained:
+            reason = entry.reason or f"{entry.rule_id} could not be evaluated"
+            notes.append(_rule_note(entry.rule_id, reason, rule_index))
+    if dropped:
+        notes.append(
+            {
+                "level": "warning",
+                "message": {
+                    "text": (
+                        f"{dropped} of {total} results left out to stay within GitHub code "
+                        f"scanning's limits ({MAX_RESULTS_PER_RUN} results per run, "
+                        f"{MAX_GZIPPED_BYTES // (1024 * 1024)} MB gzipped); the most severe "
+                        "were kept. The JSON and HTML reports hold every finding."
+                    )
+                },
+            }
+        )
+    return notes
+
+
+def _rule_note(rule_id: str, text: str, rule_index: dict[str, int]) -> dict[str, Any]:
+    note: dict[str, Any] = {"level": "error", "message": {"text": text}}
+    if rule_id in rule_index:
+        note["associatedRule"] = {"id": rule_id, "index": rule_index[rule_id]}
+    return note
+
+
+def _summary_of(results: Results, server: str) -> ServerSummary | None:
+    return next((s for s in results.servers if s.name == server), None)
+
+
+def _run(
+    results: Results,
+    server: str,
+    entries: list[dict[str, Any]],
+    found: dict[str, int],
+    descriptors: list[dict[str, Any]],
+    rule_index: dict[str, int],
+) -> dict[str, Any]:
+    summary = _summary_of(results, server)
+    complete = summary.complete if summary is not None else results.scan.complete
+    errored = any(f.server == server and f.status == "error" for f in results.findings) or any(
+        c.server == server and c.outcome == "error" for c in results.coverage
+    )
+    invocation: dict[str, Any] = {
+        "executionSuccessful": complete and not errored,
+        "startTimeUtc": _utc(results.scan.started_at),
+        "endTimeUtc": _utc(results.scan.finished_at),
+    }
+    total = found[server]
+    notes = _notifications(results, server, total - len(entries), total, rule_index)
+    if notes:
+        invocation["toolExecutionNotifications"] = notes
+    properties: dict[str, Any] = {"server": server}
+    if results.scan.config_sha256:
+        properties["config_sha256"] = results.scan.config_sha256
+    return {
+        "tool": {
+            "driver": {
+                "name": "pgwarden",
+                "version": results.tool.version,
+                "semanticVersion": results.tool.version,
+                "rules": descriptors,
+            }
+        },
+        "automationDetails": {"id": f"pgwarden/{server}/" if server else "pgwarden/"},
+        "invocations": [invocation],
+        "columnKind": "utf16CodeUnits",
+        "results": entries,
+        "properties": properties,
+    }
+
+
+def _utc(moment: datetime) -> str:
+    """SARIF wants UTC times ending in ``Z``; a naive time is taken as UTC already."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat() + "Z"

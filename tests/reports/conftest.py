@@ -1,0 +1,195 @@
+"""Fixtures of the renderer tests: a fixed results document, golden files, a browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pgwarden.scanner.results import (
+    AccessCell,
+    Coverage,
+    Finding,
+    Results,
+    ServerSummary,
+    Summary,
+    Waiver,
+    fingerprint,
+    load_results,
+)
+
+HERE = Path(__file__).parent
+FIXTURE = HERE / "fixtures" / "results.json"
+GOLDEN = HERE / "golden"
+ARTIFACTS = HERE.parents[1] / "test-artifacts"
+REGENERATE = os.environ.get("PGWARDEN_REGEN_GOLDEN") == "1"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Names an attacker who can create databases or roles controls, one per hazard:
+# HTML and script injection, attribute break-out, JSON-block break-out, markdown
+# syntax and mentions, quotes, non-ASCII and RTL text, a control character XML cannot hold.
+HOSTILE = {
+    "secai-radar": "<script>window.__pwned=1</script>",
+    "ctxEco": '"><img src=x onerror="window.__pwned=1">',
+    "zep_app": 'zep\'app "ü日本\u202etxt" *x*|y `z` @octo-org/team [l](javascript:x)',
+    "temporal_app": "temporal\x07app</script><script>window.__pwned=1</script>",
+}
+
+
+def load_fixture() -> Results:
+    return load_results(FIXTURE.read_text("utf-8"), str(FIXTURE))
+
+
+@pytest.fixture
+def results() -> Results:
+    """The fixed results document every golden file is rendered from."""
+    return load_fixture()
+
+
+def _hostile(value: Any) -> Any:
+    if isinstance(value, str):
+        for name, replacement in HOSTILE.items():
+            value = value.replace(name, replacement)
+        return value
+    if isinstance(value, dict):
+        return {_hostile(k): _hostile(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hostile(v) for v in value]
+    return value
+
+
+@pytest.fixture
+def hostile_results() -> Results:
+    """The fixture with app, database and role names that are markup in every format."""
+    data = json.loads(FIXTURE.read_text("utf-8"))
+    return Results.model_validate(_hostile(data))
+
+
+@pytest.fixture
+def golden() -> Callable[[str, str], None]:
+    """Compare a rendering with its golden file (``PGWARDEN_REGEN_GOLDEN=1`` rewrites it)."""
+
+    def check(name: str, rendered: str) -> None:
+        path = GOLDEN / name
+        if REGENERATE:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(rendered, encoding="utf-8", newline="\n")
+            return
+        assert path.exists(), f"no golden file {path}; run with PGWARDEN_REGEN_GOLDEN=1"
+        expected = path.read_text(encoding="utf-8")
+        assert rendered == expected, (
+            f"{name} differs from its golden file; if the change is intended, "
+            "regenerate with PGWARDEN_REGEN_GOLDEN=1 and review the diff"
+        )
+
+    return check
+
+
+def large_results(count: int, servers: int = 2) -> Results:
+    """``count`` findings spread over servers, apps and rules, shaped like real ones."""
+    base = load_fixture()
+    rules = base.rules
+    statuses = ("fail",) * 8 + ("waived", "error")
+    waiver = Waiver(
+        reason="accepted until the migration",
+        owner="platform@example.com",
+        expires=date(2027, 6, 30),
+    )
+    findings = []
+    for i in range(count):
+        rule = rules[i % len(rules)]
+        server = f"server-{i % servers}"
+        app = f"app-{i % 40:02d}"
+        resource = f"database/db_{i:06d}"
+        principal = f"role/{app}_role_{i % 7}"
+        status = statuses[i % len(statuses)]
+        findings.append(
+            Finding(
+                rule_id=rule.id,
+                severity=("critical", "high", "medium", "low")[i % 4],
+                status=status,
+                server=server,
+                app=app,
+                resource=resource,
+                principal=principal,
+                message=(
+                    f"role '{app}_role_{i % 7}' of app '{app}' can connect to database "
+                    f"'db_{i:06d}' of another app through membership in 'reporting_{i % 13}'"
+                ),
+                evidence={
+                    "via": "membership",
+                    "path": [f"{app}_role_{i % 7}", f"reporting_{i % 13}"],
+                    "acl_item": {"grantee": f"reporting_{i % 13}", "privileges": ["CONNECT"]},
+                },
+                remediation=f"REVOKE reporting_{i % 13} FROM {app}_role_{i % 7};",
+                fingerprint=fingerprint(rule.id, server, resource, principal),
+                waiver=waiver if status == "waived" else None,
+                baseline_state=("new", "unchanged")[i % 2],
+            )
+        )
+    names = [f"server-{n}" for n in range(servers)]
+    return Results(
+        tool=base.tool,
+        scan=base.scan.model_copy(update={"locations": {f"server/{n}": 1 for n in names}}),
+        servers=tuple(
+            ServerSummary(
+                name=name,
+                version="16.4",
+                access=(AccessCell(database="db", app="app-00", principal="app-00", via="own"),),
+            )
+            for name in names
+        ),
+        findings=tuple(findings),
+        summary=Summary(fail=sum(1 for f in findings if f.status == "fail")),
+        rules=rules,
+        coverage=tuple(
+            Coverage(rule_id=rule.id, server=name, outcome="failed")
+            for name in names
+            for rule in rules
+        ),
+    )
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (or ``PGWARDEN_CHROMIUM``), if installed."""
+    configured = os.environ.get("PGWARDEN_CHROMIUM")
+    if configured:
+        return configured if Path(configured).exists() else None
+    return shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless system Chromium driven by Playwright (never a downloaded browser)."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium installed (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where browser tests leave screenshots and PDFs (git-ignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,181 @@
+"""The HTML report in a real browser: headless Debian Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pgwarden.reports.html import render_html
+from pgwarden.reports.templating import reveal_invisible
+from pgwarden.scanner.results import Results
+from tests.reports.conftest import HOSTILE, large_results
+
+pytestmark = pytest.mark.browser
+
+
+def new_page(browser: Any, *, bypass_csp: bool) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=bypass_csp)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    opened.errors = errors
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A page that records script errors, with the report's CSP off.
+
+    Playwright's waiting helpers evaluate strings, which the report's policy forbids;
+    and the escaping tests must pass on escaping alone, not because CSP saved them.
+    """
+    yield from new_page(browser, bypass_csp=True)
+
+
+@pytest.fixture
+def strict_page(browser: Any) -> Iterator[Any]:
+    """A page that enforces the report's Content-Security-Policy, as a browser does."""
+    yield from new_page(browser, bypass_csp=False)
+
+
+def open_report(page: Any, results: Results, tmp_path: Path, name: str = "report.html") -> None:
+    path = tmp_path / name
+    path.write_text(render_html(results), encoding="utf-8")
+    page.goto(path.as_uri())
+    page.wait_for_selector("#pgw-count[data-matching]")
+
+
+def matching(page: Any) -> int:
+    return int(page.get_attribute("#pgw-count", "data-matching"))
+
+
+def test_filters_search_and_details(
+    page: Any, results: Results, tmp_path: Path, artifacts: Path
+) -> None:
+    open_report(page, results, tmp_path)
+    assert matching(page) == len(results.findings) == 13
+    assert page.locator("#pgw-list details.finding").count() == 13
+    assert page.locator("#pgw-list details.gone").count() == 1  # fixed since the baseline
+    assert page.locator("table.matrix").count() == 2
+    assert "Not isolated" in page.inner_text("#access")
+
+    page.uncheck("#pgw-severity input[data-name=low]")
+    page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '11'")
+    page.select_option("#pgw-server", label="legacy-db (2)")
+    page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '1'")
+    assert "could not be evaluated" in page.inner_text("#pgw-list")
+
+    page.click("#pgw-reset")
+    page.fill("#pgw-search", "temporal_app")  # in resources, principals and fixes
+    page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '5'")
+    headers = page.locator("#pgw-list h3.family").all_inner_texts()
+    assert [h.split("\n")[0] for h in headers] == ["Roles and privileges", "Database isolation"]
+    page.fill("#pgw-search", "TEMPORAL_APP  membership")  # every word, any case
+    page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '2'")
+
+    page.click("#pgw-reset")
+    page.uncheck("#pgw-status input[data-name=fail]")
+    page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '2'")
+    waived = page.locator("details.status-waived")
+    waived.locator("summary").click()
+    page.wait_for_selector("details.status-waived .fix")
+    body = waived.inner_text()
+    assert "zep moves to its own server in Q1" in body
+    assert "platform-team@example.com" in body and "2027-03-31" in body
+    assert "REVOKE CONNECT ON DATABASE zep FROM PUBLIC;" in body
+    assert "CIS PostgreSQL 4.7" in body
+    assert "2026-10-02 09:00:00 UTC (105 days before this scan)" in body
+    waived.locator(".fix button").click()
+    page.wait_for_function(
+        "document.querySelector('details.status-waived .fix button').textContent !== 'Copy'"
+    )
+    page.screenshot(path=str(artifacts / "report-filtered.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_overview_screenshot_and_pdf(
+    page: Any, results: Results, tmp_path: Path, artifacts: Path
+) -> None:
+    open_report(page, results, tmp_path)
+    page.locator("#pgw-list details summary").first.click()
+    page.wait_for_selector("#pgw-list .fix")
+    page.screenshot(path=str(artifacts / "report.png"), full_page=True)
+    # Printing shows every matching finding expanded and hides the controls.
+    page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    assert page.locator("#pgw-list details[open]").count() == 13
+    page.emulate_media(media="print")
+    assert not page.is_visible("#pgw-filters")
+    page.pdf(path=str(artifacts / "report.pdf"), format="A4", print_background=True)
+    assert (artifacts / "report.pdf").stat().st_size > 10_000
+    assert page.errors == []
+
+
+def test_the_report_runs_under_its_own_content_security_policy(
+    strict_page: Any, results: Results, tmp_path: Path
+) -> None:
+    open_report(strict_page, results, tmp_path)
+    assert matching(strict_page) == 13
+    strict_page.locator("#pgw-list details summary").first.click()
+    strict_page.wait_for_selector("#pgw-list .fix")  # the details are drawn on "toggle"
+    assert strict_page.errors == []  # a violation would be reported here
+
+
+@pytest.mark.parametrize("csp", ["enforced", "bypassed"])
+def test_hostile_names_are_inert_text(
+    browser: Any, csp: str, hostile_results: Results, tmp_path: Path, artifacts: Path
+) -> None:
+    page = next(new_page(browser, bypass_csp=csp == "bypassed"))
+    open_report(page, hostile_results, tmp_path, "hostile.html")
+    page.select_option("#pgw-app-filter", index=2)
+    page.click("#pgw-reset")
+    rows = page.locator("#pgw-list details").all()
+    for details in rows:
+        details.locator("summary").click()
+    # Details are drawn on "toggle", in click order; the last one means all are there.
+    page.locator("#pgw-list .body").nth(len(rows) - 1).wait_for()
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    # Nothing from the data became an element.
+    assert page.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
+    assert page.evaluate("document.scripts.length") == 2
+    text = page.inner_text("body")
+    assert HOSTILE["secai-radar"] in text
+    assert HOSTILE["ctxEco"] in page.inner_text("table.matrix")
+    # Shown whole, with the right-to-left override and the BEL made visible.
+    assert reveal_invisible(HOSTILE["zep_app"]) in text
+    assert "\u27e8U+202E\u27e9" in text and "\u202e" not in text
+    assert reveal_invisible(HOSTILE["temporal_app"]) in text
+    page.screenshot(path=str(artifacts / f"report-hostile-csp-{csp}.png"), full_page=True)
+    assert page.errors == []
+    page.context.close()
+
+
+def test_fifty_thousand_findings_stay_usable(page: Any, tmp_path: Path, artifacts: Path) -> None:
+    big = large_results(50_000)
+    open_report(page, big, tmp_path, "large.html")
+    assert matching(page) == 50_000
+    assert page.locator("#pgw-list details").count() == 100  # one page, not 50,000 rows
+
+    # The search index is built in the background once the first page is shown.
+    page.wait_for_selector("body[data-indexed]", state="attached")
+    searched = [f for f in big.findings if "'reporting_3'" in f.message]
+    not_critical = [f for f in searched if f.severity != "critical"]
+    for action, expected in [
+        (lambda: page.fill("#pgw-search", "reporting_3"), len(searched)),
+        (lambda: page.uncheck("#pgw-severity input[data-name=critical]"), len(not_critical)),
+        (lambda: page.click("#pgw-reset"), 50_000),
+    ]:
+        action()
+        page.wait_for_function(
+            f"document.querySelector('#pgw-count').dataset.matching === '{expected}'"
+        )
+    # How fast filters apply is a benchmark figure (python -m benchmarks), not a test.
+
+    page.click("#pgw-next")
+    assert "Showing 101\N{EN DASH}200" in page.inner_text("#pgw-count")
+    page.screenshot(path=str(artifacts / "report-50000.png"))
+    assert page.errors == []

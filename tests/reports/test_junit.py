@@ -1,0 +1,91 @@
+"""JUnit XML: one test case per rule and resource, read back with junitparser."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from junitparser import Error, Failure, JUnitXml, Skipped
+
+from pgwarden.reports.junit import RULE_CASE, render_junit
+from pgwarden.scanner.results import Results
+from tests.reports.conftest import HOSTILE
+
+
+def parse(text: str, tmp_path: Path) -> JUnitXml:
+    path = tmp_path / "junit.xml"
+    path.write_text(text, encoding="utf-8")
+    return JUnitXml.fromfile(str(path))
+
+
+def cases(xml: JUnitXml) -> dict[tuple[str, str, str], list[object]]:
+    found: dict[tuple[str, str, str], list[object]] = {}
+    for suite in xml:
+        for case in suite:
+            key = (suite.name, case.classname, case.name)
+            assert key not in found, f"duplicate test case {key}"
+            found[key] = list(case.result)
+    return found
+
+
+def test_junit_golden(results: Results, golden: Callable[[str, str], None]) -> None:
+    golden("junit.xml", render_junit(results))
+
+
+def test_statuses_map_to_failure_error_skipped(results: Results, tmp_path: Path) -> None:
+    xml = parse(render_junit(results), tmp_path)
+    found = cases(xml)
+    suite = "pgwarden ctxeco-db"
+    (failure,) = found[(suite, "ctxeco-db.PGW-ADM-001", "session/4488")]
+    assert isinstance(failure, Failure)
+    assert failure.message.startswith("[critical] application 'ctxeco-api'")
+    assert "pg_terminate_backend(4488)" in (failure.text or "")
+    (skipped,) = found[(suite, "ctxeco-db.PGW-ISO-001", "database/zep")]
+    assert isinstance(skipped, Skipped)
+    assert "zep moves to its own server in Q1" in skipped.message
+    (error,) = found[("pgwarden legacy-db", "legacy-db.PGW-ADM-001", "server/legacy-db")]
+    assert isinstance(error, Error)
+    assert "grant pg_monitor" in error.message
+    assert found[(suite, "ctxeco-db.PGW-MAP-001", RULE_CASE)] == []  # passed
+    # A baseline entry no longer found is not a test.
+    assert (suite, "ctxeco-db.PGW-ROLE-001", "role/ctxeco_app") not in found
+
+
+def test_one_case_per_rule_and_resource(results: Results, tmp_path: Path) -> None:
+    found = cases(parse(render_junit(results), tmp_path))
+    # Two roles reach ctxEco: one test case, failing, that names both.
+    (failure,) = found[("pgwarden ctxeco-db", "ctxeco-db.PGW-ISO-002", "database/ctxEco")]
+    assert isinstance(failure, Failure)
+    assert "role/temporal_app" in (failure.text or "")
+    assert "role/zep_app" in (failure.text or "")
+    assert "(and 1 more)" in failure.message
+
+
+def test_counts_add_up(results: Results, tmp_path: Path) -> None:
+    xml = parse(render_junit(results), tmp_path)
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for suite in xml:
+        results_of = [r for case in suite for r in case.result]
+        assert suite.tests == len(list(suite))
+        assert suite.failures == sum(isinstance(r, Failure) for r in results_of)
+        assert suite.errors == sum(isinstance(r, Error) for r in results_of)
+        assert suite.skipped == sum(isinstance(r, Skipped) for r in results_of)
+        for key in totals:
+            totals[key] += getattr(suite, key)
+    assert (xml.tests, xml.failures, xml.errors, xml.skipped) == tuple(totals.values())
+    assert (xml.failures, xml.errors, xml.skipped) == (9, 1, 1)
+
+
+def test_hostile_names_are_valid_xml_text(hostile_results: Results, tmp_path: Path) -> None:
+    text = render_junit(hostile_results)
+    assert "\x07" not in text  # XML 1.0 cannot carry it, even escaped
+    found = cases(parse(text, tmp_path))
+    names = {name for _suite, _classname, name in found}
+    assert f"database/{HOSTILE['ctxEco']}" in names
+    messages = " ".join(
+        (r.message or "") + (r.text or "")
+        for rs in found.values()
+        for r in rs  # type: ignore[attr-defined]
+    )
+    assert HOSTILE["zep_app"] in messages
+    assert HOSTILE["temporal_app"].replace("\x07", "\\x07") in messages

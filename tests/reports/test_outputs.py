@@ -1,0 +1,40 @@
+"""Every registered format, through the CLI: ``pgwarden report RESULTS.json --FORMAT PATH``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pgwarden.reports.registry import RENDERERS
+from pgwarden.scanner.cli import cli
+from pgwarden.scanner.results import Results
+from tests.reports.conftest import FIXTURE
+
+
+def test_registry_names_every_format_and_its_default_file() -> None:
+    assert {name: default for name, (_render, default) in RENDERERS.items()} == {
+        "json": "results.json",
+        "sarif": "results.sarif",
+        "html": "report.html",
+        "junit": "junit.xml",
+        "markdown": "summary.md",
+    }
+
+
+def test_renderers_are_pure(results: Results) -> None:
+    for render, _default in RENDERERS.values():
+        assert render(results) == render(results)
+
+
+def test_report_re_renders_a_saved_result_in_every_format(tmp_path: Path) -> None:
+    options = []
+    for name, (_render, default) in RENDERERS.items():
+        options += [f"--{name}", str(tmp_path / default)]
+    outcome = CliRunner().invoke(cli, ["report", str(FIXTURE), *options])
+    assert outcome.exit_code == 0, outcome.output
+    for _name, (_render, default) in RENDERERS.items():
+        assert (tmp_path / default).stat().st_size > 0
+    assert json.loads((tmp_path / "results.sarif").read_text("utf-8"))["version"] == "2.1.0"
+    assert (tmp_path / "results.json").read_text("utf-8") == FIXTURE.read_text("utf-8")

