@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,18 +20,31 @@ from pydantic import ValidationError
 
 from pgwarden import __version__
 from pgwarden.reports.registry import RENDERERS
+from pgwarden.scanner.baseline import apply_baseline, create_baseline, load_baseline
 from pgwarden.scanner.config import Config, ServerConfig, load_config
 from pgwarden.scanner.engine import evaluate, gate
-from pgwarden.scanner.errors import EXIT_USAGE, ConfigError, PgwardenError, UsageError
+from pgwarden.scanner.errors import (
+    EXIT_USAGE,
+    ConfigError,
+    PgwardenError,
+    UsageError,
+    read_input,
+)
+from pgwarden.scanner.history import HistoryStore, diff_json, run_json
 from pgwarden.scanner.model import Snapshot
 from pgwarden.scanner.registry import find_rule, load_rules, select_rules
 from pgwarden.scanner.results import Results, load_results
 from pgwarden.scanner.scan import collect
-from pgwarden.scanner.terminal import Console, summary_table
+from pgwarden.scanner.terminal import Console, diff_lines, runs_table, summary_table
+from pgwarden.scanner.waivers import apply_waivers, load_waivers, waiver_warnings
 
 DEFAULT_CONFIG = "pgwarden.toml"
 FAIL_ON = click.Choice(["critical", "high", "medium", "low", "none"], case_sensitive=False)
 F = TypeVar("F", bound=Callable[..., Any])
+DSN_HELP = (
+    "connection string: a literal DSN/URI, env:NAME or keyvault:VAULT/SECRET; "
+    "password=entra logs in with a Microsoft Entra token"
+)
 log = logging.getLogger("pgwarden")
 
 
@@ -92,11 +105,25 @@ def _load_config(config_path: str | None, dsn: str | None) -> tuple[Config, byte
 
 
 def _server_name(dsn: str) -> str:
-    from pgwarden.scanner.dsn import endpoint_of, resolve_dsn
+    """A server name from the DSN's host, without reading a secret to find it."""
+    from pgwarden.scanner.dsn import check_dsn_source, endpoint_of
 
-    endpoint = endpoint_of(resolve_dsn(dsn, "--dsn"))
-    host = endpoint.host or "localhost"
+    literal = check_dsn_source(dsn, "--dsn")
+    if literal is None:  # keyvault: the host is inside the secret
+        return "server"
+    host = endpoint_of(literal).host or "localhost"
     return host.split(".")[0] if not host.startswith("/") else "localhost"
+
+
+def _history_option(*, required: bool = False, help: str) -> Callable[[F], F]:
+    return click.option(
+        "--history",
+        "history_path",
+        envvar="PGWARDEN_HISTORY",
+        required=required,
+        metavar="PATH|DSN",
+        help=f"{help} [env PGWARDEN_HISTORY]",
+    )
 
 
 def _output_options(func: F) -> F:
@@ -133,7 +160,8 @@ def cli(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="pgwarden: %(levelname)s: %(message)s")
     # Third-party libraries log request details at DEBUG; keep them at WARNING.
-    for noisy in ("azure", "urllib3", "psycopg"):
+    # MSAL logs whole token responses at DEBUG.
+    for noisy in ("azure", "msal", "urllib3", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -141,7 +169,7 @@ def cli(verbose: int) -> None:
 @click.option(
     "--config", "config_path", metavar="FILE", help=f"tenancy map (default ./{DEFAULT_CONFIG})"
 )
-@click.option("--dsn", metavar="DSN", help="connection string (literal or env:NAME)")
+@click.option("--dsn", metavar="DSN", help=DSN_HELP)
 @click.option("--snapshot", "snapshot_path", metavar="FILE", help="evaluate a collected snapshot")
 @_output_options
 @click.option("--fail-on", type=FAIL_ON, help="lowest severity that fails (default: policy)")
@@ -157,6 +185,11 @@ def cli(verbose: int) -> None:
     show_default=True,
     help="parallel connections per server",
 )
+@click.option(
+    "--waivers", "waivers_path", metavar="FILE", help="TOML waivers: owned, expiring exceptions"
+)
+@click.option("--baseline", "baseline_path", metavar="FILE", help="fail only on findings not in it")
+@_history_option(help="record this run in a SQLite file or postgresql:// database")
 @click.option("-q", "--quiet", is_flag=True, help="no progress and no summary")
 def scan(
     config_path: str | None,
@@ -167,14 +200,21 @@ def scan(
     exclude: tuple[str, ...],
     rules_dir: tuple[Path, ...],
     jobs: int,
+    waivers_path: str | None,
+    baseline_path: str | None,
+    history_path: str | None,
     quiet: bool,
     **kwargs: Any,
 ) -> None:
     """Scan servers (or a snapshot) and report violations."""
     outputs = _collect_outputs(kwargs)
-    with _errors():
+    with _errors(), ExitStack() as stack:
         config, raw = _load_config(config_path, dsn)
         rules = select_rules(load_rules(rules_dir), include, exclude)
+        waivers = load_waivers(Path(waivers_path)) if waivers_path else None
+        baseline = load_baseline(Path(baseline_path)) if baseline_path else None
+        # Opened before the scan, so a bad store stops the run before any server is touched.
+        store = stack.enter_context(HistoryStore.open(history_path)) if history_path else None
         console = Console(quiet=quiet)
         started = datetime.now(UTC)
         if snapshot_path is not None:
@@ -197,7 +237,16 @@ def scan(
             config_bytes=raw,
             snapshot_path=snapshot_path,
         )
+        if waivers is not None:
+            results = apply_waivers(results, waivers, today=started.date())
+        if baseline is not None:
+            results = apply_baseline(results, baseline, path=str(baseline_path))
+        if store is not None:
+            results = store.record(results)
         wrote = _render_outputs(results, outputs)
+        if results.waivers is not None:
+            for line in waiver_warnings(results.waivers):
+                console.warn(line)
         if not quiet and not (wrote and "-" in outputs.values()):
             console.print(summary_table(results))
         sys.exit(gate(results, (fail_on or config.policy.fail_on).lower()))
@@ -205,14 +254,7 @@ def scan(
 
 def read_snapshot(path: Path) -> Snapshot:
     """Load a snapshot file; a bad one is one clear line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    text = read_input(path)
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -229,7 +271,7 @@ def read_snapshot(path: Path) -> Snapshot:
 @click.option(
     "--config", "config_path", metavar="FILE", help=f"tenancy map (default ./{DEFAULT_CONFIG})"
 )
-@click.option("--dsn", metavar="DSN", help="connection string (literal or env:NAME)")
+@click.option("--dsn", metavar="DSN", help=DSN_HELP)
 @click.option("-o", "--output", required=True, metavar="SNAPSHOT.json", help="where to write")
 @click.option("--jobs", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
@@ -252,6 +294,10 @@ def collect_cmd(
             )
 
 
+def _read_results(path: Path) -> Results:
+    return load_results(read_input(path), str(path))
+
+
 @cli.command()
 @click.argument("results_path", metavar="RESULTS.json")
 @_output_options
@@ -259,12 +305,7 @@ def report(results_path: str, **kwargs: Any) -> None:
     """Re-render a saved results document in other formats."""
     outputs = _collect_outputs(kwargs)
     with _errors():
-        path = Path(results_path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read: {exc}") from None
-        results = load_results(text, str(path))
+        results = _read_results(Path(results_path))
         if not _render_outputs(results, outputs):
             raise UsageError(f"name at least one output: {', '.join('--' + n for n in RENDERERS)}")
 
@@ -328,7 +369,7 @@ def _indent(text: str) -> str:
 
 
 @cli.command()
-@click.option("--dsn", required=True, metavar="DSN", help="connection string (literal or env:NAME)")
+@click.option("--dsn", required=True, metavar="DSN", help=DSN_HELP)
 @click.option("--name", metavar="NAME", help="server name (default: from the host)")
 @click.option("-o", "--output", default="-", metavar="FILE", help="where to write (default stdout)")
 def init(dsn: str, name: str | None, output: str) -> None:
@@ -356,6 +397,63 @@ def demo(output_dir: Path, keep_seconds: float) -> None:
     with _errors():
         code = run_demo(output_dir, Console())
         sys.exit(code)
+
+
+@cli.group("baseline")
+def baseline_group() -> None:
+    """Accept today's findings, so the gate fails on new ones only."""
+
+
+@baseline_group.command("create")
+@click.argument("results_path", metavar="RESULTS.json")
+@click.option("-o", "--output", required=True, metavar="BASELINE.json", help="where to write")
+def baseline_create(results_path: str, output: str) -> None:
+    """Record the failing findings of a results document as a baseline."""
+    with _errors():
+        results = _read_results(Path(results_path))
+        made = create_baseline(results, now=datetime.now(UTC), source=results_path)
+        _write(output, made.to_json())
+        if not results.scan.complete:
+            click.echo(
+                "pgwarden: warning: that scan was incomplete: what its rules in error could "
+                "not see is not in the baseline",
+                err=True,
+            )
+        if output != "-":
+            click.echo(
+                f"baseline of {len(made.findings)} failing finding(s) written to {output}",
+                err=True,
+            )
+
+
+@cli.command("history")
+@_history_option(required=True, help="the history database (SQLite file or postgresql://)")
+@click.option("--server", metavar="NAME", help="only runs that scanned this server")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable")
+def history_cmd(history_path: str, server: str | None, limit: int, as_json: bool) -> None:
+    """List recorded runs, newest first."""
+    with _errors(), HistoryStore.open(history_path, create=False) as store:
+        runs = store.runs(server=server, limit=limit)
+        if as_json:
+            click.echo(json.dumps([run_json(r) for r in runs], indent=2))
+            return
+        Console().print(runs_table(runs), wide=True)
+
+
+@cli.command("diff")
+@click.argument("run_a")
+@click.argument("run_b")
+@_history_option(required=True, help="the history database (SQLite file or postgresql://)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable")
+def diff_cmd(run_a: str, run_b: str, history_path: str, as_json: bool) -> None:
+    """What changed from RUN_A to RUN_B (run ids, latest, or latest~N)."""
+    with _errors(), HistoryStore.open(history_path, create=False) as store:
+        change = store.diff(store.run(run_a), store.run(run_b))
+        if as_json:
+            click.echo(json.dumps(diff_json(change), indent=2))
+            return
+        click.echo("\n".join(diff_lines(change)))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ here, where tests reach them; the CLI only parses options and writes files.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ from pgwarden.scanner.results import (
     Tool,
     fingerprint,
 )
+
+log = logging.getLogger(__name__)
 
 
 def rule_info(entry: RegisteredRule) -> RuleInfo:
@@ -64,18 +67,36 @@ def missing_section(server: ServerSnapshot, section: str) -> str | None:
         return None
     if section.startswith("azure"):
         azure = server.azure
-        if azure is None:
-            return "Azure was not collected (no 'azure' reference for this server)"
+        if azure is None or azure.collected(section):
+            return None
+        gap = azure.gap(section)
+        if gap is None:
+            return f"{section} was not collected"
+        return gap.reason + (f" (fix: {gap.fix})" if gap.fix else "")
+    return None
+
+
+def skipped_section(server: ServerSnapshot, section: str) -> str | None:
+    """Why a section does not apply to a server: an Azure part the config never asked for.
+
+    Azure data that was asked for but could not be read is ``missing_section``'s (an
+    ``error``); a server without an ``azure`` reference is simply not audited in Azure.
+    """
+    if not section.startswith("azure"):
         return None
+    azure = server.azure
+    if azure is None:
+        return "no Azure reference for this server in the config"
+    if not azure.collected(section) and azure.gap(section) is None:
+        return f"the config asks for no {section} data on this server"
     return None
 
 
 def server_context(server: ServerSnapshot, config: ServerConfig, cfg: Config) -> ServerContext:
     """What the rules need to know about what the owners meant for this server."""
     admin = config.admin_role
-    if admin is None and server.azure is not None:
-        login = server.azure.get("administrator_login")
-        admin = login if isinstance(login, str) else None
+    if admin is None and server.azure is not None and server.azure.server is not None:
+        admin = server.azure.server.administrator_login
     auditor = server.postgres.connected_as if server.postgres is not None else None
     return ServerContext(server=config, policy=cfg.policy, admin_role=admin, auditor_role=auditor)
 
@@ -112,6 +133,14 @@ def _evaluate_server(
     for entry in rules:
         rule = entry.rule
         severity = overrides.get(rule.id, rule.severity)
+        skipped = next(
+            (r for section in rule.requires if (r := skipped_section(server, section))), None
+        )
+        if skipped is not None:
+            tally.coverage.append(
+                Coverage(rule_id=rule.id, server=server.name, outcome="skipped", reason=skipped)
+            )
+            continue
         missing = next(
             (
                 (section, reason)
@@ -152,6 +181,9 @@ def _evaluate_server(
         tally.findings.extend(produced)
         errors = [f for f in produced if f.status == "error"]
         fails = [f for f in produced if f.status == "fail"]
+        log.debug(
+            "%s on %s: %d failing, %d error(s)", rule.id, server.name, len(fails), len(errors)
+        )
         if errors:
             outcome, reason = "error", errors[0].message
         elif fails:
@@ -185,7 +217,20 @@ def _server_summary(
     )
 
 
+def finding_order(finding: Finding) -> tuple[int, str, str, str, str]:
+    """The order findings are listed in: most severe first, then by rule and place."""
+    return (
+        -SEVERITY_ORDER[finding.severity],
+        finding.rule_id,
+        finding.server,
+        finding.resource,
+        finding.principal or "",
+    )
+
+
 def summarize(findings: Sequence[Finding], coverage: Sequence[Coverage]) -> Summary:
+    """Count the findings; baseline entries the scan no longer finds (absent) are not counted."""
+    findings = [f for f in findings if f.baseline_state != "absent"]
     by_severity: dict[str, int] = {}
     for finding in findings:
         if finding.status == "fail":
@@ -216,16 +261,7 @@ def evaluate(
         context = server_context(server, server_config, config)
         _evaluate_server(server, context, rules, dict(config.policy.severity), tally)
         summaries.append(_server_summary(server, server_config, context))
-    findings = sorted(
-        tally.findings,
-        key=lambda f: (
-            -SEVERITY_ORDER[f.severity],
-            f.rule_id,
-            f.server,
-            f.resource,
-            f.principal or "",
-        ),
-    )
+    findings = sorted(tally.findings, key=finding_order)
     complete = all(c.outcome != "error" for c in tally.coverage) and all(
         s.complete for s in summaries
     )
@@ -248,15 +284,39 @@ def evaluate(
     )
 
 
+def evaluated(results: Results) -> frozenset[tuple[str, str]]:
+    """The (rule id, server) pairs whose rule really ran: it passed or failed.
+
+    A rule in ``error``, ``skipped`` or not selected says nothing about what is there,
+    so nothing it found before may count as gone, nor anything it finds as new.
+    """
+    return frozenset(
+        (c.rule_id, c.server) for c in results.coverage if c.outcome in ("passed", "failed")
+    )
+
+
+def with_findings(results: Results, findings: Sequence[Finding], **update: object) -> Results:
+    """The results with new findings (re-sorted, re-counted) and other top-level fields."""
+    ordered = tuple(sorted(findings, key=finding_order))
+    return results.model_copy(
+        update={
+            "findings": ordered,
+            "summary": summarize(ordered, results.coverage),
+            **update,
+        }
+    )
+
+
 def gate(results: Results, fail_on: str) -> int:
     """The exit code: 1 on a failing finding at or above ``fail_on``, 3 when incomplete.
 
-    Waived findings never fail the gate; with a baseline, only ``new`` findings do.
+    Waived findings never fail the gate; with a baseline, only ``new`` findings do
+    (``unchanged`` ones were accepted, ``absent`` ones are gone).
     """
     threshold = SEVERITY_ORDER.get(fail_on)
     if threshold is not None:
         for finding in results.findings:
-            if finding.status != "fail" or finding.baseline_state == "unchanged":
+            if finding.status != "fail" or finding.baseline_state in ("unchanged", "absent"):
                 continue
             if SEVERITY_ORDER[finding.severity] >= threshold:
                 return EXIT_VIOLATIONS

@@ -77,14 +77,27 @@ class ServerSummary(_Doc):
 
 
 class Waiver(_Doc):
+    """A waiver from the ``--waivers`` file, as a finding or the run report carries it."""
+
     reason: str
     owner: str
     expires: date
     rule: str | None = None
     resource: str | None = None
+    server: str | None = None
+    app: str | None = None
+    principal: str | None = None
+    created: date | None = None
+    source: str | None = Field(
+        default=None, description="where the waiver is written: 'FILE:LINE' of its [[waiver]]"
+    )
 
 
 class Finding(_Doc):
+    """One finding. With ``--baseline``, a baseline entry the scan no longer finds is kept
+    as a finding with ``baseline_state: absent`` and the status it had in the baseline;
+    absent findings are never counted in the summary and never fail the gate."""
+
     rule_id: str
     severity: Severity
     status: Status
@@ -99,6 +112,11 @@ class Finding(_Doc):
     waiver: Waiver | None = None
     baseline_state: BaselineState | None = None
     first_seen: datetime | None = None
+    age_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="whole days from first_seen to this scan's start (only with --history)",
+    )
 
 
 class RuleInfo(_Doc):
@@ -134,6 +152,70 @@ class Summary(_Doc):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+class WaiverNote(_Doc):
+    """A waiver this run did not apply: expired, or stale (it matches nothing)."""
+
+    waiver: Waiver
+    findings: tuple[str, ...] = Field(
+        default=(),
+        description="fingerprints of the failing findings an expired waiver would match",
+    )
+
+
+class WaiverReport(_Doc):
+    """What the ``--waivers`` file did in this run."""
+
+    file: str
+    applied: int = Field(default=0, description="findings waived")
+    expired: tuple[WaiverNote, ...] = ()
+    stale: tuple[WaiverNote, ...] = ()
+
+
+class BaselineReport(_Doc):
+    """How this run compares with the ``--baseline`` file."""
+
+    file: str
+    created_at: datetime
+    new: int = 0
+    unchanged: int = 0
+    absent: int = 0
+
+
+class ResolvedFinding(_Doc):
+    """A violation of the previous run of a server that this run no longer finds."""
+
+    fingerprint: str
+    rule_id: str
+    severity: Severity
+    status: Status
+    server: str
+    app: str | None = None
+    resource: str
+    principal: str | None = None
+    message: str
+    first_seen: datetime | None = None
+
+
+class ServerHistory(_Doc):
+    """One server's change since its previous recorded run."""
+
+    server: str
+    previous_run: int | None = None
+    previous_started_at: datetime | None = None
+    new: tuple[str, ...] = Field(default=(), description="fingerprints of new violations")
+    resolved: tuple[ResolvedFinding, ...] = ()
+
+
+class HistoryReport(_Doc):
+    """Where this run was recorded (``--history``) and what changed since the last one."""
+
+    store: str = Field(description="the history database (a DSN is shown without password)")
+    run_id: int
+    new: int = 0
+    resolved: int = 0
+    servers: tuple[ServerHistory, ...] = ()
+
+
 class Results(_Doc):
     schema_version: Literal["1.0"] = "1.0"
     tool: Tool
@@ -143,6 +225,9 @@ class Results(_Doc):
     summary: Summary = Field(default_factory=Summary)
     rules: tuple[RuleInfo, ...] = ()
     coverage: tuple[Coverage, ...] = ()
+    waivers: WaiverReport | None = None
+    baseline: BaselineReport | None = None
+    history: HistoryReport | None = None
 
     def to_json(self) -> str:
         """The document as pretty-printed JSON (what ``--json`` writes)."""

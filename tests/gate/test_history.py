@@ -1,0 +1,163 @@
+"""The history store: SQLite and PostgreSQL backends, and what a bad store looks like."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import pytest
+
+from pgwarden.scanner.errors import ConfigError, UsageError
+from pgwarden.scanner.history import HistoryStore, StoredFinding, compare_server
+from tests.gate.conftest import Workspace, config_text
+
+RULE = "PGW-ISO-001"
+
+
+def _finding(resource: str, status: str = "fail", rule: str = RULE) -> StoredFinding:
+    return StoredFinding(
+        fingerprint=f"{rule}:{resource}",
+        rule_id=rule,
+        severity="high",
+        status=status,  # type: ignore[arg-type]
+        server="s",
+        app=None,
+        resource=resource,
+        principal="PUBLIC",
+        message="m",
+    )
+
+
+def test_compare_trusts_only_rules_that_ran_on_both_sides() -> None:
+    before = [_finding("database/a"), _finding("database/b"), _finding("role/x", rule="PGW-X-1")]
+    after = [_finding("database/b", "waived"), _finding("database/c"), _finding("err", "error")]
+    change = compare_server("s", before, after, before_ran={RULE}, after_ran={RULE})
+    assert [f.resource for f in change.new] == ["database/c"]  # errors are never "new"
+    assert [f.resource for f in change.resolved] == ["database/a"]  # PGW-X-1 did not run now
+    assert [(a.status, b.status) for a, b in change.changed] == [("fail", "waived")]
+    first_time = compare_server("s", [], after, before_ran=set(), after_ran={RULE})
+    assert first_time.empty
+
+
+def _history_database(workspace: Workspace) -> str:
+    """A database pgwarden may write its history to, as a postgresql:// URI."""
+    workspace.sql("CREATE DATABASE gate_history")
+    server = workspace.server
+    return (
+        f"postgresql://{server.superuser}:{quote(server.password, safe='')}@{server.host}:"
+        f"{server.port}/gate_history?sslmode=disable"
+    )
+
+
+def test_postgresql_history_backend(workspace: Workspace) -> None:
+    uri = _history_database(workspace)
+    workspace.create_database("alpha", public_connect=True)
+    workspace.create_database("bravo", public_connect=False)
+    workspace.write("pgwarden.toml", config_text({"alpha": "alpha", "bravo": "bravo"}))
+    scan = ("scan", "--rules", RULE, "--json", "r.json", "-q")
+    first = workspace.pgwarden(*scan, env={"PGWARDEN_HISTORY": uri})
+    assert first.exit_code == 1, first.output
+    one = workspace.json("r.json")
+    assert one["history"]["run_id"] == 1
+    # The store is shown without its password.
+    server = workspace.server
+    assert one["history"]["store"] == (
+        f"postgresql://{server.superuser}@{server.host}:{server.port}/gate_history"
+    )
+    assert server.password not in (workspace.path / "r.json").read_text()
+
+    workspace.sql(
+        "REVOKE CONNECT, TEMPORARY ON DATABASE alpha FROM PUBLIC",
+        "GRANT CONNECT ON DATABASE bravo TO PUBLIC",
+    )
+    second = workspace.pgwarden(*scan, "--history", uri)
+    assert second.exit_code == 1, second.output
+    two = workspace.json("r.json")
+    assert (two["history"]["new"], two["history"]["resolved"]) == (1, 1)
+    assert two["history"]["servers"][0]["previous_run"] == 1
+
+    listed = workspace.pgwarden("history", "--json", env={"PGWARDEN_HISTORY": uri})
+    assert listed.exit_code == 0, listed.output
+    assert [(r["id"], r["new"], r["resolved"]) for r in json.loads(listed.stdout)] == [
+        (2, 1, 1),
+        (1, 0, 0),
+    ]
+    diff = workspace.pgwarden("diff", "latest~1", "latest", "--history", uri)
+    assert diff.exit_code == 0, diff.output
+    assert "shared-db: 1 new, 1 resolved, 0 changed status" in diff.stdout
+
+    with psycopg.connect(workspace.server.dsn(dbname="gate_history")) as conn:
+        rows = conn.execute(
+            "SELECT r.id, f.status, f.resource, pg_typeof(r.started_at)::text "
+            "FROM pgwarden_runs r JOIN pgwarden_findings f ON f.run_id = r.id ORDER BY r.id"
+        ).fetchall()
+    assert rows == [
+        (1, "fail", "database/alpha", "timestamp with time zone"),
+        (2, "fail", "database/bravo", "timestamp with time zone"),
+    ]
+
+
+def test_a_wrong_history_password_is_exit_2_without_the_password(workspace: Workspace) -> None:
+    workspace.write("pgwarden.toml", config_text({}))
+    server = workspace.server
+    uri = f"postgresql://{server.superuser}:Wr0ngSecret@{server.host}:{server.port}/postgres"
+    run = workspace.pgwarden("scan", "--history", uri, "--json", "r.json")
+    assert run.exit_code == 2
+    assert "Wr0ngSecret" not in run.output
+    assert run.stderr.startswith(
+        f"pgwarden: error: --history postgresql://{server.superuser}@{server.host}:{server.port}"
+        "/postgres: "
+    )
+    assert "password authentication failed" in run.stderr
+    assert not (workspace.path / "r.json").exists()  # nothing was scanned
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (None, ("history", "--history", "none.sqlite"), "--history none.sqlite: no such file"),
+        (
+            None,
+            ("scan", "--history", "no/such/dir/h.sqlite"),
+            "--history no/such/dir/h.sqlite: directory no/such/dir does not exist",
+        ),
+        (
+            "text",
+            ("history", "--history", "h.sqlite"),
+            "--history h.sqlite: file is not a database",
+        ),
+        (
+            "newer",
+            ("history", "--history", "h.sqlite"),
+            "--history h.sqlite: written by a newer pgwarden",
+        ),
+        ("empty", ("diff", "1", "2", "--history", "h.sqlite"), "run '1': no such run"),
+        ("empty", ("diff", "first", "2", "--history", "h.sqlite"), "run 'first': use a run id"),
+    ],
+)
+def test_a_bad_history_store_is_one_line_and_exit_2(
+    workspace: Workspace, setup: str | None, args: tuple[str, ...], message: str
+) -> None:
+    workspace.write("pgwarden.toml", config_text({}))
+    path = workspace.path / "h.sqlite"
+    if setup == "text":
+        path.write_text("not a database at all, but long enough to have a header" * 4)
+    elif setup in ("newer", "empty"):
+        HistoryStore.open(str(path)).close()
+        if setup == "newer":
+            with sqlite3.connect(path) as db:
+                db.execute("UPDATE pgwarden_meta SET value = '99' WHERE key = 'schema_version'")
+    run = workspace.pgwarden(*args)
+    assert run.exit_code == 2, run.output
+    assert run.stderr.startswith(f"pgwarden: error: {message}"), run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_open_refuses_what_is_not_a_store(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        HistoryStore.open(" ")
+    with pytest.raises(ConfigError, match="is a directory"):
+        HistoryStore.open(str(tmp_path))

@@ -1,0 +1,284 @@
+"""Waivers: the file format, matching, expiry and staleness, and the gate they feed."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import jsonschema
+import pytest
+
+from pgwarden.scanner.engine import gate
+from pgwarden.scanner.errors import ConfigError
+from pgwarden.scanner.results import (
+    Coverage,
+    Finding,
+    Results,
+    ScanInfo,
+    Tool,
+    fingerprint,
+    shipped_results_schema,
+)
+from pgwarden.scanner.waivers import apply_waivers, parse_waivers
+from tests.gate.conftest import SERVER, Workspace, config_text, findings_by_resource
+
+TODAY = date(2026, 5, 10)
+GOOD = """\
+[[waiver]]
+rule = "PGW-ISO-001"
+resource = "database/zep"
+reason = "zep moves to its own server in Q1"
+owner = "platform-team@example.com"
+expires = 2026-06-30
+"""
+
+
+def _results(*resources: str, rule: str = "PGW-ISO-001") -> Results:
+    findings = tuple(
+        Finding(
+            rule_id=rule,
+            severity="high",
+            status="fail",
+            server=SERVER,
+            app=resource.split("/")[1],
+            resource=resource,
+            principal="PUBLIC",
+            message=f"PUBLIC can connect to {resource}",
+            fingerprint=fingerprint(rule, SERVER, resource, "PUBLIC"),
+        )
+        for resource in resources
+    )
+    now = datetime(2026, 5, 10, 12, tzinfo=UTC)
+    return Results(
+        tool=Tool(version="test"),
+        scan=ScanInfo(started_at=now, finished_at=now, complete=True),
+        findings=findings,
+        coverage=(
+            Coverage(rule_id=rule, server=SERVER, outcome="failed" if resources else "passed"),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            GOOD.replace('reason = "zep moves to its own server in Q1"\n', ""),
+            "waivers.toml: waiver #1 (line 1): reason: required key is missing",
+        ),
+        (
+            GOOD.replace('reason = "zep moves to its own server in Q1"', 'reason = "  "'),
+            "waivers.toml: waiver #1 (line 1): reason: must not be empty",
+        ),
+        (
+            GOOD.replace("expires = 2026-06-30", 'expires = "2026-06-30"'),
+            "waivers.toml: waiver #1 (line 1): expires: must be a TOML date like 2027-03-31 "
+            "(unquoted, no time)",
+        ),
+        (
+            GOOD.replace("expires = 2026-06-30", "expires = 2026-06-30T00:00:00"),
+            "waivers.toml: waiver #1 (line 1): expires: must be a TOML date like 2027-03-31 "
+            "(unquoted, no time)",
+        ),
+        (
+            GOOD.replace('owner = "platform-team@example.com"\n', ""),
+            "waivers.toml: waiver #1 (line 1): owner: required key is missing",
+        ),
+        (
+            GOOD.replace("expires = 2026-06-30\n", ""),
+            "waivers.toml: waiver #1 (line 1): expires: required key is missing",
+        ),
+        (
+            GOOD + "created = 2026-07-01\n",
+            "waivers.toml: waiver #1 (line 1): expires 2026-06-30 is not after created "
+            "2026-07-01: the waiver was expired when it was written",
+        ),
+        (
+            GOOD + "created = 2026-06-30\n",
+            "waivers.toml: waiver #1 (line 1): expires 2026-06-30 is not after created "
+            "2026-06-30: the waiver was expired when it was written",
+        ),
+        (
+            GOOD + "\n" + GOOD.replace("database/zep", "zep"),
+            "waivers.toml: waiver #2 (line 8): resource: 'zep' is not TYPE/NAME "
+            "(like database/zep; globs allowed)",
+        ),
+        (
+            GOOD.replace('rule = "PGW-ISO-001"', 'rule = "PGW ISO"'),
+            "waivers.toml: waiver #1 (line 1): rule: 'PGW ISO' is not a rule id or glob "
+            "(like PGW-ISO-001 or PGW-ISO-*)",
+        ),
+        (GOOD + 'ticket = "SEC-1"\n', "waivers.toml: waiver #1 (line 1): ticket: unknown key"),
+        ('[waiver]\nrule = "x"\n', "waivers.toml: waiver: must be an array of tables"),
+        ("[[waiver]\n", "waivers.toml: not valid TOML"),
+        ('[[waivers]]\nrule = "x"\n', "waivers.toml: waivers: unknown key"),
+    ],
+)
+def test_a_malformed_waiver_is_one_line_naming_file_waiver_and_problem(
+    text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_waivers(text, "waivers.toml")
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_waiver_applies_through_its_expiry_day_and_not_after() -> None:
+    waivers = parse_waivers(GOOD, "waivers.toml")
+    results = _results("database/zep")
+    on_the_day = apply_waivers(results, waivers, today=date(2026, 6, 30))
+    assert on_the_day.findings[0].status == "waived"
+    assert on_the_day.findings[0].waiver is not None
+    assert on_the_day.findings[0].waiver.source == "waivers.toml:1"
+    assert on_the_day.summary.waived == 1 and on_the_day.summary.fail == 0
+    assert gate(on_the_day, "high") == 0
+
+    day_after = apply_waivers(results, waivers, today=date(2026, 7, 1))
+    assert day_after.findings[0].status == "fail"
+    assert day_after.findings[0].waiver is None
+    assert day_after.waivers is not None
+    assert [n.findings for n in day_after.waivers.expired] == [(results.findings[0].fingerprint,)]
+    assert gate(day_after, "high") == 1
+
+
+def test_globs_server_app_and_principal_narrow_a_waiver() -> None:
+    text = """\
+[[waiver]]
+rule = "pgw-iso-*"
+resource = "database/temporal*"
+server = "shared-*"
+app = "temporal*"
+principal = "PUBLIC"
+reason = "temporal is being split out"
+owner = "temporal-team"
+expires = 2026-12-31
+
+[[waiver]]
+rule = "PGW-ISO-001"
+resource = "database/zep"
+server = "another-server"
+reason = "only on the other server"
+owner = "zep-team"
+expires = 2026-12-31
+"""
+    results = apply_waivers(
+        _results("database/temporal", "database/temporal_visibility", "database/zep"),
+        parse_waivers(text, "waivers.toml"),
+        today=TODAY,
+    )
+    status = {f.resource: f.status for f in results.findings}
+    assert status == {
+        "database/temporal": "waived",
+        "database/temporal_visibility": "waived",
+        "database/zep": "fail",
+    }
+    assert results.waivers is not None
+    # The second waiver names a server this run did not scan: not stale, just not evaluated.
+    assert results.waivers.stale == ()
+    assert results.waivers.applied == 2
+
+
+def test_error_findings_are_never_waived() -> None:
+    results = _results()
+    error = Finding(
+        rule_id="PGW-ISO-001",
+        severity="high",
+        status="error",
+        server=SERVER,
+        resource=f"server/{SERVER}",
+        message="could not be evaluated",
+        fingerprint="e" * 32,
+    )
+    results = results.model_copy(update={"findings": (error,)})
+    text = GOOD.replace("database/zep", "*")
+    waived = apply_waivers(results, parse_waivers(text, "waivers.toml"), today=TODAY)
+    assert waived.findings[0].status == "error"
+
+
+def test_scan_with_waivers_against_a_live_server(workspace: Workspace) -> None:
+    for name, public in (("zep", True), ("temporal", True), ("radar", False)):
+        workspace.create_database(name, public_connect=public)
+    workspace.write(
+        "pgwarden.toml", config_text({"zep": "zep", "temporal": "temporal", "radar": "radar"})
+    )
+    today = datetime.now(UTC).date()
+    future, past = today + timedelta(days=60), today - timedelta(days=1)
+    workspace.write(
+        "waivers.toml",
+        f"""\
+# zep has a plan and an owner.
+[[waiver]]
+rule = "PGW-ISO-001"
+resource = "database/zep"
+app = "zep"
+reason = "zep moves to its own server"
+owner = "platform-team@example.com"
+created = {today - timedelta(days=30)}
+expires = {future}
+
+[[waiver]]
+rule = "PGW-ISO-001"
+resource = "database/temporal"
+reason = "was meant to be fixed by now"
+owner = "temporal-team@example.com"
+expires = {past}
+
+[[waiver]]
+rule = "PGW-ISO-*"
+resource = "database/radar"
+reason = "radar was locked down since"
+owner = "radar-team@example.com"
+expires = {future}
+""",
+    )
+    run = workspace.pgwarden(
+        "scan", "--rules", "PGW-ISO-001", "--waivers", "waivers.toml", "--json", "r.json", "-q"
+    )
+    assert run.exit_code == 1, run.output
+    results = workspace.json("r.json")
+    jsonschema.Draft202012Validator(shipped_results_schema()).validate(results)
+    found = findings_by_resource(results, "PGW-ISO-001")
+    assert found["database/zep"]["status"] == "waived"
+    assert found["database/zep"]["waiver"] == {
+        "reason": "zep moves to its own server",
+        "owner": "platform-team@example.com",
+        "expires": future.isoformat(),
+        "created": (today - timedelta(days=30)).isoformat(),
+        "rule": "PGW-ISO-001",
+        "resource": "database/zep",
+        "app": "zep",
+        "source": "waivers.toml:2",
+    }
+    assert found["database/temporal"]["status"] == "fail"
+    assert "waiver" not in found["database/temporal"]
+    report = results["waivers"]
+    assert report["applied"] == 1
+    assert [n["waiver"]["resource"] for n in report["expired"]] == ["database/temporal"]
+    assert report["expired"][0]["findings"] == [found["database/temporal"]["fingerprint"]]
+    assert [n["waiver"]["resource"] for n in report["stale"]] == ["database/radar"]
+    assert results["summary"]["waived"] == 1 and results["summary"]["fail"] == 1
+    # Expired and stale waivers are warnings even with --quiet: CI logs must show them.
+    assert f"waivers.toml:11: waiver for PGW-ISO-001 database/temporal expired on {past}" in (
+        run.stderr
+    )
+    assert "waivers.toml:18: waiver for PGW-ISO-* database/radar matches no finding" in run.stderr
+
+    # Fix temporal: the expired waiver is left, the gate passes.
+    workspace.sql('REVOKE CONNECT, TEMPORARY ON DATABASE "temporal" FROM PUBLIC')
+    run = workspace.pgwarden("scan", "--rules", "PGW-ISO-001", "--waivers", "waivers.toml", "-q")
+    assert run.exit_code == 0, run.output
+
+
+def test_a_malformed_waivers_file_stops_the_scan_with_exit_2(workspace: Workspace) -> None:
+    workspace.create_database("zep", public_connect=True)
+    workspace.write("pgwarden.toml", config_text({"zep": "zep"}))
+    workspace.write("waivers.toml", GOOD + "created = 2026-07-01\n")
+    run = workspace.pgwarden("scan", "--waivers", "waivers.toml", "--json", "r.json")
+    assert run.exit_code == 2
+    assert run.stderr.strip().splitlines() == [
+        "pgwarden: error: waivers.toml: waiver #1 (line 1): expires 2026-06-30 is not after "
+        "created 2026-07-01: the waiver was expired when it was written"
+    ]
+    assert not (workspace.path / "r.json").exists()
+    run = workspace.pgwarden("scan", "--waivers", "missing.toml")
+    assert run.exit_code == 2
+    assert run.stderr.strip() == "pgwarden: error: missing.toml: no such file"
