@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from psycopg.conninfo import make_conninfo
 
 from pgwarden.scanner.config import load_config, parse_config
-from pgwarden.scanner.dsn import endpoint_of, resolve_dsn
+from pgwarden.scanner.dsn import check_dsn_source, endpoint_of
 from pgwarden.scanner.errors import ConfigError
 
 names = st.text(
@@ -32,7 +32,7 @@ def test_uri_dsn_round_trips_without_the_password(
         f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/"
         f"{quote(database, safe='')}?sslmode=verify-full"
     )
-    endpoint = endpoint_of(resolve_dsn(uri, "dsn", {}), {})
+    endpoint = endpoint_of(check_dsn_source(uri, "dsn", {}) or "", {})
     assert (endpoint.user, endpoint.host, endpoint.port, endpoint.database) == (
         user,
         host,
@@ -49,7 +49,7 @@ def test_uri_dsn_round_trips_without_the_password(
 @given(user=names, password=names, database=names)
 def test_key_value_dsn_round_trips(user: str, password: str, database: str) -> None:
     dsn = make_conninfo(user=user, password=password, dbname=database, host="db.example.com")
-    endpoint = endpoint_of(resolve_dsn(dsn, "dsn", {}), {})
+    endpoint = endpoint_of(check_dsn_source(dsn, "dsn", {}) or "", {})
     assert (endpoint.user, endpoint.database) == (user, database)
 
 
@@ -57,7 +57,7 @@ def test_key_value_dsn_round_trips(user: str, password: str, database: str) -> N
 @given(text=st.text(max_size=200))
 def test_any_dsn_text_is_accepted_or_one_clear_error(text: str) -> None:
     try:
-        resolve_dsn(text, "server[0].dsn", {})
+        check_dsn_source(text, "server[0].dsn", {})
     except ConfigError as exc:
         message = str(exc)
         assert message.startswith("server[0].dsn: ") and "\n" not in message

@@ -1,0 +1,132 @@
+"""Canaries everywhere: no secret reaches any byte pgwarden writes or prints.
+
+One scan of a real PostgreSQL server (shaped like the seed's) whose auditor DSN lives
+in a Key Vault fake, with app secrets holding DSNs, Entra-style tokens from a managed
+identity fake, and a DSN in an environment variable, at the most verbose log level,
+writing every report format, a snapshot, a baseline and a history database. Then every
+file under the work folder and everything printed is searched for each canary.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgwarden.reports.registry import RENDERERS
+from pgwarden.scanner.demo import SeedServer
+from tests.azure.fakes import (
+    SECRET_CANARY,
+    TOKEN_CANARY,
+    FakeAzure,
+    FakeSecret,
+    FakeVault,
+    TlsFixture,
+    seed_azure,
+)
+
+PG_CANARY = "Pg-Canary-Pw-91ac4e"
+ENV_CANARY = "Env-Canary-Pw-3d7b20"
+CANARIES = (PG_CANARY, ENV_CANARY, SECRET_CANARY, TOKEN_CANARY)
+AUDITOR = "canary_auditor"
+
+
+@pytest.fixture(scope="module")
+def fake_azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeAzure, TlsFixture]]:
+    tls = TlsFixture(tmp_path_factory.mktemp("tls"))
+    fake = FakeAzure(tls)
+    fake.start()
+    try:
+        yield fake, tls
+    finally:
+        fake.stop()
+
+
+def _auditor(seed: SeedServer) -> str:
+    server = seed.server
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE pg_monitor").format(
+                sql.Identifier(AUDITOR), PG_CANARY
+            )
+        )
+        for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datallowconn"):
+            conn.execute(
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                    sql.Identifier(name), sql.Identifier(AUDITOR)
+                )
+            )
+    return server.dsn(AUDITOR, PG_CANARY)
+
+
+def _run(
+    args: list[str], cwd: Path, fake: FakeAzure, tls: TlsFixture
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
+        "IDENTITY_ENDPOINT": f"{fake.arm_url}/msi/token",
+        "IDENTITY_HEADER": "fake-identity-header",
+        "REQUESTS_CA_BUNDLE": str(tls.ca_path),
+        "CANARY_DSN": f"postgresql://nobody:{ENV_CANARY}@127.0.0.1:1/postgres?connect_timeout=2",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pgwarden", "-vv", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_no_canary_in_any_output(
+    seed_server: SeedServer, fake_azure: tuple[FakeAzure, TlsFixture], tmp_path: Path
+) -> None:
+    fake, tls = fake_azure
+    fake.reset()
+    azure = seed_azure(fake)
+    scanner_vault = fake.add_vault(
+        FakeVault(
+            name="pgwarden-kv",
+            resource_group="security-rg",
+            secrets={"scanner-dsn": FakeSecret(_auditor(seed_server))},
+        )
+    )
+    config = azure.config(dsn=f"keyvault:{scanner_vault.url}/secrets/scanner-dsn").replace(
+        "session_samples = 1", "session_samples = 2"
+    )
+    (tmp_path / "pgwarden.toml").write_text(config)
+    bare = tmp_path / "no-config"
+    bare.mkdir()
+    outputs = [arg for name in RENDERERS for arg in (f"--{name}", f"out.{name}")]
+    runs = [
+        _run(["scan", "--history", "history.sqlite", *outputs], tmp_path, fake, tls),
+        _run(["collect", "-o", "snapshot.json"], tmp_path, fake, tls),
+        _run(["baseline", "create", "out.json", "-o", "baseline.json"], tmp_path, fake, tls),
+        _run(["scan", "--dsn", "env:CANARY_DSN"], bare, fake, tls),
+        _run(["init", "--dsn", "env:CANARY_DSN", "-o", "draft.toml"], bare, fake, tls),
+        _run(["history", "--history", "history.sqlite"], tmp_path, fake, tls),
+    ]
+    assert runs[0].returncode == 1, runs[0].stderr
+    assert runs[1].returncode == 0, runs[1].stderr
+    assert runs[3].returncode == 2 and "cannot connect" in runs[3].stderr
+    assert runs[4].returncode == 2 and "cannot connect" in runs[4].stderr
+    printed = "".join(run.stdout + run.stderr for run in runs)
+    assert "DEBUG" in printed  # the most verbose level really was on
+    written = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    assert {"out.html", "out.sarif", "snapshot.json", "history.sqlite"} <= {p.name for p in written}
+    for canary in CANARIES:
+        assert canary not in printed, f"{canary} printed"
+        for path, content in written.items():
+            if path.name == "pgwarden.toml":
+                continue
+            assert canary.encode() not in content, f"{canary} in {path.name}"
