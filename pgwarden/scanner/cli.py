@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -92,6 +93,10 @@ def _load_config(config_path: str | None, dsn: str | None) -> tuple[Config, byte
         raw = path.read_bytes()
     else:
         config = Config()
+    if dsn is None and not config.server and not config.azure.discover and _libpq_environment():
+        # No config and no --dsn: libpq's own environment (PGHOST, PGUSER, PGPASSFILE, …)
+        # says where to connect, as it does for psql.
+        dsn = ""
     if dsn is not None:
         if len(config.server) > 1:
             raise UsageError("--dsn applies to a config with one server; this one has several")
@@ -104,15 +109,21 @@ def _load_config(config_path: str | None, dsn: str | None) -> tuple[Config, byte
     return config, raw
 
 
+LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
+
+
+def _libpq_environment() -> bool:
+    return any(os.environ.get(name) for name in LIBPQ_VARIABLES)
+
+
 def _server_name(dsn: str) -> str:
     """A server name from the DSN's host, without reading a secret to find it."""
-    from pgwarden.scanner.dsn import check_dsn_source, endpoint_of
+    from pgwarden.scanner.dsn import check_dsn_source, endpoint_of, server_name_of
 
     literal = check_dsn_source(dsn, "--dsn")
     if literal is None:  # keyvault: the host is inside the secret
         return "server"
-    host = endpoint_of(literal).host or "localhost"
-    return host.split(".")[0] if not host.startswith("/") else "localhost"
+    return server_name_of(endpoint_of(literal))
 
 
 def _history_option(*, required: bool = False, help: str) -> Callable[[F], F]:

@@ -6,6 +6,7 @@ A DSN is a secret. It is resolved just before connecting, reduced to an ``Endpoi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -165,3 +166,19 @@ def describe_endpoint(endpoint: Endpoint) -> str:
     user = f"{endpoint.user}@" if endpoint.user else ""
     database = f"/{endpoint.database}" if endpoint.database else ""
     return f"{user}{host}{port}{database}"
+
+
+def server_name_of(endpoint: Endpoint) -> str:
+    """A server name from where a DSN points: the host's first label, or the address.
+
+    ``ctxeco-db.postgres.database.azure.com`` gives ``ctxeco-db`` (the name Azure knows
+    the server by); an IP address stays whole; a Unix socket is ``localhost``.
+    """
+    host = (endpoint.host or "localhost").split(",")[0]
+    if host.startswith("/"):
+        return "localhost"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host.split(".")[0]
+    return host

@@ -12,7 +12,7 @@ import re
 
 from pgwarden.scanner.collectors.base import CollectorError
 from pgwarden.scanner.collectors.postgres import PostgresCollector
-from pgwarden.scanner.dsn import endpoint_of, resolve_dsn
+from pgwarden.scanner.dsn import endpoint_of, resolve_dsn, server_name_of
 from pgwarden.scanner.errors import ConnectError
 from pgwarden.scanner.model import AZURE_ROLES, SYSTEM_DATABASES, PostgresSnapshot
 
@@ -123,7 +123,7 @@ def draft_config(dsn_source: str, name: str | None) -> str:
         pg = collector.collect()
     except CollectorError as exc:
         raise ConnectError(str(exc)) from None
-    host = endpoint.host or "localhost"
-    server_name = name or (host.split(".")[0] if not host.startswith("/") else "localhost")
-    hint = dsn_source if dsn_source.startswith("env:") else "env:PGWARDEN_DSN"
+    server_name = name or server_name_of(endpoint)
+    # Never write a literal DSN (a secret) into the draft: keep only references.
+    hint = dsn_source if dsn_source.startswith(("env:", "keyvault:")) else "env:PGWARDEN_DSN"
     return draft_from_snapshot(pg, server_name, hint)

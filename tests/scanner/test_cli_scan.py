@@ -131,3 +131,30 @@ def test_unreachable_server_and_wrong_password(seed_server: SeedServer, tmp_path
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0
     assert "cannot connect to" in run.stderr and "Connection refused" in run.stderr
+
+
+def test_libpq_environment_when_no_config_and_no_dsn(
+    seed_server: SeedServer, tmp_path: Path
+) -> None:
+    server = seed_server.server
+    env = {
+        "PGHOST": server.host,
+        "PGPORT": str(server.port),
+        "PGUSER": AUDITOR,
+        "PGPASSWORD": seed_server.passwords[AUDITOR],
+        "PGDATABASE": "postgres",
+    }
+    run = pgwarden("scan", "--json", "out.json", "-q", env=env, cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    results = json.loads((tmp_path / "out.json").read_text())
+    assert results["servers"][0]["name"] == "127.0.0.1"
+    assert results["servers"][0]["connected_as"] == AUDITOR
+    unmapped = {f["resource"] for f in results["findings"] if f["rule_id"] == "PGW-MAP-001"}
+    assert "database/zep" in unmapped
+
+
+def test_no_config_no_dsn_no_environment(tmp_path: Path) -> None:
+    env = {name: "" for name in ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE")}
+    run = pgwarden("scan", env=env, cwd=tmp_path)
+    assert run.returncode == 2
+    assert "no [[server]] is configured" in run.stderr
