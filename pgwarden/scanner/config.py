@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pgwarden.scanner.errors import ConfigError
+from pgwarden.scanner.errors import TOML_LIMIT_BYTES, ConfigError, read_input
 
 Severity = Literal["critical", "high", "medium", "low"]
 FailOn = Literal["critical", "high", "medium", "low", "none"]
@@ -263,6 +263,8 @@ def parse_config(text: str, path: str) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -275,14 +277,4 @@ def parse_config(text: str, path: str) -> Config:
 
 def load_config(path: Path) -> Config:
     """Read and validate a config file."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start})") from None
-    return parse_config(text, str(path))
+    return parse_config(read_input(path, TOML_LIMIT_BYTES), str(path))

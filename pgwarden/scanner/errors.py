@@ -32,18 +32,33 @@ class EnvironmentNotReady(PgwardenError):
     """This machine lacks something a command needs (e.g. PostgreSQL binaries)."""
 
 
-def read_input(path: Path) -> str:
-    """The text of a file the user named (snapshot, results, waivers, baseline).
+# Inputs larger than these are refused before they are read: a config or waiver file
+# is small, a snapshot or results document of a large fleet is not.
+TOML_LIMIT_BYTES = 8 * 1024 * 1024
+JSON_LIMIT_BYTES = 1024 * 1024 * 1024
+
+
+def read_input(path: Path, limit: int = JSON_LIMIT_BYTES) -> str:
+    """The text of a file the user named (config, snapshot, results, waivers, baseline).
 
     Every way it can be unreadable is one ConfigError line naming the file.
     """
     try:
-        return path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > limit:
+            raise ConfigError(
+                f"{path}: too large ({size / 1048576:.0f} MiB; the limit is "
+                f"{limit / 1048576:.0f} MiB)"
+            )
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 (line {line}, byte {exc.start})") from None

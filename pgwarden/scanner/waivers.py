@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from pgwarden.scanner.engine import evaluated, with_findings
-from pgwarden.scanner.errors import ConfigError, read_input
+from pgwarden.scanner.errors import TOML_LIMIT_BYTES, ConfigError, read_input
 from pgwarden.scanner.results import Finding, Results, Waiver, WaiverNote, WaiverReport
 
 _RULE_GLOB = re.compile(r"^[A-Za-z0-9*?\[\]!-]+$")
@@ -170,6 +170,8 @@ def parse_waivers(text: str, path: str) -> WaiverFile:
     """Validate a waivers TOML document; every problem is one ConfigError line."""
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     lines = _header_lines(text)
@@ -190,7 +192,7 @@ def parse_waivers(text: str, path: str) -> WaiverFile:
 
 def load_waivers(path: Path) -> WaiverFile:
     """Read and validate a waivers file."""
-    return parse_waivers(read_input(path), str(path))
+    return parse_waivers(read_input(path, TOML_LIMIT_BYTES), str(path))
 
 
 def _as_waiver(entry: WaiverEntry, source: str) -> Waiver:
