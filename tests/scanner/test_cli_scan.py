@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from pgwarden.scanner.demo import AUDITOR, DEMO_CONFIG, DEMO_DSN_VARIABLE, SeedServer, app_sessions
 from pgwarden.scanner.results import shipped_results_schema
+from tests.cli import run_pgwarden
 
 FAST = DEMO_CONFIG.replace(
     "[policy]\n", "[policy]\nsession_samples = 2\nsession_window_seconds = 0.2\n", 1
@@ -23,16 +22,7 @@ FAST = DEMO_CONFIG.replace(
 def pgwarden(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "pgwarden", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+    return run_pgwarden(*args, env=env, cwd=cwd, timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from pgwarden.scanner.config import parse_config
 from pgwarden.scanner.demo import ADMIN, SeedServer
-
-
-def _cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pgwarden", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        timeout=180,
-        check=False,
-    )
+from tests.cli import run_pgwarden
 
 
 def test_init_drafts_a_map_that_loads(seed_server: SeedServer, tmp_path: Path) -> None:
     env = {"ADMIN_DSN": seed_server.dsn(ADMIN)}
-    run = _cli(
+    run = run_pgwarden(
         "init",
         "--dsn",
         "env:ADMIN_DSN",
@@ -52,12 +36,14 @@ def test_init_drafts_a_map_that_loads(seed_server: SeedServer, tmp_path: Path) -
     assert apps["ctxEco"].name == "ctxeco"
     assert text.count("# REVIEW") >= 6
     assert "GRANT pg_monitor TO pgwarden_auditor;" in text
-    again = _cli("init", "--dsn", "env:ADMIN_DSN", "-o", "draft.toml", cwd=tmp_path, env=env)
+    again = run_pgwarden(
+        "init", "--dsn", "env:ADMIN_DSN", "-o", "draft.toml", cwd=tmp_path, env=env
+    )
     assert again.returncode == 2 and "exists" in again.stderr
 
 
 def test_demo_runs_and_writes_its_outputs(tmp_path: Path) -> None:
-    run = _cli("demo", cwd=tmp_path)
+    run = run_pgwarden("demo", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     out = tmp_path / "pgwarden-demo"
     results = json.loads((out / "results.json").read_text())

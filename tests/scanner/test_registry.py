@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ import pytest
 from pgwarden.rules.base import RuleDefinitionError
 from pgwarden.scanner.errors import UsageError
 from pgwarden.scanner.registry import find_rule, load_rules, select_rules
+from tests.cli import run_pgwarden
 
 PLUGIN = '''
 from pgwarden.rules.base import Rule, Verdict
@@ -87,27 +85,16 @@ def test_duplicate_rule_id_is_refused(tmp_path: Path) -> None:
         load_rules([tmp_path])
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pgwarden", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=60,
-        check=False,
-    )
-
-
 def test_rules_and_explain_commands(tmp_path: Path) -> None:
     (tmp_path / "acme.py").write_text(PLUGIN)
-    listed = _cli("rules", "--json", "--rules-dir", str(tmp_path))
+    listed = run_pgwarden("rules", "--json", "--rules-dir", str(tmp_path))
     assert listed.returncode == 0, listed.stderr
     catalogue = {rule["id"]: rule for rule in json.loads(listed.stdout)}
     assert catalogue["PGW-ISO-001"]["severity"] == "high"
     assert catalogue["ACME-ROLE-001"]["source"].endswith("acme.py")
-    explained = _cli("explain", "PGW-ISO-001")
+    explained = run_pgwarden("explain", "PGW-ISO-001")
     assert explained.returncode == 0
     assert "PUBLIC holds CONNECT on an app database" in explained.stdout
     assert "How to fix it" in explained.stdout and "REVOKE CONNECT" in explained.stdout
-    unknown = _cli("explain", "PGW-NOPE-001")
+    unknown = run_pgwarden("explain", "PGW-NOPE-001")
     assert unknown.returncode == 2 and "no rule 'PGW-NOPE-001'" in unknown.stderr

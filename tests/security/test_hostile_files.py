@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli import run_pgwarden
 
 SNAPSHOT = (
     '{"schema_version": "1.0", "tool_version": "t", '
@@ -66,15 +65,7 @@ def test_hostile_file_is_one_clear_line(
         args += ["--snapshot", "snap.json"]
     if command == ["report"]:
         args += ["--html", "out.html"]
-    run = subprocess.run(
-        [sys.executable, "-m", "pgwarden", *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=dict(os.environ),
-        timeout=120,
-        check=False,
-    )
+    run = run_pgwarden(*args, cwd=tmp_path)
     assert run.returncode == 2, run.stderr
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr

@@ -10,9 +10,6 @@ and the HTML report, opened in Chromium, shows them as text and runs none of the
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from psycopg import sql
 
 from pgwarden.reports.registry import RENDERERS
 from pgwarden.scanner.localpg import LocalServer
+from tests.cli import run_pgwarden
 from tests.reports.conftest import artifacts, browser  # noqa: F401 - fixtures
 from tests.reports.test_html_browser import new_page
 from tests.reports.test_sarif import assert_valid_sarif
@@ -44,15 +42,7 @@ def scanned(pg_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) ->
     (work / "pgwarden.toml").write_text(scenario.config_text)
     outputs = [arg for name in RENDERERS for arg in (f"--{name}", f"out.{name}")]
     with psycopg.connect(scenario.dsn(ADMIN, DB_A), application_name=APP_NAME):
-        run = subprocess.run(
-            [sys.executable, "-m", "pgwarden", "scan", "-q", *outputs],
-            capture_output=True,
-            text=True,
-            cwd=work,
-            env=dict(os.environ),
-            timeout=180,
-            check=False,
-        )
+        run = run_pgwarden("scan", "-q", *outputs, cwd=work)
     assert run.returncode == 1, run.stderr
     yield work
 

@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 
 from pgwarden.scanner.demo import ADMIN, DEMO_CONFIG, SeedServer, app_sessions
-
-
-def _cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pgwarden", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **env},
-        timeout=180,
-        check=False,
-    )
+from tests.cli import run_pgwarden
 
 
 def test_a_full_scan_as_exactly_the_printed_auditor(
     seed_server: SeedServer, tmp_path: Path
 ) -> None:
-    drafted = _cli(
-        ["init", "--dsn", "env:ADMIN_DSN"], tmp_path, {"ADMIN_DSN": seed_server.dsn(ADMIN)}
+    drafted = run_pgwarden(
+        "init", "--dsn", "env:ADMIN_DSN", cwd=tmp_path, env={"ADMIN_DSN": seed_server.dsn(ADMIN)}
     )
     assert drafted.returncode == 0, drafted.stderr
     marker = "# Least-privilege auditor for pgwarden"
@@ -50,10 +36,13 @@ def test_a_full_scan_as_exactly_the_printed_auditor(
         )
         (tmp_path / "pgwarden.toml").write_text(config)
         with app_sessions(seed_server):
-            run = _cli(
-                ["scan", "--json", "out.json", "-q"],
-                tmp_path,
-                {"PGWARDEN_DEMO_DSN": seed_server.server.dsn("least_auditor", "least-pw-1")},
+            run = run_pgwarden(
+                "scan",
+                "--json",
+                "out.json",
+                "-q",
+                cwd=tmp_path,
+                env={"PGWARDEN_DEMO_DSN": seed_server.server.dsn("least_auditor", "least-pw-1")},
             )
         assert run.returncode == 1, run.stderr
         results = json.loads((tmp_path / "out.json").read_text())

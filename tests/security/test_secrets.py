@@ -9,9 +9,7 @@ file under the work folder and everything printed is searched for each canary.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from tests.azure.fakes import (
     TlsFixture,
     seed_azure,
 )
+from tests.cli import run_pgwarden
 
 PG_CANARY = "Pg-Canary-Pw-91ac4e"
 ENV_CANARY = "Env-Canary-Pw-3d7b20"
@@ -70,22 +69,13 @@ def _run(
     args: list[str], cwd: Path, fake: FakeAzure, tls: TlsFixture
 ) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
         "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
         "IDENTITY_ENDPOINT": f"{fake.arm_url}/msi/token",
         "IDENTITY_HEADER": "fake-identity-header",
         "REQUESTS_CA_BUNDLE": str(tls.ca_path),
         "CANARY_DSN": f"postgresql://nobody:{ENV_CANARY}@127.0.0.1:1/postgres?connect_timeout=2",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "pgwarden", "-vv", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=180,
-        check=False,
-    )
+    return run_pgwarden("-vv", *args, cwd=cwd, env=env)
 
 
 def test_no_canary_in_any_output(
