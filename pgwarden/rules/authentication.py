@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
+from pgwarden.rules.server_settings import alter_system
 from pgwarden.scanner.access import sql_comment
 from pgwarden.scanner.model import ServerSnapshot
 
@@ -74,8 +75,7 @@ class PasswordEncryption(Rule):
                         f"--server-name {name} --name password_encryption --value {SCRAM}"
                     ),
                     sql_comment("self-managed PostgreSQL, as a superuser (one statement each):"),
-                    f"ALTER SYSTEM SET password_encryption = '{SCRAM}';",
-                    "SELECT pg_reload_conf();",
+                    alter_system("password_encryption", SCRAM),
                     sql_comment(
                         "existing MD5 verifiers stay until each role's password is set again "
                         "(ALTER ROLE ... PASSWORD ...); rotate the app roles' passwords"

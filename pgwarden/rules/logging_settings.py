@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pgwarden.rules.azure_cli import set_parameter
 from pgwarden.rules.base import Rule, ServerContext, Verdict
-from pgwarden.rules.server_settings import SettingsView, read_settings
+from pgwarden.rules.server_settings import SettingsView, alter_system, read_settings
 from pgwarden.scanner.model import ServerSnapshot
 
 # Settings that must be on, with the CIS Azure Foundations v3.0 item for each.
@@ -93,7 +93,7 @@ class LoggingDisabled(Rule):
             },
             remediation=set_parameter(snapshot, config, name, "on")
             if view.source == "azure"
-            else f"ALTER SYSTEM SET {name} = on;\nSELECT pg_reload_conf();",
+            else alter_system(name, "on"),
         )
 
     def _retention(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pgwarden.rules.base import Verdict
+from pgwarden.rules.base import Verdict, quote_literal
 from pgwarden.scanner.model import ServerSnapshot
 
 Source = Literal["azure", "postgres"]
@@ -42,6 +42,11 @@ class SettingsView:
             status="error",
             message=f"{name} was not reported by {self.where}",
         )
+
+
+def alter_system(name: str, value: str) -> str:
+    """The SQL that sets a parameter on a self-managed server (a superuser runs it)."""
+    return f"ALTER SYSTEM SET {name} = {quote_literal(value)};\nSELECT pg_reload_conf();"
 
 
 def read_settings(snapshot: ServerSnapshot, names: tuple[str, ...]) -> SettingsView | str:

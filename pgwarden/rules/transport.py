@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pgwarden.rules.azure_cli import set_parameter
 from pgwarden.rules.base import Rule, ServerContext, Verdict
-from pgwarden.rules.server_settings import SettingsView, read_settings
+from pgwarden.rules.server_settings import SettingsView, alter_system, read_settings
 from pgwarden.scanner.model import ServerSnapshot
 
 TLS_ORDER = {"tlsv1": 10, "tlsv1.1": 11, "tlsv1.2": 12, "tlsv1.3": 13}
@@ -19,10 +19,6 @@ def tls_below_minimum(value: str) -> bool:
     rank = TLS_ORDER.get(value.strip().lower())
     # An empty or unknown value sets no floor at all.
     return rank is None or rank < TLS_ORDER[MINIMUM.lower()]
-
-
-def _reload(setting: str, value: str) -> str:
-    return f"ALTER SYSTEM SET {setting} = '{value}';\nSELECT pg_reload_conf();"
 
 
 class InsecureTransport(Rule):
@@ -81,7 +77,7 @@ class InsecureTransport(Rule):
             remediation=set_parameter(snapshot, config, name, "on")
             if view.source == "azure"
             else "Install a server certificate and key (ssl_cert_file, ssl_key_file), then:\n"
-            + _reload("ssl", "on")
+            + alter_system("ssl", "on")
             + "\nand use hostssl (not host) lines in pg_hba.conf",
         )
 
@@ -101,7 +97,7 @@ class InsecureTransport(Rule):
             evidence={"setting": name, "value": value, "minimum": MINIMUM, "source": view.where},
             remediation=set_parameter(snapshot, config, name, MINIMUM)
             if view.source == "azure"
-            else _reload(name, MINIMUM),
+            else alter_system(name, MINIMUM),
         )
 
 
