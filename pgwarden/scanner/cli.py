@@ -42,6 +42,13 @@ from pgwarden.scanner.waivers import apply_waivers, load_waivers, waiver_warning
 DEFAULT_CONFIG = "pgwarden.toml"
 FAIL_ON = click.Choice(["critical", "high", "medium", "low", "none"], case_sensitive=False)
 F = TypeVar("F", bound=Callable[..., Any])
+FORMAT_NAMES = {
+    "json": "results JSON",
+    "sarif": "SARIF 2.1.0 log",
+    "html": "HTML report",
+    "junit": "JUnit XML",
+    "markdown": "Markdown summary",
+}
 DSN_HELP = (
     "connection string: a literal DSN/URI, env:NAME or keyvault:VAULT/SECRET; "
     "password=entra logs in with a Microsoft Entra token"
@@ -143,7 +150,7 @@ def _output_options(func: F) -> F:
             f"--{name}",
             f"out_{name}",
             metavar="PATH",
-            help=f"write the {name.upper()} report to PATH ('-' for stdout)",
+            help=f"write the {FORMAT_NAMES.get(name, name)} to PATH ('-' for stdout)",
         )(func)
     return func
 
@@ -400,8 +407,7 @@ def init(dsn: str, name: str | None, output: str) -> None:
 @click.option(
     "--output-dir", default="pgwarden-demo", show_default=True, type=click.Path(path_type=Path)
 )
-@click.option("--keep-seconds", default=0.0, hidden=True)
-def demo(output_dir: Path, keep_seconds: float) -> None:
+def demo(output_dir: Path) -> None:
     """Scan a throwaway local PostgreSQL shaped like a shared Azure server."""
     from pgwarden.scanner.demo import run_demo
 
