@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pgwarden.scanner.demo import SeedServer, build_seed_server
 from pgwarden.scanner.localpg import LocalServer
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path
 from tests.pgserver import reset_server, running_server
 
 
@@ -30,3 +33,23 @@ def seed_server(pg_server: LocalServer) -> SeedServer:
     """A server shaped like the seed's shared ctxeco-db, with its mistakes."""
     reset_server(pg_server)
     return build_seed_server(pg_server)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless system Chromium driven by Playwright, one for the whole session."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium installed (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where browser tests leave screenshots and PDFs (git-ignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -77,6 +77,9 @@ class ServerContext:
     policy: Policy
     admin_role: str | None
     auditor_role: str | None = None
+    # Analyses every rule of this server shares (e.g. the role graph), built once and
+    # dropped with the context when the server's evaluation ends.
+    shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:

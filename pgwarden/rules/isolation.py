@@ -300,11 +300,11 @@ def _public_holds(tenancy: Tenancy, privilege: str) -> Iterator[tuple[str, str, 
 def _public_database_evidence(
     tenancy: Tenancy, db: Database, item: AclItem, privilege: str
 ) -> dict[str, object]:
+    granted = set(tenancy.reaching(db, (privilege,), owner=False))
     exposed = [
         role
         for role in tenancy.foreign_principals(db.name)
-        if tenancy.roles[role].login
-        and not acl_accesses(db.acl, role, tenancy.graph, (privilege,), include_public=False)
+        if tenancy.roles[role].login and role not in granted
     ]
     evidence: dict[str, object] = {
         "database": db.name,
@@ -381,7 +381,7 @@ class CrossAppConnect(Rule):
         for database, app in sorted(tenancy.app_databases.items()):
             db = tenancy.databases[database]
             target = quote_ident(database)
-            for role in tenancy.foreign_principals(database):
+            for role in tenancy.reaching(db, ("CONNECT",)):
                 exposure = _Exposure(f"database/{database}", f"role/{role}", app, database)
                 for access in _database_accesses(tenancy, db, role, ("CONNECT",)):
                     exposure.add(access, _revoke_database_item(tenancy, db, access), target)
@@ -630,7 +630,7 @@ def _database_level(
     """Ownership of the database, and CREATE or TEMPORARY on it, for foreign roles."""
     target = f"DATABASE {quote_ident(db.name)}"
     resource = f"database/{db.name}"
-    for role in tenancy.foreign_principals(db.name):
+    for role in tenancy.reaching(db, ("CREATE", "TEMPORARY")):
         owned = ownership_access(role, db.owner, tenancy.graph)
         if owned is not None:
             new_owner = tenancy.context.admin_role or _new_owner(tenancy, db.name)

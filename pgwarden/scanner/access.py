@@ -166,6 +166,9 @@ class RoleGraph:
         self._holders: dict[str, dict[str, RolePath]] = {}
         self._settable: dict[str, dict[str, RolePath]] = {}
         self._paths: dict[tuple[str, str, int], tuple[RolePath, ...]] = {}
+        self._reverse_inherit: dict[str, list[str]] | None = None
+        self._reverse_set: dict[str, list[str]] | None = None
+        self._user_names: dict[str, frozenset[str]] = {}
 
     def grants(self, member: str, role: str) -> tuple[Membership, ...]:
         """Every grant of ``role`` to ``member`` (several on PG16+: one per grantor)."""
@@ -288,6 +291,30 @@ class RoleGraph:
             for p in self.paths(role, target)
             if all(edge in self._set_edges for edge in p.edges)
         )
+
+    def user_names(self, group: str) -> frozenset[str]:
+        """Every role that can use ``group``'s privileges (``group`` excluded).
+
+        The reverse of ``holders``: the roles that inherit ``group``, and every role
+        that can SET ROLE to one of them. One walk per group, cached.
+        """
+        cached = self._user_names.get(group)
+        if cached is None:
+            if self._reverse_inherit is None or self._reverse_set is None:
+                self._reverse_inherit, self._reverse_set = {}, {}
+                for member, roles in self._inherit.items():
+                    for role in roles:
+                        self._reverse_inherit.setdefault(role, []).append(member)
+                for member, roles in self._set.items():
+                    for role in roles:
+                        self._reverse_set.setdefault(role, []).append(member)
+            inheriting = self._bfs(group, self._reverse_inherit)
+            found: set[str] = set(inheriting)
+            for start in inheriting:
+                found.update(self._bfs(start, self._reverse_set))
+            found.discard(group)
+            cached = self._user_names[group] = frozenset(found)
+        return cached
 
     def users_of(self, group: str) -> dict[str, RolePath]:
         """Every role that can use ``group``'s privileges, with its shortest path."""
@@ -569,17 +596,26 @@ class Tenancy:
     pg: PostgresSnapshot
     context: ServerContext
     graph: RoleGraph = field(init=False)
-    _foreign: dict[str, list[str]] = field(init=False, default_factory=dict)
-    _users: dict[tuple[str, str], list[str]] = field(init=False, default_factory=dict)
+    _foreign: dict[str | None, list[str]] = field(init=False, default_factory=dict)
+    _users: dict[tuple[str, str | None], list[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.graph = RoleGraph(self.pg.memberships)
 
     @classmethod
     def of(cls, snapshot: ServerSnapshot, context: ServerContext) -> Tenancy:
-        """The tenancy of a server whose PostgreSQL was collected (rules require it)."""
+        """The tenancy of a server whose PostgreSQL was collected (rules require it).
+
+        Every rule of one server asks for the same one: it is built once (the role
+        graph and its caches are the expensive part on big servers).
+        """
         assert snapshot.postgres is not None
-        return cls(snapshot.postgres, context)
+        last = context.shared.get("tenancy")
+        if isinstance(last, Tenancy) and last.pg is snapshot.postgres:
+            return last
+        tenancy = cls(snapshot.postgres, context)
+        context.shared["tenancy"] = tenancy
+        return tenancy
 
     @property
     def version_num(self) -> int:
@@ -615,9 +651,37 @@ class Tenancy:
                     found.setdefault(role, app.name)
         return found
 
+    @cached_property
+    def _roles_by_app(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {}
+        for role, app in self.role_apps.items():
+            found.setdefault(app, []).append(role)
+        return {app: tuple(roles) for app, roles in found.items()}
+
     def app_roles(self, app: str) -> tuple[str, ...]:
         """The roles of ``app`` that exist on the server, in map order."""
-        return tuple(r for r, a in self.role_apps.items() if a == app)
+        return self._roles_by_app.get(app, ())
+
+    def reaching(
+        self, db: Database, privileges: Collection[str], *, owner: bool = True
+    ) -> list[str]:
+        """The foreign principals of ``db`` that may hold one of ``privileges`` on it.
+
+        Only a role that is (or can use) the grantee of a non-PUBLIC ACL item with one
+        of them, or the owner, can: asking the role graph backwards from those few
+        grantees replaces asking every role on the server about every database.
+        """
+        grantees = {
+            item.grantee
+            for item in db.acl
+            if item.grantee is not None and any(p in privileges for p in item.privileges)
+        }
+        if owner:
+            grantees.add(db.owner)
+        found: set[str] = set()
+        for grantee in grantees:
+            found.update(self.foreign_users(grantee, db.name))
+        return sorted(found)
 
     def is_non_tenant(self, role: str) -> bool:
         found = self.roles.get(role)
@@ -641,21 +705,32 @@ class Tenancy:
             return False
         return self.role_apps.get(role) != owner_app
 
+    @cached_property
+    def principals(self) -> tuple[str, ...]:
+        """Every role judged by itself (app roles, logins of no app), sorted."""
+        return tuple(sorted(r for r in self.roles if self.is_principal(r)))
+
     def foreign_principals(self, database: str) -> list[str]:
         """Every existing role that must not reach ``database``, sorted."""
-        if database not in self._foreign:
-            self._foreign[database] = sorted(r for r in self.roles if self.foreign(r, database))
-        return self._foreign[database]
+        # Whether a role is foreign depends only on the database's app.
+        owner_app = self.app_databases.get(database)
+        if owner_app not in self._foreign:
+            self._foreign[owner_app] = [
+                r for r in self.principals if self.role_apps.get(r) != owner_app
+            ]
+        return self._foreign[owner_app]
 
     def foreign_users(self, grantee: str, database: str) -> list[str]:
         """The foreign principals of ``database`` that can use ``grantee``'s privileges."""
-        key = (grantee, database)
+        owner_app = self.app_databases.get(database)
+        key = (grantee, owner_app)
         if key not in self._users:
-            self._users[key] = [
-                role
-                for role in self.foreign_principals(database)
-                if role == grantee or self.graph.member_of(role, grantee) is not None
-            ]
+            users = self.graph.user_names(grantee) | {grantee}
+            self._users[key] = sorted(
+                u
+                for u in users
+                if u in self.roles and self.is_principal(u) and self.role_apps.get(u) != owner_app
+            )
         return self._users[key]
 
     def legitimate(self, role: str, database: str) -> bool:
@@ -768,15 +843,25 @@ def access_matrix(pg: PostgresSnapshot, context: ServerContext) -> tuple[AccessC
                     violation=True,
                 )
             )
+        # Only apps with a role that is, or can use, a CONNECT grantee can reach it.
+        reaching: set[str] = set()
+        for item in db.acl:
+            if item.grantee is not None and "CONNECT" in item.privileges:
+                reaching.add(item.grantee)
+                reaching.update(tenancy.graph.user_names(item.grantee))
+        reaching_apps = {tenancy.role_apps[r] for r in reaching if r in tenancy.role_apps}
         for app in context.server.app:
             if app.name == owner_app:
                 cells.append(
                     AccessCell(database=database, app=owner_app, principal=app.name, via="own")
                 )
                 continue
+            if app.name not in reaching_apps:
+                continue
             vias = [
                 access.via
                 for role in tenancy.app_roles(app.name)
+                if role in reaching
                 for access in acl_accesses(
                     db.acl, role, tenancy.graph, ("CONNECT",), include_public=False
                 )

@@ -255,6 +255,7 @@ def scan(
             config_bytes=raw,
             snapshot_path=snapshot_path,
         )
+        del snapshot  # the results carry what renderers need; free the catalog copy first
         if waivers is not None:
             results = apply_waivers(results, waivers, today=started.date())
         if baseline is not None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,18 +26,7 @@ from pgwarden.scanner.results import (
 HERE = Path(__file__).parent
 FIXTURE = HERE / "fixtures" / "results.json"
 GOLDEN = HERE / "golden"
-ARTIFACTS = HERE.parents[1] / "test-artifacts"
 REGENERATE = os.environ.get("PGWARDEN_REGEN_GOLDEN") == "1"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Names an attacker who can create databases or roles controls, one per hazard:
 # HTML and script injection, attribute break-out, JSON-block break-out, markdown
@@ -163,33 +151,3 @@ def large_results(count: int, servers: int = 2) -> Results:
             for rule in rules
         ),
     )
-
-
-def chromium_path() -> str | None:
-    """Debian's Chromium (or ``PGWARDEN_CHROMIUM``), if installed."""
-    configured = os.environ.get("PGWARDEN_CHROMIUM")
-    if configured:
-        return configured if Path(configured).exists() else None
-    return shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-    )
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Headless system Chromium driven by Playwright (never a downloaded browser)."""
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no Chromium installed (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    """Where browser tests leave screenshots and PDFs (git-ignored)."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS

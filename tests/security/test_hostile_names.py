@@ -22,7 +22,6 @@ from psycopg import sql
 from pgwarden.reports.registry import RENDERERS
 from pgwarden.scanner.localpg import LocalServer
 from tests.cli import run_pgwarden
-from tests.reports.conftest import artifacts, browser  # noqa: F401 - fixtures
 from tests.reports.test_html_browser import new_page
 from tests.reports.test_sarif import assert_valid_sarif
 from tests.rules.scenario import ADMIN
@@ -83,7 +82,7 @@ def test_sarif_junit_and_markdown_stay_valid(scanned: Path) -> None:
     assert "<script>" in markdown  # the remediation shows the name as it is
 
 
-def test_html_shows_them_as_inert_text(browser: Any, scanned: Path, artifacts: Path) -> None:  # noqa: F811
+def test_html_shows_them_as_inert_text(browser: Any, scanned: Path, artifacts: Path) -> None:
     for page in new_page(browser, bypass_csp=True):
         page.goto((scanned / "out.html").as_uri())
         page.wait_for_selector("#pgw-count[data-matching]")

@@ -1,0 +1,77 @@
+"""``python -m benchmarks``: pgwarden at scale, against the floor, with one command.
+
+Builds synthetic shared servers on a throwaway local PostgreSQL (10, 100 and 1,000
+databases; 1,000 and 10,000 roles), measures the floor (one bare connection and
+``SELECT 1`` per database) and ``pgwarden scan`` on each, renders 50,000 synthetic
+findings in every format, opens the HTML report in Chromium, and prints the figures
+and the targets they meet or miss. ``--quick`` runs small sizes as a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from benchmarks.run import run_benchmark
+from benchmarks.tables import print_report, verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="pgwarden performance at scale"
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument(
+        "--jobs", type=int, default=4, help="per-database connections (default 4, as pgwarden)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="measure each N times, keep the best")
+    parser.add_argument(
+        "--scan-timeout",
+        type=float,
+        default=240.0,
+        help="stop a scan after this many seconds (default 240)",
+    )
+    parser.add_argument(
+        "--findings", type=int, default=50_000, help="synthetic findings to render (default 50000)"
+    )
+    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium check")
+    parser.add_argument(
+        "--seed", type=int, help="seed of the synthetic servers and findings (default 7)"
+    )
+    default_out = Path(tempfile.gettempdir()) / "pgwarden-benchmark"
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=default_out,
+        help=f"where configs, reports and benchmark.json go (default {default_out})",
+    )
+    args = parser.parse_args(argv)
+    # Wide enough for the tables when the output goes to a file or a CI log.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    err = Console(stderr=True, highlight=False)
+    started = time.monotonic()
+    report = run_benchmark(
+        quick=args.quick,
+        jobs=args.jobs,
+        out=args.out,
+        repeat=max(1, args.repeat),
+        scan_timeout=args.scan_timeout,
+        findings=args.findings,
+        browser=not args.no_browser,
+        seed=args.seed,
+        progress=lambda message: err.print(
+            f"[dim]benchmark {time.monotonic() - started:6.0f} s:[/] {message}", markup=True
+        ),
+    )
+    print_report(report, console)
+    console.print(f"\nDetails: {args.out / 'benchmark.json'}")
+    return 1 if any(v.met is False for v in verdicts(report)) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Run the real ``pgwarden`` command line with a stopwatch on each stage.
+
+``python -m benchmarks.probe --stats FILE -- scan …`` behaves exactly like
+``pgwarden scan …`` (same entry point, same arguments, same exit code) and also writes
+FILE: seconds spent importing, collecting, evaluating and rendering (each report
+format separately), and each server's collection metrics from the snapshot
+(statements, connections, seconds per collection phase). The stopwatches wrap the
+functions the CLI calls; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import time
+
+_STARTED = time.perf_counter()
+
+import argparse  # noqa: E402 - imports are part of what is measured
+import functools  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from pgwarden.reports.registry import RENDERERS  # noqa: E402
+from pgwarden.scanner import cli  # noqa: E402
+
+IMPORTED = time.perf_counter()
+
+
+class Stopwatch:
+    """Seconds per stage of one CLI run, and what the collectors counted."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.seconds: dict[str, float] = {"import": IMPORTED - _STARTED}
+        self.render_seconds: dict[str, float] = {}
+        self.servers: list[dict[str, Any]] = []
+        self.findings: int | None = None
+        self.main_started: float | None = None
+        self.peak_rss_mb: dict[str, float] = {}
+        self.first_stage: float | None = None
+
+    def wrap(self, stage: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            if self.first_stage is None:
+                self.first_stage = start
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+                # Peak RSS so far (Linux: KiB): where the memory goes, stage by stage.
+                self.peak_rss_mb[stage] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                # Written after every stage: a scan stopped for taking too long still
+                # tells how far it got.
+                self.write(None)
+
+        return timed
+
+    def install(self) -> None:
+        """Put the stopwatches on the CLI's collect, evaluate and render steps."""
+        hooks = ("collect", "evaluate", "_render_outputs")
+        missing = [name for name in hooks if not hasattr(cli, name)]
+        if missing:
+            raise SystemExit(
+                f"benchmarks.probe: pgwarden.scanner.cli has no {', '.join(missing)} any more; "
+                "update benchmarks/probe.py to the CLI's new shape"
+            )
+        collect = self.wrap("collect", cli.collect)
+        evaluate = self.wrap("evaluate", cli.evaluate)
+
+        def collect_and_record(*args: Any, **kwargs: Any) -> Any:
+            snapshot = collect(*args, **kwargs)
+            for server in snapshot.servers:
+                pg = server.postgres
+                stats = getattr(pg, "stats", None) if pg is not None else None
+                self.servers.append(
+                    {
+                        "name": server.name,
+                        "databases": len(pg.databases) if pg else 0,
+                        "roles": len(pg.roles) if pg else 0,
+                        "memberships": len(pg.memberships) if pg else 0,
+                        "database_details": len(pg.database_details) if pg else 0,
+                        "stats": stats.model_dump() if stats is not None else None,
+                    }
+                )
+            self.write(None)
+            return snapshot
+
+        def evaluate_and_count(*args: Any, **kwargs: Any) -> Any:
+            results = evaluate(*args, **kwargs)
+            self.findings = len(results.findings)
+            return results
+
+        cli.collect = collect_and_record
+        cli.evaluate = evaluate_and_count
+        cli._render_outputs = self.wrap("render", cli._render_outputs)
+        for name, (renderer, default) in list(RENDERERS.items()):
+            RENDERERS[name] = (self._wrap_renderer(name, renderer), default)
+
+    def _wrap_renderer(self, name: str, renderer: Callable[..., Any]) -> Any:
+        @functools.wraps(renderer)
+        def timed(results: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return renderer(results)
+            finally:
+                self.render_seconds[name] = time.perf_counter() - start
+
+        return timed
+
+    def write(self, exit_code: int | None) -> None:
+        with open(self.path, "w", encoding="utf-8") as handle:
+            json.dump(self.report(exit_code), handle, indent=2)
+
+    def report(self, exit_code: int | None) -> dict[str, Any]:
+        seconds = dict(self.seconds)
+        if self.main_started is not None and self.first_stage is not None:
+            # Options, config, rules, waivers: what the CLI does before collecting.
+            seconds["setup"] = self.first_stage - self.main_started
+        return {
+            "exit_code": exit_code,
+            "seconds": seconds,
+            "render_seconds": self.render_seconds,
+            "peak_rss_mb_after": self.peak_rss_mb,
+            "servers": self.servers,
+            "findings": self.findings,
+            "in_process_seconds": time.perf_counter() - _STARTED,
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.probe")
+    parser.add_argument("--stats", required=True, help="where to write the stage timings (JSON)")
+    parser.add_argument("pgwarden_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    argv = args.pgwarden_args
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    watch = Stopwatch(args.stats)
+    watch.install()
+    sys.argv = ["pgwarden", *argv]
+    code = 0
+    watch.main_started = time.perf_counter()
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    watch.write(code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

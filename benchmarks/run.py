@@ -1,0 +1,372 @@
+"""The benchmark run: build the sizes, measure floor and scan, render, judge the targets."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.reports import (
+    BrowserTimings,
+    Rendered,
+    measure_in_browser,
+    render_all,
+    synthetic_results,
+)
+from benchmarks.scenario import DSN_VARIABLE, Plan, SyntheticServer
+from pgwarden.scanner.localpg import throwaway_server
+
+REPO = Path(__file__).resolve().parent.parent
+
+# The throwaway server: room for the scan, the floor and the builders; no autovacuum
+# (it would visit a thousand idle databases in the background while we measure).
+SERVER_SETTINGS = {
+    "max_connections": "300",
+    "autovacuum": "off",
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "30min",
+}
+
+# Targets of issue 7.
+MAX_FLOOR_RATIO = 1.5
+MAX_EVAL_RENDER_SHARE = 0.20
+MAX_PEAK_RSS_MB = 300
+MAX_HTML_SECONDS = 5.0
+MAX_SARIF_SECONDS = 3.0
+MAX_FILTER_SECONDS = 1.0
+# Linear growth: the per-database cost between the two largest sizes may exceed the one
+# between the two smallest by at most this factor.
+MAX_SLOPE_GROWTH = 1.5
+
+
+@dataclass(frozen=True)
+class Size:
+    """One synthetic server size."""
+
+    databases: int
+    roles: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.databases:,} db, {self.roles:,} roles"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.databases}db-{self.roles}roles"
+
+
+FULL_SIZES = (Size(10, 1_000), Size(100, 1_000), Size(1_000, 1_000), Size(1_000, 10_000))
+FULL_PLAN = Plan(seed=7, apps=100, tables=25)
+QUICK_SIZES = (Size(5, 150), Size(20, 150), Size(50, 150), Size(50, 600))
+QUICK_PLAN = Plan(seed=7, apps=10, tables=25)
+
+
+@dataclass
+class ProcessRun:
+    """A measured child process: wall and CPU seconds, peak RSS, how it ended."""
+
+    command: list[str]
+    wall: float
+    cpu: float
+    peak_rss_mb: float
+    exit_code: int | None
+    timed_out: bool
+    stdout: str
+    stderr: str
+
+
+def run_process(
+    command: list[str], env: dict[str, str], timeout: float, workdir: Path
+) -> ProcessRun:
+    """Run ``command``; wall time, CPU and peak RSS come from this child alone (wait4)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = workdir / "stdout.txt", workdir / "stderr.txt"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=REPO)
+        timed_out = threading.Event()
+
+        def stop() -> None:
+            timed_out.set()
+            proc.send_signal(signal.SIGKILL)
+
+        timer = threading.Timer(timeout, stop)
+        timer.start()
+        try:
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return ProcessRun(
+        command=command,
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss / 1024,
+        exit_code=None if timed_out.is_set() else proc.returncode,
+        timed_out=timed_out.is_set(),
+        stdout=out_path.read_text(errors="replace"),
+        stderr=err_path.read_text(errors="replace")[-2000:],
+    )
+
+
+@dataclass
+class Floor:
+    """The bare psycopg loop over the same databases."""
+
+    wall: float
+    loop: float
+    cpu: float
+    connections: int
+
+
+@dataclass
+class Scan:
+    """One ``pgwarden scan`` and what the probe saw inside it."""
+
+    run: ProcessRun
+    stats: dict[str, Any]
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        return dict(self.stats.get("seconds", {}))
+
+    @property
+    def server(self) -> dict[str, Any]:
+        servers = self.stats.get("servers") or [{}]
+        return dict(servers[0])
+
+    @property
+    def phases(self) -> dict[str, float]:
+        stats = self.server.get("stats") or {}
+        return dict(stats.get("phase_seconds", {}))
+
+    @property
+    def statements(self) -> int | None:
+        stats = self.server.get("stats")
+        return None if stats is None else int(stats["statements"])
+
+    @property
+    def connections(self) -> int | None:
+        stats = self.server.get("stats")
+        return None if stats is None else int(stats["connections"])
+
+    @property
+    def details(self) -> int:
+        return int(self.server.get("database_details", 0))
+
+    @property
+    def sampling_wait(self) -> float | None:
+        """Collection time not in any collector phase: waiting for the session sampler."""
+        collect = self.seconds.get("collect")
+        if collect is None or not self.phases:
+            return None
+        return max(0.0, collect - sum(self.phases.values()))
+
+    @property
+    def evaluation(self) -> float | None:
+        return self.seconds.get("evaluate")
+
+    @property
+    def rendering(self) -> float | None:
+        return self.seconds.get("render")
+
+    @property
+    def startup(self) -> float | None:
+        """Importing pgwarden, then options, config and rules until collection starts."""
+        if "import" not in self.seconds or "setup" not in self.seconds:
+            return None
+        return self.seconds["import"] + self.seconds["setup"]
+
+    @property
+    def interpreter(self) -> float | None:
+        """Starting Python and tearing it down: wall time outside the probe's own clock."""
+        inside = self.stats.get("in_process_seconds")
+        return None if inside is None or not self.complete else self.run.wall - inside
+
+    @property
+    def complete(self) -> bool:
+        return not self.run.timed_out and self.run.exit_code in (0, 1, 3)
+
+
+@dataclass
+class Measurement:
+    """One size: how long it took to build, the floor and the scan."""
+
+    size: Size
+    build_seconds: float
+    floor: Floor
+    scan: Scan
+
+    @property
+    def ratio(self) -> float | None:
+        return self.scan.run.wall / self.floor.wall if self.scan.complete else None
+
+    @property
+    def ratio_without_sampling(self) -> float | None:
+        wait = self.scan.sampling_wait
+        if not self.scan.complete or wait is None:
+            return None
+        return (self.scan.run.wall - wait) / self.floor.wall
+
+
+@dataclass
+class RunReport:
+    """Everything one benchmark run measured (written as JSON beside the outputs)."""
+
+    machine: dict[str, Any]
+    measurements: list[Measurement] = field(default_factory=list)
+    renders: list[Rendered] = field(default_factory=list)
+    browser: BrowserTimings | None = None
+    findings: int = 0
+    render_error: str | None = None
+
+
+def _load() -> str:
+    try:
+        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def measure_floor(env: dict[str, str], jobs: int, workdir: Path, repeat: int) -> Floor:
+    best: Floor | None = None
+    for attempt in range(repeat):
+        command = [sys.executable, "-m", "benchmarks.floor", "--dsn-env", DSN_VARIABLE]
+        run = run_process(
+            [*command, "--jobs", str(jobs)],
+            env,
+            timeout=600,
+            workdir=workdir / f"floor-{attempt}",
+        )
+        if run.exit_code != 0:
+            raise RuntimeError(f"the floor loop failed: {run.stderr.strip()[-500:]}")
+        data = json.loads(run.stdout.strip().splitlines()[-1])
+        floor = Floor(run.wall, data["loop_seconds"], run.cpu, data["connections"])
+        if best is None or floor.wall < best.wall:
+            best = floor
+    assert best is not None
+    return best
+
+
+def scan_command(config: Path, jobs: int, outputs: Path, stats: Path) -> list[str]:
+    """``pgwarden scan`` under the probe, writing every report format pgwarden has."""
+    from pgwarden.reports.registry import RENDERERS
+
+    command = [sys.executable, "-m", "benchmarks.probe", "--stats", str(stats), "--"]
+    command += ["scan", "--config", str(config), "--jobs", str(jobs), "--quiet"]
+    for name, (_renderer, filename) in RENDERERS.items():
+        if name in ("json", "sarif", "html"):
+            command += [f"--{name}", str(outputs / filename)]
+    return command
+
+
+def measure_scan(
+    config: Path, env: dict[str, str], jobs: int, workdir: Path, timeout: float, repeat: int
+) -> Scan:
+    best: Scan | None = None
+    for attempt in range(repeat):
+        attempt_dir = workdir / f"scan-{attempt}"
+        stats_path = attempt_dir / "probe.json"
+        attempt_dir.mkdir(parents=True, exist_ok=True)
+        run = run_process(
+            scan_command(config, jobs, attempt_dir, stats_path), env, timeout, attempt_dir
+        )
+        stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+        scan = Scan(run, stats)
+        if not scan.complete:
+            return scan  # a scan that fails or times out is not repeated
+        if best is None or scan.run.wall < best.run.wall:
+            best = scan
+    assert best is not None
+    return best
+
+
+def run_benchmark(
+    *,
+    quick: bool,
+    jobs: int,
+    out: Path,
+    repeat: int,
+    scan_timeout: float,
+    findings: int,
+    browser: bool,
+    progress: Any,
+    seed: int | None = None,
+) -> RunReport:
+    sizes = QUICK_SIZES if quick else FULL_SIZES
+    plan = QUICK_PLAN if quick else FULL_PLAN
+    if seed is not None:
+        plan = replace(plan, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    report = RunReport(
+        machine={
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_at_start": _load(),
+            "jobs": jobs,
+            "seed": plan.seed,
+            "apps": plan.apps,
+            "tables_per_database": plan.tables,
+            "sizes": [s.label for s in sizes],
+        }
+    )
+    progress(f"starting a throwaway PostgreSQL ({', '.join(s.label for s in sizes)})")
+    with throwaway_server(SERVER_SETTINGS) as server:
+        synthetic = SyntheticServer(server, plan)
+        for size in sizes:
+            started = time.perf_counter()
+            synthetic.grow(size.databases, size.roles)
+            built = time.perf_counter() - started
+            progress(f"{size.label}: built in {built:.1f} s; measuring the floor")
+            workdir = out / size.slug
+            workdir.mkdir(parents=True, exist_ok=True)
+            config = workdir / "pgwarden.toml"
+            config.write_text(synthetic.config_toml(), encoding="utf-8")
+            env = {**os.environ, DSN_VARIABLE: synthetic.dsn()}
+            with synthetic.app_sessions():
+                floor = measure_floor(env, jobs, workdir, repeat)
+                progress(f"{size.label}: floor {floor.wall:.2f} s; scanning")
+                scan = measure_scan(config, env, jobs, workdir, scan_timeout, repeat)
+            measurement = Measurement(size, built, floor, scan)
+            report.measurements.append(measurement)
+            state = (
+                f"{scan.run.wall:.2f} s (x{measurement.ratio:.2f} the floor)"
+                if measurement.ratio is not None
+                else ("timed out" if scan.run.timed_out else f"failed ({scan.run.exit_code})")
+            )
+            progress(f"{size.label}: scan {state}")
+            save(report, out)
+        progress("stopping the server")
+    progress(f"rendering {findings:,} synthetic findings")
+    try:
+        results = synthetic_results(findings, seed=plan.seed)
+        report.findings = len(results.findings)
+        report.renders = render_all(results, out / "renders")
+    except Exception as exc:  # pgwarden is a moving target: report it, keep the scan figures
+        report.render_error = f"{type(exc).__name__}: {exc}"
+        progress(f"rendering failed: {report.render_error}")
+    html = next((r.path for r in report.renders if r.format == "html" and r.path), None)
+    if not browser:
+        report.browser = BrowserTimings(note="skipped (--no-browser)")
+    elif html is None:
+        report.browser = BrowserTimings(note="no HTML report was rendered")
+    else:
+        progress("opening the HTML report in Chromium")
+        report.browser = measure_in_browser(html, "app007_user_01")
+    report.machine["load_at_end"] = _load()
+    save(report, out)
+    return report
+
+
+def save(report: RunReport, out: Path) -> None:
+    """Everything measured so far, as JSON beside the outputs."""
+    (out / "benchmark.json").write_text(json.dumps(asdict(report), indent=2, default=str))
