@@ -318,14 +318,8 @@ class RoleGraph:
 
     def users_of(self, group: str) -> dict[str, RolePath]:
         """Every role that can use ``group``'s privileges, with its shortest path."""
-        found: dict[str, RolePath] = {}
-        for name in sorted(self.names):
-            if name == group:
-                continue
-            path = self.holders(name).get(group)
-            if path is not None:
-                found[name] = path
-        return found
+        # user_names walks the graph backwards once; holders() then gives each path.
+        return {name: self.holders(name)[group] for name in sorted(self.user_names(group))}
 
     def any_path(self, role: str, group: str) -> tuple[str, ...] | None:
         """Any membership path, including ADMIN-only grants (for reporting, not access)."""

@@ -12,8 +12,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SNAPSHOT_SCHEMA_VERSION = "1.0"
-
 SYSTEM_DATABASES = frozenset(
     {"postgres", "template0", "template1", "azure_maintenance", "azure_sys"}
 )

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pgwarden.scanner.config import Severity
 from pgwarden.scanner.errors import ConfigError
 
-RESULTS_SCHEMA_VERSION = "1.0"
 SEVERITY_ORDER: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 Status = Literal["fail", "error", "waived"]
 BaselineState = Literal["new", "unchanged", "absent"]
