@@ -70,25 +70,34 @@ def _errors() -> Iterator[None]:
 
 
 def _write(path: str, content: str | bytes) -> None:
-    """Write an output atomically (``-`` is stdout), so no half file looks complete."""
+    """Write an output atomically (``-`` is stdout), so no half file looks complete.
+
+    A regular file is written beside its target and renamed over it; through a symlink,
+    the file it points to is replaced and the link kept. Anything else that exists (a
+    device such as ``/dev/null``, a FIFO) is written into, never replaced.
+    """
+    data = content.encode("utf-8") if isinstance(content, str) else content
     if path == "-":
-        if isinstance(content, bytes):
-            sys.stdout.buffer.write(content)
-        else:
-            sys.stdout.write(content)
         sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
         return
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.pgwarden-tmp")
     try:
-        if isinstance(content, bytes):
-            tmp.write_bytes(content)
-        else:
-            tmp.write_text(content, encoding="utf-8")
-        tmp.replace(target)
+        if target.exists() and not target.is_file():
+            with target.open("wb") as stream:
+                stream.write(data)
+            return
+        target = target.resolve() if target.is_symlink() else target
+        tmp = target.with_name(f".{target.name}.pgwarden-tmp")
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _load_config(config_path: str | None, dsn: str | None) -> tuple[Config, bytes | None]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +86,28 @@ def test_snapshot_scan_agrees_with_live_scan(live: tuple[Path, dict[str, str]]) 
         for name in ("offline.json", "live.json")
     ]
     assert fingerprints[0] == fingerprints[1]
+
+
+def test_outputs_keep_symlinks_and_write_into_fifos(live: tuple[Path, dict[str, str]]) -> None:
+    """A link to an evidence store stays a link; a FIFO (or /dev/null) is never replaced."""
+    work, env = live
+    assert pgwarden("scan", "--json", "results.json", "-q", env=env, cwd=work).returncode == 1
+    (work / "store").mkdir(exist_ok=True)
+    (work / "linked.sarif").symlink_to(work / "store" / "kept.sarif")
+    fifo = work / "pipe.json"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    run = pgwarden(
+        "report", "results.json", "--sarif", "linked.sarif", "--json", "pipe.json", cwd=work
+    )
+    reader.join(timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert (work / "linked.sarif").is_symlink()
+    assert json.loads((work / "store" / "kept.sarif").read_text())["version"] == "2.1.0"
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(received[0])["schema_version"] == "1.0"
 
 
 def test_summary_table_without_output_flags(live: tuple[Path, dict[str, str]]) -> None:
