@@ -9,9 +9,10 @@ itself ``pgwarden``. What cannot be seen is recorded as a Gap, never skipped.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,15 +21,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
+from psycopg.types import TypeInfo
 
 from pgwarden.scanner.collectors import postgres_queries as q
+from pgwarden.scanner.collectors.acl import AclSyntaxError, parse_acl
 from pgwarden.scanner.collectors.base import CollectorError
 from pgwarden.scanner.dsn import describe_endpoint, endpoint_of
 from pgwarden.scanner.identifiers import quote_ident
 from pgwarden.scanner.model import (
     SYSTEM_DATABASES,
-    AclItem,
     CollectionMetrics,
     Database,
     DatabaseDetail,
@@ -67,6 +69,7 @@ WATCHED_SETTINGS = (
 WATCHED_SETTINGS_SINCE = {"reserved_connections": 160000}
 
 _DEFAULT_ACL_TYPES = {"r": "table", "S": "sequence", "f": "function", "T": "type", "n": "schema"}
+# Relation kinds that hold data or name it, and routine kinds (prefixed "routine:").
 _RELKINDS = {
     "r": "table",
     "p": "table",
@@ -79,6 +82,10 @@ _RELKINDS = {
     "routine:a": "aggregate",
     "routine:w": "window function",
 }
+
+# aclitem and aclitem[] have fixed OIDs: registered without asking the server, so
+# ACL columns load as lists of item texts for collectors.acl.
+ACLITEM = TypeInfo("aclitem", 1033, 1034)
 
 ProgressCallback = Callable[[str], None]
 
@@ -173,29 +180,10 @@ def connect(
     if password is not None:
         extra["password"] = password
     conn = psycopg.connect(dsn, **extra)
+    ACLITEM.register(conn)
     if stats is not None:
         stats.count(connections=1)
     return conn
-
-
-def _acl(items: Iterable[Mapping[str, Any]]) -> tuple[AclItem, ...]:
-    """Fold exploded ACL rows into one AclItem per (grantee, grantor)."""
-    grouped: dict[tuple[str | None, str], tuple[list[str], list[str]]] = {}
-    for item in items:
-        key = (item["grantee"], item["grantor"])
-        privileges, grantable = grouped.setdefault(key, ([], []))
-        privileges.append(item["privilege"])
-        if item.get("grantable"):
-            grantable.append(item["privilege"])
-    return tuple(
-        AclItem(
-            grantee=grantee,
-            grantor=grantor,
-            privileges=tuple(sorted(set(privs))),
-            grantable=tuple(sorted(set(grantable))),
-        )
-        for (grantee, grantor), (privs, grantable) in grouped.items()
-    )
 
 
 class PostgresCollector:
@@ -222,6 +210,8 @@ class PostgresCollector:
         self.progress = progress or (lambda _message: None)
         self.wants_detail = databases or (lambda db: db.name not in SYSTEM_DATABASES)
         self.stats = CollectionStats()
+        # Role OID to name, from the server-wide role list: owners in each database.
+        self._role_names: dict[int, str] = {}
         self._own_pids: set[int] = set()
         self._pids_lock = threading.Lock()
 
@@ -275,7 +265,9 @@ class PostgresCollector:
                 gaps: list[Gap] = []
                 settings = self._settings(main, gaps, version_num)
                 databases = tuple(self._databases(main))
-                roles = tuple(Role.model_validate(row) for row in self._fetch(main, q.ROLES))
+                role_rows = self._fetch(main, q.ROLES)
+                self._role_names = {row.pop("oid"): row["name"] for row in role_rows}
+                roles = tuple(Role.model_validate(row) for row in role_rows)
                 memberships = tuple(
                     Membership.model_validate(row)
                     for row in self._fetch(
@@ -359,6 +351,10 @@ class PostgresCollector:
 
     def _databases(self, conn: psycopg.Connection[dict[str, Any]]) -> Iterator[Database]:
         for row in self._fetch(conn, q.DATABASES):
+            try:
+                acl = parse_acl(row["acl"])
+            except AclSyntaxError as exc:
+                raise CollectorError(f"database {row['name']}: {exc}") from None
             yield Database(
                 name=row["name"],
                 owner=row["owner"],
@@ -366,7 +362,7 @@ class PostgresCollector:
                 is_template=row["is_template"],
                 connection_limit=row["connection_limit"],
                 acl_is_default=row["acl_is_default"],
-                acl=_acl(row["acl"]),
+                acl=acl,
             )
 
     def _database_details(self, databases: tuple[Database, ...]) -> list[DatabaseDetail]:
@@ -388,47 +384,90 @@ class PostgresCollector:
     def _database_detail(self, database: Database) -> DatabaseDetail:
         try:
             with self._connect(database.name) as conn:
-                row = self._fetch(conn, q.DATABASE_DETAIL)[0]
+                self.stats.count(statements=1)
+                with conn.cursor(row_factory=tuple_row) as cur:
+                    cur.execute(sql.SQL(q.DATABASE_OBJECTS))
+                    rows = cur.fetchall()
+            return _database_objects(database.name, rows, self._role_names)
         except psycopg.Error as exc:
             return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))
+        except AclSyntaxError as exc:
+            return DatabaseDetail(name=database.name, collected=False, error=str(exc))
         finally:
             self.progress(f"database {database.name}")
-        return DatabaseDetail(
-            name=database.name,
-            collected=True,
-            schemas=tuple(
-                SchemaInfo(name=s["name"], owner=s["owner"], acl=_acl(s["acl"]))
-                for s in row["schemas"]
-            ),
-            default_privileges=tuple(
+
+
+def _user_schema(name: str) -> bool:
+    """Not a system schema (pg_catalog, information_schema, TOAST or temporary ones)."""
+    return name not in ("pg_catalog", "information_schema") and not name.startswith(
+        ("pg_toast", "pg_temp_")
+    )
+
+
+def _database_objects(
+    database: str, rows: list[tuple[Any, ...]], role_names: Mapping[int, str]
+) -> DatabaseDetail:
+    """Join the rows of ``DATABASE_OBJECTS`` (see its comment) into a DatabaseDetail."""
+
+    def role(oid: int) -> str:
+        # A role created after the role list was read: named as pg_get_userbyid would.
+        return role_names.get(oid) or f"unknown (OID={oid})"
+
+    namespaces = {row[1]: row[2] for row in rows if row[0] == "n"}
+    schemas: list[SchemaInfo] = []
+    defaults: list[DefaultPrivilege] = []
+    grants: list[ObjectGrant] = []
+    owned: dict[tuple[str, str], int] = {}
+    for entry, namespace, name, owner, acl, kind, arguments, count in rows:
+        schema = namespaces.get(namespace)
+        if entry == "d":
+            defaults.append(
                 DefaultPrivilege(
-                    role=d["role"],
-                    schema_name=d["schema_name"],
-                    object_type=_DEFAULT_ACL_TYPES.get(d["object_type"], "table"),
-                    acl=_acl(d["acl"]),
+                    role=role(owner),
+                    schema_name=schema,
+                    object_type=_DEFAULT_ACL_TYPES.get(kind, "table"),
+                    acl=parse_acl(acl),
                 )
-                for d in row["default_privileges"]
-            ),
-            object_grants=tuple(
-                ObjectGrant(
-                    schema_name=g["schema_name"],
-                    name=g["name"],
-                    kind=_RELKINDS.get(g["kind"], g["kind"]),
-                    owner=g["owner"],
-                    grantee=g["grantee"],
-                    privileges=tuple(g["privileges"]),
-                    grantor=g["grantor"],
-                    arguments=g["arguments"],
-                )
-                for g in row["object_grants"]
-            ),
-            ownership=tuple(
-                Ownership(
-                    role=o["role"], kind=_RELKINDS.get(o["kind"], o["kind"]), count=o["count"]
-                )
-                for o in row["ownership"]
-            ),
+            )
+            continue
+        if schema is None or not _user_schema(schema):
+            continue
+        if entry == "n":
+            schemas.append(SchemaInfo(name=name, owner=role(owner), acl=parse_acl(acl)))
+            continue
+        kind = f"routine:{kind}" if entry == "p" else kind
+        if kind not in _RELKINDS:
+            continue  # indexes, TOAST tables, composite types
+        if entry == "o":
+            key = (role(owner), kind)
+            owned[key] = owned.get(key, 0) + count
+            continue
+        owner_name = role(owner)
+        grants.extend(
+            ObjectGrant(
+                schema_name=schema,
+                name=sys.intern(name),
+                kind=_RELKINDS[kind],
+                owner=owner_name,
+                grantee=item.grantee,
+                privileges=item.privileges,
+                grantor=item.grantor,
+                arguments=arguments,
+            )
+            for item in parse_acl(acl)
+            if item.grantee != owner_name
         )
+    return DatabaseDetail(
+        name=database,
+        collected=True,
+        schemas=tuple(sorted(schemas, key=lambda s: s.name)),
+        default_privileges=tuple(defaults),
+        object_grants=tuple(grants),
+        ownership=tuple(
+            Ownership(role=owner, kind=_RELKINDS[kind], count=count)
+            for (owner, kind), count in sorted(owned.items())
+        ),
+    )
 
 
 class _SessionSampler:
