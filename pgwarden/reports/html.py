@@ -7,24 +7,34 @@ findings travel as JSON in a ``<script type="application/json">`` block and are 
 a page at a time by the inline script, so tens of thousands of findings neither bloat
 the DOM nor freeze the browser; filtering runs over the parsed array.
 
+The access matrix of a small server is a static table of every cell. A larger one
+(more than ``STATIC_MATRIX_CELLS`` cells: 100 apps by 1,000 databases is 100,000)
+is listed statically as its exposed databases and who reaches each, and travels in
+the same JSON block, one small code per access cell, for the script to draw a page of
+databases at a time.
+
 Names from the server never reach the page as markup: the template autoescapes, the
 JSON block has ``<``, ``>`` and ``&`` written as ``\\u003c``… so no data can close the
 ``<script>`` element, and the script writes only through ``textContent``.
+
+The document is rendered in pieces (``Template.generate``, the findings a batch at a
+time) and encoded as it goes, so rendering costs about the size of the report.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
+import pydantic_core
 from markupsafe import Markup
 
+from pgwarden.reports.access_matrix import ACCESS_KINDS, AccessMatrix, access_matrix
 from pgwarden.reports.templating import html_template, static_asset
 from pgwarden.reports.view import (
     STATUS_ORDER,
@@ -37,15 +47,9 @@ from pgwarden.reports.view import (
     server_names,
     severity_first,
     utc_text,
+    utf8_document,
 )
-from pgwarden.scanner.results import (
-    SEVERITY_ORDER,
-    AccessCell,
-    Finding,
-    Results,
-    RuleInfo,
-    ServerSummary,
-)
+from pgwarden.scanner.results import SEVERITY_ORDER, Finding, Results, RuleInfo
 
 SEVERITIES: tuple[str, ...] = tuple(SEVERITY_ORDER)
 STATUSES: tuple[str, ...] = tuple(STATUS_ORDER)
@@ -53,6 +57,12 @@ STATUSES: tuple[str, ...] = tuple(STATUS_ORDER)
 NOSCRIPT_FINDINGS = 500
 # Resolved findings and unapplied waivers listed in the summary; the rest are counted.
 LISTED = 50
+# Access matrices up to this many cells are static tables; larger ones are drawn by
+# report.js from the JSON block (a cell is about 150 bytes of HTML, a code about 5).
+STATIC_MATRIX_CELLS = 2_500
+# Bytes of findings JSON escaped and handed to the template at a time (plus one
+# finding): bounds what rendering holds besides the report itself.
+JSON_CHUNK_BYTES = 1 << 17
 # Column order of a finding in the embedded JSON; report.js reads the same order.
 FINDING_COLUMNS = (
     "rule",
@@ -71,32 +81,6 @@ FINDING_COLUMNS = (
     "fingerprint",
     "age",
 )
-_VIA_LABELS = {
-    "own": "own",
-    "public": "via PUBLIC",
-    "grant": "via grant",
-    "membership": "via membership",
-}
-
-
-@dataclass(frozen=True)
-class MatrixCell:
-    """How one principal reaches one database (``kind`` ``none``: it cannot)."""
-
-    kind: str
-    label: str
-    violation: bool
-    explanation: str
-
-
-@dataclass(frozen=True)
-class AccessMatrix:
-    """Apps (and PUBLIC) by app databases of one server."""
-
-    server: str
-    databases: tuple[tuple[str, str | None], ...]
-    rows: tuple[tuple[str, tuple[MatrixCell, ...]], ...]
-    exposed: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -107,23 +91,27 @@ class CoverageRow:
     outcomes: tuple[tuple[str, str | None], ...]
 
 
-def render_html(results: Results) -> str:
-    """The results as one self-contained HTML document."""
+def render_html(results: Results) -> bytes:
+    """The results as one self-contained HTML document, encoded as UTF-8."""
     with collector_paused():
-        return _render(results)
+        return utf8_document(_render(results))
 
 
-def _render(results: Results) -> str:
+def _render(results: Results) -> Iterator[str]:
     rules = rules_by_id(results)
     servers = server_names(results)
     findings = _grouped_by_family(results.findings, rules)
-    return html_template("report.html").render(
+    matrices = [access_matrix(s) for s in results.servers]
+    drawn = [m for m in matrices if m.size > STATIC_MATRIX_CELLS]
+    return html_template("report.html").generate(
         results=results,
         scan=results.scan,
         summary=results.summary,
         servers=servers,
         server_summaries={s.name: s for s in results.servers},
-        matrices=[access_matrix(s) for s in results.servers],
+        matrices=matrices,
+        # Server → index of its matrix in the JSON block, for those report.js draws.
+        drawn={m.server: index for index, m in enumerate(drawn)},
         coverage=_coverage_rows(results, rules, servers),
         coverage_errors=[c for c in results.coverage if c.outcome == "error"],
         rules=rules,
@@ -134,56 +122,13 @@ def _render(results: Results) -> str:
         when=utc_text,
         family_name=family_name,
         help_uri=help_uri,
-        data=_json_script(_payload(results, rules, servers, findings)),
+        data=_json_script(
+            _payload(rules, servers, findings, drawn), _rows(findings, rules, servers)
+        ),
         css=static_asset("report.css"),
         js=static_asset("report.js"),
         script_hash=_script_hash("report.js"),
     )
-
-
-def access_matrix(server: ServerSummary) -> AccessMatrix:
-    """The access cells of one server as a grid: rows PUBLIC then apps, columns databases.
-
-    PUBLIC's CONNECT reaches every role, so an app with no access of its own to a
-    database PUBLIC may connect to is shown reaching it "via PUBLIC".
-    """
-    databases: dict[str, str | None] = {}
-    principals: dict[str, None] = {}
-    cells: dict[tuple[str, str], AccessCell] = {}
-    for cell in server.access:
-        databases.setdefault(cell.database, cell.app)
-        if cell.app is not None and cell.principal != "PUBLIC":
-            principals.setdefault(cell.app, None)
-        principals.setdefault(cell.principal, None)
-        cells[(cell.principal, cell.database)] = cell
-    order = sorted(principals, key=lambda principal: principal != "PUBLIC")  # PUBLIC first
-    rows = tuple(
-        (principal, tuple(_matrix_cell(principal, db, cells) for db in databases))
-        for principal in order
-    )
-    violated = {cell.database for cell in server.access if cell.violation}
-    exposed = tuple(db for db in databases if db in violated)
-    return AccessMatrix(server.name, tuple(databases.items()), rows, exposed)
-
-
-def _matrix_cell(
-    principal: str, database: str, cells: dict[tuple[str, str], AccessCell]
-) -> MatrixCell:
-    cell = cells.get((principal, database))
-    public = cells.get(("PUBLIC", database))
-    if cell is None and public is not None and principal != "PUBLIC":
-        cell = public
-    if cell is None:
-        return MatrixCell("none", "—", False, f"{principal} cannot connect to {database}")
-    label = "CONNECT" if principal == "PUBLIC" else _VIA_LABELS[cell.via]
-    how = {
-        "own": "its own database",
-        "public": "through PUBLIC's CONNECT privilege",
-        "grant": "through a direct CONNECT grant",
-        "membership": "through membership in a role that may connect",
-    }[cell.via]
-    flag = " (violation)" if cell.violation else ""
-    return MatrixCell(cell.via, label, cell.violation, f"{principal} → {database}: {how}{flag}")
 
 
 def _grouped_by_family(findings: Sequence[Finding], rules: dict[str, RuleInfo]) -> list[Finding]:
@@ -208,18 +153,53 @@ def _grouped_by_family(findings: Sequence[Finding], rules: dict[str, RuleInfo]) 
 
 
 def _payload(
-    results: Results, rules: dict[str, RuleInfo], servers: list[str], findings: list[Finding]
+    rules: dict[str, RuleInfo],
+    servers: list[str],
+    findings: list[Finding],
+    drawn: list[AccessMatrix],
 ) -> dict[str, Any]:
-    """The findings for report.js: lookup tables once, then one compact row per finding."""
+    """What report.js needs besides the findings: lookup tables, the large matrices."""
+    families = list(dict.fromkeys(rule.family for rule in rules.values()))
+    return {
+        "columns": FINDING_COLUMNS,
+        "severities": SEVERITIES,
+        "statuses": STATUSES,
+        "servers": servers,
+        "apps": _apps(findings),
+        "families": [[code, family_name(code)] for code in families],
+        "rules": [
+            {
+                "id": rule.id,
+                "title": rule.title,
+                "family": families.index(rule.family),
+                "severity": rule.severity,
+                "description": rule.description,
+                "remediation": rule.remediation,
+                "frameworks": rule.frameworks,
+                "help": help_uri(rule),
+            }
+            for rule in rules.values()
+        ],
+        "access_kinds": [[kind, label, how] for kind, (label, how) in ACCESS_KINDS.items()],
+        "matrices": [m.compact() for m in drawn],
+    }
+
+
+def _apps(findings: Iterable[Finding]) -> list[str]:
+    return sorted({f.app for f in findings if f.app is not None})
+
+
+def _rows(
+    findings: list[Finding], rules: dict[str, RuleInfo], servers: list[str]
+) -> Iterator[list[Any]]:
+    """One compact row per finding (``FINDING_COLUMNS``), names as indexes into the tables."""
     rule_index = {rule_id: index for index, rule_id in enumerate(rules)}
     server_index = {name: index for index, name in enumerate(servers)}
-    apps = sorted({f.app for f in findings if f.app is not None})
-    app_index = {name: index for index, name in enumerate(apps)}
+    app_index = {name: index for index, name in enumerate(_apps(findings))}
     severity_index = {name: index for index, name in enumerate(SEVERITIES)}
     status_index = {name: index for index, name in enumerate(STATUSES)}
-    families = list(dict.fromkeys(rule.family for rule in rules.values()))
-    rows = [
-        [
+    for f in findings:
+        yield [
             rule_index[f.rule_id],
             severity_index[f.severity],
             status_index[f.status],
@@ -236,42 +216,52 @@ def _payload(
             f.fingerprint,
             _age(f.age_days),
         ]
-        for f in findings
-    ]
-    return {
-        "columns": FINDING_COLUMNS,
-        "severities": SEVERITIES,
-        "statuses": STATUSES,
-        "servers": servers,
-        "apps": apps,
-        "families": [[code, family_name(code)] for code in families],
-        "rules": [
-            {
-                "id": rule.id,
-                "title": rule.title,
-                "family": families.index(rule.family),
-                "severity": rule.severity,
-                "description": rule.description,
-                "remediation": rule.remediation,
-                "frameworks": rule.frameworks,
-                "help": help_uri(rule),
-            }
-            for rule in rules.values()
-        ],
-        "findings": rows,
-    }
 
 
-def _json_script(payload: dict[str, Any]) -> Markup:
-    """JSON safe inside ``<script type="application/json">``.
+def _json_script(payload: dict[str, Any], findings: Iterable[list[Any]]) -> Iterator[Markup]:
+    """``payload`` with a last key ``findings``: JSON for ``<script type="application/json">``.
 
-    In JSON ``<``, ``>`` and ``&`` only occur inside strings, where their ``\\u``
-    escapes mean the same; without them ``</script>`` in a name would end the element.
+    Encoded a batch of findings at a time. In JSON ``<``, ``>`` and ``&`` only occur
+    inside strings, where their ``\\u`` escapes mean the same; without them
+    ``</script>`` in a name would end the element.
     """
-    # Evidence is plain data; default=str covers a rule that put a date or a set in it.
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return Markup(text)  # noqa: S704 - no raw <, > or & is left to be markup
+    for text in _json_text(payload, findings):
+        yield Markup(text)  # noqa: S704 - no raw <, > or & is left to be markup
+
+
+def _json_text(payload: dict[str, Any], findings: Iterable[list[Any]]) -> Iterator[str]:
+    yield _escaped(_encoded(payload)[:-1] + b',"findings":[')
+    pending: list[bytes] = []
+    size = 0
+    separator = b""
+    for row in findings:
+        encoded = _encoded(row)
+        pending.append(encoded)
+        size += len(encoded)
+        if size >= JSON_CHUNK_BYTES:
+            yield _escaped(separator + b",".join(pending))
+            pending.clear()
+            size = 0
+            separator = b","
+    if pending:
+        yield _escaped(separator + b",".join(pending))
+    yield "]}"
+
+
+def _encoded(value: Any) -> bytes:
+    """Compact JSON as UTF-8.
+
+    pydantic's encoder takes a third of the time of ``json.dumps``. Evidence is plain
+    data; a date or a set a rule put in it is encoded as JSON has them, anything else
+    by ``str()``, and NaN (which JSON lacks) as null.
+    """
+    return pydantic_core.to_json(value, fallback=str, inf_nan_mode="null")
+
+
+def _escaped(encoded: bytes) -> str:
+    for char, escape in ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026")):
+        encoded = encoded.replace(char, escape)
+    return encoded.decode("utf-8")
 
 
 def _coverage_rows(

@@ -15,13 +15,17 @@ the scan no longer finds (``absent``) are left out too: GitHub does not read
 GitHub rejects a run with more than 25,000 results and an upload over 10 MB
 gzipped; when the findings would exceed either, the most severe are kept and a
 notification says how many were left out.
+
+The log is encoded a result at a time, each built just before it is encoded, so
+rendering holds the finished file rather than a tree of dictionaries for every result.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
+import zlib
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,6 +39,7 @@ from pgwarden.reports.view import (
     most_severe_first,
     rules_by_id,
     server_names,
+    utf8_document,
     waiver_text,
 )
 from pgwarden.scanner.results import Finding, Results, RuleInfo, ServerSummary
@@ -59,13 +64,13 @@ SECURITY_SEVERITY: dict[str, str] = {
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:/")
 
 
-def render_sarif(results: Results, *, cwd: Path | None = None) -> str:
-    """The results as a SARIF 2.1.0 log; ``cwd`` anchors the config file's URI."""
+def render_sarif(results: Results, *, cwd: Path | None = None) -> bytes:
+    """The results as a SARIF 2.1.0 log in UTF-8; ``cwd`` anchors the config file's URI."""
     with collector_paused():
         return _render(results, cwd)
 
 
-def _render(results: Results, cwd: Path | None) -> str:
+def _render(results: Results, cwd: Path | None) -> bytes:
     base = (cwd or Path.cwd()).resolve()
     uri = config_uri(results.scan.config, base)
     rules = rules_by_id(results)
@@ -78,34 +83,77 @@ def _render(results: Results, cwd: Path | None) -> str:
     # A results document without servers still yields one (empty) run.
     names = list(by_server) or [""]
     found = {name: len(by_server.get(name, ())) for name in names}
-    locate = _Locator(results, uri)
-    # Built once, most severe first; cutting to fit is then slicing.
-    entries = {
-        name: [
-            _result(finding, locate, rule_index)
-            for finding in most_severe_first(by_server.get(name, ()))[:MAX_RESULTS_PER_RUN]
-        ]
-        for name in names
+    log = _Log(results, descriptors, rule_index, _Locator(results, uri), found)
+    # Sorted once, most severe first; cutting to fit is then slicing.
+    ordered = {
+        name: most_severe_first(by_server.get(name, ()))[:MAX_RESULTS_PER_RUN] for name in names
     }
-    keep = {name: len(entries[name]) for name in names}
+    keep = {name: len(ordered[name]) for name in names}
     while True:
-        log = {
-            "$schema": SARIF_SCHEMA,
-            "version": "2.1.0",
-            "runs": [
-                _run(results, name, entries[name][: keep[name]], found, descriptors, rule_index)
-                for name in names
-            ],
-        }
-        # The log is a tree (shared location dicts are not cycles): no need to check.
-        text = json.dumps(log, ensure_ascii=False, separators=(",", ":"), check_circular=False)
-        # Level 1 compresses worse than what GitHub measures with, so a file that fits
-        # here fits there; it is also fast enough for 50,000 findings.
-        size = len(gzip.compress(text.encode("utf-8"), compresslevel=1, mtime=0))
+        document = utf8_document(log.text({name: ordered[name][: keep[name]] for name in names}))
+        size = _gzipped_size(document)
         if size <= MAX_GZIPPED_BYTES or not any(keep.values()):
-            return text + "\n"
+            return document
         ratio = MAX_GZIPPED_BYTES / size * 0.95
         keep = {name: int(count * ratio) for name, count in keep.items()}
+
+
+def _gzipped_size(document: bytes) -> int:
+    """The size of ``document`` gzipped at level 1, or its size when that surely fits.
+
+    Level 1 compresses worse than what GitHub measures with, so a file that fits here
+    fits there; it is also fast enough for 50,000 findings. Deflate never grows its
+    input by more than zlib's ``compressBound`` (plus gzip's 18 bytes of header and
+    trailer), so a smaller file needs no compressing to know it fits.
+    """
+    size = len(document)
+    bound = size + (size >> 12) + (size >> 14) + (size >> 25) + 13 + 18
+    if bound <= MAX_GZIPPED_BYTES:
+        return size
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    view = memoryview(document)
+    step = 1 << 20
+    compressed = sum(len(compressor.compress(view[i : i + step])) for i in range(0, size, step))
+    return compressed + len(compressor.flush())
+
+
+class _Log:
+    """The SARIF log as JSON text in pieces, for the findings kept on each server."""
+
+    def __init__(
+        self,
+        results: Results,
+        descriptors: list[dict[str, Any]],
+        rule_index: dict[str, int],
+        locate: _Locator,
+        found: dict[str, int],
+    ) -> None:
+        self.results = results
+        self.descriptors = descriptors
+        self.rule_index = rule_index
+        self.locate = locate
+        self.found = found
+
+    def text(self, kept: dict[str, Sequence[Finding]]) -> Iterator[str]:
+        """The same text as ``json.dumps`` of the whole log, compact, and a final newline."""
+        yield '{"$schema":' + _dumps(SARIF_SCHEMA) + ',"version":"2.1.0","runs":['
+        for number, (server, findings) in enumerate(kept.items()):
+            head, properties = _run(
+                self.results, server, len(findings), self.found, self.descriptors, self.rule_index
+            )
+            # The run's last two keys are its results and properties.
+            yield ("," if number else "") + _dumps(head)[:-1] + ',"results":['
+            for index, finding in enumerate(findings):
+                if index:
+                    yield ","
+                yield _dumps(_result(finding, self.locate, self.rule_index))
+            yield '],"properties":' + _dumps(properties) + "}"
+        yield "]}\n"
+
+
+# Location dicts are shared between results, never nested in themselves: no cycle to
+# look for.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
 def config_uri(config: str | None, cwd: Path) -> str:
@@ -272,11 +320,12 @@ def _summary_of(results: Results, server: str) -> ServerSummary | None:
 def _run(
     results: Results,
     server: str,
-    entries: list[dict[str, Any]],
+    kept: int,
     found: dict[str, int],
     descriptors: list[dict[str, Any]],
     rule_index: dict[str, int],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run of one server but its results, and its properties (which follow them)."""
     summary = _summary_of(results, server)
     complete = summary.complete if summary is not None else results.scan.complete
     errored = any(f.server == server and f.status == "error" for f in results.findings) or any(
@@ -288,13 +337,13 @@ def _run(
         "endTimeUtc": _utc(results.scan.finished_at),
     }
     total = found[server]
-    notes = _notifications(results, server, total - len(entries), total, rule_index)
+    notes = _notifications(results, server, total - kept, total, rule_index)
     if notes:
         invocation["toolExecutionNotifications"] = notes
     properties: dict[str, Any] = {"server": server}
     if results.scan.config_sha256:
         properties["config_sha256"] = results.scan.config_sha256
-    return {
+    head = {
         "tool": {
             "driver": {
                 "name": "pgwarden",
@@ -306,9 +355,8 @@ def _run(
         "automationDetails": {"id": f"pgwarden/{server}/" if server else "pgwarden/"},
         "invocations": [invocation],
         "columnKind": "utf16CodeUnits",
-        "results": entries,
-        "properties": properties,
     }
+    return head, properties
 
 
 def _utc(moment: datetime) -> str:

@@ -8,6 +8,7 @@ summary list the same findings first.
 from __future__ import annotations
 
 import gc
+import io
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,6 +32,9 @@ FAMILY_NAMES: dict[str, str] = {
 
 # A failing finding outranks an unevaluated rule, which outranks an accepted risk.
 STATUS_ORDER: dict[str, int] = {"fail": 0, "error": 1, "waived": 2}
+
+# Characters of output gathered before they are encoded and appended to a document.
+_BATCH_CHARACTERS = 1 << 16
 
 # Built-in rules carry no help URI of their own yet; this is where their docs live.
 RULE_DOCS_URI = "https://pgwarden.dev/rules/{rule_id}"
@@ -139,3 +143,25 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def utf8_document(chunks: Iterable[str]) -> bytes:
+    """The chunks joined and encoded as UTF-8, holding little more than the result.
+
+    A document of tens of megabytes built as one ``str`` costs two to four bytes a
+    character (one non-ASCII name is enough), then again when it is encoded and while
+    it is joined; appending small encoded batches to a buffer costs the output's
+    bytes once (``BytesIO.getvalue`` hands over its buffer without a copy).
+    """
+    document = io.BytesIO()
+    batch: list[str] = []
+    size = 0
+    for chunk in chunks:
+        batch.append(chunk)
+        size += len(chunk)
+        if size >= _BATCH_CHARACTERS:
+            document.write("".join(batch).encode("utf-8"))
+            batch.clear()
+            size = 0
+    document.write("".join(batch).encode("utf-8"))
+    return document.getvalue()

@@ -69,10 +69,12 @@ def hostile_results() -> Results:
 
 
 @pytest.fixture
-def golden() -> Callable[[str, str], None]:
+def golden() -> Callable[[str, str | bytes], None]:
     """Compare a rendering with its golden file (``PGWARDEN_REGEN_GOLDEN=1`` rewrites it)."""
 
-    def check(name: str, rendered: str) -> None:
+    def check(name: str, rendered: str | bytes) -> None:
+        if isinstance(rendered, bytes):
+            rendered = rendered.decode("utf-8")
         path = GOLDEN / name
         if REGENERATE:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,3 +153,48 @@ def large_results(count: int, servers: int = 2) -> Results:
             for rule in rules
         ),
     )
+
+
+WIDE_SERVER = "fleet-db"
+
+
+def wide_matrix_results(apps: int = 60, hostile: bool = False) -> Results:
+    """The fixture plus a server whose access matrix is too large for a static table.
+
+    Each app owns two databases; PUBLIC may connect to the first database of every
+    tenth app, the next app reaches the second database of every seventh through
+    membership, the app after next holds a direct grant on a few, and one role
+    outside every app is granted one. With ``hostile``, an app and a database carry
+    names that are markup.
+    """
+    names = [f"app-{n:02d}" for n in range(apps)]
+    if hostile:
+        names[3] = HOSTILE["secai-radar"]
+
+    def database(n: int, which: int) -> str:
+        if hostile and (n, which) == (0, 0):
+            return HOSTILE["ctxEco"]
+        return f"{names[n]}_db{which}"
+
+    def reach(n: int, which: int, principal: str, via: Any) -> AccessCell:
+        return AccessCell(
+            database=database(n, which),
+            app=names[n],
+            principal=principal,
+            via=via,
+            violation=via != "own",
+        )
+
+    cells: list[AccessCell] = []
+    for n, app in enumerate(names):
+        cells += [reach(n, 0, app, "own"), reach(n, 1, app, "own")]
+        if n % 10 == 0:
+            cells.append(reach(n, 0, "PUBLIC", "public"))
+        if n % 7 == 0:
+            cells.append(reach(n, 1, names[(n + 1) % apps], "membership"))
+        if n % 11 == 3:
+            cells.append(reach(n, 0, names[(n + 2) % apps], "grant"))
+    cells.append(reach(5, 0, "role/stray", "grant"))
+    base = load_fixture()
+    wide = ServerSummary(name=WIDE_SERVER, version="16.4", access=tuple(cells))
+    return base.model_copy(update={"servers": (*base.servers, wide)})

@@ -8,9 +8,14 @@ import json
 import re
 from collections.abc import Callable
 
-from pgwarden.reports.html import access_matrix, render_html
+from pgwarden.reports.access_matrix import access_matrix
+from pgwarden.reports.html import render_html
 from pgwarden.scanner.results import Results
-from tests.reports.conftest import HOSTILE
+from tests.reports.conftest import HOSTILE, WIDE_SERVER, wide_matrix_results
+
+
+def html_text(results: Results) -> str:
+    return render_html(results).decode("utf-8")
 
 
 def embedded_data(html: str) -> dict[str, object]:
@@ -20,12 +25,12 @@ def embedded_data(html: str) -> dict[str, object]:
     return data
 
 
-def test_html_golden(results: Results, golden: Callable[[str, str], None]) -> None:
-    golden("report.html", render_html(results))
+def test_html_golden(results: Results, golden: Callable[[str, str | bytes], None]) -> None:
+    golden("report.html", html_text(results))
 
 
 def test_self_contained(results: Results) -> None:
-    html = render_html(results)
+    html = html_text(results)
     assert "<link" not in html
     assert not re.search(r"<(script|img|iframe)[^>]*\ssrc=", html)
     assert "@import" not in html
@@ -35,14 +40,14 @@ def test_self_contained(results: Results) -> None:
 
 
 def test_only_the_report_script_may_run(results: Results) -> None:
-    html = render_html(results)
+    html = html_text(results)
     (script,) = re.findall(r"<script>(.*?)</script>", html, re.S)
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in html
 
 
 def test_header_names_scan_config_and_completeness(results: Results) -> None:
-    html = render_html(results)
+    html = html_text(results)
     assert "2027-01-15 09:00:00 UTC" in html
     assert "pgwarden 0.1.0" in html
     assert results.scan.config_sha256 is not None
@@ -52,7 +57,7 @@ def test_header_names_scan_config_and_completeness(results: Results) -> None:
 
 
 def test_findings_are_embedded_grouped_by_family(results: Results) -> None:
-    data = embedded_data(render_html(results))
+    data = embedded_data(html_text(results))
     findings = data["findings"]
     assert isinstance(findings, list) and len(findings) == len(results.findings)
     rules = data["rules"]
@@ -91,7 +96,7 @@ def test_access_matrix_shows_how_each_app_reaches_each_database(results: Results
 
 
 def test_hostile_names_never_appear_as_markup(hostile_results: Results) -> None:
-    html = render_html(hostile_results)
+    html = html_text(hostile_results)
     for name in HOSTILE.values():
         assert name not in html
     assert "<img" not in html
@@ -103,12 +108,12 @@ def test_hostile_names_never_appear_as_markup(hostile_results: Results) -> None:
 
 def test_no_findings_still_renders(results: Results) -> None:
     empty = results.model_copy(update={"findings": (), "servers": (), "coverage": ()})
-    html = render_html(empty)
+    html = html_text(empty)
     assert embedded_data(html)["findings"] == []
 
 
 def test_run_context_history_baseline_and_waivers(results: Results) -> None:
-    html = render_html(results)
+    html = html_text(results)
     visible = re.sub(r"<script.*?</script>", "", html, flags=re.S)
     assert "<strong>5 new</strong>, <strong>1 resolved</strong>" in visible
     assert "5 unchanged, 1 no longer found" in visible
@@ -122,3 +127,88 @@ def test_run_context_history_baseline_and_waivers(results: Results) -> None:
     ages = {(row["resource"], row["first_seen"], row["age"]) for row in rows if row["age"]}
     assert ("role/zep_app", "2026-11-03 09:00:00 UTC", "73 days") in ages
     assert ("session/4488", "2027-01-15 09:00:00 UTC", "0 days") in ages
+
+
+def matrix_block(html: str, server: str) -> str:
+    """The access matrix section of one server."""
+    start = html.index(f'<div class="matrix-block">\n    <h3>{server}</h3>')
+    ends = (html.find('<div class="matrix-block">', start + 1), html.index("</section>", start))
+    return html[start : min(end for end in ends if end > 0)]
+
+
+def test_a_small_access_matrix_is_a_static_table(results: Results) -> None:
+    html = html_text(results)
+    assert embedded_data(html)["matrices"] == []
+    block = matrix_block(html, "ctxeco-db")
+    assert block.count('<td class="cell ') == 5 * 5
+    assert 'class="explorer"' not in block
+
+
+def test_a_large_access_matrix_lists_its_exposed_databases_instead_of_every_cell() -> None:
+    results = wide_matrix_results()
+    server = results.servers[-1]
+    html = html_text(results)
+    block = matrix_block(html, WIDE_SERVER)
+    assert '<td class="cell ' not in block  # no cell of the 62 by 120 grid is static
+    assert "22 of 120 app databases can be reached by another app or by PUBLIC" in block
+    assert '<div class="explorer" data-matrix="0" hidden>' in block
+    # Every violating access cell is listed under its database, and nothing else.
+    violations = {(cell.database, cell.principal) for cell in server.access if cell.violation}
+    listed = {
+        (exposure.database, principal)
+        for exposure in access_matrix(server).exposures()
+        for principal, cell in exposure.reached_by
+        if cell.violation
+    }
+    assert listed == violations
+    assert block.count("<li title=") == len(violations)
+    assert (
+        '<li title="role/stray → app-05_db0: through a direct CONNECT grant (violation)">'
+        '<strong>role/stray</strong> <span class="cell grant bad">via grant</span></li>'
+    ) in block
+    assert (
+        '<li title="PUBLIC → app-10_db0: through PUBLIC&#39;s CONNECT privilege (violation)">'
+        '<strong>PUBLIC</strong> <span class="cell public bad">CONNECT</span></li>'
+    ) in block
+
+
+def test_a_large_access_matrix_travels_as_one_code_per_access_cell() -> None:
+    results = wide_matrix_results()
+    server = results.servers[-1]
+    matrix = access_matrix(server)
+    data = embedded_data(html_text(results))
+    kinds = data["access_kinds"]
+    assert isinstance(kinds, list) and [k[0] for k in kinds] == [
+        "own",
+        "public",
+        "grant",
+        "membership",
+    ]
+    (compact,) = data["matrices"]
+    assert compact["server"] == WIDE_SERVER
+    assert compact["principals"] == list(matrix.principals)
+    exposed = set(matrix.exposed)
+    assert compact["databases"] == [[db, app, db in exposed] for db, app in matrix.databases]
+    codes = {}
+    for row, flat in enumerate(compact["cells"]):
+        for column, code in zip(flat[::2], flat[1::2], strict=True):
+            codes[(row, column)] = (kinds[code // 2][0], code % 2 == 1)
+    assert len(codes) == len(server.access)
+    # Filled in as report.js does (PUBLIC's reach for rows without a cell of their
+    # own), the codes give the whole grid.
+    for row in range(len(matrix.principals)):
+        for column in range(len(matrix.databases)):
+            code = codes.get((row, column)) or (codes.get((0, column)) if row else None)
+            cell = matrix.cell(row, column)
+            assert (code or ("none", False)) == (cell.kind, cell.violation), (row, column)
+
+
+def test_hostile_names_in_a_large_access_matrix_stay_data() -> None:
+    html = html_text(wide_matrix_results(hostile=True))
+    for name in (HOSTILE["secai-radar"], HOSTILE["ctxEco"]):
+        assert name not in html
+    assert "<img" not in html
+    assert html.count("</script>") == 2
+    (compact,) = embedded_data(html)["matrices"]
+    assert HOSTILE["secai-radar"] in compact["principals"]
+    assert [HOSTILE["ctxEco"], "app-00", True] in compact["databases"]

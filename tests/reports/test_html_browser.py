@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from pgwarden.reports.access_matrix import AccessMatrix, access_matrix
 from pgwarden.reports.html import render_html
 from pgwarden.reports.templating import reveal_invisible
 from pgwarden.scanner.results import Results
-from tests.reports.conftest import HOSTILE, large_results
+from tests.reports.conftest import HOSTILE, large_results, wide_matrix_results
 
 pytestmark = pytest.mark.browser
 
@@ -45,13 +46,46 @@ def strict_page(browser: Any) -> Iterator[Any]:
 
 def open_report(page: Any, results: Results, tmp_path: Path, name: str = "report.html") -> None:
     path = tmp_path / name
-    path.write_text(render_html(results), encoding="utf-8")
+    path.write_bytes(render_html(results))
     page.goto(path.as_uri())
     page.wait_for_selector("#pgw-count[data-matching]")
 
 
 def matching(page: Any) -> int:
     return int(page.get_attribute("#pgw-count", "data-matching"))
+
+
+# The grid report.js drew: database of each column, then each row's cells.
+DRAWN_GRID = """grid => ({
+  columns: Array.from(grid.querySelectorAll("thead th .db"), e => e.textContent),
+  rows: Array.from(grid.querySelectorAll("tbody tr"), tr => [
+    tr.querySelector("th").textContent,
+    Array.from(tr.querySelectorAll("td"), td => [td.className, td.textContent, td.title]),
+  ]),
+})"""
+
+
+def drawn_grid(page: Any, matrix: AccessMatrix) -> tuple[list[int], list[int]]:
+    """The columns and rows drawn, each cell checked against the matrix; as indexes."""
+    grid = page.locator(".explorer [data-role=grid]").evaluate(DRAWN_GRID)
+    column_of = {name: column for column, (name, _owner) in enumerate(matrix.databases)}
+    columns = [column_of[name] for name in grid["columns"]]
+    rows = []
+    for principal, cells in grid["rows"]:
+        row = matrix.principals.index(principal)
+        rows.append(row)
+        assert len(cells) == len(columns)
+        for column, drawn in zip(columns, cells, strict=True):
+            cell = matrix.cell(row, column)
+            kind = f"cell {cell.kind}" + (" bad" if cell.violation else "")
+            assert drawn == [kind, cell.label, cell.explanation]
+    return columns, rows
+
+
+def explorer_shows(page: Any, columns: int) -> None:
+    page.wait_for_function(
+        f"document.querySelector('.explorer [data-role=count]').dataset.columns === '{columns}'"
+    )
 
 
 def test_filters_search_and_details(
@@ -178,4 +212,77 @@ def test_fifty_thousand_findings_stay_usable(page: Any, tmp_path: Path, artifact
     page.click("#pgw-next")
     assert "Showing 101\N{EN DASH}200" in page.inner_text("#pgw-count")
     page.screenshot(path=str(artifacts / "report-50000.png"))
+    assert page.errors == []
+
+
+def test_a_large_access_matrix_is_drawn_a_page_of_databases_at_a_time(
+    page: Any, tmp_path: Path, artifacts: Path
+) -> None:
+    results = wide_matrix_results()
+    matrix = access_matrix(results.servers[-1])
+    open_report(page, results, tmp_path, "wide.html")
+    assert page.locator("table.matrix").count() == 3  # two static, one drawn
+    page.wait_for_selector(".explorer:not([hidden])")
+    explorer_shows(page, len(matrix.exposed))
+    columns, rows = drawn_grid(page, matrix)
+    assert [matrix.databases[c][0] for c in columns] == list(matrix.exposed)
+    # PUBLIC, then whoever has access of its own to a database shown.
+    assert rows[0] == 0
+    assert set(rows) == {0} | {row for row, column in matrix.cells if column in columns}
+    page.screenshot(path=str(artifacts / "report-wide-matrix.png"), full_page=True)
+
+    # What one app can reach: through PUBLIC, too.
+    page.fill(".explorer [data-role=reacher]", "app-01")
+    reached = [
+        column
+        for column, (name, _owner) in enumerate(matrix.databases)
+        if name in matrix.exposed
+        and matrix.cell(matrix.principals.index("app-01"), column).kind != "none"
+    ]
+    explorer_shows(page, len(reached))
+    columns, rows = drawn_grid(page, matrix)
+    assert columns == reached and rows == [0, matrix.principals.index("app-01")]
+
+    # Every database, a page at a time; and one app's databases by name.
+    page.fill(".explorer [data-role=reacher]", "")
+    page.uncheck(".explorer [data-role=exposed]")
+    explorer_shows(page, len(matrix.databases))
+    page.click(".explorer [data-role=next]")
+    assert "Databases 26\N{EN DASH}50 of 120" in page.inner_text(".explorer [data-role=count]")
+    assert drawn_grid(page, matrix)[0] == list(range(25, 50))
+    page.fill(".explorer [data-role=database]", "APP-05")
+    explorer_shows(page, 2)
+    columns, rows = drawn_grid(page, matrix)
+    assert [matrix.principals[row] for row in rows] == ["PUBLIC", "app-05", "role/stray"]
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("csp", ["enforced", "bypassed"])
+def test_hostile_names_in_a_drawn_matrix_are_inert_text(
+    browser: Any, csp: str, tmp_path: Path
+) -> None:
+    page = next(new_page(browser, bypass_csp=csp == "bypassed"))
+    open_report(page, wide_matrix_results(hostile=True), tmp_path, "wide-hostile.html")
+    page.wait_for_selector(".explorer:not([hidden])")
+    grid = page.inner_text(".explorer [data-role=grid]")
+    assert HOSTILE["secai-radar"] in grid and HOSTILE["ctxEco"] in grid
+    page.click("details.exposures summary")
+    assert HOSTILE["ctxEco"] in page.inner_text("table.exposures")
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
+    assert page.evaluate("document.scripts.length") == 2
+    assert page.errors == []
+    page.context.close()
+
+
+def test_a_drawn_matrix_lists_at_most_two_hundred_apps(page: Any, tmp_path: Path) -> None:
+    open_report(page, wide_matrix_results(apps=250), tmp_path, "wider.html")
+    page.wait_for_selector(".explorer:not([hidden])")
+    # Every app reaches the databases PUBLIC may connect to.
+    page.fill(".explorer [data-role=reacher]", "app-")
+    page.wait_for_function(
+        "document.querySelector('.explorer [data-role=count]').dataset.rows === '201'"
+    )
+    assert "; 50 more rows not shown" in page.inner_text(".explorer [data-role=count]")
+    assert page.locator(".explorer tbody tr").count() == 201  # PUBLIC and 200 apps
     assert page.errors == []

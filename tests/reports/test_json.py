@@ -15,7 +15,7 @@ from pgwarden.scanner.results import (
     results_json_schema,
     shipped_results_schema,
 )
-from tests.reports.conftest import REGENERATE
+from tests.reports.conftest import REGENERATE, large_results
 
 SHIPPED = Path(__file__).parents[2] / "pgwarden" / "schemas" / "results-1.0.json"
 
@@ -43,10 +43,22 @@ def test_json_validates_against_the_shipped_schema(
         assert not errors, errors[0].message
 
 
-def test_json_golden(results: Results, golden: Callable[[str, str], None]) -> None:
+def test_json_golden(results: Results, golden: Callable[[str, str | bytes], None]) -> None:
     golden("results.json", render_json(results))
 
 
 def test_json_round_trips(results: Results, hostile_results: Results) -> None:
     for document in (results, hostile_results):
-        assert load_results(render_json(document), "rendered") == document
+        assert load_results(render_json(document).decode("utf-8"), "rendered") == document
+
+
+def test_json_is_what_the_results_model_writes(results: Results, hostile_results: Results) -> None:
+    # Rendered a finding at a time, it must still be the model's own serialisation.
+    documents = [
+        results,
+        hostile_results,
+        large_results(500),
+        results.model_copy(update={"findings": ()}),
+    ]
+    for document in documents:
+        assert render_json(document) == document.to_json().encode("utf-8")

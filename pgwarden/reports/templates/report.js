@@ -1,4 +1,5 @@
-// pgwarden report: filters, search and pages over the findings embedded as JSON.
+// pgwarden report: filters, search and pages over the findings embedded as JSON, and
+// the access matrices of servers too large for a static table.
 // Data is only ever written with textContent or as attribute values, never parsed
 // as HTML: names come from the audited server and may hold markup.
 (function () {
@@ -44,6 +45,134 @@
   function fmt(x) { return x.toLocaleString("en-US"); }
   function plural(x, word) { return fmt(x) + " " + word + (x === 1 ? "" : "s"); }
   function safeHref(uri) { return /^https?:\/\//i.test(uri || "") ? uri : null; }
+
+  // ---- access matrices too large for a static table ------------------------------
+  // data.matrices holds them as access_matrix.py's compact(): per principal, flat
+  // "column, code" pairs, code = 2 * kind index in data.access_kinds + violation.
+  var MATRIX_COLUMNS = 25, MATRIX_ROWS = 200;
+
+  function explorer(box, m) {
+    var names = m.principals, dbs = m.databases;
+    var publicRow = names.indexOf("PUBLIC");
+    var own = m.cells.map(function (flat) {
+      var cells = new Map();
+      for (var i = 0; i < flat.length; i += 2) cells.set(flat[i], flat[i + 1]);
+      return cells;
+    });
+    // As AccessMatrix.cell: PUBLIC's CONNECT reaches every role, so a principal with
+    // no access of its own reaches what PUBLIC may connect to, via PUBLIC.
+    function code(row, column) {
+      var c = own[row].get(column);
+      if (c === undefined && publicRow >= 0 && row !== publicRow) c = own[publicRow].get(column);
+      return c === undefined ? -1 : c;
+    }
+    // Rows are PUBLIC and the principals with access of their own on the page (or,
+    // asked for by name, any access): everyone else reaches only what PUBLIC does.
+    function listed(row, columns, byName) {
+      return columns.some(function (column) {
+        return byName ? code(row, column) >= 0 : own[row].has(column);
+      });
+    }
+    var dbText = dbs.map(function (d) { return (d[0] + "\n" + (d[1] || "")).toLowerCase(); });
+    var rowText = names.map(function (name) { return name.toLowerCase(); });
+    function part(role) { return box.querySelector('[data-role="' + role + '"]'); }
+    var grid = part("grid"), page = 0;
+
+    function cellNode(row, column) {
+      var principal = names[row], database = dbs[column][0], c = code(row, column);
+      if (c < 0) {
+        var none = el("td", "cell none", "\u2014");
+        none.title = reveal(principal + " cannot connect to " + database);
+        return none;
+      }
+      var kind = data.access_kinds[c >> 1], violation = (c & 1) === 1;
+      var td = el("td", "cell " + kind[0] + (violation ? " bad" : ""),
+        row === publicRow ? "CONNECT" : kind[1]);
+      td.title = reveal(principal + " \u2192 " + database + ": " + kind[2] +
+        (violation ? " (violation)" : ""));
+      return td;
+    }
+
+    function draw() {
+      var dbQuery = part("database").value.trim().toLowerCase();
+      var appQuery = part("reacher").value.trim().toLowerCase();
+      var exposedOnly = part("exposed").checked;
+      var apps = [];
+      for (var r = 0; r < names.length; r++) {
+        if (r !== publicRow && rowText[r].indexOf(appQuery) >= 0) apps.push(r);
+      }
+      var columns = [];
+      for (var c = 0; c < dbs.length; c++) {
+        if (exposedOnly && !dbs[c][2]) continue;
+        if (dbQuery && dbText[c].indexOf(dbQuery) < 0) continue;
+        if (appQuery && !apps.some(function (row) { return code(row, c) >= 0; })) continue;
+        columns.push(c);
+      }
+      var pages = Math.max(1, Math.ceil(columns.length / MATRIX_COLUMNS));
+      if (page >= pages) page = pages - 1;
+      var shown = columns.slice(page * MATRIX_COLUMNS, (page + 1) * MATRIX_COLUMNS);
+      var rows = apps.filter(function (row) { return listed(row, shown, appQuery !== ""); });
+      var hidden = Math.max(0, rows.length - MATRIX_ROWS);
+      rows = rows.slice(0, MATRIX_ROWS);
+      if (publicRow >= 0) rows.unshift(publicRow);
+
+      grid.textContent = "";
+      var head = el("thead"), top = el("tr"), corner = el("th", "corner");
+      corner.scope = "col";
+      corner.appendChild(el("span", null, "app"));
+      corner.appendChild(document.createTextNode(" \u2193 "));
+      corner.appendChild(el("span", null, "database"));
+      corner.appendChild(document.createTextNode(" \u2192"));
+      top.appendChild(corner);
+      shown.forEach(function (column) {
+        var th = el("th");
+        th.scope = "col";
+        th.appendChild(el("span", "db", dbs[column][0]));
+        if (dbs[column][1] !== null) th.appendChild(el("span", "owner", dbs[column][1]));
+        top.appendChild(th);
+      });
+      head.appendChild(top);
+      var body = el("tbody");
+      if (shown.length) {
+        rows.forEach(function (row) {
+          var tr = el("tr", row === publicRow ? "public-row" : null);
+          var th = el("th", null, names[row]);
+          th.scope = "row";
+          tr.appendChild(th);
+          shown.forEach(function (column) { tr.appendChild(cellNode(row, column)); });
+          body.appendChild(tr);
+        });
+      }
+      grid.appendChild(head);
+      grid.appendChild(body);
+
+      var count = part("count");
+      count.textContent = columns.length
+        ? "Databases " + fmt(page * MATRIX_COLUMNS + 1) + "\u2013" +
+          fmt(page * MATRIX_COLUMNS + shown.length) + " of " + fmt(columns.length) +
+          " shown (" + fmt(dbs.length) + " in total)" +
+          (hidden ? "; " + fmt(hidden) + " more rows not shown: narrow by app." : ".")
+        : "No database matches.";
+      count.dataset.columns = String(columns.length);
+      count.dataset.rows = String(rows.length);
+      part("page").textContent = "Page " + fmt(page + 1) + " of " + fmt(pages);
+      part("previous").disabled = page === 0;
+      part("next").disabled = page >= pages - 1;
+    }
+
+    var timer = null;
+    ["database", "reacher"].forEach(function (role) {
+      part(role).addEventListener("input", function () {
+        clearTimeout(timer);
+        timer = setTimeout(function () { page = 0; draw(); }, 120);
+      });
+    });
+    part("exposed").addEventListener("change", function () { page = 0; draw(); });
+    part("previous").addEventListener("click", function () { page--; draw(); });
+    part("next").addEventListener("click", function () { page++; draw(); });
+    draw();
+    box.hidden = false;
+  }
 
   // ---- filter controls ------------------------------------------------------
   function counts(column, size) {
@@ -397,6 +526,9 @@
   });
   window.addEventListener("afterprint", render);
 
+  document.querySelectorAll(".explorer[data-matrix]").forEach(function (box) {
+    explorer(box, data.matrices[+box.dataset.matrix]);
+  });
   $("pgw-app").hidden = false;
   refilter();
   setTimeout(indexInBackground, 0);
