@@ -38,7 +38,6 @@ from pgwarden.reports.access_matrix import ACCESS_KINDS, AccessMatrix, access_ma
 from pgwarden.reports.templating import html_template, static_asset
 from pgwarden.reports.view import (
     STATUS_ORDER,
-    collector_paused,
     family_name,
     help_uri,
     is_current,
@@ -49,6 +48,7 @@ from pgwarden.reports.view import (
     utc_text,
     utf8_document,
 )
+from pgwarden.scanner.gcpause import collector_paused
 from pgwarden.scanner.results import SEVERITY_ORDER, Finding, Results, RuleInfo
 
 SEVERITIES: tuple[str, ...] = tuple(SEVERITY_ORDER)

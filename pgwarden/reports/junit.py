@@ -20,13 +20,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from pgwarden.reports.view import (
-    collector_paused,
     is_current,
     rules_by_id,
     server_names,
     severity_first,
     waiver_text,
 )
+from pgwarden.scanner.gcpause import collector_paused
 from pgwarden.scanner.results import Coverage, Finding, Results, RuleInfo
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

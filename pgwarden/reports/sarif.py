@@ -32,7 +32,6 @@ from typing import Any
 from urllib.parse import quote
 
 from pgwarden.reports.view import (
-    collector_paused,
     family_name,
     help_uri,
     is_current,
@@ -42,6 +41,7 @@ from pgwarden.reports.view import (
     utf8_document,
     waiver_text,
 )
+from pgwarden.scanner.gcpause import collector_paused
 from pgwarden.scanner.results import Finding, Results, RuleInfo, ServerSummary
 
 SARIF_SCHEMA = (

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
+from typing import NamedTuple
 
 from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident, quote_literal
 from pgwarden.scanner.access import (
@@ -20,6 +22,7 @@ from pgwarden.scanner.access import (
     acl_accesses,
     acl_text,
     can_connect,
+    holds_at_login,
     in_database,
     item_access,
     ownership_access,
@@ -39,6 +42,9 @@ NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
 CIS_PG_DML = "CIS PostgreSQL 16 Benchmark 4.4"
 MAX_LISTED = 25
 
+# An ACL item's identity: grantee (None: PUBLIC), grantor and privileges.
+_ItemKey = tuple[str | None, str, tuple[str, ...]]
+
 # What PostgreSQL grants PUBLIC on every new object of these kinds: restating it in a
 # default ACL (which a global ALTER DEFAULT PRIVILEGES entry always does) is no leak.
 BUILT_IN_PUBLIC = {"function": {"EXECUTE"}, "type": {"USAGE"}}
@@ -56,20 +62,23 @@ def _who(tenancy: Tenancy, role: str) -> str:
     return f"role {role!r} (app {app!r})" if app else f"login role {role!r} (no app)"
 
 
-def _listed(names: Sequence[str]) -> list[str]:
-    shown = list(names[:MAX_LISTED])
-    if len(names) > MAX_LISTED:
-        shown.append(f"… and {len(names) - MAX_LISTED} more")
+def _listed(names: Iterable[str], total: int) -> list[str]:
+    """The first names of ``names`` (``total`` in all), then how many more there are."""
+    shown = list(islice(names, MAX_LISTED))
+    if total > MAX_LISTED:
+        shown.append(f"… and {total - MAX_LISTED} more")
     return shown
 
 
 def _script(*blocks: Iterable[str]) -> str:
     """Join remediation lines, dropping repeats (one REVOKE can fix several paths)."""
     lines: list[str] = []
+    seen: set[str] = set()
     for block in blocks:
         for line in block:
-            if line.startswith("--") or line not in lines:
+            if line.startswith("--") or line not in seen:
                 lines.append(line)
+                seen.add(line)
     return "\n".join(lines)
 
 
@@ -102,7 +111,7 @@ def inspected(
     auditor = pg.connected_as
     for database, app in sorted(tenancy.app_databases.items()):
         db = tenancy.databases[database]
-        detail = pg.detail(database)
+        detail = tenancy.detail(database)
         if detail is not None and detail.collected:
             yield database, app, detail
             continue
@@ -150,13 +159,16 @@ def inspected(
         )
 
 
-@dataclass(frozen=True)
-class _Held:
-    """One way a principal holds something, how to revoke it, and what it is held on."""
+class _Held(NamedTuple):
+    """One way a principal holds something, how to revoke it, and what it is held on.
+
+    ``derived``: held through membership in another role (``_derived``).
+    """
 
     access: Access
     revoke: list[str]
     target: str
+    derived: bool
 
 
 @dataclass
@@ -171,7 +183,7 @@ class _Exposure:
     facts: dict[str, object] = field(default_factory=dict)
 
     def add(self, access: Access, revoke: list[str], target: str) -> None:
-        self.held.append(_Held(access, revoke, target))
+        self.held.append(_Held(access, revoke, target, _derived(access)))
 
     @property
     def accesses(self) -> list[Access]:
@@ -208,7 +220,7 @@ def _through(exposure: _Exposure) -> dict[str, list[_Held]]:
     """What the principal holds through each role it belongs to, grouped by that role."""
     groups: dict[str, list[_Held]] = {}
     for held in exposure.held:
-        if _derived(held.access) and held.access.grantee is not None:
+        if held.derived and held.access.grantee is not None:
             groups.setdefault(held.access.grantee, []).append(held)
     return groups
 
@@ -225,7 +237,7 @@ def _fix_lines(
     lines: list[str] = []
     grouped = _through(exposure) if cut_memberships else {}
     for held in exposure.held:
-        if held.access.grantee in grouped and _derived(held.access):
+        if held.derived and held.access.grantee in grouped:
             continue
         statements, why, alternatives = tenancy.source_fix(held.access, database, held.revoke)
         lines.append(sql_comment(f"{held.access.chain(held.target)}: {why}"))
@@ -300,18 +312,18 @@ def _public_holds(tenancy: Tenancy, privilege: str) -> Iterator[tuple[str, str, 
 def _public_database_evidence(
     tenancy: Tenancy, db: Database, item: AclItem, privilege: str
 ) -> dict[str, object]:
+    # Every foreign login is exposed, but those granted the privilege themselves.
     granted = set(tenancy.reaching(db, (privilege,), owner=False))
-    exposed = [
-        role
-        for role in tenancy.foreign_principals(db.name)
-        if tenancy.roles[role].login and role not in granted
-    ]
+    exposed = (role for role in tenancy.foreign_logins(db.name) if role not in granted)
+    total = tenancy.count_foreign_logins(db.name) - sum(
+        1 for role in granted if tenancy.roles[role].login
+    )
     evidence: dict[str, object] = {
         "database": db.name,
         "acl_item": acl_text(item),
         "datacl": [acl_text(i) for i in db.acl],
         "acl_is_default": db.acl_is_default,
-        "exposed_roles": _listed(exposed),
+        "exposed_roles": _listed(exposed, total),
         "verify": _verify_db(None, db.name, privilege),
     }
     if db.acl_is_default:
@@ -334,9 +346,7 @@ def _keep_access(tenancy: Tenancy, db: Database, privilege: str) -> list[str]:
     lines: list[str] = []
     for role in dict.fromkeys(needed):
         # Only what counts at login: a membership without INHERIT would not keep it in.
-        held = acl_accesses(db.acl, role, tenancy.graph, (privilege,), include_public=False)
-        owned = ownership_access(role, db.owner, tenancy.graph)
-        if any(a.usable_at_login for a in held) or (owned is not None and owned.usable_at_login):
+        if holds_at_login(db.acl, db.owner, role, tenancy.graph, privilege):
             continue
         if not lines:
             lines.append(sql_comment("first keep access for the roles that need it"))
@@ -660,6 +670,9 @@ def _schema_privileges(
             # pg_database_owner stands for the database owner: that is ownership, above.
             if item.grantee is None or item.grantee == "pg_database_owner":
                 continue
+            users = tenancy.foreign_users(item.grantee, database)
+            if not users:
+                continue
             if item.grantee == schema.owner:
                 revoke = [
                     sql_comment(f"{schema.owner!r} owns the schema: hand it to the app"),
@@ -670,7 +683,7 @@ def _schema_privileges(
                 revoke = revoke_privileges(
                     item.privileges, target, item.grantee, item.grantor, schema.owner
                 )
-            for role in tenancy.foreign_users(item.grantee, database):
+            for role in users:
                 for access in acl_accesses([item], role, tenancy.graph, include_public=False):
                     resource = (
                         f"database/{database}"
@@ -686,8 +699,29 @@ def _object_privileges(
     tenancy: Tenancy, detail: DatabaseDetail, app: str, exposures: dict[tuple[str, str], _Exposure]
 ) -> None:
     database = detail.name
+    # Most grants go to roles no foreign principal can use (the app's own): asked once
+    # per grantee, they are passed over before anything is built for them.
+    users_of: dict[str, list[str]] = {}
+    # Many objects carry the same grant (a group given SELECT on every table): its ACL
+    # item, and each foreign user's way to it, are built once per database.
+    items: dict[_ItemKey, AclItem] = {}
+    ways: dict[tuple[_ItemKey, str], Access | None] = {}
     for grant in detail.object_grants:
+        grantee = grant.grantee
+        users: list[str] = []
+        if grantee is not None:
+            if grantee not in users_of:
+                users_of[grantee] = tenancy.foreign_users(grantee, database)
+            users = users_of[grantee]
+            if not users:
+                continue
         routine = grant.arguments is not None
+        privileges = tuple(grant.privileges)
+        if grantee is None and routine:
+            # PUBLIC EXECUTE is every routine's default; only other privileges count.
+            privileges = tuple(p for p in privileges if p != "EXECUTE")
+        if not privileges:
+            continue
         qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
         if routine:
             target = f"ROUTINE {qualified}({grant.arguments})"
@@ -695,36 +729,37 @@ def _object_privileges(
         else:
             target = f"{'SEQUENCE' if grant.kind == 'sequence' else 'TABLE'} {qualified}"
             resource = f"table/{database}.{grant.schema_name}.{grant.name}"
-        privileges = tuple(grant.privileges)
-        if grant.grantee is None and routine:
-            # PUBLIC EXECUTE is every routine's default; only other privileges count.
-            privileges = tuple(p for p in privileges if p != "EXECUTE")
-        if not privileges:
-            continue
-        item = AclItem(
-            grantee=grant.grantee, grantor=grant.grantor or grant.owner, privileges=privileges
-        )
-        revoke = revoke_privileges(privileges, target, grant.grantee, item.grantor, grant.owner)
-        facts = {"object_type": grant.kind, "owner": grant.owner}
-        if grant.grantee is None:
+        grantor = grant.grantor or grant.owner
+        key = (grantee, grantor, privileges)
+        if key not in items:
+            # Made of the snapshot's already validated fields: no second validation.
+            items[key] = AclItem.model_construct(
+                grantee=grantee, grantor=grantor, privileges=privileges
+            )
+        item = items[key]
+        revoke = revoke_privileges(privileges, target, grantee, grantor, grant.owner)
+        if grantee is None:
             exposure = _exposure(exposures, resource, "PUBLIC", app, database)
             exposure.add(
-                Access("PUBLIC", privileges, "public", None, item.grantor, (), item), revoke, target
+                Access("PUBLIC", privileges, "public", None, grantor, (), item), revoke, target
             )
-            exposure.facts.update(facts)
+            exposure.facts.update(object_type=grant.kind, owner=grant.owner)
             continue
-        for role in tenancy.foreign_users(grant.grantee, database):
-            access = item_access(item, role, tenancy.graph)
-            if access is not None:
-                if _derived(access):
-                    # Through membership: one finding per database, ended by one REVOKE.
-                    _exposure(exposures, f"database/{database}", f"role/{role}", app, database).add(
-                        access, revoke, target
-                    )
-                    continue
-                exposure = _exposure(exposures, resource, f"role/{role}", app, database)
-                exposure.add(access, revoke, target)
-                exposure.facts.update(facts)
+        for role in users:
+            if (key, role) not in ways:
+                ways[key, role] = item_access(item, role, tenancy.graph)
+            access = ways[key, role]
+            if access is None:
+                continue
+            if _derived(access):
+                # Through membership: one finding per database, ended by one REVOKE.
+                _exposure(exposures, f"database/{database}", f"role/{role}", app, database).add(
+                    access, revoke, target
+                )
+                continue
+            exposure = _exposure(exposures, resource, f"role/{role}", app, database)
+            exposure.add(access, revoke, target)
+            exposure.facts.update(object_type=grant.kind, owner=grant.owner)
 
 
 def _object_ownership(
@@ -756,7 +791,7 @@ def _object_ownership(
 
 def _reassign(tenancy: Tenancy, database: str, owner: str) -> list[str]:
     new_owner = _new_owner(tenancy, database)
-    owned_databases = sorted(d for d, db in tenancy.databases.items() if db.owner == owner)
+    owned_databases = tenancy.owned_databases(owner)
     if not owned_databases:
         return [f"REASSIGN OWNED BY {quote_ident(owner)} TO {quote_ident(new_owner)};"]
     # REASSIGN OWNED would also hand over the databases the role owns: not wanted here.
@@ -773,9 +808,9 @@ def _database_phrases(exposure: _Exposure) -> list[str]:
     """What a principal holds in a database, one phrase per way, for the message."""
     phrases: list[str] = []
     for held in exposure.held:
-        access = held.access
-        if _derived(access):
+        if held.derived:
             continue
+        access = held.access
         if access.via == "owner":
             whole = held.target.startswith("DATABASE")
             phrases.append(
@@ -819,9 +854,8 @@ def _object_verdict(tenancy: Tenancy, exposure: _Exposure) -> Verdict:
         evidence["access_total"] = len(exposure.held)
     if principal == "PUBLIC":
         subject = "PUBLIC"
-        evidence["exposed_roles"] = _listed(
-            [r for r in tenancy.foreign_principals(database) if can_connect(db, r, tenancy.graph)]
-        )
+        connecting = tenancy.foreign_connecting(db)
+        evidence["exposed_roles"] = _listed(connecting, len(connecting))
     else:
         role = principal.removeprefix("role/")
         subject = _who(tenancy, role)
@@ -969,6 +1003,9 @@ def _default_entry(
             privileges = tuple(p for p in privileges if p not in built_in)
         if not privileges:
             continue
+        users = [] if item.grantee is None else tenancy.foreign_users(item.grantee, database)
+        if item.grantee is not None and not users:
+            continue  # no foreign principal can use the grantee
         grantee = "PUBLIC" if item.grantee is None else quote_ident(item.grantee)
         revoke = [
             f"ALTER DEFAULT PRIVILEGES FOR ROLE {creator}{scope} "
@@ -984,7 +1021,7 @@ def _default_entry(
             )
             _append_fact(exposure, fact)
             continue
-        for role in tenancy.foreign_users(item.grantee, database):
+        for role in users:
             for access in acl_accesses([shown], role, tenancy.graph, include_public=False):
                 exposure = _exposure(exposures, resource, f"role/{role}", app, database)
                 exposure.add(access, revoke, target)

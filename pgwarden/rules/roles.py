@@ -16,7 +16,6 @@ from pgwarden.scanner.access import (
     PG16,
     RolePath,
     Tenancy,
-    can_connect,
     revoke_membership,
     sql_comment,
     verify_membership,
@@ -77,13 +76,6 @@ def _membership_rows(tenancy: Tenancy, paths: Sequence[RolePath]) -> list[dict[s
     return rows
 
 
-def _path_evidence(paths: Sequence[RolePath]) -> list[dict[str, object]]:
-    return [
-        {"path": list(p.path), "mode": p.mode, **({"set_role": p.set_role} if p.set_role else {})}
-        for p in paths
-    ]
-
-
 def _cut_script(
     tenancy: Tenancy, paths: Sequence[RolePath], app: str, describe: str
 ) -> tuple[list[str], list[tuple[str, str]]]:
@@ -130,16 +122,24 @@ class PrivilegedAppRole(Rule):
 
     def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, config)
+        # The roles whose attributes an app role would gain by SET ROLE: an app role's
+        # own attributes are its own finding; the admin's and Azure's are PGW-ROLE-002's.
+        sources = {
+            name: attributes
+            for name, found in tenancy.roles.items()
+            if name not in tenancy.role_apps
+            and _group_risk(tenancy, name) is None
+            and (attributes := _attributes(found))
+        }
+        # Only the few roles that can SET ROLE to one of them are worth a walk of their own.
+        gaining = frozenset().union(*(tenancy.graph.set_role_users(name) for name in sources))
         for role, app in sorted(tenancy.role_apps.items()):
             direct = _attributes(tenancy.roles[role])
+            settable = tenancy.graph.settable(role) if role in gaining else {}
             gained = [
-                (target, attributes, path)
-                for target, path in sorted(tenancy.graph.settable(role).items())
-                # An app role's own attributes are its own finding; the admin's and
-                # Azure's are PGW-ROLE-002's.
-                if target not in tenancy.role_apps
-                and _membership_risk(tenancy, role, target) is None
-                and (attributes := _attributes(tenancy.roles.get(target)))
+                (target, sources[target], path)
+                for target, path in sorted(settable.items())
+                if target in sources
             ]
             if not direct and not gained:
                 continue
@@ -217,14 +217,22 @@ def _admin_unknown(config: ServerContext, consequence: str) -> Verdict:
 
 def _membership_risk(tenancy: Tenancy, role: str, holder: str) -> str | None:
     """Why ``role`` (an app role) must not use ``holder``'s privileges, or None."""
-    context = tenancy.context
-    if holder == context.admin_role:
+    other = tenancy.role_apps.get(holder)
+    if (
+        holder not in (tenancy.context.admin_role, "azure_pg_admin")
+        and other is not None
+        and other != tenancy.role_apps.get(role)
+    ):
+        return f"a role of app {other!r}: its privileges and ownership in that app's databases"
+    return _group_risk(tenancy, holder)
+
+
+def _group_risk(tenancy: Tenancy, holder: str) -> str | None:
+    """Why no app role may use ``holder``'s privileges, whatever the apps, or None."""
+    if holder == tenancy.context.admin_role:
         return "the server's admin role: everything the admin may do, on every database"
     if holder == "azure_pg_admin":
         return "Azure's administrators group (azure_pg_admin)"
-    other = tenancy.role_apps.get(holder)
-    if other is not None and other != tenancy.role_apps.get(role):
-        return f"a role of app {other!r}: its privileges and ownership in that app's databases"
     return HIGH_PRIVILEGE_ROLES.get(holder)
 
 
@@ -261,14 +269,20 @@ class AppRoleInPrivilegedRole(Rule):
         tenancy = Tenancy.of(snapshot, config)
         if config.admin_role is None:
             yield _admin_unknown(config, "so membership in it cannot be checked")
-        for role, app in sorted(tenancy.role_apps.items()):
-            for holder in sorted(tenancy.graph.holders(role)):
-                if holder == role:
+        # Asked from the groups' side: only a group with members can be used by anyone,
+        # and only an app role's or a privileged one is a risk; their users are few.
+        found: list[tuple[str, str, str]] = []
+        for group in tenancy.graph.groups:
+            if group not in tenancy.role_apps and _group_risk(tenancy, group) is None:
+                continue
+            for role in tenancy.graph.user_names(group):
+                if role not in tenancy.role_apps:
                     continue
-                risk = _membership_risk(tenancy, role, holder)
-                if risk is None:
-                    continue
-                yield self._verdict(tenancy, role, app, holder, risk)
+                risk = _membership_risk(tenancy, role, group)
+                if risk is not None:
+                    found.append((role, group, risk))
+        for role, holder, risk in sorted(found):
+            yield self._verdict(tenancy, role, tenancy.role_apps[role], holder, risk)
 
     @staticmethod
     def _verdict(tenancy: Tenancy, role: str, app: str, holder: str, risk: str) -> Verdict:
@@ -280,7 +294,7 @@ class AppRoleInPrivilegedRole(Rule):
             "app": app,
             "member_of": holder,
             "risk": risk,
-            "paths": _path_evidence(paths),
+            "paths": [p.evidence() for p in paths],
             "membership_grants": _membership_rows(tenancy, paths),
             "revoke": [f"{m} in {r}" for m, r in cuts],
             "verify": verify_membership(role, holder, tenancy.version_num),
@@ -524,12 +538,7 @@ class UnmappedLogin(Rule):
         for name, role in sorted(tenancy.roles.items()):
             if not role.login or name in tenancy.role_apps or tenancy.is_non_tenant(name):
                 continue
-            reachable = sorted(
-                database
-                for database, db in tenancy.databases.items()
-                if can_connect(db, name, tenancy.graph)
-            )
-            owns = sorted(d for d, db in tenancy.databases.items() if db.owner == name)
+            owns = tenancy.owned_databases(name)
             admin = quote_ident(config.admin_role) if config.admin_role else "<admin>"
             yield Verdict(
                 resource=f"role/{name}",
@@ -542,7 +551,7 @@ class UnmappedLogin(Rule):
                     "connection_limit": role.connection_limit,
                     "valid_until": role.valid_until,
                     "member_of": sorted(tenancy.graph.holders(name).keys() - {name}),
-                    "can_connect_to": reachable,
+                    "can_connect_to": tenancy.connectable(name),
                     "owns_databases": owns,
                 },
                 remediation="\n".join(

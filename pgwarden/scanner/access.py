@@ -27,8 +27,8 @@ its source: the ACL item (revoked as its grantor) or the membership grant (revok
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Collection, Iterable
+from collections import Counter, deque
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from itertools import pairwise
@@ -39,6 +39,7 @@ from pgwarden.scanner.model import (
     AZURE_ROLES,
     AclItem,
     Database,
+    DatabaseDetail,
     Membership,
     PostgresSnapshot,
     Role,
@@ -136,6 +137,13 @@ class RolePath:
     def describe(self) -> str:
         return " → ".join(self.path)
 
+    def evidence(self) -> dict[str, object]:
+        """The path as findings show it."""
+        shown: dict[str, object] = {"path": list(self.path), "mode": self.mode}
+        if self.set_role:
+            shown["set_role"] = self.set_role
+        return shown
+
 
 class RoleGraph:
     """Direct membership grants of one server, with closure queries."""
@@ -163,11 +171,17 @@ class RoleGraph:
             if inherit or can_set:
                 self._usable.setdefault(member, []).append(role)
         self.names: frozenset[str] = frozenset(n for pair in self._grants for n in pair)
+        # Members with a grant that has SET but not INHERIT: only through them can
+        # SET ROLE reach further than inheritance does.
+        self._set_only: frozenset[str] = frozenset(
+            member for member, _role in self._set_edges - self._inherit_edges
+        )
+        # Every grant that gives access inherits (PostgreSQL's default): no privilege
+        # held through membership is ever one SET ROLE away.
+        self.always_inherits: bool = not self._set_only
         self._holders: dict[str, dict[str, RolePath]] = {}
         self._settable: dict[str, dict[str, RolePath]] = {}
         self._paths: dict[tuple[str, str, int], tuple[RolePath, ...]] = {}
-        self._reverse_inherit: dict[str, list[str]] | None = None
-        self._reverse_set: dict[str, list[str]] | None = None
         self._user_names: dict[str, frozenset[str]] = {}
 
     def grants(self, member: str, role: str) -> tuple[Membership, ...]:
@@ -207,8 +221,14 @@ class RoleGraph:
             name: RolePath(path, "direct" if name == role else "inherit")
             for name, path in self._bfs(role, self._inherit).items()
         }
+        if self._set_only.isdisjoint(result):
+            # Every SET grant from these roles also inherits: SET ROLE adds nothing.
+            self._holders[role] = result
+            return result
         for target, set_path in self._bfs(role, self._set).items():
-            if target == role:
+            if target in result:
+                # ``role`` itself, or a role it already reaches (by inheritance or an
+                # earlier SET ROLE): everything that role inherits is in already.
                 continue
             for name, tail in self._bfs(target, self._inherit).items():
                 if name not in result:
@@ -255,7 +275,7 @@ class RoleGraph:
         """
         if role == holder:
             return (RolePath((role,), "direct"),)
-        if holder not in self.holders(role):
+        if not self.can_use(role, holder):
             return ()
         key = (role, holder, limit)
         if key not in self._paths:
@@ -300,21 +320,58 @@ class RoleGraph:
         """
         cached = self._user_names.get(group)
         if cached is None:
-            if self._reverse_inherit is None or self._reverse_set is None:
-                self._reverse_inherit, self._reverse_set = {}, {}
-                for member, roles in self._inherit.items():
-                    for role in roles:
-                        self._reverse_inherit.setdefault(role, []).append(member)
-                for member, roles in self._set.items():
-                    for role in roles:
-                        self._reverse_set.setdefault(role, []).append(member)
-            inheriting = self._bfs(group, self._reverse_inherit)
-            found: set[str] = set(inheriting)
-            for start in inheriting:
-                found.update(self._bfs(start, self._reverse_set))
+            inheriting = self._reach({group}, self._reverse_inherit)
+            found = self._reach(inheriting, self._reverse_set)
             found.discard(group)
             cached = self._user_names[group] = frozenset(found)
         return cached
+
+    @cached_property
+    def groups(self) -> frozenset[str]:
+        """Every role some other role can use (by INHERIT or SET): the groups with members."""
+        return frozenset(self._reverse_inherit.keys() | self._reverse_set.keys())
+
+    def set_role_users(self, group: str) -> frozenset[str]:
+        """Every role that may ``SET ROLE`` to ``group`` (``group`` excluded).
+
+        The reverse of ``settable``: one walk backwards along SET grants.
+        """
+        return frozenset(self._reach({group}, self._reverse_set) - {group})
+
+    @staticmethod
+    def _reach(starts: Iterable[str], edges: dict[str, list[str]]) -> set[str]:
+        """Every role reachable from any of ``starts`` along ``edges`` (starts included)."""
+        found = set(starts)
+        queue = deque(found)
+        while queue:
+            for nxt in edges.get(queue.popleft(), ()):
+                if nxt not in found:
+                    found.add(nxt)
+                    queue.append(nxt)
+        return found
+
+    @cached_property
+    def _reverse_inherit(self) -> dict[str, list[str]]:
+        return self._reversed(self._inherit)
+
+    @cached_property
+    def _reverse_set(self) -> dict[str, list[str]]:
+        return self._reversed(self._set)
+
+    @staticmethod
+    def _reversed(edges: dict[str, list[str]]) -> dict[str, list[str]]:
+        reverse: dict[str, list[str]] = {}
+        for member, roles in edges.items():
+            for role in roles:
+                reverse.setdefault(role, []).append(member)
+        return reverse
+
+    def can_use(self, role: str, group: str) -> bool:
+        """Whether ``role`` is ``group`` or can use its privileges (``group in holders(role)``).
+
+        Asked from the group's side: one cached walk per group serves every role.
+        """
+        return role == group or role in self.user_names(group)
 
     def users_of(self, group: str) -> dict[str, RolePath]:
         """Every role that can use ``group``'s privileges, with its shortest path."""
@@ -361,13 +418,7 @@ class Access:
 
     def chain(self, target: str) -> str:
         """The path as an auditor reads it: ``a → b → CONNECT on "db"``."""
-        what = "owner of" if self.via == "owner" else f"{', '.join(self.privileges)} on"
-        head = (
-            "PUBLIC"
-            if self.via == "public"
-            else (self.path or RolePath((self.role,), "direct")).describe()
-        )
-        return f"{head} → {what} {target}"
+        return f"{self._chain_head} {target}"
 
     def evidence(self, target: str) -> dict[str, object]:
         evidence: dict[str, object] = {
@@ -375,38 +426,55 @@ class Access:
             "chain": self.chain(target),
             "privileges": list(self.privileges),
         }
-        if self.acl_item is not None:
-            evidence["acl_item"] = acl_text(self.acl_item)
-            evidence["grantee"] = self.acl_item.grantee or "PUBLIC"
-            evidence["grantor"] = self.acl_item.grantor
-        if self.paths and len(self.paths[0].path) > 1:
-            evidence["paths"] = [
-                {
-                    "path": list(p.path),
-                    "mode": p.mode,
-                    **({"set_role": p.set_role} if p.set_role else {}),
-                }
-                for p in self.paths
-            ]
-        if self.needs_set_role:
-            set_role = quote_ident(self.paths[0].set_role or self.paths[0].holder)
+        item = self.acl_item
+        if item is not None:
+            evidence["acl_item"] = self._acl_text
+            evidence["grantee"] = item.grantee or "PUBLIC"
+            evidence["grantor"] = item.grantor
+        paths = self.paths
+        if paths and len(paths[0].path) > 1:
+            evidence["paths"] = [p.evidence() for p in paths]
+        if self._set_role_note is not None:
             evidence["needs_set_role"] = True
-            if "CONNECT" in self.privileges:
-                # The login itself is checked against inherited privileges only, and
-                # SET ROLE needs a session: this grant cannot open one today.
-                evidence["note"] = (
-                    "membership without INHERIT: CONNECT is checked at login against "
-                    "inherited privileges only, so the role cannot log in through it today; "
-                    "one INHERIT option (ALTER ROLE ... INHERIT before PostgreSQL 16, GRANT "
-                    f"... WITH INHERIT TRUE from 16) opens it, and SET ROLE {set_role} in a "
-                    "session hands over the group's other privileges"
-                )
-            else:
-                evidence["note"] = (
-                    "membership without INHERIT: the privilege is not used automatically, "
-                    f"but once connected it is one SET ROLE {set_role} away"
-                )
+            evidence["note"] = self._set_role_note
         return evidence
+
+    # One access is often shown on many objects (a group's grant on every table): what
+    # does not depend on the object is worked out once.
+
+    @cached_property
+    def _chain_head(self) -> str:
+        what = "owner of" if self.via == "owner" else f"{', '.join(self.privileges)} on"
+        head = (
+            "PUBLIC"
+            if self.via == "public"
+            else (self.path or RolePath((self.role,), "direct")).describe()
+        )
+        return f"{head} → {what}"
+
+    @cached_property
+    def _acl_text(self) -> str | None:
+        return None if self.acl_item is None else acl_text(self.acl_item)
+
+    @cached_property
+    def _set_role_note(self) -> str | None:
+        if not self.needs_set_role:
+            return None
+        set_role = quote_ident(self.paths[0].set_role or self.paths[0].holder)
+        if "CONNECT" in self.privileges:
+            # The login itself is checked against inherited privileges only, and
+            # SET ROLE needs a session: this grant cannot open one today.
+            return (
+                "membership without INHERIT: CONNECT is checked at login against "
+                "inherited privileges only, so the role cannot log in through it today; "
+                "one INHERIT option (ALTER ROLE ... INHERIT before PostgreSQL 16, GRANT "
+                f"... WITH INHERIT TRUE from 16) opens it, and SET ROLE {set_role} in a "
+                "session hands over the group's other privileges"
+            )
+        return (
+            "membership without INHERIT: the privilege is not used automatically, "
+            f"but once connected it is one SET ROLE {set_role} away"
+        )
 
     @property
     def usable_at_login(self) -> bool:
@@ -426,7 +494,7 @@ def item_access(item: AclItem, role: str, graph: RoleGraph) -> Access | None:
     if item.grantee == role:
         direct = (RolePath((role,), "direct"),)
         return Access(role, privileges, "grant", role, item.grantor, direct, item)
-    if graph.member_of(role, item.grantee) is None:
+    if not graph.can_use(role, item.grantee):
         return None
     paths = graph.paths(role, item.grantee)
     return Access(role, privileges, "membership", item.grantee, item.grantor, paths, item)
@@ -445,40 +513,27 @@ def acl_accesses(
     Grants to ``role`` itself come first, then grants reached through membership,
     PUBLIC last.
     """
-    holders = graph.holders(role)
     found: list[Access] = []
     public: list[Access] = []
     for item in acl:
+        # Most items belong to roles ``role`` cannot use: skip them before anything else.
+        if item.grantee is None:
+            if not include_public:
+                continue
+        elif not graph.can_use(role, item.grantee):
+            continue
         privileges = sort_privileges(p for p in item.privileges if wanted is None or p in wanted)
         if not privileges:
             continue
         if item.grantee is None:
-            if include_public:
-                public.append(Access(role, privileges, "public", None, item.grantor, (), item))
-            continue
-        if item.grantee == role:
+            public.append(Access(role, privileges, "public", None, item.grantor, (), item))
+        elif item.grantee == role:
+            direct = (RolePath((role,), "direct"),)
+            found.append(Access(role, privileges, "grant", role, item.grantor, direct, item))
+        else:
+            paths = graph.paths(role, item.grantee)
             found.append(
-                Access(
-                    role,
-                    privileges,
-                    "grant",
-                    role,
-                    item.grantor,
-                    (RolePath((role,), "direct"),),
-                    item,
-                )
-            )
-        elif item.grantee in holders:
-            found.append(
-                Access(
-                    role,
-                    privileges,
-                    "membership",
-                    item.grantee,
-                    item.grantor,
-                    graph.paths(role, item.grantee),
-                    item,
-                )
+                Access(role, privileges, "membership", item.grantee, item.grantor, paths, item)
             )
     found.sort(key=lambda a: (a.via != "grant", len(a.path.path) if a.path else 0))
     return found + public
@@ -488,9 +543,32 @@ def can_connect(db: Database, role: str, graph: RoleGraph) -> bool:
     """Whether ``role`` can log in to ``db`` now (as has_database_privilege says)."""
     if not db.allow_connections:
         return False
-    owned = ownership_access(role, db.owner, graph)
+    return any(
+        item.is_public and "CONNECT" in item.privileges for item in db.acl
+    ) or holds_at_login(db.acl, db.owner, role, graph, "CONNECT")
+
+
+def holds_at_login(
+    acl: Iterable[AclItem], owner: str, role: str, graph: RoleGraph, privilege: str
+) -> bool:
+    """Whether ``role`` holds ``privilege`` other than through PUBLIC, usable at login.
+
+    That is its own grant or ownership, or a group's reached through INHERIT
+    (``Access.usable_at_login``): what still lets it connect once PUBLIC's CONNECT is
+    revoked.
+    """
+    if graph.always_inherits:
+        # No grant lacks INHERIT: every group ``role`` can use, it inherits.
+        return graph.can_use(role, owner) or any(
+            item.grantee is not None
+            and privilege in item.privileges
+            and graph.can_use(role, item.grantee)
+            for item in acl
+        )
+    owned = ownership_access(role, owner, graph)
     return (owned is not None and owned.usable_at_login) or any(
-        a.usable_at_login for a in acl_accesses(db.acl, role, graph, ("CONNECT",))
+        a.usable_at_login
+        for a in acl_accesses(acl, role, graph, (privilege,), include_public=False)
     )
 
 
@@ -498,7 +576,7 @@ def ownership_access(role: str, owner: str, graph: RoleGraph) -> Access | None:
     """``role`` acting as ``owner`` (being it, or using its privileges), or None."""
     if role == owner:
         return Access(role, ("ALL",), "owner", owner, None, (RolePath((role,), "direct"),))
-    if owner not in graph.holders(role):
+    if not graph.can_use(role, owner):
         return None
     return Access(role, ("ALL",), "owner", owner, None, graph.paths(role, owner))
 
@@ -591,6 +669,8 @@ class Tenancy:
     context: ServerContext
     graph: RoleGraph = field(init=False)
     _foreign: dict[str | None, list[str]] = field(init=False, default_factory=dict)
+    _connecting: dict[str, list[str]] = field(init=False, default_factory=dict)
+    _app_users: dict[str, dict[str, list[str]]] = field(init=False, default_factory=dict)
     _users: dict[tuple[str, str | None], list[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -622,6 +702,50 @@ class Tenancy:
     @cached_property
     def databases(self) -> dict[str, Database]:
         return {db.name: db for db in self.pg.databases}
+
+    def detail(self, database: str) -> DatabaseDetail | None:
+        """What the collector saw inside ``database`` (``PostgresSnapshot.detail``, by name)."""
+        return self._details.get(database)
+
+    @cached_property
+    def _details(self) -> dict[str, DatabaseDetail]:
+        found: dict[str, DatabaseDetail] = {}
+        for detail in self.pg.database_details:
+            found.setdefault(detail.name, detail)  # the first one, as PostgresSnapshot.detail
+        return found
+
+    def owned_databases(self, role: str) -> list[str]:
+        """The databases ``role`` owns, sorted."""
+        return list(self._owned.get(role, ()))
+
+    @cached_property
+    def _owned(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for name, db in sorted(self.databases.items()):
+            found.setdefault(db.owner, []).append(name)
+        return found
+
+    def connectable(self, role: str) -> list[str]:
+        """Every database ``role`` can log in to now (``can_connect``), sorted.
+
+        Only a database that gives PUBLIC CONNECT, or whose CONNECT grantee or owner
+        ``role`` is or can use, can let it in: the others are never asked.
+        """
+        candidates: set[str] = set(self._connect_sources.get(None, ()))
+        for holder in self.graph.holders(role):
+            candidates.update(self._connect_sources.get(holder, ()))
+        return sorted(d for d in candidates if can_connect(self.databases[d], role, self.graph))
+
+    @cached_property
+    def _connect_sources(self) -> dict[str | None, set[str]]:
+        """The databases each grantee (None: PUBLIC) holds CONNECT on, or owns."""
+        found: dict[str | None, set[str]] = {}
+        for name, db in self.databases.items():
+            found.setdefault(db.owner, set()).add(name)
+            for item in db.acl:
+                if "CONNECT" in item.privileges:
+                    found.setdefault(item.grantee, set()).add(name)
+        return found
 
     @cached_property
     def app_databases(self) -> dict[str, str]:
@@ -713,6 +837,53 @@ class Tenancy:
                 r for r in self.principals if self.role_apps.get(r) != owner_app
             ]
         return self._foreign[owner_app]
+
+    def foreign_logins(self, database: str) -> Iterator[str]:
+        """The foreign principals of ``database`` with LOGIN, sorted, one at a time.
+
+        Lazily: on a big server they are nearly every role, and callers list a few.
+        """
+        owner_app = self.app_databases.get(database)
+        return (r for r in self._logins if self.role_apps.get(r) != owner_app)
+
+    def count_foreign_logins(self, database: str) -> int:
+        """How many ``foreign_logins`` there are."""
+        owner_app = self.app_databases.get(database)
+        return len(self._logins) - self._logins_per_app.get(owner_app, 0)
+
+    @cached_property
+    def _logins(self) -> tuple[str, ...]:
+        return tuple(r for r in self.principals if self.roles[r].login)
+
+    @cached_property
+    def _logins_per_app(self) -> Counter[str | None]:
+        return Counter(self.role_apps.get(r) for r in self._logins)
+
+    def foreign_connecting(self, db: Database) -> Sequence[str]:
+        """The foreign principals of ``db`` that can log in to it now, sorted.
+
+        With PUBLIC CONNECT that is every one of them; otherwise only the users of its
+        CONNECT grantees and of its owner can (asked once per database).
+        """
+        if not db.allow_connections:
+            return ()
+        if any(item.is_public and "CONNECT" in item.privileges for item in db.acl):
+            return self.foreign_principals(db.name)
+        if db.name not in self._connecting:
+            self._connecting[db.name] = [
+                r for r in self.reaching(db, ("CONNECT",)) if can_connect(db, r, self.graph)
+            ]
+        return self._connecting[db.name]
+
+    def app_users(self, grantee: str) -> dict[str, list[str]]:
+        """The app roles that are, or can use, ``grantee``, by app."""
+        if grantee not in self._app_users:
+            found: dict[str, list[str]] = {}
+            for user in sorted(self.graph.user_names(grantee) | {grantee}):
+                if user in self.role_apps:
+                    found.setdefault(self.role_apps[user], []).append(user)
+            self._app_users[grantee] = found
+        return self._app_users[grantee]
 
     def foreign_users(self, grantee: str, database: str) -> list[str]:
         """The foreign principals of ``database`` that can use ``grantee``'s privileges."""
@@ -817,11 +988,12 @@ class Tenancy:
         return statements, why, revoke_grant if neutral else []
 
 
-def access_matrix(pg: PostgresSnapshot, context: ServerContext) -> tuple[AccessCell, ...]:
+def access_matrix(snapshot: ServerSnapshot, context: ServerContext) -> tuple[AccessCell, ...]:
     """Apps (and PUBLIC) by app databases: who reaches which database, and how."""
     from pgwarden.scanner.results import AccessCell
 
-    tenancy = Tenancy(pg, context)
+    tenancy = Tenancy.of(snapshot, context)  # the one the server's rules used
+    order = {app.name: index for index, app in enumerate(context.server.app)}  # the map's
     cells: list[AccessCell] = []
     for database, owner_app in context.app_databases().items():
         db = tenancy.databases.get(database)
@@ -837,25 +1009,19 @@ def access_matrix(pg: PostgresSnapshot, context: ServerContext) -> tuple[AccessC
                     violation=True,
                 )
             )
-        # Only apps with a role that is, or can use, a CONNECT grantee can reach it.
-        reaching: set[str] = set()
+        # Only an app role that is, or can use, a CONNECT grantee can reach it.
+        reaching: dict[str, set[str]] = {}
         for item in db.acl:
             if item.grantee is not None and "CONNECT" in item.privileges:
-                reaching.add(item.grantee)
-                reaching.update(tenancy.graph.user_names(item.grantee))
-        reaching_apps = {tenancy.role_apps[r] for r in reaching if r in tenancy.role_apps}
-        for app in context.server.app:
-            if app.name == owner_app:
-                cells.append(
-                    AccessCell(database=database, app=owner_app, principal=app.name, via="own")
-                )
-                continue
-            if app.name not in reaching_apps:
+                for app, roles in tenancy.app_users(item.grantee).items():
+                    reaching.setdefault(app, set()).update(roles)
+        for app in sorted(reaching.keys() | {owner_app}, key=order.__getitem__):
+            if app == owner_app:
+                cells.append(AccessCell(database=database, app=owner_app, principal=app, via="own"))
                 continue
             vias = [
                 access.via
-                for role in tenancy.app_roles(app.name)
-                if role in reaching
+                for role in sorted(reaching[app])
                 for access in acl_accesses(
                     db.acl, role, tenancy.graph, ("CONNECT",), include_public=False
                 )
@@ -865,7 +1031,7 @@ def access_matrix(pg: PostgresSnapshot, context: ServerContext) -> tuple[AccessC
                     AccessCell(
                         database=database,
                         app=owner_app,
-                        principal=app.name,
+                        principal=app,
                         via="grant" if "grant" in vias else "membership",
                         violation=True,
                     )

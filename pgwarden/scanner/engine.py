@@ -17,6 +17,7 @@ from pgwarden.rules.base import Rule, ServerContext, Verdict
 from pgwarden.scanner.access import access_matrix
 from pgwarden.scanner.config import Config, ServerConfig, Severity
 from pgwarden.scanner.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATIONS
+from pgwarden.scanner.gcpause import collector_paused
 from pgwarden.scanner.model import ServerSnapshot, Snapshot
 from pgwarden.scanner.registry import RegisteredRule
 from pgwarden.scanner.results import (
@@ -213,7 +214,7 @@ def _server_summary(
         roles=len(pg.roles),
         complete=not errors and not gap_errors,
         errors=errors + gap_errors,
-        access=access_matrix(pg, context),
+        access=access_matrix(server, context),
     )
 
 
@@ -254,6 +255,18 @@ def evaluate(
     snapshot_path: str | None = None,
 ) -> Results:
     """Run every selected rule on every server of the snapshot."""
+    with collector_paused():
+        return _evaluate(snapshot, config, rules, started_at, config_bytes, snapshot_path)
+
+
+def _evaluate(
+    snapshot: Snapshot,
+    config: Config,
+    rules: Sequence[RegisteredRule],
+    started_at: datetime | None,
+    config_bytes: bytes | None,
+    snapshot_path: str | None,
+) -> Results:
     tally = _Tally(findings=[], coverage=[])
     summaries: list[ServerSummary] = []
     for server in snapshot.servers:
@@ -261,6 +274,9 @@ def evaluate(
         context = server_context(server, server_config, config)
         _evaluate_server(server, context, rules, dict(config.policy.severity), tally)
         summaries.append(_server_summary(server, server_config, context))
+        # The analyses the rules shared (the tenancy) refer back to the context: a
+        # reference cycle. Dropped here, they are freed now, not at some later collection.
+        context.shared.clear()
     findings = sorted(tally.findings, key=finding_order)
     complete = all(c.outcome != "error" for c in tally.coverage) and all(
         s.complete for s in summaries

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 
+# Cached: remediation SQL names the same roles and databases tens of thousands of times.
+@lru_cache(maxsize=65_536)
 def quote_ident(identifier: str) -> str:
     """Quote an SQL identifier when PostgreSQL would need it (as ``quote_ident`` does)."""
     if _PLAIN_IDENTIFIER.match(identifier) and identifier not in _KEYWORDS:

@@ -8,12 +8,15 @@ from pgwarden.scanner.access import (
     RoleGraph,
     acl_accesses,
     acl_text,
+    can_connect,
+    holds_at_login,
+    ownership_access,
     revoke_membership,
     revoke_privileges,
     sql_comment,
 )
 from pgwarden.scanner.localpg import LocalServer
-from pgwarden.scanner.model import AclItem, Membership
+from pgwarden.scanner.model import AclItem, Database, Membership
 from tests.rules.scenario import App, build_scenario
 
 
@@ -146,7 +149,7 @@ ROLES = ("a1", "b1", "c1", "d1", "n1", "a2", "n2", "c2", "x", "y1", "y2", "z", "
 
 
 @pytest.fixture(scope="module")
-def oracle(pg_server: LocalServer) -> tuple[RoleGraph, dict[str, tuple[AclItem, ...]], dict]:
+def oracle(pg_server: LocalServer) -> tuple[RoleGraph, dict[str, Database], dict]:
     scenario = build_scenario(
         pg_server,
         [App("only", ("db1",), ("a1",))],
@@ -176,7 +179,7 @@ def oracle(pg_server: LocalServer) -> tuple[RoleGraph, dict[str, tuple[AclItem, 
     pg = snapshot.servers[0].postgres
     assert pg is not None
     graph = RoleGraph(pg.memberships)
-    acls = {db.name: db.acl for db in pg.databases if db.name in ("db1", "db2", "db3")}
+    dbs = {db.name: db for db in pg.databases if db.name in ("db1", "db2", "db3")}
     with scenario.superuser() as conn:
         truth = {
             (r, g): (usage, member)
@@ -196,7 +199,7 @@ def oracle(pg_server: LocalServer) -> tuple[RoleGraph, dict[str, tuple[AclItem, 
                 (list(ROLES),),
             )
         }
-    return graph, acls, {"roles": truth, "connect": connect}
+    return graph, dbs, {"roles": truth, "connect": connect}
 
 
 def test_membership_agrees_with_pg_has_role(oracle: tuple[RoleGraph, dict, dict]) -> None:
@@ -211,19 +214,70 @@ def test_membership_agrees_with_pg_has_role(oracle: tuple[RoleGraph, dict, dict]
 def test_connect_agrees_with_has_database_privilege(
     oracle: tuple[RoleGraph, dict, dict],
 ) -> None:
-    graph, acls, truth = oracle
+    graph, dbs, truth = oracle
+    assert not graph.always_inherits  # n1 and n2 are NOINHERIT: the full path search
     for (role, database), expected in truth["connect"].items():
         usable = [
             a
-            for a in acl_accesses(acls[database], role, graph, ("CONNECT",))
+            for a in acl_accesses(dbs[database].acl, role, graph, ("CONNECT",))
             if a.via in ("public", "grant") or not a.needs_set_role
         ]
         assert bool(usable) == expected, (role, database, usable)
+        assert can_connect(dbs[database], role, graph) == expected, (role, database)
 
 
 def test_noinherit_chain_needs_set_role(oracle: tuple[RoleGraph, dict, dict]) -> None:
-    graph, acls, _ = oracle
-    (access,) = acl_accesses(acls["db2"], "a2", graph, ("CONNECT",))
+    graph, dbs, _ = oracle
+    (access,) = acl_accesses(dbs["db2"].acl, "a2", graph, ("CONNECT",))
     assert access.needs_set_role and access.paths[0].set_role == "c2"
-    (deep,) = acl_accesses(acls["db2"], "a1", graph, ("CONNECT",))
+    (deep,) = acl_accesses(dbs["db2"].acl, "a1", graph, ("CONNECT",))
     assert deep.chain("db2") == "a1 → b1 → c1 → d1 → CONNECT on db2"
+
+
+def test_reverse_walks_agree_with_forward_ones(oracle: tuple[RoleGraph, dict, dict]) -> None:
+    """The group-side questions (who can use a group) answer as the member-side ones."""
+    graph, _, truth = oracle
+    for role, group in truth["roles"]:
+        uses = group in graph.holders(role)
+        assert graph.can_use(role, group) == uses, (role, group)
+        assert (role in graph.user_names(group)) == (uses and role != group), (role, group)
+        assert (role in graph.set_role_users(group)) == (group in graph.settable(role))
+    assert graph.groups == {g for g in graph.names if graph.user_names(g)}
+
+
+def _held_at_login(acl: list[AclItem], owner: str, role: str, graph: RoleGraph) -> bool:
+    """What ``holds_at_login`` means, spelled out with the full path search."""
+    owned = ownership_access(role, owner, graph)
+    return (owned is not None and owned.usable_at_login) or any(
+        a.usable_at_login
+        for a in acl_accesses(acl, role, graph, ("CONNECT",), include_public=False)
+    )
+
+
+@pytest.mark.parametrize(
+    "grants",
+    [
+        # Every grant inherits (PostgreSQL's default): no path search is needed.
+        [grant("a", "b"), grant("b", "c"), grant("o", "x"), grant("x", "owner")],
+        # One grant without INHERIT: access through it is one SET ROLE away.
+        [grant("a", "b", inherit=False), grant("b", "c"), grant("o", "x"), grant("x", "owner")],
+        # SET without INHERIT, and INHERIT without SET.
+        [grant("a", "b", inherit=False), grant("b", "c", set_=False), grant("o", "owner")],
+    ],
+    ids=["all-inherit", "noinherit", "mixed"],
+)
+def test_holds_at_login_is_the_usable_access_of_the_acl(grants: list[Membership]) -> None:
+    graph = RoleGraph(grants)
+    acl = [
+        AclItem(grantee=None, grantor="owner", privileges=("CONNECT",)),
+        AclItem(grantee="c", grantor="owner", privileges=("CONNECT",)),
+        AclItem(grantee="b", grantor="owner", privileges=("TEMPORARY",)),
+    ]
+    for role in ("a", "b", "c", "o", "x", "owner", "nobody"):
+        expected = _held_at_login(acl, "owner", role, graph)
+        assert holds_at_login(acl, "owner", role, graph, "CONNECT") == expected, role
+    if graph.always_inherits:
+        assert holds_at_login(acl, "owner", "a", graph, "CONNECT")
+    else:
+        # a reaches c only through a grant without INHERIT: not at login.
+        assert not holds_at_login(acl, "owner", "a", graph, "CONNECT")
