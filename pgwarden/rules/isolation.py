@@ -907,7 +907,7 @@ class PublicTemporary(Rule):
     def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, config)
         for database, app, db, item in _public_holds(tenancy, "TEMPORARY"):
-            connect = any(i.is_public and "CONNECT" in i.privileges for i in db.acl)
+            connect = db.public_connect
             keep = [
                 sql_comment(
                     f"if {role!r} uses temporary tables: GRANT TEMPORARY ON DATABASE "

@@ -543,9 +543,7 @@ def can_connect(db: Database, role: str, graph: RoleGraph) -> bool:
     """Whether ``role`` can log in to ``db`` now (as has_database_privilege says)."""
     if not db.allow_connections:
         return False
-    return any(
-        item.is_public and "CONNECT" in item.privileges for item in db.acl
-    ) or holds_at_login(db.acl, db.owner, role, graph, "CONNECT")
+    return db.public_connect or holds_at_login(db.acl, db.owner, role, graph, "CONNECT")
 
 
 def holds_at_login(
@@ -867,7 +865,7 @@ class Tenancy:
         """
         if not db.allow_connections:
             return ()
-        if any(item.is_public and "CONNECT" in item.privileges for item in db.acl):
+        if db.public_connect:
             return self.foreign_principals(db.name)
         if db.name not in self._connecting:
             self._connecting[db.name] = [
@@ -999,7 +997,7 @@ def access_matrix(snapshot: ServerSnapshot, context: ServerContext) -> tuple[Acc
         db = tenancy.databases.get(database)
         if db is None:
             continue
-        if any(item.is_public and "CONNECT" in item.privileges for item in db.acl):
+        if db.public_connect:
             cells.append(
                 AccessCell(
                     database=database,

@@ -94,6 +94,11 @@ class Database(Frozen):
     acl: tuple[AclItem, ...]
     acl_is_default: bool = False
 
+    @property
+    def public_connect(self) -> bool:
+        """Whether PUBLIC holds CONNECT on it: every role may log in, whatever its grants."""
+        return any(item.is_public and "CONNECT" in item.privileges for item in self.acl)
+
 
 class Setting(Frozen):
     """A server setting as ``pg_settings`` shows it."""
