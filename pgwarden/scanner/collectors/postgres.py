@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import dict_row, tuple_row
+from psycopg.rows import Row, RowFactory, dict_row, tuple_row
 from psycopg.types import TypeInfo
 
 from pgwarden.scanner.collectors import postgres_queries as q
@@ -229,9 +229,14 @@ class PostgresCollector:
             self._own_pids.add(conn.info.backend_pid)
         return conn
 
-    def _fetch(self, conn: psycopg.Connection[dict[str, Any]], query: str) -> list[dict[str, Any]]:
+    def _fetch(self, conn: psycopg.Connection[Any], query: str) -> list[dict[str, Any]]:
+        """The rows of one statement, as dicts."""
+        return self._rows(conn, query, dict_row)
+
+    def _rows(self, conn: psycopg.Connection[Any], query: str, rows: RowFactory[Row]) -> list[Row]:
+        """The rows of one statement, made by ``rows``; each statement is counted."""
         self.stats.count(statements=1)
-        with conn.cursor() as cur:
+        with conn.cursor(row_factory=rows) as cur:
             cur.execute(sql.SQL(query))
             return cur.fetchall()
 
@@ -384,10 +389,7 @@ class PostgresCollector:
     def _database_detail(self, database: Database) -> DatabaseDetail:
         try:
             with self._connect(database.name) as conn:
-                self.stats.count(statements=1)
-                with conn.cursor(row_factory=tuple_row) as cur:
-                    cur.execute(sql.SQL(q.DATABASE_OBJECTS))
-                    rows = cur.fetchall()
+                rows = self._rows(conn, q.DATABASE_OBJECTS, tuple_row)
             return _database_objects(database.name, rows, self._role_names)
         except psycopg.Error as exc:
             return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))
