@@ -146,7 +146,11 @@ def sql_table(report: RunReport) -> Table:
     per_db = shape.per_database[0] if shape else None
     table = _table(
         "SQL issued by the scan"
-        + (f" (per database read: {per_db:g} statement)" if per_db is not None else ""),
+        + (
+            f" (per database read: {per_db:g} statements, one round trip)"
+            if per_db is not None
+            else ""
+        ),
         ("size", "databases read", "statements", "server-wide", "connections"),
         text=("size",),
     )

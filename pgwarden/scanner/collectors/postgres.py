@@ -1,7 +1,7 @@
 """The PostgreSQL collector: catalog state of one server, read-only, as plain data.
 
 One connection to the DSN's database reads the server-wide catalogs; a bounded pool
-of connections reads each database (one statement per database); a sampler watches
+of connections reads each database (one round trip per database); a sampler watches
 ``pg_stat_activity`` over a short window so short-lived application sessions are
 seen. Every session is read-only, with a statement and lock timeout, and calls
 itself ``pgwarden``. What cannot be seen is recorded as a Gap, never skipped.
@@ -31,6 +31,7 @@ from pgwarden.scanner.dsn import describe_endpoint, endpoint_of
 from pgwarden.scanner.identifiers import quote_ident
 from pgwarden.scanner.model import (
     SYSTEM_DATABASES,
+    AclItem,
     CollectionMetrics,
     Database,
     DatabaseDetail,
@@ -240,6 +241,23 @@ class PostgresCollector:
             cur.execute(sql.SQL(query))
             return cur.fetchall()
 
+    def _result_sets(
+        self, conn: psycopg.Connection[Any], statements: tuple[str, ...]
+    ) -> list[list[tuple[Any, ...]]]:
+        """The rows of each statement, sent together in one round trip (one Query
+        message, so no parameters); each statement is counted."""
+        self.stats.count(statements=len(statements))
+        with conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(sql.SQL("; ".join(statements)))
+            result_sets = [cur.fetchall()]
+            while cur.nextset():
+                result_sets.append(cur.fetchall())
+        if len(result_sets) != len(statements):
+            raise psycopg.ProgrammingError(
+                f"expected {len(statements)} result sets, the server sent {len(result_sets)}"
+            )
+        return result_sets
+
     # -- collection ----------------------------------------------------------------
 
     def collect(self) -> PostgresSnapshot:
@@ -389,8 +407,8 @@ class PostgresCollector:
     def _database_detail(self, database: Database) -> DatabaseDetail:
         try:
             with self._connect(database.name) as conn:
-                rows = self._rows(conn, q.DATABASE_OBJECTS, tuple_row)
-            return _database_objects(database.name, rows, self._role_names)
+                result_sets = self._result_sets(conn, q.DATABASE_OBJECTS)
+            return _database_objects(database.name, result_sets, self._role_names)
         except psycopg.Error as exc:
             return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))
         except AclSyntaxError as exc:
@@ -406,63 +424,79 @@ def _user_schema(name: str) -> bool:
     )
 
 
+def _schema_default_acl(owner: str) -> tuple[AclItem, ...]:
+    """``acldefault('n', owner)``: a schema's owner holds USAGE and CREATE, nobody else."""
+    return (AclItem(grantee=owner, grantor=owner, privileges=("CREATE", "USAGE")),)
+
+
 def _database_objects(
-    database: str, rows: list[tuple[Any, ...]], role_names: Mapping[int, str]
+    database: str, result_sets: list[list[tuple[Any, ...]]], role_names: Mapping[int, str]
 ) -> DatabaseDetail:
-    """Join the rows of ``DATABASE_OBJECTS`` (see its comment) into a DatabaseDetail."""
+    """Join the result sets of ``DATABASE_OBJECTS`` (see its comment) into a DatabaseDetail."""
 
     def role(oid: int) -> str:
         # A role created after the role list was read: named as pg_get_userbyid would.
         return role_names.get(oid) or f"unknown (OID={oid})"
 
-    namespaces = {row[1]: row[2] for row in rows if row[0] == "n"}
-    schemas: list[SchemaInfo] = []
-    defaults: list[DefaultPrivilege] = []
-    grants: list[ObjectGrant] = []
-    owned: dict[tuple[str, str], int] = {}
-    for entry, namespace, name, owner, acl, kind, arguments, count in rows:
-        schema = namespaces.get(namespace)
-        if entry == "d":
-            defaults.append(
-                DefaultPrivilege(
-                    role=role(owner),
-                    schema_name=schema,
-                    object_type=_DEFAULT_ACL_TYPES.get(kind, "table"),
-                    acl=parse_acl(acl),
-                )
+    schema_rows, relation_rows, routine_rows, default_rows = result_sets
+    namespaces = {oid: name for oid, name, _owner, _acl in schema_rows}
+    user_namespaces = {oid for oid, name in namespaces.items() if _user_schema(name)}
+    schemas = sorted(
+        (
+            SchemaInfo(
+                name=name,
+                owner=role(owner),
+                acl=parse_acl(acl) if acl is not None else _schema_default_acl(role(owner)),
             )
-            continue
-        if schema is None or not _user_schema(schema):
-            continue
-        if entry == "n":
-            schemas.append(SchemaInfo(name=name, owner=role(owner), acl=parse_acl(acl)))
-            continue
-        kind = f"routine:{kind}" if entry == "p" else kind
-        if kind not in _RELKINDS:
-            continue  # indexes, TOAST tables, composite types
-        if entry == "o":
-            key = (role(owner), kind)
-            owned[key] = owned.get(key, 0) + count
-            continue
-        owner_name = role(owner)
+            for oid, name, owner, acl in schema_rows
+            if oid in user_namespaces
+        ),
+        key=lambda s: s.name,
+    )
+    defaults = [
+        DefaultPrivilege(
+            role=role(owner),
+            schema_name=namespaces.get(namespace),
+            object_type=_DEFAULT_ACL_TYPES.get(kind, "table"),
+            acl=parse_acl(acl),
+        )
+        for namespace, owner, kind, acl in default_rows
+    ]
+    grants: list[ObjectGrant] = []
+
+    def grant(
+        namespace: int, name: str, owner: str, acl: list[str], kind: str, arguments: str | None
+    ) -> None:
         grants.extend(
             ObjectGrant(
-                schema_name=schema,
+                schema_name=namespaces[namespace],
                 name=sys.intern(name),
                 kind=_RELKINDS[kind],
-                owner=owner_name,
+                owner=owner,
                 grantee=item.grantee,
                 privileges=item.privileges,
                 grantor=item.grantor,
                 arguments=arguments,
             )
             for item in parse_acl(acl)
-            if item.grantee != owner_name
+            if item.grantee != owner
         )
+
+    owned: dict[tuple[str, str], int] = {}
+    for namespace, name, owner, acl, kind in relation_rows:
+        if namespace not in user_namespaces or kind not in _RELKINDS:
+            continue  # system schemas; indexes, TOAST tables, composite types
+        key = (role(owner), kind)
+        owned[key] = owned.get(key, 0) + 1
+        if acl is not None:
+            grant(namespace, name, key[0], acl, kind, None)
+    for namespace, name, owner, acl, kind, arguments in routine_rows:
+        if namespace in user_namespaces and f"routine:{kind}" in _RELKINDS:
+            grant(namespace, name, role(owner), acl, f"routine:{kind}", arguments)
     return DatabaseDetail(
         name=database,
         collected=True,
-        schemas=tuple(sorted(schemas, key=lambda s: s.name)),
+        schemas=tuple(schemas),
         default_privileges=tuple(defaults),
         object_grants=tuple(grants),
         ownership=tuple(
