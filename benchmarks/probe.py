@@ -142,15 +142,12 @@ def main() -> int:
     watch = Stopwatch(args.stats)
     watch.install()
     sys.argv = ["pgwarden", *argv]
-    code = 0
     watch.main_started = time.perf_counter()
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    code = cli.run()
     watch.write(code)
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Ends the way ``pgwarden`` itself does, so its exit is measured too.
+    cli.leave(main())

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -486,10 +486,38 @@ def diff_cmd(run_a: str, run_b: str, history_path: str, as_json: bool) -> None:
         click.echo("\n".join(diff_lines(change)))
 
 
-def main() -> None:
-    """Console-script entry point."""
+def run(args: list[str] | None = None) -> int:
+    """Run the command line (``args``, or the process's own) and return its exit code."""
     try:
-        cli(standalone_mode=True)
+        cli.main(args=args, standalone_mode=True)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        click.echo(exc.code, err=True)  # what sys.exit("message") would print
+        return 1
     except PgwardenError as exc:  # pragma: no cover - every command has its own handler
         click.echo(f"pgwarden: error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        return EXIT_USAGE
+    return 0
+
+
+def leave(code: int) -> NoReturn:
+    """End the process with ``code`` once every output is flushed, without freeing the heap.
+
+    Every file pgwarden writes is closed and every session ended before the command
+    returns; what an ordinary exit still does is free each object one by one (after a
+    1,000-database scan, a few hundred thousand of them: about 0.2 s). Flushed by hand:
+    stdout, stderr and the log handlers.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
+            code = code or 1
+    os._exit(code)
+
+
+def main() -> NoReturn:
+    """Console-script entry point."""
+    leave(run())
