@@ -92,14 +92,36 @@ def severity_first(finding: Finding) -> tuple[int, int]:
     return (STATUS_ORDER[finding.status], -SEVERITY_ORDER[finding.severity])
 
 
+def severity_rank(status: str, severity: str) -> tuple[int, int]:
+    """``severity_first`` of any finding with this status and severity."""
+    return (STATUS_ORDER[status], -SEVERITY_ORDER[severity])
+
+
 def is_current(finding: Finding) -> bool:
     """Whether the scan found this; a baseline entry it no longer finds is ``absent``."""
     return finding.baseline_state != "absent"
 
 
 def most_severe_first(findings: Iterable[Finding]) -> list[Finding]:
-    """The findings in the order every report lists them when it cannot list them all."""
-    return sorted(findings, key=severity_first)
+    """The findings in the order every report lists them when it cannot list them all.
+
+    The order of ``sorted(findings, key=severity_first)``, ties in document order. There
+    are only a dozen (status, severity) pairs, so one pass puts each finding in its
+    group and the groups are joined in order: for 50,000 findings a fraction of the
+    cost of a key per finding and a sort.
+    """
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        key = (finding.status, finding.severity)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = []
+        group.append(finding)
+    return [
+        finding
+        for key in sorted(groups, key=lambda pair: severity_rank(*pair))
+        for finding in groups[key]
+    ]
 
 
 def server_names(results: Results) -> list[str]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 import re
 from collections.abc import Callable
 
 from pgwarden.reports.access_matrix import access_matrix
-from pgwarden.reports.html import render_html
-from pgwarden.scanner.results import Results
-from tests.reports.conftest import HOSTILE, WIDE_SERVER, wide_matrix_results
+from pgwarden.reports.html import _grouped_by_family, render_html
+from pgwarden.reports.view import is_current, rules_by_id, severity_first
+from pgwarden.scanner.results import Finding, Results
+from tests.reports.conftest import HOSTILE, WIDE_SERVER, large_results, wide_matrix_results
 
 
 def html_text(results: Results) -> str:
@@ -212,3 +214,28 @@ def test_hostile_names_in_a_large_access_matrix_stay_data() -> None:
     (compact,) = embedded_data(html)["matrices"]
     assert HOSTILE["secai-radar"] in compact["principals"]
     assert [HOSTILE["ctxEco"], "app-00", True] in compact["databases"]
+
+
+def test_grouping_by_family_is_a_stable_sort() -> None:
+    many = large_results(400)
+    # Some baseline entries the scan no longer finds: last in their family.
+    findings = [
+        f.model_copy(update={"baseline_state": "absent"}) if i % 9 == 0 else f
+        for i, f in enumerate(many.findings)
+    ]
+    random.Random(5).shuffle(findings)
+    rules = rules_by_id(many)
+    catalogue: dict[str, int] = {}
+    for index, rule in enumerate(rules.values()):
+        catalogue.setdefault(rule.family, index)
+    worst: dict[str, tuple[int, int]] = {}
+    for f in findings:
+        key = severity_first(f) if is_current(f) else (3, 0)
+        family = rules[f.rule_id].family
+        worst[family] = min(worst.get(family, key), key)
+
+    def order(f: Finding) -> tuple[object, ...]:
+        family = rules[f.rule_id].family
+        return (worst[family], catalogue[family], not is_current(f), severity_first(f))
+
+    assert _grouped_by_family(findings, rules) == sorted(findings, key=order)

@@ -225,3 +225,22 @@ def test_github_limits_hold_at_full_scale() -> None:
     assert len(run["results"]) == 25_000
     notes = run["invocations"][0]["toolExecutionNotifications"]
     assert any("left out" in n["message"]["text"] for n in notes)
+
+
+def test_the_log_is_what_json_dumps_writes(results: Results, hostile_results: Results) -> None:
+    # Results are encoded by pydantic, the rest by json.dumps: the bytes must not tell.
+    for document in (results, hostile_results, large_results(300)):
+        text = render_sarif(document, cwd=Path("/srv/checkout"))
+        dumped = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":")) + "\n"
+        assert text == dumped.encode("utf-8")
+
+
+def test_evidence_is_written_as_json_dumps_writes_it(results: Results) -> None:
+    # Where pydantic's encoder writes other text than json.dumps: small floats, None keys.
+    evidence = {"ratio": 1e-05, "share": 0.00002, "by_role": {None: 1, 2: 1.5e-06}}
+    finding = results.findings[0].model_copy(update={"evidence": evidence})
+    assert finding.status == "fail"
+    text = render_sarif(
+        results.model_copy(update={"findings": (finding,)}), cwd=Path("/srv/checkout")
+    )
+    assert b'"evidence":{"ratio":1e-05,"share":2e-05,"by_role":{"null":1,"2":1.5e-06}}' in text
