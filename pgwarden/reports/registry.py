@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from pgwarden.reports.base import Renderer
-from pgwarden.reports.html import render_html
-from pgwarden.reports.json import render_json
-from pgwarden.reports.junit import render_junit
-from pgwarden.reports.markdown import render_markdown
-from pgwarden.reports.sarif import render_sarif
+from pgwarden.scanner.results import Results
+
+
+class _OnFirstUse:
+    """A renderer whose module is imported when it first renders.
+
+    Jinja, the XML writer and the rest load only for the formats a run writes: starting
+    ``pgwarden`` costs less, and most scans write one or two formats.
+    """
+
+    def __init__(self, module: str, function: str) -> None:
+        self.module = module
+        self.function = function
+        self.__name__ = function
+
+    def __call__(self, results: Results) -> str | bytes:
+        renderer: Renderer = getattr(import_module(self.module), self.function)
+        return renderer(results)
+
 
 # Order is the order of the CLI options and of the demo's output files.
 RENDERERS: dict[str, tuple[Renderer, str]] = {
-    "json": (render_json, "results.json"),
-    "sarif": (render_sarif, "results.sarif"),
-    "html": (render_html, "report.html"),
-    "junit": (render_junit, "junit.xml"),
-    "markdown": (render_markdown, "summary.md"),
+    "json": (_OnFirstUse("pgwarden.reports.json", "render_json"), "results.json"),
+    "sarif": (_OnFirstUse("pgwarden.reports.sarif", "render_sarif"), "results.sarif"),
+    "html": (_OnFirstUse("pgwarden.reports.html", "render_html"), "report.html"),
+    "junit": (_OnFirstUse("pgwarden.reports.junit", "render_junit"), "junit.xml"),
+    "markdown": (_OnFirstUse("pgwarden.reports.markdown", "render_markdown"), "summary.md"),
 }
