@@ -18,6 +18,7 @@ from typing import NamedTuple
 from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident, quote_literal
 from pgwarden.scanner.access import (
     Access,
+    RoleGraph,
     Tenancy,
     acl_accesses,
     acl_text,
@@ -42,8 +43,8 @@ NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
 CIS_PG_DML = "CIS PostgreSQL 16 Benchmark 4.4"
 MAX_LISTED = 25
 
-# An ACL item's identity: grantee (None: PUBLIC), grantor and privileges.
-_ItemKey = tuple[str | None, str, tuple[str, ...]]
+# An ACL item's identity: grantee (None: PUBLIC), grantor, privileges and grantable.
+_ItemKey = tuple[str | None, str, tuple[str, ...], tuple[str, ...]]
 
 # What PostgreSQL grants PUBLIC on every new object of these kinds: restating it in a
 # default ACL (which a global ALTER DEFAULT PRIVILEGES entry always does) is no leak.
@@ -173,7 +174,11 @@ class _Held(NamedTuple):
 
 @dataclass
 class _Exposure:
-    """Everything one principal holds on one resource, gathered before reporting."""
+    """Everything one principal holds on one resource, gathered before reporting.
+
+    ``through``: what it holds through each role it belongs to, grouped by that role
+    as it is added (the message and the remediation both ask for it).
+    """
 
     resource: str
     principal: str
@@ -181,9 +186,13 @@ class _Exposure:
     database: str
     held: list[_Held] = field(default_factory=list)
     facts: dict[str, object] = field(default_factory=dict)
+    through: dict[str, list[_Held]] = field(default_factory=dict)
 
     def add(self, access: Access, revoke: list[str], target: str) -> None:
-        self.held.append(_Held(access, revoke, target, _derived(access)))
+        held = _Held(access, revoke, target, _derived(access))
+        self.held.append(held)
+        if held.derived and access.grantee is not None:
+            self.through.setdefault(access.grantee, []).append(held)
 
     @property
     def accesses(self) -> list[Access]:
@@ -216,15 +225,6 @@ def _summary(targets: Sequence[str]) -> str:
     return shown + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
 
 
-def _through(exposure: _Exposure) -> dict[str, list[_Held]]:
-    """What the principal holds through each role it belongs to, grouped by that role."""
-    groups: dict[str, list[_Held]] = {}
-    for held in exposure.held:
-        if held.derived and held.access.grantee is not None:
-            groups.setdefault(held.access.grantee, []).append(held)
-    return groups
-
-
 def _fix_lines(
     tenancy: Tenancy, database: str, exposure: _Exposure, *, cut_memberships: bool = False
 ) -> list[str]:
@@ -235,7 +235,7 @@ def _fix_lines(
     group granted thousands of tables costs one line, not thousands.
     """
     lines: list[str] = []
-    grouped = _through(exposure) if cut_memberships else {}
+    grouped = exposure.through if cut_memberships else {}
     for held in exposure.held:
         if held.derived and held.access.grantee in grouped:
             continue
@@ -253,6 +253,39 @@ def _fix_lines(
         lines.append(sql_comment(f"{path} → {targets}: {why}"))
         lines.extend(statements)
     return lines
+
+
+class _ItemAccesses:
+    """Each role's way to an ACL item, for every database one rule looks into.
+
+    An app's databases repeat its grants (the same group given USAGE on its schemas,
+    SELECT on every table and the same default privileges, in each database): the
+    item of an object grant, each foreign user's ``Access`` to an item and the
+    evidence that access shows are built once per distinct item, not once per
+    database and object.
+    """
+
+    def __init__(self, graph: RoleGraph) -> None:
+        self._graph = graph
+        self._items: dict[_ItemKey, AclItem] = {}
+        self._accesses: dict[tuple[_ItemKey, str], Access | None] = {}
+
+    def item(self, grantee: str | None, grantor: str, privileges: tuple[str, ...]) -> AclItem:
+        """The ACL item an object grant stands for."""
+        key = (grantee, grantor, privileges, ())
+        if key not in self._items:
+            # Made of the snapshot's already validated fields: no second validation.
+            self._items[key] = AclItem.model_construct(
+                grantee=grantee, grantor=grantor, privileges=privileges
+            )
+        return self._items[key]
+
+    def access(self, item: AclItem, role: str) -> Access | None:
+        """How ``role`` holds ``item``'s privileges (``item_access``), or None."""
+        key = ((item.grantee, item.grantor, item.privileges, item.grantable), role)
+        if key not in self._accesses:
+            self._accesses[key] = item_access(item, role, self._graph)
+        return self._accesses[key]
 
 
 class PublicConnect(Rule):
@@ -391,6 +424,7 @@ class CrossAppConnect(Rule):
         for database, app in sorted(tenancy.app_databases.items()):
             db = tenancy.databases[database]
             target = quote_ident(database)
+            datacl = [acl_text(i) for i in db.acl]  # once, not once per foreign role
             for role in tenancy.reaching(db, ("CONNECT",)):
                 exposure = _Exposure(f"database/{database}", f"role/{role}", app, database)
                 for access in _database_accesses(tenancy, db, role, ("CONNECT",)):
@@ -417,7 +451,7 @@ class CrossAppConnect(Rule):
                         "principal_app": tenancy.role_apps.get(role),
                         "login": tenancy.roles[role].login,
                         "access": exposure.evidence(),
-                        "datacl": [acl_text(i) for i in db.acl],
+                        "datacl": list(datacl),
                         "verify": _verify_db(role, database, "CONNECT"),
                     },
                     remediation=_script(_fix_lines(tenancy, database, exposure)),
@@ -621,14 +655,15 @@ class ForeignObjectPrivileges(Rule):
 
     def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, config)
+        accesses = _ItemAccesses(tenancy.graph)
         for database, app, detail in inspected(tenancy, self.id):
             exposures: dict[tuple[str, str], _Exposure] = {}
             _database_level(tenancy, tenancy.databases[database], app, exposures)
             if isinstance(detail, Verdict):
                 yield detail
             else:
-                _schema_privileges(tenancy, detail, app, exposures)
-                _object_privileges(tenancy, detail, app, exposures)
+                _schema_privileges(tenancy, detail, app, exposures, accesses)
+                _object_privileges(tenancy, detail, app, exposures, accesses)
                 _object_ownership(tenancy, detail, app, exposures)
             for key in sorted(exposures):
                 yield _object_verdict(tenancy, exposures[key])
@@ -661,7 +696,11 @@ def _database_level(
 
 
 def _schema_privileges(
-    tenancy: Tenancy, detail: DatabaseDetail, app: str, exposures: dict[tuple[str, str], _Exposure]
+    tenancy: Tenancy,
+    detail: DatabaseDetail,
+    app: str,
+    exposures: dict[tuple[str, str], _Exposure],
+    accesses: _ItemAccesses,
 ) -> None:
     database = detail.name
     for schema in detail.schemas:
@@ -684,28 +723,35 @@ def _schema_privileges(
                     item.privileges, target, item.grantee, item.grantor, schema.owner
                 )
             for role in users:
-                for access in acl_accesses([item], role, tenancy.graph, include_public=False):
-                    resource = (
-                        f"database/{database}"
-                        if _derived(access)
-                        else f"schema/{database}.{schema.name}"
-                    )
-                    _exposure(exposures, resource, f"role/{role}", app, database).add(
-                        access, revoke, target
-                    )
+                access = accesses.access(item, role)
+                if access is None or not access.privileges:
+                    continue
+                resource = (
+                    f"database/{database}"
+                    if _derived(access)
+                    else f"schema/{database}.{schema.name}"
+                )
+                _exposure(exposures, resource, f"role/{role}", app, database).add(
+                    access, revoke, target
+                )
 
 
 def _object_privileges(
-    tenancy: Tenancy, detail: DatabaseDetail, app: str, exposures: dict[tuple[str, str], _Exposure]
+    tenancy: Tenancy,
+    detail: DatabaseDetail,
+    app: str,
+    exposures: dict[tuple[str, str], _Exposure],
+    accesses: _ItemAccesses,
 ) -> None:
     database = detail.name
     # Most grants go to roles no foreign principal can use (the app's own): asked once
     # per grantee, they are passed over before anything is built for them.
     users_of: dict[str, list[str]] = {}
-    # Many objects carry the same grant (a group given SELECT on every table): its ACL
-    # item, and each foreign user's way to it, are built once per database.
-    items: dict[_ItemKey, AclItem] = {}
-    ways: dict[tuple[_ItemKey, str], Access | None] = {}
+    # Many objects carry the same grant (a group given SELECT on every table): who
+    # holds it, and how, is worked out once per grant, not once per object.
+    holders_of: dict[AclItem, list[tuple[str, Access, bool]]] = {}
+    # What a role holds through membership goes to its one finding for the database.
+    through_membership: dict[str, _Exposure] = {}
     for grant in detail.object_grants:
         grantee = grant.grantee
         users: list[str] = []
@@ -730,13 +776,7 @@ def _object_privileges(
             target = f"{'SEQUENCE' if grant.kind == 'sequence' else 'TABLE'} {qualified}"
             resource = f"table/{database}.{grant.schema_name}.{grant.name}"
         grantor = grant.grantor or grant.owner
-        key = (grantee, grantor, privileges)
-        if key not in items:
-            # Made of the snapshot's already validated fields: no second validation.
-            items[key] = AclItem.model_construct(
-                grantee=grantee, grantor=grantor, privileges=privileges
-            )
-        item = items[key]
+        item = accesses.item(grantee, grantor, privileges)
         revoke = revoke_privileges(privileges, target, grantee, grantor, grant.owner)
         if grantee is None:
             exposure = _exposure(exposures, resource, "PUBLIC", app, database)
@@ -745,17 +785,21 @@ def _object_privileges(
             )
             exposure.facts.update(object_type=grant.kind, owner=grant.owner)
             continue
-        for role in users:
-            if (key, role) not in ways:
-                ways[key, role] = item_access(item, role, tenancy.graph)
-            access = ways[key, role]
-            if access is None:
-                continue
-            if _derived(access):
+        holders = holders_of.get(item)
+        if holders is None:
+            holders = holders_of[item] = [
+                (role, access, _derived(access))
+                for role in users
+                if (access := accesses.access(item, role)) is not None
+            ]
+        for role, access, derived in holders:
+            if derived:
                 # Through membership: one finding per database, ended by one REVOKE.
-                _exposure(exposures, f"database/{database}", f"role/{role}", app, database).add(
-                    access, revoke, target
-                )
+                if role not in through_membership:
+                    through_membership[role] = _exposure(
+                        exposures, f"database/{database}", f"role/{role}", app, database
+                    )
+                through_membership[role].add(access, revoke, target)
                 continue
             exposure = _exposure(exposures, resource, f"role/{role}", app, database)
             exposure.add(access, revoke, target)
@@ -818,7 +862,7 @@ def _database_phrases(exposure: _Exposure) -> list[str]:
             )
         else:
             phrases.append(f"holds {', '.join(access.privileges)} on the database")
-    for holder, group in _through(exposure).items():
+    for holder, group in exposure.through.items():
         owned = [h.target for h in group if h.access.via == "owner"]
         granted = [h for h in group if h.access.via != "owner"]
         if owned:
@@ -960,13 +1004,14 @@ class LeakyDefaultPrivileges(Rule):
 
     def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, config)
+        accesses = _ItemAccesses(tenancy.graph)
         for database, app, detail in inspected(tenancy, self.id):
             if isinstance(detail, Verdict):
                 yield detail
                 continue
             exposures: dict[tuple[str, str], _Exposure] = {}
             for default in detail.default_privileges:
-                _default_entry(tenancy, database, app, default, exposures)
+                _default_entry(tenancy, database, app, default, exposures, accesses)
             for key in sorted(exposures):
                 yield _default_verdict(tenancy, exposures[key])
 
@@ -977,6 +1022,7 @@ def _default_entry(
     app: str,
     default: DefaultPrivilege,
     exposures: dict[tuple[str, str], _Exposure],
+    accesses: _ItemAccesses,
 ) -> None:
     keyword = _DEFAULT_ACL_KEYWORDS[default.object_type]
     creator = quote_ident(default.role)
@@ -1022,10 +1068,12 @@ def _default_entry(
             _append_fact(exposure, fact)
             continue
         for role in users:
-            for access in acl_accesses([shown], role, tenancy.graph, include_public=False):
-                exposure = _exposure(exposures, resource, f"role/{role}", app, database)
-                exposure.add(access, revoke, target)
-                _append_fact(exposure, fact)
+            access = accesses.access(shown, role)
+            if access is None:
+                continue
+            exposure = _exposure(exposures, resource, f"role/{role}", app, database)
+            exposure.add(access, revoke, target)
+            _append_fact(exposure, fact)
 
 
 def _append_fact(exposure: _Exposure, fact: dict[str, object]) -> None:

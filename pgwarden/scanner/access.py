@@ -101,12 +101,17 @@ def _acl_name(name: str) -> str:
 
 def acl_text(item: AclItem) -> str:
     """An ACL item as PostgreSQL prints it (``grantee=privileges/grantor``)."""
-    letters = "".join(
-        _ACL_LETTERS.get(p, "?") + ("*" if p in item.grantable else "")
-        for p in sort_privileges(item.privileges)
-    )
     grantee = "" if item.grantee is None else _acl_name(item.grantee)
-    return f"{grantee}={letters}/{_acl_name(item.grantor)}"
+    return f"{grantee}={_acl_letters(item.privileges, item.grantable)}/{_acl_name(item.grantor)}"
+
+
+@lru_cache(maxsize=4096)
+def _acl_letters(privileges: tuple[str, ...], grantable: tuple[str, ...]) -> str:
+    # Every ACL shown is printed whole, item by item: the few distinct lists are cached.
+    return "".join(
+        _ACL_LETTERS.get(p, "?") + ("*" if p in grantable else "")
+        for p in sort_privileges(privileges)
+    )
 
 
 @dataclass(frozen=True)
@@ -158,16 +163,21 @@ class RoleGraph:
         self._any: dict[str, list[str]] = {}
         self._inherit_edges: set[tuple[str, str]] = set()
         self._set_edges: set[tuple[str, str]] = set()
-        for (member, role), grants in sorted(self._grants.items()):
-            inherit = any(g.inherit_option for g in grants)
-            can_set = any(g.set_option for g in grants)
+        # Sorted by key alone (cheaper than sorting the items, same order); the
+        # options of one pair's grants add up.
+        for pair in sorted(self._grants):
+            member, role = pair
+            inherit = can_set = False
+            for grant in self._grants[pair]:
+                inherit = inherit or grant.inherit_option
+                can_set = can_set or grant.set_option
             self._any.setdefault(member, []).append(role)
             if inherit:
                 self._inherit.setdefault(member, []).append(role)
-                self._inherit_edges.add((member, role))
+                self._inherit_edges.add(pair)
             if can_set:
                 self._set.setdefault(member, []).append(role)
-                self._set_edges.add((member, role))
+                self._set_edges.add(pair)
             if inherit or can_set:
                 self._usable.setdefault(member, []).append(role)
         self.names: frozenset[str] = frozenset(n for pair in self._grants for n in pair)
@@ -320,8 +330,11 @@ class RoleGraph:
         """
         cached = self._user_names.get(group)
         if cached is None:
-            inheriting = self._reach({group}, self._reverse_inherit)
-            found = self._reach(inheriting, self._reverse_set)
+            found = self._reach({group}, self._reverse_inherit)
+            if not self.always_inherits:
+                # Only a SET grant without INHERIT can let a role in that the walk
+                # along inheritance missed: without one, a second walk finds nothing.
+                found = self._reach(found, self._reverse_set)
             found.discard(group)
             cached = self._user_names[group] = frozenset(found)
         return cached
@@ -421,23 +434,8 @@ class Access:
         return f"{self._chain_head} {target}"
 
     def evidence(self, target: str) -> dict[str, object]:
-        evidence: dict[str, object] = {
-            "via": self.via,
-            "chain": self.chain(target),
-            "privileges": list(self.privileges),
-        }
-        item = self.acl_item
-        if item is not None:
-            evidence["acl_item"] = self._acl_text
-            evidence["grantee"] = item.grantee or "PUBLIC"
-            evidence["grantor"] = item.grantor
-        paths = self.paths
-        if paths and len(paths[0].path) > 1:
-            evidence["paths"] = [p.evidence() for p in paths]
-        if self._set_role_note is not None:
-            evidence["needs_set_role"] = True
-            evidence["note"] = self._set_role_note
-        return evidence
+        """The access as findings show it, held on ``target``."""
+        return {"via": self.via, "chain": self.chain(target), **self._evidence_rest}
 
     # One access is often shown on many objects (a group's grant on every table): what
     # does not depend on the object is worked out once.
@@ -453,8 +451,25 @@ class Access:
         return f"{head} → {what}"
 
     @cached_property
-    def _acl_text(self) -> str | None:
-        return None if self.acl_item is None else acl_text(self.acl_item)
+    def _evidence_rest(self) -> dict[str, object]:
+        """The evidence after the chain: the same on every object the access is shown on.
+
+        Its lists are shared by every evidence built from this access, which is safe
+        because a finding's evidence is never changed once made.
+        """
+        rest: dict[str, object] = {"privileges": list(self.privileges)}
+        item = self.acl_item
+        if item is not None:
+            rest["acl_item"] = acl_text(item)
+            rest["grantee"] = item.grantee or "PUBLIC"
+            rest["grantor"] = item.grantor
+        paths = self.paths
+        if paths and len(paths[0].path) > 1:
+            rest["paths"] = [p.evidence() for p in paths]
+        if self._set_role_note is not None:
+            rest["needs_set_role"] = True
+            rest["note"] = self._set_role_note
+        return rest
 
     @cached_property
     def _set_role_note(self) -> str | None:
@@ -787,10 +802,11 @@ class Tenancy:
         of them, or the owner, can: asking the role graph backwards from those few
         grantees replaces asking every role on the server about every database.
         """
+        wanted = frozenset(privileges)
         grantees = {
             item.grantee
             for item in db.acl
-            if item.grantee is not None and any(p in privileges for p in item.privileges)
+            if item.grantee is not None and not wanted.isdisjoint(item.privileges)
         }
         if owner:
             grantees.add(db.owner)
@@ -825,6 +841,11 @@ class Tenancy:
     def principals(self) -> tuple[str, ...]:
         """Every role judged by itself (app roles, logins of no app), sorted."""
         return tuple(sorted(r for r in self.roles if self.is_principal(r)))
+
+    @cached_property
+    def _principal_names(self) -> frozenset[str]:
+        # ``principals`` to test membership in: asked for every user of every grantee.
+        return frozenset(self.principals)
 
     def foreign_principals(self, database: str) -> list[str]:
         """Every existing role that must not reach ``database``, sorted."""
@@ -888,11 +909,11 @@ class Tenancy:
         owner_app = self.app_databases.get(database)
         key = (grantee, owner_app)
         if key not in self._users:
-            users = self.graph.user_names(grantee) | {grantee}
+            principals, role_apps = self._principal_names, self.role_apps
             self._users[key] = sorted(
                 u
-                for u in users
-                if u in self.roles and self.is_principal(u) and self.role_apps.get(u) != owner_app
+                for u in self.graph.user_names(grantee) | {grantee}
+                if u in principals and role_apps.get(u) != owner_app
             )
         return self._users[key]
 
@@ -957,17 +978,17 @@ class Tenancy:
         if access.via == "owner" and access.grantee == access.role:
             return revoke_grant, "the role owns the object", []
         holder = access.grantee
-        first_edges = [
-            stmt
-            for member, role in dict.fromkeys(p.edges[0] for p in access.paths if p.edges)
-            for stmt in revoke_membership(self.graph, member, role, self.version_num)
-        ]
         cuts = [self.cut_point(path, database) for path in access.paths]
         if self.foreign(holder, database) or not cuts or None in cuts:
             why = (
                 f"{holder!r} must not hold this itself; revoking its grant removes the "
                 f"access for {access.role!r} and every other member at once"
             )
+            first_edges = [
+                stmt
+                for member, role in dict.fromkeys(p.edges[0] for p in access.paths if p.edges)
+                for stmt in revoke_membership(self.graph, member, role, self.version_num)
+            ]
             return revoke_grant, why, first_edges
         edges = [cut for cut in dict.fromkeys(cuts) if cut is not None]
         statements = [
@@ -1007,31 +1028,28 @@ def access_matrix(snapshot: ServerSnapshot, context: ServerContext) -> tuple[Acc
                     violation=True,
                 )
             )
-        # Only an app role that is, or can use, a CONNECT grantee can reach it.
+        # Only an app role that is, or can use, a CONNECT grantee can reach it: by a
+        # grant when it is one, else through membership (no access needs building).
+        grantees = {
+            item.grantee
+            for item in db.acl
+            if item.grantee is not None and "CONNECT" in item.privileges
+        }
         reaching: dict[str, set[str]] = {}
-        for item in db.acl:
-            if item.grantee is not None and "CONNECT" in item.privileges:
-                for app, roles in tenancy.app_users(item.grantee).items():
-                    reaching.setdefault(app, set()).update(roles)
+        for grantee in grantees:
+            for app, roles in tenancy.app_users(grantee).items():
+                reaching.setdefault(app, set()).update(roles)
         for app in sorted(reaching.keys() | {owner_app}, key=order.__getitem__):
             if app == owner_app:
                 cells.append(AccessCell(database=database, app=owner_app, principal=app, via="own"))
                 continue
-            vias = [
-                access.via
-                for role in sorted(reaching[app])
-                for access in acl_accesses(
-                    db.acl, role, tenancy.graph, ("CONNECT",), include_public=False
+            cells.append(
+                AccessCell(
+                    database=database,
+                    app=owner_app,
+                    principal=app,
+                    via="membership" if reaching[app].isdisjoint(grantees) else "grant",
+                    violation=True,
                 )
-            ]
-            if vias:
-                cells.append(
-                    AccessCell(
-                        database=database,
-                        app=owner_app,
-                        principal=app,
-                        via="grant" if "grant" in vias else "membership",
-                        violation=True,
-                    )
-                )
+            )
     return tuple(cells)
