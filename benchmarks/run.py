@@ -237,24 +237,13 @@ def _load() -> str:
         return "n/a"
 
 
-def measure_floor(env: dict[str, str], jobs: int, workdir: Path, repeat: int) -> Floor:
-    best: Floor | None = None
-    for attempt in range(repeat):
-        command = [sys.executable, "-m", "benchmarks.floor", "--dsn-env", DSN_VARIABLE]
-        run = run_process(
-            [*command, "--jobs", str(jobs)],
-            env,
-            timeout=600,
-            workdir=workdir / f"floor-{attempt}",
-        )
-        if run.exit_code != 0:
-            raise RuntimeError(f"the floor loop failed: {run.stderr.strip()[-500:]}")
-        data = json.loads(run.stdout.strip().splitlines()[-1])
-        floor = Floor(run.wall, data["loop_seconds"], run.cpu, data["connections"])
-        if best is None or floor.wall < best.wall:
-            best = floor
-    assert best is not None
-    return best
+def measure_floor(env: dict[str, str], jobs: int, workdir: Path) -> Floor:
+    command = [sys.executable, "-m", "benchmarks.floor", "--dsn-env", DSN_VARIABLE]
+    run = run_process([*command, "--jobs", str(jobs)], env, timeout=600, workdir=workdir)
+    if run.exit_code != 0:
+        raise RuntimeError(f"the floor loop failed: {run.stderr.strip()[-500:]}")
+    data = json.loads(run.stdout.strip().splitlines()[-1])
+    return Floor(run.wall, data["loop_seconds"], run.cpu, data["connections"])
 
 
 def scan_command(config: Path, jobs: int, outputs: Path, stats: Path) -> list[str]:
@@ -270,24 +259,33 @@ def scan_command(config: Path, jobs: int, outputs: Path, stats: Path) -> list[st
 
 
 def measure_scan(
-    config: Path, env: dict[str, str], jobs: int, workdir: Path, timeout: float, repeat: int
+    config: Path, env: dict[str, str], jobs: int, workdir: Path, timeout: float
 ) -> Scan:
-    best: Scan | None = None
+    stats_path = workdir / "probe.json"
+    workdir.mkdir(parents=True, exist_ok=True)
+    run = run_process(scan_command(config, jobs, workdir, stats_path), env, timeout, workdir)
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+    return Scan(run, stats)
+
+
+def measure_pairs(
+    config: Path, env: dict[str, str], jobs: int, workdir: Path, timeout: float, repeat: int
+) -> tuple[Floor, Scan]:
+    """The floor and the scan in turn, ``repeat`` times; the best of each.
+
+    Taken in turn rather than one block after the other, so a machine whose speed
+    drifts during the run (other tenants, frequency scaling) weighs on both alike.
+    """
+    floors: list[Floor] = []
+    scans: list[Scan] = []
     for attempt in range(repeat):
-        attempt_dir = workdir / f"scan-{attempt}"
-        stats_path = attempt_dir / "probe.json"
-        attempt_dir.mkdir(parents=True, exist_ok=True)
-        run = run_process(
-            scan_command(config, jobs, attempt_dir, stats_path), env, timeout, attempt_dir
-        )
-        stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
-        scan = Scan(run, stats)
-        if not scan.complete:
-            return scan  # a scan that fails or times out is not repeated
-        if best is None or scan.run.wall < best.run.wall:
-            best = scan
-    assert best is not None
-    return best
+        floors.append(measure_floor(env, jobs, workdir / f"floor-{attempt}"))
+        scans.append(measure_scan(config, env, jobs, workdir / f"scan-{attempt}", timeout))
+        if not scans[-1].complete:
+            break  # a scan that fails or times out is not repeated
+    floor = min(floors, key=lambda f: f.wall)
+    complete = [s for s in scans if s.complete]
+    return floor, (min(complete, key=lambda s: s.run.wall) if complete else scans[-1])
 
 
 def run_benchmark(
@@ -326,16 +324,15 @@ def run_benchmark(
             started = time.perf_counter()
             synthetic.grow(size.databases, size.roles)
             built = time.perf_counter() - started
-            progress(f"{size.label}: built in {built:.1f} s; measuring the floor")
+            progress(f"{size.label}: built in {built:.1f} s; measuring the floor and the scan")
             workdir = out / size.slug
             workdir.mkdir(parents=True, exist_ok=True)
             config = workdir / "pgwarden.toml"
             config.write_text(synthetic.config_toml(), encoding="utf-8")
             env = {**os.environ, DSN_VARIABLE: synthetic.dsn()}
             with synthetic.app_sessions():
-                floor = measure_floor(env, jobs, workdir, repeat)
-                progress(f"{size.label}: floor {floor.wall:.2f} s; scanning")
-                scan = measure_scan(config, env, jobs, workdir, scan_timeout, repeat)
+                floor, scan = measure_pairs(config, env, jobs, workdir, scan_timeout, repeat)
+                progress(f"{size.label}: floor {floor.wall:.2f} s")
             measurement = Measurement(size, built, floor, scan)
             report.measurements.append(measurement)
             state = (

@@ -199,7 +199,7 @@ class CollectionMetrics(Frozen):
     """What collecting one server cost: SQL statements, connections, seconds per phase.
 
     Phases: ``connect`` (the first session), ``server`` (server-wide catalogs) and
-    ``databases`` (one session and one statement per database). For benchmarks and
+    ``databases`` (one session and one round trip per database). For benchmarks and
     for operators watching scans of big servers grow.
     """
 
