@@ -14,9 +14,11 @@ import pwd
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,20 +220,45 @@ def container_server() -> Iterator[LocalServer]:
 
 @contextlib.contextmanager
 def throwaway_server(settings: dict[str, str] | None = None) -> Iterator[LocalServer]:
-    """A throwaway server from local binaries, else from Docker, else a clear error."""
+    """A throwaway server from local binaries, else from Docker, else a clear error.
+
+    The server is stopped and its files removed however the block ends, a SIGTERM
+    included (a CI job's timeout, ``kill``): the default action would end the process
+    on the spot and leave a postgres running on a temporary directory.
+    """
     bindir = find_server_binaries()
     if bindir is not None:
-        with binaries_server(bindir, settings) as server:
+        with _terminate_in_order(), binaries_server(bindir, settings) as server:
             yield server
         return
     if docker_available():
-        with container_server() as server:
+        with _terminate_in_order(), container_server() as server:
             yield server
         return
     raise EnvironmentNotReady(
         "no PostgreSQL server binaries (initdb, pg_ctl) and no Docker engine found: "
         "install them, e.g. 'apt-get install postgresql' on Debian/Ubuntu"
     )
+
+
+@contextlib.contextmanager
+def _terminate_in_order() -> Iterator[None]:
+    """Within the block, SIGTERM raises SystemExit (status 143) so cleanups run.
+
+    Only the main thread can take signals; elsewhere the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def pg_ctl(server: LocalServer, *args: str) -> None:
