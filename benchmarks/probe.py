@@ -24,6 +24,7 @@ from typing import Any  # noqa: E402
 
 from pgwarden.reports.registry import RENDERERS  # noqa: E402
 from pgwarden.scanner import cli  # noqa: E402
+from pgwarden.scanner.gcpause import without_cycle_collection  # noqa: E402
 
 IMPORTED = time.perf_counter()
 
@@ -143,6 +144,7 @@ def main() -> int:
     watch.install()
     sys.argv = ["pgwarden", *argv]
     watch.main_started = time.perf_counter()
+    without_cycle_collection()  # as ``pgwarden`` itself does
     code = cli.run()
     watch.write(code)
     return code

@@ -31,6 +31,7 @@ from pgwarden.scanner.errors import (
     UsageError,
     read_input,
 )
+from pgwarden.scanner.gcpause import without_cycle_collection
 from pgwarden.scanner.history import HistoryStore, diff_json, run_json
 from pgwarden.scanner.model import Snapshot
 from pgwarden.scanner.registry import find_rule, load_rules, select_rules
@@ -519,5 +520,6 @@ def leave(code: int) -> NoReturn:
 
 
 def main() -> NoReturn:
-    """Console-script entry point."""
+    """Console-script entry point: one command, then the process ends."""
+    without_cycle_collection()
     leave(run())

@@ -25,3 +25,18 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def without_cycle_collection() -> None:
+    """Turn the cyclic garbage collector off for the rest of a pgwarden process.
+
+    For the ``pgwarden`` command itself, which runs one pipeline and ends (``cli.leave``)
+    without freeing its heap. Reference counting frees everything as before; what the
+    collector would add is full walks of the growing snapshot while the databases are
+    read, each holding the interpreter lock that every collection thread needs: at
+    1,000 databases and 10,000 roles about 580 collections and 0.45 s of CPU, for about
+    600 objects of cyclic garbage in the whole run. Not for library callers, whose
+    processes live on: they keep the collector, paused only around the big builds
+    (``collector_paused``).
+    """
+    gc.disable()
