@@ -16,16 +16,18 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.adapt import AdaptersMap
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import Row, RowFactory, dict_row, tuple_row
 from psycopg.types import TypeInfo
 
 from pgwarden.scanner.collectors import postgres_queries as q
-from pgwarden.scanner.collectors.acl import AclSyntaxError, parse_acl
+from pgwarden.scanner.collectors.acl import AclSyntaxError, parse_acl, parse_acl_item
 from pgwarden.scanner.collectors.base import CollectorError
 from pgwarden.scanner.dsn import describe_endpoint, endpoint_of
 from pgwarden.scanner.identifiers import quote_ident
@@ -85,8 +87,11 @@ _RELKINDS = {
 }
 
 # aclitem and aclitem[] have fixed OIDs: registered without asking the server, so
-# ACL columns load as lists of item texts for collectors.acl.
+# ACL columns load as lists of item texts for collectors.acl. Registered once, on the
+# adapters every pgwarden session starts from (each connection copies them on write).
 ACLITEM = TypeInfo("aclitem", 1033, 1034)
+_ADAPTERS = AdaptersMap(psycopg.adapters)
+ACLITEM.register(_ADAPTERS)
 
 ProgressCallback = Callable[[str], None]
 
@@ -166,25 +171,29 @@ def connect(
     password: str | None = None,
 ) -> psycopg.Connection[dict[str, Any]]:
     """Open one read-only, time-limited pgwarden session."""
-    limits = settings or SessionSettings()
-    params = conninfo_to_dict(dsn) if dsn else {}
-    extra: dict[str, Any] = {
-        "application_name": APPLICATION_NAME,
-        "options": limits.options(str(params["options"]) if params.get("options") else None),
-        "autocommit": True,
-        "row_factory": dict_row,
-    }
-    if "connect_timeout" not in params:
-        extra["connect_timeout"] = limits.connect_timeout_s
+    extra = dict(_session_parameters(dsn, settings or SessionSettings()))
     if dbname is not None:
         extra["dbname"] = dbname
     if password is not None:
         extra["password"] = password
-    conn = psycopg.connect(dsn, **extra)
-    ACLITEM.register(conn)
+    conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row, context=_ADAPTERS, **extra)
     if stats is not None:
         stats.count(connections=1)
     return conn
+
+
+@lru_cache(maxsize=16)
+def _session_parameters(dsn: str, limits: SessionSettings) -> tuple[tuple[str, Any], ...]:
+    """What pgwarden adds to a DSN for its sessions (worked out once per DSN: a scan
+    opens one session per database)."""
+    params = conninfo_to_dict(dsn) if dsn else {}
+    extra: dict[str, Any] = {
+        "application_name": APPLICATION_NAME,
+        "options": limits.options(str(params["options"]) if params.get("options") else None),
+    }
+    if "connect_timeout" not in params:
+        extra["connect_timeout"] = limits.connect_timeout_s
+    return tuple(extra.items())
 
 
 class PostgresCollector:
@@ -213,6 +222,7 @@ class PostgresCollector:
         self.stats = CollectionStats()
         # Role OID to name, from the server-wide role list: owners in each database.
         self._role_names: dict[int, str] = {}
+        self._known_grants: dict[GrantKey, ObjectGrant | None] = {}
         self._own_pids: set[int] = set()
         self._pids_lock = threading.Lock()
 
@@ -408,7 +418,9 @@ class PostgresCollector:
         try:
             with self._connect(database.name) as conn:
                 result_sets = self._result_sets(conn, q.DATABASE_OBJECTS)
-            return _database_objects(database.name, result_sets, self._role_names)
+            return _database_objects(
+                database.name, result_sets, self._role_names, self._known_grants
+            )
         except psycopg.Error as exc:
             return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))
         except AclSyntaxError as exc:
@@ -429,10 +441,23 @@ def _schema_default_acl(owner: str) -> tuple[AclItem, ...]:
     return (AclItem(grantee=owner, grantor=owner, privileges=("CREATE", "USAGE")),)
 
 
+# A grant as read: schema, name, kind, owner, ACL item text, routine arguments.
+GrantKey = tuple[str, str, str, str, str, str | None]
+_UNSEEN: Any = object()
+
+
 def _database_objects(
-    database: str, result_sets: list[list[tuple[Any, ...]]], role_names: Mapping[int, str]
+    database: str,
+    result_sets: list[list[tuple[Any, ...]]],
+    role_names: Mapping[int, str],
+    known_grants: dict[GrantKey, ObjectGrant | None],
 ) -> DatabaseDetail:
-    """Join the result sets of ``DATABASE_OBJECTS`` (see its comment) into a DatabaseDetail."""
+    """Join the result sets of ``DATABASE_OBJECTS`` (see its comment) into a DatabaseDetail.
+
+    ``known_grants`` holds the grants read so far, shared by every database of the
+    server: databases made from the same migrations (an app's, or a tenant's) repeat
+    the same grants, which are then built once and shared (they are immutable).
+    """
 
     def role(oid: int) -> str:
         # A role created after the role list was read: named as pg_get_userbyid would.
@@ -467,20 +492,28 @@ def _database_objects(
     def grant(
         namespace: int, name: str, owner: str, acl: list[str], kind: str, arguments: str | None
     ) -> None:
-        grants.extend(
-            ObjectGrant(
-                schema_name=namespaces[namespace],
-                name=sys.intern(name),
-                kind=_RELKINDS[kind],
-                owner=owner,
-                grantee=item.grantee,
-                privileges=item.privileges,
-                grantor=item.grantor,
-                arguments=arguments,
-            )
-            for item in parse_acl(acl)
-            if item.grantee != owner
-        )
+        schema = namespaces[namespace]
+        for text in acl:
+            key = (schema, name, kind, owner, text, arguments)
+            known = known_grants.get(key, _UNSEEN)
+            if known is _UNSEEN:
+                item = parse_acl_item(text)
+                known = known_grants[key] = (
+                    None  # the owner's own privileges are ownership, not a grant
+                    if item.grantee == owner
+                    else ObjectGrant(
+                        schema_name=schema,
+                        name=sys.intern(name),
+                        kind=_RELKINDS[kind],
+                        owner=owner,
+                        grantee=item.grantee,
+                        privileges=item.privileges,
+                        grantor=item.grantor,
+                        arguments=arguments,
+                    )
+                )
+            if known is not None:
+                grants.append(known)
 
     owned: dict[tuple[str, str], int] = {}
     for namespace, name, owner, acl, kind in relation_rows:
