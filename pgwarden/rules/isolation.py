@@ -36,6 +36,7 @@ from pgwarden.scanner.model import (
     Database,
     DatabaseDetail,
     DefaultPrivilege,
+    ObjectGrant,
     ServerSnapshot,
 )
 
@@ -45,6 +46,8 @@ MAX_LISTED = 25
 
 # An ACL item's identity: grantee (None: PUBLIC), grantor, privileges and grantable.
 _ItemKey = tuple[str | None, str, tuple[str, ...], tuple[str, ...]]
+# Who holds an object grant's item: (role, access, held through membership).
+_Holders = list[tuple[str, Access, bool]]
 
 # What PostgreSQL grants PUBLIC on every new object of these kinds: restating it in a
 # default ACL (which a global ALTER DEFAULT PRIVILEGES entry always does) is no leak.
@@ -269,6 +272,7 @@ class _ItemAccesses:
         self._graph = graph
         self._items: dict[_ItemKey, AclItem] = {}
         self._accesses: dict[tuple[_ItemKey, str], Access | None] = {}
+        self._holders: dict[tuple[_ItemKey, str | None], _Holders] = {}
 
     def item(self, grantee: str | None, grantor: str, privileges: tuple[str, ...]) -> AclItem:
         """The ACL item an object grant stands for."""
@@ -286,6 +290,30 @@ class _ItemAccesses:
         if key not in self._accesses:
             self._accesses[key] = item_access(item, role, self._graph)
         return self._accesses[key]
+
+    def holders(
+        self,
+        grantee: str,
+        grantor: str,
+        privileges: tuple[str, ...],
+        tenancy: Tenancy,
+        database: str,
+    ) -> _Holders:
+        """Each foreign principal of ``database`` holding an object grant's item, and how.
+
+        Who is foreign depends only on the database's app: worked out once per app, not
+        once per database and object.
+        """
+        key = ((grantee, grantor, privileges, ()), tenancy.app_databases.get(database))
+        found = self._holders.get(key)
+        if found is None:
+            item = self.item(grantee, grantor, privileges)
+            found = self._holders[key] = [
+                (role, access, _derived(access))
+                for role in tenancy.foreign_users(grantee, database)
+                if (access := self.access(item, role)) is not None
+            ]
+        return found
 
 
 class PublicConnect(Rule):
@@ -747,19 +775,14 @@ def _object_privileges(
     # Most grants go to roles no foreign principal can use (the app's own): asked once
     # per grantee, they are passed over before anything is built for them.
     users_of: dict[str, list[str]] = {}
-    # Many objects carry the same grant (a group given SELECT on every table): who
-    # holds it, and how, is worked out once per grant, not once per object.
-    holders_of: dict[AclItem, list[tuple[str, Access, bool]]] = {}
     # What a role holds through membership goes to its one finding for the database.
     through_membership: dict[str, _Exposure] = {}
     for grant in detail.object_grants:
         grantee = grant.grantee
-        users: list[str] = []
         if grantee is not None:
             if grantee not in users_of:
                 users_of[grantee] = tenancy.foreign_users(grantee, database)
-            users = users_of[grantee]
-            if not users:
+            if not users_of[grantee]:
                 continue
         routine = grant.arguments is not None
         privileges = tuple(grant.privileges)
@@ -771,39 +794,51 @@ def _object_privileges(
         qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
         if routine:
             target = f"ROUTINE {qualified}({grant.arguments})"
-            resource = f"function/{database}.{grant.schema_name}.{grant.name}({grant.arguments})"
         else:
             target = f"{'SEQUENCE' if grant.kind == 'sequence' else 'TABLE'} {qualified}"
-            resource = f"table/{database}.{grant.schema_name}.{grant.name}"
         grantor = grant.grantor or grant.owner
-        item = accesses.item(grantee, grantor, privileges)
-        revoke = revoke_privileges(privileges, target, grantee, grantor, grant.owner)
         if grantee is None:
-            exposure = _exposure(exposures, resource, "PUBLIC", app, database)
+            item = accesses.item(None, grantor, privileges)
+            exposure = _exposure(
+                exposures, _object_resource(grant, database), "PUBLIC", app, database
+            )
             exposure.add(
-                Access("PUBLIC", privileges, "public", None, grantor, (), item), revoke, target
+                Access("PUBLIC", privileges, "public", None, grantor, (), item),
+                revoke_privileges(privileges, target, None, grantor, grant.owner),
+                target,
             )
             exposure.facts.update(object_type=grant.kind, owner=grant.owner)
             continue
-        holders = holders_of.get(item)
-        if holders is None:
-            holders = holders_of[item] = [
-                (role, access, _derived(access))
-                for role in users
-                if (access := accesses.access(item, role)) is not None
-            ]
-        for role, access, derived in holders:
+        # Many objects carry the same grant (a group given SELECT on every table): who
+        # holds it, and how, is worked out once per grant and app, not once per object.
+        for role, access, derived in accesses.holders(
+            grantee, grantor, privileges, tenancy, database
+        ):
             if derived:
-                # Through membership: one finding per database, ended by one REVOKE.
+                # Through membership: one finding per database, ended by one REVOKE of
+                # the membership (``_fix_lines``), never by revoking this grant.
                 if role not in through_membership:
                     through_membership[role] = _exposure(
                         exposures, f"database/{database}", f"role/{role}", app, database
                     )
-                through_membership[role].add(access, revoke, target)
+                through_membership[role].add(access, [], target)
                 continue
-            exposure = _exposure(exposures, resource, f"role/{role}", app, database)
-            exposure.add(access, revoke, target)
+            exposure = _exposure(
+                exposures, _object_resource(grant, database), f"role/{role}", app, database
+            )
+            exposure.add(
+                access,
+                revoke_privileges(privileges, target, grantee, grantor, grant.owner),
+                target,
+            )
             exposure.facts.update(object_type=grant.kind, owner=grant.owner)
+
+
+def _object_resource(grant: ObjectGrant, database: str) -> str:
+    """The resource a grant on one object is reported on."""
+    if grant.arguments is not None:
+        return f"function/{database}.{grant.schema_name}.{grant.name}({grant.arguments})"
+    return f"table/{database}.{grant.schema_name}.{grant.name}"
 
 
 def _object_ownership(

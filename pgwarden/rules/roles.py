@@ -10,6 +10,7 @@ administrative and gives neither.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
 from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
 from pgwarden.scanner.access import (
@@ -48,8 +49,18 @@ HIGH_PRIVILEGE_ROLES: dict[str, str] = {
 }
 
 
+_ATTRIBUTE_VALUES = attrgetter(*ATTRIBUTES)
+
+
 def _attributes(role: Role | None) -> list[str]:
-    return [name for name in ATTRIBUTES if role is not None and getattr(role, name)]
+    if role is None:
+        return []
+    # Asked of every role on the server, nearly all of which have none: all five are
+    # read at once, and only a role with one is spelt out.
+    values = _ATTRIBUTE_VALUES(role)
+    if not any(values):
+        return []
+    return [name for name, has in zip(ATTRIBUTES, values, strict=True) if has]
 
 
 def _own_cut(tenancy: Tenancy, path: RolePath, app: str) -> tuple[str, str]:
@@ -273,12 +284,17 @@ class AppRoleInPrivilegedRole(Rule):
         # and only an app role's or a privileged one is a risk; their users are few.
         found: list[tuple[str, str, str]] = []
         for group in tenancy.graph.groups:
-            if group not in tenancy.role_apps and _group_risk(tenancy, group) is None:
+            group_app = tenancy.role_apps.get(group)
+            own_risk = _group_risk(tenancy, group)
+            if group_app is None and own_risk is None:
                 continue
             for role in tenancy.graph.user_names(group):
-                if role not in tenancy.role_apps:
+                app = tenancy.role_apps.get(role)
+                if app is None:
                     continue
-                risk = _membership_risk(tenancy, role, group)
+                # Most users of an app's group are that app's roles: for them the risk
+                # is the group's own (``_membership_risk``), known already.
+                risk = own_risk if app == group_app else _membership_risk(tenancy, role, group)
                 if risk is not None:
                     found.append((role, group, risk))
         for role, holder, risk in sorted(found):

@@ -155,32 +155,47 @@ class RoleGraph:
 
     def __init__(self, memberships: Iterable[Membership]) -> None:
         self._grants: dict[tuple[str, str], list[Membership]] = {}
-        for grant in memberships:
-            self._grants.setdefault((grant.member, grant.role), []).append(grant)
-        self._inherit: dict[str, list[str]] = {}
-        self._set: dict[str, list[str]] = {}
-        self._usable: dict[str, list[str]] = {}
-        self._any: dict[str, list[str]] = {}
+        # The options of one pair's grants add up. They are read here, in the
+        # snapshot's order: visited in sorted order, the grants (tens of thousands of
+        # objects) are read all over memory.
         self._inherit_edges: set[tuple[str, str]] = set()
         self._set_edges: set[tuple[str, str]] = set()
-        # Sorted by key alone (cheaper than sorting the items, same order); the
-        # options of one pair's grants add up.
+        for grant in memberships:
+            pair = (grant.member, grant.role)
+            self._grants.setdefault(pair, []).append(grant)
+            if grant.inherit_option:
+                self._inherit_edges.add(pair)
+            if grant.set_option:
+                self._set_edges.add(pair)
+        self._any: dict[str, list[str]] = {}
+        self._any_from: dict[str, list[str]] = {}
+        # Members with a grant lacking INHERIT or SET: only their lists differ by mode.
+        partial: set[str] = set()
         for pair in sorted(self._grants):
             member, role = pair
-            inherit = can_set = False
-            for grant in self._grants[pair]:
-                inherit = inherit or grant.inherit_option
-                can_set = can_set or grant.set_option
             self._any.setdefault(member, []).append(role)
-            if inherit:
-                self._inherit.setdefault(member, []).append(role)
-                self._inherit_edges.add(pair)
-            if can_set:
-                self._set.setdefault(member, []).append(role)
-                self._set_edges.add(pair)
-            if inherit or can_set:
-                self._usable.setdefault(member, []).append(role)
-        self.names: frozenset[str] = frozenset(n for pair in self._grants for n in pair)
+            self._any_from.setdefault(role, []).append(member)
+            if pair not in self._inherit_edges or pair not in self._set_edges:
+                partial.add(member)
+        # The lists are shared between modes wherever they are the same: on a big
+        # server there are tens of thousands, and a copy per mode was most of the cost
+        # of building the graph (fresh memory). Nothing changes them once built.
+        self._inherit: dict[str, list[str]]
+        self._set: dict[str, list[str]]
+        self._usable: dict[str, list[str]]
+        self._reverse_inherit: dict[str, list[str]]
+        self._reverse_set: dict[str, list[str]]
+        if partial:
+            self._inherit = self._by_mode(self._any, partial, self._inherit_edges)
+            self._set = self._by_mode(self._any, partial, self._set_edges)
+            self._usable = self._by_mode(self._any, partial, self._inherit_edges | self._set_edges)
+            self._reverse_inherit = self._reversed(self._inherit)
+            self._reverse_set = self._reversed(self._set)
+        else:
+            # Every grant has INHERIT and SET (PostgreSQL's default): one map for all.
+            self._inherit = self._set = self._usable = self._any
+            self._reverse_inherit = self._reverse_set = self._any_from
+        self.names: frozenset[str] = frozenset(self._any.keys() | self._any_from.keys())
         # Members with a grant that has SET but not INHERIT: only through them can
         # SET ROLE reach further than inheritance does.
         self._set_only: frozenset[str] = frozenset(
@@ -193,6 +208,29 @@ class RoleGraph:
         self._settable: dict[str, dict[str, RolePath]] = {}
         self._paths: dict[tuple[str, str, int], tuple[RolePath, ...]] = {}
         self._user_names: dict[str, frozenset[str]] = {}
+
+    @staticmethod
+    def _by_mode(
+        any_to: dict[str, list[str]], partial: set[str], edges: set[tuple[str, str]]
+    ) -> dict[str, list[str]]:
+        """``any_to`` cut to ``edges``; the list of a member not ``partial`` is kept whole."""
+        found: dict[str, list[str]] = {}
+        for member, roles in any_to.items():
+            if member not in partial:
+                found[member] = roles
+                continue
+            kept = [role for role in roles if (member, role) in edges]
+            if kept:
+                found[member] = kept
+        return found
+
+    @staticmethod
+    def _reversed(edges: dict[str, list[str]]) -> dict[str, list[str]]:
+        reverse: dict[str, list[str]] = {}
+        for member, roles in edges.items():
+            for role in roles:
+                reverse.setdefault(role, []).append(member)
+        return reverse
 
     def grants(self, member: str, role: str) -> tuple[Membership, ...]:
         """Every grant of ``role`` to ``member`` (several on PG16+: one per grantor)."""
@@ -363,22 +401,6 @@ class RoleGraph:
                     queue.append(nxt)
         return found
 
-    @cached_property
-    def _reverse_inherit(self) -> dict[str, list[str]]:
-        return self._reversed(self._inherit)
-
-    @cached_property
-    def _reverse_set(self) -> dict[str, list[str]]:
-        return self._reversed(self._set)
-
-    @staticmethod
-    def _reversed(edges: dict[str, list[str]]) -> dict[str, list[str]]:
-        reverse: dict[str, list[str]] = {}
-        for member, roles in edges.items():
-            for role in roles:
-                reverse.setdefault(role, []).append(member)
-        return reverse
-
     def can_use(self, role: str, group: str) -> bool:
         """Whether ``role`` is ``group`` or can use its privileges (``group in holders(role)``).
 
@@ -434,11 +456,24 @@ class Access:
         return f"{self._chain_head} {target}"
 
     def evidence(self, target: str) -> dict[str, object]:
-        """The access as findings show it, held on ``target``."""
-        return {"via": self.via, "chain": self.chain(target), **self._evidence_rest}
+        """The access as findings show it, held on ``target``.
+
+        Built once per object and shared by every finding that shows it (an app's
+        databases repeat the same tables, held the same way): safe because a finding's
+        evidence is never changed once made.
+        """
+        shown = self._evidence_by_target.get(target)
+        if shown is None:
+            shown = {"via": self.via, "chain": self.chain(target), **self._evidence_rest}
+            self._evidence_by_target[target] = shown
+        return shown
 
     # One access is often shown on many objects (a group's grant on every table): what
     # does not depend on the object is worked out once.
+
+    @cached_property
+    def _evidence_by_target(self) -> dict[str, dict[str, object]]:
+        return {}
 
     @cached_property
     def _chain_head(self) -> str:
