@@ -18,7 +18,11 @@ JSON block has ``<``, ``>`` and ``&`` written as ``\\u003c``… so no data can c
 ``<script>`` element, and the script writes only through ``textContent``.
 
 The document is rendered in pieces (``Template.generate``, the findings a batch at a
-time) and encoded as it goes, so rendering costs about the size of the report.
+time) and encoded as it goes, so rendering costs about the size of the report. The
+findings JSON, most of a large report, never passes through the template: it is
+encoded to UTF-8 and escaped as bytes, and put where the template leaves its
+placeholder. Decoding it to text for Jinja and encoding it back cost as much as
+encoding the findings in the first place.
 """
 
 from __future__ import annotations
@@ -60,9 +64,12 @@ LISTED = 50
 # Access matrices up to this many cells are static tables; larger ones are drawn by
 # report.js from the JSON block (a cell is about 150 bytes of HTML, a code about 5).
 STATIC_MATRIX_CELLS = 2_500
-# Bytes of findings JSON escaped and handed to the template at a time (plus one
+# Bytes of findings JSON escaped and appended to the report at a time (plus one
 # finding): bounds what rendering holds besides the report itself.
 JSON_CHUNK_BYTES = 1 << 17
+# Where the template puts the JSON block. Every value from the results reaches the
+# page escaped, so no chunk of it can hold this markup.
+_DATA_PLACEHOLDER = Markup("<pgw-findings-json>")
 # Column order of a finding in the embedded JSON; report.js reads the same order.
 FINDING_COLUMNS = (
     "rule",
@@ -97,14 +104,15 @@ def render_html(results: Results) -> bytes:
         return utf8_document(_render(results))
 
 
-def _render(results: Results) -> Iterator[str]:
+def _render(results: Results) -> Iterator[str | bytes]:
     rules = rules_by_id(results)
     servers = server_names(results)
     findings = _grouped_by_family(results.findings, rules)
     apps = _apps(findings)
     matrices = [access_matrix(s) for s in results.servers]
     drawn = [m for m in matrices if m.size > STATIC_MATRIX_CELLS]
-    return html_template("report.html").generate(
+    data = _json_bytes(_payload(rules, servers, apps, drawn), _rows(findings, rules, servers, apps))
+    page = html_template("report.html").generate(
         results=results,
         scan=results.scan,
         summary=results.summary,
@@ -123,13 +131,20 @@ def _render(results: Results) -> Iterator[str]:
         when=utc_text,
         family_name=family_name,
         help_uri=help_uri,
-        data=_json_script(
-            _payload(rules, servers, apps, drawn), _rows(findings, rules, servers, apps)
-        ),
+        data=_DATA_PLACEHOLDER,
         css=static_asset("report.css"),
         js=static_asset("report.js"),
         script_hash=_script_hash("report.js"),
     )
+    placed = 0
+    for chunk in page:
+        if chunk == _DATA_PLACEHOLDER:
+            placed += 1
+            yield from data
+        else:
+            yield chunk
+    if placed != 1:  # a report without its findings must never be written
+        raise RuntimeError(f"report.html placed the findings {placed} times instead of once")
 
 
 def _grouped_by_family(findings: Sequence[Finding], rules: dict[str, RuleInfo]) -> list[Finding]:
@@ -238,18 +253,13 @@ def _rows(
         ]
 
 
-def _json_script(payload: dict[str, Any], findings: Iterable[list[Any]]) -> Iterator[Markup]:
+def _json_bytes(payload: dict[str, Any], findings: Iterable[list[Any]]) -> Iterator[bytes]:
     """``payload`` with a last key ``findings``: JSON for ``<script type="application/json">``.
 
-    Encoded a batch of findings at a time. In JSON ``<``, ``>`` and ``&`` only occur
-    inside strings, where their ``\\u`` escapes mean the same; without them
+    UTF-8, encoded a batch of findings at a time. In JSON ``<``, ``>`` and ``&`` only
+    occur inside strings, where their ``\\u`` escapes mean the same; without them
     ``</script>`` in a name would end the element.
     """
-    for text in _json_text(payload, findings):
-        yield Markup(text)  # noqa: S704 - no raw <, > or & is left to be markup
-
-
-def _json_text(payload: dict[str, Any], findings: Iterable[list[Any]]) -> Iterator[str]:
     yield _escaped(_encoded(payload)[:-1] + b',"findings":[')
     pending: list[bytes] = []
     size = 0
@@ -265,7 +275,7 @@ def _json_text(payload: dict[str, Any], findings: Iterable[list[Any]]) -> Iterat
             separator = b","
     if pending:
         yield _escaped(separator + b",".join(pending))
-    yield "]}"
+    yield b"]}"
 
 
 def _encoded(value: Any) -> bytes:
@@ -278,10 +288,10 @@ def _encoded(value: Any) -> bytes:
     return pydantic_core.to_json(value, fallback=str, inf_nan_mode="null")
 
 
-def _escaped(encoded: bytes) -> str:
+def _escaped(encoded: bytes) -> bytes:
     for char, escape in ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026")):
         encoded = encoded.replace(char, escape)
-    return encoded.decode("utf-8")
+    return encoded
 
 
 def _coverage_rows(

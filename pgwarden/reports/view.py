@@ -147,18 +147,25 @@ def utc_text(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def utf8_document(chunks: Iterable[str]) -> bytes:
+def utf8_document(chunks: Iterable[str | bytes]) -> bytes:
     """The chunks joined and encoded as UTF-8, holding little more than the result.
 
     A document of tens of megabytes built as one ``str`` costs two to four bytes a
     character (one non-ASCII name is enough), then again when it is encoded and while
     it is joined; appending small encoded batches to a buffer costs the output's
-    bytes once (``BytesIO.getvalue`` hands over its buffer without a copy).
+    bytes once (``BytesIO.getvalue`` hands over its buffer without a copy). A chunk
+    already in UTF-8 (``bytes``) is appended as it is.
     """
     document = io.BytesIO()
     batch: list[str] = []
     size = 0
     for chunk in chunks:
+        if isinstance(chunk, bytes):
+            document.write("".join(batch).encode("utf-8"))
+            document.write(chunk)
+            batch.clear()
+            size = 0
+            continue
         batch.append(chunk)
         size += len(chunk)
         if size >= _BATCH_CHARACTERS:
