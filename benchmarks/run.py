@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -205,6 +206,13 @@ class Measurement:
     build_seconds: float
     floor: Floor
     scan: Scan
+    # Scan over floor of each pair taken in turn (``--repeat``): how much the ratio of
+    # the bests could owe to one lucky or unlucky minute.
+    pair_ratios: list[float] = field(default_factory=list)
+
+    @property
+    def pair_median(self) -> float | None:
+        return statistics.median(self.pair_ratios) if len(self.pair_ratios) > 1 else None
 
     @property
     def ratio(self) -> float | None:
@@ -270,8 +278,9 @@ def measure_scan(
 
 def measure_pairs(
     config: Path, env: dict[str, str], jobs: int, workdir: Path, timeout: float, repeat: int
-) -> tuple[Floor, Scan]:
-    """The floor and the scan in turn, ``repeat`` times; the best of each.
+) -> tuple[Floor, Scan, list[float]]:
+    """The floor and the scan in turn, ``repeat`` times; the best of each, and the
+    ratio of each pair.
 
     Taken in turn rather than one block after the other, so a machine whose speed
     drifts during the run (other tenants, frequency scaling) weighs on both alike.
@@ -285,7 +294,9 @@ def measure_pairs(
             break  # a scan that fails or times out is not repeated
     floor = min(floors, key=lambda f: f.wall)
     complete = [s for s in scans if s.complete]
-    return floor, (min(complete, key=lambda s: s.run.wall) if complete else scans[-1])
+    ratios = [s.run.wall / f.wall for f, s in zip(floors, scans, strict=True) if s.complete]
+    best = min(complete, key=lambda s: s.run.wall) if complete else scans[-1]
+    return floor, best, ratios
 
 
 def run_benchmark(
@@ -331,9 +342,11 @@ def run_benchmark(
             config.write_text(synthetic.config_toml(), encoding="utf-8")
             env = {**os.environ, DSN_VARIABLE: synthetic.dsn()}
             with synthetic.app_sessions():
-                floor, scan = measure_pairs(config, env, jobs, workdir, scan_timeout, repeat)
+                floor, scan, ratios = measure_pairs(
+                    config, env, jobs, workdir, scan_timeout, repeat
+                )
                 progress(f"{size.label}: floor {floor.wall:.2f} s")
-            measurement = Measurement(size, built, floor, scan)
+            measurement = Measurement(size, built, floor, scan, ratios)
             report.measurements.append(measurement)
             state = (
                 f"{scan.run.wall:.2f} s (x{measurement.ratio:.2f} the floor)"

@@ -47,6 +47,7 @@ def scan_table(report: RunReport) -> Table:
             "scan",
             "x floor",
             "x floor w/o sampling wait",
+            "x floor, median of pairs",
             "scan CPU",
             "peak RSS MB",
             "RSS after collect/eval/render",
@@ -65,6 +66,7 @@ def scan_table(report: RunReport) -> Table:
             _s(scan.run.wall),
             _s(m.ratio),
             _s(m.ratio_without_sampling),
+            _s(m.pair_median),
             _s(scan.run.cpu),
             f"{scan.run.peak_rss_mb:.0f}",
             " / ".join(
@@ -263,7 +265,11 @@ def verdicts(report: RunReport) -> list[Verdict]:
         scan = largest.scan
         target = f"scan ≤ {MAX_FLOOR_RATIO}x the floor at {largest.size.label}"
         if ratio is not None:
-            measured = f"x{ratio:.2f} (x{_s(largest.ratio_without_sampling)} w/o sampling wait)"
+            measured = f"x{ratio:.2f} (x{_s(largest.ratio_without_sampling)} w/o sampling wait"
+            if largest.pair_median is not None:
+                pairs = len(largest.pair_ratios)
+                measured += f"; median of {pairs} pairs x{largest.pair_median:.2f}"
+            measured += ")"
             found.append(Verdict(target, measured, ratio <= MAX_FLOOR_RATIO))
         elif scan.run.timed_out:
             at_least = scan.run.wall / largest.floor.wall
