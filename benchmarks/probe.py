@@ -24,7 +24,9 @@ from typing import Any  # noqa: E402
 
 from pgwarden.reports.registry import RENDERERS  # noqa: E402
 from pgwarden.scanner import cli  # noqa: E402
+from pgwarden.scanner.engine import evaluate as engine_evaluate  # noqa: E402
 from pgwarden.scanner.gcpause import without_cycle_collection  # noqa: E402
+from pgwarden.scanner.scan import collect as scan_collect  # noqa: E402
 
 IMPORTED = time.perf_counter()
 
@@ -69,8 +71,10 @@ class Stopwatch:
                 f"benchmarks.probe: pgwarden.scanner.cli has no {', '.join(missing)} any more; "
                 "update benchmarks/probe.py to the CLI's new shape"
             )
-        collect = self.wrap("collect", cli.collect)
-        evaluate = self.wrap("evaluate", cli.evaluate)
+        # The CLI's own names for them, taken from where they are defined (the CLI does
+        # not export what it imports).
+        collect = self.wrap("collect", scan_collect)
+        evaluate = self.wrap("evaluate", engine_evaluate)
 
         def collect_and_record(*args: Any, **kwargs: Any) -> Any:
             snapshot = collect(*args, **kwargs)
@@ -95,8 +99,8 @@ class Stopwatch:
             self.findings = len(results.findings)
             return results
 
-        cli.collect = collect_and_record
-        cli.evaluate = evaluate_and_count
+        for name, hook in (("collect", collect_and_record), ("evaluate", evaluate_and_count)):
+            setattr(cli, name, hook)
         cli._render_outputs = self.wrap("render", cli._render_outputs)
         for name, (renderer, default) in list(RENDERERS.items()):
             RENDERERS[name] = (self._wrap_renderer(name, renderer), default)
