@@ -404,17 +404,18 @@ class ConnectionLimits(Rule):
             (app, [r for r in tenancy.app_roles(app.name) if tenancy.roles[r].login])
             for app in config.server.app
         ]
+        # Each app role's limit, read once (in ``apps`` order): every sum below, and each
+        # app's findings, ask for it again (thousands of roles on a big server).
+        limits = [{r: tenancy.roles[r].connection_limit for r in roles} for _app, roles in apps]
         caps = {
-            app.name: sum(tenancy.roles[r].connection_limit for r in roles)
-            for app, roles in apps
-            if roles and all(tenancy.roles[r].connection_limit >= 0 for r in roles)
+            app.name: sum(app_limits.values())
+            for (app, roles), app_limits in zip(apps, limits, strict=True)
+            if roles and all(n >= 0 for n in app_limits.values())
         }
-        unbounded = sum(
-            1 for _app, roles in apps for r in roles if tenancy.roles[r].connection_limit < 0
-        )
+        unbounded = sum(1 for app_limits in limits for n in app_limits.values() if n < 0)
         spare = None if available is None else available - sum(caps.values())
-        for app, roles in apps:
-            yield from self._app(tenancy, app, roles, spare, unbounded)
+        for (app, roles), app_limits in zip(apps, limits, strict=True):
+            yield from self._app(app, roles, app_limits, spare, unbounded)
         if available is not None:
             verdict = self._server(tenancy, apps, caps, values, available)
             if verdict is not None:
@@ -422,9 +423,12 @@ class ConnectionLimits(Rule):
 
     @staticmethod
     def _app(
-        tenancy: Tenancy, app: AppConfig, roles: list[str], spare: int | None, unbounded: int
+        app: AppConfig,
+        roles: list[str],
+        limits: dict[str, int],
+        spare: int | None,
+        unbounded: int,
     ) -> Iterable[Verdict]:
-        limits = {r: tenancy.roles[r].connection_limit for r in roles}
         bounded = sum(n for n in limits.values() if n >= 0)
         budget = app.connection_budget
         for role in roles:
