@@ -29,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=4, help="per-database connections (default 4, as pgwarden)"
     )
-    parser.add_argument("--repeat", type=int, default=1, help="measure each N times, keep the best")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        help="floor-and-scan pairs per size, the best of each kept (default 3; --quick: 1)",
+    )
     parser.add_argument(
         "--scan-timeout",
         type=float,
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         jobs=args.jobs,
         out=args.out,
-        repeat=max(1, args.repeat),
+        repeat=max(1, args.repeat if args.repeat is not None else (1 if args.quick else 3)),
         scan_timeout=args.scan_timeout,
         findings=args.findings,
         browser=not args.no_browser,
