@@ -198,9 +198,12 @@ class Endpoint(Frozen):
 class CollectionMetrics(Frozen):
     """What collecting one server cost: SQL statements, connections, seconds per phase.
 
-    Phases: ``connect`` (the first session), ``server`` (server-wide catalogs) and
-    ``databases`` (one session and one round trip per database). For benchmarks and
-    for operators watching scans of big servers grow.
+    Phases: ``connect`` (the first session), ``server`` (server-wide catalogs),
+    ``databases`` (one session and one round trip per database) and ``sessions``
+    (waiting, after the last database, for the session sampler's window to end). The
+    databases are read as soon as the role names are known, while the rest of the
+    server-wide work goes on, so ``server`` and ``databases`` may overlap. For
+    benchmarks and for operators watching scans of big servers grow.
     """
 
     statements: int

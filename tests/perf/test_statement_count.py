@@ -85,5 +85,5 @@ def test_constant_statements_and_one_connection_per_database(
 def test_phases_are_timed(scans: tuple[PostgresSnapshot, PostgresSnapshot]) -> None:
     for snapshot in scans:
         assert snapshot.stats is not None
-        assert set(snapshot.stats.phase_seconds) == {"connect", "server", "databases"}
+        assert set(snapshot.stats.phase_seconds) == {"connect", "server", "databases", "sessions"}
         assert all(seconds >= 0 for seconds in snapshot.stats.phase_seconds.values())

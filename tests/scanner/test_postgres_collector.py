@@ -155,3 +155,53 @@ def test_unreachable_and_wrong_password_are_one_line(pg_server: LocalServer) -> 
         PostgresCollector(closed).collect()
     assert "cannot connect to postgres@127.0.0.1:1/postgres" in str(unreachable.value)
     assert "\n" not in str(unreachable.value)
+
+
+def _pgwarden_sessions(server: LocalServer) -> list[int]:
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgwarden'"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_the_server_summary_comes_before_any_database(seed_server: SeedServer) -> None:
+    """The databases are read while the server-wide work finishes; progress says the
+    server's size first, and every database is read exactly once."""
+    said: list[str] = []
+    collector = PostgresCollector(
+        seed_server.dsn(AUDITOR), session_samples=1, session_window_seconds=0, progress=said.append
+    )
+    pg = collector.collect()
+    assert said[0].endswith(f"{len(pg.databases)} databases, {len(pg.roles)} roles")
+    read = [line.removeprefix("database ") for line in said[1:]]
+    assert sorted(read) == sorted(d.name for d in pg.database_details)
+    assert pg.stats is not None and {"server", "databases"} <= set(pg.stats.phase_seconds)
+    assert len(pg.memberships) > 0
+
+
+def test_a_server_wide_read_failing_while_databases_are_read_fails_closed(
+    seed_server: SeedServer,
+) -> None:
+    """The main session dies just as the databases start being read: the collection
+    fails with one line, and no session pgwarden opened is left behind."""
+    server = seed_server.server
+
+    def kill_main_session(line: str) -> None:
+        if line.endswith(" roles"):  # the summary: only the main session is open
+            with psycopg.connect(server.dsn(), autocommit=True) as conn:
+                for pid in _pgwarden_sessions(server):
+                    conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    collector = PostgresCollector(
+        seed_server.dsn(AUDITOR),
+        session_samples=3,
+        session_window_seconds=30,  # a sampler left running would hold its session
+        progress=kill_main_session,
+    )
+    with pytest.raises(CollectorError) as failed:
+        collector.collect()
+    assert "reading the catalogs failed" in str(failed.value)
+    assert "\n" not in str(failed.value)
+    assert _pgwarden_sessions(server) == []

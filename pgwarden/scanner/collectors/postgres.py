@@ -116,9 +116,11 @@ class CollectionStats:
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - start
-            with self._lock:
-                self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + elapsed
+            self.add_phase(name, time.perf_counter() - start)
+
+    def add_phase(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + seconds
 
     def metrics(self) -> CollectionMetrics:
         """The counts so far, as the snapshot carries them."""
@@ -300,19 +302,28 @@ class PostgresCollector:
                 databases = tuple(self._databases(main))
                 role_rows = self._fetch(main, q.ROLES)
                 self._role_names = {row.pop("oid"): row["name"] for row in role_rows}
-                roles = tuple(Role.model_validate(row) for row in role_rows)
-                memberships = tuple(
-                    Membership.model_validate(row)
-                    for row in self._fetch(
-                        main, q.MEMBERSHIPS_16 if version_num >= 160000 else q.MEMBERSHIPS_11
-                    )
-                )
-            self.progress(f"{where}: {len(databases)} databases, {len(roles)} roles")
+            self.progress(f"{where}: {len(databases)} databases, {len(role_rows)} roles")
             sampler = _SessionSampler(self, self.session_samples, self.session_window_seconds)
             sampler.start()
-            with self.stats.phase("databases"):
-                details = self._database_details(databases)
-            sessions, session_gap = sampler.join()
+            # The databases are read from here on (they need only the role names); the
+            # rest of the server-wide work runs meanwhile, so the two phases overlap.
+            try:
+                with self._database_reads(databases) as pending:
+                    with self.stats.phase("server"):
+                        roles = tuple(Role.model_validate(row) for row in role_rows)
+                        memberships = tuple(
+                            Membership.model_validate(row)
+                            for row in self._fetch(
+                                main,
+                                q.MEMBERSHIPS_16 if version_num >= 160000 else q.MEMBERSHIPS_11,
+                            )
+                        )
+                    details = pending()
+            except BaseException:
+                sampler.stop()
+                raise
+            with self.stats.phase("sessions"):
+                sessions, session_gap = sampler.join()
         if session_gap is not None:
             gaps.append(session_gap)
         elif not info["reads_all_stats"]:
@@ -398,21 +409,32 @@ class PostgresCollector:
                 acl=acl,
             )
 
-    def _database_details(self, databases: tuple[Database, ...]) -> list[DatabaseDetail]:
+    @contextmanager
+    def _database_reads(
+        self, databases: tuple[Database, ...]
+    ) -> Iterator[Callable[[], list[DatabaseDetail]]]:
+        """Start reading every database in detail; yields a wait for the details.
+
+        The pool starts on entry; leaving the block early (an error, Ctrl-C) starts no
+        new database, and the running ones end within their statement timeout and close
+        their sessions before the error goes on.
+        """
         targets = [
             db
             for db in databases
             if db.allow_connections and not db.is_template and self.wants_detail(db)
         ]
         if not targets:
-            return []
+            yield list
+            return
+        started = time.perf_counter()
         pool = ThreadPoolExecutor(max_workers=min(self.jobs, len(targets)))
         try:
-            return list(pool.map(self._database_detail, targets))
+            reads = pool.map(self._database_detail, targets)
+            yield lambda: list(reads)
         finally:
-            # On Ctrl-C, start no new database; the running ones end within their
-            # statement timeout and close their sessions.
             pool.shutdown(wait=True, cancel_futures=True)
+            self.stats.add_phase("databases", time.perf_counter() - started)
 
     def _database_detail(self, database: Database) -> DatabaseDetail:
         try:
@@ -549,10 +571,16 @@ class _SessionSampler:
         self.samples_taken = 0
         self._sessions: dict[tuple[int, str], Session] | None = {}
         self._gap: Gap | None = None
+        self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pgwarden-sessions", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    def stop(self) -> None:
+        """End the sampling early (the collection failed) and close its session."""
+        self._stopped.set()
+        self._thread.join()
 
     def join(self) -> tuple[tuple[Session, ...] | None, Gap | None]:
         self._thread.join()
@@ -565,8 +593,8 @@ class _SessionSampler:
         try:
             with self.collector._connect() as conn:
                 for index in range(self.samples):
-                    if index:
-                        time.sleep(interval)
+                    if index and self._stopped.wait(interval):
+                        return
                     self._take(self.collector._fetch(conn, q.SESSIONS))
         except psycopg.Error as exc:
             if self.samples_taken == 0:
