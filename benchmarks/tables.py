@@ -371,7 +371,8 @@ def print_report(report: RunReport, console: Console) -> None:
     console.print(
         f"\nmachine: {m['cpus']} CPUs, Python {m['python']}, load {m['load_at_start']} at start, "
         f"{m.get('load_at_end', 'n/a')} at end; --jobs {m['jobs']}; {m['apps']} apps, "
-        f"{m['tables_per_database']} tables per database, seed {m['seed']}"
+        f"{m['tables_per_database']} tables per database, seed {m['seed']}; "
+        f"bytecode {m.get('bytecode', 'n/a')}"
     )
     console.print(
         "The scan runs with the default session sampling (4 samples over 2 s, concurrent with "

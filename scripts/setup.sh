@@ -37,4 +37,8 @@ if [ "$with_tests" = 1 ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+# An editable install leaves the modules as source: compile them once, as installing a
+# wheel does, so no run pays for it where Python may not cache bytecode
+# (PYTHONDONTWRITEBYTECODE).
+.venv/bin/python -m compileall -q pgwarden >/dev/null
 echo "setup: done (.venv/bin/pgwarden)" >&2
