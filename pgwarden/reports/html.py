@@ -98,13 +98,6 @@ class CoverageRow:
     outcomes: tuple[tuple[str, str | None], ...]
 
 
-def prepare() -> None:
-    """Compile the template and read the assets, so the first render starts at once."""
-    html_template("report.html")
-    static_asset("report.css")
-    _script_hash("report.js")
-
-
 def render_html(results: Results) -> bytes:
     """The results as one self-contained HTML document, encoded as UTF-8."""
     with collector_paused():

@@ -20,7 +20,7 @@ import click
 from pydantic import ValidationError
 
 from pgwarden import __version__
-from pgwarden.reports.registry import RENDERERS, prepared_in_background
+from pgwarden.reports.registry import RENDERERS
 from pgwarden.scanner.baseline import apply_baseline, create_baseline, load_baseline
 from pgwarden.scanner.config import Config, ServerConfig, load_config
 from pgwarden.scanner.engine import evaluate, gate
@@ -250,8 +250,7 @@ def scan(
                 raise UsageError("--snapshot and --dsn exclude each other")
             snapshot = read_snapshot(Path(snapshot_path))
         else:
-            wanted = [name for name, path in outputs.items() if path is not None]
-            with console.progress("collecting") as progress, prepared_in_background(wanted):
+            with console.progress("collecting") as progress:
                 snapshot = collect(config, jobs=jobs, progress=progress)
             if all(s.postgres is None and s.azure is None for s in snapshot.servers):
                 reasons = "; ".join(
