@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -82,14 +83,57 @@ class ProcessRun:
     timed_out: bool
     stdout: str
     stderr: str
+    # CPU seconds the server spent meanwhile (None where it cannot be read).
+    server_cpu: float | None = None
+
+
+ServerClock = Callable[[], float | None]
+
+
+def server_cpu_clock(data_dir: Path | None) -> ServerClock:
+    """CPU seconds a local server has used so far: the postmaster's own (it forks every
+    backend) and its ended children's (every backend that has exited, reaped by it).
+
+    Read from ``/proc`` (Linux); None elsewhere, or for a server this machine does not
+    run (a container, ``PGWARDEN_TEST_DSN``).
+    """
+
+    def read() -> float | None:
+        if data_dir is None:
+            return None
+        try:
+            pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            # utime, stime, cutime, cstime: fields 14 to 17 of proc(5).
+            ticks = sum(int(value) for value in fields[11:15])
+        except (OSError, ValueError, IndexError):
+            return None
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    return read
+
+
+def _no_server_clock() -> float | None:
+    return None
+
+
+# A backend exits just after its client closes the connection: wait this long before
+# reading the server's CPU, so the last ones are counted with the run that opened them.
+BACKEND_EXIT_SECONDS = 0.3
 
 
 def run_process(
-    command: list[str], env: dict[str, str], timeout: float, workdir: Path
+    command: list[str],
+    env: dict[str, str],
+    timeout: float,
+    workdir: Path,
+    server_clock: ServerClock = _no_server_clock,
 ) -> ProcessRun:
-    """Run ``command``; wall time, CPU and peak RSS come from this child alone (wait4)."""
+    """Run ``command``; wall time, CPU and peak RSS come from this child alone (wait4),
+    the server's CPU from ``server_clock`` before and after."""
     workdir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = workdir / "stdout.txt", workdir / "stderr.txt"
+    server_before = server_clock()
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=REPO)
@@ -107,6 +151,11 @@ def run_process(
             timer.cancel()
         wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
+    server_cpu = None
+    if server_before is not None:
+        time.sleep(BACKEND_EXIT_SECONDS)
+        server_after = server_clock()
+        server_cpu = None if server_after is None else server_after - server_before
     return ProcessRun(
         command=command,
         wall=wall,
@@ -116,6 +165,7 @@ def run_process(
         timed_out=timed_out.is_set(),
         stdout=out_path.read_text(errors="replace"),
         stderr=err_path.read_text(errors="replace")[-2000:],
+        server_cpu=server_cpu,
     )
 
 
@@ -127,6 +177,7 @@ class Floor:
     loop: float
     cpu: float
     connections: int
+    server_cpu: float | None = None
 
 
 @dataclass
@@ -242,13 +293,15 @@ def _load() -> str:
         return "n/a"
 
 
-def measure_floor(env: dict[str, str], jobs: int, workdir: Path) -> Floor:
+def measure_floor(
+    env: dict[str, str], jobs: int, workdir: Path, server_clock: ServerClock
+) -> Floor:
     command = [sys.executable, "-m", "benchmarks.floor", "--dsn-env", DSN_VARIABLE]
-    run = run_process([*command, "--jobs", str(jobs)], env, timeout=600, workdir=workdir)
+    run = run_process([*command, "--jobs", str(jobs)], env, 600, workdir, server_clock)
     if run.exit_code != 0:
         raise RuntimeError(f"the floor loop failed: {run.stderr.strip()[-500:]}")
     data = json.loads(run.stdout.strip().splitlines()[-1])
-    return Floor(run.wall, data["loop_seconds"], run.cpu, data["connections"])
+    return Floor(run.wall, data["loop_seconds"], run.cpu, data["connections"], run.server_cpu)
 
 
 def scan_command(config: Path, jobs: int, outputs: Path, stats: Path) -> list[str]:
@@ -264,17 +317,29 @@ def scan_command(config: Path, jobs: int, outputs: Path, stats: Path) -> list[st
 
 
 def measure_scan(
-    config: Path, env: dict[str, str], jobs: int, workdir: Path, timeout: float
+    config: Path,
+    env: dict[str, str],
+    jobs: int,
+    workdir: Path,
+    timeout: float,
+    server_clock: ServerClock,
 ) -> Scan:
     stats_path = workdir / "probe.json"
     workdir.mkdir(parents=True, exist_ok=True)
-    run = run_process(scan_command(config, jobs, workdir, stats_path), env, timeout, workdir)
+    command = scan_command(config, jobs, workdir, stats_path)
+    run = run_process(command, env, timeout, workdir, server_clock)
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
     return Scan(run, stats)
 
 
 def measure_pairs(
-    config: Path, env: dict[str, str], jobs: int, workdir: Path, timeout: float, repeat: int
+    config: Path,
+    env: dict[str, str],
+    jobs: int,
+    workdir: Path,
+    timeout: float,
+    repeat: int,
+    server_clock: ServerClock,
 ) -> tuple[Floor, Scan, list[float]]:
     """The floor and the scan in turn, ``repeat`` times; the best of each, and the
     ratio of each pair.
@@ -285,8 +350,10 @@ def measure_pairs(
     floors: list[Floor] = []
     scans: list[Scan] = []
     for attempt in range(repeat):
-        floors.append(measure_floor(env, jobs, workdir / f"floor-{attempt}"))
-        scans.append(measure_scan(config, env, jobs, workdir / f"scan-{attempt}", timeout))
+        floors.append(measure_floor(env, jobs, workdir / f"floor-{attempt}", server_clock))
+        scans.append(
+            measure_scan(config, env, jobs, workdir / f"scan-{attempt}", timeout, server_clock)
+        )
         if not scans[-1].complete:
             break  # a scan that fails or times out is not repeated
     floor = min(floors, key=lambda f: f.wall)
@@ -347,6 +414,7 @@ def run_benchmark(
     progress(f"starting a throwaway PostgreSQL ({', '.join(s.label for s in sizes)})")
     with throwaway_server(SERVER_SETTINGS) as server:
         synthetic = SyntheticServer(server, plan)
+        server_clock = server_cpu_clock(server.data_dir)
         for size in sizes:
             started = time.perf_counter()
             synthetic.grow(size.databases, size.roles)
@@ -359,7 +427,7 @@ def run_benchmark(
             env = {**os.environ, DSN_VARIABLE: synthetic.dsn()}
             with synthetic.app_sessions():
                 floor, scan, ratios = measure_pairs(
-                    config, env, jobs, workdir, scan_timeout, repeat
+                    config, env, jobs, workdir, scan_timeout, repeat, server_clock
                 )
                 progress(f"{size.label}: floor {floor.wall:.2f} s")
             measurement = Measurement(size, built, floor, scan, ratios)

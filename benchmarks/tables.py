@@ -34,6 +34,11 @@ def _s(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _cpu(client: float, server: float | None) -> str:
+    """Client and server CPU seconds of one run (the server's where it can be read)."""
+    return f"{client:.1f} + {'—' if server is None else f'{server:.1f}'}"
+
+
 def _share(part: float | None, whole: float) -> str:
     return "—" if part is None or whole <= 0 else f"{part / whole:.0%}"
 
@@ -48,7 +53,8 @@ def scan_table(report: RunReport) -> Table:
             "x floor",
             "x floor w/o sampling wait",
             "x floor, median of pairs",
-            "scan CPU",
+            "CPU s floor: client + server",
+            "CPU s scan: client + server",
             "peak RSS MB",
             "RSS after collect/eval/render",
             "findings",
@@ -67,7 +73,8 @@ def scan_table(report: RunReport) -> Table:
             _s(m.ratio),
             _s(m.ratio_without_sampling),
             _s(m.pair_median),
-            _s(scan.run.cpu),
+            _cpu(m.floor.cpu, m.floor.server_cpu),
+            _cpu(scan.run.cpu, scan.run.server_cpu),
             f"{scan.run.peak_rss_mb:.0f}",
             " / ".join(
                 f"{rss[stage]:.0f}" if stage in rss else "—"
