@@ -425,6 +425,7 @@ class PostgresCollector:
             if db.allow_connections and not db.is_template and self.wants_detail(db)
         ]
         if not targets:
+            self.stats.add_phase("databases", 0.0)
             yield list
             return
         started = time.perf_counter()
