@@ -113,10 +113,6 @@ def server_cpu_clock(data_dir: Path | None) -> ServerClock:
     return read
 
 
-def _no_server_clock() -> float | None:
-    return None
-
-
 # A backend exits just after its client closes the connection: wait this long before
 # reading the server's CPU, so the last ones are counted with the run that opened them.
 BACKEND_EXIT_SECONDS = 0.3
@@ -127,7 +123,7 @@ def run_process(
     env: dict[str, str],
     timeout: float,
     workdir: Path,
-    server_clock: ServerClock = _no_server_clock,
+    server_clock: ServerClock,
 ) -> ProcessRun:
     """Run ``command``; wall time, CPU and peak RSS come from this child alone (wait4),
     the server's CPU from ``server_clock`` before and after."""
