@@ -202,13 +202,16 @@ class CollectionMetrics(Frozen):
     ``databases`` (one session and one round trip per database) and ``sessions``
     (waiting, after the last database, for the session sampler's window to end). The
     databases are read as soon as the role names are known, while the rest of the
-    server-wide work goes on, so ``server`` and ``databases`` may overlap. For
-    benchmarks and for operators watching scans of big servers grow.
+    server-wide work goes on, so ``server`` and ``databases`` may overlap.
+    ``derived_keys``: the logins after the main session's used SCRAM keys derived once
+    (``collectors.scram``) rather than running PBKDF2 each. For benchmarks and for
+    operators watching scans of big servers grow.
     """
 
     statements: int
     connections: int
     phase_seconds: dict[str, float] = Field(default_factory=dict)
+    derived_keys: bool = False
 
 
 class PostgresSnapshot(Frozen):

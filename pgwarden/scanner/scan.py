@@ -90,10 +90,11 @@ def collect_server(
         postgres = collector.collect()
         stats = collector.stats
         log.debug(
-            "%s: %d statement(s) over %d connection(s); %s",
+            "%s: %d statement(s) over %d connection(s)%s; %s",
             server.name,
             stats.statements,
             stats.connections,
+            " (SCRAM keys derived once)" if stats.derived_keys else "",
             ", ".join(f"{name} {seconds:.2f}s" for name, seconds in stats.phase_seconds.items()),
         )
     except CollectorError as exc:

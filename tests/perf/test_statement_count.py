@@ -77,9 +77,10 @@ def test_constant_statements_and_one_connection_per_database(
     assert large.stats.statements - per_database * len(large.database_details) == server_wide
     # Identity, settings, databases, roles, memberships, and the two session samples.
     assert server_wide == 5 + 2
-    # The main session, the session sampler, one per database.
-    assert small.stats.connections == len(small.database_details) + 2
-    assert large.stats.connections == len(large.database_details) + 2
+    # The main session, the login checking the derived SCRAM keys, the session sampler,
+    # one per database.
+    assert small.stats.connections == len(small.database_details) + 3
+    assert large.stats.connections == len(large.database_details) + 3
 
 
 def test_phases_are_timed(scans: tuple[PostgresSnapshot, PostgresSnapshot]) -> None:

@@ -9,6 +9,7 @@ file under the work folder and everything printed is searched for each canary.
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from psycopg import sql
 
 from pgwarden.reports.registry import RENDERERS
+from pgwarden.scanner.collectors.scram import derive_keys
 from pgwarden.scanner.demo import SeedServer
 from tests.azure.fakes import (
     SECRET_CANARY,
@@ -63,6 +65,16 @@ def _auditor(seed: SeedServer) -> str:
                 )
             )
     return server.dsn(AUDITOR, PG_CANARY)
+
+
+def _scram_keys(seed: SeedServer) -> tuple[str, str]:
+    """The auditor's SCRAM keys (as secret as its password), from its verifier."""
+    with psycopg.connect(seed.server.dsn()) as conn:
+        row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (AUDITOR,))
+        verifier = str(row.fetchone()[0])  # type: ignore[index]
+    iterations, salt = verifier.split("$")[1].split(":")
+    keys = derive_keys(PG_CANARY, base64.b64decode(salt), int(iterations))
+    return keys.client_key, keys.server_key
 
 
 def _run(
@@ -112,9 +124,10 @@ def test_no_canary_in_any_output(
     assert runs[4].returncode == 2 and "cannot connect" in runs[4].stderr
     printed = "".join(run.stdout + run.stderr for run in runs)
     assert "DEBUG" in printed  # the most verbose level really was on
+    assert "SCRAM keys derived once" in printed  # the keys were derived and used
     written = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     assert {"out.html", "out.sarif", "snapshot.json", "history.sqlite"} <= {p.name for p in written}
-    for canary in CANARIES:
+    for canary in (*CANARIES, *_scram_keys(seed_server)):
         assert canary not in printed, f"{canary} printed"
         for path, content in written.items():
             if path.name == "pgwarden.toml":

@@ -9,6 +9,7 @@ itself ``pgwarden``. What cannot be seen is recorded as a Gap, never skipped.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import psycopg
@@ -27,6 +28,7 @@ from psycopg.rows import Row, RowFactory, dict_row, tuple_row
 from psycopg.types import TypeInfo
 
 from pgwarden.scanner.collectors import postgres_queries as q
+from pgwarden.scanner.collectors import scram
 from pgwarden.scanner.collectors.acl import AclSyntaxError, parse_acl, parse_acl_item
 from pgwarden.scanner.collectors.base import CollectorError
 from pgwarden.scanner.dsn import describe_endpoint, endpoint_of
@@ -49,6 +51,8 @@ from pgwarden.scanner.model import (
     Session,
     Setting,
 )
+
+log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "pgwarden"
 DEFAULT_JOBS = 4
@@ -103,6 +107,7 @@ class CollectionStats:
     statements: int = 0
     connections: int = 0
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    derived_keys: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, statements: int = 0, connections: int = 0) -> None:
@@ -129,6 +134,7 @@ class CollectionStats:
                 statements=self.statements,
                 connections=self.connections,
                 phase_seconds=dict(self.phase_seconds),
+                derived_keys=self.derived_keys,
             )
 
 
@@ -171,12 +177,16 @@ def connect(
     settings: SessionSettings | None = None,
     stats: CollectionStats | None = None,
     password: str | None = None,
+    keys: scram.ScramKeys | None = None,
 ) -> psycopg.Connection[dict[str, Any]]:
-    """Open one read-only, time-limited pgwarden session."""
+    """Open one read-only, time-limited pgwarden session (logging in with ``keys``
+    instead of the password when given)."""
     extra = dict(_session_parameters(dsn, settings or SessionSettings()))
     if dbname is not None:
         extra["dbname"] = dbname
-    if password is not None:
+    if keys is not None:
+        extra.update(keys.parameters(), password="")
+    elif password is not None:
         extra["password"] = password
     conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row, context=_ADAPTERS, **extra)
     if stats is not None:
@@ -227,20 +237,52 @@ class PostgresCollector:
         self._known_grants: dict[GrantKey, ObjectGrant | None] = {}
         self._own_pids: set[int] = set()
         self._pids_lock = threading.Lock()
+        # SCRAM keys derived once for the logins after the main session's (scram.py).
+        self._keys: scram.ScramKeys | None = None
 
     # -- connections ---------------------------------------------------------------
 
-    def _connect(self, dbname: str | None = None) -> psycopg.Connection[dict[str, Any]]:
-        conn = connect(
-            self.dsn,
-            dbname=dbname,
-            settings=self.settings,
-            stats=self.stats,
-            password=self.password,
-        )
+    def _connect(
+        self, dbname: str | None = None, *, keys: scram.ScramKeys | None = None
+    ) -> psycopg.Connection[dict[str, Any]]:
+        """A session of pgwarden's own: to ``dbname``, else the DSN's database."""
+        checking = keys is not None
+        keys = keys or self._keys
+        login = partial(connect, self.dsn, dbname=dbname, settings=self.settings, stats=self.stats)
+        try:
+            conn = login(password=self.password, keys=keys)
+        except psycopg.OperationalError:
+            if keys is None or checking:
+                raise
+            # The keys are checked once (_derive_keys), so a login they fail is one the
+            # password may still pass (another pg_hba method for this database): the
+            # password decides, and its error is the one reported.
+            conn = login(password=self.password)
         with self._pids_lock:
             self._own_pids.add(conn.info.backend_pid)
         return conn
+
+    def _derive_keys(self, main: psycopg.Connection[Any], where: str) -> threading.Thread:
+        """Start deriving the SCRAM keys for the logins to come (and checking them with
+        one login), beside the server-wide reads, so a scan of many databases runs
+        PBKDF2 once rather than once per database. Join the thread before those logins."""
+
+        def derive(login: scram.Login) -> None:
+            try:
+                keys = scram.keys_for(login, float(self.settings.connect_timeout_s))
+                self._connect(keys=keys).close()
+            except Exception as exc:  # an optimisation: any failure means no keys
+                reason = one_line(exc) if isinstance(exc, psycopg.Error) else str(exc)
+                log.debug("%s: each login derives its own SCRAM keys (%s)", where, reason)
+                return
+            log.debug("%s: the logins to each database use SCRAM keys derived once", where)
+            self._keys = keys
+            self.stats.derived_keys = True
+
+        login = scram.Login.of(main)
+        thread = threading.Thread(target=derive, args=(login,), name="pgwarden-scram", daemon=True)
+        thread.start()
+        return thread
 
     def _fetch(self, conn: psycopg.Connection[Any], query: str) -> list[dict[str, Any]]:
         """The rows of one statement, as dicts."""
@@ -281,15 +323,22 @@ class PostgresCollector:
                 main = self._connect()
             except psycopg.Error as exc:
                 raise CollectorError(f"cannot connect to {where}: {one_line(exc)}") from None
+            deriving = self._derive_keys(main, where)
         try:
-            return self._collect(main, where, endpoint)
+            return self._collect(main, where, endpoint, deriving)
         except psycopg.Error as exc:
             # The server went away or a shared catalog stayed locked past lock_timeout:
             # without the server-wide catalogs no rule can judge anything.
             raise CollectorError(f"{where}: reading the catalogs failed: {one_line(exc)}") from None
+        finally:
+            deriving.join()  # its checking login is closed before the collection ends
 
     def _collect(
-        self, main: psycopg.Connection[dict[str, Any]], where: str, endpoint: Endpoint
+        self,
+        main: psycopg.Connection[dict[str, Any]],
+        where: str,
+        endpoint: Endpoint,
+        deriving: threading.Thread,
     ) -> PostgresSnapshot:
         with main:
             with self.stats.phase("server"):
@@ -303,6 +352,7 @@ class PostgresCollector:
                 role_rows = self._fetch(main, q.ROLES)
                 self._role_names = {row.pop("oid"): row["name"] for row in role_rows}
             self.progress(f"{where}: {len(databases)} databases, {len(role_rows)} roles")
+            deriving.join()
             sampler = _SessionSampler(self, self.session_samples, self.session_window_seconds)
             sampler.start()
             # The databases are read from here on (they need only the role names); the
