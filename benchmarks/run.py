@@ -212,6 +212,12 @@ class Scan:
         return int(self.server.get("database_details", 0))
 
     @property
+    def derived_keys(self) -> bool:
+        """The logins to each database used SCRAM keys derived once (no PBKDF2 each)."""
+        stats = self.server.get("stats") or {}
+        return bool(stats.get("derived_keys"))
+
+    @property
     def sampling_wait(self) -> float | None:
         """Waiting, after the last database, for the session sampler's window to end."""
         return self.phases.get("sessions")
