@@ -10,7 +10,6 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -151,7 +150,7 @@ def endpoint_of(dsn: str, environ: Mapping[str, str] | None = None) -> Endpoint:
         except ValueError:
             port = None
     return Endpoint(
-        user=unquote(user) if user else None,
+        user=user or None,  # libpq already decoded a URI's escapes; never twice
         host=host,
         port=port,
         database=database,

@@ -26,6 +26,7 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 @PROPERTY
 @given(user=names, password=names, host=hosts, database=names, port=st.integers(1, 65535))
 @example(user="0", password="port", host="a", database="0", port=1)  # spells a field name
+@example(user="%00", password="0", host="a", database="0", port=1)  # decoded once, not twice
 def test_uri_dsn_round_trips_without_the_password(
     user: str, password: str, host: str, database: str, port: int
 ) -> None:
