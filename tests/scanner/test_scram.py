@@ -8,7 +8,10 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Iterator
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,21 +119,29 @@ def without_password(dsn: str) -> str:
     return make_conninfo("", **params)
 
 
-@pytest.mark.parametrize("transport", ["tcp", "tls-verify-full", "tls-require"])
+TRANSPORTS = ["tcp", "unix", "tls-verify-full", "tls-verify-ca", "tls-require", "tls-binding"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_keys_are_the_verifiers_and_log_in_without_the_password(
     scram_server: ScramServer, ca_file: Path, transport: str
 ) -> None:
     dsn = {
         "tcp": scram_server.dsn(),
+        "unix": scram_server.dsn(host=str(scram_server.data_dir.parent)),
         "tls-verify-full": scram_server.tls_dsn(ca_file),
+        "tls-verify-ca": scram_server.tls_dsn(ca_file, sslmode="verify-ca"),
         "tls-require": scram_server.tls_dsn(Path("/nonexistent"), sslmode="require"),
+        "tls-binding": make_conninfo(scram_server.tls_dsn(ca_file), channel_binding="require"),
     }[transport]
     keys = keys_of(dsn)
     assert_keys_match(scram_server, keys)
     assert keys.client_key not in repr(keys) and keys.server_key not in repr(keys)
     with psycopg.connect(make_conninfo(without_password(dsn), **keys.parameters())) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (AUDITOR,)
-        assert conn.pgconn.ssl_in_use is (transport != "tcp")
+        assert conn.pgconn.ssl_in_use is transport.startswith("tls")
+        if transport == "unix":
+            assert conn.info.host.startswith("/")
 
 
 def test_the_abandoned_login_leaves_no_error_in_the_server_log(
@@ -191,3 +202,62 @@ def test_the_collector_without_keys_when_the_server_wants_cleartext(
     assert "each login derives its own SCRAM keys" in caplog.text
     assert snapshot.stats is not None and not snapshot.stats.derived_keys
     assert snapshot.connected_as == CLEARTEXT
+
+
+def _serve_once(listener: socket.socket, server_first: Callable[[str], bytes]) -> None:
+    """A hostile or odd server: asks for SASL, then answers the client's first SCRAM
+    message with ``server_first(client_nonce)``."""
+    conn, _ = listener.accept()
+    with conn:
+        length = struct.unpack("!i", conn.recv(4))[0]
+        conn.recv(length - 4)  # the startup packet
+        mechanisms = b"SCRAM-SHA-256\0\0"
+        conn.sendall(b"R" + struct.pack("!ii", 8 + len(mechanisms), 10) + mechanisms)
+        kind_and_length = conn.recv(5)
+        body = conn.recv(struct.unpack("!i", kind_and_length[1:])[0] - 4)
+        nonce = body.split(b"r=", 1)[1].decode()
+        reply = server_first(nonce)
+        conn.sendall(b"R" + struct.pack("!ii", 8 + len(reply), 11) + reply)
+        conn.recv(1)  # until the client hangs up
+
+
+@pytest.mark.parametrize(
+    ("server_first", "expected"),
+    [
+        (lambda n: f"r={n}xyz,s=c2FsdA==,i=4096".encode(), (b"salt", 4096)),
+        (lambda n: f"r={n}xyz,s=c2FsdA==,i=1000000000".encode(), "out of range"),
+        (lambda n: b"r=someone-elses-nonce,s=c2FsdA==,i=4096", "nonce"),
+        (lambda n: f"r={n}xyz,i=4096".encode(), "out of range"),
+        (lambda n: f"r={n}xyz,s=!!!,i=4096".encode(), "malformed"),
+        (lambda n: f"r={n}xyz,s=c2FsdA==,i=many".encode(), "malformed"),
+        (lambda n: b"\xff\xfe", "malformed"),
+    ],
+)
+def test_the_first_message_of_an_odd_server(
+    server_first: Callable[[str], bytes], expected: tuple[bytes, int] | str
+) -> None:
+    """Whatever a server sends, the answer is a salt and a sane round count, or
+    Unavailable (and the plain logins)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        thread = threading.Thread(target=_serve_once, args=(listener, server_first))
+        thread.start()
+        port = listener.getsockname()[1]
+        login = scram.Login(
+            params={"password": "secret"},
+            host="127.0.0.1",
+            hostaddr="127.0.0.1",
+            port=port,
+            user="auditor",
+            dbname="postgres",
+            tls=False,
+            password_used=True,
+            gss_encrypted=False,
+        )
+        try:
+            if isinstance(expected, tuple):
+                assert scram.first_message(login, 5.0) == expected
+            else:
+                with pytest.raises(scram.Unavailable, match=expected):
+                    scram.first_message(login, 5.0)
+        finally:
+            thread.join(timeout=10)

@@ -201,13 +201,16 @@ def _exchange(sock: socket.socket, login: Login) -> tuple[bytes, int]:
     kind, payload = _read_message(sock)
     if kind != b"R" or payload[:4] != struct.pack("!i", _AUTH_SASL_CONTINUE):
         raise Unavailable("the server did not continue the SCRAM exchange")
-    attributes = dict(
-        part.split("=", 1) for part in payload[4:].decode("ascii").split(",") if "=" in part
-    )
+    try:
+        attributes = dict(
+            part.split("=", 1) for part in payload[4:].decode("ascii").split(",") if "=" in part
+        )
+        salt = base64.b64decode(attributes.get("s", ""), validate=True)
+        iterations = int(attributes.get("i", "0"))
+    except ValueError:  # UnicodeDecodeError and binascii.Error included
+        raise Unavailable("the server's first SCRAM message is malformed") from None
     if not attributes.get("r", "").startswith(nonce):
         raise Unavailable("the server's SCRAM nonce does not extend the client's")
-    salt = base64.b64decode(attributes.get("s", ""), validate=True)
-    iterations = int(attributes.get("i", "0"))
     if not salt or not 0 < iterations <= MAX_ITERATIONS:
         raise Unavailable("the server's SCRAM salt or round count is out of range")
     return salt, iterations
