@@ -176,8 +176,13 @@ def server_name_of(endpoint: Endpoint) -> str:
     host = (endpoint.host or "localhost").split(",")[0]
     if host.startswith("/"):
         return "localhost"
+    return host if is_address(host) else host.split(".")[0]
+
+
+def is_address(host: str) -> bool:
+    """An IP address rather than a name."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return host.split(".")[0]
-    return host
+        return False
+    return True

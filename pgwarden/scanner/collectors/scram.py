@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import secrets
 import socket
 import ssl
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+
+from pgwarden.scanner.dsn import is_address
 
 LIBPQ_WITH_SCRAM_KEYS = 180000
 MECHANISM = "SCRAM-SHA-256"
@@ -260,17 +261,9 @@ def _tls(params: dict[str, str], host: str) -> tuple[ssl.SSLContext, str | None]
             key = params.get("sslkey") or str(home / "postgresql.key")
             context.load_cert_chain(cert, key, password=params.get("sslpassword"))
     sni = params.get("sslsni", "1") == "1"
-    if context.check_hostname and not sni and not _is_address(host):
+    if context.check_hostname and not sni and not is_address(host):
         raise Unavailable("sslsni=0 with verify-full")  # Python sends SNI when it checks a name
     return context, host if (sni or context.check_hostname) else None
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _tls_goodbye(sock: ssl.SSLSocket) -> None:
