@@ -22,11 +22,11 @@ import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
+from pgwarden.cli import main as cli  # noqa: E402
+from pgwarden.collect.run import collect as scan_collect  # noqa: E402
+from pgwarden.engine import evaluate as engine_evaluate  # noqa: E402
+from pgwarden.gcpause import without_cycle_collection  # noqa: E402
 from pgwarden.reports.registry import RENDERERS  # noqa: E402
-from pgwarden.scanner import cli  # noqa: E402
-from pgwarden.scanner.engine import evaluate as engine_evaluate  # noqa: E402
-from pgwarden.scanner.gcpause import without_cycle_collection  # noqa: E402
-from pgwarden.scanner.scan import collect as scan_collect  # noqa: E402
 
 IMPORTED = time.perf_counter()
 
@@ -68,7 +68,7 @@ class Stopwatch:
         missing = [name for name in hooks if not hasattr(cli, name)]
         if missing:
             raise SystemExit(
-                f"benchmarks.probe: pgwarden.scanner.cli has no {', '.join(missing)} any more; "
+                f"benchmarks.probe: pgwarden.cli.main has no {', '.join(missing)} any more; "
                 "update benchmarks/probe.py to the CLI's new shape"
             )
         # The CLI's own names for them, taken from where they are defined (the CLI does

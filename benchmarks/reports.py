@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from pgwarden import __version__
-from pgwarden.scanner.engine import rule_info, summarize
-from pgwarden.scanner.registry import load_rules
-from pgwarden.scanner.results import (
+from pgwarden.engine import rule_info, summarize
+from pgwarden.model.results import (
     AccessCell,
     Coverage,
     Finding,
@@ -30,6 +29,7 @@ from pgwarden.scanner.results import (
     Tool,
     fingerprint,
 )
+from pgwarden.rules.registry import load_rules
 from tests.browser import CHROMIUM_ARGS
 
 CHROMIUM = "/usr/bin/chromium"

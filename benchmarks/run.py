@@ -24,7 +24,7 @@ from benchmarks.reports import (
     synthetic_results,
 )
 from benchmarks.scenario import DSN_VARIABLE, Plan, SyntheticServer
-from pgwarden.scanner.localpg import throwaway_server
+from pgwarden.cli.localpg import throwaway_server
 
 REPO = Path(__file__).resolve().parent.parent
 

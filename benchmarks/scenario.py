@@ -36,8 +36,8 @@ from functools import cached_property
 
 import psycopg
 
-from pgwarden.scanner.identifiers import quote_ident, quote_literal
-from pgwarden.scanner.localpg import LocalServer
+from pgwarden.cli.localpg import LocalServer
+from pgwarden.model.identifiers import quote_ident, quote_literal
 
 AUDITOR = "pgwarden_auditor"
 ADMIN = "bench_admin"

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pgwarden.scanner.cli import main
+from pgwarden.cli.main import main
 
 main()

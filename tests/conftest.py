@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pgwarden.scanner.demo import SeedServer, build_seed_server
-from pgwarden.scanner.localpg import LocalServer
+from pgwarden.cli.demo import SeedServer, build_seed_server
+from pgwarden.cli.localpg import LocalServer
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path
 from tests.pgserver import reset_server, running_server
 

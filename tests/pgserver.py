@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from pgwarden.scanner.localpg import LocalServer, throwaway_server
+from pgwarden.cli.localpg import LocalServer, throwaway_server
 
 KEEP_DATABASES = ("postgres", "template0", "template1")
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pgwarden.scanner.results import AccessCell, ServerSummary
+from pgwarden.model.results import AccessCell, ServerSummary
 
 PUBLIC = "PUBLIC"
 # How a principal reaches a database: the cell's label and the words that explain it.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pgwarden.scanner.errors import PgwardenError
-from pgwarden.scanner.results import Results
+from pgwarden.model.errors import PgwardenError
+from pgwarden.model.results import Results
 
 
 class RenderError(PgwardenError):

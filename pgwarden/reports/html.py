@@ -38,6 +38,8 @@ from typing import Any
 import pydantic_core
 from markupsafe import Markup
 
+from pgwarden.gcpause import collector_paused
+from pgwarden.model.results import SEVERITY_ORDER, Finding, Results, RuleInfo
 from pgwarden.reports.access_matrix import ACCESS_KINDS, AccessMatrix, access_matrix
 from pgwarden.reports.templating import html_template, static_asset
 from pgwarden.reports.view import (
@@ -52,8 +54,6 @@ from pgwarden.reports.view import (
     utc_text,
     utf8_document,
 )
-from pgwarden.scanner.gcpause import collector_paused
-from pgwarden.scanner.results import SEVERITY_ORDER, Finding, Results, RuleInfo
 
 SEVERITIES: tuple[str, ...] = tuple(SEVERITY_ORDER)
 STATUSES: tuple[str, ...] = tuple(STATUS_ORDER)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pydantic_core
 
-from pgwarden.scanner.results import Results
+from pgwarden.model.results import Results
 
 # Where the findings go in the document, at two spaces of indent: no string can hold
 # a raw line break, and nested keys are indented further, so this is found only once.

@@ -19,6 +19,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from pgwarden.gcpause import collector_paused
+from pgwarden.model.results import Coverage, Finding, Results, RuleInfo
 from pgwarden.reports.view import (
     is_current,
     rules_by_id,
@@ -26,8 +28,6 @@ from pgwarden.reports.view import (
     severity_first,
     waiver_text,
 )
-from pgwarden.scanner.gcpause import collector_paused
-from pgwarden.scanner.results import Coverage, Finding, Results, RuleInfo
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 RULE_CASE = "(every resource)"

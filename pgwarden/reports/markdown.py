@@ -9,6 +9,7 @@ escaped by the template environment (see ``templating``): a role named
 
 from __future__ import annotations
 
+from pgwarden.model.results import SEVERITY_ORDER, Results
 from pgwarden.reports.templating import markdown_template
 from pgwarden.reports.view import (
     help_uri,
@@ -18,7 +19,6 @@ from pgwarden.reports.view import (
     utc_text,
     waiver_text,
 )
-from pgwarden.scanner.results import SEVERITY_ORDER, Results
 
 # Findings listed per section; the rest are counted, not listed.
 LISTED = 50

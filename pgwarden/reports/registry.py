@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from pgwarden.model.results import Results
 from pgwarden.reports.base import Renderer
-from pgwarden.scanner.results import Results
 
 
 class _OnFirstUse:

@@ -38,6 +38,8 @@ from urllib.parse import quote
 
 import pydantic_core
 
+from pgwarden.gcpause import collector_paused
+from pgwarden.model.results import Finding, Results, RuleInfo, ServerSummary
 from pgwarden.reports.view import (
     family_name,
     help_uri,
@@ -47,8 +49,6 @@ from pgwarden.reports.view import (
     server_names,
     waiver_text,
 )
-from pgwarden.scanner.gcpause import collector_paused
-from pgwarden.scanner.results import Finding, Results, RuleInfo, ServerSummary
 
 SARIF_SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pgwarden.scanner.results import SEVERITY_ORDER, Finding, Results, RuleInfo, Waiver
+from pgwarden.model.results import SEVERITY_ORDER, Finding, Results, RuleInfo, Waiver
 
 # Built-in families get a readable name; a plug-in family shows its code.
 FAMILY_NAMES: dict[str, str] = {

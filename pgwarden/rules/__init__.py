@@ -1,0 +1,1 @@
+"""Rules: the rule seam, the registry and the built-in rule families."""

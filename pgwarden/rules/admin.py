@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.access.analysis import sql_comment
+from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
-from pgwarden.scanner.access import sql_comment
-from pgwarden.scanner.model import ServerSnapshot
 
 
 class AdminSessionFromApplication(Rule):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.access.analysis import sql_comment
+from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
 from pgwarden.rules.server_settings import alter_system
-from pgwarden.scanner.access import sql_comment
-from pgwarden.scanner.model import ServerSnapshot
 
 SCRAM = "scram-sha-256"
 

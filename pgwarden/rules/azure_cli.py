@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import ServerContext
-from pgwarden.scanner.model import ServerSnapshot
 
 
 def resource_group(snapshot: ServerSnapshot, config: ServerContext) -> str:

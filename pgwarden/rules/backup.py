@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.snapshot import AzureServer, ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
 from pgwarden.rules.base import Rule, ServerContext, Verdict
-from pgwarden.scanner.model import AzureServer, ServerSnapshot
 
 
 def _server(snapshot: ServerSnapshot) -> AzureServer:

@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from pgwarden.scanner.config import SEVERITIES, Policy, ServerConfig, Severity
-from pgwarden.scanner.errors import PgwardenError
-from pgwarden.scanner.identifiers import quote_ident, quote_literal
-from pgwarden.scanner.model import AZURE_ROLES, SYSTEM_DATABASES, ServerSnapshot
+from pgwarden.model.config import SEVERITIES, Policy, ServerConfig, Severity
+from pgwarden.model.errors import PgwardenError
+from pgwarden.model.identifiers import quote_ident, quote_literal
+from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES, ServerSnapshot
 
 __all__ = [
     "Rule",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
 from pgwarden.rules.base import Rule, ServerContext, Verdict
-from pgwarden.scanner.model import ServerSnapshot
 
 
 class EntraAuthentication(Rule):

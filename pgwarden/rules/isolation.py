@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import NamedTuple
 
-from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident, quote_literal
-from pgwarden.scanner.access import (
+from pgwarden.access.analysis import (
     Access,
     RoleGraph,
     Tenancy,
@@ -31,7 +30,7 @@ from pgwarden.scanner.access import (
     sort_privileges,
     sql_comment,
 )
-from pgwarden.scanner.model import (
+from pgwarden.model.snapshot import (
     AclItem,
     Database,
     DatabaseDetail,
@@ -39,6 +38,7 @@ from pgwarden.scanner.model import (
     ObjectGrant,
     ServerSnapshot,
 )
+from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident, quote_literal
 
 NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
 CIS_PG_DML = "CIS PostgreSQL 16 Benchmark 4.4"

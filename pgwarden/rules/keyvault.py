@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
+from pgwarden.model.snapshot import AppSecret, Endpoint, Gap, KeyVault, SecretInfo, ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
 from pgwarden.rules.base import Rule, ServerContext, Verdict
-from pgwarden.scanner.model import AppSecret, Endpoint, Gap, KeyVault, SecretInfo, ServerSnapshot
 
 SECURE_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
 CIS_SECRET_EXPIRY = ("CIS Azure Foundations v3.0 8.3", "CIS Azure Foundations v3.0 8.4")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import set_parameter
 from pgwarden.rules.base import Rule, ServerContext, Verdict
 from pgwarden.rules.server_settings import SettingsView, alter_system, read_settings
-from pgwarden.scanner.model import ServerSnapshot
 
 # Settings that must be on, with the CIS Azure Foundations v3.0 item for each.
 LOGGED = {

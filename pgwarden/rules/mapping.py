@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
-from pgwarden.scanner.model import ServerSnapshot
 
 
 class UnmappedDatabase(Rule):

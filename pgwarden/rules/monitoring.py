@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import resource_group
 from pgwarden.rules.base import Rule, ServerContext, Verdict
-from pgwarden.scanner.model import ServerSnapshot
 
 # What must be watched, and the Flexible Server metrics that count as watching it.
 WATCHED: dict[str, tuple[str, ...]] = {

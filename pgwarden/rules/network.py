@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from pgwarden.model.snapshot import AzureServer, FirewallRule, ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
 from pgwarden.rules.base import Rule, ServerContext, Verdict
-from pgwarden.scanner.model import AzureServer, FirewallRule, ServerSnapshot
 
 # CIS Azure Foundations v3.0 section 5.2 (PostgreSQL) has an item for the Azure
 # services rule only; whole-internet and wide ranges have none there.

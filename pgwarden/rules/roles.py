@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
 
-from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
-from pgwarden.scanner.access import (
+from pgwarden.access.analysis import (
     PG16,
     RolePath,
     Tenancy,
@@ -21,8 +20,9 @@ from pgwarden.scanner.access import (
     sql_comment,
     verify_membership,
 )
-from pgwarden.scanner.config import AppConfig
-from pgwarden.scanner.model import Role, ServerSnapshot
+from pgwarden.model.config import AppConfig
+from pgwarden.model.snapshot import Role, ServerSnapshot
+from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
 
 CIS_PG_ADMIN = "CIS PostgreSQL 16 Benchmark 4.2"
 CIS_PG_PREDEFINED = "CIS PostgreSQL 16 Benchmark 4.7"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Verdict, quote_literal
-from pgwarden.scanner.model import ServerSnapshot
 
 Source = Literal["azure", "postgres"]
 OFF_VALUES = frozenset({"off", "false", "0", "no", ""})

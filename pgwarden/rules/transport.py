@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import set_parameter
 from pgwarden.rules.base import Rule, ServerContext, Verdict
 from pgwarden.rules.server_settings import SettingsView, alter_system, read_settings
-from pgwarden.scanner.model import ServerSnapshot
 
 TLS_ORDER = {"tlsv1": 10, "tlsv1.1": 11, "tlsv1.2": 12, "tlsv1.3": 13}
 MINIMUM = "TLSv1.2"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pgwarden.scanner.azure_cloud import CLOUDS, AzureClientOptions, AzureSession
+from pgwarden.collect.azure.cloud import CLOUDS, AzureClientOptions, AzureSession
 from tests.azure.fakes import FakeAzure, SeedAzure, StaticCredential, TlsFixture, seed_azure
 
 

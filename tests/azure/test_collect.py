@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from pgwarden.scanner.azure_cloud import AzureSession
-from pgwarden.scanner.azure_collect import collect_azure, discover_servers
-from pgwarden.scanner.collectors.azure_arm import ArmCollector
-from pgwarden.scanner.config import Config, parse_config
-from pgwarden.scanner.errors import ConfigError
-from pgwarden.scanner.model import AzureSnapshot
+from pgwarden.collect.azure.arm import ArmCollector
+from pgwarden.collect.azure.cloud import AzureSession
+from pgwarden.collect.azure.server import collect_azure, discover_servers
+from pgwarden.model.config import Config, parse_config
+from pgwarden.model.errors import ConfigError
+from pgwarden.model.snapshot import AzureSnapshot
 from tests.azure.conftest import make_session
 from tests.azure.fakes import (
     ADMIN,

@@ -8,11 +8,11 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pgwarden.collect.azure.cloud import AzureSession
+from pgwarden.collect.azure.server import collect_azure
+from pgwarden.model.config import parse_config
+from pgwarden.model.snapshot import FirewallRule
 from pgwarden.rules.network import parse_range
-from pgwarden.scanner.azure_cloud import AzureSession
-from pgwarden.scanner.azure_collect import collect_azure
-from pgwarden.scanner.config import parse_config
-from pgwarden.scanner.model import FirewallRule
 from tests.azure.conftest import make_session
 from tests.azure.fakes import FakeAzure, SeedAzure, StaticCredential, TlsFixture
 

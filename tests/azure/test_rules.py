@@ -8,6 +8,24 @@ from typing import Any
 
 import pytest
 
+from pgwarden.engine import server_context
+from pgwarden.model.config import parse_config
+from pgwarden.model.snapshot import (
+    AppSecret,
+    AzureServer,
+    AzureSnapshot,
+    Endpoint,
+    EntraAdministrator,
+    FirewallRule,
+    Gap,
+    KeyVault,
+    MetricAlert,
+    PostgresSnapshot,
+    SecretInfo,
+    ServerParameter,
+    ServerSnapshot,
+    Setting,
+)
 from pgwarden.rules.backup import (
     BackupRetentionBelowAppNeed,
     BackupRetentionBelowPolicy,
@@ -35,24 +53,6 @@ from pgwarden.rules.network import (
     parse_range,
 )
 from pgwarden.rules.transport import InsecureTransport
-from pgwarden.scanner.config import parse_config
-from pgwarden.scanner.engine import server_context
-from pgwarden.scanner.model import (
-    AppSecret,
-    AzureServer,
-    AzureSnapshot,
-    Endpoint,
-    EntraAdministrator,
-    FirewallRule,
-    Gap,
-    KeyVault,
-    MetricAlert,
-    PostgresSnapshot,
-    SecretInfo,
-    ServerParameter,
-    ServerSnapshot,
-    Setting,
-)
 
 SERVER_ID = (
     "/subscriptions/sub/resourceGroups/ctxeco-rg/providers/"
@@ -592,7 +592,7 @@ def test_firewall_ranges_are_measured_not_assumed_cidrs() -> None:
 
 
 def test_forbidden_sections_become_errors_naming_the_role() -> None:
-    from pgwarden.scanner.engine import missing_section, skipped_section
+    from pgwarden.engine import missing_section, skipped_section
 
     gap = Gap(
         section="azure.firewall",

@@ -6,13 +6,13 @@ import logging
 
 import pytest
 
-from pgwarden.scanner.azure_cloud import CLOUDS, AzureSession, open_session
-from pgwarden.scanner.azure_collect import collect_azure
-from pgwarden.scanner.collectors.keyvault import endpoint_of_secret, parse_secret_ref
-from pgwarden.scanner.config import AzureSettings, parse_config
-from pgwarden.scanner.dsn import check_dsn_source, resolve_dsn
-from pgwarden.scanner.errors import ConfigError, ConnectError
-from pgwarden.scanner.model import Endpoint
+from pgwarden.collect.azure.cloud import CLOUDS, AzureSession, open_session
+from pgwarden.collect.azure.keyvault import endpoint_of_secret, parse_secret_ref
+from pgwarden.collect.azure.server import collect_azure
+from pgwarden.collect.dsn import check_dsn_source, resolve_dsn
+from pgwarden.model.config import AzureSettings, parse_config
+from pgwarden.model.errors import ConfigError, ConnectError
+from pgwarden.model.snapshot import Endpoint
 from tests.azure.fakes import (
     FQDN,
     SECRET_CANARY,

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 from psycopg import sql
 
-from pgwarden.scanner.cli import cli
-from pgwarden.scanner.localpg import LocalServer
+from pgwarden.cli.localpg import LocalServer
+from pgwarden.cli.main import cli
 
 DSN_VARIABLE = "PGWARDEN_GATE_DSN"
 SERVER = "shared-db"

@@ -7,9 +7,9 @@ import json
 import jsonschema
 import pytest
 
-from pgwarden.scanner.baseline import parse_baseline
-from pgwarden.scanner.errors import ConfigError
-from pgwarden.scanner.results import shipped_results_schema
+from pgwarden.gate.baseline import parse_baseline
+from pgwarden.model.errors import ConfigError
+from pgwarden.model.results import shipped_results_schema
 from tests.gate.conftest import Workspace, config_text, findings_by_resource
 
 APPS = {"alpha": "alpha", "bravo": "bravo", "charlie": "charlie"}

@@ -19,8 +19,8 @@ from urllib.parse import quote
 
 import pytest
 
-from pgwarden.scanner.demo import AUDITOR, DEMO_CONFIG, DEMO_DSN_VARIABLE, SeedServer
-from pgwarden.scanner.waivers import load_waivers
+from pgwarden.cli.demo import AUDITOR, DEMO_CONFIG, DEMO_DSN_VARIABLE, SeedServer
+from pgwarden.gate.waivers import load_waivers
 from tests.gate.conftest import Workspace
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -10,8 +10,8 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from pgwarden.scanner.errors import ConfigError, UsageError
-from pgwarden.scanner.history import HistoryStore, StoredFinding, compare_server
+from pgwarden.gate.history import HistoryStore, StoredFinding, compare_server
+from pgwarden.model.errors import ConfigError, UsageError
 from tests.gate.conftest import Workspace, config_text
 
 RULE = "PGW-ISO-001"

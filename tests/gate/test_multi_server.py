@@ -7,7 +7,7 @@ import socket
 
 import jsonschema
 
-from pgwarden.scanner.results import shipped_results_schema
+from pgwarden.model.results import shipped_results_schema
 from tests.gate.conftest import Workspace, config_text
 
 SERVERS = {"east": "env:EAST_DSN", "west": "env:WEST_DSN"}

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console as RichConsole
 
-from pgwarden.scanner.terminal import Console, ProgressLine, ScanProgress
+from pgwarden.cli.terminal import Console, ProgressLine, ScanProgress
 
 MESSAGES = [
     "2 server(s) to collect",

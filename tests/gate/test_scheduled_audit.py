@@ -22,7 +22,7 @@ from typing import Any
 
 import jsonschema
 
-from pgwarden.scanner.results import shipped_results_schema
+from pgwarden.model.results import shipped_results_schema
 from tests.gate.conftest import Workspace, config_text, findings_by_resource
 
 APPS = {name: name for name in ("alpha", "bravo", "charlie", "delta")}

@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 import jsonschema
 import pytest
 
-from pgwarden.scanner.engine import gate
-from pgwarden.scanner.errors import ConfigError
-from pgwarden.scanner.results import (
+from pgwarden.engine import gate
+from pgwarden.gate.waivers import apply_waivers, parse_waivers
+from pgwarden.model.errors import ConfigError
+from pgwarden.model.results import (
     Coverage,
     Finding,
     Results,
@@ -18,7 +19,6 @@ from pgwarden.scanner.results import (
     fingerprint,
     shipped_results_schema,
 )
-from pgwarden.scanner.waivers import apply_waivers, parse_waivers
 from tests.gate.conftest import SERVER, Workspace, config_text, findings_by_resource
 
 TODAY = date(2026, 5, 10)

@@ -14,10 +14,10 @@ import psycopg
 import pytest
 
 from benchmarks.scenario import AUDITOR, TEMPLATE_DB, Plan, SyntheticServer
-from pgwarden.scanner.collectors import postgres_queries as q
-from pgwarden.scanner.collectors.postgres import PostgresCollector
-from pgwarden.scanner.localpg import LocalServer
-from pgwarden.scanner.model import PostgresSnapshot
+from pgwarden.cli.localpg import LocalServer
+from pgwarden.collect.postgres import queries as q
+from pgwarden.collect.postgres.collector import PostgresCollector
+from pgwarden.model.snapshot import PostgresSnapshot
 from tests.pgserver import reset_server
 
 # (plan, databases, roles): the larger has more of everything, tables per database too.

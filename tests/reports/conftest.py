@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pgwarden.scanner.results import (
+from pgwarden.model.results import (
     AccessCell,
     Coverage,
     Finding,

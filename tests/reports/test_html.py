@@ -9,10 +9,10 @@ import random
 import re
 from collections.abc import Callable
 
+from pgwarden.model.results import Finding, Results
 from pgwarden.reports.access_matrix import access_matrix
 from pgwarden.reports.html import _grouped_by_family, render_html
 from pgwarden.reports.view import is_current, rules_by_id, severity_first
-from pgwarden.scanner.results import Finding, Results
 from tests.reports.conftest import HOSTILE, WIDE_SERVER, large_results, wide_matrix_results
 
 

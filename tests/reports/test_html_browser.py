@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from pgwarden.model.results import Results
 from pgwarden.reports.access_matrix import AccessMatrix, access_matrix
 from pgwarden.reports.html import render_html
 from pgwarden.reports.templating import reveal_invisible
-from pgwarden.scanner.results import Results
 from tests.reports.conftest import HOSTILE, large_results, wide_matrix_results
 
 pytestmark = pytest.mark.browser

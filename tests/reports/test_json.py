@@ -8,13 +8,13 @@ from pathlib import Path
 
 import jsonschema
 
-from pgwarden.reports.json import render_json
-from pgwarden.scanner.results import (
+from pgwarden.model.results import (
     Results,
     load_results,
     results_json_schema,
     shipped_results_schema,
 )
+from pgwarden.reports.json import render_json
 from tests.reports.conftest import REGENERATE, large_results
 
 SHIPPED = Path(__file__).parents[2] / "pgwarden" / "schemas" / "results-1.0.json"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from junitparser import Error, Failure, JUnitXml, Skipped
 
+from pgwarden.model.results import Results
 from pgwarden.reports.junit import RULE_CASE, render_junit
-from pgwarden.scanner.results import Results
 from tests.reports.conftest import HOSTILE
 
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
+from pgwarden.model.results import Results
 from pgwarden.reports import markdown
 from pgwarden.reports.markdown import render_markdown
 from pgwarden.reports.templating import markdown_code_block, markdown_inline
-from pgwarden.scanner.results import Results
 from tests.reports.conftest import HOSTILE, large_results
 
 

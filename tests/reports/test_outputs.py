@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from pgwarden.cli.main import cli
+from pgwarden.model.results import Results
 from pgwarden.reports.registry import RENDERERS
-from pgwarden.scanner.cli import cli
-from pgwarden.scanner.results import Results
 from tests.reports.conftest import FIXTURE
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from pgwarden.model.results import Results
 from pgwarden.reports import sarif
 from pgwarden.reports.sarif import config_uri, render_sarif
-from pgwarden.scanner.results import Results
 from tests.reports.conftest import HOSTILE, large_results
 
 

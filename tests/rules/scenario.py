@@ -18,13 +18,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgwarden.scanner.config import Config, parse_config
-from pgwarden.scanner.engine import evaluate
-from pgwarden.scanner.localpg import LocalServer
-from pgwarden.scanner.model import Snapshot
-from pgwarden.scanner.registry import load_rules
-from pgwarden.scanner.results import Finding, Results
-from pgwarden.scanner.scan import collect
+from pgwarden.cli.localpg import LocalServer
+from pgwarden.collect.run import collect
+from pgwarden.engine import evaluate
+from pgwarden.model.config import Config, parse_config
+from pgwarden.model.results import Finding, Results
+from pgwarden.model.snapshot import Snapshot
+from pgwarden.rules.registry import load_rules
 from tests.pgserver import reset_server
 
 ADMIN = "pgw_admin"

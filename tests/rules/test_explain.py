@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from pgwarden.scanner.cli import cli
-from pgwarden.scanner.registry import find_rule, load_rules
+from pgwarden.cli.main import cli
+from pgwarden.rules.registry import find_rule, load_rules
 from tests.rules.scenario import OWN_RULES
 
 SEVERITIES = {

@@ -14,9 +14,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from pgwarden.scanner.localpg import LocalServer
-from pgwarden.scanner.model import Snapshot
-from pgwarden.scanner.results import Results
+from pgwarden.cli.localpg import LocalServer
+from pgwarden.model.results import Results
+from pgwarden.model.snapshot import Snapshot
 from tests.rules.scenario import (
     AUDITOR,
     App,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from psycopg import sql
 
-from pgwarden.scanner.localpg import LocalServer
+from pgwarden.cli.localpg import LocalServer
 from tests.rules.scenario import (
     AUDITOR,
     App,

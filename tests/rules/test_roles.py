@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from pgwarden.scanner.localpg import LocalServer
-from pgwarden.scanner.model import Snapshot
-from pgwarden.scanner.results import Results
+from pgwarden.cli.localpg import LocalServer
+from pgwarden.model.results import Results
+from pgwarden.model.snapshot import Snapshot
 from tests.rules.scenario import (
     ADMIN,
     App,

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from pgwarden.scanner.config import parse_config
-from pgwarden.scanner.demo import (
+from pgwarden.cli.demo import (
     ADMIN,
     AUDITOR,
     DEMO_CONFIG,
@@ -21,11 +20,12 @@ from pgwarden.scanner.demo import (
     SeedServer,
     app_sessions,
 )
-from pgwarden.scanner.engine import evaluate
-from pgwarden.scanner.model import Snapshot
-from pgwarden.scanner.registry import load_rules
-from pgwarden.scanner.results import Results
-from pgwarden.scanner.scan import collect
+from pgwarden.collect.run import collect
+from pgwarden.engine import evaluate
+from pgwarden.model.config import parse_config
+from pgwarden.model.results import Results
+from pgwarden.model.snapshot import Snapshot
+from pgwarden.rules.registry import load_rules
 from tests.rules.scenario import OWN_RULES, Key, comparable, finding, keys
 
 RULES_HERE = (*OWN_RULES, "PGW-MAP-001", "PGW-MAP-002")

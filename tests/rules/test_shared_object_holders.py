@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pgwarden.scanner.config import Config
-from pgwarden.scanner.engine import evaluate
-from pgwarden.scanner.model import Snapshot
-from pgwarden.scanner.registry import load_rules, select_rules
-from pgwarden.scanner.results import Finding
+from pgwarden.engine import evaluate
+from pgwarden.model.config import Config
+from pgwarden.model.results import Finding
+from pgwarden.model.snapshot import Snapshot
+from pgwarden.rules.registry import load_rules, select_rules
 
 ACL = [{"grantee": "admin", "grantor": "admin", "privileges": ["CONNECT", "CREATE", "TEMPORARY"]}]
 GRANTS = [

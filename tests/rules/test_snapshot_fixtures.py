@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from pgwarden.scanner.config import Config
-from pgwarden.scanner.engine import evaluate
-from pgwarden.scanner.model import Snapshot
-from pgwarden.scanner.registry import load_rules, select_rules
-from pgwarden.scanner.results import Finding, Results
+from pgwarden.engine import evaluate
+from pgwarden.model.config import Config
+from pgwarden.model.results import Finding, Results
+from pgwarden.model.snapshot import Snapshot
+from pgwarden.rules.registry import load_rules, select_rules
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*.json"))
 

@@ -18,15 +18,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgwarden.scanner.collectors.postgres import PostgresCollector, SessionSettings
-from pgwarden.scanner.demo import (
+from pgwarden.cli.demo import (
     AUDITOR,
     DEMO_CONFIG,
     DEMO_DSN_VARIABLE,
     SeedServer,
     build_seed_server,
 )
-from pgwarden.scanner.localpg import LocalServer, pg_ctl, throwaway_server
+from pgwarden.cli.localpg import LocalServer, pg_ctl, throwaway_server
+from pgwarden.collect.postgres.collector import PostgresCollector, SessionSettings
 
 
 def _pgwarden(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -117,7 +117,7 @@ def test_auditor_without_pg_monitor_fails_closed(seed_server: SeedServer, tmp_pa
         for db in ("ctxEco", "secairadar"):
             conn.execute(f'GRANT CONNECT ON DATABASE "{db}" TO bare_auditor')
     try:
-        from pgwarden.scanner.demo import app_sessions
+        from pgwarden.cli.demo import app_sessions
 
         _config(tmp_path)
         with app_sessions(seed_server):

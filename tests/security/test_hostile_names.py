@@ -19,8 +19,8 @@ import pytest
 from junitparser import JUnitXml
 from psycopg import sql
 
+from pgwarden.cli.localpg import LocalServer
 from pgwarden.reports.registry import RENDERERS
-from pgwarden.scanner.localpg import LocalServer
 from tests.cli import run_pgwarden
 from tests.reports.test_html_browser import new_page
 from tests.reports.test_sarif import assert_valid_sarif

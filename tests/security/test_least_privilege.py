@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 
-from pgwarden.scanner.demo import ADMIN, DEMO_CONFIG, SeedServer, app_sessions
+from pgwarden.cli.demo import ADMIN, DEMO_CONFIG, SeedServer, app_sessions
 from tests.cli import run_pgwarden
 
 

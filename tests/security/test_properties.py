@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg.conninfo import make_conninfo
 
-from pgwarden.scanner.config import load_config, parse_config
-from pgwarden.scanner.dsn import check_dsn_source, endpoint_of
-from pgwarden.scanner.errors import ConfigError
+from pgwarden.collect.dsn import check_dsn_source, endpoint_of
+from pgwarden.model.config import load_config, parse_config
+from pgwarden.model.errors import ConfigError
 
 names = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),

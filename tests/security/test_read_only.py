@@ -9,18 +9,18 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgwarden.scanner.config import parse_config
-from pgwarden.scanner.demo import (
+from pgwarden.cli.demo import (
     AUDITOR,
     DEMO_CONFIG,
     DEMO_DSN_VARIABLE,
     app_sessions,
     build_seed_server,
 )
-from pgwarden.scanner.engine import evaluate
-from pgwarden.scanner.localpg import LocalServer, throwaway_server
-from pgwarden.scanner.registry import load_rules
-from pgwarden.scanner.scan import collect
+from pgwarden.cli.localpg import LocalServer, throwaway_server
+from pgwarden.collect.run import collect
+from pgwarden.engine import evaluate
+from pgwarden.model.config import parse_config
+from pgwarden.rules.registry import load_rules
 
 # Catalog state an audit must never touch, per database and server-wide.
 CATALOG_DIGEST = """

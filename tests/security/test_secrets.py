@@ -18,9 +18,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from pgwarden.cli.demo import SeedServer
+from pgwarden.collect.postgres.scram import derive_keys
 from pgwarden.reports.registry import RENDERERS
-from pgwarden.scanner.collectors.scram import derive_keys
-from pgwarden.scanner.demo import SeedServer
 from tests.azure.fakes import (
     SECRET_CANARY,
     TOKEN_CANARY,

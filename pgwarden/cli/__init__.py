@@ -1,0 +1,1 @@
+"""The pgwarden command: thin click commands, terminal output, the demo and map drafting."""

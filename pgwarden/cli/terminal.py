@@ -1,0 +1,337 @@
+"""What a person sees in the terminal: progress on stderr, a summary table on stdout."""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any, NamedTuple
+
+from rich.console import Console as RichConsole
+from rich.table import Table
+
+from pgwarden.gate.history import RunDiff, RunRecord, StoredFinding
+from pgwarden.model.results import SEVERITY_ORDER, Results
+
+SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
+
+
+class Console:
+    """stdout for results, stderr for progress: rich on a terminal, plain lines otherwise."""
+
+    def __init__(
+        self, quiet: bool = False, *, err: RichConsole | None = None, terminal: bool | None = None
+    ) -> None:
+        self.quiet = quiet
+        self.out = RichConsole(highlight=False, soft_wrap=False)
+        self.err = err or RichConsole(stderr=True, highlight=False)
+        self._terminal = terminal
+
+    def print(self, *items: Any, wide: bool = False) -> None:
+        """Print to stdout; ``wide`` lets a table use 200 columns when stdout is a file or
+        pipe (a CI log), where wrapping every cell helps nobody."""
+        if wide and not self.out.is_terminal:
+            RichConsole(highlight=False, width=200).print(*items)
+            return
+        self.out.print(*items)
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(message, markup=False, highlight=False)
+
+    @property
+    def terminal(self) -> bool:
+        return sys.stderr.isatty() if self._terminal is None else self._terminal
+
+    def warn(self, message: str) -> None:
+        """A warning line on stderr, shown even with ``--quiet`` (CI logs need it)."""
+        self.err.file.write(f"pgwarden: warning: {message}\n")
+        self.err.file.flush()
+
+    @contextmanager
+    def progress(self, title: str) -> Iterator[Callable[[str], None]]:
+        """A callback for the collectors' progress messages.
+
+        On a terminal: a live display of servers, databases and Azure calls. Otherwise
+        one plain line per server as it finishes or fails. Nothing with ``--quiet``.
+        """
+        if self.quiet:
+            yield lambda _message: None
+            return
+        tracker = ScanProgress()
+        if not self.terminal:
+            yield lambda message: self._plain(tracker, message)
+            return
+        with _LiveProgress(self.err, title, tracker) as live:
+            yield live.update
+
+    def _plain(self, tracker: ScanProgress, message: str) -> None:
+        for line in tracker.observe(message):
+            self.err.file.write(f"pgwarden: {line.text}\n")
+        self.err.file.flush()
+
+
+_PLAN = re.compile(r"^(\d+) server\(s\) to collect$")
+_DATABASES = re.compile(r"(\d+) databases?, \d+ roles?")
+
+
+class ProgressLine(NamedTuple):
+    """A line worth printing; ``failed`` when a server could not be collected."""
+
+    text: str
+    failed: bool = False
+
+
+@dataclass
+class _ServerCount:
+    started: float = field(default_factory=time.monotonic)
+    databases_listed: int = 0
+    databases_read: int = 0
+    azure_calls: int = 0
+
+
+class ScanProgress:
+    """Counts servers, databases and Azure calls from progress messages (thread-safe).
+
+    It reads the grammar ``scan.collect`` documents: "N server(s) to collect", then
+    "SERVER: started", "SERVER: finished", "SERVER: failed: REASON", and the
+    collectors' "SERVER: ..." lines: "... N databases, M roles" (databases listed),
+    "database NAME" (one database read) and anything mentioning Azure (one Azure call).
+    Lines worth printing: a header, then one per server as it ends; a lone server that
+    fails prints nothing (the run then ends with that error as its one line).
+    """
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.done = 0
+        self.failed = 0
+        self.servers: dict[str, _ServerCount] = {}
+        self.last = ""
+        self._announced = False
+        self._lock = threading.Lock()
+
+    @property
+    def many(self) -> bool:
+        return self.total is not None and self.total > 1
+
+    @property
+    def databases_listed(self) -> int:
+        return sum(s.databases_listed for s in self.servers.values())
+
+    @property
+    def databases_read(self) -> int:
+        return sum(s.databases_read for s in self.servers.values())
+
+    @property
+    def azure_calls(self) -> int:
+        return sum(s.azure_calls for s in self.servers.values())
+
+    def observe(self, message: str) -> tuple[ProgressLine, ...]:
+        """Count one message; return the concise lines worth printing (often none)."""
+        with self._lock:
+            line = self._count(message)
+            if line is None:
+                return ()
+            if self._announced or self.total is None:
+                return (line,)
+            self._announced = True
+            return (ProgressLine(f"collecting {self.total} server(s)"), line)
+
+    def _count(self, message: str) -> ProgressLine | None:
+        self.last = message
+        plan = _PLAN.match(message)
+        if plan:
+            self.total = int(plan.group(1))
+            return None
+        name, _, text = message.partition(": ")
+        server = self.servers.setdefault(name, _ServerCount())
+        if text == "started":
+            server.started = time.monotonic()
+            return None
+        if text == "finished" or text.startswith("failed: "):
+            self.done += 1
+            of = f"[{self.done}/{self.total}] " if self.total else ""
+            if text != "finished":
+                self.failed += 1
+                # Alone, a failed server ends the run with its own one-line error.
+                return ProgressLine(f"{of}{name}: {text}", failed=True) if self.many else None
+            seconds = time.monotonic() - server.started
+            parts = [f"{server.databases_read} database(s) read"]
+            if server.azure_calls:
+                parts.append(f"{server.azure_calls} Azure call(s)")
+            return ProgressLine(f"{of}{name}: collected ({', '.join(parts)}, {seconds:.1f}s)")
+        listed = _DATABASES.search(text)
+        if listed:
+            server.databases_listed += int(listed.group(1))
+        elif text.startswith("database "):
+            server.databases_read += 1
+        elif "azure" in text.lower():
+            server.azure_calls += 1
+        return None
+
+
+class _LiveProgress:
+    """The rich display: a bar of servers and running counts of databases and Azure calls."""
+
+    def __init__(self, console: RichConsole, title: str, tracker: ScanProgress) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.tracker = tracker
+        self.display = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.servers = self.display.add_task(f"{title}: servers", total=None)
+        self.databases = self.display.add_task("databases read", total=None)
+        self.azure = self.display.add_task("Azure calls", total=None)
+
+    def __enter__(self) -> _LiveProgress:
+        self.display.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.display.stop()
+
+    def update(self, message: str) -> None:
+        lines = self.tracker.observe(message)
+        t = self.tracker
+        self.display.update(self.servers, total=t.total, completed=t.done)
+        # Listed databases include system ones and templates, which are not read: a
+        # count, not a bar that would never fill.
+        self.display.update(
+            self.databases,
+            description=f"databases read ({t.databases_listed} listed)",
+            completed=t.databases_read,
+        )
+        self.display.update(self.azure, completed=t.azure_calls)
+        for line in lines:
+            if line.failed:
+                self.display.console.print(f"pgwarden: {line.text}", markup=False, highlight=False)
+
+
+def summary_table(results: Results) -> Table:
+    """The findings as a readable table, most severe first."""
+    summary = results.summary
+    caption = (
+        f"{summary.fail} failing, {summary.error} could not be evaluated, "
+        f"{summary.waived} waived, {summary.pass_} rule checks passed"
+        + ("" if results.scan.complete else " — scan INCOMPLETE")
+    )
+    if results.baseline is not None:
+        b = results.baseline
+        caption += f"\nbaseline: {b.new} new, {b.unchanged} unchanged, {b.absent} absent (fixed)"
+    if results.history is not None:
+        h = results.history
+        caption += f"\nrun {h.run_id}: {h.new} new, {h.resolved} resolved since the previous run"
+    with_age = any(f.age_days is not None for f in results.findings)
+    table = Table(title="pgwarden findings", caption=caption, show_lines=False, expand=False)
+    table.add_column("severity")
+    table.add_column("status")
+    table.add_column("rule")
+    table.add_column("server")
+    table.add_column("resource", overflow="fold")
+    if with_age:
+        table.add_column("age", justify="right")
+    table.add_column("message", overflow="fold")
+    for finding in sorted(
+        results.findings,
+        key=lambda f: (
+            f.baseline_state == "absent",
+            f.status != "fail",
+            -SEVERITY_ORDER[f.severity],
+            f.rule_id,
+            f.resource,
+        ),
+    ):
+        status: str = finding.status
+        if finding.baseline_state == "absent":
+            status = "fixed (absent)"
+        elif finding.baseline_state is not None:
+            status = f"{status} · {finding.baseline_state}"
+        cells = [
+            f"[{SEVERITY_STYLE[finding.severity]}]{finding.severity}[/]",
+            status,
+            finding.rule_id,
+            finding.server,
+            _plain(finding.resource),
+        ]
+        if with_age:
+            cells.append("" if finding.age_days is None else f"{finding.age_days}d")
+        table.add_row(*cells, _plain(finding.message))
+    return table
+
+
+def runs_table(runs: Sequence[RunRecord]) -> Table:
+    """Recorded runs, newest first (``pgwarden history``)."""
+    table = Table(title="pgwarden runs", show_lines=False, expand=False)
+    for column in ("run", "started (UTC)", "servers", "complete", "fail", "waived", "error"):
+        table.add_column(column)
+    table.add_column("new", justify="right")
+    table.add_column("resolved", justify="right")
+    table.add_column("config", overflow="fold")
+    for run in runs:
+        table.add_row(
+            str(run.id),
+            run.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            _plain(", ".join(run.servers)),
+            "yes" if run.complete else "NO",
+            str(run.fail),
+            str(run.waived),
+            str(run.error),
+            "" if run.new is None else str(run.new),
+            "" if run.resolved is None else str(run.resolved),
+            _plain(run.config or ""),
+        )
+    return table
+
+
+def diff_lines(diff: RunDiff) -> list[str]:
+    """``pgwarden diff`` as text: + new, - resolved, ~ status changed, per server."""
+
+    def when(run: RunRecord) -> str:
+        return run.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    def describe(f: StoredFinding) -> str:
+        who = f" {f.principal}" if f.principal else ""
+        return f"{f.severity} {f.rule_id} {f.resource}{who}: {f.message}"
+
+    lines = [
+        f"run {diff.before.id} ({when(diff.before)}) → run {diff.after.id} ({when(diff.after)})"
+    ]
+    for change in diff.servers:
+        lines.append(
+            f"{change.server}: {len(change.new)} new, {len(change.resolved)} resolved, "
+            f"{len(change.changed)} changed status"
+        )
+        lines += [f"  + {describe(f)}" for f in change.new]
+        lines += [f"  - {describe(f)}" for f in change.resolved]
+        lines += [f"  ~ {describe(b)} ({a.status} → {b.status})" for a, b in change.changed]
+    for server in diff.only_before:
+        lines.append(f"{server}: only in run {diff.before.id} (not compared)")
+    for server in diff.only_after:
+        lines.append(f"{server}: only in run {diff.after.id} (not compared)")
+    return lines
+
+
+def _plain(text: str) -> str:
+    """Names from the catalog are data, not rich markup."""
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,1 @@
+"""Config to Snapshot: everything that talks to PostgreSQL or Azure."""

@@ -1,0 +1,230 @@
+"""The ARM collector: a Flexible Server as Azure Resource Manager describes it.
+
+Reads the server's properties, firewall rules, server parameters and Entra
+administrators with ``azure-mgmt-postgresqlflexibleservers`` (Reader on the server is
+enough), and discovers every Flexible Server of a subscription or resource group.
+A refused or failed call becomes a Gap of its section; a configured server that ARM
+does not know is a config error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
+from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
+
+from pgwarden.collect.azure.cloud import AzureSession, azure_gap, enum_text, error_code, host_of
+from pgwarden.model.errors import ConfigError
+from pgwarden.model.snapshot import (
+    AzureServer,
+    EntraAdministrator,
+    FirewallRule,
+    Gap,
+    ServerParameter,
+)
+
+if TYPE_CHECKING:
+    from azure.mgmt.postgresqlflexibleservers import models
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ArmServerData:
+    """What ARM showed of one server; a None part has its Gap in ``gaps``."""
+
+    server: AzureServer | None
+    firewall_rules: tuple[FirewallRule, ...] | None
+    configurations: dict[str, ServerParameter] | None
+    administrators: tuple[EntraAdministrator, ...] | None
+    gaps: tuple[Gap, ...]
+
+
+def resource_group_of(resource_id: str) -> str:
+    """The resource group named in an ARM id (ids are case-insensitive; keep ARM's case)."""
+    parts = resource_id.split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part.lower() == "resourcegroups":
+            return parts[index + 1]
+    return ""
+
+
+def server_from_arm(server: models.Server, subscription_id: str) -> AzureServer:
+    """The snapshot's view of an ARM server; the admin password field is never read."""
+    props = server.properties
+    backup = props.backup if props else None
+    network = props.network if props else None
+    ha = props.high_availability if props else None
+    auth = props.auth_config if props else None
+    resource_id = server.id or ""
+    return AzureServer(
+        id=resource_id,
+        name=server.name or "",
+        subscription_id=subscription_id,
+        resource_group=resource_group_of(resource_id),
+        location=server.location,
+        administrator_login=props.administrator_login if props else None,
+        version=enum_text(props.version) if props else None,
+        state=enum_text(props.state) if props else None,
+        fqdn=props.fully_qualified_domain_name if props else None,
+        backup_retention_days=backup.backup_retention_days if backup else None,
+        geo_redundant_backup=enum_text(backup.geo_redundant_backup) if backup else None,
+        high_availability_mode=enum_text(ha.mode) if ha else None,
+        public_network_access=enum_text(network.public_network_access) if network else None,
+        delegated_subnet_id=network.delegated_subnet_resource_id if network else None,
+        private_endpoint_connections=len(props.private_endpoint_connections or ()) if props else 0,
+        entra_auth=enum_text(auth.active_directory_auth) if auth else None,
+        password_auth=enum_text(auth.password_auth) if auth else None,
+    )
+
+
+class ArmCollector:
+    """Reads Flexible Servers of one subscription."""
+
+    def __init__(self, session: AzureSession, subscription_id: str) -> None:
+        self._session = session
+        self._subscription = subscription_id
+        self._client = PostgreSQLManagementClient(
+            session.credential, subscription_id, **session.arm_kwargs()
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def discover(self, resource_group: str | None) -> list[AzureServer]:
+        """Every Flexible Server of the subscription (or of one resource group)."""
+        where = f"resource group {resource_group}" if resource_group else "the subscription"
+        try:
+            pages: Iterable[models.Server] = (
+                self._client.servers.list_by_resource_group(resource_group)
+                if resource_group
+                else self._client.servers.list_by_subscription()
+            )
+            return [server_from_arm(s, self._subscription) for s in pages]
+        except ResourceNotFoundError as exc:
+            raise ConfigError(
+                f"[azure] discover: {where} of subscription {self._subscription} "
+                f"does not exist ({error_code(exc)})"
+            ) from None
+        except AzureError as exc:
+            gap = azure_gap(
+                "azure.server",
+                exc,
+                action=f"list the Flexible Servers of {where}",
+                role=f"Reader on {where} of subscription {self._subscription}",
+                host=host_of(self._session.arm_endpoint),
+            )
+            raise ConfigError(f"[azure] discover: {gap.reason}" + _fix(gap)) from None
+
+    def locate(self, name: str, where: str) -> str:
+        """The resource group of a server named without one (searches the subscription)."""
+        for server in self.discover(None):
+            if server.name.lower() == name.lower():
+                return server.resource_group
+        raise ConfigError(
+            f"{where}: no Flexible Server {name!r} in subscription {self._subscription}"
+        )
+
+    def collect(self, resource_group: str, name: str, where: str) -> ArmServerData:
+        """Properties, firewall rules, parameters and Entra admins of one server.
+
+        A 404 for the server is a ConfigError (the config names a server that is not
+        there); every other failure is a Gap of the part that failed.
+        """
+        role = f"Reader on the server {name} (or on its resource group {resource_group})"
+        host = host_of(self._session.arm_endpoint)
+        gaps: list[Gap] = []
+        fatal: Gap | None = None
+
+        def attempt(section: str, action: str, call: Callable[[], T]) -> T | None:
+            nonlocal fatal
+            if fatal is not None:
+                gaps.append(fatal.model_copy(update={"section": section}))
+                return None
+            try:
+                return call()
+            except ResourceNotFoundError as exc:
+                raise ConfigError(
+                    f"{where}: Azure has no Flexible Server {name!r} in resource group "
+                    f"{resource_group!r} of subscription {self._subscription} ({error_code(exc)})"
+                ) from None
+            except AzureError as exc:
+                gap = azure_gap(section, exc, action=action, role=role, host=host)
+                gaps.append(gap)
+                # No credential or no network: every further call would fail the same
+                # way after its retries; record the same reason for the other parts.
+                if _fails_everywhere(exc):
+                    fatal = gap
+                return None
+
+        ops = self._client
+        arm = attempt(
+            "azure.server",
+            f"read server {name}",
+            lambda: ops.servers.get(resource_group, name),
+        )
+        rules = attempt(
+            "azure.firewall",
+            f"list the firewall rules of server {name}",
+            lambda: [
+                FirewallRule(
+                    name=r.name or "",
+                    start_ip=r.properties.start_ip_address if r.properties else "",
+                    end_ip=r.properties.end_ip_address if r.properties else "",
+                )
+                for r in ops.firewall_rules.list_by_server(resource_group, name)
+            ],
+        )
+        parameters = attempt(
+            "azure.configurations",
+            f"list the server parameters of server {name}",
+            lambda: {
+                c.name: ServerParameter(
+                    name=c.name,
+                    value=c.properties.value if c.properties else None,
+                    default_value=c.properties.default_value if c.properties else None,
+                    source=c.properties.source if c.properties else None,
+                    read_only=c.properties.is_read_only if c.properties else None,
+                )
+                for c in ops.configurations.list_by_server(resource_group, name)
+                if c.name
+            },
+        )
+        admins = attempt(
+            "azure.administrators",
+            f"list the Microsoft Entra administrators of server {name}",
+            lambda: [
+                EntraAdministrator(
+                    principal_name=a.properties.principal_name if a.properties else a.name,
+                    principal_type=enum_text(a.properties.principal_type) if a.properties else None,
+                    object_id=a.properties.object_id if a.properties else None,
+                )
+                for a in ops.administrators_microsoft_entra.list_by_server(resource_group, name)
+            ],
+        )
+        return ArmServerData(
+            server=server_from_arm(arm, self._subscription) if arm is not None else None,
+            firewall_rules=tuple(rules) if rules is not None else None,
+            configurations=parameters,
+            administrators=tuple(admins) if admins is not None else None,
+            gaps=tuple(gaps),
+        )
+
+
+def _fails_everywhere(exc: AzureError) -> bool:
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        return False
+    return isinstance(exc, ClientAuthenticationError | ServiceRequestError)
+
+
+def _fix(gap: Gap) -> str:
+    return f" ({gap.fix})" if gap.fix else ""

@@ -1,0 +1,300 @@
+"""Azure clouds, credentials and the client settings every Azure collector shares.
+
+One ``AzureSession`` per scan holds the cloud (ARM endpoint, token scopes, Key Vault
+DNS suffix, PostgreSQL Entra scope), the credential (``DefaultAzureCredential``, so
+``AZURE_TOKEN_CREDENTIALS``, managed identity, workload identity and ``az login`` all
+work) and the HTTP settings: bounded retries, a bounded budget for ``Retry-After``
+waits, and no body logging. Azure failures become one-line ``Gap``s naming the role
+assignment that is missing; nothing here ever formats a token or a response body.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
+
+from pgwarden.model.snapshot import Gap
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.core.pipeline import PipelineResponse
+
+    from pgwarden.model.config import AzureSettings
+
+
+@dataclass(frozen=True)
+class AzureCloud:
+    """The endpoints and token scopes of one Azure cloud."""
+
+    name: str
+    arm_endpoint: str
+    arm_scope: str
+    keyvault_suffix: str
+    postgres_scope: str
+    authority_host: str
+
+
+CLOUDS: dict[str, AzureCloud] = {
+    "AzureCloud": AzureCloud(
+        name="AzureCloud",
+        arm_endpoint="https://management.azure.com/",
+        arm_scope="https://management.azure.com/.default",
+        keyvault_suffix="vault.azure.net",
+        postgres_scope="https://ossrdbms-aad.database.windows.net/.default",
+        authority_host="login.microsoftonline.com",
+    ),
+    "AzureChinaCloud": AzureCloud(
+        name="AzureChinaCloud",
+        arm_endpoint="https://management.chinacloudapi.cn/",
+        arm_scope="https://management.chinacloudapi.cn/.default",
+        keyvault_suffix="vault.azure.cn",
+        postgres_scope="https://ossrdbms-aad.database.chinacloudapi.cn/.default",
+        authority_host="login.chinacloudapi.cn",
+    ),
+    "AzureUSGovernment": AzureCloud(
+        name="AzureUSGovernment",
+        arm_endpoint="https://management.usgovcloudapi.net/",
+        # The US Government ARM audience differs from its endpoint's host.
+        arm_scope="https://management.core.usgovcloudapi.net/.default",
+        keyvault_suffix="vault.usgovcloudapi.net",
+        postgres_scope="https://ossrdbms-aad.database.usgovcloudapi.net/.default",
+        authority_host="login.microsoftonline.us",
+    ),
+}
+
+DEFAULT_RETRY_TOTAL = 3
+DEFAULT_RETRY_AFTER_BUDGET_S = 60.0
+DEFAULT_CONNECTION_TIMEOUT_S = 10.0
+DEFAULT_READ_TIMEOUT_S = 30.0
+
+
+class RetryAfterBudget:
+    """Seconds a whole scan may spend waiting on ``Retry-After``, shared by all clients.
+
+    A throttled request whose ``Retry-After`` does not fit what is left fails at once
+    (the collector records "throttled"), so a scan never sleeps for an hour because
+    Azure asked it to.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._left = seconds
+        self._lock = threading.Lock()
+
+    def take(self, seconds: float) -> bool:
+        with self._lock:
+            if seconds > self._left:
+                return False
+            self._left -= seconds
+            return True
+
+
+class BoundedRetryPolicy(RetryPolicy[Any, Any]):
+    """azure-core's retry policy, honouring ``Retry-After`` only within a budget."""
+
+    def __init__(self, budget: RetryAfterBudget, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._budget = budget
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
+        if response.http_response.status_code >= 400:
+            wait = self.get_retry_after(response)
+            if wait is not None and not self._budget.take(wait):
+                return False
+        return bool(super().is_retry(settings, response))
+
+
+@dataclass(frozen=True)
+class AzureClientOptions:
+    """HTTP settings of every Azure SDK client pgwarden builds.
+
+    ``connection_verify`` is passed to the transport (a CA bundle path for private
+    or test endpoints; ``REQUESTS_CA_BUNDLE`` works as well).
+    """
+
+    connection_verify: str | bool = True
+    retry_total: int = DEFAULT_RETRY_TOTAL
+    retry_backoff_factor: float = 0.8
+    retry_after_budget_s: float = DEFAULT_RETRY_AFTER_BUDGET_S
+    connection_timeout_s: float = DEFAULT_CONNECTION_TIMEOUT_S
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
+
+
+def default_credential(cloud: AzureCloud) -> TokenCredential:
+    """``DefaultAzureCredential`` for the cloud's authority (``AZURE_AUTHORITY_HOST`` wins)."""
+    from azure.identity import DefaultAzureCredential
+
+    # MSAL logs whole token responses at DEBUG (the token masked, the rest not); keep
+    # it as quiet as the CLI keeps the azure loggers, whatever -vv asks for.
+    if logging.getLogger("msal").getEffectiveLevel() < logging.WARNING:
+        logging.getLogger("msal").setLevel(logging.WARNING)
+    if os.environ.get("AZURE_AUTHORITY_HOST"):
+        return DefaultAzureCredential()
+    return DefaultAzureCredential(authority=cloud.authority_host)
+
+
+@dataclass
+class AzureSession:
+    """What every Azure collector of one scan shares: cloud, credential, HTTP settings."""
+
+    cloud: AzureCloud
+    credential: TokenCredential
+    arm_endpoint: str
+    options: AzureClientOptions = field(default_factory=AzureClientOptions)
+    budget: RetryAfterBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.budget = RetryAfterBudget(self.options.retry_after_budget_s)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for any azure-core based client."""
+        options = self.options
+        return {
+            "retry_policy": BoundedRetryPolicy(
+                self.budget,
+                retry_total=options.retry_total,
+                retry_backoff_factor=options.retry_backoff_factor,
+                retry_backoff_max=10,
+            ),
+            # NetworkTraceLoggingPolicy logs request and response bodies (secret values,
+            # tokens in token responses) when anything turns it on; replace it with a
+            # policy that does nothing. HttpLoggingPolicy (headers, redacted) stays.
+            "logging_policy": SansIOHTTPPolicy(),
+            "connection_verify": options.connection_verify,
+            "connection_timeout": options.connection_timeout_s,
+            "read_timeout": options.read_timeout_s,
+        }
+
+    def arm_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for an ARM management client (endpoint and token scope)."""
+        return {
+            "base_url": self.arm_endpoint,
+            # A list: a plain string would be split into one scope per character. The
+            # scope stays the cloud's even when arm_endpoint points elsewhere.
+            "credential_scopes": [self.cloud.arm_scope],
+            **self.client_kwargs(),
+        }
+
+    def vault_url(self, vault: str) -> str:
+        return f"https://{vault}.{self.cloud.keyvault_suffix}"
+
+
+def cloud_named(name: str) -> AzureCloud:
+    return CLOUDS[name]
+
+
+def open_session(
+    settings: AzureSettings,
+    *,
+    credential: TokenCredential | None = None,
+    options: AzureClientOptions | None = None,
+) -> AzureSession:
+    """An AzureSession for the ``[azure]`` settings (credential: DefaultAzureCredential)."""
+    cloud = cloud_named(settings.cloud)
+    return AzureSession(
+        cloud=cloud,
+        credential=credential if credential is not None else default_credential(cloud),
+        arm_endpoint=(settings.arm_endpoint or cloud.arm_endpoint).rstrip("/"),
+        options=options or AzureClientOptions(),
+    )
+
+
+def entra_token(cloud: AzureCloud, credential: TokenCredential | None = None) -> str:
+    """An Entra access token for PostgreSQL logins in the cloud (``password=entra``)."""
+    cred = credential if credential is not None else default_credential(cloud)
+    return cred.get_token(cloud.postgres_scope).token
+
+
+# --- turning Azure failures into one clear line ---------------------------------------
+
+_NETWORK_HINTS = (
+    (
+        re.compile(r"Name or service not known|nodename nor servname|getaddrinfo|resolve", re.I),
+        "the host name does not resolve",
+    ),
+    (
+        re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed", re.I),
+        "its TLS certificate is not trusted (set REQUESTS_CA_BUNDLE for a private CA)",
+    ),
+    (re.compile(r"Connection refused", re.I), "the connection was refused"),
+    (re.compile(r"timed out|timeout", re.I), "the connection timed out"),
+)
+
+
+def network_reason(exc: BaseException) -> str:
+    """A short, fixed description of a network failure (never the raw message)."""
+    text = str(exc)
+    for pattern, reason in _NETWORK_HINTS:
+        if pattern.search(text):
+            return reason
+    return "the network request failed"
+
+
+def error_code(exc: HttpResponseError) -> str:
+    """``HTTP 403 AuthorizationFailed``: the status and ARM/Key Vault error code only."""
+    code = getattr(exc.error, "code", None) if exc.error is not None else None
+    status = exc.status_code if exc.status_code is not None else "?"
+    return f"HTTP {status}" + (f" {code}" if isinstance(code, str) and code else "")
+
+
+def azure_gap(section: str, exc: AzureError, *, action: str, role: str, host: str) -> Gap:
+    """One Gap for a failed Azure call: what was refused and which role would allow it.
+
+    ``action`` says what pgwarden tried ("read server ctxeco-db"), ``role`` the role
+    assignment that allows it ("Reader on the server ctxeco-db"), ``host`` where.
+    Messages carry status and error codes only: response bodies stay out.
+    """
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        status = exc.status_code
+        if status in (401, 403):
+            return Gap(
+                section=section,
+                reason=f"Azure refused to {action} ({error_code(exc)})",
+                fix=f"assign {role}",
+            )
+        if status == 429:
+            return Gap(
+                section=section,
+                reason=f"Azure throttled the request to {action} ({error_code(exc)}) beyond "
+                "pgwarden's retry budget",
+                fix="run the scan again later",
+            )
+        return Gap(section=section, reason=f"Azure could not {action} ({error_code(exc)})")
+    if isinstance(exc, ClientAuthenticationError):
+        # DefaultAzureCredential explains itself over many lines; its first says which
+        # credentials it tried. Credential errors never carry a token.
+        lines = str(exc.message or exc).strip().splitlines()
+        hint = lines[0][:200] if lines else ""
+        return Gap(
+            section=section,
+            reason=f"no Azure credential could {action}" + (f": {hint}" if hint else ""),
+            fix="sign in with 'az login', or use a managed or workload identity "
+            "(AZURE_TOKEN_CREDENTIALS narrows DefaultAzureCredential)",
+        )
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return Gap(section=section, reason=f"cannot {action}: {host}: {network_reason(exc)}")
+    return Gap(section=section, reason=f"cannot {action}: {type(exc).__name__}")
+
+
+def enum_text(value: object) -> str | None:
+    """An SDK enum or string as its wire value ("Enabled"), None when absent."""
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).netloc or url

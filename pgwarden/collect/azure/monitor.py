@@ -1,0 +1,67 @@
+"""The Azure Monitor collector: metric alert rules that watch a server.
+
+``metric_alerts.list_by_subscription()`` has no scope filter, so the alerts are
+matched to the server here: an alert scoped to the server itself, or to its resource
+group or subscription with Flexible Servers as its target resource type.
+"""
+
+from __future__ import annotations
+
+from azure.core.exceptions import AzureError
+from azure.mgmt.monitor import MonitorManagementClient
+from azure.mgmt.monitor.models import MetricAlertResource
+
+from pgwarden.collect.azure.cloud import AzureSession, azure_gap, host_of
+from pgwarden.model.snapshot import Gap, MetricAlert
+
+FLEXIBLE_SERVER_TYPE = "microsoft.dbforpostgresql/flexibleservers"
+
+
+def alert_covers(alert: MetricAlert, server_id: str) -> bool:
+    """Whether an alert's scopes include the server (ARM ids compare case-insensitively)."""
+    target = server_id.lower().rstrip("/")
+    for scope in alert.scopes:
+        scope = scope.lower().rstrip("/")
+        if scope == target:
+            return True
+        wide = target.startswith(scope + "/")
+        if wide and (alert.target_resource_type or "").lower() == FLEXIBLE_SERVER_TYPE:
+            return True
+    return False
+
+
+def _alert(resource: MetricAlertResource) -> MetricAlert:
+    criteria = resource.criteria
+    metrics = tuple(
+        str(name)
+        for criterion in (getattr(criteria, "all_of", None) or ())
+        if (name := getattr(criterion, "metric_name", None))
+    )
+    return MetricAlert(
+        id=resource.id or "",
+        name=resource.name or "",
+        enabled=bool(resource.enabled),
+        scopes=tuple(resource.scopes or ()),
+        target_resource_type=resource.target_resource_type,
+        metrics=metrics,
+    )
+
+
+def collect_metric_alerts(
+    session: AzureSession, subscription_id: str, server_id: str
+) -> tuple[tuple[MetricAlert, ...] | None, Gap | None]:
+    """The subscription's metric alerts that cover the server, or the Gap why not."""
+    client = MonitorManagementClient(session.credential, subscription_id, **session.arm_kwargs())
+    try:
+        alerts = [_alert(a) for a in client.metric_alerts.list_by_subscription()]
+    except AzureError as exc:
+        return None, azure_gap(
+            "azure.alerts",
+            exc,
+            action=f"list the metric alerts of subscription {subscription_id}",
+            role=f"Monitoring Reader (or Reader) on subscription {subscription_id}",
+            host=host_of(session.arm_endpoint),
+        )
+    finally:
+        client.close()
+    return tuple(a for a in alerts if alert_covers(a, server_id)), None

@@ -1,0 +1,188 @@
+"""DSN sources and parsing: where the scanner's connection string comes from.
+
+A DSN is a secret. It is resolved just before connecting, reduced to an ``Endpoint``
+(user, host, port, database, sslmode) for everything else, and never printed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from pgwarden.model.config import AzureSettings
+from pgwarden.model.errors import ConfigError, ConnectError
+from pgwarden.model.snapshot import Endpoint
+
+if TYPE_CHECKING:
+    from pgwarden.collect.azure.cloud import AzureSession
+
+ENV_PREFIX = "env:"
+KEYVAULT_PREFIX = "keyvault:"
+# ``password=entra`` in a DSN: log in with a Microsoft Entra token instead.
+ENTRA_PASSWORD = "entra"  # noqa: S105 - a marker, not a password
+
+
+def resolve_dsn(
+    source: str | None,
+    where: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    azure: AzureSettings | None = None,
+    session: AzureSession | None = None,
+) -> str:
+    """Turn a config ``dsn`` value into a libpq connection string.
+
+    ``None`` or an empty string means libpq's own environment (PGHOST, PGUSER,
+    PGPASSFILE, ...). ``where`` names the config key for error messages. A
+    ``keyvault:`` source is read from Key Vault; ``password=entra`` is replaced by an
+    Entra token for the cloud's PostgreSQL scope. The result is a secret: connect with
+    it, never print it.
+    """
+    dsn = check_dsn_source(source, where, environ, azure=azure)
+    if dsn is None:
+        from pgwarden.collect.azure.cloud import open_session
+        from pgwarden.collect.azure.keyvault import read_secret_value
+
+        assert source is not None
+        session = session or open_session(azure or AzureSettings())
+        dsn = read_secret_value(session, source, where)
+        try:
+            parse_dsn(dsn, where)
+        except ConfigError:
+            # libpq's reason may quote part of the secret's value: say only what it is.
+            raise ConfigError(
+                f"{where}: the secret's value is not a PostgreSQL connection string"
+            ) from None
+    return with_entra_token(dsn, where, azure, session)
+
+
+def check_dsn_source(
+    source: str | None,
+    where: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    azure: AzureSettings | None = None,
+) -> str | None:
+    """Validate a ``dsn`` value without network I/O; the DSN, or None for ``keyvault:``."""
+    env = os.environ if environ is None else environ
+    if source is None or source == "":
+        return ""
+    if source.startswith(ENV_PREFIX):
+        name = source[len(ENV_PREFIX) :]
+        if not name:
+            raise ConfigError(f"{where}: 'env:' needs a variable name, like env:PGWARDEN_DSN")
+        value = env.get(name)
+        if value is None:
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+        if not value.strip():
+            raise ConfigError(f"{where}: environment variable {name} is empty")
+        parse_dsn(value, f"{where} (from {name})")
+        return value
+    if source.startswith(KEYVAULT_PREFIX):
+        from pgwarden.collect.azure.cloud import cloud_named
+        from pgwarden.collect.azure.keyvault import parse_secret_ref
+
+        cloud = cloud_named((azure or AzureSettings()).cloud)
+        parse_secret_ref(source, cloud.keyvault_suffix, where)
+        return None
+    parse_dsn(source, where)
+    return source
+
+
+def with_entra_token(
+    dsn: str,
+    where: str,
+    azure: AzureSettings | None = None,
+    session: AzureSession | None = None,
+) -> str:
+    """The DSN with ``password=entra`` replaced by an Entra access token (else unchanged)."""
+    if not dsn or parse_dsn(dsn, where).get("password") != ENTRA_PASSWORD:
+        return dsn
+    from azure.core.exceptions import AzureError
+
+    from pgwarden.collect.azure.cloud import cloud_named, entra_token
+
+    cloud = session.cloud if session else cloud_named((azure or AzureSettings()).cloud)
+    try:
+        token = entra_token(cloud, session.credential if session else None)
+    except AzureError as exc:
+        lines = str(getattr(exc, "message", None) or exc).strip().splitlines()
+        reason = lines[0][:200] if lines else type(exc).__name__
+        raise ConnectError(
+            f"{where}: password=entra: no Entra token for {cloud.postgres_scope}: {reason} "
+            "(sign in with 'az login' or use a managed or workload identity)"
+        ) from None
+    return make_conninfo(dsn, password=token)
+
+
+def parse_dsn(dsn: str, where: str) -> dict[str, str]:
+    """Parse a URI or key/value DSN; a malformed one is a ConfigError without the DSN."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        # libpq's message quotes no password, but it may quote the fragment it
+        # choked on; name only the kind of problem.
+        reason = str(exc).splitlines()[0]
+        if "=" in reason or "@" in reason or "://" in reason:
+            reason = "malformed connection string"
+        raise ConfigError(f"{where}: not a valid PostgreSQL DSN: {reason}") from None
+    return {key: str(value) for key, value in params.items() if value is not None}
+
+
+def endpoint_of(dsn: str, environ: Mapping[str, str] | None = None) -> Endpoint:
+    """Where a DSN points, with libpq's environment defaults filled in; no secret."""
+    env = os.environ if environ is None else environ
+    params = parse_dsn(dsn, "dsn") if dsn else {}
+    user = params.get("user") or env.get("PGUSER")
+    host = params.get("host") or env.get("PGHOST")
+    port_text = params.get("port") or env.get("PGPORT")
+    database = params.get("dbname") or env.get("PGDATABASE") or user
+    sslmode = params.get("sslmode") or env.get("PGSSLMODE")
+    port: int | None = None
+    if port_text:
+        try:
+            port = int(port_text.split(",")[0])
+        except ValueError:
+            port = None
+    return Endpoint(
+        user=user or None,  # libpq already decoded a URI's escapes; never twice
+        host=host,
+        port=port,
+        database=database,
+        sslmode=sslmode,
+    )
+
+
+def describe_endpoint(endpoint: Endpoint) -> str:
+    """A short, secret-free description like ``auditor@db.example.com:5432/postgres``."""
+    host = endpoint.host or "local socket"
+    port = f":{endpoint.port}" if endpoint.port else ""
+    user = f"{endpoint.user}@" if endpoint.user else ""
+    database = f"/{endpoint.database}" if endpoint.database else ""
+    return f"{user}{host}{port}{database}"
+
+
+def server_name_of(endpoint: Endpoint) -> str:
+    """A server name from where a DSN points: the host's first label, or the address.
+
+    ``ctxeco-db.postgres.database.azure.com`` gives ``ctxeco-db`` (the name Azure knows
+    the server by); an IP address stays whole; a Unix socket is ``localhost``.
+    """
+    host = (endpoint.host or "localhost").split(",")[0]
+    if host.startswith("/"):
+        return "localhost"
+    return host if is_address(host) else host.split(".")[0]
+
+
+def is_address(host: str) -> bool:
+    """An IP address rather than a name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

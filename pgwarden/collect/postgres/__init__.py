@@ -1,0 +1,1 @@
+"""Reading one PostgreSQL server's catalogs, settings and sessions as a least-privilege auditor."""

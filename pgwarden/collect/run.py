@@ -1,0 +1,198 @@
+"""Collect a Snapshot of every configured server (the collect half of the pipeline)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pgwarden import __version__
+from pgwarden.collect.base import CollectorError
+from pgwarden.collect.dsn import (
+    KEYVAULT_PREFIX,
+    check_dsn_source,
+    describe_endpoint,
+    endpoint_of,
+    resolve_dsn,
+)
+from pgwarden.collect.postgres.collector import DEFAULT_JOBS, PostgresCollector
+from pgwarden.model.config import Config, ServerConfig
+from pgwarden.model.errors import ConfigError, ConnectError, PgwardenError
+from pgwarden.model.snapshot import Gap, ServerSnapshot, Snapshot
+
+if TYPE_CHECKING:
+    # The Azure SDK is imported only when a scan needs Azure: it costs a second of
+    # start-up that plain PostgreSQL scans should not pay.
+    from pgwarden.collect.azure.cloud import AzureSession
+
+# Progress messages are plain text: "N server(s) to collect" once, then per server
+# "SERVER: started", "SERVER: finished" or "SERVER: failed: REASON", with the
+# collectors' own "SERVER: ..." lines in between (terminal.ScanProgress counts them).
+Progress = Callable[[str], None]
+DEFAULT_SERVER_JOBS = 4
+log = logging.getLogger(__name__)
+
+
+def collect_server(
+    config: Config,
+    server: ServerConfig,
+    *,
+    jobs: int = DEFAULT_JOBS,
+    progress: Progress | None = None,
+    azure: AzureSession | None = None,
+    discovered: bool = False,
+) -> ServerSnapshot:
+    """Collect one server. Config problems raise; an unusable server is recorded.
+
+    ``azure`` reads the server's Azure side when the config asks for it; a server
+    found by ``[azure] discover`` has no DSN, so its PostgreSQL side is not collected.
+    """
+    azure_snapshot = None
+    if azure is not None and server.wants_azure():
+        from pgwarden.collect.azure.server import collect_azure
+
+        if progress:
+            progress(f"{server.name}: reading Azure")
+        azure_snapshot = collect_azure(config, server, azure)
+    if discovered:
+        return ServerSnapshot(
+            name=server.name,
+            azure=azure_snapshot,
+            errors=(
+                Gap(
+                    section="postgres",
+                    reason="found by [azure] discover: no dsn is configured, so its PostgreSQL "
+                    "side was not audited",
+                    fix="add a [[server]] for it with a dsn",
+                ),
+            ),
+        )
+    where = f"{config.path or 'config'}: server[name={server.name!r}].dsn"
+    try:
+        dsn = resolve_dsn(server.dsn, where, azure=config.azure, session=azure)
+    except ConnectError as exc:
+        return ServerSnapshot(
+            name=server.name,
+            azure=azure_snapshot,
+            errors=(Gap(section="postgres", reason=str(exc), fix=None),),
+        )
+    log.debug("%s: collecting PostgreSQL from %s", server.name, describe_endpoint(endpoint_of(dsn)))
+    collector = PostgresCollector(
+        dsn,
+        jobs=jobs,
+        session_samples=config.policy.session_samples,
+        session_window_seconds=config.policy.session_window_seconds,
+        progress=(lambda message: progress(f"{server.name}: {message}")) if progress else None,
+    )
+    try:
+        postgres = collector.collect()
+        stats = collector.stats
+        log.debug(
+            "%s: %d statement(s) over %d connection(s)%s; %s",
+            server.name,
+            stats.statements,
+            stats.connections,
+            " (SCRAM keys derived once)" if stats.derived_keys else "",
+            ", ".join(f"{name} {seconds:.2f}s" for name, seconds in stats.phase_seconds.items()),
+        )
+    except CollectorError as exc:
+        return ServerSnapshot(
+            name=server.name,
+            azure=azure_snapshot,
+            errors=(Gap(section="postgres", reason=str(exc), fix=None),),
+        )
+    return ServerSnapshot(name=server.name, postgres=postgres, azure=azure_snapshot)
+
+
+def _collect_reported(
+    config: Config, server: ServerConfig, *, progress: Progress | None = None, **kwargs: Any
+) -> ServerSnapshot:
+    """Collect one server of many: say when it starts and ends, and never stop the others."""
+    if progress:
+        progress(f"{server.name}: started")
+    try:
+        snapshot = collect_server(config, server, progress=progress, **kwargs)
+    except PgwardenError:
+        raise  # a config mistake stops the whole run (exit 2)
+    except Exception as exc:  # one broken server must not take the others down
+        snapshot = ServerSnapshot(
+            name=server.name,
+            errors=(
+                Gap(
+                    section="postgres",
+                    reason=f"collection failed: {type(exc).__name__}: {exc}",
+                    fix=None,
+                ),
+            ),
+        )
+    if progress:
+        failed = snapshot.postgres is None and snapshot.azure is None and snapshot.errors
+        progress(
+            f"{server.name}: failed: {snapshot.errors[0].reason}"
+            if failed
+            else f"{server.name}: finished"
+        )
+    return snapshot
+
+
+def collect(
+    config: Config,
+    *,
+    jobs: int = DEFAULT_JOBS,
+    server_jobs: int = DEFAULT_SERVER_JOBS,
+    progress: Progress | None = None,
+    azure: AzureSession | None = None,
+) -> Snapshot:
+    """Collect every server of the config (and the ones Azure discovery finds).
+
+    ``azure`` defaults to a session for ``[azure]`` with DefaultAzureCredential,
+    opened only when some server needs Azure.
+    """
+    if not config.server and not config.azure.discover:
+        raise ConfigError(f"{config.path or 'config'}: no [[server]] is configured (or pass --dsn)")
+    for server in config.server:
+        # Check every DSN source first, so a config mistake stops the run before any I/O.
+        check_dsn_source(
+            server.dsn,
+            f"{config.path or 'config'}: server[name={server.name!r}].dsn",
+            azure=config.azure,
+        )
+    needs_azure = bool(config.azure.discover) or any(
+        s.wants_azure() or (s.dsn or "").startswith(KEYVAULT_PREFIX) for s in config.server
+    )
+    if azure is None and needs_azure:
+        from pgwarden.collect.azure.cloud import open_session
+
+        azure = open_session(config.azure)
+    started = datetime.now(UTC)
+    targets = [(server, False) for server in config.server]
+    if azure is not None and config.azure.discover:
+        from pgwarden.collect.azure.server import discover_servers
+
+        targets += [(found.config, True) for found in discover_servers(config, azure)]
+    if not targets:
+        raise ConfigError(f"{config.path or 'config'}: [azure] discover found no Flexible Server")
+    if progress:
+        progress(f"{len(targets)} server(s) to collect")
+    with ThreadPoolExecutor(max_workers=max(1, min(server_jobs, len(targets)))) as pool:
+        servers = list(
+            pool.map(
+                lambda target: _collect_reported(
+                    config,
+                    target[0],
+                    jobs=jobs,
+                    progress=progress,
+                    azure=azure,
+                    discovered=target[1],
+                ),
+                targets,
+            )
+        )
+    return Snapshot(
+        tool_version=__version__,
+        collected_at=started,
+        config_path=config.path,
+        servers=tuple(servers),
+    )

@@ -1,0 +1,755 @@
+"""Run history (``--history PATH``): every scan recorded, compared with the one before.
+
+The store is a SQLite file (the default; stdlib ``sqlite3``) or a PostgreSQL database
+named by a ``postgresql://`` DSN. pgwarden writes it, so unlike the audited servers
+its sessions are ordinary read-write ones; it should not be an audited server's
+database (if it is, its tables are just more data to that server's scan).
+
+A run records when it ran, which config (path and SHA-256 of its bytes, never its
+text: a config may hold a literal DSN), which rules ran cleanly on which server, and
+every finding by fingerprint with its status. From that each finding gets its
+``first_seen`` date (the start of the first recorded run that saw it) and its age in
+whole days, and each run its new and resolved violations (``fail`` or ``waived``) per
+server, compared with the previous recorded run of the same server.
+
+Comparisons only trust rules that really ran (passed or failed): a server that was
+unreachable, or a rule in error or not selected, neither resolves yesterday's findings
+nor makes today's new. So "the previous run" is, rule by rule, the latest recorded run
+in which that rule ran on that server; a run where the server was down is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pgwarden.engine import evaluated
+from pgwarden.model.config import Severity
+from pgwarden.model.errors import ConfigError, UsageError
+from pgwarden.model.results import (
+    Finding,
+    HistoryReport,
+    ResolvedFinding,
+    Results,
+    ServerHistory,
+    Status,
+)
+
+HISTORY_SCHEMA_VERSION = 1
+VIOLATION: frozenset[str] = frozenset({"fail", "waived"})
+_CHUNK = 400
+
+# One DDL for both backends; {id} and {ts} are the only dialect differences.
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS pgwarden_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS pgwarden_runs (
+        id {id},
+        started_at {ts} NOT NULL,
+        finished_at {ts} NOT NULL,
+        tool_version TEXT NOT NULL,
+        config TEXT,
+        config_sha256 TEXT,
+        snapshot TEXT,
+        complete BOOLEAN NOT NULL,
+        fail INTEGER NOT NULL,
+        error INTEGER NOT NULL,
+        waived INTEGER NOT NULL,
+        new INTEGER,
+        resolved INTEGER)""",
+    """CREATE TABLE IF NOT EXISTS pgwarden_run_servers (
+        run_id BIGINT NOT NULL REFERENCES pgwarden_runs (id) ON DELETE CASCADE,
+        server TEXT NOT NULL,
+        complete BOOLEAN NOT NULL,
+        PRIMARY KEY (run_id, server))""",
+    """CREATE TABLE IF NOT EXISTS pgwarden_coverage (
+        run_id BIGINT NOT NULL REFERENCES pgwarden_runs (id) ON DELETE CASCADE,
+        server TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (run_id, server, rule_id))""",
+    """CREATE TABLE IF NOT EXISTS pgwarden_findings (
+        run_id BIGINT NOT NULL REFERENCES pgwarden_runs (id) ON DELETE CASCADE,
+        fingerprint TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL,
+        server TEXT NOT NULL,
+        app TEXT,
+        resource TEXT NOT NULL,
+        principal TEXT,
+        message TEXT NOT NULL,
+        PRIMARY KEY (run_id, fingerprint))""",
+    "CREATE INDEX IF NOT EXISTS pgwarden_findings_fingerprint "
+    "ON pgwarden_findings (fingerprint, run_id)",
+    "CREATE INDEX IF NOT EXISTS pgwarden_run_servers_server "
+    "ON pgwarden_run_servers (server, run_id)",
+)
+
+
+# -- plain records ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    """A finding as a run recorded it."""
+
+    fingerprint: str
+    rule_id: str
+    severity: Severity
+    status: Status
+    server: str
+    app: str | None
+    resource: str
+    principal: str | None
+    message: str
+
+    @classmethod
+    def of(cls, finding: Finding) -> StoredFinding:
+        return cls(
+            fingerprint=finding.fingerprint,
+            rule_id=finding.rule_id,
+            severity=finding.severity,
+            status=finding.status,
+            server=finding.server,
+            app=finding.app,
+            resource=finding.resource,
+            principal=finding.principal,
+            message=finding.message,
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One recorded scan."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime
+    tool_version: str
+    config: str | None
+    config_sha256: str | None
+    snapshot: str | None
+    complete: bool
+    fail: int
+    error: int
+    waived: int
+    new: int | None
+    resolved: int | None
+    servers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServerChange:
+    """What changed on one server between two runs."""
+
+    server: str
+    new: tuple[StoredFinding, ...] = ()
+    resolved: tuple[StoredFinding, ...] = ()
+    changed: tuple[tuple[StoredFinding, StoredFinding], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.new or self.resolved or self.changed)
+
+
+@dataclass(frozen=True)
+class RunDiff:
+    """The change from one recorded run to another (``pgwarden diff``)."""
+
+    before: RunRecord
+    after: RunRecord
+    servers: tuple[ServerChange, ...]
+    only_before: tuple[str, ...]
+    only_after: tuple[str, ...]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def run_json(run: RunRecord) -> dict[str, Any]:
+    """A run as ``pgwarden history --json`` prints it."""
+    result: dict[str, Any] = _plain(asdict(run))
+    return result
+
+
+def diff_json(diff: RunDiff) -> dict[str, Any]:
+    """A diff as ``pgwarden diff --json`` prints it."""
+    return {
+        "before": run_json(diff.before),
+        "after": run_json(diff.after),
+        "servers": [
+            {
+                "server": change.server,
+                "new": [asdict(f) for f in change.new],
+                "resolved": [asdict(f) for f in change.resolved],
+                "changed": [
+                    {**asdict(after), "previous_status": before.status}
+                    for before, after in change.changed
+                ],
+            }
+            for change in diff.servers
+        ],
+        "only_before": list(diff.only_before),
+        "only_after": list(diff.only_after),
+    }
+
+
+def compare_server(
+    server: str,
+    before: Iterable[StoredFinding],
+    after: Iterable[StoredFinding],
+    *,
+    before_ran: set[str],
+    after_ran: set[str],
+) -> ServerChange:
+    """New, resolved and re-statused violations of one server between two runs.
+
+    ``before_ran``/``after_ran`` are the rule ids that really ran on the server in each
+    run; a violation counts as new (or resolved) only when its rule ran on both sides.
+    """
+    old = {f.fingerprint: f for f in before if f.status in VIOLATION}
+    now = {f.fingerprint: f for f in after if f.status in VIOLATION}
+    key = _order
+    return ServerChange(
+        server=server,
+        new=tuple(
+            sorted(
+                (f for fp, f in now.items() if fp not in old and f.rule_id in before_ran), key=key
+            )
+        ),
+        resolved=tuple(
+            sorted(
+                (f for fp, f in old.items() if fp not in now and f.rule_id in after_ran), key=key
+            )
+        ),
+        changed=tuple(
+            (old[fp], f)
+            for fp, f in sorted(now.items(), key=lambda item: key(item[1]))
+            if fp in old and old[fp].status != f.status
+        ),
+    )
+
+
+def _order(finding: StoredFinding) -> tuple[str, str, str]:
+    return (finding.rule_id, finding.resource, finding.principal or "")
+
+
+# -- backends --------------------------------------------------------------------------
+
+
+class _Backend(Protocol):
+    display: str
+    id_type: str
+    ts_type: str
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def begin(self) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def to_db(self, moment: datetime) -> Any: ...
+
+    def from_db(self, value: Any) -> datetime: ...
+
+
+class _SqliteBackend:
+    id_type = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    ts_type = "TEXT"
+
+    def __init__(self, path: Path, *, create: bool) -> None:
+        self.display = str(path)
+        if path.is_dir():
+            raise ConfigError(f"--history {path}: is a directory, not a history database file")
+        if not path.exists():
+            if not create:
+                raise ConfigError(f"--history {path}: no such file (no run was recorded there)")
+            if not path.parent.is_dir():
+                raise ConfigError(f"--history {path}: directory {path.parent} does not exist")
+        try:
+            self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"--history {path}: cannot open: {exc}") from None
+        self.execute("PRAGMA foreign_keys = ON")
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise ConfigError(f"--history {self.display}: {exc}") from None
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._errors():
+            return list(self.conn.execute(query, tuple(params)).fetchall())
+
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._errors():
+            self.conn.executemany(query, [tuple(r) for r in rows])
+
+    def begin(self) -> None:
+        # IMMEDIATE takes the write lock up front, so two concurrent scans recording
+        # into one file run one after the other instead of deadlocking.
+        self.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def to_db(self, moment: datetime) -> Any:
+        # Fixed-width UTC text sorts like time, so MIN() works on it.
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+    def from_db(self, value: Any) -> datetime:
+        return datetime.fromisoformat(str(value))
+
+
+class _PostgresBackend:
+    id_type = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+    ts_type = "TIMESTAMPTZ"
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            params = conninfo_to_dict(dsn)
+        except psycopg.Error:
+            raise ConfigError("--history: not a valid PostgreSQL DSN") from None
+        host = params.get("host") or "localhost"
+        port = f":{params['port']}" if params.get("port") else ""
+        user = f"{params['user']}@" if params.get("user") else ""
+        self.display = f"postgresql://{user}{host}{port}/{params.get('dbname') or ''}"
+        try:
+            self.conn = psycopg.connect(
+                dsn,
+                application_name="pgwarden-history",
+                connect_timeout=int(params.get("connect_timeout") or 10),
+            )
+        except psycopg.Error as exc:
+            raise ConfigError(f"--history {self.display}: {_one_line(exc)}") from None
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise ConfigError(f"--history {self.display}: {_one_line(exc)}") from None
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._errors(), self.conn.cursor() as cur:
+            cur.execute(query.replace("?", "%s"), tuple(params))
+            return list(cur.fetchall()) if cur.description is not None else []
+
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._errors(), self.conn.cursor() as cur:
+            cur.executemany(query.replace("?", "%s"), [tuple(r) for r in rows])
+
+    def begin(self) -> None:
+        # One writer at a time, across every pgwarden recording into this database.
+        self.execute("SELECT pg_advisory_xact_lock(hashtext('pgwarden-history'))")
+
+    def commit(self) -> None:
+        with self._errors():
+            self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def to_db(self, moment: datetime) -> Any:
+        return moment.astimezone(UTC)
+
+    def from_db(self, value: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+        return datetime.fromisoformat(str(value))
+
+
+def _one_line(exc: BaseException) -> str:
+    from pgwarden.collect.postgres.collector import one_line
+
+    return one_line(exc)
+
+
+def is_postgres_location(location: str) -> bool:
+    """Whether ``--history`` names a PostgreSQL database rather than a SQLite file."""
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+# -- the store -------------------------------------------------------------------------
+
+
+class HistoryStore:
+    """A history database: record runs, list them, compare them."""
+
+    def __init__(self, backend: _Backend) -> None:
+        self._db = backend
+        self.display = backend.display
+
+    @classmethod
+    def open(cls, location: str, *, create: bool = True) -> HistoryStore:
+        """Open the store at a path or postgresql:// DSN, creating its tables when new.
+
+        ``create=False`` (for reading commands) refuses a SQLite file that does not exist.
+        """
+        if not location.strip():
+            raise UsageError("--history: give a file path or a postgresql:// DSN")
+        backend: _Backend = (
+            _PostgresBackend(location)
+            if is_postgres_location(location)
+            else _SqliteBackend(Path(location), create=create)
+        )
+        store = cls(backend)
+        try:
+            with store._transaction():
+                store._ensure_schema()
+        except BaseException:
+            backend.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        try:
+            self._db.begin()
+            yield
+            self._db.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._db.rollback()
+            raise
+
+    def _ensure_schema(self) -> None:
+        for statement in _SCHEMA:
+            self._db.execute(statement.format(id=self._db.id_type, ts=self._db.ts_type))
+        rows = self._db.execute("SELECT value FROM pgwarden_meta WHERE key = 'schema_version'")
+        if not rows:
+            self._db.execute(
+                "INSERT INTO pgwarden_meta (key, value) VALUES ('schema_version', ?)",
+                (str(HISTORY_SCHEMA_VERSION),),
+            )
+        elif int(rows[0][0]) > HISTORY_SCHEMA_VERSION:
+            raise ConfigError(
+                f"--history {self.display}: written by a newer pgwarden "
+                f"(history schema {rows[0][0]}); upgrade pgwarden"
+            )
+
+    # -- reading ----------------------------------------------------------------------
+
+    _RUN_COLUMNS = (
+        "id, started_at, finished_at, tool_version, config, config_sha256, snapshot, "
+        "complete, fail, error, waived, new, resolved"
+    )
+
+    def _runs(self, where: str, params: Sequence[Any]) -> list[RunRecord]:
+        rows = self._db.execute(f"SELECT {self._RUN_COLUMNS} FROM pgwarden_runs {where}", params)
+        if not rows:
+            return []
+        ids = [int(r[0]) for r in rows]
+        servers: dict[int, list[str]] = {i: [] for i in ids}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for run_id, server in self._db.execute(
+                f"SELECT run_id, server FROM pgwarden_run_servers WHERE run_id IN ({marks}) "
+                "ORDER BY server",
+                chunk,
+            ):
+                servers[int(run_id)].append(str(server))
+        return [
+            RunRecord(
+                id=int(r[0]),
+                started_at=self._db.from_db(r[1]),
+                finished_at=self._db.from_db(r[2]),
+                tool_version=str(r[3]),
+                config=r[4],
+                config_sha256=r[5],
+                snapshot=r[6],
+                complete=bool(r[7]),
+                fail=int(r[8]),
+                error=int(r[9]),
+                waived=int(r[10]),
+                new=None if r[11] is None else int(r[11]),
+                resolved=None if r[12] is None else int(r[12]),
+                servers=tuple(servers[int(r[0])]),
+            )
+            for r in rows
+        ]
+
+    def runs(self, *, server: str | None = None, limit: int | None = None) -> list[RunRecord]:
+        """Recorded runs, newest first (only those that scanned ``server``, if given)."""
+        where, params = "", []
+        if server is not None:
+            where = "WHERE id IN (SELECT run_id FROM pgwarden_run_servers WHERE server = ?)"
+            params.append(server)
+        where += " ORDER BY id DESC"
+        if limit is not None:
+            where += f" LIMIT {int(limit)}"
+        return self._runs(where, params)
+
+    def run(self, reference: str) -> RunRecord:
+        """A run by id, or ``latest`` / ``latest~N`` (N runs before the latest)."""
+        text = reference.strip().lower()
+        if text == "latest" or text.startswith("latest~"):
+            back = text.removeprefix("latest").removeprefix("~") or "0"
+            if not back.isdigit():
+                raise UsageError(f"run {reference!r}: use a run id, latest or latest~N")
+            found = self._runs(f"ORDER BY id DESC LIMIT 1 OFFSET {int(back)}", [])
+        elif text.isdigit():
+            found = self._runs("WHERE id = ?", [int(text)])
+        else:
+            raise UsageError(f"run {reference!r}: use a run id, latest or latest~N")
+        if not found:
+            raise UsageError(f"run {reference!r}: no such run in {self.display}")
+        return found[0]
+
+    def findings(self, run_id: int) -> list[StoredFinding]:
+        """Every finding a run recorded."""
+        rows = self._db.execute(
+            "SELECT fingerprint, rule_id, severity, status, server, app, resource, principal, "
+            "message FROM pgwarden_findings WHERE run_id = ? ORDER BY fingerprint",
+            (run_id,),
+        )
+        return [
+            StoredFinding(
+                fingerprint=r[0],
+                rule_id=r[1],
+                severity=r[2],
+                status=r[3],
+                server=r[4],
+                app=r[5],
+                resource=r[6],
+                principal=r[7],
+                message=r[8],
+            )
+            for r in rows
+        ]
+
+    def rules_ran(self, run_id: int) -> dict[str, set[str]]:
+        """Server → the rule ids that really ran on it (passed or failed) in a run."""
+        ran: dict[str, set[str]] = {}
+        for server, rule_id in self._db.execute(
+            "SELECT server, rule_id FROM pgwarden_coverage "
+            "WHERE run_id = ? AND outcome IN ('passed', 'failed')",
+            (run_id,),
+        ):
+            ran.setdefault(server, set()).add(rule_id)
+        return ran
+
+    def _last_looked(self, server: str) -> tuple[list[StoredFinding], set[str], RunRecord | None]:
+        """What the server's recorded runs last saw, rule by rule.
+
+        For each rule, the latest run in which it really ran on the server (a run where
+        the server was unreachable, or the rule in error or not selected, is skipped for
+        that rule): its findings of that rule, the rules that have such a run, and the
+        latest of those runs (the one the comparison is mostly with).
+        """
+        latest: dict[str, int] = {
+            str(rule_id): int(run_id)
+            for rule_id, run_id in self._db.execute(
+                "SELECT rule_id, MAX(run_id) FROM pgwarden_coverage "
+                "WHERE server = ? AND outcome IN ('passed', 'failed') GROUP BY rule_id",
+                (server,),
+            )
+        }
+        before: list[StoredFinding] = []
+        for run_id in sorted(set(latest.values())):
+            before += [
+                f
+                for f in self.findings(run_id)
+                if f.server == server and latest.get(f.rule_id) == run_id
+            ]
+        previous = self._runs("WHERE id = ?", [max(latest.values())]) if latest else []
+        return before, set(latest), previous[0] if previous else None
+
+    def _first_seen(self, fingerprints: Iterable[str]) -> dict[str, datetime]:
+        seen: dict[str, datetime] = {}
+        for chunk in _chunks(sorted(set(fingerprints))):
+            marks = ",".join("?" * len(chunk))
+            for fingerprint, first in self._db.execute(
+                "SELECT f.fingerprint, MIN(r.started_at) FROM pgwarden_findings f "
+                f"JOIN pgwarden_runs r ON r.id = f.run_id WHERE f.fingerprint IN ({marks}) "
+                "GROUP BY f.fingerprint",
+                chunk,
+            ):
+                seen[str(fingerprint)] = self._db.from_db(first)
+        return seen
+
+    def diff(self, before: RunRecord, after: RunRecord) -> RunDiff:
+        """What changed between two recorded runs, server by server."""
+        old, new = self.findings(before.id), self.findings(after.id)
+        old_ran, new_ran = self.rules_ran(before.id), self.rules_ran(after.id)
+        common = [s for s in after.servers if s in before.servers]
+        return RunDiff(
+            before=before,
+            after=after,
+            servers=tuple(
+                compare_server(
+                    server,
+                    [f for f in old if f.server == server],
+                    [f for f in new if f.server == server],
+                    before_ran=old_ran.get(server, set()),
+                    after_ran=new_ran.get(server, set()),
+                )
+                for server in common
+            ),
+            only_before=tuple(s for s in before.servers if s not in after.servers),
+            only_after=tuple(s for s in after.servers if s not in before.servers),
+        )
+
+    # -- recording --------------------------------------------------------------------
+
+    def record(self, results: Results) -> Results:
+        """Record a run; the results come back with first_seen, age and new/resolved."""
+        started = results.scan.started_at
+        current = [f for f in results.findings if f.baseline_state != "absent"]
+        ran_now: dict[str, set[str]] = {}
+        for rule_id, server in evaluated(results):
+            ran_now.setdefault(server, set()).add(rule_id)
+        with self._transaction():
+            servers: list[tuple[ServerChange, RunRecord | None]] = []
+            for summary in results.servers:
+                before, before_ran, previous = self._last_looked(summary.name)
+                change = compare_server(
+                    summary.name,
+                    before,
+                    [StoredFinding.of(f) for f in current if f.server == summary.name],
+                    before_ran=before_ran,
+                    after_ran=ran_now.get(summary.name, set()),
+                )
+                servers.append((change, previous))
+            resolved = [f for change, _ in servers for f in change.resolved]
+            first_seen = self._first_seen(
+                [f.fingerprint for f in current] + [f.fingerprint for f in resolved]
+            )
+            new_total = sum(len(change.new) for change, _ in servers)
+            run_id = self._insert_run(results, current, new_total, len(resolved))
+        findings = [
+            _with_age(f, min(first_seen.get(f.fingerprint, started), started), started)
+            if f.baseline_state != "absent"
+            else f
+            for f in results.findings
+        ]
+        report = HistoryReport(
+            store=self.display,
+            run_id=run_id,
+            new=new_total,
+            resolved=len(resolved),
+            servers=tuple(
+                ServerHistory(
+                    server=change.server,
+                    previous_run=previous.id if previous else None,
+                    previous_started_at=previous.started_at if previous else None,
+                    new=tuple(f.fingerprint for f in change.new),
+                    resolved=tuple(
+                        _resolved(f, first_seen.get(f.fingerprint)) for f in change.resolved
+                    ),
+                )
+                for change, previous in servers
+            ),
+        )
+        return results.model_copy(update={"findings": tuple(findings), "history": report})
+
+    def _insert_run(
+        self, results: Results, findings: Sequence[Finding], new: int, resolved: int
+    ) -> int:
+        scan, summary = results.scan, results.summary
+        rows = self._db.execute(
+            "INSERT INTO pgwarden_runs (started_at, finished_at, tool_version, config, "
+            "config_sha256, snapshot, complete, fail, error, waived, new, resolved) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                self._db.to_db(scan.started_at),
+                self._db.to_db(scan.finished_at),
+                results.tool.version,
+                scan.config,
+                scan.config_sha256,
+                scan.snapshot,
+                scan.complete,
+                summary.fail,
+                summary.error,
+                summary.waived,
+                new,
+                resolved,
+            ),
+        )
+        run_id = int(rows[0][0])
+        self._db.executemany(
+            "INSERT INTO pgwarden_run_servers (run_id, server, complete) VALUES (?, ?, ?)",
+            [(run_id, s.name, s.complete) for s in results.servers],
+        )
+        self._db.executemany(
+            "INSERT INTO pgwarden_coverage (run_id, server, rule_id, outcome) VALUES (?, ?, ?, ?)",
+            [(run_id, c.server, c.rule_id, c.outcome) for c in results.coverage],
+        )
+        self._db.executemany(
+            "INSERT INTO pgwarden_findings (run_id, fingerprint, rule_id, severity, status, "
+            "server, app, resource, principal, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run_id,
+                    f.fingerprint,
+                    f.rule_id,
+                    f.severity,
+                    f.status,
+                    f.server,
+                    f.app,
+                    f.resource,
+                    f.principal,
+                    f.message,
+                )
+                for f in findings
+            ],
+        )
+        return run_id
+
+
+def _with_age(finding: Finding, first_seen: datetime, started: datetime) -> Finding:
+    age = max(0, (started - first_seen).days)
+    return finding.model_copy(update={"first_seen": first_seen, "age_days": age})
+
+
+def _resolved(finding: StoredFinding, first_seen: datetime | None) -> ResolvedFinding:
+    return ResolvedFinding(**asdict(finding), first_seen=first_seen)
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield list(items[start : start + _CHUNK])

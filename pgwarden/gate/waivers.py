@@ -1,0 +1,278 @@
+"""Waivers (``--waivers FILE``): time-limited, owned exceptions to the gate.
+
+A waiver names a rule (id or glob), a resource (glob) and optionally a server, app and
+principal (globs), with a required reason, owner and ``expires`` date. A failing
+finding it matches becomes ``waived`` and carries the waiver; ``error`` findings are
+never waived (a rule that could not look has nothing to forgive). Past its ``expires``
+date a waiver no longer applies: the findings fail again and the run lists it as
+expired. An unexpired waiver that matches nothing the run evaluated is listed as stale.
+
+A file that cannot be trusted stops the run (exit 2) with one line naming the file,
+the waiver and the problem: a missing reason, a quoted or timed ``expires``, or a
+waiver that was already expired when it was written (``created`` on or after
+``expires``).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pgwarden.engine import evaluated, with_findings
+from pgwarden.model.errors import TOML_LIMIT_BYTES, ConfigError, read_input
+from pgwarden.model.results import Finding, Results, Waiver, WaiverNote, WaiverReport
+
+_RULE_GLOB = re.compile(r"^[A-Za-z0-9*?\[\]!-]+$")
+_WAIVER_HEADER = re.compile(r"^\s*\[\[\s*waiver\s*\]\]")
+
+
+def _toml_date(value: object) -> object:
+    # tomllib gives a datetime (a date subclass) for 2027-03-31T00:00:00 and a str for
+    # "2027-03-31"; only a bare TOML date says "through the end of that day".
+    if type(value) is not date:
+        raise ValueError("must be a TOML date like 2027-03-31 (unquoted, no time)")
+    return value
+
+
+TomlDate = Annotated[date, BeforeValidator(_toml_date)]
+
+
+def _required_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+class WaiverEntry(BaseModel):
+    """One ``[[waiver]]`` table of the waivers file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: str = Field(description="rule id or glob, like PGW-ISO-001 or PGW-ISO-*")
+    resource: str = Field(description="TYPE/NAME glob, like database/zep or table/zep.*")
+    server: str | None = None
+    app: str | None = None
+    principal: str | None = None
+    reason: str
+    owner: str
+    expires: TomlDate
+    created: TomlDate | None = None
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        if not _RULE_GLOB.match(value):
+            raise ValueError(f"{value!r} is not a rule id or glob (like PGW-ISO-001 or PGW-ISO-*)")
+        return value.upper()
+
+    @field_validator("resource")
+    @classmethod
+    def _resource(cls, value: str) -> str:
+        if value != "*" and "/" not in value:
+            raise ValueError(f"{value!r} is not TYPE/NAME (like database/zep; globs allowed)")
+        return value
+
+    @field_validator("reason", "owner")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _required_text(value)
+
+    @model_validator(mode="after")
+    def _not_born_expired(self) -> WaiverEntry:
+        if self.created is not None and self.created >= self.expires:
+            raise ValueError(
+                f"expires {self.expires.isoformat()} is not after created "
+                f"{self.created.isoformat()}: the waiver was expired when it was written"
+            )
+        return self
+
+    def matches(self, finding: Finding) -> bool:
+        """Whether this waiver covers the finding (only failing findings can be waived)."""
+        if finding.status != "fail" or finding.baseline_state == "absent":
+            return False
+        return (
+            fnmatchcase(finding.rule_id, self.rule)
+            and fnmatchcase(finding.resource, self.resource)
+            and _optional_match(finding.server, self.server)
+            and _optional_match(finding.app, self.app)
+            and _optional_match(finding.principal, self.principal)
+        )
+
+    def expired(self, today: date) -> bool:
+        """A waiver applies through its ``expires`` day and not after."""
+        return today > self.expires
+
+
+def _optional_match(value: str | None, pattern: str | None) -> bool:
+    if pattern is None:
+        return True
+    return value is not None and fnmatchcase(value, pattern)
+
+
+class _WaiverDocument(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    waiver: tuple[WaiverEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class WaiverFile:
+    """The waivers of one file, each with the line of its ``[[waiver]]`` header."""
+
+    path: str
+    entries: tuple[WaiverEntry, ...]
+    lines: tuple[int | None, ...]
+
+    def source(self, index: int) -> str:
+        line = self.lines[index]
+        return f"{self.path}:{line}" if line is not None else f"{self.path}: waiver[{index}]"
+
+
+def _header_lines(text: str) -> list[int]:
+    return [n for n, line in enumerate(text.splitlines(), start=1) if _WAIVER_HEADER.match(line)]
+
+
+def _place(loc: Sequence[int | str], lines: list[int]) -> str:
+    if len(loc) >= 2 and loc[0] == "waiver" and isinstance(loc[1], int):
+        index = loc[1]
+        line = f" (line {lines[index]})" if index < len(lines) else ""
+        rest = ".".join(str(p) for p in loc[2:])
+        return f"waiver #{index + 1}{line}" + (f": {rest}" if rest else "")
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _problem(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def parse_waivers(text: str, path: str) -> WaiverFile:
+    """Validate a waivers TOML document; every problem is one ConfigError line."""
+    try:
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    lines = _header_lines(text)
+    if "waiver" in data and not isinstance(data["waiver"], list):
+        raise ConfigError(f"{path}: waiver: must be an array of tables, written [[waiver]]")
+    try:
+        document = _WaiverDocument.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise ConfigError(
+            f"{path}: {_place(first['loc'], lines)}: {_problem(first)}{more}"
+        ) from None
+    padded: list[int | None] = [*lines[: len(document.waiver)]]
+    padded += [None] * (len(document.waiver) - len(padded))
+    return WaiverFile(path=path, entries=document.waiver, lines=tuple(padded))
+
+
+def load_waivers(path: Path) -> WaiverFile:
+    """Read and validate a waivers file."""
+    return parse_waivers(read_input(path, TOML_LIMIT_BYTES), str(path))
+
+
+def _as_waiver(entry: WaiverEntry, source: str) -> Waiver:
+    return Waiver(
+        reason=entry.reason,
+        owner=entry.owner,
+        expires=entry.expires,
+        rule=entry.rule,
+        resource=entry.resource,
+        server=entry.server,
+        app=entry.app,
+        principal=entry.principal,
+        created=entry.created,
+        source=source,
+    )
+
+
+def _evaluated_by(entry: WaiverEntry, pairs: frozenset[tuple[str, str]]) -> bool:
+    """Whether a rule the waiver names really ran on a server it names."""
+    return any(
+        fnmatchcase(rule, entry.rule) and _optional_match(server, entry.server)
+        for rule, server in pairs
+    )
+
+
+def apply_waivers(results: Results, waivers: WaiverFile, *, today: date) -> Results:
+    """Waive the failing findings the file covers; report expired and stale waivers.
+
+    The first unexpired waiver (in file order) that matches a finding applies.
+    ``today`` is the date waivers are judged against (the CLI passes the scan's UTC date).
+    """
+    active = [(i, entry) for i, entry in enumerate(waivers.entries) if not entry.expired(today)]
+    matched: dict[int, list[str]] = {i: [] for i in range(len(waivers.entries))}
+    findings: list[Finding] = []
+    applied = 0
+    for finding in results.findings:
+        for i, entry in enumerate(waivers.entries):
+            if entry.matches(finding):
+                matched[i].append(finding.fingerprint)
+        cover = next(((i, e) for i, e in active if e.matches(finding)), None)
+        if cover is None:
+            findings.append(finding)
+            continue
+        i, entry = cover
+        applied += 1
+        findings.append(
+            finding.model_copy(
+                update={"status": "waived", "waiver": _as_waiver(entry, waivers.source(i))}
+            )
+        )
+    ran = evaluated(results)
+    expired: list[WaiverNote] = []
+    stale: list[WaiverNote] = []
+    for i, entry in enumerate(waivers.entries):
+        note = WaiverNote(waiver=_as_waiver(entry, waivers.source(i)), findings=tuple(matched[i]))
+        if entry.expired(today):
+            expired.append(note)
+        elif not matched[i] and _evaluated_by(entry, ran):
+            stale.append(note)
+    report = WaiverReport(
+        file=waivers.path, applied=applied, expired=tuple(expired), stale=tuple(stale)
+    )
+    return with_findings(results, findings, waivers=report)
+
+
+def waiver_warnings(report: WaiverReport) -> list[str]:
+    """One line per waiver that needs its owner's attention."""
+    lines: list[str] = []
+    for note in report.expired:
+        w = note.waiver
+        count = len(note.findings)
+        tail = f"; {count} finding(s) it covered fail again" if count else ""
+        lines.append(
+            f"{w.source}: waiver for {w.rule} {w.resource} expired on {w.expires.isoformat()} "
+            f"(owner {w.owner}){tail}"
+        )
+    for note in report.stale:
+        w = note.waiver
+        lines.append(
+            f"{w.source}: waiver for {w.rule} {w.resource} matches no finding (stale; "
+            f"owner {w.owner}): remove it"
+        )
+    return lines

@@ -1,0 +1,1 @@
+"""Plain typed data at the pipeline's boundaries (config, snapshot, results, errors); no I/O."""

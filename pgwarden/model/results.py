@@ -1,0 +1,268 @@
+"""The Results document: one versioned JSON every report format is rendered from.
+
+``schema_version`` changes only when a field changes meaning or disappears; new
+optional fields keep the version. The JSON Schema shipped in ``pgwarden/schemas`` is
+generated from these models (a test keeps the two in sync).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pgwarden.model.config import Severity
+from pgwarden.model.errors import ConfigError
+
+SEVERITY_ORDER: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+Status = Literal["fail", "error", "waived"]
+BaselineState = Literal["new", "unchanged", "absent"]
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Tool(_Doc):
+    name: Literal["pgwarden"] = "pgwarden"
+    version: str
+
+
+class ScanInfo(_Doc):
+    started_at: datetime
+    finished_at: datetime
+    complete: bool
+    config: str | None = None
+    config_sha256: str | None = Field(
+        default=None, description="SHA-256 of the config file's bytes, for audit trails"
+    )
+    locations: dict[str, int] = Field(
+        default_factory=dict,
+        description="line of each [[server]] and [[server.app]] block, keyed 'server/NAME' and "
+        "'app/SERVER/APP'",
+    )
+    snapshot: str | None = Field(
+        default=None, description="the snapshot file, when scanned offline"
+    )
+
+
+class AccessCell(_Doc):
+    """One (principal, database) pair of the access matrix."""
+
+    database: str
+    app: str | None = None
+    principal: str = Field(description="an app name, 'PUBLIC', or role/NAME")
+    via: Literal["own", "public", "grant", "membership"]
+    violation: bool = False
+
+
+class ServerSummary(_Doc):
+    name: str
+    version: str | None = None
+    host: str | None = None
+    port: int | None = None
+    connected_as: str | None = None
+    databases: int | None = None
+    roles: int | None = None
+    complete: bool = True
+    errors: tuple[str, ...] = ()
+    access: tuple[AccessCell, ...] = Field(
+        default=(), description="who can reach which database and how (for the access matrix)"
+    )
+
+
+class Waiver(_Doc):
+    """A waiver from the ``--waivers`` file, as a finding or the run report carries it."""
+
+    reason: str
+    owner: str
+    expires: date
+    rule: str | None = None
+    resource: str | None = None
+    server: str | None = None
+    app: str | None = None
+    principal: str | None = None
+    created: date | None = None
+    source: str | None = Field(
+        default=None, description="where the waiver is written: 'FILE:LINE' of its [[waiver]]"
+    )
+
+
+class Finding(_Doc):
+    """One finding. With ``--baseline``, a baseline entry the scan no longer finds is kept
+    as a finding with ``baseline_state: absent`` and the status it had in the baseline;
+    absent findings are never counted in the summary and never fail the gate."""
+
+    rule_id: str
+    severity: Severity
+    status: Status
+    server: str
+    app: str | None = None
+    resource: str
+    principal: str | None = None
+    message: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    remediation: str | None = None
+    fingerprint: str
+    waiver: Waiver | None = None
+    baseline_state: BaselineState | None = None
+    first_seen: datetime | None = None
+    age_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="whole days from first_seen to this scan's start (only with --history)",
+    )
+
+
+class RuleInfo(_Doc):
+    """A rule's metadata, carried in the results so every renderer works from them alone."""
+
+    id: str
+    title: str
+    severity: Severity
+    family: str
+    frameworks: tuple[str, ...] = ()
+    description: str
+    remediation: str = ""
+    help_uri: str | None = None
+    source: str = "built-in"
+
+
+class Coverage(_Doc):
+    """Whether a rule ran on a server: ``passed``, ``failed``, ``error`` or ``skipped``."""
+
+    rule_id: str
+    server: str
+    outcome: Literal["passed", "failed", "error", "skipped"]
+    reason: str | None = None
+
+
+class Summary(_Doc):
+    fail: int = 0
+    pass_: int = Field(default=0, alias="pass")
+    error: int = 0
+    waived: int = 0
+    by_severity: dict[str, int] = Field(default_factory=dict)
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class WaiverNote(_Doc):
+    """A waiver this run did not apply: expired, or stale (it matches nothing)."""
+
+    waiver: Waiver
+    findings: tuple[str, ...] = Field(
+        default=(),
+        description="fingerprints of the failing findings an expired waiver would match",
+    )
+
+
+class WaiverReport(_Doc):
+    """What the ``--waivers`` file did in this run."""
+
+    file: str
+    applied: int = Field(default=0, description="findings waived")
+    expired: tuple[WaiverNote, ...] = ()
+    stale: tuple[WaiverNote, ...] = ()
+
+
+class BaselineReport(_Doc):
+    """How this run compares with the ``--baseline`` file."""
+
+    file: str
+    created_at: datetime
+    new: int = 0
+    unchanged: int = 0
+    absent: int = 0
+
+
+class ResolvedFinding(_Doc):
+    """A violation of the previous run of a server that this run no longer finds."""
+
+    fingerprint: str
+    rule_id: str
+    severity: Severity
+    status: Status
+    server: str
+    app: str | None = None
+    resource: str
+    principal: str | None = None
+    message: str
+    first_seen: datetime | None = None
+
+
+class ServerHistory(_Doc):
+    """One server's change since its previous recorded run."""
+
+    server: str
+    previous_run: int | None = None
+    previous_started_at: datetime | None = None
+    new: tuple[str, ...] = Field(default=(), description="fingerprints of new violations")
+    resolved: tuple[ResolvedFinding, ...] = ()
+
+
+class HistoryReport(_Doc):
+    """Where this run was recorded (``--history``) and what changed since the last one."""
+
+    store: str = Field(description="the history database (a DSN is shown without password)")
+    run_id: int
+    new: int = 0
+    resolved: int = 0
+    servers: tuple[ServerHistory, ...] = ()
+
+
+class Results(_Doc):
+    schema_version: Literal["1.0"] = "1.0"
+    tool: Tool
+    scan: ScanInfo
+    servers: tuple[ServerSummary, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    summary: Summary = Field(default_factory=Summary)
+    rules: tuple[RuleInfo, ...] = ()
+    coverage: tuple[Coverage, ...] = ()
+    waivers: WaiverReport | None = None
+    baseline: BaselineReport | None = None
+    history: HistoryReport | None = None
+
+    def to_json(self) -> str:
+        """The document as pretty-printed JSON (what ``--json`` writes)."""
+        return self.model_dump_json(indent=2, by_alias=True, exclude_none=True) + "\n"
+
+
+def fingerprint(rule_id: str, server: str, resource: str, principal: str | None) -> str:
+    """Stable identity of a finding across runs."""
+    key = "\x1f".join((rule_id, server, resource, principal or ""))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def load_results(text: str, where: str) -> Results:
+    """Parse a saved results document; a bad one is one ConfigError line."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{where}: not valid JSON: {exc}") from None
+    try:
+        return Results.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        place = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"{where}: {place}: {first['msg']}") from None
+
+
+def results_json_schema() -> dict[str, Any]:
+    """The JSON Schema generated from the models (the shipped file must equal it)."""
+    schema = Results.model_json_schema(by_alias=True, mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://pgwarden.dev/schemas/results-1.0.json"
+    return schema
+
+
+def shipped_results_schema() -> dict[str, Any]:
+    """The JSON Schema file that ships inside the package."""
+    text = resources.files("pgwarden").joinpath("schemas/results-1.0.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded

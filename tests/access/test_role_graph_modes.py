@@ -1,0 +1,62 @@
+"""The role graph shares one member's edges between modes only where they are the same."""
+
+from __future__ import annotations
+
+import pytest
+
+from pgwarden.access.analysis import RoleGraph, RolePath
+from pgwarden.model.snapshot import Membership
+
+
+def grant(
+    member: str, role: str, *, inherit: bool = True, set_: bool = True, grantor: str = "postgres"
+) -> Membership:
+    return Membership(
+        role=role, member=member, grantor=grantor, inherit_option=inherit, set_option=set_
+    )
+
+
+def walk(grants: list[Membership], start: str, usable: str) -> set[str]:
+    """Every role reached from ``start`` along grants with ``usable`` (done afresh)."""
+    found, todo = {start}, [start]
+    while todo:
+        member = todo.pop()
+        for g in grants:
+            if g.member == member and getattr(g, usable) and g.role not in found:
+                found.add(g.role)
+                todo.append(g.role)
+    return found
+
+
+MIXED = [
+    # "a" has every option on every grant; "b" lacks INHERIT on one grant and SET on
+    # another; "c" holds "d" twice (PG16: one grant per grantor), the options adding up;
+    # "e" holds "f" with ADMIN only (neither option).
+    grant("a", "b"),
+    grant("a", "c"),
+    grant("b", "d", inherit=False),
+    grant("b", "e", set_=False),
+    grant("c", "d", inherit=False, grantor="x"),
+    grant("c", "d", set_=False, grantor="y"),
+    grant("e", "f", inherit=False, set_=False),
+]
+
+
+@pytest.mark.parametrize("grants", [MIXED, [g for g in MIXED if g.member == "a"]])
+def test_each_mode_follows_only_its_own_grants(grants: list[Membership]) -> None:
+    graph = RoleGraph(grants)
+    for role in sorted(graph.names):
+        inherited = {n for n, p in graph.holders(role).items() if p.mode != "set role"}
+        assert inherited == walk(grants, role, "inherit_option"), role
+        assert set(graph.settable(role)) == walk(grants, role, "set_option") - {role}, role
+        for group in graph.names - {role}:
+            assert graph.can_use(role, group) == (group in graph.holders(role)), (role, group)
+
+
+def test_options_of_one_pair_add_up_and_admin_only_gives_nothing() -> None:
+    graph = RoleGraph(MIXED)
+    assert graph.holders("c")["d"] == RolePath(("c", "d"), "inherit")
+    assert "d" in graph.settable("c")
+    assert "f" not in graph.holders("e")
+    assert graph.any_path("e", "f") == ("e", "f")
+    assert graph.names == {"a", "b", "c", "d", "e", "f"}

@@ -1,0 +1,165 @@
+"""The engine on snapshot fixtures: no server needed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from pgwarden.engine import evaluate, gate
+from pgwarden.model.config import parse_config
+from pgwarden.model.results import fingerprint
+from pgwarden.model.snapshot import ServerSnapshot, Snapshot
+from pgwarden.rules.base import Rule, ServerContext, Verdict
+from pgwarden.rules.registry import RegisteredRule, load_rules, select_rules
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "small_server.json"
+CONFIG = """
+[policy]
+fail_on = "critical"
+admin_application_names = ["psql", "pgAdmin*"]
+
+[policy.severity]
+PGW-ISO-001 = "medium"
+
+[[server]]
+name = "ctxeco-db"
+admin_role = "ctxecoadmin"
+platform_roles = ["pgwarden_auditor"]
+
+[[server.app]]
+name = "ctxeco"
+databases = ["ctxEco"]
+roles = ["ctxeco_app"]
+
+[[server.app]]
+name = "zep"
+databases = ["zep", "Zep_history"]
+roles = ["zep_app"]
+"""
+
+
+def _snapshot(**changes: object) -> Snapshot:
+    snapshot = Snapshot.model_validate_json(FIXTURE.read_text())
+    if not changes:
+        return snapshot
+    server = snapshot.servers[0]
+    assert server.postgres is not None
+    pg = server.postgres.model_copy(update=changes)
+    return snapshot.model_copy(update={"servers": (server.model_copy(update={"postgres": pg}),)})
+
+
+def _run(
+    snapshot: Snapshot, rules: list[str], config: str = CONFIG
+) -> list[tuple[str, str, str | None, str]]:
+    results = evaluate(
+        snapshot, parse_config(config, "pgwarden.toml"), select_rules(load_rules(), rules)
+    )
+    return sorted((f.rule_id, f.resource, f.principal, f.status) for f in results.findings)
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        (["PGW-ISO-001"], [("PGW-ISO-001", "database/zep", "PUBLIC", "fail")]),
+        (["PGW-MAP-001"], [("PGW-MAP-001", "database/scratch", None, "fail")]),
+        (
+            ["PGW-MAP-002"],
+            [
+                ("PGW-MAP-002", "database/Zep_history", None, "fail"),
+                ("PGW-MAP-002", "role/zep_app", "role/zep_app", "fail"),
+            ],
+        ),
+        (
+            ["PGW-ADM-001"],
+            [
+                ("PGW-ADM-001", "session/101", "role/ctxecoadmin", "fail"),
+                ("PGW-ADM-001", "session/104", "role/ctxecoadmin", "fail"),
+            ],
+        ),
+    ],
+)
+def test_rules_on_snapshot_fixture(
+    rules: list[str], expected: list[tuple[str, str, str | None, str]]
+) -> None:
+    assert _run(_snapshot(), rules) == expected
+
+
+def test_admin_sessions_with_unknown_admin_role_are_an_error() -> None:
+    config = CONFIG.replace('admin_role = "ctxecoadmin"\n', "")
+    findings = _run(_snapshot(), ["PGW-ADM-001"], config)
+    assert findings == [("PGW-ADM-001", "server/ctxeco-db", None, "error")]
+
+
+def test_missing_sessions_make_an_error_not_a_pass() -> None:
+    snapshot = _snapshot(sessions=None)
+    results = evaluate(
+        snapshot, parse_config(CONFIG, "c.toml"), select_rules(load_rules(), ["PGW-ADM-001"])
+    )
+    assert [(f.status, f.resource) for f in results.findings] == [("error", "server/ctxeco-db")]
+    assert "sessions" in results.findings[0].message
+    assert not results.scan.complete
+    assert results.coverage[0].outcome == "error"
+    assert gate(results, "critical") == 3
+
+
+def test_unreachable_server_errors_every_rule() -> None:
+    snapshot = Snapshot.model_validate(
+        {
+            "tool_version": "t",
+            "collected_at": "2026-11-01T10:00:00Z",
+            "servers": [
+                {
+                    "name": "ctxeco-db",
+                    "errors": [{"section": "postgres", "reason": "cannot connect"}],
+                }
+            ],
+        }
+    )
+    results = evaluate(snapshot, parse_config(CONFIG, "c.toml"), load_rules())
+    assert results.findings and all(f.status == "error" for f in results.findings)
+    assert all("cannot connect" in f.message for f in results.findings)
+
+
+def test_severity_override_fingerprint_and_gate() -> None:
+    config = parse_config(CONFIG, "c.toml")
+    results = evaluate(_snapshot(), config, select_rules(load_rules(), ["PGW-ISO-001"]))
+    (finding,) = results.findings
+    assert finding.severity == "medium"
+    assert finding.fingerprint == fingerprint("PGW-ISO-001", "ctxeco-db", "database/zep", "PUBLIC")
+    assert results.summary.fail == 1 and results.summary.by_severity == {"medium": 1}
+    assert gate(results, "critical") == 0
+    assert gate(results, "medium") == 1
+    assert gate(results, "none") == 0
+
+
+class _Crashes(Rule):
+    """Always crashes.
+
+    Fix: nothing.
+    """
+
+    id = "TEST-CRASH-001"
+    severity = "low"
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        raise KeyError("boom")
+
+
+def test_a_crashing_rule_is_an_error_finding() -> None:
+    results = evaluate(
+        _snapshot(), parse_config(CONFIG, "c.toml"), [RegisteredRule(_Crashes, "test")]
+    )
+    (finding,) = results.findings
+    assert finding.status == "error" and "KeyError" in finding.message
+    assert gate(results, "critical") == 3
+
+
+def test_access_matrix_in_server_summary() -> None:
+    results = evaluate(
+        _snapshot(), parse_config(CONFIG, "c.toml"), select_rules(load_rules(), ["PGW-ISO-001"])
+    )
+    cells = {(c.database, c.principal, c.via, c.violation) for c in results.servers[0].access}
+    assert ("zep", "PUBLIC", "public", True) in cells
+    assert ("ctxEco", "ctxeco", "own", False) in cells
