@@ -1,1 +1,1 @@
-"""PostgreSQL's effective-access semantics: role graph, ACLs, paths, remediation SQL, the tenancy map applied."""
+"""PostgreSQL effective-access semantics: role graph, ACLs, paths, remediation SQL, tenancy."""

@@ -1,1 +1,1 @@
-"""Reading a Flexible Server's Azure side: ARM, Key Vault and Monitor, with the cloud's credentials."""
+"""Reading a Flexible Server's Azure side (ARM, Key Vault, Monitor) with the cloud's credentials."""
