@@ -16,6 +16,7 @@ from pgwarden import __version__
 from pgwarden.access.analysis import access_matrix
 from pgwarden.gcpause import collector_paused
 from pgwarden.model.config import Config, ServerConfig, Severity
+from pgwarden.model.context import ServerContext
 from pgwarden.model.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATIONS
 from pgwarden.model.results import (
     SEVERITY_ORDER,
@@ -29,8 +30,9 @@ from pgwarden.model.results import (
     Tool,
     fingerprint,
 )
+from pgwarden.model.sections import Section
 from pgwarden.model.snapshot import ServerSnapshot, Snapshot
-from pgwarden.rules.base import Rule, ServerContext, Verdict
+from pgwarden.rules.base import Rule, Verdict
 from pgwarden.rules.registry import RegisteredRule
 
 log = logging.getLogger(__name__)
@@ -53,37 +55,37 @@ def rule_info(entry: RegisteredRule) -> RuleInfo:
     )
 
 
-def missing_section(server: ServerSnapshot, section: str) -> str | None:
+def missing_section(server: ServerSnapshot, section: Section | str) -> str | None:
     """Why a snapshot section is unavailable on a server, or None when it is there."""
+    section = Section(section)
     pg = server.postgres
-    if section.startswith("postgres"):
+    if not section.is_azure:
         if pg is None:
             reasons = "; ".join(e.reason for e in server.errors) or "PostgreSQL was not collected"
             return reasons
-        if section == "postgres.sessions" and pg.sessions is None:
+        if section == Section.POSTGRES_SESSIONS and pg.sessions is None:
             gap = pg.gap("sessions")
             return (
                 gap.reason + (f" ({gap.fix})" if gap and gap.fix else "") if gap else "no sessions"
             )
         return None
-    if section.startswith("azure"):
-        azure = server.azure
-        if azure is None or azure.collected(section):
-            return None
-        gap = azure.gap(section)
-        if gap is None:
-            return f"{section} was not collected"
-        return gap.reason + (f" (fix: {gap.fix})" if gap.fix else "")
-    return None
+    azure = server.azure
+    if azure is None or azure.collected(section):
+        return None
+    gap = azure.gap(section)
+    if gap is None:
+        return f"{section} was not collected"
+    return gap.reason + (f" (fix: {gap.fix})" if gap.fix else "")
 
 
-def skipped_section(server: ServerSnapshot, section: str) -> str | None:
+def skipped_section(server: ServerSnapshot, section: Section | str) -> str | None:
     """Why a section does not apply to a server: an Azure part the config never asked for.
 
     Azure data that was asked for but could not be read is ``missing_section``'s (an
     ``error``); a server without an ``azure`` reference is simply not audited in Azure.
     """
-    if not section.startswith("azure"):
+    section = Section(section)
+    if not section.is_azure:
         return None
     azure = server.azure
     if azure is None:

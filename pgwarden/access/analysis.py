@@ -34,6 +34,7 @@ from functools import cached_property, lru_cache
 from itertools import pairwise
 from typing import TYPE_CHECKING, Literal
 
+from pgwarden.model.identifiers import quote_ident, quote_literal
 from pgwarden.model.snapshot import (
     AZURE_ROLES,
     AclItem,
@@ -44,11 +45,10 @@ from pgwarden.model.snapshot import (
     Role,
     ServerSnapshot,
 )
-from pgwarden.rules.base import quote_ident, quote_literal
 
 if TYPE_CHECKING:
+    from pgwarden.model.context import ServerContext
     from pgwarden.model.results import AccessCell
-    from pgwarden.rules.base import ServerContext
 
 Mode = Literal["direct", "inherit", "set role"]
 Via = Literal["public", "grant", "membership", "owner"]

@@ -22,11 +22,10 @@ from psycopg import sql
 
 from pgwarden.cli.localpg import LocalServer, throwaway_server
 from pgwarden.cli.terminal import Console, summary_table
-from pgwarden.collect.postgres.collector import one_line
 from pgwarden.collect.run import collect
 from pgwarden.engine import evaluate, gate
 from pgwarden.model.config import parse_config
-from pgwarden.model.errors import EnvironmentNotReady
+from pgwarden.model.errors import EnvironmentNotReady, one_line
 from pgwarden.reports.registry import RENDERERS
 from pgwarden.rules.registry import load_rules
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 
-from pgwarden.collect.base import CollectorError
-from pgwarden.collect.dsn import endpoint_of, resolve_dsn, server_name_of
+from pgwarden.collect.dsn import resolve_dsn
+from pgwarden.collect.endpoint import endpoint_of, server_name_of
 from pgwarden.collect.postgres.collector import PostgresCollector
-from pgwarden.model.errors import ConnectError
+from pgwarden.model.errors import CollectorError, ConnectError
 from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES, PostgresSnapshot
 
 
@@ -29,7 +29,7 @@ def _app_name(database: str) -> str:
 
 def auditor_sql(databases: list[str], role: str = "pgwarden_auditor") -> str:
     """The least-privilege auditor: pg_monitor plus CONNECT on every database."""
-    from pgwarden.rules.base import quote_ident
+    from pgwarden.model.identifiers import quote_ident
 
     lines = [
         f"CREATE ROLE {quote_ident(role)} LOGIN PASSWORD '<choose one>' CONNECTION LIMIT 10;",

@@ -135,7 +135,8 @@ def _libpq_environment() -> bool:
 
 def _server_name(dsn: str) -> str:
     """A server name from the DSN's host, without reading a secret to find it."""
-    from pgwarden.collect.dsn import check_dsn_source, endpoint_of, server_name_of
+    from pgwarden.collect.dsn import check_dsn_source
+    from pgwarden.collect.endpoint import endpoint_of, server_name_of
 
     literal = check_dsn_source(dsn, "--dsn")
     if literal is None:  # keyvault: the host is inside the secret

@@ -9,17 +9,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pgwarden import __version__
-from pgwarden.collect.base import CollectorError
-from pgwarden.collect.dsn import (
-    KEYVAULT_PREFIX,
-    check_dsn_source,
-    describe_endpoint,
-    endpoint_of,
-    resolve_dsn,
-)
+from pgwarden.collect.azure.secret_ref import KEYVAULT_PREFIX
+from pgwarden.collect.dsn import check_dsn_source, resolve_dsn
+from pgwarden.collect.endpoint import describe_endpoint, endpoint_of
 from pgwarden.collect.postgres.collector import DEFAULT_JOBS, PostgresCollector
 from pgwarden.model.config import Config, ServerConfig
-from pgwarden.model.errors import ConfigError, ConnectError, PgwardenError
+from pgwarden.model.errors import CollectorError, ConfigError, ConnectError, PgwardenError
 from pgwarden.model.snapshot import Gap, ServerSnapshot, Snapshot
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from pgwarden.engine import evaluated
 from pgwarden.model.config import Severity
-from pgwarden.model.errors import ConfigError, UsageError
+from pgwarden.model.errors import ConfigError, UsageError, one_line
 from pgwarden.model.results import (
     Finding,
     HistoryReport,
@@ -351,7 +351,7 @@ class _PostgresBackend:
                 connect_timeout=int(params.get("connect_timeout") or 10),
             )
         except psycopg.Error as exc:
-            raise ConfigError(f"--history {self.display}: {_one_line(exc)}") from None
+            raise ConfigError(f"--history {self.display}: {one_line(exc)}") from None
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -360,7 +360,7 @@ class _PostgresBackend:
         try:
             yield
         except psycopg.Error as exc:
-            raise ConfigError(f"--history {self.display}: {_one_line(exc)}") from None
+            raise ConfigError(f"--history {self.display}: {one_line(exc)}") from None
 
     def execute(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._errors(), self.conn.cursor() as cur:
@@ -392,12 +392,6 @@ class _PostgresBackend:
         if isinstance(value, datetime):
             return value.astimezone(UTC)
         return datetime.fromisoformat(str(value))
-
-
-def _one_line(exc: BaseException) -> str:
-    from pgwarden.collect.postgres.collector import one_line
-
-    return one_line(exc)
 
 
 def is_postgres_location(location: str) -> bool:

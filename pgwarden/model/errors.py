@@ -62,3 +62,24 @@ def read_input(path: Path, limit: int = JSON_LIMIT_BYTES) -> str:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise ConfigError(f"{path}: not UTF-8 (line {line}, byte {exc.start})") from None
+
+
+class CollectorError(PgwardenError):
+    """A collector could not collect at all (e.g. the server refused the login).
+
+    Partial blindness is not an error: it is recorded in the snapshot as a Gap.
+    """
+
+
+def one_line(exc: BaseException) -> str:
+    """libpq's multi-line message reduced to its most telling line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    for line in lines:
+        for marker in ("FATAL:", "ERROR:"):
+            if marker in line:
+                return line.split(marker, 1)[1].strip()
+    # libpq's "connection failed: connection to server at ... failed: reason" keeps
+    # the reason last; drop the prefix that repeats what the caller already says.
+    return lines[0].removeprefix("connection failed: ")

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pgwarden.model.sections import AZURE_SECTIONS, Section
+
 SYSTEM_DATABASES = frozenset(
     {"postgres", "template0", "template1", "azure_maintenance", "azure_sys"}
 )
@@ -373,18 +375,6 @@ class MetricAlert(Frozen):
     metrics: tuple[str, ...] = ()
 
 
-# Which AzureSnapshot field holds each ``azure.*`` rule section.
-AZURE_SECTIONS: dict[str, str] = {
-    "azure.server": "server",
-    "azure.firewall": "firewall_rules",
-    "azure.configurations": "configurations",
-    "azure.administrators": "administrators",
-    "azure.keyvault": "app_secrets",
-    "azure.vaults": "vaults",
-    "azure.alerts": "metric_alerts",
-}
-
-
 class AzureSnapshot(Frozen):
     """What the Azure collectors saw for one server.
 
@@ -411,7 +401,7 @@ class AzureSnapshot(Frozen):
         """Whether the data of an ``azure.*`` section (``azure``: any of them) is present."""
         if section == "azure":
             return True
-        return getattr(self, AZURE_SECTIONS[section]) is not None
+        return getattr(self, AZURE_SECTIONS[Section(section)]) is not None
 
     def parameter(self, name: str) -> ServerParameter | None:
         return (self.configurations or {}).get(name)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pgwarden.access.analysis import sql_comment
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 
 
 class AdminSessionFromApplication(Rule):
@@ -34,25 +34,25 @@ class AdminSessionFromApplication(Rule):
     id = "PGW-ADM-001"
     severity = "critical"
     frameworks = ("CIS PostgreSQL 16 Benchmark 4.2", "NIST SP 800-53 AC-6(2)")
-    requires = ("postgres", "postgres.sessions")
+    requires = (Section.POSTGRES, Section.POSTGRES_SESSIONS)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         pg = snapshot.postgres
         assert pg is not None and pg.sessions is not None
-        admin = config.admin_role
+        admin = context.admin_role
         if admin is None:
             yield Verdict(
-                resource=f"server/{config.name}",
+                resource=f"server/{context.name}",
                 status="error",
                 message="the admin role is unknown: set admin_role for this server in the config "
                 "(or configure its Azure reference so it is read from ARM)",
             )
             return
-        app_dbs = config.app_databases()
+        app_dbs = context.app_databases()
         for session in pg.sessions:
             if session.user != admin or session.database not in app_dbs:
                 continue
-            if config.admin_tool_allowed(session.application_name):
+            if context.admin_tool_allowed(session.application_name):
                 continue
             app = app_dbs[session.database]
             shown = session.application_name or "(empty)"
@@ -77,7 +77,7 @@ class AdminSessionFromApplication(Rule):
                     else None,
                     "state": session.state,
                     "seen_in_samples": f"{session.samples} of {pg.session_samples}",
-                    "allowed_admin_tools": list(config.policy.admin_application_names),
+                    "allowed_admin_tools": list(context.policy.admin_application_names),
                 },
                 remediation="\n".join(
                     [

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pgwarden.access.analysis import sql_comment
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.server_settings import alter_system
 
 SCRAM = "scram-sha-256"
@@ -33,9 +33,9 @@ class PasswordEncryption(Rule):
     id = "PGW-AUTH-001"
     severity = "medium"
     frameworks = ("CIS PostgreSQL 16 Benchmark 5.2", "NIST SP 800-53 IA-5(1)")
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         pg = snapshot.postgres
         assert pg is not None
         setting = pg.setting("password_encryption")
@@ -53,9 +53,9 @@ class PasswordEncryption(Rule):
             return
         if setting.value.strip().lower() == SCRAM:
             return
-        azure = config.server.azure
+        azure = context.server.azure
         group = azure.resource_group if azure and azure.resource_group else "<resource-group>"
-        name = azure.server_name if azure and azure.server_name else config.name
+        name = azure.server_name if azure and azure.server_name else context.name
         yield Verdict(
             resource="setting/password_encryption",
             message=f"password_encryption is {setting.value!r}: new passwords are stored as "

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from pgwarden.model.snapshot import AzureServer, ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
-from pgwarden.rules.base import Rule, ServerContext, Verdict
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
 
 
 def _server(snapshot: ServerSnapshot) -> AzureServer:
@@ -18,17 +18,17 @@ def _server(snapshot: ServerSnapshot) -> AzureServer:
     return snapshot.azure.server
 
 
-def _unknown_retention(config: ServerContext) -> Verdict:
+def _unknown_retention(context: ServerContext) -> Verdict:
     return Verdict(
-        resource=f"server/{config.name}",
+        resource=f"server/{context.name}",
         status="error",
         message="ARM did not report the server's backup retention (properties.backup)",
     )
 
 
-def _set_retention(snapshot: ServerSnapshot, config: ServerContext, days: int) -> str:
+def _set_retention(snapshot: ServerSnapshot, context: ServerContext, days: int) -> str:
     return (
-        f"az postgres flexible-server update {server_args(snapshot, config)} "
+        f"az postgres flexible-server update {server_args(snapshot, context)} "
         f"--backup-retention {days}"
     )
 
@@ -48,23 +48,23 @@ class BackupRetentionBelowPolicy(Rule):
 
     id = "PGW-BAK-001"
     severity = "high"
-    requires = ("azure.server",)
+    requires = (Section.AZURE_SERVER,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         server = _server(snapshot)
         days = server.backup_retention_days
-        minimum = config.policy.min_backup_retention_days
+        minimum = context.policy.min_backup_retention_days
         if days is None:
-            yield _unknown_retention(config)
+            yield _unknown_retention(context)
             return
         if days >= minimum:
             return
         yield Verdict(
-            resource=f"server/{config.name}",
+            resource=f"server/{context.name}",
             message=f"backups of server {server.name!r} are kept {days} days; the policy asks "
             f"for at least {minimum}",
             evidence={"backup_retention_days": days, "min_backup_retention_days": minimum},
-            remediation=_set_retention(snapshot, config, minimum),
+            remediation=_set_retention(snapshot, context, minimum),
         )
 
 
@@ -85,16 +85,16 @@ class BackupRetentionBelowAppNeed(Rule):
 
     id = "PGW-BAK-002"
     severity = "high"
-    requires = ("azure.server",)
+    requires = (Section.AZURE_SERVER,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         server = _server(snapshot)
         days = server.backup_retention_days
-        needs = [a for a in config.server.app if a.backup_retention_days is not None]
+        needs = [a for a in context.server.app if a.backup_retention_days is not None]
         if not needs:
             return
         if days is None:
-            yield _unknown_retention(config)
+            yield _unknown_retention(context)
             return
         strictest = max(a.backup_retention_days or 0 for a in needs)
         for app in needs:
@@ -112,7 +112,7 @@ class BackupRetentionBelowAppNeed(Rule):
                         "app_backup_retention_days": need,
                         "strictest_app_need": strictest,
                     },
-                    remediation=_set_retention(snapshot, config, strictest),
+                    remediation=_set_retention(snapshot, context, strictest),
                 )
 
 
@@ -132,16 +132,16 @@ class GeoRedundantBackupOff(Rule):
 
     id = "PGW-BAK-003"
     severity = "medium"
-    requires = ("azure.server",)
+    requires = (Section.AZURE_SERVER,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        if not config.policy.require_geo_redundant_backup:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        if not context.policy.require_geo_redundant_backup:
             return
         server = _server(snapshot)
         if (server.geo_redundant_backup or "").lower() == "enabled":
             return
         yield Verdict(
-            resource=f"server/{config.name}",
+            resource=f"server/{context.name}",
             message=f"geo-redundant backup of server {server.name!r} is "
             f"{server.geo_redundant_backup or 'not reported'}; the policy requires it",
             evidence={
@@ -171,22 +171,22 @@ class HighAvailabilityOff(Rule):
 
     id = "PGW-BAK-004"
     severity = "medium"
-    requires = ("azure.server",)
+    requires = (Section.AZURE_SERVER,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        if not config.policy.require_high_availability:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        if not context.policy.require_high_availability:
             return
         server = _server(snapshot)
         mode = server.high_availability_mode
         if mode is not None and mode.lower() in ("zoneredundant", "samezone"):
             return
         yield Verdict(
-            resource=f"server/{config.name}",
+            resource=f"server/{context.name}",
             message=f"server {server.name!r} has no high availability (mode "
             f"{mode or 'not reported'}); the policy requires it",
             evidence={"high_availability_mode": mode},
             remediation=(
-                f"az postgres flexible-server update {server_args(snapshot, config)} "
+                f"az postgres flexible-server update {server_args(snapshot, context)} "
                 "--high-availability ZoneRedundant"
             ),
         )

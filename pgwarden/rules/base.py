@@ -10,21 +10,23 @@ register through the ``pgwarden.rules`` entry-point group (a list of Rule classe
 
 from __future__ import annotations
 
-import fnmatch
 import inspect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from pgwarden.model.config import SEVERITIES, Policy, ServerConfig, Severity
+from pgwarden.model.config import SEVERITIES, Severity
+from pgwarden.model.context import ServerContext
 from pgwarden.model.errors import PgwardenError
 from pgwarden.model.identifiers import quote_ident, quote_literal
-from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES, ServerSnapshot
+from pgwarden.model.sections import SECTIONS, Section
+from pgwarden.model.snapshot import ServerSnapshot
 
 __all__ = [
     "Rule",
     "RuleDefinitionError",
+    "Section",
     "ServerContext",
     "Verdict",
     "quote_ident",
@@ -32,24 +34,6 @@ __all__ = [
 ]
 
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*-[A-Z0-9]+-\d{3}$")
-
-# Snapshot sections a rule may require; the engine turns a missing one into an
-# ``error`` finding that says what is missing, so a blind rule never passes.
-SECTIONS = frozenset(
-    {
-        "postgres",
-        "postgres.sessions",
-        "postgres.database_details",
-        "azure",
-        "azure.server",
-        "azure.firewall",
-        "azure.configurations",
-        "azure.administrators",
-        "azure.keyvault",
-        "azure.alerts",
-        "azure.vaults",
-    }
-)
 
 
 class RuleDefinitionError(PgwardenError):
@@ -67,54 +51,6 @@ class Verdict:
     evidence: dict[str, Any] = field(default_factory=dict)
     remediation: str | None = None
     status: Literal["fail", "error"] = "fail"
-
-
-@dataclass(frozen=True)
-class ServerContext:
-    """What the owners meant for one server: its tenancy map and the policy."""
-
-    server: ServerConfig
-    policy: Policy
-    admin_role: str | None
-    auditor_role: str | None = None
-    # Analyses every rule of this server shares (e.g. the role graph), built once and
-    # dropped with the context when the server's evaluation ends.
-    shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.server.name
-
-    def app_of_database(self, database: str) -> str | None:
-        app = self.server.app_of_database(database)
-        return app.name if app else None
-
-    def app_of_role(self, role: str) -> str | None:
-        app = self.server.app_of_role(role)
-        return app.name if app else None
-
-    def app_databases(self) -> dict[str, str]:
-        """Every database named in the map, with its app."""
-        return {db: app.name for app in self.server.app for db in app.databases}
-
-    def is_system_database(self, database: str) -> bool:
-        return database in SYSTEM_DATABASES
-
-    def is_non_tenant_role(self, role: str) -> bool:
-        """Admin, platform, the auditor itself, Azure's roles and predefined ``pg_*`` roles."""
-        return (
-            role == self.admin_role
-            or role == self.auditor_role
-            or role in self.server.platform_roles
-            or role in AZURE_ROLES
-            or role.startswith("pg_")
-        )
-
-    def admin_tool_allowed(self, application_name: str) -> bool:
-        return any(
-            fnmatch.fnmatchcase(application_name, pattern)
-            for pattern in self.policy.admin_application_names
-        )
 
 
 @dataclass(frozen=True)
@@ -164,7 +100,7 @@ class Rule:
     id: ClassVar[str]
     severity: ClassVar[Severity]
     frameworks: ClassVar[tuple[str, ...]] = ()
-    requires: ClassVar[tuple[str, ...]] = ("postgres",)
+    requires: ClassVar[tuple[Section | str, ...]] = (Section.POSTGRES,)
     help_uri: ClassVar[str | None] = None
 
     @classmethod
@@ -207,6 +143,6 @@ class Rule:
         if check is None or check is Rule.check:
             raise RuleDefinitionError(f"{name} ({rule_id}): does not implement check()")
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         """Judge one server; yield a Verdict per violation (or per blind spot)."""
         raise NotImplementedError

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
-from pgwarden.rules.base import Rule, ServerContext, Verdict
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
 
 
 class EntraAuthentication(Rule):
@@ -27,10 +27,10 @@ class EntraAuthentication(Rule):
 
     id = "PGW-AUTH-002"
     severity = "medium"
-    requires = ("azure.server", "azure.administrators")
+    requires = (Section.AZURE_SERVER, Section.AZURE_ADMINISTRATORS)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        if not config.policy.require_entra_auth:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        if not context.policy.require_entra_auth:
             return
         azure = snapshot.azure
         assert azure is not None and azure.server is not None and azure.administrators is not None
@@ -44,18 +44,18 @@ class EntraAuthentication(Rule):
         if not enabled:
             problems.append("Microsoft Entra authentication is off")
             commands.append(
-                f"az postgres flexible-server update {server_args(snapshot, config)} "
+                f"az postgres flexible-server update {server_args(snapshot, context)} "
                 "--microsoft-entra-auth Enabled"
             )
         if not admins:
             problems.append("the server has no Microsoft Entra administrator")
             commands.append(
                 "az postgres flexible-server microsoft-entra-admin create "
-                f"{server_args(snapshot, config, name_flag='--server-name')} "
+                f"{server_args(snapshot, context, name_flag='--server-name')} "
                 "--display-name GROUP_NAME --object-id GROUP_OBJECT_ID --type Group"
             )
         yield Verdict(
-            resource=f"server/{config.name}",
+            resource=f"server/{context.name}",
             message=f"server {server.name!r}: {' and '.join(problems)}; the policy requires "
             "Entra authentication",
             evidence={

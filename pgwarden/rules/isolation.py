@@ -38,7 +38,7 @@ from pgwarden.model.snapshot import (
     ObjectGrant,
     ServerSnapshot,
 )
-from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident, quote_literal
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
 
 NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
 CIS_PG_DML = "CIS PostgreSQL 16 Benchmark 4.4"
@@ -336,10 +336,10 @@ class PublicConnect(Rule):
     id = "PGW-ISO-001"
     severity = "high"
     frameworks = (NIST_LEAST_PRIVILEGE,)
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, config)
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
         for database, app, db, public in _public_holds(tenancy, "CONNECT"):
             yield Verdict(
                 resource=f"database/{database}",
@@ -445,10 +445,10 @@ class CrossAppConnect(Rule):
     id = "PGW-ISO-002"
     severity = "high"
     frameworks = (NIST_LEAST_PRIVILEGE,)
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, config)
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
         for database, app in sorted(tenancy.app_databases.items()):
             db = tenancy.databases[database]
             target = quote_ident(database)
@@ -554,10 +554,10 @@ class PublicCreateInSchema(Rule):
     id = "PGW-ISO-003"
     severity = "medium"
     frameworks = (NIST_LEAST_PRIVILEGE, "CVE-2018-1058")
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, config)
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
         version = tenancy.version_num
         for database, app, detail in inspected(tenancy, self.id):
             db = tenancy.databases[database]
@@ -679,10 +679,10 @@ class ForeignObjectPrivileges(Rule):
     id = "PGW-ISO-004"
     severity = "high"
     frameworks = (CIS_PG_DML, NIST_LEAST_PRIVILEGE)
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, config)
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
         accesses = _ItemAccesses(tenancy.graph)
         for database, app, detail in inspected(tenancy, self.id):
             exposures: dict[tuple[str, str], _Exposure] = {}
@@ -981,10 +981,10 @@ class PublicTemporary(Rule):
     id = "PGW-ISO-005"
     severity = "low"
     frameworks = (NIST_LEAST_PRIVILEGE,)
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, config)
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
         for database, app, db, item in _public_holds(tenancy, "TEMPORARY"):
             connect = db.public_connect
             keep = [
@@ -1035,10 +1035,10 @@ class LeakyDefaultPrivileges(Rule):
     id = "PGW-ISO-006"
     severity = "medium"
     frameworks = (CIS_PG_DML, NIST_LEAST_PRIVILEGE)
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, config)
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
         accesses = _ItemAccesses(tenancy.graph)
         for database, app, detail in inspected(tenancy, self.id):
             if isinstance(detail, Verdict):

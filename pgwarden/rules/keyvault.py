@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from pgwarden.model.snapshot import AppSecret, Endpoint, Gap, KeyVault, SecretInfo, ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
-from pgwarden.rules.base import Rule, ServerContext, Verdict
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
 
 SECURE_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
 CIS_SECRET_EXPIRY = ("CIS Azure Foundations v3.0 8.3", "CIS Azure Foundations v3.0 8.4")
@@ -92,9 +92,9 @@ def _endpoint_evidence(endpoint: Endpoint) -> dict[str, object]:
     return endpoint.model_dump()
 
 
-def _unknown_admin(config: ServerContext) -> Verdict:
+def _unknown_admin(context: ServerContext) -> Verdict:
     return Verdict(
-        resource=f"server/{config.name}",
+        resource=f"server/{context.name}",
         status="error",
         message="the admin role is unknown: set admin_role for this server in the config "
         "(or let pgwarden read administratorLogin from ARM)",
@@ -117,9 +117,9 @@ class AppSecretMissing(Rule):
 
     id = "PGW-KV-001"
     severity = "high"
-    requires = ("azure.keyvault",)
+    requires = (Section.AZURE_KEYVAULT,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         for item in _app_secrets(snapshot):
             resource = _resource(item.vault, item.name)
             if item.gap is not None:
@@ -158,21 +158,21 @@ class AppSecretUsesAdmin(Rule):
 
     id = "PGW-ADM-002"
     severity = "critical"
-    requires = ("azure.keyvault",)
+    requires = (Section.AZURE_KEYVAULT,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        admin = config.admin_role
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        admin = context.admin_role
         if admin is None:
-            yield _unknown_admin(config)
+            yield _unknown_admin(context)
             return
         for entry in readable_app_secrets(snapshot):
             if isinstance(entry, Verdict):
                 yield entry
                 continue
             item, _secret, endpoint = entry
-            if not same_user(endpoint.user, admin, config.name):
+            if not same_user(endpoint.user, admin, context.name):
                 continue
-            roles = next((a.roles for a in config.server.app if a.name == item.app), ())
+            roles = next((a.roles for a in context.server.app if a.name == item.app), ())
             yield Verdict(
                 resource=_resource(item.vault, item.name),
                 principal=f"role/{admin}",
@@ -187,7 +187,7 @@ class AppSecretUsesAdmin(Rule):
                 remediation=(
                     f"Point the secret at the app's own role ({', '.join(roles) or 'create one'}): "
                     f"{_store_command(item.vault, item.name)}; then rotate the admin password: "
-                    f"az postgres flexible-server update {server_args(snapshot, config)} "
+                    f"az postgres flexible-server update {server_args(snapshot, context)} "
                     "--admin-password NEW_PASSWORD"
                 ),
             )
@@ -211,12 +211,12 @@ class VaultHoldsAdminSecret(Rule):
 
     id = "PGW-KV-002"
     severity = "high"
-    requires = ("azure.keyvault", "azure.vaults")
+    requires = (Section.AZURE_KEYVAULT, Section.AZURE_VAULTS)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        admin = config.admin_role
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        admin = context.admin_role
         if admin is None:
-            yield _unknown_admin(config)
+            yield _unknown_admin(context)
             return
         azure = snapshot.azure
         assert azure is not None and azure.vaults is not None
@@ -241,7 +241,7 @@ class VaultHoldsAdminSecret(Rule):
                     )
                     continue
                 endpoint = secret.endpoint
-                if endpoint is None or not same_user(endpoint.user, admin, config.name):
+                if endpoint is None or not same_user(endpoint.user, admin, context.name):
                     continue
                 yield Verdict(
                     resource=_resource(vault.name, secret.name),
@@ -300,11 +300,11 @@ class AppSecretPointsElsewhere(Rule):
 
     id = "PGW-KV-003"
     severity = "medium"
-    requires = ("azure.keyvault",)
+    requires = (Section.AZURE_KEYVAULT,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         hosts = _server_hosts(snapshot)
-        owners = config.app_databases()
+        owners = context.app_databases()
         for entry in readable_app_secrets(snapshot):
             if isinstance(entry, Verdict):
                 yield entry
@@ -326,12 +326,12 @@ class AppSecretPointsElsewhere(Rule):
                     resource=resource,
                     app=item.app,
                     message=f"app {item.app!r}'s connection string points at host "
-                    f"{endpoint.host or '(none)'!r}, not at server {config.name!r}",
+                    f"{endpoint.host or '(none)'!r}, not at server {context.name!r}",
                     evidence=evidence,
                     remediation=_store_command(item.vault, item.name),
                 )
                 continue
-            app = next((a for a in config.server.app if a.name == item.app), None)
+            app = next((a for a in context.server.app if a.name == item.app), None)
             database = endpoint.database
             if app is None or not app.databases or database in app.databases:
                 continue
@@ -365,9 +365,9 @@ class AppSecretWithoutTls(Rule):
 
     id = "PGW-KV-004"
     severity = "medium"
-    requires = ("azure.keyvault",)
+    requires = (Section.AZURE_KEYVAULT,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         for entry in readable_app_secrets(snapshot):
             if isinstance(entry, Verdict):
                 yield entry
@@ -420,9 +420,9 @@ class DsnSecretLifecycle(Rule):
     id = "PGW-KV-005"
     severity = "low"
     frameworks = CIS_SECRET_EXPIRY
-    requires = ("azure.keyvault",)
+    requires = (Section.AZURE_KEYVAULT,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         now = datetime.now(UTC)
         for secret, app in dsn_secrets(snapshot):
             problems = []
@@ -467,9 +467,9 @@ class VaultNotRecoverable(Rule):
     id = "PGW-KV-006"
     severity = "medium"
     frameworks = CIS_RECOVERABLE
-    requires = ("azure.vaults",)
+    requires = (Section.AZURE_VAULTS,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         azure = snapshot.azure
         assert azure is not None and azure.vaults is not None
         for vault in azure.vaults:

@@ -52,17 +52,17 @@ class LoggingDisabled(Rule):
     # Either Azure's server parameters or pg_settings will do: the rule decides.
     requires = ()
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         view = read_settings(snapshot, NAMES)
         if isinstance(view, str):
             yield Verdict(
-                resource=f"server/{config.name}",
+                resource=f"server/{context.name}",
                 status="error",
                 message=f"logging settings cannot be judged: {view}",
             )
             return
         for name in LOGGED:
-            yield from self._must_be_on(snapshot, config, view, name)
+            yield from self._must_be_on(snapshot, context, view, name)
         if view.source != "azure":
             return
         major = view.major_version
@@ -70,11 +70,11 @@ class LoggingDisabled(Rule):
         if (major is not None and major <= THROTTLE_LAST_MAJOR) or (
             major is None and view.values.get(THROTTLE) is not None
         ):
-            yield from self._must_be_on(snapshot, config, view, THROTTLE)
-        yield from self._retention(snapshot, config, view)
+            yield from self._must_be_on(snapshot, context, view, THROTTLE)
+        yield from self._retention(snapshot, context, view)
 
     def _must_be_on(
-        self, snapshot: ServerSnapshot, config: ServerContext, view: SettingsView, name: str
+        self, snapshot: ServerSnapshot, context: ServerContext, view: SettingsView, name: str
     ) -> Iterable[Verdict]:
         if (unreported := view.unreported(name)) is not None:
             yield unreported
@@ -84,20 +84,20 @@ class LoggingDisabled(Rule):
             return
         yield Verdict(
             resource=f"setting/{name}",
-            message=f"{name} is {value!r} on server {config.name!r}",
+            message=f"{name} is {value!r} on server {context.name!r}",
             evidence={
                 "setting": name,
                 "value": value,
                 "source": view.where,
                 "major_version": view.major_version,
             },
-            remediation=set_parameter(snapshot, config, name, "on")
+            remediation=set_parameter(snapshot, context, name, "on")
             if view.source == "azure"
             else alter_system(name, "on"),
         )
 
     def _retention(
-        self, snapshot: ServerSnapshot, config: ServerContext, view: SettingsView
+        self, snapshot: ServerSnapshot, context: ServerContext, view: SettingsView
     ) -> Iterable[Verdict]:
         if (unreported := view.unreported(RETENTION)) is not None:
             yield unreported
@@ -116,9 +116,11 @@ class LoggingDisabled(Rule):
             return
         yield Verdict(
             resource=f"setting/{RETENTION}",
-            message=f"server logs of {config.name!r} are kept {days} day(s); keep them more than 3",
+            message=(
+                f"server logs of {context.name!r} are kept {days} day(s); keep them more than 3"
+            ),
             evidence={"setting": RETENTION, "value": value, "minimum": MIN_RETENTION_DAYS},
-            remediation=set_parameter(snapshot, config, RETENTION, "7"),
+            remediation=set_parameter(snapshot, context, RETENTION, "7"),
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 
 
 class UnmappedDatabase(Rule):
@@ -23,13 +23,13 @@ class UnmappedDatabase(Rule):
 
     id = "PGW-MAP-001"
     severity = "low"
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         assert snapshot.postgres is not None
-        mapped = config.app_databases()
+        mapped = context.app_databases()
         for db in snapshot.postgres.databases:
-            if db.is_template or config.is_system_database(db.name) or db.name in mapped:
+            if db.is_template or context.is_system_database(db.name) or db.name in mapped:
                 continue
             yield Verdict(
                 resource=f"database/{db.name}",
@@ -57,16 +57,16 @@ class MissingMappedObject(Rule):
 
     id = "PGW-MAP-002"
     severity = "medium"
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         pg = snapshot.postgres
         assert pg is not None
         databases = {db.name for db in pg.databases}
         roles = {role.name for role in pg.roles}
         folded_dbs = {name.lower(): name for name in databases}
         folded_roles = {name.lower(): name for name in roles}
-        for app in config.server.app:
+        for app in context.server.app:
             for name in app.databases:
                 if name not in databases:
                     near = folded_dbs.get(name.lower())

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import resource_group
-from pgwarden.rules.base import Rule, ServerContext, Verdict
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
 
 # What must be watched, and the Flexible Server metrics that count as watching it.
 WATCHED: dict[str, tuple[str, ...]] = {
@@ -42,9 +42,9 @@ class MissingMetricAlerts(Rule):
 
     id = "PGW-MON-001"
     severity = "low"
-    requires = ("azure.alerts", "azure.server")
+    requires = (Section.AZURE_ALERTS, Section.AZURE_SERVER)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         azure = snapshot.azure
         assert azure is not None and azure.metric_alerts is not None and azure.server is not None
         enabled = [a for a in azure.metric_alerts if a.enabled]
@@ -52,15 +52,15 @@ class MissingMetricAlerts(Rule):
         missing = [what for what, metrics in WATCHED.items() if not watched & set(metrics)]
         if not missing:
             return
-        group = resource_group(snapshot, config)
+        group = resource_group(snapshot, context)
         commands = "\n".join(
-            f"az monitor metrics alert create --name {config.name}-{what.replace(' ', '-')} "
+            f"az monitor metrics alert create --name {context.name}-{what.replace(' ', '-')} "
             f"--resource-group {group} --scopes {azure.server.id} "
             f'--condition "{SUGGESTED[what]}" --action ACTION_GROUP_ID'
             for what in missing
         )
         yield Verdict(
-            resource=f"server/{config.name}",
+            resource=f"server/{context.name}",
             message=f"no enabled metric alert watches the {', '.join(missing)} of server "
             f"{azure.server.name!r}",
             evidence={

@@ -15,7 +15,7 @@ from ipaddress import IPv4Address
 
 from pgwarden.model.snapshot import AzureServer, FirewallRule, ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
-from pgwarden.rules.base import Rule, ServerContext, Verdict
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
 
 # CIS Azure Foundations v3.0 section 5.2 (PostgreSQL) has an item for the Azure
 # services rule only; whole-internet and wide ranges have none there.
@@ -69,24 +69,24 @@ def parse_range(rule: FirewallRule) -> IpRange | None:
     return IpRange(rule, start, end) if start <= end else None
 
 
-def exposed_databases(config: ServerContext) -> dict[str, str]:
+def exposed_databases(context: ServerContext) -> dict[str, str]:
     """Every app database (with its app): a firewall rule opens the whole server."""
-    return dict(sorted(config.app_databases().items()))
+    return dict(sorted(context.app_databases().items()))
 
 
-def firewall_evidence(config: ServerContext, span: IpRange) -> dict[str, object]:
+def firewall_evidence(context: ServerContext, span: IpRange) -> dict[str, object]:
     return {
         "start_ip": span.rule.start_ip,
         "end_ip": span.rule.end_ip,
         "addresses": span.addresses,
         "equivalent_prefix": f"/{span.prefix}",
         "as_cidrs": span.cidrs(),
-        "exposed_databases": exposed_databases(config),
+        "exposed_databases": exposed_databases(context),
     }
 
 
 def _firewall_ranges(
-    snapshot: ServerSnapshot, config: ServerContext
+    snapshot: ServerSnapshot, context: ServerContext
 ) -> Iterable[IpRange | Verdict]:
     azure = snapshot.azure
     assert azure is not None and azure.firewall_rules is not None
@@ -103,9 +103,9 @@ def _firewall_ranges(
         yield span
 
 
-def _delete_rule(snapshot: ServerSnapshot, config: ServerContext, rule: str) -> str:
+def _delete_rule(snapshot: ServerSnapshot, context: ServerContext, rule: str) -> str:
     return (
-        f"az postgres flexible-server firewall-rule delete {server_args(snapshot, config)} "
+        f"az postgres flexible-server firewall-rule delete {server_args(snapshot, context)} "
         f"--rule-name {rule} --yes"
     )
 
@@ -128,10 +128,10 @@ class FirewallOpenToInternet(Rule):
 
     id = "PGW-NET-001"
     severity = "critical"
-    requires = ("azure.firewall",)
+    requires = (Section.AZURE_FIREWALL,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        for span in _firewall_ranges(snapshot, config):
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        for span in _firewall_ranges(snapshot, context):
             if isinstance(span, Verdict):
                 yield span
                 continue
@@ -141,8 +141,8 @@ class FirewallOpenToInternet(Rule):
                 resource=f"firewall-rule/{span.rule.name}",
                 message=f"firewall rule {span.rule.name!r} ({span.rule.start_ip} - "
                 f"{span.rule.end_ip}) admits the whole internet to every database on the server",
-                evidence=firewall_evidence(config, span),
-                remediation=_delete_rule(snapshot, config, span.rule.name),
+                evidence=firewall_evidence(context, span),
+                remediation=_delete_rule(snapshot, context, span.rule.name),
             )
 
 
@@ -164,20 +164,20 @@ class FirewallAllowsAzureServices(Rule):
     id = "PGW-NET-002"
     severity = "high"
     frameworks = (CIS_AZURE_SERVICES,)
-    requires = ("azure.firewall",)
+    requires = (Section.AZURE_FIREWALL,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        if config.policy.allow_azure_services:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        if context.policy.allow_azure_services:
             return
-        for span in _firewall_ranges(snapshot, config):
+        for span in _firewall_ranges(snapshot, context):
             if isinstance(span, Verdict) or not span.azure_services:
                 continue
             yield Verdict(
                 resource=f"firewall-rule/{span.rule.name}",
                 message=f"firewall rule {span.rule.name!r} (0.0.0.0 - 0.0.0.0) admits every "
                 "Azure service, of any tenant, to every database on the server",
-                evidence={**firewall_evidence(config, span), "policy_allow_azure_services": False},
-                remediation=_delete_rule(snapshot, config, span.rule.name),
+                evidence={**firewall_evidence(context, span), "policy_allow_azure_services": False},
+                remediation=_delete_rule(snapshot, context, span.rule.name),
             )
 
 
@@ -200,12 +200,12 @@ class FirewallRangeTooWide(Rule):
 
     id = "PGW-NET-003"
     severity = "medium"
-    requires = ("azure.firewall",)
+    requires = (Section.AZURE_FIREWALL,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        limit = config.policy.max_firewall_prefix
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        limit = context.policy.max_firewall_prefix
         allowed = 2 ** (32 - limit)
-        for span in _firewall_ranges(snapshot, config):
+        for span in _firewall_ranges(snapshot, context):
             if isinstance(span, Verdict):
                 continue  # PGW-NET-001 reports rules it cannot parse
             if span.whole_internet or span.azure_services or span.addresses <= allowed:
@@ -215,10 +215,10 @@ class FirewallRangeTooWide(Rule):
                 message=f"firewall rule {span.rule.name!r} ({span.rule.start_ip} - "
                 f"{span.rule.end_ip}) admits {span.addresses} addresses, wider than the "
                 f"policy's /{limit} ({allowed})",
-                evidence={**firewall_evidence(config, span), "max_firewall_prefix": limit},
+                evidence={**firewall_evidence(context, span), "max_firewall_prefix": limit},
                 remediation=(
                     f"az postgres flexible-server firewall-rule update "
-                    f"{server_args(snapshot, config)} --rule-name {span.rule.name} "
+                    f"{server_args(snapshot, context)} --rule-name {span.rule.name} "
                     "--start-ip-address FIRST_HOST --end-ip-address LAST_HOST"
                 ),
             )
@@ -242,17 +242,17 @@ class PublicNetworkAccess(Rule):
 
     id = "PGW-NET-004"
     severity = "medium"
-    requires = ("azure.server",)
+    requires = (Section.AZURE_SERVER,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        if not config.policy.require_private_access:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        if not context.policy.require_private_access:
             return
         assert snapshot.azure is not None and snapshot.azure.server is not None
         server: AzureServer = snapshot.azure.server
         if (server.public_network_access or "").lower() != "enabled":
             return
         yield Verdict(
-            resource=f"server/{config.name}",
+            resource=f"server/{context.name}",
             message=f"server {server.name!r} accepts connections from the internet (public "
             "network access is enabled) while the policy requires private access",
             evidence={
@@ -260,11 +260,11 @@ class PublicNetworkAccess(Rule):
                 "delegated_subnet": server.delegated_subnet_id,
                 "private_endpoint_connections": server.private_endpoint_connections,
                 "firewall_rules": len(snapshot.azure.firewall_rules or ()),
-                "exposed_databases": exposed_databases(config),
+                "exposed_databases": exposed_databases(context),
             },
             remediation=(
                 "Create a private endpoint for the server, then: az postgres flexible-server "
-                f"update {server_args(snapshot, config)} --public-access Disabled"
+                f"update {server_args(snapshot, context)} --public-access Disabled"
             ),
         )
 

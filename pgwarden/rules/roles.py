@@ -22,7 +22,7 @@ from pgwarden.access.analysis import (
 )
 from pgwarden.model.config import AppConfig
 from pgwarden.model.snapshot import Role, ServerSnapshot
-from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 
 CIS_PG_ADMIN = "CIS PostgreSQL 16 Benchmark 4.2"
 CIS_PG_PREDEFINED = "CIS PostgreSQL 16 Benchmark 4.7"
@@ -129,10 +129,10 @@ class PrivilegedAppRole(Rule):
     id = "PGW-ROLE-001"
     severity = "high"
     frameworks = (CIS_PG_ADMIN, NIST_PRIVILEGED)
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, config)
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
         # The roles whose attributes an app role would gain by SET ROLE: an app role's
         # own attributes are its own finding; the admin's and Azure's are PGW-ROLE-002's.
         sources = {
@@ -216,10 +216,10 @@ class PrivilegedAppRole(Rule):
             )
 
 
-def _admin_unknown(config: ServerContext, consequence: str) -> Verdict:
+def _admin_unknown(context: ServerContext, consequence: str) -> Verdict:
     """The blind spot of a server whose admin role neither the config nor ARM names."""
     return Verdict(
-        resource=f"server/{config.name}",
+        resource=f"server/{context.name}",
         status="error",
         message=f"the admin role is unknown, {consequence}: set admin_role for this server "
         "in the config (or its Azure reference, so it is read from ARM)",
@@ -274,12 +274,12 @@ class AppRoleInPrivilegedRole(Rule):
     id = "PGW-ROLE-002"
     severity = "critical"
     frameworks = (CIS_PG_ADMIN, CIS_PG_PREDEFINED, NIST_PRIVILEGED)
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, config)
-        if config.admin_role is None:
-            yield _admin_unknown(config, "so membership in it cannot be checked")
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        if context.admin_role is None:
+            yield _admin_unknown(context, "so membership in it cannot be checked")
         # Asked from the groups' side: only a group with members can be used by anyone,
         # and only an app role's or a privileged one is a risk; their users are few.
         found: list[tuple[str, str, str]] = []
@@ -366,10 +366,10 @@ class ConnectionLimits(Rule):
     id = "PGW-ROLE-003"
     severity = "medium"
     frameworks = ("NIST SP 800-53 SC-5",)
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, config)
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
         pg = tenancy.pg
         names = ["max_connections", "superuser_reserved_connections"]
         if tenancy.version_num >= PG16:
@@ -402,7 +402,7 @@ class ConnectionLimits(Rule):
         )
         apps = [
             (app, [r for r in tenancy.app_roles(app.name) if tenancy.roles[r].login])
-            for app in config.server.app
+            for app in context.server.app
         ]
         # Each app role's limit, read once (in ``apps`` order): every sum below, and each
         # app's findings, ask for it again (thousands of roles on a big server).
@@ -549,17 +549,17 @@ class UnmappedLogin(Rule):
     id = "PGW-ROLE-004"
     severity = "low"
     frameworks = ("NIST SP 800-53 AC-2",)
-    requires = ("postgres",)
+    requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, config)
-        if config.admin_role is None:
-            yield _admin_unknown(config, "so the admin's login looks like a stray one")
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        if context.admin_role is None:
+            yield _admin_unknown(context, "so the admin's login looks like a stray one")
         for name, role in sorted(tenancy.roles.items()):
             if not role.login or name in tenancy.role_apps or tenancy.is_non_tenant(name):
                 continue
             owns = tenancy.owned_databases(name)
-            admin = quote_ident(config.admin_role) if config.admin_role else "<admin>"
+            admin = quote_ident(context.admin_role) if context.admin_role else "<admin>"
             yield Verdict(
                 resource=f"role/{name}",
                 principal=f"role/{name}",

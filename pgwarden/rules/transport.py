@@ -47,21 +47,21 @@ class InsecureTransport(Rule):
     # Either Azure's server parameters or pg_settings will do: the rule decides.
     requires = ()
 
-    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         view = read_settings(snapshot, NAMES)
         if isinstance(view, str):
             yield Verdict(
-                resource=f"server/{config.name}",
+                resource=f"server/{context.name}",
                 status="error",
                 message=f"TLS settings cannot be judged: {view}",
             )
             return
         switch = "require_secure_transport" if view.source == "azure" else "ssl"
-        yield from self._switch(snapshot, config, view, switch)
-        yield from self._minimum(snapshot, config, view)
+        yield from self._switch(snapshot, context, view, switch)
+        yield from self._minimum(snapshot, context, view)
 
     def _switch(
-        self, snapshot: ServerSnapshot, config: ServerContext, view: SettingsView, name: str
+        self, snapshot: ServerSnapshot, context: ServerContext, view: SettingsView, name: str
     ) -> Iterable[Verdict]:
         if (unreported := view.unreported(name)) is not None:
             yield unreported
@@ -74,7 +74,7 @@ class InsecureTransport(Rule):
             message=f"{name} is {value!r}: clients may connect to every database on the "
             "server without encryption",
             evidence={"setting": name, "value": value, "source": view.where},
-            remediation=set_parameter(snapshot, config, name, "on")
+            remediation=set_parameter(snapshot, context, name, "on")
             if view.source == "azure"
             else "Install a server certificate and key (ssl_cert_file, ssl_key_file), then:\n"
             + alter_system("ssl", "on")
@@ -82,7 +82,7 @@ class InsecureTransport(Rule):
         )
 
     def _minimum(
-        self, snapshot: ServerSnapshot, config: ServerContext, view: SettingsView
+        self, snapshot: ServerSnapshot, context: ServerContext, view: SettingsView
     ) -> Iterable[Verdict]:
         name = "ssl_min_protocol_version"
         if (unreported := view.unreported(name)) is not None:
@@ -95,7 +95,7 @@ class InsecureTransport(Rule):
             resource=f"setting/{name}",
             message=f"{name} is {value or '(empty)'!r}: clients may use TLS older than {MINIMUM}",
             evidence={"setting": name, "value": value, "minimum": MINIMUM, "source": view.where},
-            remediation=set_parameter(snapshot, config, name, MINIMUM)
+            remediation=set_parameter(snapshot, context, name, MINIMUM)
             if view.source == "azure"
             else alter_system(name, MINIMUM),
         )

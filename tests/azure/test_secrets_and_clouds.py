@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from pgwarden.collect.azure.cloud import CLOUDS, AzureSession, open_session
-from pgwarden.collect.azure.keyvault import endpoint_of_secret, parse_secret_ref
+from pgwarden.collect.azure.keyvault import endpoint_of_secret
+from pgwarden.collect.azure.secret_ref import parse_secret_ref
 from pgwarden.collect.azure.server import collect_azure
 from pgwarden.collect.dsn import check_dsn_source, resolve_dsn
 from pgwarden.model.config import AzureSettings, parse_config

@@ -7,9 +7,9 @@ import pytest
 
 from pgwarden.cli.demo import ADMIN, AUDITOR, SeedServer, app_sessions
 from pgwarden.cli.localpg import LocalServer
-from pgwarden.collect.base import CollectorError
 from pgwarden.collect.postgres import queries as q
 from pgwarden.collect.postgres.collector import PostgresCollector, connect
+from pgwarden.model.errors import CollectorError
 from pgwarden.model.snapshot import PostgresSnapshot
 
 

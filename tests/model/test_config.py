@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pgwarden.collect.dsn import endpoint_of, resolve_dsn
+from pgwarden.collect.dsn import resolve_dsn
+from pgwarden.collect.endpoint import endpoint_of
 from pgwarden.model.config import block_locations, load_config, parse_config
 from pgwarden.model.errors import ConfigError
 

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg.conninfo import make_conninfo
 
-from pgwarden.collect.dsn import check_dsn_source, endpoint_of
+from pgwarden.collect.dsn import check_dsn_source
+from pgwarden.collect.endpoint import endpoint_of
 from pgwarden.model.config import load_config, parse_config
 from pgwarden.model.errors import ConfigError
 

@@ -27,11 +27,11 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import Row, RowFactory, dict_row, tuple_row
 from psycopg.types import TypeInfo
 
-from pgwarden.collect.base import CollectorError
-from pgwarden.collect.dsn import describe_endpoint, endpoint_of
+from pgwarden.collect.endpoint import describe_endpoint, endpoint_of
 from pgwarden.collect.postgres import queries as q
 from pgwarden.collect.postgres import scram
 from pgwarden.collect.postgres.acl import AclSyntaxError, parse_acl, parse_acl_item
+from pgwarden.model.errors import CollectorError, one_line
 from pgwarden.model.identifiers import quote_ident
 from pgwarden.model.snapshot import (
     SYSTEM_DATABASES,
@@ -154,20 +154,6 @@ class SessionSettings:
             " -c idle_in_transaction_session_timeout=60000"
         )
         return f"{existing} {ours}" if existing else ours
-
-
-def one_line(exc: BaseException) -> str:
-    """libpq's multi-line message reduced to its most telling line."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    for line in lines:
-        for marker in ("FATAL:", "ERROR:"):
-            if marker in line:
-                return line.split(marker, 1)[1].strip()
-    # libpq's "connection failed: connection to server at ... failed: reason" keeps
-    # the reason last; drop the prefix that repeats what the caller already says.
-    return lines[0].removeprefix("connection failed: ")
 
 
 def connect(

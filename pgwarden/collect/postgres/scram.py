@@ -40,7 +40,7 @@ from typing import Any
 
 import psycopg
 
-from pgwarden.collect.dsn import is_address
+from pgwarden.collect.endpoint import is_address
 
 LIBPQ_WITH_SCRAM_KEYS = 180000
 MECHANISM = "SCRAM-SHA-256"

@@ -1,0 +1,58 @@
+"""The per-server context every rule receives: what the owners meant for one server."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+from pgwarden.model.config import Policy, ServerConfig
+from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    """What the owners meant for one server: its tenancy map and the policy."""
+
+    server: ServerConfig
+    policy: Policy
+    admin_role: str | None
+    auditor_role: str | None = None
+    # Analyses every rule of this server shares (e.g. the role graph), built once and
+    # dropped with the context when the server's evaluation ends.
+    shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    def app_of_database(self, database: str) -> str | None:
+        app = self.server.app_of_database(database)
+        return app.name if app else None
+
+    def app_of_role(self, role: str) -> str | None:
+        app = self.server.app_of_role(role)
+        return app.name if app else None
+
+    def app_databases(self) -> dict[str, str]:
+        """Every database named in the map, with its app."""
+        return {db: app.name for app in self.server.app for db in app.databases}
+
+    def is_system_database(self, database: str) -> bool:
+        return database in SYSTEM_DATABASES
+
+    def is_non_tenant_role(self, role: str) -> bool:
+        """Admin, platform, the auditor itself, Azure's roles and predefined ``pg_*`` roles."""
+        return (
+            role == self.admin_role
+            or role == self.auditor_role
+            or role in self.server.platform_roles
+            or role in AZURE_ROLES
+            or role.startswith("pg_")
+        )
+
+    def admin_tool_allowed(self, application_name: str) -> bool:
+        return any(
+            fnmatch.fnmatchcase(application_name, pattern)
+            for pattern in self.policy.admin_application_names
+        )
