@@ -30,7 +30,7 @@ def running_server() -> Iterator[LocalServer]:
         params = conninfo_to_dict(dsn)
         yield LocalServer(
             host=str(params.get("host", "127.0.0.1")),
-            port=int(params.get("port", 5432)),
+            port=int(str(params.get("port", 5432))),
             superuser=str(params.get("user", "postgres")),
             password=str(params.get("password", "")),
             how="PGWARDEN_TEST_DSN",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pgwarden.access.analysis import (
@@ -18,6 +20,9 @@ from pgwarden.access.analysis import (
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.model.snapshot import AclItem, Database, Membership
 from tests.rules.scenario import App, build_scenario
+
+# The role graph, the databases and what PostgreSQL itself answers for them.
+Oracle = tuple[RoleGraph, dict[str, Database], dict[str, Any]]
 
 
 def grant(
@@ -149,7 +154,7 @@ ROLES = ("a1", "b1", "c1", "d1", "n1", "a2", "n2", "c2", "x", "y1", "y2", "z", "
 
 
 @pytest.fixture(scope="module")
-def oracle(pg_server: LocalServer) -> tuple[RoleGraph, dict[str, Database], dict]:
+def oracle(pg_server: LocalServer) -> Oracle:
     scenario = build_scenario(
         pg_server,
         [App("only", ("db1",), ("a1",))],
@@ -202,7 +207,7 @@ def oracle(pg_server: LocalServer) -> tuple[RoleGraph, dict[str, Database], dict
     return graph, dbs, {"roles": truth, "connect": connect}
 
 
-def test_membership_agrees_with_pg_has_role(oracle: tuple[RoleGraph, dict, dict]) -> None:
+def test_membership_agrees_with_pg_has_role(oracle: Oracle) -> None:
     graph, _, truth = oracle
     for (role, group), (usage, member) in truth["roles"].items():
         path = graph.holders(role).get(group)
@@ -212,7 +217,7 @@ def test_membership_agrees_with_pg_has_role(oracle: tuple[RoleGraph, dict, dict]
 
 
 def test_connect_agrees_with_has_database_privilege(
-    oracle: tuple[RoleGraph, dict, dict],
+    oracle: Oracle,
 ) -> None:
     graph, dbs, truth = oracle
     assert not graph.always_inherits  # n1 and n2 are NOINHERIT: the full path search
@@ -226,7 +231,7 @@ def test_connect_agrees_with_has_database_privilege(
         assert can_connect(dbs[database], role, graph) == expected, (role, database)
 
 
-def test_noinherit_chain_needs_set_role(oracle: tuple[RoleGraph, dict, dict]) -> None:
+def test_noinherit_chain_needs_set_role(oracle: Oracle) -> None:
     graph, dbs, _ = oracle
     (access,) = acl_accesses(dbs["db2"].acl, "a2", graph, ("CONNECT",))
     assert access.needs_set_role and access.paths[0].set_role == "c2"
@@ -234,7 +239,7 @@ def test_noinherit_chain_needs_set_role(oracle: tuple[RoleGraph, dict, dict]) ->
     assert deep.chain("db2") == "a1 → b1 → c1 → d1 → CONNECT on db2"
 
 
-def test_reverse_walks_agree_with_forward_ones(oracle: tuple[RoleGraph, dict, dict]) -> None:
+def test_reverse_walks_agree_with_forward_ones(oracle: Oracle) -> None:
     """The group-side questions (who can use a group) answer as the member-side ones."""
     graph, _, truth = oracle
     for role, group in truth["roles"]:

@@ -7,6 +7,7 @@ API, ``nextLink`` paging, Key Vault's 401 challenge, and injectable failures (40
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import ssl
@@ -194,7 +195,7 @@ class FakeAzure:
         ]
         for server in self._vault_servers:
             server.expect_request(re.compile(".*")).respond_with_handler(
-                lambda request, server=server: self._vault_request(server, request)
+                functools.partial(self._vault_request, server)
             )
         self._extra: list[HTTPServer] = []
         self._lock = threading.Lock()

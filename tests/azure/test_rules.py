@@ -562,7 +562,10 @@ def evaluate(
     return list(rule().check(snapshot, context))
 
 
-@pytest.mark.parametrize("rule", sorted({c[0] for c in CASES}, key=lambda r: r.id))
+RULES_TESTED: dict[str, type[Rule]] = {case[0].id: case[0] for case in CASES}
+
+
+@pytest.mark.parametrize("rule", [RULES_TESTED[rule_id] for rule_id in sorted(RULES_TESTED)])
 def test_every_rule_passes_a_well_configured_server(rule: type[Rule]) -> None:
     assert evaluate(rule, good_azure(), STRICT) == []
 

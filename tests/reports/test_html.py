@@ -8,6 +8,7 @@ import json
 import random
 import re
 from collections.abc import Callable
+from typing import Any
 
 from pgwarden.model.results import Finding, Results
 from pgwarden.reports.access_matrix import access_matrix
@@ -20,10 +21,10 @@ def html_text(results: Results) -> str:
     return render_html(results).decode("utf-8")
 
 
-def embedded_data(html: str) -> dict[str, object]:
+def embedded_data(html: str) -> dict[str, Any]:
     match = re.search(r'<script type="application/json" id="pgw-data">(.*?)</script>', html, re.S)
     assert match is not None
-    data: dict[str, object] = json.loads(match.group(1))
+    data: dict[str, Any] = json.loads(match.group(1))
     return data
 
 

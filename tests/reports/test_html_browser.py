@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,11 +198,12 @@ def test_fifty_thousand_findings_stay_usable(page: Any, tmp_path: Path, artifact
     page.wait_for_selector("body[data-indexed]", state="attached")
     searched = [f for f in big.findings if "'reporting_3'" in f.message]
     not_critical = [f for f in searched if f.severity != "critical"]
-    for action, expected in [
+    steps: list[tuple[Callable[[], None], int]] = [
         (lambda: page.fill("#pgw-search", "reporting_3"), len(searched)),
         (lambda: page.uncheck("#pgw-severity input[data-name=critical]"), len(not_critical)),
         (lambda: page.click("#pgw-reset"), 50_000),
-    ]:
+    ]
+    for action, expected in steps:
         action()
         page.wait_for_function(
             f"document.querySelector('#pgw-count').dataset.matching === '{expected}'"

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from junitparser import Error, Failure, JUnitXml, Skipped
+from junitparser.junitparser import Result
 
 from pgwarden.model.results import Results
 from pgwarden.reports.junit import RULE_CASE, render_junit
@@ -18,8 +19,8 @@ def parse(text: str, tmp_path: Path) -> JUnitXml:
     return JUnitXml.fromfile(str(path))
 
 
-def cases(xml: JUnitXml) -> dict[tuple[str, str, str], list[object]]:
-    found: dict[tuple[str, str, str], list[object]] = {}
+def cases(xml: JUnitXml) -> dict[tuple[str, str, str], list[Result]]:
+    found: dict[tuple[str, str, str], list[Result]] = {}
     for suite in xml:
         for case in suite:
             key = (suite.name, case.classname, case.name)
@@ -82,10 +83,6 @@ def test_hostile_names_are_valid_xml_text(hostile_results: Results, tmp_path: Pa
     found = cases(parse(text, tmp_path))
     names = {name for _suite, _classname, name in found}
     assert f"database/{HOSTILE['ctxEco']}" in names
-    messages = " ".join(
-        (r.message or "") + (r.text or "")
-        for rs in found.values()
-        for r in rs  # type: ignore[attr-defined]
-    )
+    messages = " ".join((r.message or "") + (r.text or "") for rs in found.values() for r in rs)
     assert HOSTILE["zep_app"] in messages
     assert HOSTILE["temporal_app"].replace("\x07", "\\x07") in messages

@@ -41,7 +41,8 @@ def render(results: Results, cwd: Path = Path("/srv/checkout")) -> dict[str, Any
 def run_of(document: dict[str, Any], server: str) -> dict[str, Any]:
     runs = [r for r in document["runs"] if r["automationDetails"]["id"] == f"pgwarden/{server}/"]
     assert len(runs) == 1
-    return runs[0]
+    run: dict[str, Any] = runs[0]
+    return run
 
 
 def test_sarif_golden(results: Results, golden: Callable[[str, str | bytes], None]) -> None:

@@ -82,7 +82,7 @@ class Scenario:
     def superuser(self, dbname: str = "postgres") -> psycopg.Connection[tuple[Any, ...]]:
         return psycopg.connect(self.server.dsn(dbname=dbname), autocommit=True)
 
-    def execute(self, dbname: str, statements: Iterable[str | sql.Composable]) -> None:
+    def execute(self, dbname: str, statements: Iterable[str | sql.Composed | sql.SQL]) -> None:
         with self.superuser(dbname) as conn:
             for statement in statements:
                 conn.execute(statement)
@@ -133,8 +133,8 @@ def build_scenario(
     apps: Sequence[App],
     *,
     roles: Mapping[str, str] | None = None,
-    server_sql: Sequence[str | sql.Composable] = (),
-    database_sql: Mapping[str, Sequence[str | sql.Composable]] | None = None,
+    server_sql: Sequence[str | sql.Composed | sql.SQL] = (),
+    database_sql: Mapping[str, Sequence[str | sql.Composed | sql.SQL]] | None = None,
     platform_roles: Sequence[str] = (AUDITOR,),
     public_connect: Sequence[str] = (),
 ) -> Scenario:

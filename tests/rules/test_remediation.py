@@ -108,10 +108,21 @@ def test_names_are_reported_exactly_as_the_catalog_has_them(hostile: Scenario) -
     assert_round_trip(hostile, snapshot, results)
 
 
+def _order(key: Key) -> tuple[str, str, str]:
+    return (key[0], key[1], key[2] or "")
+
+
+def _case_id(key: object) -> str:
+    return f"{key[0]}:{key[1]}" if isinstance(key, tuple) else str(key)
+
+
+ORDERED: list[Key] = sorted(EXPECTED, key=_order)
+
+
 @pytest.mark.parametrize(
     "key",
-    sorted(EXPECTED, key=lambda k: (k[0], k[1], k[2] or "")),
-    ids=lambda k: f"{k[0]}:{k[1]}",
+    ORDERED,
+    ids=_case_id,
 )
 def test_remediation_removes_the_finding(hostile: Scenario, key: Key) -> None:
     """Each remediation, run as written, removes its own finding and nothing else.

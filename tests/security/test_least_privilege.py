@@ -29,7 +29,7 @@ def test_a_full_scan_as_exactly_the_printed_auditor(
     with psycopg.connect(seed_server.server.dsn(), autocommit=True) as conn:
         conn.execute("SET password_encryption = 'scram-sha-256'")
         for statement in sql_text.split(";\n"):
-            conn.execute(statement.rstrip(";"))  # type: ignore[arg-type]
+            conn.execute(statement.rstrip(";"))
     try:
         config = DEMO_CONFIG.replace("pgwarden_auditor", "least_auditor").replace(
             "[policy]\n", "[policy]\nsession_samples = 2\nsession_window_seconds = 0.2\n", 1

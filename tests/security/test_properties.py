@@ -16,7 +16,7 @@ from pgwarden.model.config import load_config, parse_config
 from pgwarden.model.errors import ConfigError
 
 names = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
     min_size=1,
     max_size=30,
 )
