@@ -13,6 +13,7 @@ from pgwarden.collect.azure.secret_ref import KEYVAULT_PREFIX
 from pgwarden.collect.dsn import check_dsn_source, resolve_dsn
 from pgwarden.collect.endpoint import describe_endpoint, endpoint_of
 from pgwarden.collect.postgres.collector import DEFAULT_JOBS, PostgresCollector
+from pgwarden.collect.postgres.scram import ScramKeyReuse
 from pgwarden.model.config import Config, ServerConfig
 from pgwarden.model.errors import CollectorError, ConfigError, ConnectError, PgwardenError
 from pgwarden.model.snapshot import Gap, ServerSnapshot, Snapshot
@@ -80,6 +81,7 @@ def collect_server(
         session_samples=config.policy.session_samples,
         session_window_seconds=config.policy.session_window_seconds,
         progress=(lambda message: progress(f"{server.name}: {message}")) if progress else None,
+        scram_key_reuse=ScramKeyReuse(),
     )
     try:
         postgres = collector.collect()
