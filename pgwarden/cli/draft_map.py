@@ -13,6 +13,7 @@ import re
 from pgwarden.collect.dsn import resolve_dsn
 from pgwarden.collect.endpoint import endpoint_of, server_name_of
 from pgwarden.collect.postgres.collector import PostgresCollector
+from pgwarden.collect.postgres.scram import ScramKeyReuse
 from pgwarden.model.errors import CollectorError, ConnectError
 from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES, PostgresSnapshot
 
@@ -118,7 +119,9 @@ def draft_config(dsn_source: str, name: str | None) -> str:
     """Connect, collect quickly, and draft the tenancy map."""
     dsn = resolve_dsn(dsn_source, "--dsn")
     endpoint = endpoint_of(dsn)
-    collector = PostgresCollector(dsn, session_samples=1, session_window_seconds=0)
+    collector = PostgresCollector(
+        dsn, session_samples=1, session_window_seconds=0, scram_key_reuse=ScramKeyReuse()
+    )
     try:
         pg = collector.collect()
     except CollectorError as exc:

@@ -54,6 +54,10 @@ DSN_HELP = (
     "connection string: a literal DSN/URI, env:NAME or keyvault:VAULT/SECRET; "
     "password=entra logs in with a Microsoft Entra token"
 )
+NO_SCRAM_KEY_REUSE_HELP = (
+    "log in to every database with the password, not with SCRAM keys derived once "
+    "(overrides [policy] scram_key_reuse)"
+)
 log = logging.getLogger("pgwarden")
 
 
@@ -220,6 +224,7 @@ def cli(verbose: int) -> None:
 @click.option("--baseline", "baseline_path", metavar="FILE", help="fail only on findings not in it")
 @_history_option(help="record this run in a SQLite file or postgresql:// database")
 @click.option("-q", "--quiet", is_flag=True, help="no progress and no summary")
+@click.option("--no-scram-key-reuse", is_flag=True, help=NO_SCRAM_KEY_REUSE_HELP)
 def scan(
     config_path: str | None,
     dsn: str | None,
@@ -233,6 +238,7 @@ def scan(
     baseline_path: str | None,
     history_path: str | None,
     quiet: bool,
+    no_scram_key_reuse: bool,
     **kwargs: Any,
 ) -> None:
     """Scan servers (or a snapshot) and report violations."""
@@ -252,7 +258,12 @@ def scan(
             snapshot = read_snapshot(Path(snapshot_path))
         else:
             with console.progress("collecting") as progress:
-                snapshot = collect(config, jobs=jobs, progress=progress)
+                snapshot = collect(
+                    config,
+                    jobs=jobs,
+                    progress=progress,
+                    scram_key_reuse=not no_scram_key_reuse,
+                )
             if all(s.postgres is None and s.azure is None for s in snapshot.servers):
                 reasons = "; ".join(
                     f"{s.name}: {e.reason}" for s in snapshot.servers for e in s.errors
@@ -308,15 +319,23 @@ def read_snapshot(path: Path) -> Snapshot:
 @click.option("-o", "--output", required=True, metavar="SNAPSHOT.json", help="where to write")
 @click.option("--jobs", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
+@click.option("--no-scram-key-reuse", is_flag=True, help=NO_SCRAM_KEY_REUSE_HELP)
 def collect_cmd(
-    config_path: str | None, dsn: str | None, output: str, jobs: int, quiet: bool
+    config_path: str | None,
+    dsn: str | None,
+    output: str,
+    jobs: int,
+    quiet: bool,
+    no_scram_key_reuse: bool,
 ) -> None:
     """Collect a snapshot (no secrets in it) for offline evaluation."""
     with _errors():
         config, _raw = _load_config(config_path, dsn)
         console = Console(quiet=quiet)
         with console.progress("collecting") as progress:
-            snapshot = collect(config, jobs=jobs, progress=progress)
+            snapshot = collect(
+                config, jobs=jobs, progress=progress, scram_key_reuse=not no_scram_key_reuse
+            )
         _write(output, snapshot.to_json())
         for server in snapshot.servers:
             for error in server.errors:

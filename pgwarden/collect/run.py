@@ -13,6 +13,7 @@ from pgwarden.collect.azure.secret_ref import KEYVAULT_PREFIX
 from pgwarden.collect.dsn import check_dsn_source, resolve_dsn
 from pgwarden.collect.endpoint import describe_endpoint, endpoint_of
 from pgwarden.collect.postgres.collector import DEFAULT_JOBS, PostgresCollector
+from pgwarden.collect.postgres.scram import ScramKeyReuse
 from pgwarden.model.config import Config, ServerConfig
 from pgwarden.model.errors import CollectorError, ConfigError, ConnectError, PgwardenError
 from pgwarden.model.snapshot import Gap, ServerSnapshot, Snapshot
@@ -38,11 +39,14 @@ def collect_server(
     progress: Progress | None = None,
     azure: AzureSession | None = None,
     discovered: bool = False,
+    scram_key_reuse: bool = True,
 ) -> ServerSnapshot:
     """Collect one server. Config problems raise; an unusable server is recorded.
 
     ``azure`` reads the server's Azure side when the config asks for it; a server
     found by ``[azure] discover`` has no DSN, so its PostgreSQL side is not collected.
+    The logins to each database reuse SCRAM keys derived once unless
+    ``scram_key_reuse`` or ``[policy] scram_key_reuse`` is false.
     """
     azure_snapshot = None
     if azure is not None and server.wants_azure():
@@ -80,6 +84,9 @@ def collect_server(
         session_samples=config.policy.session_samples,
         session_window_seconds=config.policy.session_window_seconds,
         progress=(lambda message: progress(f"{server.name}: {message}")) if progress else None,
+        scram_key_reuse=(
+            ScramKeyReuse() if scram_key_reuse and config.policy.scram_key_reuse else None
+        ),
     )
     try:
         postgres = collector.collect()
@@ -139,11 +146,13 @@ def collect(
     server_jobs: int = DEFAULT_SERVER_JOBS,
     progress: Progress | None = None,
     azure: AzureSession | None = None,
+    scram_key_reuse: bool = True,
 ) -> Snapshot:
     """Collect every server of the config (and the ones Azure discovery finds).
 
     ``azure`` defaults to a session for ``[azure]`` with DefaultAzureCredential,
-    opened only when some server needs Azure.
+    opened only when some server needs Azure. ``scram_key_reuse=False`` (the CLI's
+    ``--no-scram-key-reuse``) logs in with the password every time, whatever the policy.
     """
     if not config.server and not config.azure.discover:
         raise ConfigError(f"{config.path or 'config'}: no [[server]] is configured (or pass --dsn)")
@@ -181,6 +190,7 @@ def collect(
                     progress=progress,
                     azure=azure,
                     discovered=target[1],
+                    scram_key_reuse=scram_key_reuse,
                 ),
                 targets,
             )

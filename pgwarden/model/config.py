@@ -48,6 +48,8 @@ class Policy(_Strict):
     severity: dict[str, Severity] = Field(default_factory=dict)
     session_samples: int = Field(default=4, ge=1, le=100)
     session_window_seconds: float = Field(default=2.0, ge=0, le=60)
+    # Log in to each database with SCRAM keys derived once per server (collect's scram.py).
+    scram_key_reuse: bool = True
 
     @field_validator("severity")
     @classmethod

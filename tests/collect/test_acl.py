@@ -10,7 +10,7 @@ from psycopg import sql
 
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.collect.postgres.acl import AclSyntaxError, parse_acl, parse_acl_item
-from pgwarden.collect.postgres.collector import connect
+from pgwarden.collect.postgres.session import connect
 from pgwarden.model.snapshot import AclItem
 
 # Names aclitemout must quote: quotes, the item's own separators, spaces, backslashes,

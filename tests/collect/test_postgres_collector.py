@@ -8,7 +8,9 @@ import pytest
 from pgwarden.cli.demo import ADMIN, AUDITOR, SeedServer, app_sessions
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.collect.postgres import queries as q
-from pgwarden.collect.postgres.collector import PostgresCollector, connect
+from pgwarden.collect.postgres.collector import PostgresCollector
+from pgwarden.collect.postgres.scram import ScramKeyReuse
+from pgwarden.collect.postgres.session import connect
 from pgwarden.model.errors import CollectorError
 from pgwarden.model.snapshot import PostgresSnapshot
 
@@ -17,7 +19,10 @@ from pgwarden.model.snapshot import PostgresSnapshot
 def snapshot(seed_server: SeedServer) -> PostgresSnapshot:
     with app_sessions(seed_server):
         return PostgresCollector(
-            seed_server.dsn(AUDITOR), session_samples=2, session_window_seconds=0.2
+            seed_server.dsn(AUDITOR),
+            session_samples=2,
+            session_window_seconds=0.2,
+            scram_key_reuse=ScramKeyReuse(),
         ).collect()
 
 
@@ -101,7 +106,10 @@ def test_database_details(snapshot: PostgresSnapshot) -> None:
 def test_statement_count_is_constant_per_database(seed_server: SeedServer) -> None:
     """Set-based collection: statements grow with databases, not with roles or tables."""
     collector = PostgresCollector(
-        seed_server.dsn(AUDITOR), session_samples=1, session_window_seconds=0
+        seed_server.dsn(AUDITOR),
+        session_samples=1,
+        session_window_seconds=0,
+        scram_key_reuse=ScramKeyReuse(),
     )
     pg = collector.collect()
     detailed = len(pg.database_details)
@@ -202,6 +210,7 @@ def test_a_server_wide_read_failing_while_databases_are_read_fails_closed(
         session_samples=3,
         session_window_seconds=30,  # a sampler left running would hold its session
         progress=kill_main_session,
+        scram_key_reuse=ScramKeyReuse(),
     )
     with pytest.raises(CollectorError) as failed:
         collector.collect()

@@ -24,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pgwarden.cli.localpg import LocalServer, throwaway_server
 from pgwarden.collect.postgres import scram
 from pgwarden.collect.postgres.collector import PostgresCollector
+from pgwarden.model.snapshot import PostgresSnapshot
 
 AUDITOR = "scram_auditor"
 CLEARTEXT = "cleartext_auditor"
@@ -172,16 +173,20 @@ def test_a_password_sasl_prep_would_change_means_no_keys() -> None:
         scram.derive_keys("pass\u00a0word", b"salt", 4096)
 
 
+def collect(dsn: str, key_reuse: scram.ScramKeyReuse | None) -> PostgresSnapshot:
+    return PostgresCollector(
+        dsn, session_samples=1, session_window_seconds=0, scram_key_reuse=key_reuse
+    ).collect()
+
+
 def test_the_collector_logs_in_with_keys_and_falls_back_per_database(
     scram_server: ScramServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Every database is read; the one whose pg_hba.conf line wants a cleartext
     password is read through the password, the others through the keys."""
-    caplog.set_level(logging.DEBUG, logger="pgwarden.collect.postgres.collector")
+    caplog.set_level(logging.DEBUG, logger="pgwarden.collect.postgres.scram")
     before = len(scram_server.log())
-    snapshot = PostgresCollector(
-        scram_server.dsn(), session_samples=1, session_window_seconds=0
-    ).collect()
+    snapshot = collect(scram_server.dsn(), scram.ScramKeyReuse())
     assert "use SCRAM keys derived once" in caplog.text
     assert snapshot.stats is not None and snapshot.stats.derived_keys
     details = {d.name: d for d in snapshot.database_details}
@@ -195,13 +200,34 @@ def test_the_collector_logs_in_with_keys_and_falls_back_per_database(
 def test_the_collector_without_keys_when_the_server_wants_cleartext(
     scram_server: ScramServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="pgwarden.collect.postgres.collector")
-    snapshot = PostgresCollector(
-        scram_server.dsn(CLEARTEXT), session_samples=1, session_window_seconds=0
-    ).collect()
+    caplog.set_level(logging.DEBUG, logger="pgwarden.collect.postgres.scram")
+    snapshot = collect(scram_server.dsn(CLEARTEXT), scram.ScramKeyReuse())
     assert "each login derives its own SCRAM keys" in caplog.text
     assert snapshot.stats is not None and not snapshot.stats.derived_keys
     assert snapshot.connected_as == CLEARTEXT
+
+
+def test_the_collector_without_key_reuse_logs_in_with_the_password_every_time(
+    scram_server: ScramServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Switched off, no key is derived: no abandoned login, no login checking keys, and
+    the same catalog state read through the password alone."""
+    with_keys = collect(scram_server.dsn(), scram.ScramKeyReuse())
+    caplog.set_level(logging.DEBUG, logger="pgwarden.collect.postgres.scram")
+    before = len(scram_server.log())
+    without = collect(scram_server.dsn(), None)
+    added = scram_server.log()[before:]
+    assert "SCRAM keys" not in caplog.text
+    assert with_keys.stats is not None and with_keys.stats.derived_keys
+    assert without.stats is not None and not without.stats.derived_keys
+    # The main session, the sampler's, one per database: each one a complete login.
+    assert without.stats.connections == 2 + len(without.database_details)
+    assert added.count("connection received") == without.stats.connections
+    assert added.count("connection authorized") == without.stats.connections
+    assert with_keys.stats.connections == without.stats.connections + 1
+    assert all(d.collected for d in without.database_details)
+    catalog = {"stats", "sessions"}  # what differs between any two collections
+    assert without.model_dump(exclude=catalog) == with_keys.model_dump(exclude=catalog)
 
 
 def _serve_once(listener: socket.socket, server_first: Callable[[str], bytes]) -> None:

@@ -40,6 +40,7 @@ def test_good_config_loads_with_block_lines() -> None:
     config = parse_config(GOOD, "pgwarden.toml")
     assert config.policy.fail_on == "medium"
     assert config.policy.severity == {"PGW-MAP-001": "medium"}
+    assert config.policy.scram_key_reuse  # on unless switched off
     server = config.server[0]
     assert server.app_of_database("temporal_visibility") is server.app[1]
     assert config.locations == {
@@ -73,6 +74,7 @@ def test_good_config_loads_with_block_lines() -> None:
         ('[[server]]\nname = "a"\n[[server]]\nname = "a"', "server 'a' is named twice"),
         ("[policy.severity]\nISO = 'high'", "'ISO' is not a rule id"),
         ("[policy]\nmax_firewall_prefix = 40", "policy.max_firewall_prefix:"),
+        ("[policy]\nscram_key_reuse = 'sometimes'", "policy.scram_key_reuse: Input should be"),
     ],
 )
 def test_bad_config_is_one_clear_line(text: str, expected: str) -> None:

@@ -17,6 +17,7 @@ from benchmarks.scenario import AUDITOR, TEMPLATE_DB, Plan, SyntheticServer
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.collect.postgres import queries as q
 from pgwarden.collect.postgres.collector import PostgresCollector
+from pgwarden.collect.postgres.scram import ScramKeyReuse
 from pgwarden.model.snapshot import PostgresSnapshot
 from tests.pgserver import reset_server
 
@@ -37,7 +38,10 @@ def _scan(server: LocalServer, plan: Plan, databases: int, roles: int) -> Postgr
     try:
         synthetic.grow(databases, roles)
         collector = PostgresCollector(
-            synthetic.dsn(AUDITOR), session_samples=2, session_window_seconds=0.1
+            synthetic.dsn(AUDITOR),
+            session_samples=2,
+            session_window_seconds=0.1,
+            scram_key_reuse=ScramKeyReuse(),
         )
         return collector.collect()
     finally:

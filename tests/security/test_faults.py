@@ -26,7 +26,8 @@ from pgwarden.cli.demo import (
     build_seed_server,
 )
 from pgwarden.cli.localpg import LocalServer, pg_ctl, throwaway_server
-from pgwarden.collect.postgres.collector import PostgresCollector, SessionSettings
+from pgwarden.collect.postgres.collector import PostgresCollector
+from pgwarden.collect.postgres.session import SessionSettings
 
 
 def _pgwarden(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:

@@ -3,8 +3,8 @@
 Every query is set-based: its cost is one round trip whatever the number of roles,
 tables or grants. Each notes the PostgreSQL versions it serves. ACLs come back as
 ``aclitem[]``, loaded as lists of item texts (a NULL ACL that means the built-in
-default is made explicit, with ``acldefault`` or by the collector) and parsed by
-``collectors.acl``.
+default is made explicit, with ``acldefault`` or by ``catalog.py``) and parsed by
+``acl.py``.
 """
 
 from __future__ import annotations
@@ -80,14 +80,14 @@ WHERE backend_type = 'client backend'
 # PostgreSQL 11+ (prokind is 11+): what one database holds, as four statements sent in
 # one round trip (one Query message; the results come back in this order):
 #   schemas        every schema with its ACL (NULL: the owner's default, USAGE and
-#                  CREATE, made explicit by the collector);
+#                  CREATE, made explicit by catalog.py);
 #   relations      every user relation: its ACL (NULL: owner-only default) and owner,
 #                  for the grants and for counting what each role owns;
 #   routines       user routines with an explicit ACL, with their identity arguments
 #                  (a NULL proacl is the built-in default, PUBLIC EXECUTE);
 #   default ACLs   ALTER DEFAULT PRIVILEGES entries (namespace 0: the whole database).
 # Owners come as role OIDs (named from the server-wide role list), schemas as namespace
-# OIDs and ACLs as aclitem[]: the collector joins and parses them (collectors.acl) and
+# OIDs and ACLs as aclitem[]: catalog.py joins and parses them (acl.py) and
 # keeps user schemas and the relation kinds it reports. Objects initdb created have
 # OIDs below 16384 (FirstNormalObjectId, which the OID counter never goes below, even
 # after wrapping): ``oid >= '16384'::oid`` keeps every user relation and routine.

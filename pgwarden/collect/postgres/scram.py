@@ -15,7 +15,9 @@ session reached, with the same transport security, starts a SCRAM login, reads t
 server's first message and hangs up before any proof is sent. PostgreSQL does not log a
 client that leaves at that point (psql does the same when it prompts for a password),
 and nothing derived from the password leaves the process. One login with the keys then
-checks them; the collector does all this on a thread beside its server-wide reads.
+checks them. ``ScramKeyReuse`` does all this on a thread beside the collector's
+server-wide reads; a collector given none logs in with the password every time
+(``--no-scram-key-reuse``, ``[policy] scram_key_reuse = false``).
 
 Whenever that cannot be done exactly as libpq would, each login derives its own keys,
 as before: libpq older than 18, a DSN with several hosts, GSS encryption, TLS options
@@ -29,18 +31,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import socket
 import ssl
 import struct
+import threading
+from collections.abc import Callable, Mapping
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
 from pgwarden.collect.endpoint import is_address
+from pgwarden.model.errors import one_line
 
 LIBPQ_WITH_SCRAM_KEYS = 180000
 MECHANISM = "SCRAM-SHA-256"
@@ -59,6 +65,12 @@ _TLS_VERSIONS = {
     "TLSv1.2": ssl.TLSVersion.TLSv1_2,
     "TLSv1.3": ssl.TLSVersion.TLSv1_3,
 }
+
+log = logging.getLogger(__name__)
+C = TypeVar("C", bound=psycopg.Connection[Any])
+# Opens one session of the collector's (counted, known as its own): with these connection
+# parameters in place of the password, or, given None, with the password.
+OpenSession = Callable[[Mapping[str, str] | None], C]
 
 
 class Unavailable(Exception):
@@ -80,6 +92,82 @@ class ScramKeys:
             "scram_server_key": self.server_key,
             "require_auth": "scram-sha-256",
         }
+
+
+class ScramKeyReuse:
+    """The logins of one collection after its main session's, with SCRAM keys derived once.
+
+    One per collector, for one server: ``start`` once the main session has logged
+    in, ``wait`` before the logins to each database, then ``log_in`` for each of them.
+    Until the keys are derived and checked, and whenever they cannot be, ``log_in``
+    logs in with the password.
+    """
+
+    def __init__(self) -> None:
+        self._keys: ScramKeys | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def in_use(self) -> bool:
+        """Whether the logins after the main session's use the derived keys."""
+        return self._keys is not None
+
+    def start(
+        self,
+        main: psycopg.Connection[Any],
+        open_session: OpenSession[Any],
+        *,
+        timeout: float,
+        where: str,
+    ) -> None:
+        """Start deriving the keys for the logins to come (and checking them with one
+        login through ``open_session``) on a thread, beside the server-wide reads, so a
+        scan of many databases runs PBKDF2 once rather than once per database."""
+        login = Login.of(main)  # read here: the main session runs queries meanwhile
+        self._thread = threading.Thread(
+            target=self._derive,
+            args=(login, open_session, timeout, where),
+            name="pgwarden-scram",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Wait until the keys are derived and checked (or found unavailable), and the
+        checking login is closed."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def log_in(self, open_session: OpenSession[C]) -> C:
+        """One session, logged in with the keys when there are any."""
+        keys = self._keys
+        if keys is None:
+            return open_session(None)
+        try:
+            return open_session(_login_parameters(keys))
+        except psycopg.OperationalError:
+            # The keys are checked once (start), so a login they fail is one the password
+            # may still pass (another pg_hba method for this database): the password
+            # decides, and its error is the one reported.
+            return open_session(None)
+
+    def _derive(
+        self, login: Login, open_session: OpenSession[Any], timeout: float, where: str
+    ) -> None:
+        try:
+            keys = keys_for(login, timeout)
+            open_session(_login_parameters(keys)).close()
+        except Exception as exc:  # an optimisation: any failure means no keys
+            reason = one_line(exc) if isinstance(exc, psycopg.Error) else str(exc)
+            log.debug("%s: each login derives its own SCRAM keys (%s)", where, reason)
+            return
+        log.debug("%s: the logins to each database use SCRAM keys derived once", where)
+        self._keys = keys
+
+
+def _login_parameters(keys: ScramKeys) -> dict[str, str]:
+    """Connection parameters for a login with ``keys`` only (the password left out)."""
+    return {**keys.parameters(), "password": ""}
 
 
 def derive_keys(password: str, salt: bytes, iterations: int) -> ScramKeys:

@@ -1,0 +1,211 @@
+"""Catalog rows as snapshot objects: settings, databases and what each database holds.
+
+Pure functions of the rows the named queries return (``queries.py``); no I/O. What the
+auditor could not see in a catalog it read is recorded as a Gap by the caller.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from pgwarden.collect.postgres.acl import AclSyntaxError, parse_acl, parse_acl_item
+from pgwarden.model.errors import CollectorError
+from pgwarden.model.snapshot import (
+    AclItem,
+    Database,
+    DatabaseDetail,
+    DefaultPrivilege,
+    Gap,
+    ObjectGrant,
+    Ownership,
+    SchemaInfo,
+    Setting,
+)
+
+# Settings the rules read; their absence from pg_settings means the auditor may not see them.
+WATCHED_SETTINGS = (
+    "password_encryption",
+    "ssl",
+    "ssl_min_protocol_version",
+    "log_connections",
+    "log_disconnections",
+    "log_checkpoints",
+    "max_connections",
+    "superuser_reserved_connections",
+)
+# Settings that only exist from a given server_version_num on: watching them on an
+# older server would report a visibility gap for a setting that cannot exist.
+WATCHED_SETTINGS_SINCE = {"reserved_connections": 160000}
+
+_DEFAULT_ACL_TYPES = {"r": "table", "S": "sequence", "f": "function", "T": "type", "n": "schema"}
+# Relation kinds that hold data or name it, and routine kinds (prefixed "routine:").
+_RELKINDS = {
+    "r": "table",
+    "p": "table",
+    "v": "view",
+    "m": "materialized view",
+    "S": "sequence",
+    "f": "foreign table",
+    "routine:f": "function",
+    "routine:p": "procedure",
+    "routine:a": "aggregate",
+    "routine:w": "window function",
+}
+
+# A grant as read: schema, name, kind, owner, ACL item text, routine arguments.
+GrantKey = tuple[str, str, str, str, str, str | None]
+_UNSEEN: Any = object()
+
+
+def settings_of(
+    rows: Iterable[Mapping[str, Any]], version_num: int, gaps: list[Gap]
+) -> dict[str, Setting]:
+    """The rows of ``SETTINGS`` by name; a watched setting the auditor cannot see
+    becomes a gap in ``gaps``."""
+    settings = {
+        row["name"]: Setting(
+            name=row["name"], value=row["setting"] or "", unit=row["unit"], source=row["source"]
+        )
+        for row in rows
+    }
+    watched = [
+        *WATCHED_SETTINGS,
+        *(name for name, since in WATCHED_SETTINGS_SINCE.items() if version_num >= since),
+    ]
+    for name in watched:
+        if name not in settings:
+            gaps.append(
+                Gap(
+                    section=f"setting:{name}",
+                    reason=f"setting {name} is not visible to the auditor",
+                    fix="GRANT pg_read_all_settings TO <auditor> (or pg_monitor)",
+                )
+            )
+    return settings
+
+
+def databases_of(rows: Iterable[Mapping[str, Any]]) -> Iterator[Database]:
+    """The rows of ``DATABASES`` as Databases; an ACL that does not parse stops the
+    collection (CollectorError): the server-wide view would be wrong."""
+    for row in rows:
+        try:
+            acl = parse_acl(row["acl"])
+        except AclSyntaxError as exc:
+            raise CollectorError(f"database {row['name']}: {exc}") from None
+        yield Database(
+            name=row["name"],
+            owner=row["owner"],
+            allow_connections=row["allow_connections"],
+            is_template=row["is_template"],
+            connection_limit=row["connection_limit"],
+            acl_is_default=row["acl_is_default"],
+            acl=acl,
+        )
+
+
+def _user_schema(name: str) -> bool:
+    """Not a system schema (pg_catalog, information_schema, TOAST or temporary ones)."""
+    return name not in ("pg_catalog", "information_schema") and not name.startswith(
+        ("pg_toast", "pg_temp_")
+    )
+
+
+def _schema_default_acl(owner: str) -> tuple[AclItem, ...]:
+    """``acldefault('n', owner)``: a schema's owner holds USAGE and CREATE, nobody else."""
+    return (AclItem(grantee=owner, grantor=owner, privileges=("CREATE", "USAGE")),)
+
+
+def database_objects(
+    database: str,
+    result_sets: list[list[tuple[Any, ...]]],
+    role_names: Mapping[int, str],
+    known_grants: dict[GrantKey, ObjectGrant | None],
+) -> DatabaseDetail:
+    """Join the result sets of ``DATABASE_OBJECTS`` (see its comment) into a DatabaseDetail.
+
+    ``known_grants`` holds the grants read so far, shared by every database of the
+    server: databases made from the same migrations (an app's, or a tenant's) repeat
+    the same grants, which are then built once and shared (they are immutable).
+    Raises AclSyntaxError for an ACL that does not parse.
+    """
+
+    def role(oid: int) -> str:
+        # A role created after the role list was read: named as pg_get_userbyid would.
+        return role_names.get(oid) or f"unknown (OID={oid})"
+
+    schema_rows, relation_rows, routine_rows, default_rows = result_sets
+    namespaces = {oid: name for oid, name, _owner, _acl in schema_rows}
+    user_namespaces = {oid for oid, name in namespaces.items() if _user_schema(name)}
+    schemas = sorted(
+        (
+            SchemaInfo(
+                name=name,
+                owner=role(owner),
+                acl=parse_acl(acl) if acl is not None else _schema_default_acl(role(owner)),
+            )
+            for oid, name, owner, acl in schema_rows
+            if oid in user_namespaces
+        ),
+        key=lambda s: s.name,
+    )
+    defaults = [
+        DefaultPrivilege(
+            role=role(owner),
+            schema_name=namespaces.get(namespace),
+            object_type=_DEFAULT_ACL_TYPES.get(kind, "table"),
+            acl=parse_acl(acl),
+        )
+        for namespace, owner, kind, acl in default_rows
+    ]
+    grants: list[ObjectGrant] = []
+
+    def grant(
+        namespace: int, name: str, owner: str, acl: list[str], kind: str, arguments: str | None
+    ) -> None:
+        schema = namespaces[namespace]
+        for text in acl:
+            key = (schema, name, kind, owner, text, arguments)
+            known = known_grants.get(key, _UNSEEN)
+            if known is _UNSEEN:
+                item = parse_acl_item(text)
+                known = known_grants[key] = (
+                    None  # the owner's own privileges are ownership, not a grant
+                    if item.grantee == owner
+                    else ObjectGrant(
+                        schema_name=schema,
+                        name=sys.intern(name),
+                        kind=_RELKINDS[kind],
+                        owner=owner,
+                        grantee=item.grantee,
+                        privileges=item.privileges,
+                        grantor=item.grantor,
+                        arguments=arguments,
+                    )
+                )
+            if known is not None:
+                grants.append(known)
+
+    owned: dict[tuple[str, str], int] = {}
+    for namespace, name, owner, acl, kind in relation_rows:
+        if namespace not in user_namespaces or kind not in _RELKINDS:
+            continue  # system schemas; indexes, TOAST tables, composite types
+        key = (role(owner), kind)
+        owned[key] = owned.get(key, 0) + 1
+        if acl is not None:
+            grant(namespace, name, key[0], acl, kind, None)
+    for namespace, name, owner, acl, kind, arguments in routine_rows:
+        if namespace in user_namespaces and f"routine:{kind}" in _RELKINDS:
+            grant(namespace, name, role(owner), acl, f"routine:{kind}", arguments)
+    return DatabaseDetail(
+        name=database,
+        collected=True,
+        schemas=tuple(schemas),
+        default_privileges=tuple(defaults),
+        object_grants=tuple(grants),
+        ownership=tuple(
+            Ownership(role=owner, kind=_RELKINDS[kind], count=count)
+            for (owner, kind), count in sorted(owned.items())
+        ),
+    )
