@@ -15,21 +15,18 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import NamedTuple
 
-from pgwarden.access.analysis import (
+from pgwarden.access.grants import (
     Access,
-    RoleGraph,
-    Tenancy,
     acl_accesses,
-    acl_text,
     can_connect,
     holds_at_login,
-    in_database,
     item_access,
     ownership_access,
-    revoke_privileges,
-    sort_privileges,
-    sql_comment,
 )
+from pgwarden.access.graph import RoleGraph
+from pgwarden.access.privileges import acl_text, sort_privileges
+from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
+from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import (
     AclItem,
     Database,

@@ -12,14 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
 
-from pgwarden.access.analysis import (
-    PG16,
-    RolePath,
-    Tenancy,
-    revoke_membership,
-    sql_comment,
-    verify_membership,
-)
+from pgwarden.access.graph import PG16, RolePath
+from pgwarden.access.remediation import revoke_membership, sql_comment, verify_membership
+from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.config import AppConfig
 from pgwarden.model.snapshot import Role, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
