@@ -135,7 +135,7 @@ class AccessMatrix:
         }
 
 
-def access_matrix(server: ServerSummary) -> AccessMatrix:
+def server_access_matrix(server: ServerSummary) -> AccessMatrix:
     """The access cells of one server as a grid: rows PUBLIC then apps, columns databases."""
     databases: dict[str, str | None] = {}
     principals: dict[str, None] = {}

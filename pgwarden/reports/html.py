@@ -40,7 +40,7 @@ from markupsafe import Markup
 
 from pgwarden.gcpause import collector_paused
 from pgwarden.model.results import SEVERITY_ORDER, Finding, Results, RuleInfo
-from pgwarden.reports.access_matrix import ACCESS_KINDS, AccessMatrix, access_matrix
+from pgwarden.reports.access_matrix import ACCESS_KINDS, AccessMatrix, server_access_matrix
 from pgwarden.reports.templating import html_template, static_asset
 from pgwarden.reports.view import (
     STATUS_ORDER,
@@ -109,7 +109,7 @@ def _render(results: Results) -> Iterator[str | bytes]:
     servers = server_names(results)
     findings = _grouped_by_family(results.findings, rules)
     apps = _apps(findings)
-    matrices = [access_matrix(s) for s in results.servers]
+    matrices = [server_access_matrix(s) for s in results.servers]
     drawn = [m for m in matrices if m.size > STATIC_MATRIX_CELLS]
     data = _json_bytes(_payload(rules, servers, apps, drawn), _rows(findings, rules, servers, apps))
     page = html_template("report.html").generate(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pgwarden.access.analysis import sql_comment
+from pgwarden.access.remediation import sql_comment
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 

@@ -6,17 +6,10 @@ from typing import Any
 
 import pytest
 
-from pgwarden.access.analysis import (
-    RoleGraph,
-    acl_accesses,
-    acl_text,
-    can_connect,
-    holds_at_login,
-    ownership_access,
-    revoke_membership,
-    revoke_privileges,
-    sql_comment,
-)
+from pgwarden.access.grants import acl_accesses, can_connect, holds_at_login, ownership_access
+from pgwarden.access.graph import RoleGraph
+from pgwarden.access.privileges import acl_text
+from pgwarden.access.remediation import revoke_membership, revoke_privileges, sql_comment
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.model.snapshot import AclItem, Database, Membership
 from tests.rules.scenario import App, build_scenario

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pgwarden.access.analysis import Access, RoleGraph, RolePath, acl_accesses
+from pgwarden.access.grants import Access, acl_accesses
+from pgwarden.access.graph import RoleGraph, RolePath
 from pgwarden.model.snapshot import AclItem, Membership
 
 

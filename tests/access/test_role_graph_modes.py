@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgwarden.access.analysis import RoleGraph, RolePath
+from pgwarden.access.graph import RoleGraph, RolePath
 from pgwarden.model.snapshot import Membership
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pgwarden.model.results import Finding, Results
-from pgwarden.reports.access_matrix import access_matrix
+from pgwarden.reports.access_matrix import server_access_matrix
 from pgwarden.reports.html import _grouped_by_family, render_html
 from pgwarden.reports.view import is_current, rules_by_id, severity_first
 from tests.reports.conftest import HOSTILE, WIDE_SERVER, large_results, wide_matrix_results
@@ -75,7 +75,7 @@ def test_findings_are_embedded_grouped_by_family(results: Results) -> None:
 
 
 def test_access_matrix_shows_how_each_app_reaches_each_database(results: Results) -> None:
-    matrix = access_matrix(results.servers[0])
+    matrix = server_access_matrix(results.servers[0])
     assert [db for db, _owner in matrix.databases] == [
         "ctxEco",
         "zep",
@@ -159,7 +159,7 @@ def test_a_large_access_matrix_lists_its_exposed_databases_instead_of_every_cell
     violations = {(cell.database, cell.principal) for cell in server.access if cell.violation}
     listed = {
         (exposure.database, principal)
-        for exposure in access_matrix(server).exposures()
+        for exposure in server_access_matrix(server).exposures()
         for principal, cell in exposure.reached_by
         if cell.violation
     }
@@ -178,7 +178,7 @@ def test_a_large_access_matrix_lists_its_exposed_databases_instead_of_every_cell
 def test_a_large_access_matrix_travels_as_one_code_per_access_cell() -> None:
     results = wide_matrix_results()
     server = results.servers[-1]
-    matrix = access_matrix(server)
+    matrix = server_access_matrix(server)
     data = embedded_data(html_text(results))
     kinds = data["access_kinds"]
     assert isinstance(kinds, list) and [k[0] for k in kinds] == [

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pgwarden.model.results import Results
-from pgwarden.reports.access_matrix import AccessMatrix, access_matrix
+from pgwarden.reports.access_matrix import AccessMatrix, server_access_matrix
 from pgwarden.reports.html import render_html
 from pgwarden.reports.templating import reveal_invisible
 from tests.reports.conftest import HOSTILE, large_results, wide_matrix_results
@@ -220,7 +220,7 @@ def test_a_large_access_matrix_is_drawn_a_page_of_databases_at_a_time(
     page: Any, tmp_path: Path, artifacts: Path
 ) -> None:
     results = wide_matrix_results()
-    matrix = access_matrix(results.servers[-1])
+    matrix = server_access_matrix(results.servers[-1])
     open_report(page, results, tmp_path, "wide.html")
     assert page.locator("table.matrix").count() == 3  # two static, one drawn
     page.wait_for_selector(".explorer:not([hidden])")

@@ -1,0 +1,225 @@
+"""Effective access: who holds a privilege, directly, through PUBLIC or through membership.
+
+Membership follows ``graph``'s semantics. One more rule applies to logging in:
+
+* CONNECT is checked at login against the session user's *inherited* privileges, and
+  ``SET ROLE`` needs a session: a path without INHERIT never opens a connection
+  (``Access.usable_at_login``, ``can_connect``), though it is still reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+from pgwarden.access.graph import RoleGraph, RolePath
+from pgwarden.access.privileges import acl_text, sort_privileges
+from pgwarden.model.identifiers import quote_ident
+from pgwarden.model.snapshot import AclItem, Database
+
+Via = Literal["public", "grant", "membership", "owner"]
+
+
+@dataclass(frozen=True)
+class Access:
+    """One way ``role`` holds ``privileges`` on an object: one ACL item, or ownership.
+
+    ``grantee`` is the ACL item's grantee (None: PUBLIC), or the owner for ``via``
+    ``owner``; ``paths`` lead from ``role`` to it (empty for PUBLIC).
+    """
+
+    role: str
+    privileges: tuple[str, ...]
+    via: Via
+    grantee: str | None
+    grantor: str | None = None
+    paths: tuple[RolePath, ...] = ()
+    acl_item: AclItem | None = None
+
+    @property
+    def path(self) -> RolePath | None:
+        return self.paths[0] if self.paths else None
+
+    @property
+    def needs_set_role(self) -> bool:
+        """True when no path inherits: the privilege is one ``SET ROLE`` away."""
+        return bool(self.paths) and all(p.mode == "set role" for p in self.paths)
+
+    def chain(self, target: str) -> str:
+        """The path as an auditor reads it: ``a → b → CONNECT on "db"``."""
+        return f"{self._chain_head} {target}"
+
+    def evidence(self, target: str) -> dict[str, object]:
+        """The access as findings show it, held on ``target``.
+
+        Built once per object and shared by every finding that shows it (an app's
+        databases repeat the same tables, held the same way): safe because a finding's
+        evidence is never changed once made.
+        """
+        shown = self._evidence_by_target.get(target)
+        if shown is None:
+            shown = {"via": self.via, "chain": self.chain(target), **self._evidence_rest}
+            self._evidence_by_target[target] = shown
+        return shown
+
+    # One access is often shown on many objects (a group's grant on every table): what
+    # does not depend on the object is worked out once.
+
+    @cached_property
+    def _evidence_by_target(self) -> dict[str, dict[str, object]]:
+        return {}
+
+    @cached_property
+    def _chain_head(self) -> str:
+        what = "owner of" if self.via == "owner" else f"{', '.join(self.privileges)} on"
+        head = (
+            "PUBLIC"
+            if self.via == "public"
+            else (self.path or RolePath((self.role,), "direct")).describe()
+        )
+        return f"{head} → {what}"
+
+    @cached_property
+    def _evidence_rest(self) -> dict[str, object]:
+        """The evidence after the chain: the same on every object the access is shown on.
+
+        Its lists are shared by every evidence built from this access, which is safe
+        because a finding's evidence is never changed once made.
+        """
+        rest: dict[str, object] = {"privileges": list(self.privileges)}
+        item = self.acl_item
+        if item is not None:
+            rest["acl_item"] = acl_text(item)
+            rest["grantee"] = item.grantee or "PUBLIC"
+            rest["grantor"] = item.grantor
+        paths = self.paths
+        if paths and len(paths[0].path) > 1:
+            rest["paths"] = [p.evidence() for p in paths]
+        if self._set_role_note is not None:
+            rest["needs_set_role"] = True
+            rest["note"] = self._set_role_note
+        return rest
+
+    @cached_property
+    def _set_role_note(self) -> str | None:
+        if not self.needs_set_role:
+            return None
+        set_role = quote_ident(self.paths[0].set_role or self.paths[0].holder)
+        if "CONNECT" in self.privileges:
+            # The login itself is checked against inherited privileges only, and
+            # SET ROLE needs a session: this grant cannot open one today.
+            return (
+                "membership without INHERIT: CONNECT is checked at login against "
+                "inherited privileges only, so the role cannot log in through it today; "
+                "one INHERIT option (ALTER ROLE ... INHERIT before PostgreSQL 16, GRANT "
+                f"... WITH INHERIT TRUE from 16) opens it, and SET ROLE {set_role} in a "
+                "session hands over the group's other privileges"
+            )
+        return (
+            "membership without INHERIT: the privilege is not used automatically, "
+            f"but once connected it is one SET ROLE {set_role} away"
+        )
+
+    @property
+    def usable_at_login(self) -> bool:
+        """Whether this access counts when PostgreSQL checks CONNECT at login.
+
+        Login is checked against the session user's inherited privileges: PUBLIC,
+        its own grants and ownership, and groups reached through INHERIT only.
+        """
+        return self.via in ("public", "grant") or not self.needs_set_role
+
+
+def item_access(item: AclItem, role: str, graph: RoleGraph) -> Access | None:
+    """How ``role`` holds the privileges of one non-PUBLIC ACL item, or None."""
+    if item.grantee is None:
+        return None
+    privileges = sort_privileges(item.privileges)
+    if item.grantee == role:
+        direct = (RolePath((role,), "direct"),)
+        return Access(role, privileges, "grant", role, item.grantor, direct, item)
+    if not graph.can_use(role, item.grantee):
+        return None
+    paths = graph.paths(role, item.grantee)
+    return Access(role, privileges, "membership", item.grantee, item.grantor, paths, item)
+
+
+def acl_accesses(
+    acl: Iterable[AclItem],
+    role: str,
+    graph: RoleGraph,
+    wanted: Collection[str] | None = None,
+    *,
+    include_public: bool = True,
+) -> list[Access]:
+    """Every way ``role`` holds any of ``wanted`` (all when None) through ``acl``.
+
+    Grants to ``role`` itself come first, then grants reached through membership,
+    PUBLIC last.
+    """
+    found: list[Access] = []
+    public: list[Access] = []
+    for item in acl:
+        # Most items belong to roles ``role`` cannot use: skip them before anything else.
+        if item.grantee is None:
+            if not include_public:
+                continue
+        elif not graph.can_use(role, item.grantee):
+            continue
+        privileges = sort_privileges(p for p in item.privileges if wanted is None or p in wanted)
+        if not privileges:
+            continue
+        if item.grantee is None:
+            public.append(Access(role, privileges, "public", None, item.grantor, (), item))
+        elif item.grantee == role:
+            direct = (RolePath((role,), "direct"),)
+            found.append(Access(role, privileges, "grant", role, item.grantor, direct, item))
+        else:
+            paths = graph.paths(role, item.grantee)
+            found.append(
+                Access(role, privileges, "membership", item.grantee, item.grantor, paths, item)
+            )
+    found.sort(key=lambda a: (a.via != "grant", len(a.path.path) if a.path else 0))
+    return found + public
+
+
+def can_connect(db: Database, role: str, graph: RoleGraph) -> bool:
+    """Whether ``role`` can log in to ``db`` now (as has_database_privilege says)."""
+    if not db.allow_connections:
+        return False
+    return db.public_connect or holds_at_login(db.acl, db.owner, role, graph, "CONNECT")
+
+
+def holds_at_login(
+    acl: Iterable[AclItem], owner: str, role: str, graph: RoleGraph, privilege: str
+) -> bool:
+    """Whether ``role`` holds ``privilege`` other than through PUBLIC, usable at login.
+
+    That is its own grant or ownership, or a group's reached through INHERIT
+    (``Access.usable_at_login``): what still lets it connect once PUBLIC's CONNECT is
+    revoked.
+    """
+    if graph.always_inherits:
+        # No grant lacks INHERIT: every group ``role`` can use, it inherits.
+        return graph.can_use(role, owner) or any(
+            item.grantee is not None
+            and privilege in item.privileges
+            and graph.can_use(role, item.grantee)
+            for item in acl
+        )
+    owned = ownership_access(role, owner, graph)
+    return (owned is not None and owned.usable_at_login) or any(
+        a.usable_at_login
+        for a in acl_accesses(acl, role, graph, (privilege,), include_public=False)
+    )
+
+
+def ownership_access(role: str, owner: str, graph: RoleGraph) -> Access | None:
+    """``role`` acting as ``owner`` (being it, or using its privileges), or None."""
+    if role == owner:
+        return Access(role, ("ALL",), "owner", owner, None, (RolePath((role,), "direct"),))
+    if not graph.can_use(role, owner):
+        return None
+    return Access(role, ("ALL",), "owner", owner, None, graph.paths(role, owner))

@@ -1,0 +1,351 @@
+"""The role graph: which roles can use which roles' privileges, and along which grants.
+
+PostgreSQL semantics, versions 11-17:
+
+* A member uses a group role's privileges without ``SET ROLE`` when every grant on
+  the path has INHERIT (PG16+: per grant ``inherit_option``; before 16: the member's
+  ``rolinherit``).
+* A member may ``SET ROLE`` to a group when every grant on the path has SET (PG16+:
+  ``set_option``; before 16 always). After ``SET ROLE`` it holds that role's own
+  inherited privileges too, so a usable path is some SET grants followed by some
+  INHERIT grants. NOINHERIT membership is still access: it is reported, and the
+  evidence says ``SET ROLE`` is needed.
+* A grant with ADMIN only (PG16's ``createrole_self_grant``: no INHERIT, no SET) gives
+  no access to the group's privileges: it is administrative.
+* On PG16+ one member may hold the same role through several grants (one per
+  grantor); the options of all of them add up, and each must be revoked.
+* Role attributes (SUPERUSER, CREATEDB, ...) are never inherited: only ``SET ROLE``
+  confers them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import pairwise
+from typing import Literal
+
+from pgwarden.model.snapshot import Membership
+
+Mode = Literal["direct", "inherit", "set role"]
+
+# server_version_num of PostgreSQL 16: memberships gain per-grant options and grantors.
+PG16 = 160000
+# Enough to show an auditor every way in on real role graphs, bounded so a
+# pathological graph cannot make a rule explode.
+MAX_PATHS = 16
+_MAX_STEPS = 20_000
+
+
+@dataclass(frozen=True)
+class RolePath:
+    """How ``path[0]`` comes to act with the privileges of ``path[-1]``.
+
+    ``set_role`` is the role to ``SET ROLE`` to when the path needs it (mode
+    ``set role``): the grants up to it lack INHERIT, the rest have it.
+    """
+
+    path: tuple[str, ...]
+    mode: Mode
+    set_role: str | None = None
+
+    @property
+    def holder(self) -> str:
+        return self.path[-1]
+
+    @property
+    def member(self) -> str:
+        return self.path[0]
+
+    @property
+    def edges(self) -> tuple[tuple[str, str], ...]:
+        """The membership grants of the path as (member, role) pairs."""
+        return tuple(pairwise(self.path))
+
+    def describe(self) -> str:
+        return " → ".join(self.path)
+
+    def evidence(self) -> dict[str, object]:
+        """The path as findings show it."""
+        shown: dict[str, object] = {"path": list(self.path), "mode": self.mode}
+        if self.set_role:
+            shown["set_role"] = self.set_role
+        return shown
+
+
+class RoleGraph:
+    """Direct membership grants of one server, with closure queries."""
+
+    def __init__(self, memberships: Iterable[Membership]) -> None:
+        self._grants: dict[tuple[str, str], list[Membership]] = {}
+        # The options of one pair's grants add up. They are read here, in the
+        # snapshot's order: visited in sorted order, the grants (tens of thousands of
+        # objects) are read all over memory.
+        self._inherit_edges: set[tuple[str, str]] = set()
+        self._set_edges: set[tuple[str, str]] = set()
+        for grant in memberships:
+            pair = (grant.member, grant.role)
+            self._grants.setdefault(pair, []).append(grant)
+            if grant.inherit_option:
+                self._inherit_edges.add(pair)
+            if grant.set_option:
+                self._set_edges.add(pair)
+        self._any: dict[str, list[str]] = {}
+        self._any_from: dict[str, list[str]] = {}
+        # Members with a grant lacking INHERIT or SET: only their lists differ by mode.
+        partial: set[str] = set()
+        for pair in sorted(self._grants):
+            member, role = pair
+            self._any.setdefault(member, []).append(role)
+            self._any_from.setdefault(role, []).append(member)
+            if pair not in self._inherit_edges or pair not in self._set_edges:
+                partial.add(member)
+        # The lists are shared between modes wherever they are the same: on a big
+        # server there are tens of thousands, and a copy per mode was most of the cost
+        # of building the graph (fresh memory). Nothing changes them once built.
+        self._inherit: dict[str, list[str]]
+        self._set: dict[str, list[str]]
+        self._usable: dict[str, list[str]]
+        self._reverse_inherit: dict[str, list[str]]
+        self._reverse_set: dict[str, list[str]]
+        if partial:
+            self._inherit = self._by_mode(self._any, partial, self._inherit_edges)
+            self._set = self._by_mode(self._any, partial, self._set_edges)
+            self._usable = self._by_mode(self._any, partial, self._inherit_edges | self._set_edges)
+            self._reverse_inherit = self._reversed(self._inherit)
+            self._reverse_set = self._reversed(self._set)
+        else:
+            # Every grant has INHERIT and SET (PostgreSQL's default): one map for all.
+            self._inherit = self._set = self._usable = self._any
+            self._reverse_inherit = self._reverse_set = self._any_from
+        self.names: frozenset[str] = frozenset(self._any.keys() | self._any_from.keys())
+        # Members with a grant that has SET but not INHERIT: only through them can
+        # SET ROLE reach further than inheritance does.
+        self._set_only: frozenset[str] = frozenset(
+            member for member, _role in self._set_edges - self._inherit_edges
+        )
+        # Every grant that gives access inherits (PostgreSQL's default): no privilege
+        # held through membership is ever one SET ROLE away.
+        self.always_inherits: bool = not self._set_only
+        self._holders: dict[str, dict[str, RolePath]] = {}
+        self._settable: dict[str, dict[str, RolePath]] = {}
+        self._paths: dict[tuple[str, str, int], tuple[RolePath, ...]] = {}
+        self._user_names: dict[str, frozenset[str]] = {}
+
+    @staticmethod
+    def _by_mode(
+        any_to: dict[str, list[str]], partial: set[str], edges: set[tuple[str, str]]
+    ) -> dict[str, list[str]]:
+        """``any_to`` cut to ``edges``; the list of a member not ``partial`` is kept whole."""
+        found: dict[str, list[str]] = {}
+        for member, roles in any_to.items():
+            if member not in partial:
+                found[member] = roles
+                continue
+            kept = [role for role in roles if (member, role) in edges]
+            if kept:
+                found[member] = kept
+        return found
+
+    @staticmethod
+    def _reversed(edges: dict[str, list[str]]) -> dict[str, list[str]]:
+        reverse: dict[str, list[str]] = {}
+        for member, roles in edges.items():
+            for role in roles:
+                reverse.setdefault(role, []).append(member)
+        return reverse
+
+    def grants(self, member: str, role: str) -> tuple[Membership, ...]:
+        """Every grant of ``role`` to ``member`` (several on PG16+: one per grantor)."""
+        return tuple(self._grants.get((member, role), ()))
+
+    def access_grants(self, member: str, role: str) -> tuple[Membership, ...]:
+        """The grants that give access (INHERIT or SET), not the ADMIN-only ones."""
+        return tuple(g for g in self.grants(member, role) if g.inherit_option or g.set_option)
+
+    def edge(self, member: str, role: str) -> Membership | None:
+        grants = self.grants(member, role)
+        return grants[0] if grants else None
+
+    @staticmethod
+    def _bfs(start: str, edges: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
+        paths: dict[str, tuple[str, ...]] = {start: (start,)}
+        queue = deque([start])
+        while queue:
+            node = queue.popleft()
+            for nxt in edges.get(node, ()):
+                if nxt not in paths:
+                    paths[nxt] = (*paths[node], nxt)
+                    queue.append(nxt)
+        return paths
+
+    def holders(self, role: str) -> dict[str, RolePath]:
+        """Every role whose privileges ``role`` can use, with the shortest way there.
+
+        ``role`` itself is included with mode ``direct``. Roles reachable by
+        inheritance come first; the rest need ``SET ROLE`` to the path's ``set_role``.
+        """
+        cached = self._holders.get(role)
+        if cached is not None:
+            return cached
+        result: dict[str, RolePath] = {
+            name: RolePath(path, "direct" if name == role else "inherit")
+            for name, path in self._bfs(role, self._inherit).items()
+        }
+        if self._set_only.isdisjoint(result):
+            # Every SET grant from these roles also inherits: SET ROLE adds nothing.
+            self._holders[role] = result
+            return result
+        for target, set_path in self._bfs(role, self._set).items():
+            if target in result:
+                # ``role`` itself, or a role it already reaches (by inheritance or an
+                # earlier SET ROLE): everything that role inherits is in already.
+                continue
+            for name, tail in self._bfs(target, self._inherit).items():
+                if name not in result:
+                    result[name] = RolePath((*set_path, *tail[1:]), "set role", target)
+        self._holders[role] = result
+        return result
+
+    def settable(self, role: str) -> dict[str, RolePath]:
+        """Every role ``role`` may ``SET ROLE`` to (and so take its attributes from)."""
+        cached = self._settable.get(role)
+        if cached is None:
+            cached = {
+                name: RolePath(path, "set role", name)
+                for name, path in self._bfs(role, self._set).items()
+                if name != role
+            }
+            self._settable[role] = cached
+        return cached
+
+    def member_of(self, role: str, group: str) -> RolePath | None:
+        """Whether ``role`` can use ``group``'s privileges (inherit or SET ROLE)."""
+        return self.holders(role).get(group) if role != group else None
+
+    def classify(self, path: tuple[str, ...]) -> RolePath | None:
+        """The mode of a membership path, or None when it gives no access."""
+        edges = list(pairwise(path))
+        if not edges:
+            return RolePath(path, "direct")
+        if any(e not in self._grants for e in edges):
+            return None
+        split = len(edges)
+        while split > 0 and edges[split - 1] in self._inherit_edges:
+            split -= 1
+        if split == 0:
+            return RolePath(path, "inherit")
+        if all(e in self._set_edges for e in edges[:split]):
+            return RolePath(path, "set role", path[split])
+        return None
+
+    def paths(self, role: str, holder: str, limit: int = MAX_PATHS) -> tuple[RolePath, ...]:
+        """Every usable membership path from ``role`` to ``holder``, shortest first.
+
+        Removing access means cutting all of them, not only the shortest.
+        """
+        if role == holder:
+            return (RolePath((role,), "direct"),)
+        if not self.can_use(role, holder):
+            return ()
+        key = (role, holder, limit)
+        if key not in self._paths:
+            self._paths[key] = self._search(role, holder, limit)
+        return self._paths[key]
+
+    def _search(self, role: str, holder: str, limit: int) -> tuple[RolePath, ...]:
+        found: list[RolePath] = []
+        steps = 0
+        stack: list[tuple[str, ...]] = [(role,)]
+        while stack and len(found) < limit and steps < _MAX_STEPS:
+            path = stack.pop()
+            steps += 1
+            for nxt in reversed(self._usable.get(path[-1], ())):
+                if nxt in path:
+                    continue
+                extended = (*path, nxt)
+                if nxt == holder:
+                    classified = self.classify(extended)
+                    if classified is not None:
+                        found.append(classified)
+                else:
+                    stack.append(extended)
+        return tuple(sorted(found, key=lambda p: (len(p.path), p.mode != "inherit", p.path)))
+
+    def set_paths(self, role: str, target: str) -> tuple[RolePath, ...]:
+        """The paths along which ``role`` may ``SET ROLE`` to ``target`` (SET all the way).
+
+        Only these confer ``target``'s attributes: inheritance never does.
+        """
+        return tuple(
+            RolePath(p.path, "set role", target)
+            for p in self.paths(role, target)
+            if all(edge in self._set_edges for edge in p.edges)
+        )
+
+    def user_names(self, group: str) -> frozenset[str]:
+        """Every role that can use ``group``'s privileges (``group`` excluded).
+
+        The reverse of ``holders``: the roles that inherit ``group``, and every role
+        that can SET ROLE to one of them. One walk per group, cached.
+        """
+        cached = self._user_names.get(group)
+        if cached is None:
+            found = self._reach({group}, self._reverse_inherit)
+            if not self.always_inherits:
+                # Only a SET grant without INHERIT can let a role in that the walk
+                # along inheritance missed: without one, a second walk finds nothing.
+                found = self._reach(found, self._reverse_set)
+            found.discard(group)
+            cached = self._user_names[group] = frozenset(found)
+        return cached
+
+    @cached_property
+    def groups(self) -> frozenset[str]:
+        """Every role some other role can use (by INHERIT or SET): the groups with members."""
+        return frozenset(self._reverse_inherit.keys() | self._reverse_set.keys())
+
+    def set_role_users(self, group: str) -> frozenset[str]:
+        """Every role that may ``SET ROLE`` to ``group`` (``group`` excluded).
+
+        The reverse of ``settable``: one walk backwards along SET grants.
+        """
+        return frozenset(self._reach({group}, self._reverse_set) - {group})
+
+    @staticmethod
+    def _reach(starts: Iterable[str], edges: dict[str, list[str]]) -> set[str]:
+        """Every role reachable from any of ``starts`` along ``edges`` (starts included)."""
+        found = set(starts)
+        queue = deque(found)
+        while queue:
+            for nxt in edges.get(queue.popleft(), ()):
+                if nxt not in found:
+                    found.add(nxt)
+                    queue.append(nxt)
+        return found
+
+    def can_use(self, role: str, group: str) -> bool:
+        """Whether ``role`` is ``group`` or can use its privileges (``group in holders(role)``).
+
+        Asked from the group's side: one cached walk per group serves every role.
+        """
+        return role == group or role in self.user_names(group)
+
+    def users_of(self, group: str) -> dict[str, RolePath]:
+        """Every role that can use ``group``'s privileges, with its shortest path."""
+        # user_names walks the graph backwards once; holders() then gives each path.
+        return {name: self.holders(name)[group] for name in sorted(self.user_names(group))}
+
+    def any_path(self, role: str, group: str) -> tuple[str, ...] | None:
+        """Any membership path, including ADMIN-only grants (for reporting, not access)."""
+        return self._bfs(role, self._any).get(group)
+
+    def admin_of(self, role: str) -> tuple[str, ...]:
+        """Roles ``role`` holds directly WITH ADMIN OPTION (it may grant them to anyone)."""
+        return tuple(
+            target
+            for (member, target), grants in sorted(self._grants.items())
+            if member == role and any(g.admin_option for g in grants)
+        )

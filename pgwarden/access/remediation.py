@@ -1,0 +1,81 @@
+"""Remediation SQL: the statements that remove an access, and the queries that confirm it.
+
+The remediation helpers here turn an access into the statement that removes it at
+its source: the ACL item (revoked as its grantor) or the membership grant (revoked
+``GRANTED BY`` its grantor on PG16+, where grants are tracked per grantor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pgwarden.access.graph import PG16, RoleGraph
+from pgwarden.access.privileges import sort_privileges
+from pgwarden.model.identifiers import quote_ident, quote_literal
+
+
+def revoke_membership(graph: RoleGraph, member: str, role: str, version_num: int) -> list[str]:
+    """Statements that end ``member``'s use of ``role``: one REVOKE per access grant.
+
+    From PostgreSQL 16 a membership is recorded per grantor and a plain REVOKE only
+    removes the grant the current role made, so each one is revoked ``GRANTED BY``
+    its grantor. Before 16 there is one grant per pair and the grantor is ignored.
+    """
+    grants = graph.access_grants(member, role) or graph.grants(member, role)
+    head = f"REVOKE {quote_ident(role)} FROM {quote_ident(member)}"
+    if version_num < PG16:
+        return [f"{head};"]
+    statements = [
+        f"{head} GRANTED BY {quote_ident(g.grantor)};" if g.grantor else f"{head};" for g in grants
+    ]
+    return list(dict.fromkeys(statements)) or [f"{head};"]
+
+
+def revoke_privileges(
+    privileges: Iterable[str],
+    on: str,
+    grantee: str | None,
+    grantor: str | None,
+    owner: str | None,
+) -> list[str]:
+    """REVOKE ``privileges`` ON ``on`` (already quoted, e.g. ``DATABASE "x"``) FROM grantee.
+
+    A REVOKE only removes the ACL item its issuer granted. When the owner (or a
+    superuser, or a member of the owner, all of whom act as the owner) granted it, a
+    plain REVOKE works; when another role granted it (holding the grant option), the
+    REVOKE must be issued as that role.
+    """
+    target = "PUBLIC" if grantee is None else quote_ident(grantee)
+    statement = f"REVOKE {', '.join(sort_privileges(privileges))} ON {on} FROM {target};"
+    if grantor is None or owner is None or grantor == owner:
+        return [statement]
+    return [
+        sql_comment(
+            f"granted by {grantor!r}, not by the owner {owner!r}: revoke it as the grantor"
+        ),
+        f"SET ROLE {quote_ident(grantor)};",
+        statement,
+        "RESET ROLE;",
+    ]
+
+
+def sql_comment(text: str) -> str:
+    """``text`` as one SQL comment line.
+
+    Role and database names may contain line breaks; written raw into a ``--``
+    comment they would end it and turn the rest of the name into SQL.
+    """
+    flat = text.replace("\r", "\\r").replace("\n", "\\n")
+    return f"-- {flat}"
+
+
+def in_database(database: str) -> str:
+    """The comment that opens a script which must run inside ``database``."""
+    name = quote_ident(database)
+    return sql_comment(f"run in database {name} (psql: \\connect {name})")
+
+
+def verify_membership(member: str, role: str, version_num: int) -> str:
+    """A query an auditor can run to confirm ``member`` may use or become ``role``."""
+    mode = "SET" if version_num >= PG16 else "MEMBER"
+    return f"SELECT pg_has_role({quote_literal(member)}, {quote_literal(role)}, '{mode}');"

@@ -1,0 +1,364 @@
+"""One server's snapshot read against its tenancy map: which roles are foreign where."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from pgwarden.access.grants import Access, can_connect
+from pgwarden.access.graph import RoleGraph, RolePath
+from pgwarden.access.remediation import revoke_membership
+from pgwarden.model.snapshot import (
+    AZURE_ROLES,
+    Database,
+    DatabaseDetail,
+    PostgresSnapshot,
+    Role,
+    ServerSnapshot,
+)
+
+if TYPE_CHECKING:
+    from pgwarden.model.context import ServerContext
+
+
+@dataclass
+class Tenancy:
+    """One server's snapshot read against its tenancy map.
+
+    For an app database, every role is one of: *legitimate* (the app's own roles,
+    the database owner, and non-tenants: admin, platform roles, the auditor, Azure's
+    roles, predefined ``pg_*`` roles and the bootstrap superuser), *foreign* (a role of
+    another app, or a login role of no app) or *neutral* (a NOLOGIN group of no app:
+    it is judged by who belongs to it).
+    """
+
+    pg: PostgresSnapshot
+    context: ServerContext
+    graph: RoleGraph = field(init=False)
+    _foreign: dict[str | None, list[str]] = field(init=False, default_factory=dict)
+    _connecting: dict[str, list[str]] = field(init=False, default_factory=dict)
+    _app_users: dict[str, dict[str, list[str]]] = field(init=False, default_factory=dict)
+    _users: dict[tuple[str, str | None], list[str]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.graph = RoleGraph(self.pg.memberships)
+
+    @classmethod
+    def of(cls, snapshot: ServerSnapshot, context: ServerContext) -> Tenancy:
+        """The tenancy of a server whose PostgreSQL was collected (rules require it).
+
+        Every rule of one server asks for the same one: it is built once (the role
+        graph and its caches are the expensive part on big servers).
+        """
+        assert snapshot.postgres is not None
+        last = context.shared.get("tenancy")
+        if isinstance(last, Tenancy) and last.pg is snapshot.postgres:
+            return last
+        tenancy = cls(snapshot.postgres, context)
+        context.shared["tenancy"] = tenancy
+        return tenancy
+
+    @property
+    def version_num(self) -> int:
+        return self.pg.version_num
+
+    @cached_property
+    def roles(self) -> dict[str, Role]:
+        return {role.name: role for role in self.pg.roles}
+
+    @cached_property
+    def databases(self) -> dict[str, Database]:
+        return {db.name: db for db in self.pg.databases}
+
+    def detail(self, database: str) -> DatabaseDetail | None:
+        """What the collector saw inside ``database`` (``PostgresSnapshot.detail``, by name)."""
+        return self._details.get(database)
+
+    @cached_property
+    def _details(self) -> dict[str, DatabaseDetail]:
+        found: dict[str, DatabaseDetail] = {}
+        for detail in self.pg.database_details:
+            found.setdefault(detail.name, detail)  # the first one, as PostgresSnapshot.detail
+        return found
+
+    def owned_databases(self, role: str) -> list[str]:
+        """The databases ``role`` owns, sorted."""
+        return list(self._owned.get(role, ()))
+
+    @cached_property
+    def _owned(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for name, db in sorted(self.databases.items()):
+            found.setdefault(db.owner, []).append(name)
+        return found
+
+    def connectable(self, role: str) -> list[str]:
+        """Every database ``role`` can log in to now (``can_connect``), sorted.
+
+        Only a database that gives PUBLIC CONNECT, or whose CONNECT grantee or owner
+        ``role`` is or can use, can let it in: the others are never asked.
+        """
+        candidates: set[str] = set(self._connect_sources.get(None, ()))
+        for holder in self.graph.holders(role):
+            candidates.update(self._connect_sources.get(holder, ()))
+        return sorted(d for d in candidates if can_connect(self.databases[d], role, self.graph))
+
+    @cached_property
+    def _connect_sources(self) -> dict[str | None, set[str]]:
+        """The databases each grantee (None: PUBLIC) holds CONNECT on, or owns."""
+        found: dict[str | None, set[str]] = {}
+        for name, db in self.databases.items():
+            found.setdefault(db.owner, set()).add(name)
+            for item in db.acl:
+                if "CONNECT" in item.privileges:
+                    found.setdefault(item.grantee, set()).add(name)
+        return found
+
+    @cached_property
+    def app_databases(self) -> dict[str, str]:
+        """Every app database present on the server, with its app.
+
+        System databases are never tenants (PRODUCT.md), even when a map names one.
+        """
+        return {
+            db: app
+            for db, app in self.context.app_databases().items()
+            if db in self.databases and not self.context.is_system_database(db)
+        }
+
+    @cached_property
+    def role_apps(self) -> dict[str, str]:
+        """Every app role present on the server, with its (first) app."""
+        found: dict[str, str] = {}
+        for app in self.context.server.app:
+            for role in app.roles:
+                if role in self.roles:
+                    found.setdefault(role, app.name)
+        return found
+
+    @cached_property
+    def _roles_by_app(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {}
+        for role, app in self.role_apps.items():
+            found.setdefault(app, []).append(role)
+        return {app: tuple(roles) for app, roles in found.items()}
+
+    def app_roles(self, app: str) -> tuple[str, ...]:
+        """The roles of ``app`` that exist on the server, in map order."""
+        return self._roles_by_app.get(app, ())
+
+    def reaching(
+        self, db: Database, privileges: Collection[str], *, owner: bool = True
+    ) -> list[str]:
+        """The foreign principals of ``db`` that may hold one of ``privileges`` on it.
+
+        Only a role that is (or can use) the grantee of a non-PUBLIC ACL item with one
+        of them, or the owner, can: asking the role graph backwards from those few
+        grantees replaces asking every role on the server about every database.
+        """
+        wanted = frozenset(privileges)
+        grantees = {
+            item.grantee
+            for item in db.acl
+            if item.grantee is not None and not wanted.isdisjoint(item.privileges)
+        }
+        if owner:
+            grantees.add(db.owner)
+        found: set[str] = set()
+        for grantee in grantees:
+            found.update(self.foreign_users(grantee, db.name))
+        return sorted(found)
+
+    def is_non_tenant(self, role: str) -> bool:
+        found = self.roles.get(role)
+        return (
+            self.context.is_non_tenant_role(role)
+            or role in AZURE_ROLES
+            or (found is not None and found.bootstrap_superuser)
+        )
+
+    def is_principal(self, role: str) -> bool:
+        """A role whose access is judged by itself: an app role, or a login of no app."""
+        if role in self.role_apps:
+            return True
+        found = self.roles.get(role)
+        return found is not None and found.login and not self.is_non_tenant(role)
+
+    def foreign(self, role: str, database: str) -> bool:
+        """Whether ``role`` is a principal that must not reach ``database``."""
+        owner_app = self.app_databases.get(database)
+        if not self.is_principal(role):
+            return False
+        return self.role_apps.get(role) != owner_app
+
+    @cached_property
+    def principals(self) -> tuple[str, ...]:
+        """Every role judged by itself (app roles, logins of no app), sorted."""
+        return tuple(sorted(r for r in self.roles if self.is_principal(r)))
+
+    @cached_property
+    def _principal_names(self) -> frozenset[str]:
+        # ``principals`` to test membership in: asked for every user of every grantee.
+        return frozenset(self.principals)
+
+    def foreign_principals(self, database: str) -> list[str]:
+        """Every existing role that must not reach ``database``, sorted."""
+        # Whether a role is foreign depends only on the database's app.
+        owner_app = self.app_databases.get(database)
+        if owner_app not in self._foreign:
+            self._foreign[owner_app] = [
+                r for r in self.principals if self.role_apps.get(r) != owner_app
+            ]
+        return self._foreign[owner_app]
+
+    def foreign_logins(self, database: str) -> Iterator[str]:
+        """The foreign principals of ``database`` with LOGIN, sorted, one at a time.
+
+        Lazily: on a big server they are nearly every role, and callers list a few.
+        """
+        owner_app = self.app_databases.get(database)
+        return (r for r in self._logins if self.role_apps.get(r) != owner_app)
+
+    def count_foreign_logins(self, database: str) -> int:
+        """How many ``foreign_logins`` there are."""
+        owner_app = self.app_databases.get(database)
+        return len(self._logins) - self._logins_per_app.get(owner_app, 0)
+
+    @cached_property
+    def _logins(self) -> tuple[str, ...]:
+        return tuple(r for r in self.principals if self.roles[r].login)
+
+    @cached_property
+    def _logins_per_app(self) -> Counter[str | None]:
+        return Counter(self.role_apps.get(r) for r in self._logins)
+
+    def foreign_connecting(self, db: Database) -> Sequence[str]:
+        """The foreign principals of ``db`` that can log in to it now, sorted.
+
+        With PUBLIC CONNECT that is every one of them; otherwise only the users of its
+        CONNECT grantees and of its owner can (asked once per database).
+        """
+        if not db.allow_connections:
+            return ()
+        if db.public_connect:
+            return self.foreign_principals(db.name)
+        if db.name not in self._connecting:
+            self._connecting[db.name] = [
+                r for r in self.reaching(db, ("CONNECT",)) if can_connect(db, r, self.graph)
+            ]
+        return self._connecting[db.name]
+
+    def app_users(self, grantee: str) -> dict[str, list[str]]:
+        """The app roles that are, or can use, ``grantee``, by app."""
+        if grantee not in self._app_users:
+            found: dict[str, list[str]] = {}
+            for user in sorted(self.graph.user_names(grantee) | {grantee}):
+                if user in self.role_apps:
+                    found.setdefault(self.role_apps[user], []).append(user)
+            self._app_users[grantee] = found
+        return self._app_users[grantee]
+
+    def foreign_users(self, grantee: str, database: str) -> list[str]:
+        """The foreign principals of ``database`` that can use ``grantee``'s privileges."""
+        owner_app = self.app_databases.get(database)
+        key = (grantee, owner_app)
+        if key not in self._users:
+            principals, role_apps = self._principal_names, self.role_apps
+            self._users[key] = sorted(
+                u
+                for u in self.graph.user_names(grantee) | {grantee}
+                if u in principals and role_apps.get(u) != owner_app
+            )
+        return self._users[key]
+
+    def legitimate(self, role: str, database: str) -> bool:
+        """Whether ``role`` is meant to reach ``database`` (not foreign, not neutral)."""
+        if self.is_non_tenant(role):
+            return True
+        if role in self.role_apps:
+            return self.role_apps[role] == self.app_databases.get(database)
+        db = self.databases.get(database)
+        return db is not None and db.owner == role and not self.is_principal(role)
+
+    def cut_point(self, path: RolePath, database: str) -> tuple[str, str] | None:
+        """The membership grant where ``path`` leaves the foreign roles, or None.
+
+        Foreign roles joining a legitimate role or a neutral group is where the
+        leak is made; cutting it there leaves every other member's access intact.
+        None means the path never leaves foreign roles: the grant at its end is
+        itself the leak.
+        """
+        for member, role in path.edges:
+            if not self.foreign(role, database):
+                return (member, role)
+        return None
+
+    def cut_membership(self, access: Access, database: str) -> tuple[list[str], str]:
+        """REVOKEs that end ``access.role``'s use of ``access.grantee``, and why there.
+
+        Every path is cut where it leaves the foreign roles, or at its first grant
+        when it never does (the grantee's own grants are then reported on their own).
+        """
+        holder = access.grantee
+        cuts = list(dict.fromkeys(self.cut_point(p, database) or p.edges[0] for p in access.paths))
+        statements = [
+            stmt for m, r in cuts for stmt in revoke_membership(self.graph, m, r, self.version_num)
+        ]
+        where = ", ".join(f"of {m!r} in {r!r}" for m, r in cuts)
+        if holder is not None and self.foreign(holder, database):
+            why = (
+                f"{holder!r} is reported for its own grants; what hands them to "
+                f"{access.role!r} is the membership {where}"
+            )
+        else:
+            why = f"{holder!r} may keep them; the leak is the membership {where}"
+        return statements, why
+
+    def source_fix(
+        self,
+        access: Access,
+        database: str,
+        revoke_grant: list[str],
+    ) -> tuple[list[str], str, list[str]]:
+        """How to remove ``access`` at its source: (statements, why, alternatives).
+
+        ``revoke_grant`` are the statements that would revoke the ACL item (or end
+        the ownership) held by ``access.grantee``.
+        """
+        if access.via == "public" or access.grantee is None:
+            return revoke_grant, "granted to PUBLIC itself", []
+        if access.via == "grant":
+            return revoke_grant, "granted to the role itself", []
+        if access.via == "owner" and access.grantee == access.role:
+            return revoke_grant, "the role owns the object", []
+        holder = access.grantee
+        cuts = [self.cut_point(path, database) for path in access.paths]
+        if self.foreign(holder, database) or not cuts or None in cuts:
+            why = (
+                f"{holder!r} must not hold this itself; revoking its grant removes the "
+                f"access for {access.role!r} and every other member at once"
+            )
+            first_edges = [
+                stmt
+                for member, role in dict.fromkeys(p.edges[0] for p in access.paths if p.edges)
+                for stmt in revoke_membership(self.graph, member, role, self.version_num)
+            ]
+            return revoke_grant, why, first_edges
+        edges = [cut for cut in dict.fromkeys(cuts) if cut is not None]
+        statements = [
+            stmt
+            for member, role in edges
+            for stmt in revoke_membership(self.graph, member, role, self.version_num)
+        ]
+        neutral = not self.legitimate(holder, database)
+        why = (
+            f"{holder!r} is "
+            + ("a group of no app" if neutral else "meant to hold it")
+            + "; the leak is the membership "
+            + ", ".join(f"of {m!r} in {r!r}" for m, r in edges)
+            + ", so that is revoked and the grant stays for the group's other members"
+        )
+        return statements, why, revoke_grant if neutral else []

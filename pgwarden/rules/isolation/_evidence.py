@@ -1,0 +1,294 @@
+"""What the PGW-ISO rules share: the databases they look into, and exposures with their fixes.
+
+Every rule here judges *effective* access: a privilege granted to a role, to a group
+it belongs to (transitively, by inheritance or one ``SET ROLE`` away), or to PUBLIC.
+Access that exists only through PUBLIC is reported once, as PUBLIC (ISO-001, -003,
+-005, -006 and PUBLIC object grants in -004), never again for every role it reaches.
+Each remediation removes the access at its source: the ACL item (revoked as its
+grantor), the membership grant that lets a foreign role in, or the ownership.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import NamedTuple
+
+from pgwarden.access.grants import Access, can_connect, item_access
+from pgwarden.access.graph import RoleGraph
+from pgwarden.access.remediation import sql_comment
+from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.snapshot import AclItem, DatabaseDetail
+from pgwarden.rules.base import Verdict, quote_ident, quote_literal
+
+NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
+CIS_PG_DML = "CIS PostgreSQL 16 Benchmark 4.4"
+MAX_LISTED = 25
+
+# An ACL item's identity: grantee (None: PUBLIC), grantor, privileges and grantable.
+_ItemKey = tuple[str | None, str, tuple[str, ...], tuple[str, ...]]
+# Who holds an object grant's item: (role, access, held through membership).
+_Holders = list[tuple[str, Access, bool]]
+
+
+def describe_role(tenancy: Tenancy, role: str) -> str:
+    """``role`` as a message names it: with its app, or as a login of no app."""
+    app = tenancy.role_apps.get(role)
+    return f"role {role!r} (app {app!r})" if app else f"login role {role!r} (no app)"
+
+
+def capped_names(names: Iterable[str], total: int) -> list[str]:
+    """The first names of ``names`` (``total`` in all), then how many more there are."""
+    shown = list(islice(names, MAX_LISTED))
+    if total > MAX_LISTED:
+        shown.append(f"… and {total - MAX_LISTED} more")
+    return shown
+
+
+def remediation_script(*blocks: Iterable[str]) -> str:
+    """Join remediation lines, dropping repeats (one REVOKE can fix several paths)."""
+    lines: list[str] = []
+    seen: set[str] = set()
+    for block in blocks:
+        for line in block:
+            if line.startswith("--") or line not in seen:
+                lines.append(line)
+                seen.add(line)
+    return "\n".join(lines)
+
+
+def successor_owner(tenancy: Tenancy, database: str) -> str:
+    """Who should own what a foreign role owns in ``database``: the app's first role."""
+    app = tenancy.app_databases[database]
+    roles = tenancy.app_roles(app)
+    if roles:
+        return roles[0]
+    return tenancy.context.admin_role or tenancy.databases[database].owner
+
+
+def verify_database_privilege(role: str | None, database: str, privilege: str) -> str:
+    """A query an auditor can run to confirm ``role`` (None: PUBLIC) holds ``privilege``."""
+    who = "public" if role is None else role
+    return (
+        f"SELECT has_database_privilege({quote_literal(who)}, {quote_literal(database)}, "
+        f"{quote_literal(privilege)});"
+    )
+
+
+def inspected(
+    tenancy: Tenancy, rule_id: str
+) -> Iterator[tuple[str, str, DatabaseDetail | Verdict]]:
+    """Each app database with what the collector saw inside it, or an error verdict.
+
+    A database the auditor could not enter is a blind spot: the rule reports it as
+    ``error`` with what would let the next scan see it, never as a pass.
+    """
+    pg = tenancy.pg
+    auditor = pg.connected_as
+    for database, app in sorted(tenancy.app_databases.items()):
+        db = tenancy.databases[database]
+        detail = tenancy.detail(database)
+        if detail is not None and detail.collected:
+            yield database, app, detail
+            continue
+        reason = (
+            detail.error
+            if detail is not None and detail.error
+            else "connections to it are disabled (datallowconn = false)"
+            if not db.allow_connections
+            else "it was not inspected"
+        )
+        auditor_connects = can_connect(db, auditor, tenancy.graph)
+        if not db.allow_connections:
+            fix = sql_comment(
+                "nobody can connect to it; inspect it by hand or allow connections while "
+                f"auditing: ALTER DATABASE {quote_ident(database)} ALLOW_CONNECTIONS true;"
+            )
+        elif not auditor_connects:
+            fix = f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {quote_ident(auditor)};"
+        elif "too many connections" in reason or "connection limit" in reason:
+            fix = sql_comment(
+                "retry when connections are free, or raise the limit that was hit: "
+                f"ALTER ROLE {quote_ident(auditor)} CONNECTION LIMIT <n>;"
+            )
+        else:
+            fix = sql_comment(
+                f"{auditor!r} may connect by its ACL; resolve the error above and re-scan"
+            )
+        yield (
+            database,
+            app,
+            Verdict(
+                resource=f"database/{database}",
+                app=app,
+                status="error",
+                message=f"{rule_id} could not inspect database {database!r} of app {app!r}: "
+                f"{reason}; its schemas, grants and default privileges are unknown",
+                evidence={
+                    "database": database,
+                    "error": reason,
+                    "connected_as": auditor,
+                    "auditor_has_connect": auditor_connects,
+                },
+                remediation=fix,
+            ),
+        )
+
+
+class Held(NamedTuple):
+    """One way a principal holds something, how to revoke it, and what it is held on.
+
+    ``derived``: held through membership in another role (``is_derived``).
+    """
+
+    access: Access
+    revoke: list[str]
+    target: str
+    derived: bool
+
+
+@dataclass
+class Exposure:
+    """Everything one principal holds on one resource, gathered before reporting.
+
+    ``through``: what it holds through each role it belongs to, grouped by that role
+    as it is added (the message and the remediation both ask for it).
+    """
+
+    resource: str
+    principal: str
+    app: str
+    database: str
+    held: list[Held] = field(default_factory=list)
+    facts: dict[str, object] = field(default_factory=dict)
+    through: dict[str, list[Held]] = field(default_factory=dict)
+
+    def add(self, access: Access, revoke: list[str], target: str) -> None:
+        """Record ``access`` held on ``target``, ended by the statements ``revoke``."""
+        held = Held(access, revoke, target, is_derived(access))
+        self.held.append(held)
+        if held.derived and access.grantee is not None:
+            self.through.setdefault(access.grantee, []).append(held)
+
+    @property
+    def accesses(self) -> list[Access]:
+        """Every access recorded, in the order it was added."""
+        return [h.access for h in self.held]
+
+    def evidence(self, limit: int | None = None) -> list[dict[str, object]]:
+        """The first ``limit`` accesses (all when None) as findings show them."""
+        return [h.access.evidence(h.target) for h in self.held[:limit]]
+
+
+def exposure_for(
+    exposures: dict[tuple[str, str], Exposure],
+    resource: str,
+    principal: str,
+    app: str,
+    database: str,
+) -> Exposure:
+    """The exposure of ``principal`` on ``resource`` in ``exposures``, added when new."""
+    key = (resource, principal)
+    if key not in exposures:
+        exposures[key] = Exposure(resource, principal, app, database)
+    return exposures[key]
+
+
+def is_derived(access: Access) -> bool:
+    """Held through membership in another role (its grant, or its ownership)."""
+    return access.via == "membership" or (access.via == "owner" and access.grantee != access.role)
+
+
+def summarize_targets(targets: Sequence[str]) -> str:
+    """The first three ``targets``, then how many more there are."""
+    shown = ", ".join(targets[:3])
+    return shown + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
+
+
+def fix_lines(
+    tenancy: Tenancy, database: str, exposure: Exposure, *, cut_memberships: bool = False
+) -> list[str]:
+    """The remediation script's lines, each preceded by the chain it ends and why.
+
+    With ``cut_memberships``, everything held through one role is ended together by
+    revoking the membership (the role's own grants are reported on their own), so a
+    group granted thousands of tables costs one line, not thousands.
+    """
+    lines: list[str] = []
+    grouped = exposure.through if cut_memberships else {}
+    for held in exposure.held:
+        if held.derived and held.access.grantee in grouped:
+            continue
+        statements, why, alternatives = tenancy.source_fix(held.access, database, held.revoke)
+        lines.append(sql_comment(f"{held.access.chain(held.target)}: {why}"))
+        lines.extend(statements)
+        for alternative in alternatives:
+            if not alternative.startswith("--"):
+                lines.append(sql_comment(f"alternative: {alternative}"))
+    for holder, group in grouped.items():
+        first = group[0].access
+        statements, why = tenancy.cut_membership(first, database)
+        path = first.path.describe() if first.path else f"{first.role} → {holder}"
+        targets = summarize_targets([h.target for h in group])
+        lines.append(sql_comment(f"{path} → {targets}: {why}"))
+        lines.extend(statements)
+    return lines
+
+
+class ItemAccesses:
+    """Each role's way to an ACL item, for every database one rule looks into.
+
+    An app's databases repeat its grants (the same group given USAGE on its schemas,
+    SELECT on every table and the same default privileges, in each database): the
+    item of an object grant, each foreign user's ``Access`` to an item and the
+    evidence that access shows are built once per distinct item, not once per
+    database and object.
+    """
+
+    def __init__(self, graph: RoleGraph) -> None:
+        self._graph = graph
+        self._items: dict[_ItemKey, AclItem] = {}
+        self._accesses: dict[tuple[_ItemKey, str], Access | None] = {}
+        self._holders: dict[tuple[_ItemKey, str | None], _Holders] = {}
+
+    def item(self, grantee: str | None, grantor: str, privileges: tuple[str, ...]) -> AclItem:
+        """The ACL item an object grant stands for."""
+        key = (grantee, grantor, privileges, ())
+        if key not in self._items:
+            # Made of the snapshot's already validated fields: no second validation.
+            self._items[key] = AclItem.model_construct(
+                grantee=grantee, grantor=grantor, privileges=privileges
+            )
+        return self._items[key]
+
+    def access(self, item: AclItem, role: str) -> Access | None:
+        """How ``role`` holds ``item``'s privileges (``item_access``), or None."""
+        key = ((item.grantee, item.grantor, item.privileges, item.grantable), role)
+        if key not in self._accesses:
+            self._accesses[key] = item_access(item, role, self._graph)
+        return self._accesses[key]
+
+    def holders(
+        self,
+        grantee: str,
+        grantor: str,
+        privileges: tuple[str, ...],
+        tenancy: Tenancy,
+        database: str,
+    ) -> _Holders:
+        """Each foreign principal of ``database`` holding an object grant's item, and how.
+
+        Who is foreign depends only on the database's app: worked out once per app, not
+        once per database and object.
+        """
+        key = ((grantee, grantor, privileges, ()), tenancy.app_databases.get(database))
+        found = self._holders.get(key)
+        if found is None:
+            item = self.item(grantee, grantor, privileges)
+            found = self._holders[key] = [
+                (role, access, is_derived(access))
+                for role in tenancy.foreign_users(grantee, database)
+                if (access := self.access(item, role)) is not None
+            ]
+        return found

@@ -1,0 +1,291 @@
+"""PGW-ISO-001, -002 and -005: who may connect to an app database or create temporary objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from pgwarden.access.grants import Access, acl_accesses, holds_at_login, ownership_access
+from pgwarden.access.privileges import acl_text
+from pgwarden.access.remediation import revoke_privileges, sql_comment
+from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.snapshot import AclItem, Database, ServerSnapshot
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.isolation._evidence import (
+    NIST_LEAST_PRIVILEGE,
+    Exposure,
+    capped_names,
+    describe_role,
+    fix_lines,
+    remediation_script,
+    successor_owner,
+    verify_database_privilege,
+)
+
+
+class PublicConnect(Rule):
+    """PUBLIC holds CONNECT on an app database.
+
+    PostgreSQL grants CONNECT and TEMPORARY to PUBLIC on every new database. On a
+    shared server that means every login role of every other app can connect to this
+    app's database: isolation then rests on object privileges alone. This is the gap
+    behind "each database is completely isolated".
+
+    Violation: An app database whose ACL (or the built-in default, when datacl is
+    NULL) gives CONNECT to PUBLIC. The evidence lists the roles of other apps (and the
+    logins of no app) that can connect only because of it.
+
+    Fix: REVOKE CONNECT ON DATABASE <db> FROM PUBLIC, after granting CONNECT to the
+    app's own roles and to the admin, platform and auditor roles that need it (the
+    remediation includes exactly the grants that are missing).
+    """
+
+    id = "PGW-ISO-001"
+    severity = "high"
+    frameworks = (NIST_LEAST_PRIVILEGE,)
+    requires = (Section.POSTGRES,)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        for database, app, db, public in _public_holds(tenancy, "CONNECT"):
+            yield Verdict(
+                resource=f"database/{database}",
+                principal="PUBLIC",
+                app=app,
+                message=f"PUBLIC can connect to database {database!r} of app {app!r}: "
+                "every login role on the server can",
+                evidence=_public_database_evidence(tenancy, db, public, "CONNECT"),
+                remediation=remediation_script(
+                    _keep_access(tenancy, db, "CONNECT"),
+                    revoke_privileges(
+                        ["CONNECT"],
+                        f"DATABASE {quote_ident(database)}",
+                        None,
+                        public.grantor,
+                        db.owner,
+                    ),
+                ),
+            )
+
+
+def _public_holds(tenancy: Tenancy, privilege: str) -> Iterator[tuple[str, str, Database, AclItem]]:
+    """Each app database whose ACL gives ``privilege`` to PUBLIC, with that ACL item."""
+    for database, app in sorted(tenancy.app_databases.items()):
+        db = tenancy.databases[database]
+        item = next((i for i in db.acl if i.is_public and privilege in i.privileges), None)
+        if item is not None:
+            yield database, app, db, item
+
+
+def _public_database_evidence(
+    tenancy: Tenancy, db: Database, item: AclItem, privilege: str
+) -> dict[str, object]:
+    # Every foreign login is exposed, but those granted the privilege themselves.
+    granted = set(tenancy.reaching(db, (privilege,), owner=False))
+    exposed = (role for role in tenancy.foreign_logins(db.name) if role not in granted)
+    total = tenancy.count_foreign_logins(db.name) - sum(
+        1 for role in granted if tenancy.roles[role].login
+    )
+    evidence: dict[str, object] = {
+        "database": db.name,
+        "acl_item": acl_text(item),
+        "datacl": [acl_text(i) for i in db.acl],
+        "acl_is_default": db.acl_is_default,
+        "exposed_roles": capped_names(exposed, total),
+        "verify": verify_database_privilege(None, db.name, privilege),
+    }
+    if db.acl_is_default:
+        evidence["note"] = (
+            "datacl is NULL: PostgreSQL's built-in default gives PUBLIC CONNECT and TEMPORARY"
+        )
+    return evidence
+
+
+def _keep_access(tenancy: Tenancy, db: Database, privilege: str) -> list[str]:
+    """GRANTs for the roles that need ``privilege`` and hold it only through PUBLIC."""
+    app = tenancy.app_databases[db.name]
+    needed = [
+        *tenancy.app_roles(app),
+        *(r for r in tenancy.context.server.platform_roles if r in tenancy.roles),
+        tenancy.pg.connected_as,
+    ]
+    if tenancy.context.admin_role in tenancy.roles:
+        needed.append(tenancy.context.admin_role)
+    lines: list[str] = []
+    for role in dict.fromkeys(needed):
+        # Only what counts at login: a membership without INHERIT would not keep it in.
+        if holds_at_login(db.acl, db.owner, role, tenancy.graph, privilege):
+            continue
+        if not lines:
+            lines.append(sql_comment("first keep access for the roles that need it"))
+        lines.append(
+            f"GRANT {privilege} ON DATABASE {quote_ident(db.name)} TO {quote_ident(role)};"
+        )
+    return lines
+
+
+class CrossAppConnect(Rule):
+    """A role of one app can connect to another app's database.
+
+    Database CONNECT is the outer wall between tenants. A role of another app (or a
+    login role no app owns) that holds it — granted directly, or through a group it
+    belongs to, however deep — can read whatever PUBLIC or any of its groups may read
+    inside, and can create temporary objects there. Membership without INHERIT is
+    reported too: PostgreSQL checks CONNECT at login against inherited privileges only,
+    so such a role cannot log in through it today, but one INHERIT option opens it (and
+    the membership hands over the group's other privileges by SET ROLE). Access only
+    through PUBLIC is PGW-ISO-001's.
+
+    Violation: A role of app A, or a non-platform login role of no app, holds CONNECT
+    on a database of app B through a grant to itself, a group role (transitively), or
+    ownership. The evidence gives each path, e.g. ``temporal_app → ctxeco_app →
+    CONNECT on "ctxEco"``, and the ACL item at its end.
+
+    Fix: Remove the access where it is made. A grant to the role itself (or to a role
+    that must not hold it either): REVOKE CONNECT ON DATABASE <db> FROM <role>. Access
+    through a group that is meant to hold it (the app's own role, or a group of no
+    app): REVOKE <group> FROM <member>, at the membership where the chain leaves the
+    foreign roles, so the group's other members keep it. On PostgreSQL 16+ each
+    membership is revoked GRANTED BY its grantor.
+    """
+
+    id = "PGW-ISO-002"
+    severity = "high"
+    frameworks = (NIST_LEAST_PRIVILEGE,)
+    requires = (Section.POSTGRES,)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        for database, app in sorted(tenancy.app_databases.items()):
+            db = tenancy.databases[database]
+            target = quote_ident(database)
+            datacl = [acl_text(i) for i in db.acl]  # once, not once per foreign role
+            for role in tenancy.reaching(db, ("CONNECT",)):
+                exposure = Exposure(f"database/{database}", f"role/{role}", app, database)
+                for access in _database_accesses(tenancy, db, role, ("CONNECT",)):
+                    exposure.add(access, _revoke_database_item(tenancy, db, access), target)
+                if not exposure.held:
+                    continue
+                accesses = exposure.accesses
+                how = " and ".join(dict.fromkeys(_how(a, db.owner) for a in accesses))
+                if any(a.usable_at_login for a in accesses):
+                    message = f"can connect to database {database!r} of app {app!r} {how}"
+                else:
+                    message = (
+                        f"holds CONNECT on database {database!r} of app {app!r} {how}, "
+                        "without INHERIT: not usable to log in today, one INHERIT option away"
+                    )
+                yield Verdict(
+                    resource=exposure.resource,
+                    principal=exposure.principal,
+                    app=app,
+                    message=f"{describe_role(tenancy, role)} {message}",
+                    evidence={
+                        "database": database,
+                        "database_app": app,
+                        "principal_app": tenancy.role_apps.get(role),
+                        "login": tenancy.roles[role].login,
+                        "access": exposure.evidence(),
+                        "datacl": list(datacl),
+                        "verify": verify_database_privilege(role, database, "CONNECT"),
+                    },
+                    remediation=remediation_script(fix_lines(tenancy, database, exposure)),
+                )
+
+
+def _how(access: Access, owner: str) -> str:
+    if access.grantee == owner:
+        if access.role == owner:
+            return "as the database's owner"
+        return f"through membership in its owner {owner!r}"
+    if access.via == "grant":
+        return "through a grant to itself"
+    return f"through membership in {access.grantee!r}"
+
+
+def _database_accesses(
+    tenancy: Tenancy, db: Database, role: str, privileges: Sequence[str]
+) -> list[Access]:
+    """``role``'s non-PUBLIC ways to ``privileges`` on ``db``, ownership included.
+
+    The owner holds every privilege however the ACL reads (it can re-grant itself),
+    so an owner reached without an ACL item of its own is access too.
+    """
+    found = acl_accesses(db.acl, role, tenancy.graph, privileges, include_public=False)
+    if not any(a.grantee == db.owner for a in found):
+        owned = ownership_access(role, db.owner, tenancy.graph)
+        if owned is not None:
+            found.append(owned)
+    return found
+
+
+def _revoke_database_item(tenancy: Tenancy, db: Database, access: Access) -> list[str]:
+    target = quote_ident(db.name)
+    if access.grantee == db.owner:
+        new_owner = tenancy.context.admin_role or successor_owner(tenancy, db.name)
+        return [
+            sql_comment(
+                f"{db.owner!r} owns the database, and an owner can always grant itself "
+                "CONNECT: hand the database to the admin (or its app)"
+            ),
+            f"ALTER DATABASE {target} OWNER TO {quote_ident(new_owner)};",
+        ]
+    assert access.acl_item is not None
+    return revoke_privileges(
+        access.acl_item.privileges,
+        f"DATABASE {target}",
+        access.grantee,
+        access.grantor,
+        db.owner,
+    )
+
+
+class PublicTemporary(Rule):
+    """PUBLIC holds TEMPORARY on an app database.
+
+    TEMPORARY is the other half of PostgreSQL's default database ACL. Any role that
+    can connect (through PUBLIC or a grant) may create temporary tables and functions
+    there: disk and memory on the shared server charged to this app, and a place to
+    stage objects. Harmless alone on a database PUBLIC cannot connect to, but it
+    outlives a REVOKE CONNECT that forgot it.
+
+    Violation: An app database whose ACL (or the built-in default) gives TEMPORARY to
+    PUBLIC.
+
+    Fix: REVOKE TEMPORARY ON DATABASE <db> FROM PUBLIC; grant it to the app's own
+    roles if they use temporary tables.
+    """
+
+    id = "PGW-ISO-005"
+    severity = "low"
+    frameworks = (NIST_LEAST_PRIVILEGE,)
+    requires = (Section.POSTGRES,)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        for database, app, db, item in _public_holds(tenancy, "TEMPORARY"):
+            connect = db.public_connect
+            keep = [
+                sql_comment(
+                    f"if {role!r} uses temporary tables: GRANT TEMPORARY ON DATABASE "
+                    f"{quote_ident(database)} TO {quote_ident(role)};"
+                )
+                for role in tenancy.app_roles(app)
+            ]
+            yield Verdict(
+                resource=f"database/{database}",
+                principal="PUBLIC",
+                app=app,
+                message=f"PUBLIC may create temporary objects in database {database!r} of app "
+                f"{app!r}" + ("" if connect else " (once connected: PUBLIC itself has no CONNECT)"),
+                evidence=_public_database_evidence(tenancy, db, item, "TEMPORARY"),
+                remediation=remediation_script(
+                    revoke_privileges(
+                        ["TEMPORARY"],
+                        f"DATABASE {quote_ident(database)}",
+                        None,
+                        item.grantor,
+                        db.owner,
+                    ),
+                    keep,
+                ),
+            )

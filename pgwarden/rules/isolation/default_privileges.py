@@ -1,0 +1,171 @@
+"""PGW-ISO-006: default privileges that grant every new object to PUBLIC or another app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pgwarden.access.grants import Access
+from pgwarden.access.privileges import acl_text, sort_privileges
+from pgwarden.access.remediation import in_database
+from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.snapshot import DefaultPrivilege, ServerSnapshot
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.isolation._evidence import (
+    CIS_PG_DML,
+    NIST_LEAST_PRIVILEGE,
+    Exposure,
+    ItemAccesses,
+    describe_role,
+    exposure_for,
+    fix_lines,
+    inspected,
+    remediation_script,
+)
+
+# What PostgreSQL grants PUBLIC on every new object of these kinds: restating it in a
+# default ACL (which a global ALTER DEFAULT PRIVILEGES entry always does) is no leak.
+BUILT_IN_PUBLIC = {"function": {"EXECUTE"}, "type": {"USAGE"}}
+_DEFAULT_ACL_KEYWORDS = {
+    "table": "TABLES",
+    "sequence": "SEQUENCES",
+    "function": "FUNCTIONS",
+    "type": "TYPES",
+    "schema": "SCHEMAS",
+}
+
+
+class LeakyDefaultPrivileges(Rule):
+    """Default privileges in an app database grant to PUBLIC or to another app's role.
+
+    ``ALTER DEFAULT PRIVILEGES`` decides the ACL of every object a role creates from
+    then on. A default that grants to PUBLIC, or to a role of another app (directly
+    or through a group that role belongs to), leaks each new table the moment the app
+    creates it: the exposure grows with every migration, with nobody granting anything.
+    PUBLIC EXECUTE on functions and USAGE on types are PostgreSQL's built-in defaults
+    and are not reported.
+
+    Violation: A pg_default_acl entry in an app database (for the whole database or
+    one schema) whose ACL grants to PUBLIC or to a role of another app.
+
+    Fix: In that database, ALTER DEFAULT PRIVILEGES FOR ROLE <creator> [IN SCHEMA <s>]
+    REVOKE <privileges> ON <TABLES|...> FROM <grantee> (as the creator role or a
+    member of it); objects created meanwhile keep the grant: PGW-ISO-004 lists them.
+    """
+
+    id = "PGW-ISO-006"
+    severity = "medium"
+    frameworks = (CIS_PG_DML, NIST_LEAST_PRIVILEGE)
+    requires = (Section.POSTGRES,)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        accesses = ItemAccesses(tenancy.graph)
+        for database, app, detail in inspected(tenancy, self.id):
+            if isinstance(detail, Verdict):
+                yield detail
+                continue
+            exposures: dict[tuple[str, str], Exposure] = {}
+            for default in detail.default_privileges:
+                _default_entry(tenancy, database, app, default, exposures, accesses)
+            for key in sorted(exposures):
+                yield _default_verdict(tenancy, exposures[key])
+
+
+def _default_entry(
+    tenancy: Tenancy,
+    database: str,
+    app: str,
+    default: DefaultPrivilege,
+    exposures: dict[tuple[str, str], Exposure],
+    accesses: ItemAccesses,
+) -> None:
+    keyword = _DEFAULT_ACL_KEYWORDS[default.object_type]
+    creator = quote_ident(default.role)
+    if default.schema_name is not None:
+        scope = f" IN SCHEMA {quote_ident(default.schema_name)}"
+        resource = f"schema/{database}.{default.schema_name}"
+        target = f"future {keyword} of {creator} in schema {quote_ident(default.schema_name)}"
+    else:
+        scope = ""
+        resource = f"database/{database}"
+        target = f"future {keyword} of {creator}"
+    fact: dict[str, object] = {
+        "creator": default.role,
+        "schema": default.schema_name,
+        "object_type": default.object_type,
+        "defaclacl": [acl_text(i) for i in default.acl],
+    }
+    for item in default.acl:
+        if item.grantee == default.role:
+            continue  # the creator's own privileges on what it creates
+        privileges = tuple(item.privileges)
+        if item.grantee is None:
+            built_in = BUILT_IN_PUBLIC.get(default.object_type, set())
+            privileges = tuple(p for p in privileges if p not in built_in)
+        if not privileges:
+            continue
+        users = [] if item.grantee is None else tenancy.foreign_users(item.grantee, database)
+        if item.grantee is not None and not users:
+            continue  # no foreign principal can use the grantee
+        grantee = "PUBLIC" if item.grantee is None else quote_ident(item.grantee)
+        revoke = [
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {creator}{scope} "
+            f"REVOKE {', '.join(sort_privileges(privileges))} ON {keyword} FROM {grantee};"
+        ]
+        shown = item.model_copy(update={"privileges": privileges})
+        if item.grantee is None:
+            exposure = exposure_for(exposures, resource, "PUBLIC", app, database)
+            exposure.add(
+                Access("PUBLIC", privileges, "public", None, item.grantor, (), shown),
+                revoke,
+                target,
+            )
+            _append_fact(exposure, fact)
+            continue
+        for role in users:
+            access = accesses.access(shown, role)
+            if access is None:
+                continue
+            exposure = exposure_for(exposures, resource, f"role/{role}", app, database)
+            exposure.add(access, revoke, target)
+            _append_fact(exposure, fact)
+
+
+def _append_fact(exposure: Exposure, fact: dict[str, object]) -> None:
+    entries = exposure.facts.setdefault("default_acl_entries", [])
+    assert isinstance(entries, list)
+    if fact not in entries:
+        entries.append(fact)
+
+
+def _default_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
+    principal = exposure.principal
+    subject = (
+        "PUBLIC"
+        if principal == "PUBLIC"
+        else describe_role(tenancy, principal.removeprefix("role/"))
+    )
+    entries = exposure.facts.get("default_acl_entries", [])
+    assert isinstance(entries, list)
+    privileges = sort_privileges(p for a in exposure.accesses for p in a.privileges)
+    creators = sorted({str(e["creator"]) for e in entries if isinstance(e, dict)})
+    kinds = sorted({str(e["object_type"]) for e in entries if isinstance(e, dict)})
+    where = exposure.resource.split("/", 1)[1]
+    return Verdict(
+        resource=exposure.resource,
+        principal=principal,
+        app=exposure.app,
+        message=f"default privileges in {where!r} (app {exposure.app!r}) give {subject} "
+        f"{', '.join(privileges)} on every new {' and '.join(kinds)} created by "
+        f"{', '.join(map(repr, creators))}",
+        evidence={
+            "database": exposure.database,
+            "database_app": exposure.app,
+            "default_acl_entries": entries,
+            "access": exposure.evidence(),
+            "note": "objects already created under these defaults carry the grant: see PGW-ISO-004",
+        },
+        remediation=remediation_script(
+            [in_database(exposure.database)], fix_lines(tenancy, exposure.database, exposure)
+        ),
+    )

@@ -1,0 +1,342 @@
+"""PGW-ISO-004: other apps' privileges on, and ownership of, what an app database holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_access
+from pgwarden.access.privileges import sort_privileges
+from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
+from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.snapshot import Database, DatabaseDetail, ObjectGrant, ServerSnapshot
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
+from pgwarden.rules.isolation._evidence import (
+    CIS_PG_DML,
+    MAX_LISTED,
+    NIST_LEAST_PRIVILEGE,
+    Exposure,
+    ItemAccesses,
+    capped_names,
+    describe_role,
+    exposure_for,
+    fix_lines,
+    inspected,
+    is_derived,
+    remediation_script,
+    successor_owner,
+    summarize_targets,
+)
+
+
+class ForeignObjectPrivileges(Rule):
+    """A role of one app holds privileges on objects in another app's database.
+
+    Object privileges are the inner wall: even with CONNECT revoked they show who was
+    meant to read or change another tenant's data, and one GRANT CONNECT (or a
+    PUBLIC CONNECT left in place) makes them live. Checked per database: privileges
+    on tables, views, sequences and routines, on schemas, on the database itself
+    (CREATE, TEMPORARY), and ownership of its objects or of the database. A grant to
+    the role itself is reported per object (``table/DB.SCHEMA.NAME``,
+    ``function/DB.SCHEMA.NAME(ARGS)``, ``schema/DB.NAME``), as is a privilege granted to
+    PUBLIC on a relation (once, as PUBLIC; PUBLIC EXECUTE on routines is the default).
+    What a role holds through membership in another role (inherit or SET ROLE), and
+    what it owns, is reported once per database (``database/DB``): one membership can
+    hand over thousands of objects. Membership in pg_read_all_data and the like is
+    PGW-ROLE-002's.
+
+    Violation: A role of app A (or a login of no app) holds any privilege on, or owns,
+    an object in a database of app B, directly or through a role it belongs to; or
+    PUBLIC holds a privilege on a relation there.
+
+    Fix: REVOKE a direct grant (as its grantor); hand owned objects to the app
+    (REASSIGN OWNED, ALTER ... OWNER TO); end access through a group with REVOKE
+    <group> FROM <member> where the chain leaves the foreign roles (the group's own
+    grants, if it is another app's role, are reported and fixed on their own).
+    """
+
+    id = "PGW-ISO-004"
+    severity = "high"
+    frameworks = (CIS_PG_DML, NIST_LEAST_PRIVILEGE)
+    requires = (Section.POSTGRES,)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        accesses = ItemAccesses(tenancy.graph)
+        for database, app, detail in inspected(tenancy, self.id):
+            exposures: dict[tuple[str, str], Exposure] = {}
+            _database_level(tenancy, tenancy.databases[database], app, exposures)
+            if isinstance(detail, Verdict):
+                yield detail
+            else:
+                _schema_privileges(tenancy, detail, app, exposures, accesses)
+                _object_privileges(tenancy, detail, app, exposures, accesses)
+                _object_ownership(tenancy, detail, app, exposures)
+            for key in sorted(exposures):
+                yield _object_verdict(tenancy, exposures[key])
+
+
+def _database_level(
+    tenancy: Tenancy, db: Database, app: str, exposures: dict[tuple[str, str], Exposure]
+) -> None:
+    """Ownership of the database, and CREATE or TEMPORARY on it, for foreign roles."""
+    target = f"DATABASE {quote_ident(db.name)}"
+    resource = f"database/{db.name}"
+    for role in tenancy.reaching(db, ("CREATE", "TEMPORARY")):
+        owned = ownership_access(role, db.owner, tenancy.graph)
+        if owned is not None:
+            new_owner = tenancy.context.admin_role or successor_owner(tenancy, db.name)
+            exposure_for(exposures, resource, f"role/{role}", app, db.name).add(
+                owned,
+                [f"ALTER DATABASE {quote_ident(db.name)} OWNER TO {quote_ident(new_owner)};"],
+                target,
+            )
+        for access in acl_accesses(
+            db.acl, role, tenancy.graph, ("CREATE", "TEMPORARY"), include_public=False
+        ):
+            if access.grantee == db.owner or access.acl_item is None:
+                continue  # the owner's own ACL item: reported as ownership above
+            revoke = revoke_privileges(
+                access.acl_item.privileges, target, access.grantee, access.grantor, db.owner
+            )
+            exposure_for(exposures, resource, f"role/{role}", app, db.name).add(
+                access, revoke, target
+            )
+
+
+def _schema_privileges(
+    tenancy: Tenancy,
+    detail: DatabaseDetail,
+    app: str,
+    exposures: dict[tuple[str, str], Exposure],
+    accesses: ItemAccesses,
+) -> None:
+    database = detail.name
+    for schema in detail.schemas:
+        target = f"SCHEMA {quote_ident(schema.name)}"
+        for item in schema.acl:
+            # pg_database_owner stands for the database owner: that is ownership, above.
+            if item.grantee is None or item.grantee == "pg_database_owner":
+                continue
+            users = tenancy.foreign_users(item.grantee, database)
+            if not users:
+                continue
+            if item.grantee == schema.owner:
+                revoke = [
+                    sql_comment(f"{schema.owner!r} owns the schema: hand it to the app"),
+                    f"ALTER SCHEMA {quote_ident(schema.name)} OWNER TO "
+                    f"{quote_ident(successor_owner(tenancy, database))};",
+                ]
+            else:
+                revoke = revoke_privileges(
+                    item.privileges, target, item.grantee, item.grantor, schema.owner
+                )
+            for role in users:
+                access = accesses.access(item, role)
+                if access is None or not access.privileges:
+                    continue
+                resource = (
+                    f"database/{database}"
+                    if is_derived(access)
+                    else f"schema/{database}.{schema.name}"
+                )
+                exposure_for(exposures, resource, f"role/{role}", app, database).add(
+                    access, revoke, target
+                )
+
+
+def _object_privileges(
+    tenancy: Tenancy,
+    detail: DatabaseDetail,
+    app: str,
+    exposures: dict[tuple[str, str], Exposure],
+    accesses: ItemAccesses,
+) -> None:
+    database = detail.name
+    # Most grants go to roles no foreign principal can use (the app's own): asked once
+    # per grantee, they are passed over before anything is built for them.
+    users_of: dict[str, list[str]] = {}
+    # What a role holds through membership goes to its one finding for the database.
+    through_membership: dict[str, Exposure] = {}
+    for grant in detail.object_grants:
+        grantee = grant.grantee
+        if grantee is not None:
+            if grantee not in users_of:
+                users_of[grantee] = tenancy.foreign_users(grantee, database)
+            if not users_of[grantee]:
+                continue
+        routine = grant.arguments is not None
+        privileges = tuple(grant.privileges)
+        if grantee is None and routine:
+            # PUBLIC EXECUTE is every routine's default; only other privileges count.
+            privileges = tuple(p for p in privileges if p != "EXECUTE")
+        if not privileges:
+            continue
+        qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
+        if routine:
+            target = f"ROUTINE {qualified}({grant.arguments})"
+        else:
+            target = f"{'SEQUENCE' if grant.kind == 'sequence' else 'TABLE'} {qualified}"
+        grantor = grant.grantor or grant.owner
+        if grantee is None:
+            item = accesses.item(None, grantor, privileges)
+            exposure = exposure_for(
+                exposures, _object_resource(grant, database), "PUBLIC", app, database
+            )
+            exposure.add(
+                Access("PUBLIC", privileges, "public", None, grantor, (), item),
+                revoke_privileges(privileges, target, None, grantor, grant.owner),
+                target,
+            )
+            exposure.facts.update(object_type=grant.kind, owner=grant.owner)
+            continue
+        # Many objects carry the same grant (a group given SELECT on every table): who
+        # holds it, and how, is worked out once per grant and app, not once per object.
+        for role, access, derived in accesses.holders(
+            grantee, grantor, privileges, tenancy, database
+        ):
+            if derived:
+                # Through membership: one finding per database, ended by one REVOKE of
+                # the membership (``fix_lines``), never by revoking this grant.
+                if role not in through_membership:
+                    through_membership[role] = exposure_for(
+                        exposures, f"database/{database}", f"role/{role}", app, database
+                    )
+                through_membership[role].add(access, [], target)
+                continue
+            exposure = exposure_for(
+                exposures, _object_resource(grant, database), f"role/{role}", app, database
+            )
+            exposure.add(
+                access,
+                revoke_privileges(privileges, target, grantee, grantor, grant.owner),
+                target,
+            )
+            exposure.facts.update(object_type=grant.kind, owner=grant.owner)
+
+
+def _object_resource(grant: ObjectGrant, database: str) -> str:
+    """The resource a grant on one object is reported on."""
+    if grant.arguments is not None:
+        return f"function/{database}.{grant.schema_name}.{grant.name}({grant.arguments})"
+    return f"table/{database}.{grant.schema_name}.{grant.name}"
+
+
+def _object_ownership(
+    tenancy: Tenancy, detail: DatabaseDetail, app: str, exposures: dict[tuple[str, str], Exposure]
+) -> None:
+    """Relations a foreign role owns, or can act as the owner of, summed per owner."""
+    database = detail.name
+    owners: dict[str, dict[str, int]] = {}
+    for owned in detail.ownership:
+        counts = owners.setdefault(owned.role, {})
+        counts[owned.kind] = counts.get(owned.kind, 0) + owned.count
+    for owner, counts in sorted(owners.items()):
+        described = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in counts.items())
+        target = f"{described} in {quote_ident(database)}"
+        for role in tenancy.foreign_users(owner, database):
+            access = ownership_access(role, owner, tenancy.graph)
+            if access is None:
+                continue
+            exposure = exposure_for(
+                exposures, f"database/{database}", f"role/{role}", app, database
+            )
+            exposure.add(access, _reassign(tenancy, database, owner), target)
+            owns = exposure.facts.setdefault("owns", {})
+            assert isinstance(owns, dict)
+            owns[owner] = counts
+            exposure.facts["list_owned"] = (
+                "SELECT relname, relkind FROM pg_class WHERE relowner = "
+                f"{quote_literal(quote_ident(owner))}::regrole;"
+            )
+
+
+def _reassign(tenancy: Tenancy, database: str, owner: str) -> list[str]:
+    new_owner = successor_owner(tenancy, database)
+    owned_databases = tenancy.owned_databases(owner)
+    if not owned_databases:
+        return [f"REASSIGN OWNED BY {quote_ident(owner)} TO {quote_ident(new_owner)};"]
+    # REASSIGN OWNED would also hand over the databases the role owns: not wanted here.
+    return [
+        sql_comment(
+            f"{owner!r} also owns database(s) {', '.join(map(repr, owned_databases))}, which "
+            "REASSIGN OWNED would hand over too: ALTER ... OWNER TO "
+            f"{quote_ident(new_owner)} each object of {owner!r} in this database instead"
+        )
+    ]
+
+
+def _database_phrases(exposure: Exposure) -> list[str]:
+    """What a principal holds in a database, one phrase per way, for the message."""
+    phrases: list[str] = []
+    for held in exposure.held:
+        if held.derived:
+            continue
+        access = held.access
+        if access.via == "owner":
+            whole = held.target.startswith("DATABASE")
+            phrases.append(
+                "owns the database" if whole else f"owns {held.target.rsplit(' in ', 1)[0]}"
+            )
+        else:
+            phrases.append(f"holds {', '.join(access.privileges)} on the database")
+    for holder, group in exposure.through.items():
+        owned = [h.target for h in group if h.access.via == "owner"]
+        granted = [h for h in group if h.access.via != "owner"]
+        if owned:
+            what = (
+                "the database"
+                if owned[0].startswith("DATABASE")
+                else summarize_targets([t.rsplit(" in ", 1)[0] for t in owned])
+            )
+            phrases.append(f"can act as {holder!r}, the owner of {what}")
+        if granted:
+            privileges = sort_privileges(p for h in granted for p in h.access.privileges)
+            targets = summarize_targets([h.target for h in granted])
+            phrases.append(f"holds {', '.join(privileges)} on {targets} through {holder!r}")
+    return list(dict.fromkeys(phrases))
+
+
+def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
+    accesses = exposure.accesses
+    database = exposure.database
+    db = tenancy.databases[database]
+    kind, name = exposure.resource.split("/", 1)
+    principal = exposure.principal
+    evidence: dict[str, object] = {
+        "database": database,
+        "database_app": exposure.app,
+        "object_type": exposure.facts.get("object_type", kind),
+        "access": exposure.evidence(MAX_LISTED),
+        **{k: v for k, v in exposure.facts.items() if k != "object_type"},
+    }
+    if len(exposure.held) > MAX_LISTED:
+        evidence["access_total"] = len(exposure.held)
+    if principal == "PUBLIC":
+        subject = "PUBLIC"
+        connecting = tenancy.foreign_connecting(db)
+        evidence["exposed_roles"] = capped_names(connecting, len(connecting))
+    else:
+        role = principal.removeprefix("role/")
+        subject = describe_role(tenancy, role)
+        evidence["principal_app"] = tenancy.role_apps.get(role)
+        evidence["can_connect"] = can_connect(db, role, tenancy.graph)
+    if kind == "database":
+        message = f"in database {name!r} of app {exposure.app!r}, {subject} " + "; ".join(
+            _database_phrases(exposure)
+        )
+    else:
+        privileges = sort_privileges(p for a in accesses for p in a.privileges)
+        message = (
+            f"{subject} holds {', '.join(privileges)} on {kind} {name!r} of app {exposure.app!r}"
+        )
+    return Verdict(
+        resource=exposure.resource,
+        principal=principal,
+        app=exposure.app,
+        message=message,
+        evidence=evidence,
+        remediation=remediation_script(
+            [in_database(database)],
+            fix_lines(tenancy, database, exposure, cut_memberships=True),
+        ),
+    )

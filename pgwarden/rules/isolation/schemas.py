@@ -1,0 +1,135 @@
+"""PGW-ISO-003: PUBLIC may create objects in an app database or its schemas (CVE-2018-1058)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pgwarden.access.grants import acl_accesses
+from pgwarden.access.privileges import acl_text
+from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
+from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.snapshot import ServerSnapshot
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
+from pgwarden.rules.isolation._evidence import (
+    NIST_LEAST_PRIVILEGE,
+    inspected,
+    remediation_script,
+    verify_database_privilege,
+)
+
+
+class PublicCreateInSchema(Rule):
+    """PUBLIC can create objects in a schema of an app database.
+
+    CREATE on a schema lets any role that can connect plant tables, views and —
+    above all — functions and operators that shadow the ones the app calls through
+    its search_path (CVE-2018-1058). PostgreSQL 15 stopped granting it on ``public``
+    for new databases, but a database created before 15, or from a template that was,
+    keeps the old ACL; only CREATE is checked, USAGE for PUBLIC is harmless. CREATE
+    on the database itself (new schemas) for PUBLIC is reported here too.
+
+    Violation: An app database schema whose ACL gives CREATE to PUBLIC, or an app
+    database whose ACL gives CREATE to PUBLIC.
+
+    Fix: In that database, REVOKE CREATE ON SCHEMA <schema> FROM PUBLIC (as the
+    schema owner or the grantor), and GRANT CREATE only to the app's own migration
+    role.
+    """
+
+    id = "PGW-ISO-003"
+    severity = "medium"
+    frameworks = (NIST_LEAST_PRIVILEGE, "CVE-2018-1058")
+    requires = (Section.POSTGRES,)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        version = tenancy.version_num
+        for database, app, detail in inspected(tenancy, self.id):
+            db = tenancy.databases[database]
+            public_db = next((i for i in db.acl if i.is_public and "CREATE" in i.privileges), None)
+            if public_db is not None:
+                yield Verdict(
+                    resource=f"database/{database}",
+                    principal="PUBLIC",
+                    app=app,
+                    message=f"PUBLIC can create schemas in database {database!r} of app {app!r}",
+                    evidence={
+                        "database": database,
+                        "acl_item": acl_text(public_db),
+                        "datacl": [acl_text(i) for i in db.acl],
+                        "verify": verify_database_privilege(None, database, "CREATE"),
+                    },
+                    remediation=remediation_script(
+                        revoke_privileges(
+                            ["CREATE"],
+                            f"DATABASE {quote_ident(database)}",
+                            None,
+                            public_db.grantor,
+                            db.owner,
+                        )
+                    ),
+                )
+            if isinstance(detail, Verdict):
+                yield detail
+                continue
+            for schema in detail.schemas:
+                item = next(
+                    (i for i in schema.acl if i.is_public and "CREATE" in i.privileges), None
+                )
+                if item is None:
+                    continue
+                evidence: dict[str, object] = {
+                    "database": database,
+                    "schema": schema.name,
+                    "owner": schema.owner,
+                    "acl_item": acl_text(item),
+                    "nspacl": [acl_text(i) for i in schema.acl],
+                    "verify": f"SELECT has_schema_privilege('public', "
+                    f"{quote_literal(schema.name)}, 'CREATE');  -- in {database!r}",
+                }
+                if schema.name == "public":
+                    evidence["note"] = _public_schema_note(version, schema.owner)
+                keep = [
+                    sql_comment(
+                        f"if {role!r} creates objects here: GRANT CREATE ON SCHEMA "
+                        f"{quote_ident(schema.name)} TO {quote_ident(role)};"
+                    )
+                    for role in tenancy.app_roles(app)
+                    if not acl_accesses(
+                        schema.acl, role, tenancy.graph, ("CREATE",), include_public=False
+                    )
+                ]
+                yield Verdict(
+                    resource=f"schema/{database}.{schema.name}",
+                    principal="PUBLIC",
+                    app=app,
+                    message=f"PUBLIC can create objects in schema {schema.name!r} of database "
+                    f"{database!r} (app {app!r})",
+                    evidence=evidence,
+                    remediation=remediation_script(
+                        [in_database(database)],
+                        revoke_privileges(
+                            ["CREATE"],
+                            f"SCHEMA {quote_ident(schema.name)}",
+                            None,
+                            item.grantor,
+                            schema.owner,
+                        ),
+                        keep,
+                    ),
+                )
+
+
+def _public_schema_note(version: int, owner: str) -> str:
+    if version < 150000:
+        return "before PostgreSQL 15 every new database's public schema gives CREATE to PUBLIC"
+    if owner != "pg_database_owner":
+        return (
+            f"the schema is owned by {owner!r}, not pg_database_owner: it predates "
+            "PostgreSQL 15 (an upgraded database, or one copied from an old template) and "
+            "kept the old ACL"
+        )
+    return (
+        "PostgreSQL 15+ creates public with USAGE only for PUBLIC: CREATE was granted "
+        "explicitly (or the template database had it)"
+    )

@@ -1,0 +1,21 @@
+"""PGW-KV and PGW-ADM-002: the apps' connection strings in Azure Key Vault."""
+
+from __future__ import annotations
+
+from pgwarden.rules.keyvault.admin_secrets import AppSecretUsesAdmin, VaultHoldsAdminSecret
+from pgwarden.rules.keyvault.app_secrets import (
+    AppSecretMissing,
+    AppSecretPointsElsewhere,
+    AppSecretWithoutTls,
+)
+from pgwarden.rules.keyvault.lifecycle import DsnSecretLifecycle, VaultNotRecoverable
+
+RULES = [
+    AppSecretMissing,
+    AppSecretUsesAdmin,
+    VaultHoldsAdminSecret,
+    AppSecretPointsElsewhere,
+    AppSecretWithoutTls,
+    DsnSecretLifecycle,
+    VaultNotRecoverable,
+]

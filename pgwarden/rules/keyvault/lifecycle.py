@@ -1,0 +1,144 @@
+"""PGW-KV-005 and -006: connection strings that are never rotated, and vaults that lose them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+from pgwarden.model.snapshot import SecretInfo, ServerSnapshot
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.keyvault._secrets import (
+    designated_secrets,
+    gap_message,
+    secret_resource,
+    store_command,
+    vault_app,
+)
+
+CIS_SECRET_EXPIRY = ("CIS Azure Foundations v3.0 8.3", "CIS Azure Foundations v3.0 8.4")
+CIS_RECOVERABLE = ("CIS Azure Foundations v3.0 8.5",)
+
+
+def dsn_secrets(snapshot: ServerSnapshot) -> Iterator[tuple[SecretInfo, str | None]]:
+    """Every connection-string secret seen: designated ones first, with their app."""
+    seen: set[tuple[str, str]] = set()
+    for item in designated_secrets(snapshot):
+        if item.secret is not None:
+            seen.add((item.vault.lower(), item.name))
+            yield item.secret, item.app
+    for vault in snapshot.azure.vaults or () if snapshot.azure else ():
+        for secret in vault.secrets or ():
+            if secret.connection_string and (vault.name.lower(), secret.name) not in seen:
+                yield secret, vault_app(snapshot, vault)
+
+
+class DsnSecretLifecycle(Rule):
+    """A DSN secret has no expiry date, has expired, or is disabled.
+
+    A connection string without an expiry is never rotated by design: it outlives the
+    people and pipelines that copied it. An expired or disabled one still in use means
+    the app reads it from somewhere else, or is about to fail.
+
+    Violation: a connection-string secret (an app's designated one, or one named like
+    a DSN in an app's vault) without an expiry (``exp``), past it, or disabled.
+
+    Fix: rotate the password and store the new connection string with an expiry:
+    az keyvault secret set --vault-name VAULT --name NAME --file dsn.txt --expires
+    2026-12-31T00:00:00Z (for a disabled one: az keyvault secret set-attributes …
+    --enabled true, or delete it).
+    """
+
+    id = "PGW-KV-005"
+    severity = "low"
+    frameworks = CIS_SECRET_EXPIRY
+    requires = (Section.AZURE_KEYVAULT,)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        now = datetime.now(UTC)
+        for secret, app in dsn_secrets(snapshot):
+            problems = []
+            if secret.enabled is False:
+                problems.append("is disabled")
+            if secret.expires_on is None:
+                problems.append("has no expiry date")
+            elif secret.expires_on <= now:
+                problems.append(f"expired on {secret.expires_on.date().isoformat()}")
+            if not problems:
+                continue
+            yield Verdict(
+                resource=secret_resource(secret.vault, secret.name),
+                app=app,
+                message=f"connection string {secret.vault}/{secret.name} {' and '.join(problems)}",
+                evidence={
+                    "enabled": secret.enabled,
+                    "expires_on": secret.expires_on.isoformat() if secret.expires_on else None,
+                    "updated_on": secret.updated_on.isoformat() if secret.updated_on else None,
+                },
+                remediation=f"Rotate the password, then {store_command(secret.vault, secret.name)}"
+                " --expires YYYY-MM-DDT00:00:00Z",
+            )
+
+
+class VaultNotRecoverable(Rule):
+    """A vault holding DSN secrets lacks soft delete or purge protection.
+
+    Without soft delete, a deleted connection string is gone at once; without purge
+    protection, anyone who may delete can also purge, so an attacker (or a mistaken
+    script) can destroy every app's credentials beyond recovery during the retention
+    period.
+
+    Violation: a vault that holds an app's DSN secret has ``enableSoftDelete`` false
+    or ``enablePurgeProtection`` not true.
+
+    Fix: az keyvault update --name VAULT --enable-purge-protection true (soft delete
+    is on for every vault created since 2020; purge protection cannot be turned off
+    again).
+    """
+
+    id = "PGW-KV-006"
+    severity = "medium"
+    frameworks = CIS_RECOVERABLE
+    requires = (Section.AZURE_VAULTS,)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        azure = snapshot.azure
+        assert azure is not None and azure.vaults is not None
+        for vault in azure.vaults:
+            resource = f"vault/{vault.name}"
+            if vault.properties_gap is not None:
+                yield Verdict(
+                    resource=resource,
+                    status="error",
+                    message=gap_message(f"vault {vault.name}'s properties", vault.properties_gap),
+                )
+                continue
+            missing = []
+            commands = []
+            if vault.soft_delete is False:
+                missing.append("soft delete")
+                commands.append(f"az keyvault update --name {vault.name} --enable-soft-delete true")
+            if not vault.purge_protection:
+                missing.append("purge protection")
+                commands.append(
+                    f"az keyvault update --name {vault.name} --enable-purge-protection true"
+                )
+            if not missing:
+                continue
+            yield Verdict(
+                resource=resource,
+                app=vault_app(snapshot, vault),
+                message=f"vault {vault.name}, which holds app connection strings, has no "
+                f"{' and no '.join(missing)}",
+                evidence={
+                    "soft_delete": vault.soft_delete,
+                    "purge_protection": vault.purge_protection,
+                    "apps": sorted(
+                        {
+                            a.app
+                            for a in designated_secrets(snapshot)
+                            if a.vault.lower() == vault.name.lower()
+                        }
+                    ),
+                },
+                remediation="\n".join(commands),
+            )

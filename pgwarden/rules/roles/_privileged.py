@@ -1,0 +1,106 @@
+"""What the PGW-ROLE rules share: privileged attributes and groups, and cutting a membership.
+
+Role attributes are never inherited: a role gets SUPERUSER, CREATEROLE, CREATEDB,
+REPLICATION or BYPASSRLS only by having it, or by ``SET ROLE`` to a role that has it.
+Group privileges are used through membership (inherit, or one ``SET ROLE`` away); an
+ADMIN-only grant (PostgreSQL 16's ``createrole_self_grant``: no INHERIT, no SET) is
+administrative and gives neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import attrgetter
+
+from pgwarden.access.graph import RolePath
+from pgwarden.access.remediation import revoke_membership, sql_comment
+from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.snapshot import Role
+from pgwarden.rules.base import ServerContext, Verdict
+
+CIS_PG_ADMIN = "CIS PostgreSQL 16 Benchmark 4.2"
+CIS_PG_PREDEFINED = "CIS PostgreSQL 16 Benchmark 4.7"
+NIST_PRIVILEGED = "NIST SP 800-53 AC-6(5)"
+
+ATTRIBUTES: dict[str, str] = {
+    "superuser": "bypasses every permission check on the server, in every database",
+    "createrole": "creates, alters and drops roles (before PostgreSQL 16: any non-superuser "
+    "role, and grants itself membership in any of them, every other app's role included)",
+    "createdb": "creates databases on the shared server (outside every tenancy check)",
+    "replication": "streams the whole cluster — every tenant's data — as a replication client",
+    "bypassrls": "ignores every row-level security policy on the tables it can read",
+}
+
+HIGH_PRIVILEGE_ROLES: dict[str, str] = {
+    "pg_read_all_data": "reads every table, view and sequence in every database — including "
+    "pg_authid, the password verifiers of every role on the server",
+    "pg_write_all_data": "inserts, updates and deletes rows of every table in every database",
+    "pg_execute_server_program": "runs programs on the database host as its operating-system "
+    "user (COPY ... PROGRAM)",
+    "pg_read_server_files": "reads any file the server process can read",
+    "pg_write_server_files": "writes any file the server process can write",
+    "pg_signal_backend": "cancels and terminates other roles' sessions: every tenant's",
+}
+
+
+_ATTRIBUTE_VALUES = attrgetter(*ATTRIBUTES)
+
+
+def held_attributes(role: Role | None) -> list[str]:
+    """The attributes of ``ATTRIBUTES`` that ``role`` has, in that order (none for None)."""
+    if role is None:
+        return []
+    # Asked of every role on the server, nearly all of which have none: all five are
+    # read at once, and only a role with one is spelt out.
+    values = _ATTRIBUTE_VALUES(role)
+    if not any(values):
+        return []
+    return [name for name, has in zip(ATTRIBUTES, values, strict=True) if has]
+
+
+def _own_cut(tenancy: Tenancy, path: RolePath, app: str) -> tuple[str, str]:
+    """The first membership on ``path`` that leaves the roles of ``app``.
+
+    The role keeps the groups of its own app; the grant where the chain reaches
+    beyond them is the one to revoke.
+    """
+    for member, role in path.edges:
+        if tenancy.role_apps.get(role) != app:
+            return (member, role)
+    return path.edges[-1]
+
+
+def cut_script(
+    tenancy: Tenancy, paths: Sequence[RolePath], app: str, describe: str
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """REVOKEs cutting every path where it leaves the app's own roles, with the cuts."""
+    cuts = list(dict.fromkeys(_own_cut(tenancy, path, app) for path in paths))
+    lines = [sql_comment(describe)]
+    for member, role in cuts:
+        lines.extend(revoke_membership(tenancy.graph, member, role, tenancy.version_num))
+    for path in paths:
+        for member, role in path.edges:
+            if (member, role) in cuts:
+                continue
+            for statement in revoke_membership(tenancy.graph, member, role, tenancy.version_num):
+                lines.append(sql_comment(f"or, for every member of {member!r}: {statement}"))
+    return list(dict.fromkeys(lines)), cuts
+
+
+def admin_unknown(context: ServerContext, consequence: str) -> Verdict:
+    """The blind spot of a server whose admin role neither the config nor ARM names."""
+    return Verdict(
+        resource=f"server/{context.name}",
+        status="error",
+        message=f"the admin role is unknown, {consequence}: set admin_role for this server "
+        "in the config (or its Azure reference, so it is read from ARM)",
+    )
+
+
+def group_risk(tenancy: Tenancy, holder: str) -> str | None:
+    """Why no app role may use ``holder``'s privileges, whatever the apps, or None."""
+    if holder == tenancy.context.admin_role:
+        return "the server's admin role: everything the admin may do, on every database"
+    if holder == "azure_pg_admin":
+        return "Azure's administrators group (azure_pg_admin)"
+    return HIGH_PRIVILEGE_ROLES.get(holder)

@@ -1,0 +1,72 @@
+"""PGW-ROLE-004: login roles that belong to no app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pgwarden.access.remediation import sql_comment
+from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.snapshot import ServerSnapshot
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.roles._privileged import admin_unknown, held_attributes
+
+
+class UnmappedLogin(Rule):
+    """A login role belongs to no app and is not the admin or a platform role.
+
+    On a shared server every login should be accounted for: an app's role, the admin,
+    or a platform role (monitoring, the auditor) listed in the map. A login nobody
+    owns is a credential nobody rotates — a leftover migration user, a departed
+    colleague's account — and it reaches every database that PUBLIC may connect to.
+    Azure's own roles and the bootstrap superuser are not tenants and are exempt.
+
+    Violation: A role with LOGIN that no app lists, and that is not the admin, a
+    platform role, pgwarden's own role, an Azure role or the bootstrap superuser.
+
+    Fix: Add it to its app's roles (or platform_roles) in pgwarden.toml; if nobody
+    uses it, ALTER ROLE <role> NOLOGIN now, and drop it once it owns nothing.
+    """
+
+    id = "PGW-ROLE-004"
+    severity = "low"
+    frameworks = ("NIST SP 800-53 AC-2",)
+    requires = (Section.POSTGRES,)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        if context.admin_role is None:
+            yield admin_unknown(context, "so the admin's login looks like a stray one")
+        for name, role in sorted(tenancy.roles.items()):
+            if not role.login or name in tenancy.role_apps or tenancy.is_non_tenant(name):
+                continue
+            owns = tenancy.owned_databases(name)
+            admin = quote_ident(context.admin_role) if context.admin_role else "<admin>"
+            yield Verdict(
+                resource=f"role/{name}",
+                principal=f"role/{name}",
+                message=f"login role {name!r} belongs to no app and is neither the admin nor a "
+                "platform role",
+                evidence={
+                    "role": name,
+                    "attributes": [a.upper() for a in held_attributes(role)],
+                    "connection_limit": role.connection_limit,
+                    "valid_until": role.valid_until,
+                    "member_of": sorted(tenancy.graph.holders(name).keys() - {name}),
+                    "can_connect_to": tenancy.connectable(name),
+                    "owns_databases": owns,
+                },
+                remediation="\n".join(
+                    [
+                        sql_comment(
+                            f"if an app uses it, add {name!r} to that app's roles in "
+                            "pgwarden.toml instead; if nobody does, stop its logins now:"
+                        ),
+                        f"ALTER ROLE {quote_ident(name)} NOLOGIN;",
+                        sql_comment(
+                            f"later, in each database: REASSIGN OWNED BY {quote_ident(name)} TO "
+                            f"{admin}; DROP OWNED BY {quote_ident(name)}; then DROP ROLE "
+                            f"{quote_ident(name)};"
+                        ),
+                    ]
+                ),
+            )
