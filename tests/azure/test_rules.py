@@ -34,15 +34,13 @@ from pgwarden.rules.backup import (
 )
 from pgwarden.rules.base import Rule, ServerContext, Verdict
 from pgwarden.rules.entra import EntraAuthentication
-from pgwarden.rules.keyvault import (
+from pgwarden.rules.keyvault.admin_secrets import AppSecretUsesAdmin, VaultHoldsAdminSecret
+from pgwarden.rules.keyvault.app_secrets import (
     AppSecretMissing,
     AppSecretPointsElsewhere,
-    AppSecretUsesAdmin,
     AppSecretWithoutTls,
-    DsnSecretLifecycle,
-    VaultHoldsAdminSecret,
-    VaultNotRecoverable,
 )
+from pgwarden.rules.keyvault.lifecycle import DsnSecretLifecycle, VaultNotRecoverable
 from pgwarden.rules.logging_settings import LoggingDisabled
 from pgwarden.rules.monitoring import MissingMetricAlerts
 from pgwarden.rules.network import (
