@@ -24,7 +24,8 @@ from pgwarden.cli.terminal import Console, diff_lines, runs_table, summary_table
 from pgwarden.collect.run import collect
 from pgwarden.engine import evaluate, gate
 from pgwarden.gate.baseline import apply_baseline, create_baseline, load_baseline
-from pgwarden.gate.history import HistoryStore, diff_json, run_json
+from pgwarden.gate.history.records import diff_json, run_json
+from pgwarden.gate.history.store import HistoryStore
 from pgwarden.gate.waivers import apply_waivers, load_waivers, waiver_warnings
 from pgwarden.gcpause import without_cycle_collection
 from pgwarden.model.config import Config, ServerConfig, load_config

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from rich.console import Console as RichConsole
 from rich.table import Table
 
-from pgwarden.gate.history import RunDiff, RunRecord, StoredFinding
+from pgwarden.gate.history.records import RunDiff, RunRecord, StoredFinding
 from pgwarden.model.results import SEVERITY_ORDER, Results
 
 SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
