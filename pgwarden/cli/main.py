@@ -22,13 +22,14 @@ from pydantic import ValidationError
 from pgwarden import __version__
 from pgwarden.cli.terminal import Console, diff_lines, runs_table, summary_table
 from pgwarden.collect.run import collect
-from pgwarden.engine import evaluate, gate
-from pgwarden.gate.baseline import apply_baseline, create_baseline, load_baseline
+from pgwarden.engine import evaluate
+from pgwarden.gate.baseline import create_baseline, load_baseline
+from pgwarden.gate.chain import apply_gate
 from pgwarden.gate.history.records import diff_json, run_json
 from pgwarden.gate.history.store import HistoryStore
-from pgwarden.gate.waivers import apply_waivers, load_waivers, waiver_warnings
+from pgwarden.gate.waivers import load_waivers, waiver_warnings
 from pgwarden.gcpause import without_cycle_collection
-from pgwarden.model.config import Config, ServerConfig, load_config
+from pgwarden.model.config import Config, FailOn, ServerConfig, load_config
 from pgwarden.model.errors import (
     EXIT_USAGE,
     ConfigError,
@@ -225,7 +226,7 @@ def scan(
     config_path: str | None,
     dsn: str | None,
     snapshot_path: str | None,
-    fail_on: str | None,
+    fail_on: FailOn | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     rules_dir: tuple[Path, ...],
@@ -242,7 +243,7 @@ def scan(
         config, raw = _load_config(config_path, dsn)
         rules = select_rules(load_rules(rules_dir), include, exclude)
         waivers = load_waivers(Path(waivers_path)) if waivers_path else None
-        baseline = load_baseline(Path(baseline_path)) if baseline_path else None
+        baseline = load_baseline(baseline_path) if baseline_path else None
         # Opened before the scan, so a bad store stops the run before any server is touched.
         store = stack.enter_context(HistoryStore.open(history_path)) if history_path else None
         console = Console(quiet=quiet)
@@ -268,19 +269,22 @@ def scan(
             snapshot_path=snapshot_path,
         )
         del snapshot  # the results carry what renderers need; free the catalog copy first
-        if waivers is not None:
-            results = apply_waivers(results, waivers, today=started.date())
-        if baseline is not None:
-            results = apply_baseline(results, baseline, path=str(baseline_path))
-        if store is not None:
-            results = store.record(results)
+        outcome = apply_gate(
+            results,
+            fail_on=fail_on or config.policy.fail_on,
+            waivers=waivers,
+            baseline=baseline,
+            history=store,
+            today=started.date(),
+        )
+        results = outcome.results
         wrote = _render_outputs(results, outputs)
         if results.waivers is not None:
             for line in waiver_warnings(results.waivers):
                 console.warn(line)
         if not quiet and not (wrote and "-" in outputs.values()):
             console.print(summary_table(results))
-        sys.exit(gate(results, (fail_on or config.policy.fail_on).lower()))
+        sys.exit(outcome.exit_code)
 
 
 def read_snapshot(path: Path) -> Snapshot:
