@@ -21,7 +21,8 @@ import psycopg
 from psycopg import sql
 
 from pgwarden.cli.localpg import LocalServer, throwaway_server
-from pgwarden.cli.terminal import Console, summary_table
+from pgwarden.cli.tables import summary_table
+from pgwarden.cli.terminal import Console
 from pgwarden.collect.run import collect
 from pgwarden.engine import evaluate
 from pgwarden.gate.chain import apply_gate
