@@ -23,6 +23,8 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 from pgwarden.cli import main as cli  # noqa: E402
+from pgwarden.cli.commands import scan as scan_command  # noqa: E402
+from pgwarden.cli.outputs import render_outputs as cli_render_outputs  # noqa: E402
 from pgwarden.collect.run import collect as scan_collect  # noqa: E402
 from pgwarden.engine import evaluate as engine_evaluate  # noqa: E402
 from pgwarden.gcpause import without_cycle_collection  # noqa: E402
@@ -63,16 +65,16 @@ class Stopwatch:
         return timed
 
     def install(self) -> None:
-        """Put the stopwatches on the CLI's collect, evaluate and render steps."""
-        hooks = ("collect", "evaluate", "_render_outputs")
-        missing = [name for name in hooks if not hasattr(cli, name)]
+        """Put the stopwatches on the scan command's collect, evaluate and render steps."""
+        hooks = ("collect", "evaluate", "render_outputs")
+        missing = [name for name in hooks if not hasattr(scan_command, name)]
         if missing:
             raise SystemExit(
-                f"benchmarks.probe: pgwarden.cli.main has no {', '.join(missing)} any more; "
-                "update benchmarks/probe.py to the CLI's new shape"
+                f"benchmarks.probe: pgwarden.cli.commands.scan has no {', '.join(missing)} "
+                "any more; update benchmarks/probe.py to the CLI's new shape"
             )
-        # The CLI's own names for them, taken from where they are defined (the CLI does
-        # not export what it imports).
+        # The scan command's own names for them, taken from where they are defined (the
+        # CLI does not export what it imports).
         collect = self.wrap("collect", scan_collect)
         evaluate = self.wrap("evaluate", engine_evaluate)
 
@@ -99,9 +101,13 @@ class Stopwatch:
             self.findings = len(results.findings)
             return results
 
-        for name, hook in (("collect", collect_and_record), ("evaluate", evaluate_and_count)):
-            setattr(cli, name, hook)
-        cli._render_outputs = self.wrap("render", cli._render_outputs)
+        hooked = (
+            ("collect", collect_and_record),
+            ("evaluate", evaluate_and_count),
+            ("render_outputs", self.wrap("render", cli_render_outputs)),
+        )
+        for name, hook in hooked:
+            setattr(scan_command, name, hook)
         for name, (renderer, default) in list(RENDERERS.items()):
             RENDERERS[name] = (self._wrap_renderer(name, renderer), default)
 

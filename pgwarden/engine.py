@@ -1,7 +1,7 @@
 """Evaluate rules over a Snapshot and build the Results document.
 
-Counting, severity overrides, fingerprints, coverage and the exit-code decision live
-here, where tests reach them; the CLI only parses options and writes files.
+Counting, severity overrides, fingerprints and coverage live here, where tests reach
+them; what the results mean for the exit code is the gate's (``pgwarden.gate.chain``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pgwarden.access.matrix import access_cells
 from pgwarden.gcpause import collector_paused
 from pgwarden.model.config import Config, ServerConfig, Severity
 from pgwarden.model.context import ServerContext
-from pgwarden.model.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATIONS
 from pgwarden.model.results import (
     SEVERITY_ORDER,
     Coverage,
@@ -323,21 +322,3 @@ def with_findings(results: Results, findings: Sequence[Finding], **update: objec
             **update,
         }
     )
-
-
-def gate(results: Results, fail_on: str) -> int:
-    """The exit code: 1 on a failing finding at or above ``fail_on``, 3 when incomplete.
-
-    Waived findings never fail the gate; with a baseline, only ``new`` findings do
-    (``unchanged`` ones were accepted, ``absent`` ones are gone).
-    """
-    threshold = SEVERITY_ORDER.get(fail_on)
-    if threshold is not None:
-        for finding in results.findings:
-            if finding.status != "fail" or finding.baseline_state in ("unchanged", "absent"):
-                continue
-            if SEVERITY_ORDER[finding.severity] >= threshold:
-                return EXIT_VIOLATIONS
-    if not results.scan.complete:
-        return EXIT_INCOMPLETE
-    return EXIT_OK

@@ -21,9 +21,11 @@ import psycopg
 from psycopg import sql
 
 from pgwarden.cli.localpg import LocalServer, throwaway_server
-from pgwarden.cli.terminal import Console, summary_table
+from pgwarden.cli.tables import summary_table
+from pgwarden.cli.terminal import Console
 from pgwarden.collect.run import collect
-from pgwarden.engine import evaluate, gate
+from pgwarden.engine import evaluate
+from pgwarden.gate.chain import apply_gate
 from pgwarden.model.config import parse_config
 from pgwarden.model.errors import EnvironmentNotReady, one_line
 from pgwarden.reports.registry import RENDERERS
@@ -228,9 +230,13 @@ def _run_demo(output_dir: Path, console: Console) -> int:
                 snapshot = collect(config)
         finally:
             os.environ.pop(DEMO_DSN_VARIABLE, None)
-    results = evaluate(
-        snapshot, config, load_rules(), started_at=started, config_bytes=DEMO_CONFIG.encode()
+    outcome = apply_gate(
+        evaluate(
+            snapshot, config, load_rules(), started_at=started, config_bytes=DEMO_CONFIG.encode()
+        ),
+        fail_on=config.policy.fail_on,
     )
+    results = outcome.results
     (output_dir / "snapshot.json").write_text(snapshot.to_json(), encoding="utf-8")
     written = [output_dir / "snapshot.json"]
     for renderer, filename in RENDERERS.values():
@@ -245,9 +251,9 @@ def _run_demo(output_dir: Path, console: Console) -> int:
     console.print(f"\nThe throwaway server is gone. Outputs in {output_dir}/:")
     for path in [config_path, *written]:
         console.print(f"  {path}")
-    code = gate(results, config.policy.fail_on)
     console.print(
-        f"\nAs a CI gate (fail_on = {config.policy.fail_on!r}) this scan would exit {code}. Re-run "
-        f"offline: pgwarden scan --config {config_path} --snapshot {output_dir / 'snapshot.json'}"
+        f"\nAs a CI gate (fail_on = {config.policy.fail_on!r}) this scan would exit "
+        f"{outcome.exit_code}. Re-run offline: pgwarden scan --config {config_path} "
+        f"--snapshot {output_dir / 'snapshot.json'}"
     )
     return 0

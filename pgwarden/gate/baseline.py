@@ -20,6 +20,7 @@ problem is gone.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -114,9 +115,17 @@ def parse_baseline(text: str, path: str) -> Baseline:
         raise ConfigError(f"{path}: not a pgwarden baseline: {place}: {problem}") from None
 
 
-def load_baseline(path: Path) -> Baseline:
-    """Read and validate a baseline file."""
-    return parse_baseline(read_input(path), str(path))
+@dataclass(frozen=True)
+class BaselineFile:
+    """A baseline and the path it was named by, which the results quote as ``baseline.file``."""
+
+    path: str
+    baseline: Baseline
+
+
+def load_baseline(path: str) -> BaselineFile:
+    """Read and validate the baseline file at ``path`` (kept as given, for the results)."""
+    return BaselineFile(path=path, baseline=parse_baseline(read_input(Path(path)), str(Path(path))))
 
 
 def _absent(entry: BaselineEntry) -> Finding:

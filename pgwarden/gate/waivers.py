@@ -222,7 +222,7 @@ def apply_waivers(results: Results, waivers: WaiverFile, *, today: date) -> Resu
     """Waive the failing findings the file covers; report expired and stale waivers.
 
     The first unexpired waiver (in file order) that matches a finding applies.
-    ``today`` is the date waivers are judged against (the CLI passes the scan's UTC date).
+    ``today`` is the date waivers are judged against (the gate passes the scan's UTC date).
     """
     active = [(i, entry) for i, entry in enumerate(waivers.entries) if not entry.expired(today)]
     matched: dict[int, list[str]] = {i: [] for i in range(len(waivers.entries))}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pgwarden.engine import evaluate, gate
+from pgwarden.engine import evaluate
+from pgwarden.gate.chain import exit_code
 from pgwarden.model.config import parse_config
 from pgwarden.model.results import fingerprint
 from pgwarden.model.snapshot import ServerSnapshot, Snapshot
@@ -101,7 +102,7 @@ def test_missing_sessions_make_an_error_not_a_pass() -> None:
     assert "sessions" in results.findings[0].message
     assert not results.scan.complete
     assert results.coverage[0].outcome == "error"
-    assert gate(results, "critical") == 3
+    assert exit_code(results, "critical") == 3
 
 
 def test_unreachable_server_errors_every_rule() -> None:
@@ -129,9 +130,9 @@ def test_severity_override_fingerprint_and_gate() -> None:
     assert finding.severity == "medium"
     assert finding.fingerprint == fingerprint("PGW-ISO-001", "ctxeco-db", "database/zep", "PUBLIC")
     assert results.summary.fail == 1 and results.summary.by_severity == {"medium": 1}
-    assert gate(results, "critical") == 0
-    assert gate(results, "medium") == 1
-    assert gate(results, "none") == 0
+    assert exit_code(results, "critical") == 0
+    assert exit_code(results, "medium") == 1
+    assert exit_code(results, "none") == 0
 
 
 class _Crashes(Rule):
@@ -153,7 +154,7 @@ def test_a_crashing_rule_is_an_error_finding() -> None:
     )
     (finding,) = results.findings
     assert finding.status == "error" and "KeyError" in finding.message
-    assert gate(results, "critical") == 3
+    assert exit_code(results, "critical") == 3
 
 
 def test_access_matrix_in_server_summary() -> None:

@@ -10,7 +10,8 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from pgwarden.gate.history import HistoryStore, StoredFinding, compare_server
+from pgwarden.gate.history.records import StoredFinding, compare_server
+from pgwarden.gate.history.store import HistoryStore
 from pgwarden.model.errors import ConfigError, UsageError
 from tests.gate.conftest import Workspace, config_text
 

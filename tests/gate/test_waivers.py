@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import jsonschema
 import pytest
 
-from pgwarden.engine import gate
+from pgwarden.gate.chain import exit_code
 from pgwarden.gate.waivers import apply_waivers, parse_waivers
 from pgwarden.model.errors import ConfigError
 from pgwarden.model.results import (
@@ -130,14 +130,14 @@ def test_a_waiver_applies_through_its_expiry_day_and_not_after() -> None:
     assert on_the_day.findings[0].waiver is not None
     assert on_the_day.findings[0].waiver.source == "waivers.toml:1"
     assert on_the_day.summary.waived == 1 and on_the_day.summary.fail == 0
-    assert gate(on_the_day, "high") == 0
+    assert exit_code(on_the_day, "high") == 0
 
     day_after = apply_waivers(results, waivers, today=date(2026, 7, 1))
     assert day_after.findings[0].status == "fail"
     assert day_after.findings[0].waiver is None
     assert day_after.waivers is not None
     assert [n.findings for n in day_after.waivers.expired] == [(results.findings[0].fingerprint,)]
-    assert gate(day_after, "high") == 1
+    assert exit_code(day_after, "high") == 1
 
 
 def test_globs_server_app_and_principal_narrow_a_waiver() -> None:

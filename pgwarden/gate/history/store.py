@@ -21,391 +21,39 @@ in which that rule ran on that server; a run where the server was down is skippe
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pgwarden.engine import evaluated
-from pgwarden.model.config import Severity
-from pgwarden.model.errors import ConfigError, UsageError, one_line
+from pgwarden.gate.history.backend import HISTORY_SCHEMA, HISTORY_SCHEMA_VERSION, HistoryBackend
+from pgwarden.gate.history.postgres import PostgresBackend, is_postgres_location
+from pgwarden.gate.history.records import (
+    RunDiff,
+    RunRecord,
+    ServerChange,
+    StoredFinding,
+    compare_server,
+)
+from pgwarden.gate.history.sqlite import SqliteBackend
+from pgwarden.model.errors import ConfigError, UsageError
 from pgwarden.model.results import (
     Finding,
     HistoryReport,
     ResolvedFinding,
     Results,
     ServerHistory,
-    Status,
 )
 
-HISTORY_SCHEMA_VERSION = 1
-VIOLATION: frozenset[str] = frozenset({"fail", "waived"})
 _CHUNK = 400
-
-# One DDL for both backends; {id} and {ts} are the only dialect differences.
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS pgwarden_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS pgwarden_runs (
-        id {id},
-        started_at {ts} NOT NULL,
-        finished_at {ts} NOT NULL,
-        tool_version TEXT NOT NULL,
-        config TEXT,
-        config_sha256 TEXT,
-        snapshot TEXT,
-        complete BOOLEAN NOT NULL,
-        fail INTEGER NOT NULL,
-        error INTEGER NOT NULL,
-        waived INTEGER NOT NULL,
-        new INTEGER,
-        resolved INTEGER)""",
-    """CREATE TABLE IF NOT EXISTS pgwarden_run_servers (
-        run_id BIGINT NOT NULL REFERENCES pgwarden_runs (id) ON DELETE CASCADE,
-        server TEXT NOT NULL,
-        complete BOOLEAN NOT NULL,
-        PRIMARY KEY (run_id, server))""",
-    """CREATE TABLE IF NOT EXISTS pgwarden_coverage (
-        run_id BIGINT NOT NULL REFERENCES pgwarden_runs (id) ON DELETE CASCADE,
-        server TEXT NOT NULL,
-        rule_id TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        PRIMARY KEY (run_id, server, rule_id))""",
-    """CREATE TABLE IF NOT EXISTS pgwarden_findings (
-        run_id BIGINT NOT NULL REFERENCES pgwarden_runs (id) ON DELETE CASCADE,
-        fingerprint TEXT NOT NULL,
-        rule_id TEXT NOT NULL,
-        severity TEXT NOT NULL,
-        status TEXT NOT NULL,
-        server TEXT NOT NULL,
-        app TEXT,
-        resource TEXT NOT NULL,
-        principal TEXT,
-        message TEXT NOT NULL,
-        PRIMARY KEY (run_id, fingerprint))""",
-    "CREATE INDEX IF NOT EXISTS pgwarden_findings_fingerprint "
-    "ON pgwarden_findings (fingerprint, run_id)",
-    "CREATE INDEX IF NOT EXISTS pgwarden_run_servers_server "
-    "ON pgwarden_run_servers (server, run_id)",
-)
-
-
-# -- plain records ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredFinding:
-    """A finding as a run recorded it."""
-
-    fingerprint: str
-    rule_id: str
-    severity: Severity
-    status: Status
-    server: str
-    app: str | None
-    resource: str
-    principal: str | None
-    message: str
-
-    @classmethod
-    def of(cls, finding: Finding) -> StoredFinding:
-        return cls(
-            fingerprint=finding.fingerprint,
-            rule_id=finding.rule_id,
-            severity=finding.severity,
-            status=finding.status,
-            server=finding.server,
-            app=finding.app,
-            resource=finding.resource,
-            principal=finding.principal,
-            message=finding.message,
-        )
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One recorded scan."""
-
-    id: int
-    started_at: datetime
-    finished_at: datetime
-    tool_version: str
-    config: str | None
-    config_sha256: str | None
-    snapshot: str | None
-    complete: bool
-    fail: int
-    error: int
-    waived: int
-    new: int | None
-    resolved: int | None
-    servers: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ServerChange:
-    """What changed on one server between two runs."""
-
-    server: str
-    new: tuple[StoredFinding, ...] = ()
-    resolved: tuple[StoredFinding, ...] = ()
-    changed: tuple[tuple[StoredFinding, StoredFinding], ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return not (self.new or self.resolved or self.changed)
-
-
-@dataclass(frozen=True)
-class RunDiff:
-    """The change from one recorded run to another (``pgwarden diff``)."""
-
-    before: RunRecord
-    after: RunRecord
-    servers: tuple[ServerChange, ...]
-    only_before: tuple[str, ...]
-    only_after: tuple[str, ...]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def run_json(run: RunRecord) -> dict[str, Any]:
-    """A run as ``pgwarden history --json`` prints it."""
-    result: dict[str, Any] = _plain(asdict(run))
-    return result
-
-
-def diff_json(diff: RunDiff) -> dict[str, Any]:
-    """A diff as ``pgwarden diff --json`` prints it."""
-    return {
-        "before": run_json(diff.before),
-        "after": run_json(diff.after),
-        "servers": [
-            {
-                "server": change.server,
-                "new": [asdict(f) for f in change.new],
-                "resolved": [asdict(f) for f in change.resolved],
-                "changed": [
-                    {**asdict(after), "previous_status": before.status}
-                    for before, after in change.changed
-                ],
-            }
-            for change in diff.servers
-        ],
-        "only_before": list(diff.only_before),
-        "only_after": list(diff.only_after),
-    }
-
-
-def compare_server(
-    server: str,
-    before: Iterable[StoredFinding],
-    after: Iterable[StoredFinding],
-    *,
-    before_ran: set[str],
-    after_ran: set[str],
-) -> ServerChange:
-    """New, resolved and re-statused violations of one server between two runs.
-
-    ``before_ran``/``after_ran`` are the rule ids that really ran on the server in each
-    run; a violation counts as new (or resolved) only when its rule ran on both sides.
-    """
-    old = {f.fingerprint: f for f in before if f.status in VIOLATION}
-    now = {f.fingerprint: f for f in after if f.status in VIOLATION}
-    key = _order
-    return ServerChange(
-        server=server,
-        new=tuple(
-            sorted(
-                (f for fp, f in now.items() if fp not in old and f.rule_id in before_ran), key=key
-            )
-        ),
-        resolved=tuple(
-            sorted(
-                (f for fp, f in old.items() if fp not in now and f.rule_id in after_ran), key=key
-            )
-        ),
-        changed=tuple(
-            (old[fp], f)
-            for fp, f in sorted(now.items(), key=lambda item: key(item[1]))
-            if fp in old and old[fp].status != f.status
-        ),
-    )
-
-
-def _order(finding: StoredFinding) -> tuple[str, str, str]:
-    return (finding.rule_id, finding.resource, finding.principal or "")
-
-
-# -- backends --------------------------------------------------------------------------
-
-
-class _Backend(Protocol):
-    display: str
-    id_type: str
-    ts_type: str
-
-    def execute(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-
-    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None: ...
-
-    def begin(self) -> None: ...
-
-    def commit(self) -> None: ...
-
-    def rollback(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def to_db(self, moment: datetime) -> Any: ...
-
-    def from_db(self, value: Any) -> datetime: ...
-
-
-class _SqliteBackend:
-    id_type = "INTEGER PRIMARY KEY AUTOINCREMENT"
-    ts_type = "TEXT"
-
-    def __init__(self, path: Path, *, create: bool) -> None:
-        self.display = str(path)
-        if path.is_dir():
-            raise ConfigError(f"--history {path}: is a directory, not a history database file")
-        if not path.exists():
-            if not create:
-                raise ConfigError(f"--history {path}: no such file (no run was recorded there)")
-            if not path.parent.is_dir():
-                raise ConfigError(f"--history {path}: directory {path.parent} does not exist")
-        try:
-            self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise ConfigError(f"--history {path}: cannot open: {exc}") from None
-        self.execute("PRAGMA foreign_keys = ON")
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise ConfigError(f"--history {self.display}: {exc}") from None
-
-    def execute(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._errors():
-            return list(self.conn.execute(query, tuple(params)).fetchall())
-
-    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self._errors():
-            self.conn.executemany(query, [tuple(r) for r in rows])
-
-    def begin(self) -> None:
-        # IMMEDIATE takes the write lock up front, so two concurrent scans recording
-        # into one file run one after the other instead of deadlocking.
-        self.execute("BEGIN IMMEDIATE")
-
-    def commit(self) -> None:
-        self.execute("COMMIT")
-
-    def rollback(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def to_db(self, moment: datetime) -> Any:
-        # Fixed-width UTC text sorts like time, so MIN() works on it.
-        return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-    def from_db(self, value: Any) -> datetime:
-        return datetime.fromisoformat(str(value))
-
-
-class _PostgresBackend:
-    id_type = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
-    ts_type = "TIMESTAMPTZ"
-
-    def __init__(self, dsn: str) -> None:
-        import psycopg
-        from psycopg.conninfo import conninfo_to_dict
-
-        try:
-            params = conninfo_to_dict(dsn)
-        except psycopg.Error:
-            raise ConfigError("--history: not a valid PostgreSQL DSN") from None
-        host = params.get("host") or "localhost"
-        port = f":{params['port']}" if params.get("port") else ""
-        user = f"{params['user']}@" if params.get("user") else ""
-        self.display = f"postgresql://{user}{host}{port}/{params.get('dbname') or ''}"
-        try:
-            self.conn = psycopg.connect(
-                dsn,
-                application_name="pgwarden-history",
-                connect_timeout=int(params.get("connect_timeout") or 10),
-            )
-        except psycopg.Error as exc:
-            raise ConfigError(f"--history {self.display}: {one_line(exc)}") from None
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        import psycopg
-
-        try:
-            yield
-        except psycopg.Error as exc:
-            raise ConfigError(f"--history {self.display}: {one_line(exc)}") from None
-
-    def execute(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._errors(), self.conn.cursor() as cur:
-            cur.execute(query.replace("?", "%s"), tuple(params))
-            return list(cur.fetchall()) if cur.description is not None else []
-
-    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self._errors(), self.conn.cursor() as cur:
-            cur.executemany(query.replace("?", "%s"), [tuple(r) for r in rows])
-
-    def begin(self) -> None:
-        # One writer at a time, across every pgwarden recording into this database.
-        self.execute("SELECT pg_advisory_xact_lock(hashtext('pgwarden-history'))")
-
-    def commit(self) -> None:
-        with self._errors():
-            self.conn.commit()
-
-    def rollback(self) -> None:
-        self.conn.rollback()
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def to_db(self, moment: datetime) -> Any:
-        return moment.astimezone(UTC)
-
-    def from_db(self, value: Any) -> datetime:
-        if isinstance(value, datetime):
-            return value.astimezone(UTC)
-        return datetime.fromisoformat(str(value))
-
-
-def is_postgres_location(location: str) -> bool:
-    """Whether ``--history`` names a PostgreSQL database rather than a SQLite file."""
-    return location.startswith(("postgresql://", "postgres://"))
-
-
-# -- the store -------------------------------------------------------------------------
 
 
 class HistoryStore:
     """A history database: record runs, list them, compare them."""
 
-    def __init__(self, backend: _Backend) -> None:
+    def __init__(self, backend: HistoryBackend) -> None:
         self._db = backend
         self.display = backend.display
 
@@ -417,10 +65,10 @@ class HistoryStore:
         """
         if not location.strip():
             raise UsageError("--history: give a file path or a postgresql:// DSN")
-        backend: _Backend = (
-            _PostgresBackend(location)
+        backend: HistoryBackend = (
+            PostgresBackend(location)
             if is_postgres_location(location)
-            else _SqliteBackend(Path(location), create=create)
+            else SqliteBackend(Path(location), create=create)
         )
         store = cls(backend)
         try:
@@ -452,7 +100,7 @@ class HistoryStore:
             raise
 
     def _ensure_schema(self) -> None:
-        for statement in _SCHEMA:
+        for statement in HISTORY_SCHEMA:
             self._db.execute(statement.format(id=self._db.id_type, ts=self._db.ts_type))
         rows = self._db.execute("SELECT value FROM pgwarden_meta WHERE key = 'schema_version'")
         if not rows:

@@ -1,0 +1,1 @@
+"""The ``pgwarden`` commands, one module each: parse options, call the core, write outputs."""

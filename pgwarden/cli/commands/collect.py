@@ -1,0 +1,45 @@
+"""``pgwarden collect``: write a snapshot (no secrets in it) for offline evaluation."""
+
+from __future__ import annotations
+
+import click
+
+from pgwarden.cli.exits import one_line_errors
+from pgwarden.cli.inputs import load_scan_config
+from pgwarden.cli.options import DSN_HELP, NO_SCRAM_KEY_REUSE_HELP, config_option
+from pgwarden.cli.outputs import write_output
+from pgwarden.cli.terminal import Console
+from pgwarden.collect.run import collect
+
+
+@click.command("collect")
+@config_option
+@click.option("--dsn", metavar="DSN", help=DSN_HELP)
+@click.option("-o", "--output", required=True, metavar="SNAPSHOT.json", help="where to write")
+@click.option("--jobs", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--no-scram-key-reuse", is_flag=True, help=NO_SCRAM_KEY_REUSE_HELP)
+def collect_cmd(
+    config_path: str | None,
+    dsn: str | None,
+    output: str,
+    jobs: int,
+    quiet: bool,
+    no_scram_key_reuse: bool,
+) -> None:
+    """Collect a snapshot (no secrets in it) for offline evaluation."""
+    with one_line_errors():
+        config, _raw = load_scan_config(config_path, dsn)
+        console = Console(quiet=quiet)
+        with console.progress("collecting") as progress:
+            snapshot = collect(
+                config, jobs=jobs, progress=progress, scram_key_reuse=not no_scram_key_reuse
+            )
+        write_output(output, snapshot.to_json())
+        for server in snapshot.servers:
+            for error in server.errors:
+                click.echo(f"pgwarden: warning: {server.name}: {error.reason}", err=True)
+        if not quiet and output != "-":
+            click.echo(
+                f"snapshot of {len(snapshot.servers)} server(s) written to {output}", err=True
+            )

@@ -1,0 +1,27 @@
+"""``pgwarden report``: re-render a saved results document in other formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pgwarden.cli.exits import one_line_errors
+from pgwarden.cli.inputs import read_results
+from pgwarden.cli.options import output_options, take_outputs
+from pgwarden.cli.outputs import render_outputs
+from pgwarden.model.errors import UsageError
+from pgwarden.reports.registry import RENDERERS
+
+
+@click.command()
+@click.argument("results_path", metavar="RESULTS.json")
+@output_options
+def report(results_path: str, **kwargs: Any) -> None:
+    """Re-render a saved results document in other formats."""
+    outputs = take_outputs(kwargs)
+    with one_line_errors():
+        results = read_results(Path(results_path))
+        if not render_outputs(results, outputs):
+            raise UsageError(f"name at least one output: {', '.join('--' + n for n in RENDERERS)}")

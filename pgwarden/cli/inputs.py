@@ -1,0 +1,78 @@
+"""What commands read: the config (with ``--dsn`` applied), snapshots, results documents."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pgwarden.cli.options import DEFAULT_CONFIG
+from pgwarden.collect.dsn import check_dsn_source
+from pgwarden.collect.endpoint import endpoint_of, server_name_of
+from pgwarden.model.config import Config, ServerConfig, load_config
+from pgwarden.model.errors import ConfigError, UsageError, read_input
+from pgwarden.model.results import Results, load_results
+from pgwarden.model.snapshot import Snapshot
+
+LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
+
+
+def load_scan_config(config_path: str | None, dsn: str | None) -> tuple[Config, bytes | None]:
+    """The config file (``--config`` or ./pgwarden.toml), with ``--dsn`` applied."""
+    path = Path(config_path) if config_path else Path(DEFAULT_CONFIG)
+    raw: bytes | None = None
+    if config_path or path.exists():
+        config = load_config(path)
+        raw = path.read_bytes()
+    else:
+        config = Config()
+    if dsn is None and not config.server and not config.azure.discover and _libpq_environment():
+        # No config and no --dsn: libpq's own environment (PGHOST, PGUSER, PGPASSFILE, …)
+        # says where to connect, as it does for psql.
+        dsn = ""
+    if dsn is not None:
+        if len(config.server) > 1:
+            raise UsageError("--dsn applies to a config with one server; this one has several")
+        base = config.server[0] if config.server else ServerConfig(name=_server_name(dsn))
+        try:
+            server = ServerConfig.model_validate({**base.model_dump(), "dsn": dsn})
+        except ValidationError:
+            raise UsageError("--dsn: not a usable DSN") from None
+        config = config.model_copy(update={"server": (server,)})
+    return config, raw
+
+
+def _libpq_environment() -> bool:
+    return any(os.environ.get(name) for name in LIBPQ_VARIABLES)
+
+
+def _server_name(dsn: str) -> str:
+    """A server name from the DSN's host, without reading a secret to find it."""
+    literal = check_dsn_source(dsn, "--dsn")
+    if literal is None:  # keyvault: the host is inside the secret
+        return "server"
+    return server_name_of(endpoint_of(literal))
+
+
+def read_snapshot(path: Path) -> Snapshot:
+    """Load a snapshot file; a bad one is one clear line.
+
+    Parsed and validated in one pass (pydantic's own JSON parser): at 1,000 databases
+    that takes under half the time of ``json.loads`` followed by validation.
+    """
+    text = read_input(path)
+    try:
+        return Snapshot.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first["type"] == "json_invalid":
+            reason = first.get("ctx", {}).get("error") or first["msg"]
+            raise ConfigError(f"{path}: not valid JSON: {reason}") from None
+        place = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"{path}: not a pgwarden snapshot: {place}: {first['msg']}") from None
+
+
+def read_results(path: Path) -> Results:
+    """Load a saved results document; a bad one is one clear line."""
+    return load_results(read_input(path), str(path))

@@ -1,0 +1,68 @@
+"""Options several commands share: the config, the DSN, the report outputs, the history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from pgwarden.reports.registry import RENDERERS
+
+DEFAULT_CONFIG = "pgwarden.toml"
+FAIL_ON = click.Choice(["critical", "high", "medium", "low", "none"], case_sensitive=False)
+F = TypeVar("F", bound=Callable[..., Any])
+FORMAT_NAMES = {
+    "json": "results JSON",
+    "sarif": "SARIF 2.1.0 log",
+    "html": "HTML report",
+    "junit": "JUnit XML",
+    "markdown": "Markdown summary",
+}
+DSN_HELP = (
+    "connection string: a literal DSN/URI, env:NAME or keyvault:VAULT/SECRET; "
+    "password=entra logs in with a Microsoft Entra token"
+)
+NO_SCRAM_KEY_REUSE_HELP = (
+    "log in to every database with the password, not with SCRAM keys derived once "
+    "(overrides [policy] scram_key_reuse)"
+)
+
+
+def config_option(func: F) -> F:
+    """``--config FILE``: the tenancy map (default ./pgwarden.toml)."""
+    return click.option(
+        "--config",
+        "config_path",
+        metavar="FILE",
+        help=f"tenancy map (default ./{DEFAULT_CONFIG})",
+    )(func)
+
+
+def history_option(*, required: bool = False, help: str) -> Callable[[F], F]:
+    """``--history PATH|DSN`` (or ``PGWARDEN_HISTORY``): a SQLite file or PostgreSQL DSN."""
+    return click.option(
+        "--history",
+        "history_path",
+        envvar="PGWARDEN_HISTORY",
+        required=required,
+        metavar="PATH|DSN",
+        help=f"{help} [env PGWARDEN_HISTORY]",
+    )
+
+
+def output_options(func: F) -> F:
+    """One ``--FORMAT PATH`` option per report format, in the renderers' order."""
+    for name in reversed(RENDERERS):
+        func = click.option(
+            f"--{name}",
+            f"out_{name}",
+            metavar="PATH",
+            help=f"write the {FORMAT_NAMES.get(name, name)} to PATH ('-' for stdout)",
+        )(func)
+    return func
+
+
+def take_outputs(kwargs: dict[str, Any]) -> dict[str, str | None]:
+    """Remove the ``output_options`` values from a command's keyword arguments."""
+    return {name: kwargs.pop(f"out_{name}") for name in RENDERERS}

@@ -1,0 +1,1 @@
+"""Run history (``--history``): every scan recorded, compared with the runs before it."""
