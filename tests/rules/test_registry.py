@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from pgwarden.engine import evaluate
+from pgwarden.model.config import parse_config
 from pgwarden.model.errors import UsageError
+from pgwarden.model.snapshot import Snapshot
 from pgwarden.rules.base import RuleDefinitionError
 from pgwarden.rules.registry import find_rule, load_rules, select_rules
 from tests.cli import run_pgwarden
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "small_server.json"
 
 PLUGIN = '''
 from pgwarden.rules.base import Rule, Verdict
@@ -37,6 +42,34 @@ class NoCreatedbAnywhere(Rule):
 
 RULES = [NoCreatedbAnywhere]
 '''
+
+
+def test_the_readme_plugin_example_works_as_written(tmp_path: Path) -> None:
+    """The README's plugin example, copied verbatim, loads and finds what it says."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Writing your own rules", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "acme_rules.py").write_text(example)
+    registered = load_rules([tmp_path])
+    entry = find_rule(registered, "ACME-ROLE-001")
+    snapshot = Snapshot.model_validate_json(FIXTURE.read_text())
+    server = snapshot.servers[0]
+    assert server.postgres is not None
+    # One app login gains CREATEDB; the admin has it already and is no tenant.
+    roles = tuple(
+        role.model_copy(update={"createdb": True}) if role.name == "ctxeco_app" else role
+        for role in server.postgres.roles
+    )
+    pg = server.postgres.model_copy(update={"roles": roles})
+    snapshot = snapshot.model_copy(
+        update={"servers": (server.model_copy(update={"postgres": pg}),)}
+    )
+    config = parse_config(
+        '[[server]]\nname = "ctxeco-db"\nadmin_role = "ctxecoadmin"\n', "pgwarden.toml"
+    )
+    results = evaluate(snapshot, config, [entry])
+    flagged = {f.resource for f in results.findings if f.rule_id == "ACME-ROLE-001"}
+    assert flagged == {"role/ctxeco_app"}
 
 
 def test_builtin_rules_come_through_entry_points() -> None:
