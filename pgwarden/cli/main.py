@@ -402,18 +402,31 @@ def _indent(text: str) -> str:
 
 
 @cli.command()
-@click.option("--dsn", required=True, metavar="DSN", help=DSN_HELP)
-@click.option("--name", metavar="NAME", help="server name (default: from the host)")
+@click.option("--dsn", metavar="DSN", help=DSN_HELP)
+@click.option("--name", metavar="NAME", help="server name (default: Azure's, else from the host)")
 @click.option("-o", "--output", default="-", metavar="FILE", help="where to write (default stdout)")
-def init(dsn: str, name: str | None, output: str) -> None:
+@click.option("--azure-subscription", metavar="ID", help="read ARM's admin and the DSN secrets")
+@click.option("--resource-group", metavar="NAME", help="the server's (default: found by name)")
+@click.option("--server-name", metavar="NAME", help="its ARM name (default: --name or host)")
+@click.option("--vault", "vaults", multiple=True, metavar="NAME", help="only these vaults")
+@click.option("--config", "config_path", metavar="FILE", help="take [azure] and the server from")
+@click.option("--json", "as_json", is_flag=True, help="the guesses and review list as JSON")
+def init(output: str, as_json: bool, **options: Any) -> None:
     """Draft a tenancy map from a live server (every guess is marked for review)."""
-    from pgwarden.cli.draft_map import draft_config
+    from pgwarden.cli.draft_map import InitRequest, draft_map
+    from pgwarden.cli.draft_review import review_lines
 
     with _errors():
-        text = draft_config(dsn, name)
         if output != "-" and Path(output).exists():
             raise UsageError(f"{output} exists; not overwriting it")
-        _write(output, text)
+        draft = draft_map(InitRequest.of_options(**options))
+        if not (as_json and output == "-"):
+            _write(output, draft.text)
+        if as_json:
+            document = draft.to_json(include_text=output == "-")
+            click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        else:
+            click.echo("\n".join(review_lines(draft.review)), err=True)
         if output != "-":
             click.echo(f"draft written to {output}: review every line marked REVIEW", err=True)
 
