@@ -40,9 +40,13 @@ class CrossAccess:
     database: str | None
     how: str
 
-    def describe(self) -> str:
+    def reached(self) -> str:
+        """What is reached and how, without the role."""
         where = self.database if self.database is not None else f"app {self.app}"
-        return f"{self.role} → {where}: {self.how}"
+        return f"{where}: {self.how}"
+
+    def describe(self) -> str:
+        return f"{self.role} → {self.reached()}"
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,7 @@ def app_name(databases: Sequence[str], anchor: str, secret: DsnSecret | None) ->
     or its leading database."""
     if secret is not None:
         stem = _VAULT_SUFFIX.sub("", secret.vault)
-        if stem and all(name_affinity(stem, db) == 1.0 for db in databases[:1]):
+        if stem and any(name_affinity(stem, db) == 1.0 for db in databases):
             return _slug(stem), f"after its vault {secret.vault}"
     if len(databases) == 1:
         return _slug(databases[0]), "after its database"

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 from pgwarden.access.analysis import RoleGraph
 from pgwarden.model.snapshot import Database, DatabaseDetail, PostgresSnapshot, Role
@@ -179,10 +180,11 @@ class SessionUse:
         return f"{self.count} live session(s) from {names}{more}"
 
 
-def name_parts(name: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def name_parts(name: str) -> tuple[str, ...]:
     """The parts of a name that may say whose it is (lower case, generic parts dropped)."""
     words = re.findall(r"[a-z]+|[0-9]+", name.lower())
-    return [w for w in words if w not in GENERIC_NAME_PARTS]
+    return tuple(w for w in words if w not in GENERIC_NAME_PARTS)
 
 
 def name_affinity(role: str, database: str) -> float:
@@ -312,18 +314,17 @@ class EvidenceReader:
     ) -> None:
         """A login role inherits the ownership of the NOLOGIN group it belongs to (an
         app's owner role): the group's objects are its app's, and so is the member."""
-        owning = {
-            (role, database): claim
-            for role, claims in found.items()
-            if role in roles and not roles[role].login
-            for database, claim in claims.items()
-            if any(e.kind in ("owns-schema", "owns-objects") for e in claim.evidence)
-        }
+        owning: dict[str, list[str]] = {}
+        for role, claims in found.items():
+            if role in roles and not roles[role].login:
+                for database, claim in sorted(claims.items()):
+                    if any(e.kind in ("owns-schema", "owns-objects") for e in claim.evidence):
+                        owning.setdefault(role, []).append(database)
+        if not owning:
+            return
         for role in sorted(self.candidates):
             if role not in roles or not roles[role].login:
                 continue
             for holder in graph.holders(role):
-                for database in sorted(self.databases):
-                    if holder != role and (holder, database) in owning:
-                        text = f"owns through {holder}"
-                        add(role, database, evidence("owns-through-group", text))
+                for database in owning.get(holder, ()) if holder != role else ():
+                    add(role, database, evidence("owns-through-group", f"owns through {holder}"))

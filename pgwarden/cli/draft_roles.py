@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pgwarden.cli.draft_review import ReviewItem
 from pgwarden.model.snapshot import AZURE_ROLES, Database, PostgresSnapshot, Role
@@ -53,7 +53,7 @@ class NonTenants:
     admin: AdminGuess
     platform: tuple[PlatformRole, ...]
     admin_shaped: tuple[str, ...] = ()
-    review: tuple[ReviewItem, ...] = field(default=())
+    review: tuple[ReviewItem, ...] = ()
 
     def names(self) -> frozenset[str]:
         """Every role that is no app's, by these guesses."""

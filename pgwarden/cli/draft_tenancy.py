@@ -178,7 +178,7 @@ def _apps_review(
     for app in apps.apps:
         by_role: dict[str, list[str]] = {}
         for access in app.cross_access:
-            by_role.setdefault(access.role, []).append(access.describe().split(" → ", 1)[1])
+            by_role.setdefault(access.role, []).append(access.reached())
         for role, reached in by_role.items():
             yield ReviewItem(
                 "high",
@@ -188,7 +188,7 @@ def _apps_review(
                 "suspected cross-app access, not intent; the scan reports it",
             )
     for role, reach in apps.unplaced_reach.items():
-        described = "; ".join(a.describe().split(" → ", 1)[1] for a in reach)
+        described = "; ".join(a.reached() for a in reach)
         yield ReviewItem(
             "medium",
             "unplaced-role",
