@@ -1,12 +1,12 @@
 """Apps and their roles, weighed from the evidence (``draft_evidence``) for ``pgwarden init``.
 
-Each role goes to the database its evidence favours most (grants only break ties); a
-role whose evidence is split between apps goes to none. Databases are one app when
-a role leads the evidence in both (it owns or works in each, and no other role leads
-there), or when a database has nothing but a role's name to go by and that role's app
-is elsewhere (``temporal_visibility`` with ``temporal``). What a role reaches beyond
-its own app is kept as suspected cross-app access: the scan reports it, the draft
-never makes it intent.
+Each role goes to the database its evidence favours most (grants are shown, never
+weighed); a role whose evidence is split evenly between apps goes to none. Databases
+are one app when a role leads the evidence in both (it owns or works in each, and no
+other role leads there), or when a database has nothing but a role's name to go by
+and that role's app is elsewhere (``temporal_visibility`` with ``temporal``). What a
+role reaches beyond its own app is kept as suspected cross-app access: the scan
+reports it, the draft never makes it intent.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ def favourites(claims: Mapping[str, Claim]) -> list[str]:
     ranked = [claim for claim in claims.values() if claim.intent > 0]
     if not ranked:
         return []
-    best = max(claim.rank() for claim in ranked)
-    return sorted(claim.database for claim in ranked if claim.rank() == best)
+    best = max(claim.intent for claim in ranked)
+    return sorted(claim.database for claim in ranked if claim.intent == best)
 
 
 def leaders(claims: Claims, database: str) -> list[str]:
@@ -263,10 +263,12 @@ class AppWeigher:
             )
             for app in drafts
         )
+        # Split roles say what they reach with their evidence; the other logins of no
+        # app are shown what they may reach.
         unplaced: dict[str, tuple[CrossAccess, ...]] = {}
-        for role in sorted(self.logins | {role for role, _ in split}):
+        for role in sorted(self.logins - app_of_role.keys() - {role for role, _ in split}):
             reach = self._reach(role, None, app_of_db, app_of_role)
-            if role not in app_of_role and reach:
+            if reach:
                 unplaced[role] = tuple(reach)
         return AppsGuess(
             apps=apps,

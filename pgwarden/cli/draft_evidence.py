@@ -5,7 +5,8 @@ piece is one observation a reviewer can check: ownership of the database, of sch
 and of objects inside it, default privileges set for the role, live sessions sampled,
 an app's DSN secret naming the role, the similarity of the role's and the database's
 names, and grants. Grants are *access*, not intent: a grant is exactly what a draft
-must not turn into a statement of what the owners meant, so it only breaks ties.
+must not turn into a statement of what the owners meant, so grants are shown and
+never weighed.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class Category(StrEnum):
     ACCESS = "access"  # a grant: what a draft must not bless as intent
 
 
-# Category of each kind, and its weight when the evidence is weighed.
+# Category of each kind, and its weight when the evidence is weighed (a grant's weight
+# only orders the evidence shown: grants are never weighed).
 KINDS: dict[str, tuple[Category, float]] = {
     "owns-database": (Category.OWNING, 3.0),
     "owns-schema": (Category.OWNING, 3.0),
@@ -128,10 +130,6 @@ class Claim:
         return sum(e.weight for e in self.evidence if e.category is not Category.ACCESS)
 
     @property
-    def access(self) -> float:
-        return sum(e.weight for e in self.evidence if e.category is Category.ACCESS)
-
-    @property
     def strong(self) -> bool:
         """Owning, working or declared evidence: more than a name or a grant."""
         return any(e.category in STRONG for e in self.evidence)
@@ -141,10 +139,6 @@ class Claim:
         return bool(self.evidence) and all(
             e.category in (Category.NAMING, Category.ACCESS) for e in self.evidence
         )
-
-    def rank(self) -> tuple[float, float]:
-        """Intent first; grants only break ties."""
-        return (self.intent, self.access)
 
     def describe(self) -> str:
         """The evidence, weightiest first."""

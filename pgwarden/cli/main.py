@@ -403,13 +403,28 @@ def _indent(text: str) -> str:
 
 @cli.command()
 @click.option("--dsn", metavar="DSN", help=DSN_HELP)
-@click.option("--name", metavar="NAME", help="server name (default: Azure's, else from the host)")
+@click.option(
+    "--name", metavar="NAME", help="server name (default: the Azure resource's, else the host's)"
+)
 @click.option("-o", "--output", default="-", metavar="FILE", help="where to write (default stdout)")
-@click.option("--azure-subscription", metavar="ID", help="read ARM's admin and the DSN secrets")
+@click.option(
+    "--azure-subscription",
+    metavar="ID",
+    help="read the admin from ARM and the apps' DSN secrets from the subscription's vaults",
+)
 @click.option("--resource-group", metavar="NAME", help="the server's (default: found by name)")
-@click.option("--server-name", metavar="NAME", help="its ARM name (default: --name or host)")
-@click.option("--vault", "vaults", multiple=True, metavar="NAME", help="only these vaults")
-@click.option("--config", "config_path", metavar="FILE", help="take [azure] and the server from")
+@click.option(
+    "--server-name", metavar="NAME", help="the server's ARM name (default: --name, else the host)"
+)
+@click.option(
+    "--vault", "vaults", multiple=True, metavar="NAME", help="look only in this vault (repeatable)"
+)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="an existing map: its [azure], sampling, and the server's dsn, azure and vaults",
+)
 @click.option("--json", "as_json", is_flag=True, help="the guesses and review list as JSON")
 def init(output: str, as_json: bool, **options: Any) -> None:
     """Draft a tenancy map from a live server (every guess is marked for review)."""

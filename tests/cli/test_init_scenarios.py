@@ -234,19 +234,21 @@ def test_names_that_say_nothing(
     clean_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``svc1`` and ``svc2``: ownership and sessions decide; a role working in another
-    app's database stays suspected cross-app access, and the scan of the draft says so."""
+    app's database stays suspected cross-app access, one working evenly in two apps
+    (``svc3``) is in neither, and the scan of the draft reports both."""
     server = build(
         clean_server,
-        [AUDITOR, "svc1", "svc2"],
+        [AUDITOR, "svc1", "svc2", "svc3"],
         [
             f"CREATE ROLE {AUDITOR} IN ROLE pg_monitor",
             "CREATE ROLE svc1",
             "CREATE ROLE svc2",
+            "CREATE ROLE svc3",
             "CREATE DATABASE orders",
             "CREATE DATABASE orders_history",
             "CREATE DATABASE billing",
             "REVOKE CONNECT, TEMPORARY ON DATABASE orders FROM PUBLIC",
-            f"GRANT CONNECT ON DATABASE orders TO svc1, svc2, {AUDITOR}",
+            f"GRANT CONNECT ON DATABASE orders TO svc1, svc2, svc3, {AUDITOR}",
         ],
         {
             "orders": ["CREATE TABLE public.o (id int)", "ALTER TABLE public.o OWNER TO svc1"],
@@ -264,6 +266,8 @@ def test_names_that_say_nothing(
         ("svc1", "orders", "orders-api"),
         ("svc2", "billing", "billing-api"),
         ("svc2", "orders", "billing-api"),
+        ("svc3", "orders", "reports"),
+        ("svc3", "billing", "reports"),
     ):
         result = draft(server, AUDITOR, tmp_path, monkeypatch)
         # The draft's dsn is the env: reference init was given, pointing at the auditor.
@@ -276,10 +280,16 @@ def test_names_that_say_nothing(
     billing = next(app for app in result.guess.apps if app.name == "billing")
     assert [(c.role, c.database) for c in billing.cross_access] == [("svc2", "orders")]
     assert "1 live session(s) from 'billing-api'" in billing.cross_access[0].how
+    assert [(s.role, s.apps) for s in result.guess.split] == [("svc3", ("billing", "orders"))]
     kinds = review_kinds(result)
-    assert {("cross-app-access", "role/svc2"), ("grouped-databases", "app/orders")} <= kinds
+    assert {
+        ("cross-app-access", "role/svc2"),
+        ("split-evidence", "role/svc3"),
+        ("grouped-databases", "app/orders"),
+    } <= kinds
     failing = {(f.rule_id, f.resource, f.principal) for f in findings if f.status == "fail"}
     assert ("PGW-ISO-002", "database/orders", "role/svc2") in failing
+    assert ("PGW-ISO-002", "database/orders", "role/svc3") in failing
     assert not [
         f for f in findings if f.rule_id.startswith("PGW-ISO-") and f.principal == "role/svc1"
     ]
