@@ -97,19 +97,6 @@ def favourites(claims: Mapping[str, Claim]) -> list[str]:
     return sorted(claim.database for claim in ranked if claim.intent == best)
 
 
-def leaders(claims: Claims, database: str) -> list[str]:
-    """The roles whose intent in ``database`` is highest (several on a tie)."""
-    scores = {
-        role: by_db[database].intent
-        for role, by_db in claims.items()
-        if database in by_db and by_db[database].intent > 0
-    }
-    if not scores:
-        return []
-    best = max(scores.values())
-    return sorted(role for role, score in scores.items() if score == best)
-
-
 class _Groups:
     """Union-find over database names."""
 
@@ -127,22 +114,33 @@ class _Groups:
         self._parent[second] = first
 
 
-def _joins(claims: Claims, role: str, anchor: str, database: str) -> bool:
-    """Whether ``role``'s evidence makes ``database`` part of the app of ``anchor``."""
-    claim = claims[role][database]
-    if database == anchor or claim.intent <= 0 or leaders(claims, database) != [role]:
-        return False
-    if claim.strong:
-        return True
-    # Only a name to go by: join when no other role shows any intent there.
-    others = [r for r, by_db in claims.items() if r != role and database in by_db]
-    return claim.naming_only and all(claims[r][database].intent == 0 for r in others)
+def _claimants(claims: Claims) -> dict[str, list[str]]:
+    """database → the roles with any claim on it."""
+    found: dict[str, list[str]] = {}
+    for role, by_db in sorted(claims.items()):
+        for database in by_db:
+            found.setdefault(database, []).append(role)
+    return found
+
+
+def _leaders(claims: Claims, roles: Sequence[str], database: str) -> list[str]:
+    """The roles whose intent in ``database`` is highest (several on a tie)."""
+    scores = {role: claims[role][database].intent for role in roles}
+    best = max(scores.values(), default=0.0)
+    return [role for role, score in scores.items() if score == best] if best > 0 else []
 
 
 def group_databases(
     databases: Sequence[str], claims: Claims
 ) -> tuple[list[list[str]], dict[str, list[str]]]:
-    """The databases grouped into apps, and why each group of several was joined."""
+    """The databases grouped into apps, and why each group of several was joined.
+
+    A role joins a database to its favourite's app when it alone leads the evidence
+    there with more than a name; or with its name alone, when no other role shows any
+    intent there at all.
+    """
+    claimants = _claimants(claims)
+    leaders = {db: _leaders(claims, roles, db) for db, roles in claimants.items()}
     groups = _Groups(databases)
     links: list[tuple[str, str]] = []
     for role in sorted(claims):
@@ -150,10 +148,16 @@ def group_databases(
         if not favoured:
             continue
         anchor = favoured[0]
-        for database in sorted(claims[role]):
-            if _joins(claims, role, anchor, database):
+        for database, claim in sorted(claims[role].items()):
+            if database == anchor or leaders[database] != [role]:
+                continue
+            alone = all(
+                claims[other][database].intent == 0
+                for other in claimants[database]
+                if other != role
+            )
+            if claim.strong or (claim.naming_only and alone):
                 groups.union(anchor, database)
-                claim = claims[role][database]
                 links.append((anchor, f"{role} leads in {database} ({claim.describe()})"))
     members: dict[str, list[str]] = {}
     for name in databases:
@@ -191,18 +195,23 @@ def app_name(databases: Sequence[str], anchor: str, secret: DsnSecret | None) ->
     return _slug(anchor), f"after {anchor}, where its roles' evidence is strongest"
 
 
-def _connect_via(db: Database, role: str, graph: RoleGraph) -> str | None:
-    """How ``role`` may CONNECT to ``db`` other than through PUBLIC (None: it may not)."""
-    if db.owner != role and graph.can_use(role, db.owner):
-        return f"may act as its owner {db.owner}"
-    for item in db.acl:
-        if item.grantee is None or "CONNECT" not in item.privileges:
-            continue
-        if item.grantee == role:
-            return "CONNECT granted to it"
-        if graph.can_use(role, item.grantee):
-            return f"may CONNECT through {item.grantee}"
-    return None
+def connect_reach(databases: Sequence[Database], graph: RoleGraph) -> dict[str, dict[str, str]]:
+    """role → database → how it may CONNECT other than through PUBLIC.
+
+    Only the owner and the CONNECT grantees of a database can let a role in: their
+    users are asked of the role graph once per grantee, not once per role.
+    """
+    found: dict[str, dict[str, str]] = {}
+    for db in databases:
+        grantees = [i.grantee for i in db.acl if i.grantee and "CONNECT" in i.privileges]
+        for grantee in grantees:
+            found.setdefault(grantee, {})[db.name] = "CONNECT granted to it"
+        for grantee in grantees:
+            for user in graph.user_names(grantee):
+                found.setdefault(user, {}).setdefault(db.name, f"may CONNECT through {grantee}")
+        for user in graph.user_names(db.owner):
+            found.setdefault(user, {})[db.name] = f"may act as its owner {db.owner}"
+    return found
 
 
 @dataclass
@@ -218,6 +227,12 @@ class AppWeigher:
     graph: RoleGraph
     secrets: Sequence[DsnSecret] = ()
     logins: frozenset[str] = frozenset()
+    _connect: dict[str, dict[str, str]] = field(init=False)
+    _order: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._connect = connect_reach(self.databases, self.graph)
+        self._order = [db.name for db in self.databases]
 
     def weigh(self) -> AppsGuess:
         """The apps, the roles split between apps, and what unplaced roles reach."""
@@ -325,18 +340,20 @@ class AppWeigher:
         app_of_role: Mapping[str, str],
     ) -> list[CrossAccess]:
         """Everything ``role`` shows or may do in apps other than ``own_app``."""
-        found: list[CrossAccess] = []
-        claims = self.claims.get(role, {})
-        for db in self.databases:
-            app = app_of_db[db.name]
-            if app == own_app:
-                continue
-            how = [claims[db.name].describe()] if db.name in claims else []
-            via = _connect_via(db, role, self.graph)
-            if via is not None and not (via == "CONNECT granted to it" and how):
-                how.append(via)
-            if how:
-                found.append(CrossAccess(role, app, db.name, ", ".join(how)))
+        how: dict[str, list[str]] = {}
+        for db, claim in self.claims.get(role, {}).items():
+            # A name that resembles another app's database reaches nothing.
+            if described := claim.describe(names=False):
+                how.setdefault(db, []).append(described)
+        for db, via in self._connect.get(role, {}).items():
+            shown = how.setdefault(db, [])
+            if not (shown and via == "CONNECT granted to it"):  # already in the evidence
+                shown.append(via)
+        found = [
+            CrossAccess(role, app_of_db[db], db, ", ".join(how[db]))
+            for db in self._order
+            if db in how and app_of_db[db] != own_app
+        ]
         for group in sorted(self.graph.holders(role)):
             other = app_of_role.get(group)
             if group != role and other is not None and other != own_app:

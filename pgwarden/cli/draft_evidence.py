@@ -140,10 +140,10 @@ class Claim:
             e.category in (Category.NAMING, Category.ACCESS) for e in self.evidence
         )
 
-    def describe(self) -> str:
-        """The evidence, weightiest first."""
-        ranked = sorted(self.evidence, key=lambda e: -e.weight)
-        return ", ".join(e.text for e in ranked)
+    def describe(self, *, names: bool = True) -> str:
+        """The evidence, weightiest first (without name similarity unless ``names``)."""
+        shown = [e for e in self.evidence if names or e.category is not Category.NAMING]
+        return ", ".join(e.text for e in sorted(shown, key=lambda e: -e.weight))
 
 
 @dataclass(frozen=True)
@@ -181,12 +181,18 @@ def name_parts(name: str) -> tuple[str, ...]:
     return tuple(w for w in words if w not in GENERIC_NAME_PARTS)
 
 
+def _leading_stems(parts: tuple[str, ...]) -> list[str]:
+    """The stems of a name's leading parts: ``temporal``, ``temporalvisibility``."""
+    return ["".join(parts[:count]) for count in range(1, len(parts) + 1)]
+
+
 def name_affinity(role: str, database: str) -> float:
     """How much the role's name says it is the database's: 1 same stem, 0.5 related, 0.
 
-    ``secairadar_app`` and ``secairadar``, ``ctxeco_app`` and ``ctxEco`` share a stem;
-    ``temporal_app`` and ``temporal_visibility`` are related; ``svc1`` and ``db1`` say
-    nothing (digits and generic parts alone are no name).
+    ``secairadar_app`` and ``secairadar``, ``ctxeco_app`` and ``ctxEco`` share a stem.
+    ``temporal_app`` and ``temporal_visibility`` are related: one name is the other's
+    leading words. ``tenant1`` and ``tenant10`` are not (a stem is compared word by
+    word), nor ``svc1`` and ``db1`` (digits and generic words alone are no name).
     """
     role_parts, db_parts = name_parts(role), name_parts(database)
     if not any(p.isalpha() for p in role_parts) or not any(p.isalpha() for p in db_parts):
@@ -194,11 +200,34 @@ def name_affinity(role: str, database: str) -> float:
     role_stem, db_stem = "".join(role_parts), "".join(db_parts)
     if role_stem == db_stem:
         return 1.0
-    shorter = min(len(role_stem), len(db_stem))
-    if shorter >= 3 and (role_stem.startswith(db_stem) or db_stem.startswith(role_stem)):
-        return 0.5
-    shared = {p for p in role_parts if p.isalpha() and len(p) >= 3} & set(db_parts)
-    return 0.5 if shared else 0.0
+    shorter, longer = sorted((role_parts, db_parts), key=lambda parts: len("".join(parts)))
+    meaningful = any(p.isalpha() and len(p) >= 3 for p in shorter)
+    return 0.5 if meaningful and "".join(shorter) in _leading_stems(longer) else 0.0
+
+
+def related_names(names: Iterable[str]) -> Callable[[str], list[str]]:
+    """A lookup of the ``names`` that may resemble a given name (``name_affinity`` then
+    decides): one whose whole stem leads the other's, asked of two indexes instead of
+    comparing every pair."""
+    by_whole: dict[str, set[str]] = {}
+    by_leading: dict[str, set[str]] = {}
+    for name in names:
+        stems = _leading_stems(name_parts(name))
+        if stems:
+            by_whole.setdefault(stems[-1], set()).add(name)
+        for stem in stems:
+            by_leading.setdefault(stem, set()).add(name)
+
+    def lookup(name: str) -> list[str]:
+        stems = _leading_stems(name_parts(name))
+        if not stems:
+            return []
+        found = set(by_leading.get(stems[-1], ()))
+        for stem in stems:
+            found.update(by_whole.get(stem, ()))
+        return sorted(found)
+
+    return lookup
 
 
 def session_uses(pg: PostgresSnapshot) -> dict[tuple[str, str], SessionUse]:
@@ -261,12 +290,13 @@ class EvidenceReader:
         for secret in self.secrets:
             if secret.user and secret.database:
                 add(secret.user, secret.database, evidence("dsn-secret", f"secret {secret.label}"))
+        related = related_names(db.name for db in databases)
         for role in sorted(self.candidates):
-            for db in databases:
-                affinity = name_affinity(role, db.name)
+            for database in related(role):
+                affinity = name_affinity(role, database)
                 if affinity:
                     word = "matches" if affinity == 1.0 else "resembles"
-                    add(role, db.name, evidence("name", f"name {word} {db.name}", affinity))
+                    add(role, database, evidence("name", f"name {word} {database}", affinity))
         self._through_groups(found, roles, graph, add)
         return found
 

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from pgwarden.collect.azure.cloud import AzureSession
 
 DEFAULT_DSN_HINT = "env:PGWARDEN_DSN"
+# A draft grows with the apps, not with what one role reaches: the rest is in --json.
+CROSS_ACCESS_SHOWN = 10
 
 
 def _toml_string(value: str) -> str:
@@ -354,7 +356,10 @@ def _render_app(app: AppGuess) -> list[str]:
     out.append(f"roles = {_toml_list([r.role for r in app.roles])}")
     if app.cross_access:
         out.append(_review_comment("suspected cross-app access, not intent (the scan reports it):"))
-        out += [f"#   {_comment(access.describe())}" for access in app.cross_access]
+        shown = app.cross_access[:CROSS_ACCESS_SHOWN]
+        out += [f"#   {_comment(access.describe())}" for access in shown]
+        if len(app.cross_access) > len(shown):
+            out.append(f"#   … and {len(app.cross_access) - len(shown)} more (see --json)")
     if app.secret is not None:
         out.append(
             f"secret = {_toml_string(app.secret.reference)}   {_review_comment(app.secret.why)}"

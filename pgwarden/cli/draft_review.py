@@ -37,13 +37,17 @@ def ordered(items: Iterable[ReviewItem]) -> tuple[ReviewItem, ...]:
     return tuple(sorted(items, key=lambda item: PRIORITY_ORDER[item.priority]))
 
 
-def review_lines(items: Iterable[ReviewItem]) -> list[str]:
-    """The review list as a person reads it at the end of ``init``."""
+def review_lines(items: Iterable[ReviewItem], limit: int = 40) -> list[str]:
+    """The review list as a person reads it at the end of ``init``: the ``limit`` most
+    important items (``--json`` has them all)."""
     items = tuple(items)
     if not items:
         return ["review: nothing in the draft is a guess beyond the REVIEW comments"]
     lines = [f"review: {len(items)} thing(s) init was unsure of, most important first:"]
-    width = len(str(len(items)))
-    for number, item in enumerate(items, start=1):
+    shown = items[:limit]
+    width = len(str(len(shown)))
+    for number, item in enumerate(shown, start=1):
         lines.append(f"  {number:>{width}}. [{item.priority}] {item.subject}: {item.message}")
+    if len(items) > limit:
+        lines.append(f"  … and {len(items) - limit} more (--json lists them all)")
     return lines

@@ -184,11 +184,11 @@ def _apps_review(
                 "high",
                 "cross-app-access",
                 f"role/{role}",
-                f"a role of {app.name} that also reaches {'; '.join(reached)}: kept as "
+                f"a role of {app.name} that also reaches {_first(reached)}: kept as "
                 "suspected cross-app access, not intent; the scan reports it",
             )
     for role, reach in apps.unplaced_reach.items():
-        described = "; ".join(a.reached() for a in reach)
+        described = _first([a.reached() for a in reach])
         yield ReviewItem(
             "medium",
             "unplaced-role",
@@ -245,6 +245,11 @@ def _apps_review(
             )
 
 
+def _first(texts: Sequence[str], shown: int = 5) -> str:
+    more = f"; and {len(texts) - shown} more" if len(texts) > shown else ""
+    return "; ".join(texts[:shown]) + more
+
+
 def _groups_review(
     pg: PostgresSnapshot,
     databases: Sequence[Database],
@@ -255,26 +260,29 @@ def _groups_review(
     joins them."""
     placed = {r.role for app in apps.apps for r in app.roles}
     roles = {role.name: role for role in pg.roles}
+    reached: dict[str, list[str]] = {}
     for db in databases:
         for item in db.acl:
             group = item.grantee
             if (
-                group is None
-                or "CONNECT" not in item.privileges
-                or group in placed
-                or group not in roles
-                or roles[group].login
-                or group.startswith("pg_")
-                or group in AZURE_ROLES
+                group is not None
+                and "CONNECT" in item.privileges
+                and group not in placed
+                and group in roles
+                and not roles[group].login
+                and not group.startswith("pg_")
+                and group not in AZURE_ROLES
             ):
-                continue
-            shown = ", ".join(sorted(graph.user_names(group))) or "no one yet"
-            yield ReviewItem(
-                "low",
-                "group-role",
-                f"role/{group}",
-                f"a group of no app holding CONNECT on {db.name}; its members: {shown}",
-            )
+                reached.setdefault(group, []).append(db.name)
+    for group, names in sorted(reached.items()):
+        members = sorted(graph.user_names(group))
+        yield ReviewItem(
+            "low",
+            "group-role",
+            f"role/{group}",
+            f"a group of no app holding CONNECT on {_first(names)}; its members: "
+            f"{_first(members) or 'no one yet'}",
+        )
 
 
 def _visibility_review(pg: PostgresSnapshot, databases: Sequence[Database]) -> Iterator[ReviewItem]:
