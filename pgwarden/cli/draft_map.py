@@ -167,15 +167,9 @@ def draft_map(request: InitRequest, *, session: AzureSession | None = None) -> D
         session = open_session(config.azure)
     dsn = resolve_dsn(source, "--dsn", azure=config.azure, session=session)
     endpoint = endpoint_of(dsn)
-    collector = PostgresCollector(
-        dsn,
-        session_samples=config.policy.session_samples,
-        session_window_seconds=config.policy.session_window_seconds,
-    )
-    try:
-        pg = collector.collect()
-    except CollectorError as exc:
-        raise ConnectError(str(exc)) from None
+    pg = _collect(dsn, config)
+    # Re-drafting an existing map keeps its server's name.
+    given = request.name or (configured.name if configured else None)
     facts: AzureFacts | None = None
     if ref is not None and session is not None:
         from pgwarden.cli.draft_azure import read_azure_facts
@@ -183,7 +177,7 @@ def draft_map(request: InitRequest, *, session: AzureSession | None = None) -> D
         facts = read_azure_facts(
             session,
             ref,
-            request.name or server_name_of(endpoint),
+            given or server_name_of(endpoint),
             vaults=vaults,
             hosts={endpoint.host} if endpoint.host else set(),
             dsn_secret_pattern=config.azure.dsn_secret_pattern,
@@ -196,7 +190,7 @@ def draft_map(request: InitRequest, *, session: AzureSession | None = None) -> D
         secrets=facts.secrets if facts else (),
         admin_tools=config.policy.admin_application_names,
     )
-    name, named_from = _server_name(request.name, arm.name if arm else None, endpoint.host)
+    name, named_from = _server_name(given, arm.name if arm else None, endpoint.host)
     review = list(guess.review) + _azure_review(facts)
     if named_from == "its address":
         review.append(
@@ -221,9 +215,22 @@ def draft_map(request: InitRequest, *, session: AzureSession | None = None) -> D
     return Draft(text=text, server_name=name, guess=guess, review=ordered(review))
 
 
+def _collect(dsn: str, config: Config) -> PostgresSnapshot:
+    """The server's catalogs and sessions, sampled as a scan samples them."""
+    collector = PostgresCollector(
+        dsn,
+        session_samples=config.policy.session_samples,
+        session_window_seconds=config.policy.session_window_seconds,
+    )
+    try:
+        return collector.collect()
+    except CollectorError as exc:
+        raise ConnectError(str(exc)) from None
+
+
 def _server_name(given: str | None, arm_name: str | None, host: str | None) -> tuple[str, str]:
     if given:
-        return given, "--name"
+        return given, "the name given"
     if arm_name:
         return arm_name, "the Azure resource"
     name = server_name_of(Endpoint(host=host))

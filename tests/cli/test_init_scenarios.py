@@ -153,7 +153,8 @@ def test_azure_shaped_server_connected_as_its_admin(
 def test_plain_postgresql_without_sessions(
     clean_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Off Azure the admin owns most app databases; an owner group's member is its app's."""
+    """Off Azure the admin owns most app databases; an owner group's member is its app's;
+    what init could not see, and that nothing was seen running, is in the review list."""
     server = build(
         clean_server,
         ["dba", AUDITOR, "wiki_app", "crm_app"],
@@ -166,6 +167,8 @@ def test_plain_postgresql_without_sessions(
             "CREATE DATABASE wiki OWNER dba",
             "CREATE DATABASE crm OWNER dba",
             "CREATE DATABASE sandbox OWNER dba",
+            "CREATE DATABASE payroll OWNER dba",
+            "REVOKE CONNECT ON DATABASE payroll FROM PUBLIC",
         ],
         {
             "wiki": [
@@ -183,11 +186,12 @@ def test_plain_postgresql_without_sessions(
     mapped_server = mapped(result)
     assert mapped_server.admin_role == "dba"
     assert result.guess.admin == result.guess.admin.__class__(
-        "dba", "owner", "owns 3 of 3 app database(s); CREATEROLE and CREATEDB"
+        "dba", "owner", "owns 4 of 4 app database(s); CREATEROLE and CREATEDB"
     )
     assert mapped_server.platform_roles == (AUDITOR,)
     assert apps_of(mapped_server) == {
         "crm": (("crm",), ("crm_app", "crm_owner")),
+        "payroll": (("payroll",), ()),
         "sandbox": (("sandbox",), ()),
         "wiki": (("wiki",), ("wiki_app",)),
     }
@@ -198,6 +202,7 @@ def test_plain_postgresql_without_sessions(
         ("admin-guessed", "role/dba"),
         ("no-sessions", "server/sessions"),
         ("no-roles", "app/sandbox"),
+        ("database-unread", "database/payroll"),  # the auditor may not CONNECT there
     } <= kinds
     assert not {kind for kind, _ in kinds} & {"cross-app-access", "admin-in-use"}
 
