@@ -160,6 +160,36 @@ def test_json_gives_the_review_list_most_important_first(drafted: dict[str, Any]
     ]
 
 
+def test_without_sessions_ownership_and_names_still_decide(
+    seed_server: SeedServer, tmp_path: Path
+) -> None:
+    """No application is running: the same apps, and the review list says what was not
+    seen (nothing runs as the admin now, so nothing says so)."""
+    (tmp_path / "sampling.toml").write_text(FAST_POLICY)
+    run = run_pgwarden(
+        "init",
+        "--dsn",
+        "env:PGWARDEN_DSN",
+        "--config",
+        "sampling.toml",
+        "--json",
+        cwd=tmp_path,
+        env={"PGWARDEN_DSN": seed_server.dsn(AUDITOR)},
+    )
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    apps = {app["name"]: [r["role"] for r in app["roles"]] for app in document["apps"]}
+    assert apps == {
+        "ctxeco": ["ctxeco_app"],
+        "secairadar": ["secairadar_app"],
+        "temporal": ["temporal_app"],
+        "zep": ["zep_app"],
+    }
+    kinds = {item["kind"] for item in document["review"]}
+    assert "no-sessions" in kinds and "admin-in-use" not in kinds
+    assert parse_config(document["draft"], "draft.toml").server[0].admin_role == ADMIN
+
+
 def test_init_as_the_admin_drafts_a_map_that_loads(seed_server: SeedServer, tmp_path: Path) -> None:
     """Connected as the admin, the evidence says it is the admin: it is no platform role."""
     env = {"ADMIN_DSN": seed_server.dsn(ADMIN)}
