@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,17 +15,45 @@ from pgwarden.model.errors import UsageError
 
 
 @click.command()
-@click.option("--dsn", required=True, metavar="DSN", help=DSN_HELP)
-@click.option("--name", metavar="NAME", help="server name (default: from the host)")
+@click.option("--dsn", metavar="DSN", help=DSN_HELP)
+@click.option(
+    "--name", metavar="NAME", help="server name (default: the Azure resource's, else the host's)"
+)
 @click.option("-o", "--output", default="-", metavar="FILE", help="where to write (default stdout)")
-def init(dsn: str, name: str | None, output: str) -> None:
+@click.option(
+    "--azure-subscription",
+    metavar="ID",
+    help="read the admin from ARM and the apps' DSN secrets from the subscription's vaults",
+)
+@click.option("--resource-group", metavar="NAME", help="the server's (default: found by name)")
+@click.option(
+    "--server-name", metavar="NAME", help="the server's ARM name (default: --name, else the host)"
+)
+@click.option(
+    "--vault", "vaults", multiple=True, metavar="NAME", help="look only in this vault (repeatable)"
+)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="an existing map: its [azure], sampling, and the server's dsn, azure and vaults",
+)
+@click.option("--json", "as_json", is_flag=True, help="the guesses and review list as JSON")
+def init(output: str, as_json: bool, **options: Any) -> None:
     """Draft a tenancy map from a live server (every guess is marked for review)."""
-    from pgwarden.cli.draft_map import draft_config
+    from pgwarden.cli.draft_map import InitRequest, draft_map
+    from pgwarden.cli.draft_review import review_lines
 
     with one_line_errors():
-        text = draft_config(dsn, name)
         if output != "-" and Path(output).exists():
             raise UsageError(f"{output} exists; not overwriting it")
-        write_output(output, text)
+        draft = draft_map(InitRequest.of_options(**options))
+        if not (as_json and output == "-"):
+            write_output(output, draft.text)
+        if as_json:
+            document = draft.to_json(include_text=output == "-")
+            click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        else:
+            click.echo("\n".join(review_lines(draft.review)), err=True)
         if output != "-":
             click.echo(f"draft written to {output}: review every line marked REVIEW", err=True)

@@ -189,6 +189,19 @@ class KeyVaultCollector:
             app_secrets.append(self._app_secret(app.name, app.secret or "", ref, vault))
         return KeyVaultData(app_secrets=tuple(app_secrets), vaults=tuple(vaults.values()))
 
+    def collect_vaults(self, names: Sequence[str] = ()) -> tuple[tuple[KeyVault, ...], Gap | None]:
+        """Vaults by name (every vault of the subscription when none is named), as
+        ``collect`` reads an app's vault; and why the subscription's vaults could not be
+        listed, if so. ``pgwarden init`` looks in them for the apps' DSN secrets."""
+        properties, properties_gap = self._vault_properties()
+        vaults: list[KeyVault] = []
+        for name in names or [p.name for p in properties]:
+            match = next((p for p in properties if p.name.lower() == name.lower()), None)
+            url = f"https://{match.uri_host}" if match and match.uri_host else None
+            url = url or self._session.vault_url(name)
+            vaults.append(self._collect_vault(url, name, properties, properties_gap))
+        return tuple(vaults), properties_gap
+
     # --- ARM: vault properties -------------------------------------------------------
 
     def _vault_properties(self) -> tuple[list[_VaultProperties], Gap | None]:
