@@ -8,6 +8,8 @@ secrets whose name or content type marks them as connection strings (the configu
 public network access) come from ARM (``azure-mgmt-keyvault``).
 
 No secret value leaves this module: not in the snapshot, an exception or a log line.
+Any failure of a call (refused, unreadable, unexpected) becomes a Gap of the vault,
+secret or section it was reading; the other vaults and secrets are still read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient, SecretProperties
 from azure.mgmt.keyvault import KeyVaultManagementClient
 
@@ -227,7 +229,7 @@ class KeyVaultCollector:
                     )
                 )
             return found, None
-        except AzureError as exc:
+        except Exception as exc:
             return [], azure_gap(
                 "azure.vaults",
                 exc,
@@ -274,7 +276,7 @@ class KeyVaultCollector:
                         info = self._read_endpoint(client, info, props.name or "", None, rbac)
                     listed.append(info)
                 secrets = tuple(listed)
-            except AzureError as exc:
+            except Exception as exc:
                 secrets_gap = azure_gap(
                     "azure.keyvault",
                     exc,
@@ -307,7 +309,7 @@ class KeyVaultCollector:
         """The secret's metadata with its DSN's endpoint; the value is dropped here."""
         try:
             secret = client.get_secret(name, version)
-        except AzureError as exc:
+        except Exception as exc:
             return info.model_copy(
                 update={
                     "connection_string": True,
@@ -343,7 +345,7 @@ class KeyVaultCollector:
                 return AppSecret(
                     app=app, reference=reference, vault=vault.name, name=ref.name, found=False
                 )
-            except AzureError as exc:
+            except Exception as exc:
                 gap = azure_gap(
                     "azure.keyvault",
                     exc,
@@ -387,7 +389,7 @@ def read_secret_value(session: AzureSession, reference: str, where: str) -> str:
             raise ConfigError(
                 f"{where}: secret {ref.name!r} does not exist in vault {ref.vault_name}"
             ) from None
-        except AzureError as exc:
+        except Exception as exc:
             gap = azure_gap(
                 "dsn",
                 exc,
