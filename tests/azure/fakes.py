@@ -262,24 +262,31 @@ class FakeAzure:
             return _error(404, "VaultNotFound", "no vault is served here")
         return self._vault(vault, request)
 
-    def serve_example(self, path: str, example: dict[str, Any]) -> None:
+    def serve_example(self, path: str, example: dict[str, Any], *, as_list: bool = False) -> None:
         """Answer requests whose path matches ``path`` (regex) with an example's 200 body.
 
-        The body is Azure's own, verbatim; only absolute links to Azure's hosts are
-        pointed at the fake, and the page a ``nextLink`` asks for is served empty.
+        The body is Azure's own, verbatim, except that a ``nextLink`` to Azure's hosts
+        is pointed at the fake, whose answer to it is an empty last page. ``as_list``
+        serves a single resource's example as a one-item list page.
         """
         body = example["responses"]["200"]["body"]
-        self.examples.append((re.compile(path, re.IGNORECASE), body))
+        self.examples.append(
+            (re.compile(path, re.IGNORECASE), {"value": [body]} if as_list else body)
+        )
 
     def _example(self, request: Request, base: str) -> Response | None:
+        # Azure's FirewallRulesListByServer.json links to ".../ffff//resourceGroups/...":
+        # ARM treats the doubled slash as one.
+        path = re.sub("/{2,}", "/", request.path)
         for pattern, body in self.examples:
-            if pattern.search(request.path):
-                if "$skiptoken" in parse_qs(urlsplit(request.url).query):
-                    return _json({"value": []})
-                text = re.sub(
-                    r"https://[a-z0-9.-]+\.(azure\.com|azure\.net)(:443)?", base, json.dumps(body)
-                )
-                return Response(text, status=200, content_type="application/json")
+            if not pattern.search(path):
+                continue
+            if "$skiptoken" in parse_qs(urlsplit(request.url).query):
+                return _json({"value": []})
+            if isinstance(body, dict) and isinstance(body.get("nextLink"), str):
+                link = re.sub(r"^https://[^/]+", base, body["nextLink"])
+                body = {**body, "nextLink": link}
+            return _json(body)
         return None
 
     def fail(

@@ -144,7 +144,9 @@ class KeyVaultData:
 
 
 @dataclass(frozen=True)
-class _VaultProperties:
+class VaultProperties:
+    """A vault as ARM lists it: how to recognise it and its protection settings."""
+
     name: str
     id: str | None
     uri_host: str | None
@@ -179,7 +181,7 @@ class KeyVaultCollector:
             for app in apps
             if app.secret is not None
         ]
-        properties, properties_gap = self._vault_properties()
+        properties, properties_gap = self.vault_properties()
         vault_urls = list(dict.fromkeys(ref.vault_url for _app, ref in refs))
         vaults: dict[str, KeyVault] = {}
         for url in vault_urls:
@@ -193,7 +195,8 @@ class KeyVaultCollector:
 
     # --- ARM: vault properties -------------------------------------------------------
 
-    def _vault_properties(self) -> tuple[list[_VaultProperties], Gap | None]:
+    def vault_properties(self) -> tuple[list[VaultProperties], Gap | None]:
+        """Every vault of the subscription with its ARM properties, or the Gap why not."""
         if self._subscription is None:
             return [], Gap(
                 section="azure.vaults",
@@ -207,12 +210,12 @@ class KeyVaultCollector:
             self._session.credential, self._subscription, **self._session.arm_kwargs()
         )
         try:
-            found: list[_VaultProperties] = []
+            found: list[VaultProperties] = []
             for vault in client.vaults.list_by_subscription():
                 props = vault.properties
                 acls = props.network_acls if props else None
                 found.append(
-                    _VaultProperties(
+                    VaultProperties(
                         name=vault.name or "",
                         id=vault.id,
                         uri_host=host_of(props.vault_uri).lower()
@@ -250,7 +253,7 @@ class KeyVaultCollector:
         self,
         url: str,
         hint: str,
-        properties: list[_VaultProperties],
+        properties: list[VaultProperties],
         properties_gap: Gap | None,
     ) -> KeyVault:
         host = host_of(url).lower()
