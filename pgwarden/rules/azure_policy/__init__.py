@@ -8,6 +8,16 @@ from pgwarden.rules.azure_policy.encryption import NoCustomerManagedKey
 from pgwarden.rules.azure_policy.entra_only import PasswordAuthenticationOn
 from pgwarden.rules.azure_policy.private_endpoint import NoPrivateEndpoint
 
+__all__ = [
+    "RULES",
+    "DefenderPlanOff",
+    "NoCustomerManagedKey",
+    "NoDiagnosticLogs",
+    "NoPrivateEndpoint",
+    "PasswordAuthenticationOn",
+    "ThreatProtectionOff",
+]
+
 RULES = [
     PasswordAuthenticationOn,
     NoCustomerManagedKey,
