@@ -276,7 +276,7 @@ class FakeAzure:
 
     def _example(self, request: Request, base: str) -> Response | None:
         # Azure's FirewallRulesListByServer.json links to ".../ffff//resourceGroups/...":
-        # ARM treats the doubled slash as one.
+        # the fake reads the doubled slash as one.
         path = re.sub("/{2,}", "/", request.path)
         for pattern, body in self.examples:
             if not pattern.search(path):
