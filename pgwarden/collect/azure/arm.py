@@ -59,7 +59,7 @@ class ArmServerData:
     defender_plan: DefenderPlan | None = None
 
 
-# The sections this collector fills, with the role assignment each one needs.
+# The sections this collector fills (each may carry its own Gap).
 ARM_SECTIONS = (
     "azure.server",
     "azure.firewall",
