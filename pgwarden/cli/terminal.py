@@ -71,6 +71,7 @@ class Console:
 
 _PLAN = re.compile(r"^(\d+) server\(s\) to collect$")
 _DATABASES = re.compile(r"(\d+) databases?, \d+ roles?")
+_AZURE_CALLS = re.compile(r"^(\d+) Azure call\(s\)$")
 
 
 class ProgressLine(NamedTuple):
@@ -94,7 +95,8 @@ class ScanProgress:
     It reads the grammar ``scan.collect`` documents: "N server(s) to collect", then
     "SERVER: started", "SERVER: finished", "SERVER: failed: REASON", and the
     collectors' "SERVER: ..." lines: "... N databases, M roles" (databases listed),
-    "database NAME" (one database read) and anything mentioning Azure (one Azure call).
+    "database NAME" (one database read) and "N Azure call(s)" (calls the server's
+    collection sent to Azure).
     Lines worth printing: a header, then one per server as it ends; a lone server that
     fails prints nothing (the run then ends with that error as its one line).
     """
@@ -159,12 +161,13 @@ class ScanProgress:
                 parts.append(f"{server.azure_calls} Azure call(s)")
             return ProgressLine(f"{of}{name}: collected ({', '.join(parts)}, {seconds:.1f}s)")
         listed = _DATABASES.search(text)
+        calls = _AZURE_CALLS.match(text)
         if listed:
             server.databases_listed += int(listed.group(1))
         elif text.startswith("database "):
             server.databases_read += 1
-        elif "azure" in text.lower():
-            server.azure_calls += 1
+        elif calls:
+            server.azure_calls += int(calls.group(1))
         return None
 
 

@@ -14,6 +14,7 @@ from psycopg.conninfo import make_conninfo
 
 from pgwarden.collect.azure.secret_ref import KEYVAULT_PREFIX, parse_secret_ref
 from pgwarden.collect.endpoint import parse_dsn
+from pgwarden.collect.failure import describe_failure
 from pgwarden.model.config import AzureSettings
 from pgwarden.model.errors import ConfigError, ConnectError
 
@@ -100,16 +101,17 @@ def with_entra_token(
     """The DSN with ``password=entra`` replaced by an Entra access token (else unchanged)."""
     if not dsn or parse_dsn(dsn, where).get("password") != ENTRA_PASSWORD:
         return dsn
-    from azure.core.exceptions import AzureError
+    from azure.core.exceptions import AzureError, ClientAuthenticationError
 
-    from pgwarden.collect.azure.cloud import cloud_named, entra_token
+    from pgwarden.collect.azure.cloud import cloud_named, credential_hint, entra_token
 
     cloud = session.cloud if session else cloud_named((azure or AzureSettings()).cloud)
     try:
         token = entra_token(cloud, session.credential if session else None)
     except AzureError as exc:
-        lines = str(getattr(exc, "message", None) or exc).strip().splitlines()
-        reason = lines[0][:200] if lines else type(exc).__name__
+        reason = (
+            credential_hint(exc) if isinstance(exc, ClientAuthenticationError) else ""
+        ) or describe_failure(exc)
         raise ConnectError(
             f"{where}: password=entra: no Entra token for {cloud.postgres_scope}: {reason} "
             "(sign in with 'az login' or use a managed or workload identity)"

@@ -12,11 +12,12 @@ from pgwarden import __version__
 from pgwarden.collect.azure.secret_ref import KEYVAULT_PREFIX
 from pgwarden.collect.dsn import check_dsn_source, resolve_dsn
 from pgwarden.collect.endpoint import describe_endpoint, endpoint_of
+from pgwarden.collect.failure import describe_failure
 from pgwarden.collect.postgres.collector import DEFAULT_JOBS, PostgresCollector
 from pgwarden.collect.postgres.scram import ScramKeyReuse
 from pgwarden.model.config import Config, ServerConfig
 from pgwarden.model.errors import CollectorError, ConfigError, ConnectError, PgwardenError
-from pgwarden.model.snapshot import Gap, ServerSnapshot, Snapshot
+from pgwarden.model.snapshot import AzureSnapshot, Gap, ServerSnapshot, Snapshot
 
 if TYPE_CHECKING:
     # The Azure SDK is imported only when a scan needs Azure: it costs a second of
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 # Progress messages are plain text: "N server(s) to collect" once, then per server
 # "SERVER: started", "SERVER: finished" or "SERVER: failed: REASON", with the
-# collectors' own "SERVER: ..." lines in between (terminal.ScanProgress counts them).
+# collectors' own "SERVER: ..." lines in between and "SERVER: N Azure call(s)" before
+# the end when the server was read in Azure (terminal.ScanProgress counts them).
 Progress = Callable[[str], None]
 DEFAULT_SERVER_JOBS = 4
 log = logging.getLogger(__name__)
@@ -54,7 +56,20 @@ def collect_server(
 
         if progress:
             progress(f"{server.name}: reading Azure")
-        azure_snapshot = collect_azure(config, server, azure)
+        try:
+            azure_snapshot = collect_azure(config, server, azure)
+        except PgwardenError:
+            raise
+        except Exception as exc:  # the PostgreSQL side is still worth collecting
+            azure_snapshot = AzureSnapshot(
+                cloud=azure.cloud.name,
+                gaps=(
+                    Gap(
+                        section="azure",
+                        reason=f"reading Azure failed: {describe_failure(exc)}",
+                    ),
+                ),
+            )
     if discovered:
         return ServerSnapshot(
             name=server.name,
@@ -114,21 +129,28 @@ def _collect_reported(
     """Collect one server of many: say when it starts and ends, and never stop the others."""
     if progress:
         progress(f"{server.name}: started")
+    azure: AzureSession | None = kwargs.get("azure")
+    calls_before = azure.calls_in_thread() if azure is not None else 0
     try:
         snapshot = collect_server(config, server, progress=progress, **kwargs)
     except PgwardenError:
         raise  # a config mistake stops the whole run (exit 2)
     except Exception as exc:  # one broken server must not take the others down
+        # Never the exception's text: an SDK's can hold a whole response body.
+        log.debug("%s: collection failed: %s", server.name, describe_failure(exc))
         snapshot = ServerSnapshot(
             name=server.name,
             errors=(
                 Gap(
                     section="postgres",
-                    reason=f"collection failed: {type(exc).__name__}: {exc}",
+                    reason=f"collection failed: {describe_failure(exc)}",
                     fix=None,
                 ),
             ),
         )
+    calls = (azure.calls_in_thread() - calls_before) if azure is not None else 0
+    if progress and calls:
+        progress(f"{server.name}: {calls} Azure call(s)")
     if progress:
         failed = snapshot.postgres is None and snapshot.azure is None and snapshot.errors
         progress(

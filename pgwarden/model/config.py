@@ -44,6 +44,13 @@ class Policy(_Strict):
     require_private_access: bool = False
     require_high_availability: bool = False
     require_entra_auth: bool = False
+    # Azure Policy built-ins a customer opts into (PGW-AZ-001, -002, -003) ...
+    require_entra_only_auth: bool = False
+    require_customer_managed_key: bool = False
+    require_private_endpoint: bool = False
+    # ... and ones CIS asks for, checked unless a customer opts out (PGW-AZ-004..006).
+    require_threat_protection: bool = True
+    require_diagnostic_logs: bool = True
     admin_application_names: tuple[str, ...] = ("psql", "pgAdmin*", "azdata*")
     severity: dict[str, Severity] = Field(default_factory=dict)
     session_samples: int = Field(default=4, ge=1, le=100)

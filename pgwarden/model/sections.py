@@ -28,6 +28,9 @@ class Section(StrEnum):
     AZURE_KEYVAULT = "azure.keyvault"
     AZURE_ALERTS = "azure.alerts"
     AZURE_VAULTS = "azure.vaults"
+    AZURE_THREAT_PROTECTION = "azure.threat_protection"
+    AZURE_DEFENDER_PLAN = "azure.defender_plan"
+    AZURE_DIAGNOSTIC_SETTINGS = "azure.diagnostic_settings"
 
     @property
     def is_azure(self) -> bool:
@@ -45,4 +48,7 @@ AZURE_SECTIONS: dict[Section, str] = {
     Section.AZURE_KEYVAULT: "app_secrets",
     Section.AZURE_VAULTS: "vaults",
     Section.AZURE_ALERTS: "metric_alerts",
+    Section.AZURE_THREAT_PROTECTION: "threat_protection",
+    Section.AZURE_DEFENDER_PLAN: "defender_plan",
+    Section.AZURE_DIAGNOSTIC_SETTINGS: "diagnostic_settings",
 }

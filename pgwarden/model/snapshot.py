@@ -249,8 +249,21 @@ class PostgresSnapshot(Frozen):
         return None
 
 
+class PrivateEndpoint(Frozen):
+    """A private endpoint connection of a server and the state of its approval."""
+
+    name: str
+    status: str | None = None
+    provisioning_state: str | None = None
+
+
 class AzureServer(Frozen):
-    """A Flexible Server as Azure Resource Manager describes it (no password field)."""
+    """A Flexible Server as Azure Resource Manager describes it (no password field).
+
+    ``data_encryption`` is ``SystemManaged`` or ``AzureKeyVault`` (customer-managed
+    key, whose URI and status follow); ``private_endpoints`` lists the server's private
+    endpoint connections (``private_endpoint_connections`` is their number).
+    """
 
     id: str
     name: str
@@ -269,6 +282,10 @@ class AzureServer(Frozen):
     private_endpoint_connections: int = 0
     entra_auth: str | None = None
     password_auth: str | None = None
+    data_encryption: str | None = None
+    customer_key_uri: str | None = None
+    customer_key_status: str | None = None
+    private_endpoints: tuple[PrivateEndpoint, ...] = ()
 
     @property
     def major_version(self) -> int | None:
@@ -375,6 +392,51 @@ class MetricAlert(Frozen):
     metrics: tuple[str, ...] = ()
 
 
+class ThreatProtection(Frozen):
+    """The server's Microsoft Defender advanced threat protection setting.
+
+    ``state`` is ``Enabled`` or ``Disabled``; None when Azure has no setting at all.
+    """
+
+    state: str | None = None
+
+
+class DefenderPlan(Frozen):
+    """A subscription's Microsoft Defender for Cloud plan (``Microsoft.Security/pricings``).
+
+    ``pricing_tier`` is ``Standard`` (on) or ``Free`` (off); None when the
+    subscription lists no such plan.
+    """
+
+    name: str
+    pricing_tier: str | None = None
+    sub_plan: str | None = None
+
+
+class DiagnosticSetting(Frozen):
+    """A diagnostic setting of the server: where its resource logs go.
+
+    ``logs`` names the enabled log categories and category groups (``allLogs``,
+    ``audit``, ``PostgreSQLLogs``, …); a destination is None when not set.
+    """
+
+    name: str
+    workspace_id: str | None = None
+    storage_account_id: str | None = None
+    event_hub: str | None = None
+    logs: tuple[str, ...] = ()
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        """The kinds of destination the setting sends to."""
+        found = (
+            ("Log Analytics", self.workspace_id),
+            ("storage account", self.storage_account_id),
+            ("event hub", self.event_hub),
+        )
+        return tuple(kind for kind, target in found if target)
+
+
 class AzureSnapshot(Frozen):
     """What the Azure collectors saw for one server.
 
@@ -392,10 +454,16 @@ class AzureSnapshot(Frozen):
     app_secrets: tuple[AppSecret, ...] | None = None
     vaults: tuple[KeyVault, ...] | None = None
     metric_alerts: tuple[MetricAlert, ...] | None = None
+    threat_protection: ThreatProtection | None = None
+    defender_plan: DefenderPlan | None = None
+    diagnostic_settings: tuple[DiagnosticSetting, ...] | None = None
     gaps: tuple[Gap, ...] = ()
 
     def gap(self, section: str) -> Gap | None:
-        return next((gap for gap in self.gaps if gap.section == section), None)
+        """Why a section is missing: its own gap, else one for all of Azure (``azure``)."""
+        return next((gap for gap in self.gaps if gap.section == section), None) or next(
+            (gap for gap in self.gaps if gap.section == "azure"), None
+        )
 
     def collected(self, section: str) -> bool:
         """Whether the data of an ``azure.*`` section (``azure``: any of them) is present."""

@@ -82,6 +82,8 @@ class FakeFlexibleServer:
     configurations: dict[str, str] = field(default_factory=dict)
     administrators: list[dict[str, str]] = field(default_factory=list)
     subscription: str = SUBSCRIPTION
+    threat_protection: str | None = "Disabled"  # None: Azure has no setting (404)
+    diagnostic_settings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -183,6 +185,8 @@ class FakeAzure:
         self.servers: list[FakeFlexibleServer] = []
         self.vaults: list[FakeVault] = []
         self.metric_alerts: list[dict[str, Any]] = []
+        self.defender_plans: dict[str, str] = {}
+        self.examples: list[tuple[re.Pattern[str], Any]] = []
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str, str]] = []  # (host, path, authorization)
         self.arm = HTTPServer(ssl_context=tls.server_context(), threaded=True)
@@ -221,6 +225,8 @@ class FakeAzure:
             self.servers.clear()
             self.vaults.clear()
             self.metric_alerts.clear()
+            self.defender_plans.clear()
+            self.examples.clear()
             self.failures.clear()
             self.requests.clear()
 
@@ -255,6 +261,33 @@ class FakeAzure:
         if vault is None:
             return _error(404, "VaultNotFound", "no vault is served here")
         return self._vault(vault, request)
+
+    def serve_example(self, path: str, example: dict[str, Any], *, as_list: bool = False) -> None:
+        """Answer requests whose path matches ``path`` (regex) with an example's 200 body.
+
+        The body is Azure's own, verbatim, except that a ``nextLink`` to Azure's hosts
+        is pointed at the fake, whose answer to it is an empty last page. ``as_list``
+        serves a single resource's example as a one-item list page.
+        """
+        body = example["responses"]["200"]["body"]
+        self.examples.append(
+            (re.compile(path, re.IGNORECASE), {"value": [body]} if as_list else body)
+        )
+
+    def _example(self, request: Request, base: str) -> Response | None:
+        # Azure's FirewallRulesListByServer.json links to ".../ffff//resourceGroups/...":
+        # the fake reads the doubled slash as one.
+        path = re.sub("/{2,}", "/", request.path)
+        for pattern, body in self.examples:
+            if not pattern.search(path):
+                continue
+            if "$skiptoken" in parse_qs(urlsplit(request.url).query):
+                return _json({"value": []})
+            if isinstance(body, dict) and isinstance(body.get("nextLink"), str):
+                link = re.sub(r"^https://[^/]+", base, body["nextLink"])
+                body = {**body, "nextLink": link}
+            return _json(body)
+        return None
 
     def fail(
         self,
@@ -308,6 +341,9 @@ class FakeAzure:
         injected = self._injected(request)
         if injected is not None:
             return injected
+        example = self._example(request, self.arm_url)
+        if example is not None:
+            return example
         sub = r"/subscriptions/(?P<sub>[^/]+)"
         group = rf"{sub}/resourceGroups/(?P<rg>[^/]+)"
         server = rf"{group}/providers/{PG}/(?P<name>[^/]+)"
@@ -318,6 +354,12 @@ class FakeAzure:
             (rf"^{server}/firewallRules$", self._firewall_rules),
             (rf"^{server}/configurations$", self._configurations),
             (rf"^{server}/administrators$", self._administrators),
+            (rf"^{server}/advancedThreatProtectionSettings/Default$", self._threat_protection),
+            (
+                rf"^{server}/providers/Microsoft.Insights/diagnosticSettings$",
+                self._diagnostic_settings,
+            ),
+            (rf"^{sub}/providers/Microsoft.Security/pricings$", self._pricings),
             (rf"^{sub}/providers/Microsoft.KeyVault/vaults$", self._list_vaults),
             (rf"^{sub}/providers/Microsoft.Insights/metricAlerts$", self._alerts),
         ]
@@ -439,6 +481,55 @@ class FakeAzure:
             ],
         )
 
+    def _threat_protection(self, request: Request, match: dict[str, str]) -> Response:
+        server = self._server(match)
+        if server is None or server.threat_protection is None:
+            return _error(404, "ResourceNotFound", "no advanced threat protection setting")
+        return _json(
+            {
+                "id": f"{server.id}/advancedThreatProtectionSettings/Default",
+                "name": "Default",
+                "type": f"{PG}/advancedThreatProtectionSettings",
+                "properties": {"state": server.threat_protection},
+            }
+        )
+
+    def _diagnostic_settings(self, request: Request, match: dict[str, str]) -> Response:
+        server = self._server(match)
+        if server is None:
+            return _error(404, "ResourceNotFound", f"server {match['name']} was not found")
+        # Not paged at api-version 2021-05-01-preview: one "value" list.
+        return _json(
+            {
+                "value": [
+                    {
+                        "id": f"{server.id}/providers/microsoft.insights/diagnosticSettings/"
+                        f"{setting['name']}",
+                        "type": "Microsoft.Insights/diagnosticSettings",
+                        "name": setting["name"],
+                        "properties": setting["properties"],
+                    }
+                    for setting in server.diagnostic_settings
+                ]
+            }
+        )
+
+    def _pricings(self, request: Request, match: dict[str, str]) -> Response:
+        return _json(
+            {
+                "value": [
+                    {
+                        "id": f"/subscriptions/{match['sub']}/providers/Microsoft.Security/"
+                        f"pricings/{name}",
+                        "name": name,
+                        "type": "Microsoft.Security/pricings",
+                        "properties": {"pricingTier": tier, "freeTrialRemainingTime": "PT0S"},
+                    }
+                    for name, tier in self.defender_plans.items()
+                ]
+            }
+        )
+
     def _list_vaults(self, request: Request, match: dict[str, str]) -> Response:
         items = [
             {
@@ -483,6 +574,9 @@ class FakeAzure:
         injected = self._injected(request)
         if injected is not None:
             return injected
+        example = self._example(request, vault.url)
+        if example is not None:
+            return example
         if vault.forbidden:
             return _error(
                 403,

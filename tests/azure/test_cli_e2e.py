@@ -90,6 +90,10 @@ def test_seed_server_mistakes_are_each_reported(scanned: dict[str, Any]) -> None
         ("PGW-ADM-002", CTXECO_SECRET),
         ("PGW-KV-004", CTXECO_SECRET),
         ("PGW-KV-006", "vault/ctxeco-kv"),
+        # Checked by default (CIS): no Defender, no diagnostic settings on the fake.
+        ("PGW-AZ-004", "server/ctxeco-db"),
+        ("PGW-AZ-005", "subscription/00000000-0000-0000-0000-00000000c0de"),
+        ("PGW-AZ-006", "server/ctxeco-db"),
     }
     fails = _fails(results)
     assert expected <= fails, expected - fails

@@ -16,6 +16,7 @@ MESSAGES = [
     "east: 127.0.0.1:5432/postgres: 7 databases, 12 roles",
     "east: database zep",
     "east: database temporal",
+    "east: 12 Azure call(s)",
     "west: failed: cannot connect to 10.0.0.9:5432/postgres: connection refused",
     "east: finished",
 ]
@@ -25,13 +26,13 @@ def test_progress_counts_servers_databases_and_azure_calls() -> None:
     tracker = ScanProgress()
     lines = [line for m in MESSAGES for line in tracker.observe(m)]
     assert (tracker.total, tracker.done, tracker.failed) == (2, 2, 1)
-    assert (tracker.databases_listed, tracker.databases_read, tracker.azure_calls) == (7, 2, 1)
+    assert (tracker.databases_listed, tracker.databases_read, tracker.azure_calls) == (7, 2, 12)
     assert lines[0] == ProgressLine("collecting 2 server(s)")
     assert lines[1] == ProgressLine(
         "[1/2] west: failed: cannot connect to 10.0.0.9:5432/postgres: connection refused",
         failed=True,
     )
-    assert lines[2].text.startswith("[2/2] east: collected (2 database(s) read, 1 Azure call(s), ")
+    assert lines[2].text.startswith("[2/2] east: collected (2 database(s) read, 12 Azure call(s), ")
     assert len(lines) == 3
 
 

@@ -4,8 +4,12 @@ One ``AzureSession`` per scan holds the cloud (ARM endpoint, token scopes, Key V
 DNS suffix, PostgreSQL Entra scope), the credential (``DefaultAzureCredential``, so
 ``AZURE_TOKEN_CREDENTIALS``, managed identity, workload identity and ``az login`` all
 work) and the HTTP settings: bounded retries, a bounded budget for ``Retry-After``
-waits, and no body logging. Azure failures become one-line ``Gap``s naming the role
-assignment that is missing; nothing here ever formats a token or a response body.
+waits, and no body logging. It also counts the Azure calls each collecting thread
+makes and keeps subscription-wide answers (metric alerts, Defender plans) for the run,
+so a fleet of servers in one subscription reads them once. Azure failures become
+one-line ``Gap``s naming the role assignment that is missing; nothing here ever
+formats a token or a response body (``collect.failure`` reduces an exception to its
+status, error code and request id).
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
@@ -27,13 +32,16 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
+from pgwarden.collect.failure import describe_failure, http_status
 from pgwarden.model.snapshot import Gap
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
-    from azure.core.pipeline import PipelineResponse
+    from azure.core.pipeline import PipelineRequest, PipelineResponse
 
     from pgwarden.model.config import AzureSettings
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,49 @@ class BoundedRetryPolicy(RetryPolicy[Any, Any]):
         return bool(super().is_retry(settings, response))
 
 
+class AzureCallCounter(SansIOHTTPPolicy[Any, Any]):
+    """Counts the calls each thread sends (one per operation or page; retries and Key
+    Vault's challenge round trip are not counted again)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        self._local.calls = self.calls() + 1
+
+    def calls(self) -> int:
+        """Calls sent so far by the current thread."""
+        return int(getattr(self._local, "calls", 0))
+
+
+class RunCache:
+    """Answers computed once per run, whichever thread asks first (others wait).
+
+    A failure is kept too: every server of the subscription then records the same
+    gap, and the call that failed is not repeated once per server.
+    """
+
+    def __init__(self) -> None:
+        self._outcomes: dict[Hashable, tuple[Any, BaseException | None]] = {}
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._outcomes:
+                try:
+                    self._outcomes[key] = (compute(), None)
+                except Exception as exc:
+                    self._outcomes[key] = (None, exc)
+            value, failure = self._outcomes[key]
+        if failure is not None:
+            raise failure
+        result: T = value
+        return result
+
+
 @dataclass(frozen=True)
 class AzureClientOptions:
     """HTTP settings of every Azure SDK client pgwarden builds.
@@ -155,9 +206,17 @@ class AzureSession:
     arm_endpoint: str
     options: AzureClientOptions = field(default_factory=AzureClientOptions)
     budget: RetryAfterBudget = field(init=False)
+    counter: AzureCallCounter = field(init=False)
+    cache: RunCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.budget = RetryAfterBudget(self.options.retry_after_budget_s)
+        self.counter = AzureCallCounter()
+        self.cache = RunCache()
+
+    def calls_in_thread(self) -> int:
+        """Azure calls the current thread has sent with this session's clients."""
+        return self.counter.calls()
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for any azure-core based client."""
@@ -173,6 +232,7 @@ class AzureSession:
             # tokens in token responses) when anything turns it on; replace it with a
             # policy that does nothing. HttpLoggingPolicy (headers, redacted) stays.
             "logging_policy": SansIOHTTPPolicy(),
+            "per_call_policies": [self.counter],
             "connection_verify": options.connection_verify,
             "connection_timeout": options.connection_timeout_s,
             "read_timeout": options.read_timeout_s,
@@ -243,22 +303,30 @@ def network_reason(exc: BaseException) -> str:
     return "the network request failed"
 
 
-def error_code(exc: HttpResponseError) -> str:
-    """``HTTP 403 AuthorizationFailed``: the status and ARM/Key Vault error code only."""
-    code = getattr(exc.error, "code", None) if exc.error is not None else None
-    status = exc.status_code if exc.status_code is not None else "?"
-    return f"HTTP {status}" + (f" {code}" if isinstance(code, str) and code else "")
+def error_code(exc: BaseException) -> str:
+    """``HTTP 403 AuthorizationFailed, request id …``: never the exception's message."""
+    return describe_failure(exc)
 
 
-def azure_gap(section: str, exc: AzureError, *, action: str, role: str, host: str) -> Gap:
+def credential_hint(exc: ClientAuthenticationError) -> str:
+    """The first line of a credential's own explanation, cut before anything that
+    looks like a quoted response (a token endpoint's JSON or HTML)."""
+    lines = str(exc.message or "").strip().splitlines()
+    first = lines[0] if lines else ""
+    first = re.split(r"[{<]", first, maxsplit=1)[0].strip()
+    return first[:200]
+
+
+def azure_gap(section: str, exc: BaseException, *, action: str, role: str, host: str) -> Gap:
     """One Gap for a failed Azure call: what was refused and which role would allow it.
 
     ``action`` says what pgwarden tried ("read server ctxeco-db"), ``role`` the role
     assignment that allows it ("Reader on the server ctxeco-db"), ``host`` where.
-    Messages carry status and error codes only: response bodies stay out.
+    Any exception is accepted (SDK errors, unreadable responses, unexpected values);
+    messages carry status, error code and request id only: response bodies stay out.
     """
-    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
-        status = exc.status_code
+    status = http_status(exc)
+    if isinstance(exc, HttpResponseError) and status is not None:
         if status in (401, 403):
             return Gap(
                 section=section,
@@ -276,8 +344,7 @@ def azure_gap(section: str, exc: AzureError, *, action: str, role: str, host: st
     if isinstance(exc, ClientAuthenticationError):
         # DefaultAzureCredential explains itself over many lines; its first says which
         # credentials it tried. Credential errors never carry a token.
-        lines = str(exc.message or exc).strip().splitlines()
-        hint = lines[0][:200] if lines else ""
+        hint = credential_hint(exc)
         return Gap(
             section=section,
             reason=f"no Azure credential could {action}" + (f": {hint}" if hint else ""),
@@ -286,7 +353,14 @@ def azure_gap(section: str, exc: AzureError, *, action: str, role: str, host: st
         )
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return Gap(section=section, reason=f"cannot {action}: {host}: {network_reason(exc)}")
-    return Gap(section=section, reason=f"cannot {action}: {type(exc).__name__}")
+    if isinstance(exc, AzureError):
+        return Gap(section=section, reason=f"cannot {action}: {describe_failure(exc)}")
+    # Not an Azure error: a response the SDK could not read (DeserializationError is a
+    # ValueError), or a value pgwarden did not expect. Only this part is lost.
+    return Gap(
+        section=section,
+        reason=f"cannot {action}: {describe_failure(exc)} (an unexpected answer from Azure)",
+    )
 
 
 def enum_text(value: object) -> str | None:

@@ -8,6 +8,8 @@ secrets whose name or content type marks them as connection strings (the configu
 public network access) come from ARM (``azure-mgmt-keyvault``).
 
 No secret value leaves this module: not in the snapshot, an exception or a log line.
+Any failure of a call (refused, unreadable, unexpected) becomes a Gap of the vault,
+secret or section it was reading; the other vaults and secrets are still read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient, SecretProperties
 from azure.mgmt.keyvault import KeyVaultManagementClient
 
@@ -142,7 +144,9 @@ class KeyVaultData:
 
 
 @dataclass(frozen=True)
-class _VaultProperties:
+class VaultProperties:
+    """A vault as ARM lists it: how to recognise it and its protection settings."""
+
     name: str
     id: str | None
     uri_host: str | None
@@ -177,7 +181,7 @@ class KeyVaultCollector:
             for app in apps
             if app.secret is not None
         ]
-        properties, properties_gap = self._vault_properties()
+        properties, properties_gap = self.vault_properties()
         vault_urls = list(dict.fromkeys(ref.vault_url for _app, ref in refs))
         vaults: dict[str, KeyVault] = {}
         for url in vault_urls:
@@ -204,7 +208,8 @@ class KeyVaultCollector:
 
     # --- ARM: vault properties -------------------------------------------------------
 
-    def _vault_properties(self) -> tuple[list[_VaultProperties], Gap | None]:
+    def vault_properties(self) -> tuple[list[VaultProperties], Gap | None]:
+        """Every vault of the subscription with its ARM properties, or the Gap why not."""
         if self._subscription is None:
             return [], Gap(
                 section="azure.vaults",
@@ -218,12 +223,12 @@ class KeyVaultCollector:
             self._session.credential, self._subscription, **self._session.arm_kwargs()
         )
         try:
-            found: list[_VaultProperties] = []
+            found: list[VaultProperties] = []
             for vault in client.vaults.list_by_subscription():
                 props = vault.properties
                 acls = props.network_acls if props else None
                 found.append(
-                    _VaultProperties(
+                    VaultProperties(
                         name=vault.name or "",
                         id=vault.id,
                         uri_host=host_of(props.vault_uri).lower()
@@ -240,7 +245,7 @@ class KeyVaultCollector:
                     )
                 )
             return found, None
-        except AzureError as exc:
+        except Exception as exc:
             return [], azure_gap(
                 "azure.vaults",
                 exc,
@@ -261,7 +266,7 @@ class KeyVaultCollector:
         self,
         url: str,
         hint: str,
-        properties: list[_VaultProperties],
+        properties: list[VaultProperties],
         properties_gap: Gap | None,
     ) -> KeyVault:
         host = host_of(url).lower()
@@ -287,7 +292,7 @@ class KeyVaultCollector:
                         info = self._read_endpoint(client, info, props.name or "", None, rbac)
                     listed.append(info)
                 secrets = tuple(listed)
-            except AzureError as exc:
+            except Exception as exc:
                 secrets_gap = azure_gap(
                     "azure.keyvault",
                     exc,
@@ -320,7 +325,7 @@ class KeyVaultCollector:
         """The secret's metadata with its DSN's endpoint; the value is dropped here."""
         try:
             secret = client.get_secret(name, version)
-        except AzureError as exc:
+        except Exception as exc:
             return info.model_copy(
                 update={
                     "connection_string": True,
@@ -356,7 +361,7 @@ class KeyVaultCollector:
                 return AppSecret(
                     app=app, reference=reference, vault=vault.name, name=ref.name, found=False
                 )
-            except AzureError as exc:
+            except Exception as exc:
                 gap = azure_gap(
                     "azure.keyvault",
                     exc,
@@ -400,7 +405,7 @@ def read_secret_value(session: AzureSession, reference: str, where: str) -> str:
             raise ConfigError(
                 f"{where}: secret {ref.name!r} does not exist in vault {ref.vault_name}"
             ) from None
-        except AzureError as exc:
+        except Exception as exc:
             gap = azure_gap(
                 "dsn",
                 exc,

@@ -2,12 +2,14 @@
 
 ``metric_alerts.list_by_subscription()`` has no scope filter, so the alerts are
 matched to the server here: an alert scoped to the server itself, or to its resource
-group or subscription with Flexible Servers as its target resource type.
+group or subscription with Flexible Servers as its target resource type. The list is
+read once per subscription and run (``AzureSession.cache``). Every alert of the
+subscription is read, other teams' too, so any failure (one odd alert the SDK cannot
+deserialize included) costs the alerts section only.
 """
 
 from __future__ import annotations
 
-from azure.core.exceptions import AzureError
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.monitor.models import MetricAlertResource
 
@@ -37,9 +39,11 @@ def _alert(resource: MetricAlertResource) -> MetricAlert:
         for criterion in (getattr(criteria, "all_of", None) or ())
         if (name := getattr(criterion, "metric_name", None))
     )
+    resource_id = resource.id or ""
     return MetricAlert(
-        id=resource.id or "",
-        name=resource.name or "",
+        id=resource_id,
+        # Azure's own examples list alerts without a name: the id ends with it.
+        name=resource.name or resource_id.rstrip("/").rsplit("/", 1)[-1],
         enabled=bool(resource.enabled),
         scopes=tuple(resource.scopes or ()),
         target_resource_type=resource.target_resource_type,
@@ -51,10 +55,12 @@ def collect_metric_alerts(
     session: AzureSession, subscription_id: str, server_id: str
 ) -> tuple[tuple[MetricAlert, ...] | None, Gap | None]:
     """The subscription's metric alerts that cover the server, or the Gap why not."""
-    client = MonitorManagementClient(session.credential, subscription_id, **session.arm_kwargs())
     try:
-        alerts = [_alert(a) for a in client.metric_alerts.list_by_subscription()]
-    except AzureError as exc:
+        alerts = session.cache.get(
+            ("metric-alerts", subscription_id.lower()),
+            lambda: _subscription_alerts(session, subscription_id),
+        )
+    except Exception as exc:
         return None, azure_gap(
             "azure.alerts",
             exc,
@@ -62,6 +68,12 @@ def collect_metric_alerts(
             role=f"Monitoring Reader (or Reader) on subscription {subscription_id}",
             host=host_of(session.arm_endpoint),
         )
+    return tuple(a for a in alerts if alert_covers(a, server_id)), None
+
+
+def _subscription_alerts(session: AzureSession, subscription_id: str) -> tuple[MetricAlert, ...]:
+    client = MonitorManagementClient(session.credential, subscription_id, **session.arm_kwargs())
+    try:
+        return tuple(_alert(a) for a in client.metric_alerts.list_by_subscription())
     finally:
         client.close()
-    return tuple(a for a in alerts if alert_covers(a, server_id)), None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgwarden.collect.azure.arm import ArmCollector, ArmServerData
+from pgwarden.collect.azure.arm import ArmCollector, ArmServerData, unavailable
 from pgwarden.collect.azure.cloud import AzureSession
 from pgwarden.collect.azure.keyvault import KeyVaultCollector
 from pgwarden.collect.azure.monitor import collect_metric_alerts
@@ -29,7 +29,11 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
         try:
             name = ref.server_name or server.name
             group = ref.resource_group or collector.locate(name, f"{where}.azure")
-            arm = collector.collect(group, name, f"{where}.azure")
+            arm = (
+                unavailable(group)
+                if isinstance(group, Gap)
+                else collector.collect(group, name, f"{where}.azure")
+            )
         finally:
             collector.close()
         gaps.extend(arm.gaps)
@@ -63,6 +67,9 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
         app_secrets=app_secrets,
         vaults=vaults,
         metric_alerts=alerts,
+        threat_protection=arm.threat_protection,
+        defender_plan=arm.defender_plan,
+        diagnostic_settings=arm.diagnostic_settings,
         gaps=tuple(gaps),
     )
 
