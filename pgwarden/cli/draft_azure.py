@@ -68,12 +68,18 @@ def read_azure_facts(
     arm = ArmCollector(session, ref.subscription_id)
     try:
         name = ref.server_name or server_name
-        group = ref.resource_group or arm.locate(name, where)
-        data = arm.collect(group, name, where)
+        located = ref.resource_group or arm.locate(name, where)
+        # A subscription that cannot be listed leaves the server unknown: a review item.
+        data = arm.collect(located, name, where) if isinstance(located, str) else None
     finally:
         arm.close()
-    arm_gap = next((gap for gap in data.gaps if gap.section == "azure.server"), None)
-    server = data.server
+    if data is None:
+        assert isinstance(located, Gap)
+        arm_gap: Gap | None = located
+        server = None
+    else:
+        arm_gap = next((gap for gap in data.gaps if gap.section == "azure.server"), None)
+        server = data.server
     known = {h.lower() for h in hosts}
     if server is not None and server.fqdn:
         known.add(server.fqdn.lower())

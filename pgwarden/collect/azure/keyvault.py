@@ -197,7 +197,7 @@ class KeyVaultCollector:
         """Vaults by name (every vault of the subscription when none is named), as
         ``collect`` reads an app's vault; and why the subscription's vaults could not be
         listed, if so. ``pgwarden init`` looks in them for the apps' DSN secrets."""
-        properties, properties_gap = self._vault_properties()
+        properties, properties_gap = self.vault_properties()
         vaults: list[KeyVault] = []
         for name in names or [p.name for p in properties]:
             match = next((p for p in properties if p.name.lower() == name.lower()), None)
