@@ -28,6 +28,7 @@ class Section(StrEnum):
     AZURE_KEYVAULT = "azure.keyvault"
     AZURE_ALERTS = "azure.alerts"
     AZURE_VAULTS = "azure.vaults"
+    AZURE_VAULT_ACCESS = "azure.vault_access"
 
     @property
     def is_azure(self) -> bool:
@@ -45,4 +46,5 @@ AZURE_SECTIONS: dict[Section, str] = {
     Section.AZURE_KEYVAULT: "app_secrets",
     Section.AZURE_VAULTS: "vaults",
     Section.AZURE_ALERTS: "metric_alerts",
+    Section.AZURE_VAULT_ACCESS: "vault_access",
 }

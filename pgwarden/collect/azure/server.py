@@ -9,6 +9,7 @@ from pgwarden.collect.azure.arm import ArmCollector, ArmServerData
 from pgwarden.collect.azure.cloud import AzureSession
 from pgwarden.collect.azure.keyvault import KeyVaultCollector
 from pgwarden.collect.azure.monitor import collect_metric_alerts
+from pgwarden.collect.azure.vault_access import VaultAccessCollector
 from pgwarden.model.config import AzureRef, Config, ServerConfig
 from pgwarden.model.snapshot import AzureServer, AzureSnapshot, Gap
 
@@ -45,7 +46,7 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
                     fix=arm.gaps[0].fix if arm.gaps else None,
                 )
             )
-    app_secrets = vaults = None
+    app_secrets = vaults = vault_access = None
     if any(app.secret for app in server.app):
         keyvault = KeyVaultCollector(
             session,
@@ -54,6 +55,7 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
         )
         data = keyvault.collect(server.app, f"{where}.app")
         app_secrets, vaults = data.app_secrets, data.vaults
+        vault_access = VaultAccessCollector(session).collect(vaults)
     return AzureSnapshot(
         cloud=session.cloud.name,
         server=arm.server,
@@ -63,6 +65,7 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
         app_secrets=app_secrets,
         vaults=vaults,
         metric_alerts=alerts,
+        vault_access=vault_access,
         gaps=tuple(gaps),
     )
 
