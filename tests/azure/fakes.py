@@ -831,6 +831,7 @@ def seed_azure(fake: FakeAzure) -> SeedAzure:
         FakeVault(
             name="secai-radar-kv",
             resource_group="secai-radar-rg",
+            network_default_action="Deny",
             secrets={
                 "database-url": FakeSecret(
                     f"postgresql://secairadar_app:{SECRET_CANARY}@{FQDN}:5432/secairadar"

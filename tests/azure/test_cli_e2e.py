@@ -90,6 +90,7 @@ def test_seed_server_mistakes_are_each_reported(scanned: dict[str, Any]) -> None
         ("PGW-ADM-002", CTXECO_SECRET),
         ("PGW-KV-004", CTXECO_SECRET),
         ("PGW-KV-006", "vault/ctxeco-kv"),
+        ("PGW-KV-010", "vault/ctxeco-kv"),
     }
     fails = _fails(results)
     assert expected <= fails, expected - fails
@@ -115,6 +116,9 @@ def test_what_is_configured_correctly_is_not_reported(scanned: dict[str, Any]) -
         "PGW-KV-002",
         "PGW-KV-003",
         "PGW-KV-005",
+        "PGW-KV-007",
+        "PGW-KV-008",
+        "PGW-KV-009",
         "PGW-LOG-001",
         "PGW-BAK-004",
         "PGW-AUTH-002",
