@@ -152,7 +152,7 @@ def test_admin_role_comes_from_arm(scanned: dict[str, Any]) -> None:
 def test_postgres_rules_report_the_unreachable_server(scanned: dict[str, Any]) -> None:
     errors = [f for f in scanned["results"]["findings"] if f["status"] == "error"]
     assert errors and all(
-        f["rule_id"].split("-")[1] in {"ISO", "ROLE", "MAP", "ADM", "AUTH"} for f in errors
+        f["rule_id"].split("-")[1] in {"ISO", "ROLE", "MAP", "ADM", "AUTH", "ENTRA"} for f in errors
     )
 
 
