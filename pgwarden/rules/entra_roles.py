@@ -24,14 +24,14 @@ CIS_PG_ROLES = "CIS PostgreSQL 16 Benchmark 4.2"
 MAX_LISTED = 25
 
 
-def _labels_hidden(
-    snapshot: ServerSnapshot, rule_id: str, context: ServerContext
-) -> Verdict | None:
-    """An error when the collector could not read the roles' Entra labels."""
+def entra_tenancy(
+    snapshot: ServerSnapshot, context: ServerContext, rule_id: str
+) -> Tenancy | Verdict:
+    """The server's tenancy, or an error when the roles' Entra labels could not be read."""
     assert snapshot.postgres is not None
     gap = snapshot.postgres.gap("entra_labels")
     if gap is None:
-        return None
+        return Tenancy.of(snapshot, context)
     return Verdict(
         resource=f"server/{context.name}",
         status="error",
@@ -93,25 +93,23 @@ class PasswordLoginBesideEntraIdentity(Rule):
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if not context.policy.require_entra_app_logins:
             return
-        hidden = _labels_hidden(snapshot, self.id, context)
-        if hidden is not None:
-            yield hidden
+        tenancy = entra_tenancy(snapshot, context, self.id)
+        if isinstance(tenancy, Verdict):
+            yield tenancy
             return
-        tenancy = Tenancy.of(snapshot, context)
         # Who the app's DSN secret logs in as, when Key Vault was read: evidence of use.
         secret_users = {
             a.app: a.secret.endpoint.user
             for a in (snapshot.azure.app_secrets or () if snapshot.azure else ())
             if a.secret is not None and a.secret.endpoint is not None
         }
+        by_object_id = {
+            r.entra_object_id: name for name, r in tenancy.roles.items() if r.entra_object_id
+        }
         for app in context.server.app:
             if not app.identities:
                 continue
-            entra = {
-                r.entra_object_id: name
-                for name, r in tenancy.roles.items()
-                if r.entra_object_id is not None and r.entra_object_id in app.identities
-            }
+            entra = {i: by_object_id[i] for i in app.identities if i in by_object_id}
             for name in app.roles:
                 role = tenancy.roles.get(name)
                 if role is None or not role.login or role.entra_kind is not None:
@@ -189,15 +187,14 @@ class EntraUserHoldsPrivileges(Rule):
     requires = (Section.POSTGRES, Section.POSTGRES_DATABASE_DETAILS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        hidden = _labels_hidden(snapshot, self.id, context)
-        if hidden is not None:
-            yield hidden
+        tenancy = entra_tenancy(snapshot, context, self.id)
+        if isinstance(tenancy, Verdict):
+            yield tenancy
             return
-        tenancy = Tenancy.of(snapshot, context)
-        holders = direct_holders(tenancy)
-        for person in entra_roles(tenancy, "user"):
-            if tenancy.is_non_tenant(person.name):
-                continue
+        people = [r for r in entra_roles(tenancy, "user") if not tenancy.is_non_tenant(r.name)]
+        # Most servers have no Entra person: nothing to index then.
+        holders = direct_holders(tenancy) if people else {}
+        for person in people:
             for database in sorted(holders.get(person.name, ())):
                 holdings = direct_holdings(tenancy, person.name, database)
                 if not holdings:
@@ -255,15 +252,13 @@ class EntraGroupSpansApps(Rule):
     requires = (Section.POSTGRES, Section.POSTGRES_DATABASE_DETAILS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        hidden = _labels_hidden(snapshot, self.id, context)
-        if hidden is not None:
-            yield hidden
+        tenancy = entra_tenancy(snapshot, context, self.id)
+        if isinstance(tenancy, Verdict):
+            yield tenancy
             return
-        tenancy = Tenancy.of(snapshot, context)
-        holders = direct_holders(tenancy)
-        for group in entra_roles(tenancy, "group"):
-            if tenancy.is_non_tenant(group.name):
-                continue
+        groups = [r for r in entra_roles(tenancy, "group") if not tenancy.is_non_tenant(r.name)]
+        holders = direct_holders(tenancy) if groups else {}
+        for group in groups:
             paths = tenancy.graph.holders(group.name)
             reached: dict[str, dict[str, set[str]]] = {}  # app -> database -> through roles
             for holder in sorted(paths.keys() | {group.name}):

@@ -34,7 +34,7 @@ from tests.azure.fakes import (
     SeedAzure,
     role_assignment,
 )
-from tests.azure.test_rules import good_azure
+from tests.azure.test_rules import good_azure, vault
 
 RADAR_MI = "6f1b8c1e-0d7a-4d59-9a57-3f6f0f6f1a01"
 CTXECO_MI = "0c2d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"
@@ -148,15 +148,6 @@ def access(index: int, **fields: Any) -> Change:
         found = list(a.vault_access or ())
         found[index] = found[index].model_copy(update=fields)
         return a.model_copy(update={"vault_access": tuple(found)})
-
-    return change
-
-
-def vault(index: int, **fields: Any) -> Change:
-    def change(a: AzureSnapshot) -> AzureSnapshot:
-        vaults = list(a.vaults or ())
-        vaults[index] = vaults[index].model_copy(update=fields)
-        return a.model_copy(update={"vaults": tuple(vaults)})
 
     return change
 

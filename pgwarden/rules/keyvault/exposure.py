@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from pgwarden.model.snapshot import KeyVault, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
@@ -26,14 +26,18 @@ def _apps(snapshot: ServerSnapshot, vault: KeyVault) -> list[str]:
     )
 
 
-def _unread(vault: KeyVault) -> Verdict | None:
-    if vault.properties_gap is None:
-        return None
-    return Verdict(
-        resource=f"vault/{vault.name}",
-        status="error",
-        message=gap_message(f"vault {vault.name}'s properties", vault.properties_gap),
-    )
+def app_vaults(snapshot: ServerSnapshot) -> Iterator[KeyVault | Verdict]:
+    """Each app vault whose properties were read, or an error for one that was not."""
+    assert snapshot.azure is not None and snapshot.azure.vaults is not None
+    for vault in snapshot.azure.vaults:
+        if vault.properties_gap is None:
+            yield vault
+            continue
+        yield Verdict(
+            resource=f"vault/{vault.name}",
+            status="error",
+            message=gap_message(f"vault {vault.name}'s properties", vault.properties_gap),
+        )
 
 
 def accepts_all_networks(vault: KeyVault) -> bool:
@@ -70,11 +74,9 @@ class VaultUsesAccessPolicies(Rule):
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if not context.policy.require_vault_rbac:
             return
-        assert snapshot.azure is not None and snapshot.azure.vaults is not None
-        for vault in snapshot.azure.vaults:
-            unread = _unread(vault)
-            if unread is not None:
-                yield unread
+        for vault in app_vaults(snapshot):
+            if isinstance(vault, Verdict):
+                yield vault
                 continue
             if vault.rbac_authorization:
                 continue
@@ -120,11 +122,9 @@ class VaultOpenToAllNetworks(Rule):
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if not context.policy.require_vault_firewall:
             return
-        assert snapshot.azure is not None and snapshot.azure.vaults is not None
-        for vault in snapshot.azure.vaults:
-            unread = _unread(vault)
-            if unread is not None:
-                yield unread
+        for vault in app_vaults(snapshot):
+            if isinstance(vault, Verdict):
+                yield vault
                 continue
             if not accepts_all_networks(vault):
                 continue
