@@ -2,8 +2,8 @@
 
 The real SDK clients talk to these over TLS (a trustme CA): JSON shaped like the REST
 API, ``nextLink`` paging, Key Vault's 401 challenge, role assignments listed with
-ARM's scope semantics (at, above and below a scope; ``atScope()``), verbatim bodies
-(Azure's own example responses) for chosen paths, and injectable failures (403, 404,
+ARM's scope semantics (at, above and below a scope; ``atScope()``), Azure's own
+example responses for chosen paths (``serve_example``), and injectable failures (403, 404,
 429 with ``Retry-After``). Nothing here patches an SDK method.
 """
 
@@ -289,8 +289,7 @@ class FakeAzure:
         self.role_definitions: dict[str, dict[str, Any]] = {}
         # Management groups above every subscription, nearest first.
         self.management_groups: list[str] = []
-        # Bodies served as they are for a path (lower case): Azure's example responses.
-        self.verbatim: dict[str, Any] = {}
+        self.examples: list[tuple[re.Pattern[str], Any]] = []
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str, str]] = []  # (host, path, authorization)
         self.arm = HTTPServer(ssl_context=tls.server_context(), threaded=True)
@@ -332,7 +331,7 @@ class FakeAzure:
             self.role_assignments.clear()
             self.role_definitions.clear()
             self.management_groups.clear()
-            self.verbatim.clear()
+            self.examples.clear()
             self.failures.clear()
             self.requests.clear()
 
@@ -367,6 +366,33 @@ class FakeAzure:
         if vault is None:
             return _error(404, "VaultNotFound", "no vault is served here")
         return self._vault(vault, request)
+
+    def serve_example(self, path: str, example: dict[str, Any], *, as_list: bool = False) -> None:
+        """Answer requests whose path matches ``path`` (regex) with an example's 200 body.
+
+        The body is Azure's own, verbatim, except that a ``nextLink`` to Azure's hosts
+        is pointed at the fake, whose answer to it is an empty last page. ``as_list``
+        serves a single resource's example as a one-item list page.
+        """
+        body = example["responses"]["200"]["body"]
+        self.examples.append(
+            (re.compile(path, re.IGNORECASE), {"value": [body]} if as_list else body)
+        )
+
+    def _example(self, request: Request, base: str) -> Response | None:
+        # Azure's FirewallRulesListByServer.json links to ".../ffff//resourceGroups/...":
+        # the fake reads the doubled slash as one.
+        path = re.sub("/{2,}", "/", request.path)
+        for pattern, body in self.examples:
+            if not pattern.search(path):
+                continue
+            if "$skiptoken" in parse_qs(urlsplit(request.url).query):
+                return _json({"value": []})
+            if isinstance(body, dict) and isinstance(body.get("nextLink"), str):
+                link = re.sub(r"^https://[^/]+", base, body["nextLink"])
+                body = {**body, "nextLink": link}
+            return _json(body)
+        return None
 
     def fail(
         self,
@@ -420,10 +446,9 @@ class FakeAzure:
         injected = self._injected(request)
         if injected is not None:
             return injected
-        if path.startswith("//"):
-            return _error(400, "InvalidResourceId", f"malformed path {path}")
-        if path.lower() in self.verbatim:
-            return _json(self.verbatim[path.lower()])
+        example = self._example(request, self.arm_url)
+        if example is not None:
+            return example
         sub = r"/subscriptions/(?P<sub>[^/]+)"
         group = rf"{sub}/resourceGroups/(?P<rg>[^/]+)"
         server = rf"{group}/providers/{PG}/(?P<name>[^/]+)"

@@ -10,6 +10,7 @@ condition, and access-policy vaults.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,14 @@ NO_VALUES = "33333333-aaaa-4bbb-8ccc-444444444444"
 
 
 def _example(name: str) -> dict[str, Any]:
-    body = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))["responses"]["200"]["body"]
-    assert isinstance(body, dict)
-    return body
+    example = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    assert isinstance(example, dict)
+    return example
+
+
+def _at(path: str) -> str:
+    """The fake's pattern for exactly ``path``."""
+    return f"^{re.escape(path)}$"
 
 
 def _snapshot_vault(fake_vault: FakeVault) -> KeyVault:
@@ -107,8 +113,9 @@ def _example_vault(fake: FakeAzure) -> FakeVault:
     vault = fake.add_vault(
         FakeVault(name="radar-kv", resource_group="radar-rg", subscription=EXAMPLE_SUBSCRIPTION)
     )
-    fake.verbatim[f"{vault.id}/providers/Microsoft.Authorization/roleAssignments".lower()] = (
-        _example("RoleAssignments_ListForScope.json")
+    fake.serve_example(
+        _at(f"{vault.id}/providers/Microsoft.Authorization/roleAssignments"),
+        _example("RoleAssignments_ListForScope.json"),
     )
     return vault
 
@@ -117,7 +124,7 @@ def test_example_assignment_with_example_role_reads_no_secret(
     fake: FakeAzure, session: AzureSession
 ) -> None:
     vault = _example_vault(fake)
-    fake.verbatim[EXAMPLE_ROLE.lower()] = _example("GetRoleDefinitionById.json")
+    fake.serve_example(_at(EXAMPLE_ROLE), _example("GetRoleDefinitionById.json"))
     (access,) = _collect(session, _snapshot_vault(vault))
     # "type": "roletype" and the data action "dataAction" parse; they read no secret.
     assert access == VaultAccess(vault="radar-kv", id=vault.id, mode="rbac", readers=())
@@ -158,8 +165,8 @@ def test_example_assignment_inherited_from_the_subscription(
 def test_example_vaults_use_access_policies(
     fake: FakeAzure, session: AzureSession, example: str
 ) -> None:
-    body = _example(example)
-    fake.verbatim[body["id"].lower()] = body
+    body = _example(example)["responses"]["200"]["body"]
+    fake.serve_example(_at(body["id"]), _example(example))
     vault = KeyVault(name="sample-vault", url="https://sample-vault.vault.azure.net", id=body["id"])
     (access,) = _collect(session, vault)
     # No enableRbacAuthorization: the vault authorizes with its access policies.
@@ -348,9 +355,11 @@ def test_a_response_the_sdk_cannot_read_is_a_gap_without_its_body(
     fake: FakeAzure, session: AzureSession
 ) -> None:
     vault = fake.add_vault(FakeVault(name="kv", resource_group="rg"))
-    fake.verbatim[f"{vault.id}/providers/Microsoft.Authorization/roleAssignments".lower()] = {
-        "value": [{"properties": {"createdOn": f"not a date {SECRET_CANARY}"}}]
-    }
+    unreadable = {"value": [{"properties": {"createdOn": f"not a date {SECRET_CANARY}"}}]}
+    fake.serve_example(
+        _at(f"{vault.id}/providers/Microsoft.Authorization/roleAssignments"),
+        {"responses": {"200": {"body": unreadable}}},
+    )
     (access,) = _collect(session, _snapshot_vault(vault))
     assert access.readers is None and access.gap is not None
     assert access.gap.reason == (
