@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pgwarden import __version__
-from pgwarden.access.matrix import access_cells
+from pgwarden.access.matrix import access_cells, entra_principals
 from pgwarden.gcpause import collector_paused
 from pgwarden.model.config import Config, ServerConfig, Severity
 from pgwarden.model.context import ServerContext
@@ -216,6 +216,7 @@ def _server_summary(
         complete=not errors and not gap_errors,
         errors=errors + gap_errors,
         access=access_cells(server, context),
+        entra_roles=entra_principals(server, context),
     )
 
 

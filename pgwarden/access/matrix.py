@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.results import AccessCell
+from pgwarden.model.results import AccessCell, EntraRole
 from pgwarden.model.snapshot import ServerSnapshot
 
 if TYPE_CHECKING:
@@ -56,3 +56,19 @@ def access_cells(snapshot: ServerSnapshot, context: ServerContext) -> tuple[Acce
                 )
             )
     return tuple(cells)
+
+
+def entra_principals(snapshot: ServerSnapshot, context: ServerContext) -> tuple[EntraRole, ...]:
+    """The roles that are Microsoft Entra principals, with the app each belongs to."""
+    tenancy = Tenancy.of(snapshot, context)
+    return tuple(
+        EntraRole(
+            role=name,
+            kind=role.entra_kind,
+            object_id=role.entra_object_id,
+            app=tenancy.role_apps.get(name),
+            login=role.login,
+        )
+        for name, role in sorted(tenancy.roles.items())
+        if role.entra_kind is not None
+    )

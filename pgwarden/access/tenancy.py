@@ -131,12 +131,23 @@ class Tenancy:
 
     @cached_property
     def role_apps(self) -> dict[str, str]:
-        """Every app role present on the server, with its (first) app."""
+        """Every app role present on the server, with its (first) app.
+
+        An app's roles are the ones the map lists, and the Microsoft Entra roles whose
+        object id is one of the app's ``identities`` (its managed identity logs in as
+        such a role).
+        """
         found: dict[str, str] = {}
         for app in self.context.server.app:
             for role in app.roles:
                 if role in self.roles:
                     found.setdefault(role, app.name)
+        identities = {i: app.name for app in self.context.server.app for i in app.identities}
+        if identities:
+            for name, found_role in self.roles.items():
+                app_name = identities.get(found_role.entra_object_id or "")
+                if app_name is not None:
+                    found.setdefault(name, app_name)
         return found
 
     @cached_property

@@ -36,6 +36,8 @@ AUDITOR = "pgwarden_auditor"
 APP_DATABASES = ("ctxEco", "zep", "temporal", "temporal_visibility", "secairadar")
 APP_ROLES = ("ctxeco_app", "zep_app", "temporal_app", "secairadar_app")
 DEMO_DSN_VARIABLE = "PGWARDEN_DEMO_DSN"
+# secai-radar's managed identity, a Microsoft Entra principal (a made-up object id).
+RADAR_IDENTITY = "5ec0a1da-0000-4000-8000-00000000a001"
 
 DEMO_SERVER_SETTINGS = {"log_connections": "on"}
 
@@ -70,7 +72,8 @@ roles = ["temporal_app"]
 name = "secai-radar"
 databases = ["secairadar"]
 roles = ["secairadar_app"]
-connection_budget = 20
+identities = ["{RADAR_IDENTITY}"]
+connection_budget = 30
 """
 
 
@@ -143,6 +146,18 @@ def build_seed_server(server: LocalServer) -> SeedServer:
                 sql.SQL("ALTER ROLE zep_app CREATEROLE"),
                 # A login nobody owns.
                 sql.SQL("CREATE ROLE legacy_etl LOGIN"),
+                # secai-radar's managed identity got its Entra role, but the app still
+                # logs in with its password role. On Azure pgaadauth labels the role;
+                # here the superuser writes the same catalog row.
+                sql.SQL('CREATE ROLE "secai-radar-mi" LOGIN CONNECTION LIMIT 10'),
+                sql.SQL(
+                    "INSERT INTO pg_shseclabel (objoid, classoid, provider, label) VALUES "
+                    "({}::regrole, 'pg_authid'::regclass, 'pgaadauth', {})"
+                ).format(
+                    sql.Literal('"secai-radar-mi"'),
+                    sql.Literal(f"aadauth,oid={RADAR_IDENTITY},type=service"),
+                ),
+                sql.SQL('GRANT CONNECT ON DATABASE secairadar TO "secai-radar-mi"'),
             ],
         )
     per_database: dict[str, list[sql.Composed | sql.SQL]] = {

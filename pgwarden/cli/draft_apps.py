@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from pgwarden.access.graph import RoleGraph
 from pgwarden.cli.draft_evidence import Claim, DsnSecret, name_affinity, name_parts
-from pgwarden.model.snapshot import Database
+from pgwarden.model.snapshot import Database, Role
 
 Claims = Mapping[str, Mapping[str, Claim]]
 
@@ -29,6 +29,19 @@ class AppRole:
     role: str
     evidence: str
     strong: bool
+
+
+@dataclass(frozen=True)
+class AppIdentity:
+    """A Microsoft Entra service principal (managed identity) an app logs in as.
+
+    Its PostgreSQL role carries a ``pgaadauth`` security label; the map names it by
+    object id in ``identities``, not in ``roles``.
+    """
+
+    role: str
+    object_id: str
+    evidence: str
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ class AppGuess:
     grouped_because: tuple[str, ...] = ()
     secret: SecretGuess | None = None
     cross_access: tuple[CrossAccess, ...] = ()
+    identities: tuple[AppIdentity, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -359,3 +373,29 @@ class AppWeigher:
             if group != role and other is not None and other != own_app:
                 found.append(CrossAccess(role, other, None, f"member of {group}"))
         return found
+
+
+def entra_identities_apart(apps: Sequence[AppGuess], roles: Mapping[str, Role]) -> list[AppGuess]:
+    """Each app's Entra service principals moved from its roles to its identities.
+
+    A managed identity's role is named after the identity, not the database, so the map
+    says who it is by object id (``identities``); rules link the two through the label.
+    """
+    moved: list[AppGuess] = []
+    for app in apps:
+        services = [
+            r
+            for r in app.roles
+            if (role := roles.get(r.role)) is not None
+            and role.entra_kind == "service"
+            and role.entra_object_id
+        ]
+        if not services:
+            moved.append(app)
+            continue
+        identities = tuple(
+            AppIdentity(r.role, roles[r.role].entra_object_id or "", r.evidence) for r in services
+        )
+        kept = tuple(r for r in app.roles if r not in services)
+        moved.append(replace(app, roles=kept, identities=app.identities + identities))
+    return moved

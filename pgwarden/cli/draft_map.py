@@ -363,6 +363,15 @@ def _render_app(app: AppGuess) -> list[str]:
     else:
         out.append(_review_comment("no role shows evidence of working here: add its roles"))
     out.append(f"roles = {_toml_list([r.role for r in app.roles])}")
+    if app.identities:
+        for identity in app.identities:
+            out.append(
+                _review_comment(
+                    f"{identity.role} is Microsoft Entra service principal "
+                    f"{identity.object_id}: {identity.evidence}"
+                )
+            )
+        out.append(f"identities = {_toml_list([i.object_id for i in app.identities])}")
     if app.cross_access:
         out.append(_review_comment("suspected cross-app access, not intent (the scan reports it):"))
         shown = app.cross_access[:CROSS_ACCESS_SHOWN]

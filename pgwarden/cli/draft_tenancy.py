@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pgwarden.access.graph import RoleGraph
-from pgwarden.cli.draft_apps import AppGuess, AppsGuess, AppWeigher, SplitRole
+from pgwarden.cli.draft_apps import (
+    AppGuess,
+    AppsGuess,
+    AppWeigher,
+    SplitRole,
+    entra_identities_apart,
+)
 from pgwarden.cli.draft_evidence import (
     Category,
     Claim,
@@ -51,6 +57,7 @@ class TenancyGuess:
                     "name_from": app.name_from,
                     "databases": list(app.databases),
                     "roles": [asdict(r) for r in app.roles],
+                    "identities": [asdict(i) for i in app.identities],
                     "grouped_because": list(app.grouped_because),
                     "secret": asdict(app.secret) if app.secret else None,
                     "suspected_cross_app_access": [asdict(c) for c in app.cross_access],
@@ -100,6 +107,7 @@ def guess_tenancy(
     graph = RoleGraph(pg.memberships)
     logins = frozenset(name for name in candidates if roles[name].login)
     apps = AppWeigher(databases, claims, graph, secrets, logins).weigh()
+    apps = replace(apps, apps=tuple(entra_identities_apart(apps.apps, roles)))
     review = [
         *non_tenants.review,
         *_admin_in_use(pg, non_tenants, databases, secrets, admin_tools),

@@ -25,6 +25,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# A Microsoft Entra object id: a GUID, compared in lower case.
+_OBJECT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+def _check_object_ids(values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if not _OBJECT_ID.match(value):
+            raise ValueError(
+                f"{value!r} is not a Microsoft Entra object id "
+                "(a GUID like 00000000-0000-0000-0000-000000000000)"
+            )
+    return tuple(value.lower() for value in values)
+
+
 def _check_secret_ref(value: str | None) -> str | None:
     if value is None:
         return value
@@ -57,6 +71,15 @@ class Policy(_Strict):
     session_window_seconds: float = Field(default=2.0, ge=0, le=60)
     # Log in to each database with SCRAM keys derived once per server (collect's scram.py).
     scram_key_reuse: bool = True
+    # Entra object ids of platform principals (a deployment pipeline, pgwarden itself)
+    # that may read every app's DSN secret.
+    secret_readers: tuple[str, ...] = ()
+    # Vaults holding DSN secrets authorize with Azure RBAC, not access policies (PGW-KV-009).
+    require_vault_rbac: bool = True
+    # Vaults holding DSN secrets do not accept traffic from all networks (PGW-KV-010).
+    require_vault_firewall: bool = True
+    # An app the map gives Entra identities logs in with them only (PGW-ENTRA-001).
+    require_entra_app_logins: bool = True
 
     @field_validator("severity")
     @classmethod
@@ -65,6 +88,11 @@ class Policy(_Strict):
             if not RULE_ID.match(rule_id):
                 raise ValueError(f"{rule_id!r} is not a rule id (like PGW-ISO-001)")
         return value
+
+    @field_validator("secret_readers")
+    @classmethod
+    def _reader_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_object_ids(value)
 
 
 class AzureRef(_Strict):
@@ -84,11 +112,18 @@ class AppConfig(_Strict):
     secret: str | None = None
     backup_retention_days: int | None = Field(default=None, ge=1, le=35)
     connection_budget: int | None = Field(default=None, ge=0)
+    # Entra object ids of the app's managed identities or service principals.
+    identities: tuple[str, ...] = ()
 
     @field_validator("secret")
     @classmethod
     def _secret_ref(cls, value: str | None) -> str | None:
         return _check_secret_ref(value)
+
+    @field_validator("identities")
+    @classmethod
+    def _identity_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_object_ids(value)
 
 
 class ServerConfig(_Strict):
@@ -120,6 +155,20 @@ class ServerConfig(_Strict):
                 owners[database] = app.name
         return apps
 
+    @field_validator("app")
+    @classmethod
+    def _unique_identities(cls, apps: tuple[AppConfig, ...]) -> tuple[AppConfig, ...]:
+        owners: dict[str, str] = {}
+        for app in apps:
+            for identity in app.identities:
+                if identity in owners and owners[identity] != app.name:
+                    raise ValueError(
+                        f"identity {identity!r} belongs to both {owners[identity]!r} and "
+                        f"{app.name!r}"
+                    )
+                owners[identity] = app.name
+        return apps
+
     def wants_azure(self) -> bool:
         """Whether the server has anything to read in Azure: an ARM reference or app secrets."""
         return self.azure is not None or any(app.secret for app in self.app)
@@ -133,6 +182,14 @@ class ServerConfig(_Strict):
     def app_of_role(self, role: str) -> AppConfig | None:
         for app in self.app:
             if role in app.roles:
+                return app
+        return None
+
+    def app_of_identity(self, object_id: str) -> AppConfig | None:
+        """The app whose ``identities`` list the Entra object id (compared in lower case)."""
+        wanted = object_id.lower()
+        for app in self.app:
+            if wanted in app.identities:
                 return app
         return None
 

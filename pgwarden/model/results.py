@@ -60,6 +60,18 @@ class AccessCell(_Doc):
     violation: bool = False
 
 
+class EntraRole(_Doc):
+    """A Microsoft Entra principal that is a PostgreSQL role (its ``pgaadauth`` label)."""
+
+    role: str
+    kind: str = Field(description="user (a person), group, service (a workload), or unknown")
+    object_id: str | None = None
+    app: str | None = Field(
+        default=None, description="the app it belongs to: one of its roles, or identities"
+    )
+    login: bool = True
+
+
 class ServerSummary(_Doc):
     name: str
     version: str | None = None
@@ -72,6 +84,9 @@ class ServerSummary(_Doc):
     errors: tuple[str, ...] = ()
     access: tuple[AccessCell, ...] = Field(
         default=(), description="who can reach which database and how (for the access matrix)"
+    )
+    entra_roles: tuple[EntraRole, ...] = Field(
+        default=(), description="the roles that are Microsoft Entra principals, by name"
     )
 
 

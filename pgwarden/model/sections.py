@@ -31,6 +31,7 @@ class Section(StrEnum):
     AZURE_THREAT_PROTECTION = "azure.threat_protection"
     AZURE_DEFENDER_PLAN = "azure.defender_plan"
     AZURE_DIAGNOSTIC_SETTINGS = "azure.diagnostic_settings"
+    AZURE_VAULT_ACCESS = "azure.vault_access"
 
     @property
     def is_azure(self) -> bool:
@@ -51,4 +52,5 @@ AZURE_SECTIONS: dict[Section, str] = {
     Section.AZURE_THREAT_PROTECTION: "threat_protection",
     Section.AZURE_DEFENDER_PLAN: "defender_plan",
     Section.AZURE_DIAGNOSTIC_SETTINGS: "diagnostic_settings",
+    Section.AZURE_VAULT_ACCESS: "vault_access",
 }

@@ -68,6 +68,11 @@ class Role(Frozen):
     # The role initdb created (OID 10; ``azuresu`` on Azure): it cannot be dropped and
     # owns the cluster, so it is nobody's tenant.
     bootstrap_superuser: bool = False
+    # A Microsoft Entra principal (its ``pgaadauth`` security label): ``user`` (a
+    # person), ``group`` or ``service`` (a managed identity or service principal),
+    # and its object id in lower case. None for a role that logs in with a password.
+    entra_kind: str | None = None
+    entra_object_id: str | None = None
 
 
 class Membership(Frozen):
@@ -437,6 +442,57 @@ class DiagnosticSetting(Frozen):
         return tuple(kind for kind, target in found if target)
 
 
+class SecretReader(Frozen):
+    """A principal that may read an app vault's secrets, and the grant that lets it.
+
+    ``via`` ``role`` is an Azure RBAC role assignment (``role`` its role's name,
+    ``scope`` where it is assigned: the secret, the vault, its resource group,
+    subscription or a management group, as ``scope_kind`` says); ``access-policy`` is
+    one of the vault's access policies (``scope`` the vault). ``actions`` are the
+    secret-reading data actions the role grants (RBAC) or the secret permissions of
+    the policy; ``granted_by`` the role's data action patterns that grant them
+    (wildcards included). ``reads_values`` is False when only metadata can be read
+    (names, content types, dates). ``conditional``: the assignment has an ABAC
+    condition that may narrow it (pgwarden does not evaluate conditions).
+    """
+
+    principal_id: str
+    principal_type: str | None = None
+    via: Literal["role", "access-policy"]
+    role: str | None = None
+    role_definition_id: str | None = None
+    role_type: str | None = None
+    scope: str
+    scope_kind: str
+    actions: tuple[str, ...]
+    granted_by: tuple[str, ...] = ()
+    reads_values: bool = True
+    conditional: bool = False
+    application_id: str | None = None
+
+    def covers(self, secret: str) -> bool:
+        """Whether the grant reaches secret ``secret`` of the vault (not only another one)."""
+        if self.scope_kind != "secret":
+            return True
+        return self.scope.rstrip("/").lower().endswith("/secrets/" + secret.lower())
+
+
+class VaultAccess(Frozen):
+    """Who can read the secrets of one app vault, and how (section ``azure.vault_access``).
+
+    ``mode`` is ``rbac`` when the vault authorizes data access with Azure RBAC,
+    ``access-policy`` when with access policies. ``readers`` is None when the vault's
+    access could not be read; ``gap`` says why (with ``readers`` present, what part
+    could not be resolved, such as a role definition).
+    """
+
+    vault: str
+    id: str | None = None
+    mode: Literal["rbac", "access-policy"] | None = None
+    readers: tuple[SecretReader, ...] | None = None
+    gap: Gap | None = None
+
+
 class AzureSnapshot(Frozen):
     """What the Azure collectors saw for one server.
 
@@ -457,6 +513,7 @@ class AzureSnapshot(Frozen):
     threat_protection: ThreatProtection | None = None
     defender_plan: DefenderPlan | None = None
     diagnostic_settings: tuple[DiagnosticSetting, ...] | None = None
+    vault_access: tuple[VaultAccess, ...] | None = None
     gaps: tuple[Gap, ...] = ()
 
     def gap(self, section: str) -> Gap | None:

@@ -1,8 +1,10 @@
 """HTTPS fakes of Azure Resource Manager, Key Vault and managed identity.
 
 The real SDK clients talk to these over TLS (a trustme CA): JSON shaped like the REST
-API, ``nextLink`` paging, Key Vault's 401 challenge, and injectable failures (403,
-404, 429 with ``Retry-After``). Nothing here patches an SDK method.
+API, ``nextLink`` paging, Key Vault's 401 challenge, role assignments listed with
+ARM's scope semantics (at, above and below a scope; ``atScope()``), Azure's own
+example responses for chosen paths (``serve_example``), and injectable failures (403, 404,
+429 with ``Retry-After``). Nothing here patches an SDK method.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -112,16 +115,21 @@ class FakeVault:
     secrets: dict[str, FakeSecret] = field(default_factory=dict)
     forbidden: bool = False
     server: HTTPServer | None = None
+    # Access policies as ARM returns them (objectId, tenantId, permissions.secrets, …).
+    access_policies: list[dict[str, Any]] = field(default_factory=list)
+    network_default_action: str = "Allow"
 
     @property
     def url(self) -> str:
         assert self.server is not None
         return f"https://localhost:{self.server.port}"
 
+    subscription: str = SUBSCRIPTION
+
     @property
     def id(self) -> str:
         return (
-            f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{self.resource_group}"
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
             f"/providers/Microsoft.KeyVault/vaults/{self.name}"
         )
 
@@ -164,6 +172,99 @@ def metric_alert(
     }
 
 
+ROLE_DEFINITIONS = "Microsoft.Authorization/roleDefinitions"
+# Built-in roles (their real ids, names and data actions) that matter to Key Vault.
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
+KEY_VAULT_READER = "21090545-7ca7-4776-b22c-e363652d74d2"
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+
+
+def role_definition(
+    guid: str,
+    name: str,
+    data_actions: list[str],
+    not_data_actions: list[str] | None = None,
+    *,
+    role_type: str = "BuiltInRole",
+    actions: list[str] | None = None,
+) -> dict[str, Any]:
+    """A role definition as ``GET /{roleDefinitionId}`` returns it (api-version 2022-04-01)."""
+    return {
+        "id": f"/providers/{ROLE_DEFINITIONS}/{guid}",
+        "name": guid,
+        "type": ROLE_DEFINITIONS,
+        "properties": {
+            "roleName": name,
+            "type": role_type,
+            "description": name,
+            "assignableScopes": ["/"],
+            "permissions": [
+                {
+                    "actions": actions or [],
+                    "notActions": [],
+                    "dataActions": data_actions,
+                    "notDataActions": not_data_actions or [],
+                }
+            ],
+        },
+    }
+
+
+BUILT_IN_ROLES = {
+    KEY_VAULT_SECRETS_USER: role_definition(
+        KEY_VAULT_SECRETS_USER,
+        "Key Vault Secrets User",
+        [
+            "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+            "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+        ],
+    ),
+    KEY_VAULT_ADMINISTRATOR: role_definition(
+        KEY_VAULT_ADMINISTRATOR,
+        "Key Vault Administrator",
+        ["Microsoft.KeyVault/vaults/*"],
+        actions=["Microsoft.Authorization/*/read", "Microsoft.KeyVault/vaults/*/read"],
+    ),
+    KEY_VAULT_READER: role_definition(
+        KEY_VAULT_READER,
+        "Key Vault Reader",
+        [
+            "Microsoft.KeyVault/vaults/*/read",
+            "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+        ],
+    ),
+    READER: role_definition(READER, "Reader", [], actions=["*/read"]),
+}
+
+
+def role_assignment(
+    scope: str,
+    principal_id: str,
+    role: str,
+    *,
+    principal_type: str = "ServicePrincipal",
+    condition: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """A role assignment as ARM lists it; ``role`` is a role definition's GUID."""
+    definition_scope = "" if scope.startswith("/providers/") or scope == "/" else scope
+    guid = name or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope}|{principal_id}|{role}"))
+    definition = f"{definition_scope.rstrip('/')}/providers/{ROLE_DEFINITIONS}/{role}"
+    return {
+        "id": f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+        "name": guid,
+        "type": "Microsoft.Authorization/roleAssignments",
+        "properties": {
+            "roleDefinitionId": definition,
+            "principalId": principal_id,
+            "principalType": principal_type,
+            "scope": scope,
+            **({"condition": condition, "conditionVersion": "2.0"} if condition else {}),
+        },
+    }
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         json.dumps(body), status=status, headers=headers, content_type="application/json"
@@ -186,6 +287,11 @@ class FakeAzure:
         self.vaults: list[FakeVault] = []
         self.metric_alerts: list[dict[str, Any]] = []
         self.defender_plans: dict[str, str] = {}
+        self.role_assignments: list[dict[str, Any]] = []
+        # Role definitions by GUID (the built-in ones are always there).
+        self.role_definitions: dict[str, dict[str, Any]] = {}
+        # Management groups above every subscription, nearest first.
+        self.management_groups: list[str] = []
         self.examples: list[tuple[re.Pattern[str], Any]] = []
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str, str]] = []  # (host, path, authorization)
@@ -226,6 +332,9 @@ class FakeAzure:
             self.vaults.clear()
             self.metric_alerts.clear()
             self.defender_plans.clear()
+            self.role_assignments.clear()
+            self.role_definitions.clear()
+            self.management_groups.clear()
             self.examples.clear()
             self.failures.clear()
             self.requests.clear()
@@ -361,6 +470,15 @@ class FakeAzure:
             ),
             (rf"^{sub}/providers/Microsoft.Security/pricings$", self._pricings),
             (rf"^{sub}/providers/Microsoft.KeyVault/vaults$", self._list_vaults),
+            (rf"^{group}/providers/Microsoft.KeyVault/vaults/(?P<vault>[^/]+)$", self._get_vault),
+            (
+                r"^(?P<scope>.*)/providers/Microsoft.Authorization/roleAssignments$",
+                self._role_assignments,
+            ),
+            (
+                rf"^(?P<scope>.*)/providers/{ROLE_DEFINITIONS}/(?P<guid>[^/]+)$",
+                self._role_definition,
+            ),
             (rf"^{sub}/providers/Microsoft.Insights/metricAlerts$", self._alerts),
         ]
         for pattern, handler in routes:
@@ -530,27 +648,88 @@ class FakeAzure:
             }
         )
 
-    def _list_vaults(self, request: Request, match: dict[str, str]) -> Response:
-        items = [
-            {
-                "id": v.id,
-                "name": v.name,
-                "type": "Microsoft.KeyVault/vaults",
-                "location": "westeurope",
-                "properties": {
-                    "tenantId": TENANT,
-                    "sku": {"family": "A", "name": "standard"},
-                    "vaultUri": v.url + "/",
-                    "enableSoftDelete": v.soft_delete,
-                    **({"enablePurgeProtection": True} if v.purge_protection else {}),
-                    "enableRbacAuthorization": v.rbac,
-                    "publicNetworkAccess": v.public_network_access,
-                    "networkAcls": {"defaultAction": "Allow", "bypass": "AzureServices"},
+    @staticmethod
+    def _vault_json(v: FakeVault) -> dict[str, Any]:
+        return {
+            "id": v.id,
+            "name": v.name,
+            "type": "Microsoft.KeyVault/vaults",
+            "location": "westeurope",
+            "properties": {
+                "tenantId": TENANT,
+                "sku": {"family": "A", "name": "standard"},
+                "accessPolicies": v.access_policies,
+                "vaultUri": v.url + "/",
+                "enableSoftDelete": v.soft_delete,
+                **({"enablePurgeProtection": True} if v.purge_protection else {}),
+                "enableRbacAuthorization": v.rbac,
+                "publicNetworkAccess": v.public_network_access,
+                "networkAcls": {
+                    "defaultAction": v.network_default_action,
+                    "bypass": "AzureServices",
                 },
-            }
-            for v in self.vaults
-        ]
+            },
+        }
+
+    def _list_vaults(self, request: Request, match: dict[str, str]) -> Response:
+        items = [self._vault_json(v) for v in self.vaults if v.subscription == match["sub"]]
         return self._page(request, self.arm_url, items)
+
+    def _get_vault(self, request: Request, match: dict[str, str]) -> Response:
+        for v in self.vaults:
+            if (
+                v.subscription == match["sub"]
+                and v.resource_group.lower() == match["rg"].lower()
+                and v.name.lower() == match["vault"].lower()
+            ):
+                return _json(self._vault_json(v))
+        return _error(404, "ResourceNotFound", f"vault {match['vault']} was not found")
+
+    def _above(self, scope: str, target: str) -> bool:
+        """Whether an assignment at ``scope`` applies to ``target`` from above it."""
+        scope = scope.rstrip("/").lower()
+        if scope == "":
+            return True  # the tenant root
+        groups = {
+            f"/providers/microsoft.management/managementgroups/{g.lower()}"
+            for g in self.management_groups
+        }
+        if scope in groups:
+            return target.startswith("/subscriptions/")
+        return target.startswith(scope + "/")
+
+    def _role_assignments(self, request: Request, match: dict[str, str]) -> Response:
+        """ARM's semantics: without a filter, the assignments at, above and below the
+        scope; ``atScope()``, at and above it; ``principalId eq '…'``, one principal's."""
+        target = match["scope"].rstrip("/").lower()
+        query = parse_qs(urlsplit(request.url).query)
+        wanted = query.get("$filter", [""])[0]
+        principal = re.match(r"principalId eq '([^']+)'", wanted)
+        items = []
+        for assignment in self.role_assignments:
+            props = assignment["properties"]
+            scope = props["scope"].rstrip("/").lower()
+            at_or_above = scope == target or self._above(scope, target)
+            below = scope.startswith(target + "/")
+            if wanted == "atScope()" and not at_or_above:
+                continue
+            if not (at_or_above or below):
+                continue
+            if principal and props["principalId"].lower() != principal.group(1).lower():
+                continue
+            items.append(assignment)
+        return self._page(request, self.arm_url, items)
+
+    def _role_definition(self, request: Request, match: dict[str, str]) -> Response:
+        guid = match["guid"].lower()
+        found = self.role_definitions.get(guid) or BUILT_IN_ROLES.get(guid)
+        if found is None:
+            return _error(
+                404, "RoleDefinitionDoesNotExist", "The specified role definition does not exist."
+            )
+        scope = match["scope"]
+        # A definition read through a subscription carries that subscription in its id.
+        return _json({**found, "id": f"{scope}/providers/{ROLE_DEFINITIONS}/{found['name']}"})
 
     def _alerts(self, request: Request, match: dict[str, str]) -> Response:
         # Metric alerts are not paged by ARM (api-version 2018-03-01): one "value" list.
@@ -739,6 +918,7 @@ def seed_azure(fake: FakeAzure) -> SeedAzure:
         FakeVault(
             name="secai-radar-kv",
             resource_group="secai-radar-rg",
+            network_default_action="Deny",
             secrets={
                 "database-url": FakeSecret(
                     f"postgresql://secairadar_app:{SECRET_CANARY}@{FQDN}:5432/secairadar"

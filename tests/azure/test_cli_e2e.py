@@ -94,6 +94,7 @@ def test_seed_server_mistakes_are_each_reported(scanned: dict[str, Any]) -> None
         ("PGW-AZ-004", "server/ctxeco-db"),
         ("PGW-AZ-005", "subscription/00000000-0000-0000-0000-00000000c0de"),
         ("PGW-AZ-006", "server/ctxeco-db"),
+        ("PGW-KV-010", "vault/ctxeco-kv"),
     }
     fails = _fails(results)
     assert expected <= fails, expected - fails
@@ -119,6 +120,9 @@ def test_what_is_configured_correctly_is_not_reported(scanned: dict[str, Any]) -
         "PGW-KV-002",
         "PGW-KV-003",
         "PGW-KV-005",
+        "PGW-KV-007",
+        "PGW-KV-008",
+        "PGW-KV-009",
         "PGW-LOG-001",
         "PGW-BAK-004",
         "PGW-AUTH-002",
@@ -152,7 +156,7 @@ def test_admin_role_comes_from_arm(scanned: dict[str, Any]) -> None:
 def test_postgres_rules_report_the_unreachable_server(scanned: dict[str, Any]) -> None:
     errors = [f for f in scanned["results"]["findings"] if f["status"] == "error"]
     assert errors and all(
-        f["rule_id"].split("-")[1] in {"ISO", "ROLE", "MAP", "ADM", "AUTH"} for f in errors
+        f["rule_id"].split("-")[1] in {"ISO", "ROLE", "MAP", "ADM", "AUTH", "ENTRA"} for f in errors
     )
 
 

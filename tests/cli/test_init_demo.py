@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from pgwarden.cli.demo import ADMIN, AUDITOR, DEMO_CONFIG, SeedServer, app_sessions
+from pgwarden.cli.demo import (
+    ADMIN,
+    AUDITOR,
+    DEMO_CONFIG,
+    RADAR_IDENTITY,
+    SeedServer,
+    app_sessions,
+)
 from pgwarden.model.config import ServerConfig, parse_config
 from tests.cli import run_pgwarden
 
@@ -121,6 +128,8 @@ def test_the_draft_encodes_the_likely_intent(drafted: dict[str, Any]) -> None:
     }
     for app in server.app:
         assert ADMIN not in app.roles
+    # The Entra managed identity's role is named by its object id, not listed as a role.
+    assert apps["secairadar"].identities == (RADAR_IDENTITY,)
     text = (drafted["dir"] / "draft.toml").read_text()
     assert "# REVIEW: member of azure_pg_admin with CREATEROLE and CREATEDB" in text
     assert "#   zep_app → ctxEco: CONNECT granted to it" in text

@@ -113,7 +113,7 @@ def test_statement_count_is_constant_per_database(seed_server: SeedServer) -> No
     )
     pg = collector.collect()
     detailed = len(pg.database_details)
-    server_wide = 5  # info, settings, databases, roles, memberships
+    server_wide = 6  # info, settings, databases, roles, Entra labels, memberships
     per_database = len(q.DATABASE_OBJECTS)  # sent in one round trip
     assert collector.stats.statements == server_wide + 1 + per_database * detailed
     # The main session, the login checking the derived SCRAM keys, the sampler's, one

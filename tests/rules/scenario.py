@@ -63,6 +63,7 @@ class App:
     databases: tuple[str, ...]
     roles: tuple[str, ...]
     connection_budget: int | None = None
+    identities: tuple[str, ...] = ()
 
 
 @dataclass
@@ -109,6 +110,8 @@ class Scenario:
             ]
             if app.connection_budget is not None:
                 lines.append(f"connection_budget = {app.connection_budget}")
+            if app.identities:
+                lines.append(f"identities = [{', '.join(toml_string(i) for i in app.identities)}]")
         return "\n".join(lines) + "\n"
 
     @property

@@ -9,6 +9,7 @@ from pgwarden.collect.azure.arm import ArmCollector, ArmServerData, unavailable
 from pgwarden.collect.azure.cloud import AzureSession
 from pgwarden.collect.azure.keyvault import KeyVaultCollector
 from pgwarden.collect.azure.monitor import collect_metric_alerts
+from pgwarden.collect.azure.vault_access import VaultAccessCollector
 from pgwarden.model.config import AzureRef, Config, ServerConfig
 from pgwarden.model.snapshot import AzureServer, AzureSnapshot, Gap
 
@@ -49,7 +50,7 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
                     fix=arm.gaps[0].fix if arm.gaps else None,
                 )
             )
-    app_secrets = vaults = None
+    app_secrets = vaults = vault_access = None
     if any(app.secret for app in server.app):
         keyvault = KeyVaultCollector(
             session,
@@ -58,6 +59,7 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
         )
         data = keyvault.collect(server.app, f"{where}.app")
         app_secrets, vaults = data.app_secrets, data.vaults
+        vault_access = VaultAccessCollector(session).collect(vaults)
     return AzureSnapshot(
         cloud=session.cloud.name,
         server=arm.server,
@@ -70,6 +72,7 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
         threat_protection=arm.threat_protection,
         defender_plan=arm.defender_plan,
         diagnostic_settings=arm.diagnostic_settings,
+        vault_access=vault_access,
         gaps=tuple(gaps),
     )
 

@@ -86,6 +86,34 @@ def settings_of(
     return settings
 
 
+def parse_entra_label(label: str) -> tuple[str, str | None]:
+    """A ``pgaadauth`` label's principal kind and object id (both lower case).
+
+    ``aadauth,oid=<object id>,type=user|group|service[,admin]``; a label without a
+    readable type is still an Entra principal, of kind ``unknown``.
+    """
+    fields: dict[str, str] = {}
+    for part in label.split(","):
+        key, sep, value = part.partition("=")
+        if sep:
+            fields[key.strip().lower()] = value.strip().lower()
+    return fields.get("type") or "unknown", fields.get("oid") or None
+
+
+def entra_principals(
+    rows: Iterable[Mapping[str, Any]], role_names: Mapping[int, str]
+) -> dict[str, dict[str, str | None]]:
+    """The rows of ``ENTRA_LABELS`` as the Role fields of each labelled role, by name."""
+    found: dict[str, dict[str, str | None]] = {}
+    for row in rows:
+        name = role_names.get(row["oid"])
+        if name is None:
+            continue  # a role made after the role list was read
+        kind, object_id = parse_entra_label(str(row["label"]))
+        found[name] = {"entra_kind": kind, "entra_object_id": object_id}
+    return found
+
+
 def databases_of(rows: Iterable[Mapping[str, Any]]) -> Iterator[Database]:
     """The rows of ``DATABASES`` as Databases; an ACL that does not parse stops the
     collection (CollectorError): the server-wide view would be wrong."""

@@ -31,6 +31,7 @@ from pgwarden.collect.postgres.catalog import (
     GrantKey,
     database_objects,
     databases_of,
+    entra_principals,
     settings_of,
 )
 from pgwarden.collect.postgres.scram import ScramKeyReuse
@@ -244,7 +245,11 @@ class PostgresCollector:
             try:
                 with self._database_reads(databases) as pending:
                     with self.stats.phase("server"):
-                        roles = tuple(Role.model_validate(row) for row in role_rows)
+                        entra = self._entra_principals(main, gaps)
+                        roles = tuple(
+                            Role.model_validate({**row, **entra.get(row["name"], {})})
+                            for row in role_rows
+                        )
                         memberships = tuple(
                             Membership.model_validate(row)
                             for row in self._fetch(
@@ -301,6 +306,24 @@ class PostgresCollector:
             gaps=tuple(gaps),
             stats=self.stats.metrics(),
         )
+
+    def _entra_principals(
+        self, main: psycopg.Connection[dict[str, Any]], gaps: list[Gap]
+    ) -> dict[str, dict[str, str | None]]:
+        """Which roles are Microsoft Entra principals; a refusal is a gap of its own
+        (the session is in autocommit: the statements after it still run)."""
+        try:
+            return entra_principals(self._fetch(main, q.ENTRA_LABELS), self._role_names)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            gaps.append(
+                Gap(
+                    section="entra_labels",
+                    reason=f"the roles' Microsoft Entra labels are hidden: {one_line(exc)}",
+                    fix="let the auditor read pg_catalog.pg_shseclabel (PostgreSQL grants "
+                    "SELECT on it to PUBLIC)",
+                )
+            )
+            return {}
 
     @contextmanager
     def _database_reads(

@@ -48,6 +48,15 @@ FROM pg_roles
 ORDER BY rolname
 """
 
+# PostgreSQL 11+: the Microsoft Entra principals among the roles. Azure marks each
+# with a security label of provider pgaadauth: ``aadauth,oid=<object id>,type=user``
+# (``group``, ``service``; ``,admin`` for administrators). PostgreSQL grants SELECT on
+# pg_shseclabel to PUBLIC (and so to pg_monitor's members); catalog.py parses the labels.
+ENTRA_LABELS = """
+SELECT objoid::bigint AS oid, label FROM pg_shseclabel
+WHERE provider = 'pgaadauth' AND classoid = 'pg_authid'::regclass
+"""
+
 # PostgreSQL 16+: membership options are per grant.
 MEMBERSHIPS_16 = """
 SELECT pg_get_userbyid(m.roleid)::text AS role, pg_get_userbyid(m.member)::text AS member,

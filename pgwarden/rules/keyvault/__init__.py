@@ -8,7 +8,9 @@ from pgwarden.rules.keyvault.app_secrets import (
     AppSecretPointsElsewhere,
     AppSecretWithoutTls,
 )
+from pgwarden.rules.keyvault.exposure import VaultOpenToAllNetworks, VaultUsesAccessPolicies
 from pgwarden.rules.keyvault.lifecycle import DsnSecretLifecycle, VaultNotRecoverable
+from pgwarden.rules.keyvault.readers import ForeignAppReadsSecret, UnknownSecretReader
 
 RULES = [
     AppSecretMissing,
@@ -18,4 +20,8 @@ RULES = [
     AppSecretWithoutTls,
     DsnSecretLifecycle,
     VaultNotRecoverable,
+    ForeignAppReadsSecret,
+    UnknownSecretReader,
+    VaultUsesAccessPolicies,
+    VaultOpenToAllNetworks,
 ]

@@ -1,0 +1,325 @@
+"""PGW-ENTRA: Microsoft Entra principals inside the database.
+
+On a Flexible Server with Entra authentication each Entra principal is a PostgreSQL
+role carrying a ``pgaadauth`` security label: a person (``user``), a group (its
+members log in as the group's role) or a workload (``service``: a managed identity or
+service principal). The tenancy map's ``identities`` tie an app to its workloads'
+object ids, and so to their roles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pgwarden.access.holdings import Holding, direct_holders, direct_holdings
+from pgwarden.access.remediation import in_database, revoke_membership, sql_comment
+from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.snapshot import Role, ServerSnapshot
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
+
+NIST_AUTHENTICATOR_MANAGEMENT = "NIST SP 800-53 IA-5"
+NIST_ACCOUNT_MANAGEMENT = "NIST SP 800-53 AC-2"
+NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
+CIS_PG_ROLES = "CIS PostgreSQL 16 Benchmark 4.2"
+MAX_LISTED = 25
+
+
+def entra_tenancy(
+    snapshot: ServerSnapshot, context: ServerContext, rule_id: str
+) -> Tenancy | Verdict:
+    """The server's tenancy, or an error when the roles' Entra labels could not be read."""
+    assert snapshot.postgres is not None
+    gap = snapshot.postgres.gap("entra_labels")
+    if gap is None:
+        return Tenancy.of(snapshot, context)
+    return Verdict(
+        resource=f"server/{context.name}",
+        status="error",
+        message=f"{rule_id} could not be evaluated: {gap.reason}"
+        + (f" (fix: {gap.fix})" if gap.fix else ""),
+    )
+
+
+def entra_roles(tenancy: Tenancy, kind: str) -> list[Role]:
+    """The roles that are Entra principals of ``kind``, sorted by name."""
+    return [r for name, r in sorted(tenancy.roles.items()) if r.entra_kind == kind]
+
+
+def _capped(items: list[str]) -> list[str]:
+    shown = items[:MAX_LISTED]
+    if len(items) > MAX_LISTED:
+        shown.append(f"… and {len(items) - MAX_LISTED} more")
+    return shown
+
+
+def _script(holdings: Iterable[Holding]) -> list[str]:
+    """The REVOKEs of ``holdings``: server-wide ones first, then per database."""
+    lines: list[str] = []
+    by_database: dict[str, list[str]] = {}
+    for holding in holdings:
+        if holding.server_wide:
+            lines.extend(holding.revoke)
+        else:
+            by_database.setdefault(holding.database, []).extend(holding.revoke)
+    for database, statements in by_database.items():
+        lines.append(in_database(database))
+        lines.extend(statements)
+    return list(dict.fromkeys(lines))
+
+
+class PasswordLoginBesideEntraIdentity(Rule):
+    """An app logs in with a password role although the map gives it an Entra identity.
+
+    Once an app has a managed identity, its password role is a second way in: a
+    long-lived secret that someone can copy, that outlives the deployment, and that
+    neither conditional access nor the identity's own lifecycle governs. The seed's
+    connection strings in Key Vault are such passwords.
+
+    Violation: an app lists ``identities`` in the tenancy map, and one of its roles
+    that can log in carries no ``pgaadauth`` label (it authenticates with a password),
+    while ``[policy] require_entra_app_logins`` is true (the default).
+
+    Fix: create the identity's role if it is missing (SELECT * FROM
+    pgaadauth_create_principal_with_oid('ROLE', 'OBJECT_ID', 'service', false,
+    false);), grant it what the password role holds, move the app to token
+    authentication, then ALTER ROLE password_role NOLOGIN and delete its DSN secret.
+    """
+
+    id = "PGW-ENTRA-001"
+    severity = "medium"
+    frameworks = (NIST_AUTHENTICATOR_MANAGEMENT, NIST_ACCOUNT_MANAGEMENT)
+    requires = (Section.POSTGRES,)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        if not context.policy.require_entra_app_logins:
+            return
+        tenancy = entra_tenancy(snapshot, context, self.id)
+        if isinstance(tenancy, Verdict):
+            yield tenancy
+            return
+        # Who the app's DSN secret logs in as, when Key Vault was read: evidence of use.
+        secret_users = {
+            a.app: a.secret.endpoint.user
+            for a in (snapshot.azure.app_secrets or () if snapshot.azure else ())
+            if a.secret is not None and a.secret.endpoint is not None
+        }
+        by_object_id = {
+            r.entra_object_id: name for name, r in tenancy.roles.items() if r.entra_object_id
+        }
+        for app in context.server.app:
+            if not app.identities:
+                continue
+            entra = {i: by_object_id[i] for i in app.identities if i in by_object_id}
+            for name in app.roles:
+                role = tenancy.roles.get(name)
+                if role is None or not role.login or role.entra_kind is not None:
+                    continue
+                yield self._verdict(
+                    tenancy, app.name, app.identities, entra, role, secret_users.get(app.name)
+                )
+
+    def _verdict(
+        self,
+        tenancy: Tenancy,
+        app: str,
+        identities: tuple[str, ...],
+        entra: dict[str, str],
+        role: Role,
+        secret_user: str | None,
+    ) -> Verdict:
+        sessions = [
+            s for s in tenancy.pg.sessions or () if s.user == role.name and s.database is not None
+        ]
+        missing = [i for i in identities if i not in entra]
+        lines = [
+            "SELECT * FROM pgaadauth_create_principal_with_oid("
+            f"{quote_literal(f'{app}-{i[:8]}')}, {quote_literal(i)}, 'service', false, false);"
+            for i in missing
+        ]
+        if missing:
+            lines.insert(0, sql_comment("create the identity's role (as the Entra administrator):"))
+        lines += [
+            sql_comment(
+                f"grant the identity's role what {role.name!r} holds, move the app to tokens, then:"
+            ),
+            f"ALTER ROLE {quote_ident(role.name)} NOLOGIN;",
+        ]
+        how = "logs in" if sessions or secret_user == role.name else "can log in"
+        return Verdict(
+            resource=f"role/{role.name}",
+            principal=f"role/{role.name}",
+            app=app,
+            message=f"app {app!r} {how} with the password role {role.name!r} although the "
+            f"tenancy map gives it the Entra identit{'y' if len(identities) == 1 else 'ies'} "
+            f"{', '.join(identities)}"
+            + (f" (no role carries {', '.join(missing)} yet)" if missing else ""),
+            evidence={
+                "password_role": role.name,
+                "identities": list(identities),
+                "entra_roles": sorted(n for n in entra.values()),
+                "sessions_seen": len(sessions),
+                "dsn_secret_user": secret_user,
+            },
+            remediation="\n".join(lines),
+        )
+
+
+class EntraUserHoldsPrivileges(Rule):
+    """A Microsoft Entra user (a person) holds privileges in an app database directly.
+
+    Access granted to a person by name is invisible to the group reviews Entra runs,
+    stays when the person changes team, and has to be found and revoked database by
+    database when they leave. A person should reach an app's data through an Entra
+    group whose role holds the privileges.
+
+    Violation: a role labelled ``type=user`` by ``pgaadauth`` owns, or is named in the
+    ACL of, an app database, one of its schemas or objects, or its default privileges
+    (not the admin, a platform role or the auditor).
+
+    Fix: grant the privileges to an Entra group's role (SELECT * FROM
+    pgaadauth_create_principal('GROUP_NAME', false, false);), add the person to the
+    group in Entra, then revoke the person's own grants as the finding lists them.
+    """
+
+    id = "PGW-ENTRA-002"
+    severity = "medium"
+    frameworks = (NIST_ACCOUNT_MANAGEMENT, NIST_LEAST_PRIVILEGE, CIS_PG_ROLES)
+    requires = (Section.POSTGRES, Section.POSTGRES_DATABASE_DETAILS)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = entra_tenancy(snapshot, context, self.id)
+        if isinstance(tenancy, Verdict):
+            yield tenancy
+            return
+        people = [r for r in entra_roles(tenancy, "user") if not tenancy.is_non_tenant(r.name)]
+        # Most servers have no Entra person: nothing to index then.
+        holders = direct_holders(tenancy) if people else {}
+        for person in people:
+            for database in sorted(holders.get(person.name, ())):
+                holdings = direct_holdings(tenancy, person.name, database)
+                if not holdings:
+                    continue
+                held = [h.what for h in holdings]
+                yield Verdict(
+                    resource=f"database/{database}",
+                    principal=f"role/{person.name}",
+                    app=tenancy.app_databases.get(database),
+                    message=f"Entra user {person.name!r} holds privileges in database "
+                    f"{database!r} of app {tenancy.app_databases.get(database)!r} in their "
+                    f"own name: {'; '.join(held[:3])}"
+                    + (f" (and {len(held) - 3} more)" if len(held) > 3 else ""),
+                    evidence={
+                        "role": person.name,
+                        "entra_kind": person.entra_kind,
+                        "object_id": person.entra_object_id,
+                        "database": database,
+                        "holds": _capped(held),
+                        "holds_total": len(held),
+                    },
+                    remediation="\n".join(
+                        [
+                            sql_comment(
+                                "first grant the same to an Entra group's role the person "
+                                "belongs to; then:"
+                            ),
+                            *_script(holdings),
+                        ]
+                    ),
+                )
+
+
+class EntraGroupSpansApps(Rule):
+    """A Microsoft Entra group's role holds privileges in two apps' databases.
+
+    Every member of an Entra group logs in as the group's role. A group that reaches
+    two apps' databases — by grants of its own or through roles it belongs to — joins
+    the two tenants at the identity provider: whoever is added to the group for one
+    app gets the other's data too, and the group owner, not the database owner,
+    decides who that is.
+
+    Violation: a role labelled ``type=group`` by ``pgaadauth`` (not a platform role)
+    owns or is granted something — itself, or through a role whose privileges it
+    uses — in app databases of two or more apps.
+
+    Fix: one Entra group per app: create a group role for each app (SELECT * FROM
+    pgaadauth_create_principal('GROUP_NAME', false, false);), move the grants, and
+    revoke from this group what reaches the other apps (the finding lists it per app).
+    """
+
+    id = "PGW-ENTRA-003"
+    severity = "high"
+    frameworks = (NIST_LEAST_PRIVILEGE, NIST_ACCOUNT_MANAGEMENT)
+    requires = (Section.POSTGRES, Section.POSTGRES_DATABASE_DETAILS)
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = entra_tenancy(snapshot, context, self.id)
+        if isinstance(tenancy, Verdict):
+            yield tenancy
+            return
+        groups = [r for r in entra_roles(tenancy, "group") if not tenancy.is_non_tenant(r.name)]
+        holders = direct_holders(tenancy) if groups else {}
+        for group in groups:
+            paths = tenancy.graph.holders(group.name)
+            reached: dict[str, dict[str, set[str]]] = {}  # app -> database -> through roles
+            for holder in sorted(paths.keys() | {group.name}):
+                if holder != group.name and tenancy.is_non_tenant(holder):
+                    continue
+                for database in holders.get(holder, ()):
+                    app = tenancy.app_databases[database]
+                    reached.setdefault(app, {}).setdefault(database, set()).add(holder)
+            if len(reached) < 2:
+                continue
+            own_app = tenancy.role_apps.get(group.name)
+            blocks: list[str] = []
+            for app, databases in sorted(reached.items()):
+                if app == own_app:
+                    continue
+                blocks.append(sql_comment(f"to keep the group out of app {app!r}:"))
+                cuts = {
+                    holder
+                    for through in databases.values()
+                    for holder in through
+                    if holder != group.name
+                }
+                for holder in sorted(cuts):
+                    member, role = paths[holder].edges[0]
+                    blocks += revoke_membership(tenancy.graph, member, role, tenancy.version_num)
+                if any(group.name in through for through in databases.values()):
+                    blocks += _script(
+                        h
+                        for database in sorted(databases)
+                        for h in direct_holdings(tenancy, group.name, database)
+                    )
+            apps = sorted(reached)
+            yield Verdict(
+                resource=f"role/{group.name}",
+                principal=f"role/{group.name}",
+                app=own_app,
+                message=f"Entra group {group.name!r} holds privileges in the databases of "
+                f"{len(apps)} apps ({', '.join(map(repr, apps))}): every member of the group "
+                "reaches them all",
+                evidence={
+                    "role": group.name,
+                    "entra_kind": group.entra_kind,
+                    "object_id": group.entra_object_id,
+                    "group_app": own_app,
+                    "apps": {
+                        app: _capped(
+                            [
+                                db
+                                + (
+                                    f" (through {', '.join(sorted(through - {group.name}))})"
+                                    if through - {group.name}
+                                    else ""
+                                )
+                                for db, through in sorted(dbs.items())
+                            ]
+                        )
+                        for app, dbs in sorted(reached.items())
+                    },
+                },
+                remediation="\n".join(dict.fromkeys(blocks)) if blocks else None,
+            )
+
+
+RULES = [PasswordLoginBesideEntraIdentity, EntraUserHoldsPrivileges, EntraGroupSpansApps]
