@@ -19,6 +19,8 @@ from pgwarden.cli.localpg import LocalServer
 from pgwarden.model.snapshot import AclItem, Database, Membership
 from tests.rules.scenario import App, build_scenario
 
+pytestmark = pytest.mark.versioned
+
 
 def grant(
     member: str,

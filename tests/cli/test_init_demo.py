@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pgwarden.cli.demo import ADMIN, SeedServer
 from pgwarden.model.config import parse_config
 from tests.cli import run_pgwarden
+
+pytestmark = pytest.mark.versioned
 
 
 def test_init_drafts_a_map_that_loads(seed_server: SeedServer, tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ from pgwarden.collect.postgres.collector import PostgresCollector, connect
 from pgwarden.model.errors import CollectorError
 from pgwarden.model.snapshot import PostgresSnapshot
 
+pytestmark = pytest.mark.versioned
+
 
 @pytest.fixture(scope="module")
 def snapshot(seed_server: SeedServer) -> PostgresSnapshot:

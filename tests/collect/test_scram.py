@@ -25,6 +25,8 @@ from pgwarden.cli.localpg import LocalServer, throwaway_server
 from pgwarden.collect.postgres import scram
 from pgwarden.collect.postgres.collector import PostgresCollector
 
+pytestmark = pytest.mark.versioned
+
 AUDITOR = "scram_auditor"
 CLEARTEXT = "cleartext_auditor"
 PASSWORD_DB = "password_login_db"
