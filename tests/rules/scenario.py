@@ -52,6 +52,7 @@ OWN_RULES = (
 Key = tuple[str, str, str | None]
 
 # server_version_num of the releases whose semantics the expected findings follow.
+PG14 = 140000
 PG15 = 150000
 PG16 = 160000
 PG17 = 170000

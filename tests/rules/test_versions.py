@@ -38,6 +38,7 @@ from pgwarden.model.snapshot import Snapshot
 from tests.rules.scenario import (
     ADMIN,
     OWN_RULES,
+    PG14,
     PG15,
     PG16,
     PG17,
@@ -56,7 +57,6 @@ from tests.rules.scenario import (
 
 pytestmark = pytest.mark.versioned
 
-PG14 = 140000
 RULES_HERE = (*OWN_RULES, "PGW-MAP-001", "PGW-LOG-001")
 
 APPS = (
@@ -165,9 +165,8 @@ def expected_findings(version: int) -> set[Key]:
         ("PGW-AUTH-001", "setting/password_encryption", None),
         ("PGW-LOG-001", "setting/log_connections", None),
     }
-    if version < PG15:
-        found |= old_public_schemas(version, ("north_db", "south_db", "east_db", "west_db"))
-        found.add(("PGW-ISO-003", "schema/port_db.public", "PUBLIC"))
+    # Not, from 16: west_app's membership in south_app (no INHERIT, no SET: no access).
+    found |= old_public_schemas(version, [db for app in APPS for db in app.databases])
     if version >= PG17:
         found.add(("PGW-ISO-004", "table/north_db.north.ledger", "role/south_app"))
         found.add(("PGW-ROLE-002", "role/pg_maintain", "role/west_app"))
@@ -227,6 +226,11 @@ def test_write_all_data_writes_others_tables(
     with psycopg.connect(scenario.dsn("east_app")) as conn:
         conn.execute("INSERT INTO public.platform_notes VALUES (1)")
         conn.rollback()
+    with (
+        psycopg.connect(scenario.dsn("south_app")) as conn,
+        pytest.raises(errors.InsufficientPrivilege),
+    ):
+        conn.execute("INSERT INTO public.platform_notes VALUES (1)")
 
 
 def test_database_owner_holds_pg_database_owner_schemas(
@@ -363,6 +367,8 @@ def test_createrole_reaches_every_role_before_16(
 def test_admin_only_grants_of_the_admin_are_no_finding(
     scanned: tuple[Scenario, Snapshot, Results],
 ) -> None:
+    """From 16 the admin is an ADMIN-only member of every app role it created (see the
+    rows above): administration, not access, so no finding names it."""
     _, _, results = scanned
     assert not [f for f in results.findings if f.principal == f"role/{ADMIN}"]
 
@@ -373,7 +379,7 @@ def test_admin_only_grants_of_the_admin_are_no_finding(
 def test_maintain_privilege_is_read_and_reported(
     scanned: tuple[Scenario, Snapshot, Results],
 ) -> None:
-    _, snapshot, results = scanned
+    scenario, snapshot, results = scanned
     if version_of(snapshot) < PG17:
         return
     pg = snapshot.servers[0].postgres
@@ -385,6 +391,9 @@ def test_maintain_privilege_is_read_and_reported(
     found = finding(results, "PGW-ISO-004", "table/north_db.north.ledger", "role/south_app")
     assert found.evidence["access"][0]["privileges"] == ["MAINTAIN"]
     assert "REVOKE MAINTAIN ON TABLE north.ledger FROM south_app;" in str(found.remediation)
+    apply_remediation(scenario, found)
+    _, after = scenario.scan()
+    assert ("PGW-ISO-004", "table/north_db.north.ledger", "role/south_app") not in keys(after)
 
 
 def test_pg_maintain_locks_every_table(scanned: tuple[Scenario, Snapshot, Results]) -> None:
@@ -396,6 +405,11 @@ def test_pg_maintain_locks_every_table(scanned: tuple[Scenario, Snapshot, Result
     with psycopg.connect(scenario.dsn("west_app")) as conn:
         conn.execute("LOCK TABLE public.platform_notes IN ACCESS EXCLUSIVE MODE")
         conn.rollback()
+    with (
+        psycopg.connect(scenario.dsn("port_app")) as conn,
+        pytest.raises(errors.InsufficientPrivilege),
+    ):
+        conn.execute("LOCK TABLE public.platform_notes IN ACCESS EXCLUSIVE MODE")
 
 
 # -- 18: log_connections aspects, MD5 deprecation ----------------------------------------
