@@ -17,6 +17,13 @@ from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path
 from tests.pgserver import reset_server, running_server
 
 
+def pytest_configure() -> None:
+    """A relative PGWARDEN_PG_BIN made absolute: tests run pgwarden in other folders."""
+    chosen = os.environ.get(BINDIR_VARIABLE)
+    if chosen:
+        os.environ[BINDIR_VARIABLE] = str(Path(chosen).absolute())
+
+
 def pytest_report_header() -> str:
     """Which PostgreSQL the session's servers run (a version matrix runs several)."""
     if os.environ.get("PGWARDEN_TEST_DSN"):
