@@ -333,6 +333,14 @@ class SyntheticServer:
     def _superuser_dsn(self) -> str:
         return self.server.dsn()
 
+    @cached_property
+    def _copy_strategy(self) -> str:
+        """CREATE DATABASE's clause that copies the template's files (15+: the default
+        logs every block of it to the WAL; before 15 copying files is the only way)."""
+        with psycopg.connect(self._superuser_dsn) as conn:
+            row = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
+        return " STRATEGY FILE_COPY" if row is not None and row[0] >= 150000 else ""
+
     def _run(self, statements: Sequence[str], dbname: str = "postgres") -> None:
         with psycopg.connect(self.server.dsn(dbname=dbname), autocommit=True) as conn:
             for batch in _batches(statements):
@@ -372,6 +380,7 @@ class SyntheticServer:
 
     def _grow_databases(self, total: int) -> None:
         new = self.plan.databases(total)[self.databases :]
+        strategy = self._copy_strategy
         local = threading.local()
         with ExitStack() as stack:
 
@@ -387,7 +396,7 @@ class SyntheticServer:
                 owner = quote_ident(f"{app_name(db.app)}_owner")
                 admin().execute(
                     f"CREATE DATABASE {quote_ident(db.name)} OWNER {owner} "
-                    f"TEMPLATE {quote_ident(TEMPLATE_DB)} STRATEGY FILE_COPY".encode()
+                    f"TEMPLATE {quote_ident(TEMPLATE_DB)}{strategy}".encode()
                 )
                 admin().execute(";\n".join(database_acl_sql(self.plan, db)).encode())
                 statements = database_objects_sql(self.plan, db)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,9 +11,34 @@ from typing import Any
 import pytest
 
 from pgwarden.cli.demo import SeedServer, build_seed_server
-from pgwarden.cli.localpg import LocalServer
+from pgwarden.cli.localpg import BINDIR_VARIABLE, LocalServer, find_server_binaries
+from pgwarden.model.errors import EnvironmentNotReady
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path
 from tests.pgserver import reset_server, running_server
+
+
+def pytest_configure() -> None:
+    """A relative PGWARDEN_PG_BIN made absolute: tests run pgwarden in other folders."""
+    chosen = os.environ.get(BINDIR_VARIABLE)
+    if chosen:
+        os.environ[BINDIR_VARIABLE] = str(Path(chosen).absolute())
+
+
+def pytest_report_header() -> str:
+    """Which PostgreSQL the session's servers run (a version matrix runs several)."""
+    if os.environ.get("PGWARDEN_TEST_DSN"):
+        return "postgresql: the server of PGWARDEN_TEST_DSN"
+    chosen = f" ({BINDIR_VARIABLE})" if os.environ.get(BINDIR_VARIABLE) else ""
+    try:
+        bindir = find_server_binaries()
+    except EnvironmentNotReady as exc:
+        return f"postgresql: {exc}"
+    if bindir is None:
+        return "postgresql: no local binaries (Docker, if available)"
+    version = subprocess.run(
+        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return f"postgresql: {version or 'unknown version'} from {bindir}{chosen}"
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """``pgwarden demo``: a throwaway server shaped like the seed's shared Azure server.
 
 One server hosting ``ctxEco``, ``zep``, ``temporal``, ``temporal_visibility`` and
-``secairadar``; the admin ``ctxecoadmin`` (CREATEDB CREATEROLE, member of
-``azure_pg_admin``, no SUPERUSER, as on Flexible Server); ``secairadar_app`` set up
-as the seed recommends; and the mistakes such servers really have. An application
-stays logged in as the admin while pgwarden scans as a least-privilege auditor.
+``secairadar`` beside Azure's own roles and databases (``flexible_server``); the admin
+``ctxecoadmin`` (CREATEDB CREATEROLE, member of ``azure_pg_admin``, no SUPERUSER, as on
+Flexible Server), who created the apps' roles; ``secairadar_app`` set up as the seed
+recommends; and the mistakes such servers really have. An application stays logged in
+as the admin while pgwarden scans as a least-privilege auditor.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from pgwarden.cli.flexible_server import as_admin, create_flexible_server
 from pgwarden.cli.localpg import LocalServer, throwaway_server
 from pgwarden.cli.tables import summary_table
 from pgwarden.cli.terminal import Console
@@ -100,27 +102,22 @@ def build_seed_server(server: LocalServer) -> SeedServer:
     passwords = {role: secrets.token_urlsafe(18) for role in (ADMIN, AUDITOR, *APP_ROLES)}
     ident = sql.Identifier
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        _exec(
-            conn,
-            [
-                sql.SQL("CREATE ROLE azure_pg_admin NOLOGIN"),
-                sql.SQL(
-                    "CREATE ROLE {} LOGIN PASSWORD {} CREATEDB CREATEROLE IN ROLE azure_pg_admin"
-                ).format(ident(ADMIN), passwords[ADMIN]),
-                sql.SQL(
-                    "CREATE ROLE {} LOGIN PASSWORD {} CONNECTION LIMIT 10 IN ROLE pg_monitor"
-                ).format(ident(AUDITOR), passwords[AUDITOR]),
-            ],
+        create_flexible_server(conn, ADMIN, passwords[ADMIN])
+        conn.execute(
+            sql.SQL(
+                "CREATE ROLE {} LOGIN PASSWORD {} CONNECTION LIMIT 10 IN ROLE pg_monitor"
+            ).format(ident(AUDITOR), passwords[AUDITOR])
         )
         for db in APP_DATABASES:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(ident(db), ident(ADMIN)))
         limits = {"ctxeco_app": 40, "zep_app": 20, "temporal_app": -1, "secairadar_app": 20}
-        for role in APP_ROLES:
-            conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} CONNECTION LIMIT {}").format(
-                    ident(role), passwords[role], limits[role]
+        with as_admin(conn, ADMIN):
+            for role in APP_ROLES:
+                conn.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} CONNECTION LIMIT {}").format(
+                        ident(role), passwords[role], limits[role]
+                    )
                 )
-            )
         _exec(
             conn,
             [

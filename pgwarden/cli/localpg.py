@@ -27,6 +27,9 @@ from typing import Any
 from pgwarden.model.errors import EnvironmentNotReady
 
 SUPERUSER = "postgres"
+# A PostgreSQL bin folder to use instead of the installed one (e.g. another major version).
+BINDIR_VARIABLE = "PGWARDEN_PG_BIN"
+SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
 _VERSION_DIR = re.compile(r"^\d+(\.\d+)?$")
 
 
@@ -59,7 +62,19 @@ class LocalServer:
 
 
 def find_server_binaries() -> Path | None:
-    """The newest PostgreSQL ``bin`` folder that has initdb, pg_ctl and postgres."""
+    """The PostgreSQL ``bin`` folder to run: ``PGWARDEN_PG_BIN`` when set, else the
+    newest installed one that has initdb, pg_ctl and postgres."""
+    chosen = os.environ.get(BINDIR_VARIABLE)
+    if chosen:
+        # Chosen on purpose (a version matrix): never silently replaced by another.
+        chosen_dir = Path(chosen).absolute()
+        missing = [tool for tool in SERVER_TOOLS if not (chosen_dir / tool).is_file()]
+        if missing:
+            raise EnvironmentNotReady(
+                f"{BINDIR_VARIABLE}={chosen} has no {', '.join(missing)} "
+                "(scripts/fetch_postgres.py MAJOR fetches a version into .pg/MAJOR/bin)"
+            )
+        return chosen_dir
     candidates: list[Path] = []
     on_path = shutil.which("initdb")
     if on_path:
@@ -80,7 +95,7 @@ def find_server_binaries() -> Path | None:
             ).stdout.strip()
             candidates.append(Path(bindir))
     for candidate in candidates:
-        if all((candidate / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+        if all((candidate / tool).exists() for tool in SERVER_TOOLS):
             return candidate
     return None
 

@@ -21,6 +21,17 @@ THROTTLE_LAST_MAJOR = 15
 RETENTION = "logfiles.retention_days"
 MIN_RETENTION_DAYS = 4
 NAMES = (*LOGGED, THROTTLE, RETENTION)
+# PostgreSQL 18's log_connections is a list of these ('' logs none; on/true still mean
+# receipt,authentication,authorization). Only 'authorization' logs role and database.
+CONNECTION_ASPECTS = frozenset(
+    {"receipt", "authentication", "authorization", "setup_durations", "all"}
+)
+
+
+def _omits_roles(value: str | None) -> bool:
+    """A PostgreSQL 18 aspect list that never logs which role reached which database."""
+    aspects = {a.strip().lower() for a in (value or "").split(",")}
+    return aspects <= CONNECTION_ASPECTS and aspects.isdisjoint({"authorization", "all"})
 
 
 class LoggingDisabled(Rule):
@@ -34,7 +45,8 @@ class LoggingDisabled(Rule):
     less are gone before most incidents are noticed.
 
     Violation: ``log_connections``, ``log_disconnections`` or ``log_checkpoints`` is off
-    (Azure server parameters, else pg_settings); on Azure,
+    (Azure server parameters, else pg_settings; from PostgreSQL 18 a ``log_connections``
+    list without ``authorization`` names no role or database, and counts as off); on Azure,
     ``connection_throttle.enable`` is off on PostgreSQL 15 or older, or
     ``logfiles.retention_days`` is 3 or less.
 
@@ -80,7 +92,7 @@ class LoggingDisabled(Rule):
             yield unreported
             return
         value = view.values.get(name)
-        if not view.is_off(name):
+        if not view.is_off(name) and not (name == "log_connections" and _omits_roles(value)):
             return
         yield Verdict(
             resource=f"setting/{name}",

@@ -16,6 +16,7 @@ from tests.rules.scenario import App, build_scenario
 
 # The role graph, the databases and what PostgreSQL itself answers for them.
 Oracle = tuple[RoleGraph, dict[str, Database], dict[str, Any]]
+pytestmark = pytest.mark.versioned
 
 
 def grant(

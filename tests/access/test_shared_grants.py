@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.collect.postgres.collector import PostgresCollector
+
+pytestmark = pytest.mark.versioned
 
 TENANTS = {"tenant_a": "SELECT", "tenant_b": "SELECT", "tenant_c": "SELECT, INSERT"}
 

@@ -25,6 +25,8 @@ FAST_POLICY = "[policy]\nsession_samples = 2\nsession_window_seconds = 0.2\n"
 # Rules that judge who may reach what, and who runs as the admin.
 TENANCY_RULES = ("PGW-ADM-", "PGW-ISO-", "PGW-ROLE-", "PGW-MAP-")
 
+pytestmark = pytest.mark.versioned
+
 Finding = tuple[str, str, str | None]
 
 

@@ -13,6 +13,8 @@ from pgwarden.collect.postgres.acl import AclSyntaxError, parse_acl, parse_acl_i
 from pgwarden.collect.postgres.session import connect
 from pgwarden.model.snapshot import AclItem
 
+pytestmark = pytest.mark.versioned
+
 # Names aclitemout must quote: quotes, the item's own separators, spaces, backslashes,
 # braces and commas (which the array around the items quotes again), non-ASCII, and
 # names that look like a privilege list or an empty grantee.

@@ -26,6 +26,8 @@ from pgwarden.collect.postgres import scram
 from pgwarden.collect.postgres.collector import PostgresCollector
 from pgwarden.model.snapshot import PostgresSnapshot
 
+pytestmark = pytest.mark.versioned
+
 AUDITOR = "scram_auditor"
 CLEARTEXT = "cleartext_auditor"
 PASSWORD_DB = "password_login_db"

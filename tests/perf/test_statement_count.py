@@ -21,6 +21,8 @@ from pgwarden.collect.postgres.scram import ScramKeyReuse
 from pgwarden.model.snapshot import PostgresSnapshot
 from tests.pgserver import reset_server
 
+pytestmark = pytest.mark.versioned
+
 # (plan, databases, roles): the larger has more of everything, tables per database too.
 SMALL = (Plan(seed=3, apps=3, tables=3), 2, 30)
 LARGE = (Plan(seed=3, apps=3, tables=15), 7, 150)

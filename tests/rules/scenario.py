@@ -1,9 +1,10 @@
 """Scenarios for the rule tests: a real server set up as a tenancy map describes, scanned.
 
-A scenario resets the shared test server, creates an admin shaped like Azure's
-(CREATEDB CREATEROLE, member of ``azure_pg_admin``, no SUPERUSER), a non-superuser
-auditor in ``pg_monitor``, the apps' databases (owned by the admin) and roles, then
-runs the scenario's own SQL as the bootstrap superuser. Scans go through the same path
+A scenario resets the shared test server, recreates Azure's own roles and databases
+with an admin shaped like Azure's (CREATEDB CREATEROLE, member of ``azure_pg_admin``,
+no SUPERUSER), a non-superuser auditor in ``pg_monitor``, the apps' databases (owned
+by the admin) and roles (created by the admin, as on Azure), then runs the scenario's
+own SQL as the bootstrap superuser. Scans go through the same path
 as ``pgwarden scan``: ``collect`` then ``evaluate`` with every registered rule.
 """
 
@@ -18,7 +19,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgwarden.cli.localpg import LocalServer
+from pgwarden.cli.flexible_server import as_admin, create_flexible_server
+from pgwarden.cli.localpg import SUPERUSER, LocalServer
 from pgwarden.collect.run import collect
 from pgwarden.engine import evaluate
 from pgwarden.model.config import Config, parse_config
@@ -48,6 +50,13 @@ OWN_RULES = (
 )
 
 Key = tuple[str, str, str | None]
+
+# server_version_num of the releases whose semantics the expected findings follow.
+PG14 = 140000
+PG15 = 150000
+PG16 = 160000
+PG17 = 170000
+PG18 = 180000
 
 
 def toml_string(value: str) -> str:
@@ -140,14 +149,18 @@ def build_scenario(
     database_sql: Mapping[str, Sequence[str | sql.Composed | sql.SQL]] | None = None,
     platform_roles: Sequence[str] = (AUDITOR,),
     public_connect: Sequence[str] = (),
+    created_elsewhere: Sequence[str] = (),
 ) -> Scenario:
     """Reset the server and build the scenario.
 
     Every app role is a LOGIN role with a password (``roles`` maps a role to extra
     CREATE ROLE options, e.g. ``"NOINHERIT"`` or ``"CONNECTION LIMIT -1"``; by default
-    the limit is 10). Every app database is created owned by the admin with PUBLIC's
-    CONNECT and TEMPORARY revoked, CONNECT granted to the app's roles and the
-    auditor — unless it is listed in ``public_connect``, which keeps the default ACL.
+    the limit is 10), created by the admin, except those in ``created_elsewhere``
+    (created by the bootstrap superuser, as another administrator would: from
+    PostgreSQL 16 the admin is no member of those). Every app database is created
+    owned by the admin with PUBLIC's CONNECT and TEMPORARY revoked, CONNECT granted to
+    the app's roles and the auditor — unless it is listed in ``public_connect``, which
+    keeps the default ACL.
     """
     reset_server(server)
     ident = sql.Identifier
@@ -156,12 +169,7 @@ def build_scenario(
     logins = [ADMIN, AUDITOR, *app_roles]
     passwords = {role: secrets.token_urlsafe(16) for role in logins}
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        conn.execute("CREATE ROLE azure_pg_admin NOLOGIN")
-        conn.execute(
-            sql.SQL(
-                "CREATE ROLE {} LOGIN PASSWORD {} CREATEDB CREATEROLE IN ROLE azure_pg_admin"
-            ).format(ident(ADMIN), passwords[ADMIN])
-        )
+        create_flexible_server(conn, ADMIN, passwords[ADMIN])
         conn.execute(
             sql.SQL(
                 "CREATE ROLE {} LOGIN PASSWORD {} CONNECTION LIMIT 20 IN ROLE pg_monitor"
@@ -169,11 +177,14 @@ def build_scenario(
         )
         for role in app_roles:
             extra = options.get(role, "CONNECTION LIMIT 10")
-            conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} " + extra).format(
-                    ident(role), passwords[role]
-                )
+            create = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} " + extra).format(
+                ident(role), passwords[role]
             )
+            if role in created_elsewhere:
+                conn.execute(create)
+                continue
+            with as_admin(conn, ADMIN):
+                conn.execute(create)
         for app in apps:
             for db in app.databases:
                 conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(ident(db), ident(ADMIN)))
@@ -206,6 +217,28 @@ def keys(results: Results, status: str = "fail", rules: Iterable[str] = OWN_RULE
         for f in results.findings
         if f.status == status and f.rule_id in wanted
     }
+
+
+def version_of(snapshot: Snapshot) -> int:
+    """The ``server_version_num`` of a scenario's (one-server) snapshot."""
+    pg = snapshot.servers[0].postgres
+    assert pg is not None
+    return pg.version_num
+
+
+def granted_by(version_num: int, grantor: str = SUPERUSER) -> str:
+    """How the REVOKE of a membership ends: from PostgreSQL 16 a membership is one grant
+    per grantor, each revoked as its grantor's (the scenarios' grants are the bootstrap
+    superuser's); before 16 there is one grant and the plain REVOKE removes it."""
+    return f" GRANTED BY {grantor}" if version_num >= PG16 else ""
+
+
+def old_public_schemas(version_num: int, databases: Iterable[str]) -> set[Key]:
+    """PGW-ISO-003 on the ``public`` schema of each of ``databases`` before PostgreSQL 15,
+    which gave PUBLIC CREATE there in every new database (15 gives USAGE only)."""
+    if version_num >= PG15:
+        return set()
+    return {("PGW-ISO-003", f"schema/{db}.public", "PUBLIC") for db in databases}
 
 
 def family(found: set[Key], prefix: str) -> set[Key]:

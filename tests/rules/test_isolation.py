@@ -19,14 +19,20 @@ from pgwarden.model.results import Results
 from pgwarden.model.snapshot import Snapshot
 from tests.rules.scenario import (
     AUDITOR,
+    PG15,
     App,
     Scenario,
     assert_round_trip,
     build_scenario,
     family,
     finding,
+    granted_by,
     keys,
+    old_public_schemas,
+    version_of,
 )
+
+pytestmark = pytest.mark.versioned
 
 APPS = (
     App("alpha", ("alpha_db", "alpha_logs"), ("alpha_app", "alpha_migrator")),
@@ -162,7 +168,7 @@ def test_iso_002_direct_grant_evidence(scanned: tuple[Scenario, Snapshot, Result
 
 
 def test_iso_002_three_deep_chain(scanned: tuple[Scenario, Snapshot, Results]) -> None:
-    _, _, results = scanned
+    _, snapshot, results = scanned
     found = finding(results, "PGW-ISO-002", "database/alpha_db", "role/gamma_app")
     (access,) = found.evidence["access"]
     assert access["chain"] == "gamma_app → g1 → g2 → g3 → CONNECT on alpha_db"
@@ -171,14 +177,14 @@ def test_iso_002_three_deep_chain(scanned: tuple[Scenario, Snapshot, Results]) -
     # g1..g3 belong to no app: the leak is gamma_app joining g1, so that is revoked.
     assert found.remediation is not None
     statements = [ln for ln in found.remediation.splitlines() if not ln.startswith("--")]
-    assert statements == ["REVOKE g1 FROM gamma_app;"]
+    assert statements == [f"REVOKE g1 FROM gamma_app{granted_by(version_of(snapshot))};"]
     assert "-- alternative: REVOKE CONNECT ON DATABASE alpha_db FROM g3;" in found.remediation
 
 
 def test_iso_002_noinherit_is_reported_as_set_role(
     scanned: tuple[Scenario, Snapshot, Results],
 ) -> None:
-    _, _, results = scanned
+    _, snapshot, results = scanned
     found = finding(results, "PGW-ISO-002", "database/gamma_db", "role/delta_app")
     (access,) = found.evidence["access"]
     assert access["needs_set_role"] is True
@@ -189,7 +195,8 @@ def test_iso_002_noinherit_is_reported_as_set_role(
     assert found.evidence["verify"] == (
         "SELECT has_database_privilege('delta_app', 'gamma_db', 'CONNECT');"
     )
-    assert "REVOKE gamma_readers FROM delta_app;" in str(found.remediation).splitlines()
+    revoke = f"REVOKE gamma_readers FROM delta_app{granted_by(version_of(snapshot))};"
+    assert revoke in str(found.remediation).splitlines()
 
 
 def test_noinherit_member_really_cannot_log_in(
@@ -204,20 +211,28 @@ def test_noinherit_member_really_cannot_log_in(
 
 
 def test_iso_003_public_create(scanned: tuple[Scenario, Snapshot, Results]) -> None:
-    _, _, results = scanned
+    _, snapshot, results = scanned
+    version = version_of(snapshot)
     assert family(keys(results), "PGW-ISO-003") == {
         ("PGW-ISO-003", "schema/beta_db.public", "PUBLIC"),
         ("PGW-ISO-003", "database/alpha_logs", "PUBLIC"),
+        # Before 15 every app database's public schema (delta_db's is not visible).
+        *old_public_schemas(version, ("alpha_db", "alpha_logs", "gamma_db")),
     }
     found = finding(results, "PGW-ISO-003", "schema/beta_db.public", "PUBLIC")
-    assert found.evidence["acl_item"] == "=UC/pg_database_owner"
-    assert "PostgreSQL 15+" in found.evidence["note"]
+    if version >= PG15:
+        assert found.evidence["acl_item"] == "=UC/pg_database_owner"
+        assert "PostgreSQL 15+" in found.evidence["note"]
+    else:
+        # The bootstrap superuser owns public, and the ACL gave PUBLIC CREATE from the start.
+        assert found.evidence["acl_item"] == "=UC/postgres"
+        assert "before PostgreSQL 15" in found.evidence["note"]
     assert found.remediation is not None
     assert 'REVOKE CREATE ON SCHEMA "public" FROM PUBLIC;' in found.remediation
 
 
 def test_iso_004_foreign_object_privileges(scanned: tuple[Scenario, Snapshot, Results]) -> None:
-    _, _, results = scanned
+    _, snapshot, results = scanned
     assert family(keys(results), "PGW-ISO-004") == {
         ("PGW-ISO-004", "table/alpha_db.alpha.orders", "role/beta_app"),
         ("PGW-ISO-004", "table/alpha_db.alpha.lookup", "PUBLIC"),
@@ -242,7 +257,10 @@ def test_iso_004_foreign_object_privileges(scanned: tuple[Scenario, Snapshot, Re
         "holds SELECT on TABLE alpha.orders through 'g2'"
     )
     statements = [ln for ln in str(gamma.remediation).splitlines() if not ln.startswith("--")]
-    assert statements == ["REASSIGN OWNED BY gamma_app TO alpha_app;", "REVOKE g1 FROM gamma_app;"]
+    assert statements == [
+        "REASSIGN OWNED BY gamma_app TO alpha_app;",
+        f"REVOKE g1 FROM gamma_app{granted_by(version_of(snapshot))};",
+    ]
     function = finding(
         results, "PGW-ISO-004", "function/alpha_db.alpha.f(a integer)", "role/beta_app"
     )

@@ -22,8 +22,13 @@ from tests.rules.scenario import (
     assert_round_trip,
     build_scenario,
     finding,
+    granted_by,
     keys,
+    old_public_schemas,
+    version_of,
 )
+
+pytestmark = pytest.mark.versioned
 
 DB_A = 'Données "Prod"; DROP DATABASE x; --'
 DB_B = "Beta DB"
@@ -89,7 +94,8 @@ def hostile(pg_server: LocalServer) -> Scenario:
 
 def test_names_are_reported_exactly_as_the_catalog_has_them(hostile: Scenario) -> None:
     snapshot, results = hostile.scan()
-    assert keys(results) == EXPECTED
+    version = version_of(snapshot)
+    assert keys(results) == EXPECTED | old_public_schemas(version, (DB_A, DB_B, "gamma"))
     assert not keys(results, status="error")
     via_group = finding(results, "PGW-ISO-002", f"database/{DB_A}", f"role/{ROLE_C}")
     (access,) = via_group.evidence["access"]
@@ -99,7 +105,7 @@ def test_names_are_reported_exactly_as_the_catalog_has_them(hostile: Scenario) -
     script = str(via_group.remediation).splitlines()
     # The membership is revoked with both names quoted; "user" is a reserved word.
     assert 'REVOKE "Read Only ""grp""' in script
-    assert 'DROP ROLE postgres; --" FROM "user";' in script
+    assert f'DROP ROLE postgres; --" FROM "user"{granted_by(version)};' in script
     # In comments the line break is written as \n: it cannot end the comment.
     comments = [line for line in script if line.startswith("--")]
     assert comments and all("DROP ROLE postgres" not in c or "\\n" in c for c in comments)
@@ -141,3 +147,15 @@ def test_remediation_removes_the_finding(hostile: Scenario, key: Key) -> None:
     # The fix must not lock the auditor out: the next scan is not blind anywhere.
     assert not keys(after, status="error")
     assert all(s.connected_as == AUDITOR for s in after.servers)
+
+
+def test_old_public_schemas_are_fixed_as_written(hostile: Scenario) -> None:
+    """Before PostgreSQL 15 every new database's public schema gives PUBLIC CREATE: each
+    fix, run as written, removes its finding (from 15 the findings do not arise)."""
+    snapshot, before = hostile.scan()
+    old = old_public_schemas(version_of(snapshot), (DB_A, DB_B, "gamma"))
+    assert {k for k in keys(before) if k[1].endswith(".public")} == old
+    for key in sorted(old, key=lambda k: k[1]):
+        apply_remediation(hostile, finding(before, *key))
+    _, after = hostile.scan()
+    assert keys(after) == keys(before) - old

@@ -26,7 +26,19 @@ from pgwarden.model.config import parse_config
 from pgwarden.model.results import Results
 from pgwarden.model.snapshot import Snapshot
 from pgwarden.rules.registry import load_rules
-from tests.rules.scenario import OWN_RULES, Key, comparable, finding, keys
+from tests.rules.scenario import (
+    OWN_RULES,
+    PG16,
+    Key,
+    comparable,
+    finding,
+    granted_by,
+    keys,
+    old_public_schemas,
+    version_of,
+)
+
+pytestmark = pytest.mark.versioned
 
 RULES_HERE = (*OWN_RULES, "PGW-MAP-001", "PGW-MAP-002")
 
@@ -110,9 +122,13 @@ def test_every_planted_mistake_is_reported(seed_scan: tuple[Snapshot, Results, i
 
 
 def test_exactly_these_findings(seed_scan: tuple[Snapshot, Results, int]) -> None:
-    _, results, pid = seed_scan
+    snapshot, results, pid = seed_scan
     admin_session = ("PGW-ADM-001", f"session/{pid}", f"role/{ADMIN}")
-    expected = {*PLANTED.values(), *CONSEQUENCES, admin_session}
+    # Before PostgreSQL 15 the other databases' public schemas give PUBLIC CREATE too.
+    old_schemas = old_public_schemas(
+        version_of(snapshot), ("ctxEco", "temporal", "temporal_visibility", "secairadar")
+    )
+    expected = {*PLANTED.values(), *CONSEQUENCES, admin_session, *old_schemas}
     assert keys(results, rules=RULES_HERE) == expected
     assert not keys(results, status="error", rules=RULES_HERE)
 
@@ -138,14 +154,15 @@ def test_nothing_configured_right_is_reported(seed_scan: tuple[Snapshot, Results
 
 
 def test_evidence_and_fixes_of_the_seed(seed_scan: tuple[Snapshot, Results, int]) -> None:
-    _, results, _ = seed_scan
+    snapshot, results, _ = seed_scan
+    by = granted_by(version_of(snapshot))
     via_ctxeco = finding(results, "PGW-ISO-002", "database/ctxEco", "role/temporal_app")
     assert via_ctxeco.evidence["access"][0]["chain"] == (
         'temporal_app → ctxeco_app → CONNECT on "ctxEco"'
     )
-    assert "REVOKE ctxeco_app FROM temporal_app;" in str(via_ctxeco.remediation).splitlines()
+    assert f"REVOKE ctxeco_app FROM temporal_app{by};" in str(via_ctxeco.remediation).splitlines()
     via_group = finding(results, "PGW-ISO-002", "database/secairadar", "role/temporal_app")
-    assert "REVOKE reporting FROM temporal_app;" in str(via_group.remediation).splitlines()
+    assert f"REVOKE reporting FROM temporal_app{by};" in str(via_group.remediation).splitlines()
     direct = finding(results, "PGW-ISO-002", "database/ctxEco", "role/zep_app")
     assert 'REVOKE CONNECT ON DATABASE "ctxEco" FROM zep_app;' in str(direct.remediation)
     through = finding(results, "PGW-ISO-004", "database/ctxEco", "role/temporal_app")
@@ -155,7 +172,7 @@ def test_evidence_and_fixes_of_the_seed(seed_scan: tuple[Snapshot, Results, int]
         "'ctxeco_app'"
     )
     assert [ln for ln in str(through.remediation).splitlines() if not ln.startswith("--")] == [
-        "REVOKE ctxeco_app FROM temporal_app;"
+        f"REVOKE ctxeco_app FROM temporal_app{by};"
     ]
     read_all = finding(results, "PGW-ROLE-002", "role/pg_read_all_data", "role/temporal_app")
     assert results.findings[0].severity == "critical"
@@ -178,10 +195,10 @@ def test_snapshot_round_trip_agrees(seed_scan: tuple[Snapshot, Results, int]) ->
 def test_the_auditor_saw_everything_it_needed(seed_scan: tuple[Snapshot, Results, int]) -> None:
     snapshot, _, _ = seed_scan
     pg = snapshot.servers[0].postgres
-    assert pg is not None and pg.version_num < 160000
-    # reserved_connections exists from PostgreSQL 16 on: no gap for it on 15.
+    assert pg is not None
     assert pg.gaps == ()
-    assert "reserved_connections" not in pg.settings
+    # reserved_connections exists from PostgreSQL 16 on: read there, no gap for it before.
+    assert ("reserved_connections" in pg.settings) == (pg.version_num >= PG16)
     roles = {role.name: role for role in pg.roles}
     assert roles["postgres"].bootstrap_superuser
     assert not any(r.bootstrap_superuser for name, r in roles.items() if name != "postgres")

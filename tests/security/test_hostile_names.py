@@ -27,6 +27,8 @@ from tests.reports.test_sarif import assert_valid_sarif
 from tests.rules.scenario import ADMIN
 from tests.rules.test_remediation import DB_A, EXPECTED, ROLE_B, TABLE, _build
 
+pytestmark = pytest.mark.versioned
+
 STRAY = '<img src=x onerror="window.__pwned=1">\\role'
 # PostgreSQL keeps application_name printable ASCII (it turns anything else into "?").
 APP_NAME = "<script>window.__pwned=1</script> \\ \"q\" 'q' --"

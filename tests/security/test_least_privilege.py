@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from pgwarden.cli.demo import ADMIN, DEMO_CONFIG, SeedServer, app_sessions
 from tests.cli import run_pgwarden
+
+pytestmark = pytest.mark.versioned
 
 
 def test_a_full_scan_as_exactly_the_printed_auditor(

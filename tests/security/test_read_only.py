@@ -22,6 +22,8 @@ from pgwarden.engine import evaluate
 from pgwarden.model.config import parse_config
 from pgwarden.rules.registry import load_rules
 
+pytestmark = pytest.mark.versioned
+
 # Catalog state an audit must never touch, per database and server-wide.
 CATALOG_DIGEST = """
 SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (

@@ -40,6 +40,9 @@ HIGH_PRIVILEGE_ROLES: dict[str, str] = {
     "pg_read_server_files": "reads any file the server process can read",
     "pg_write_server_files": "writes any file the server process can write",
     "pg_signal_backend": "cancels and terminates other roles' sessions: every tenant's",
+    # PostgreSQL 17+.
+    "pg_maintain": "locks, vacuums, reindexes and clusters every table in every database: "
+    "any tenant's tables can be locked out",
 }
 
 

@@ -53,15 +53,16 @@ class AppRoleInPrivilegedRole(Rule):
     another app's role brings that app's tables and ownership; the admin role or
     azure_pg_admin brings everything; pg_read_all_data reads every tenant's tables and
     pg_authid, the password verifiers of every role; pg_write_all_data,
-    pg_execute_server_program, pg_read_server_files, pg_write_server_files and
-    pg_signal_backend reach the data, the host or the sessions of every tenant.
+    pg_execute_server_program, pg_read_server_files, pg_write_server_files,
+    pg_signal_backend and pg_maintain (17+) reach the data, the host, the sessions or
+    the tables' locks of every tenant.
     ADMIN-only grants (PostgreSQL 16's createrole_self_grant: no INHERIT, no SET) give
     no access and are not reported.
 
     Violation: A role named in the tenancy map can use — directly or through any
     chain of groups, with or without INHERIT — the admin role, azure_pg_admin, a role
     of another app, or pg_read_all_data, pg_write_all_data, pg_execute_server_program,
-    pg_read_server_files, pg_write_server_files or pg_signal_backend.
+    pg_read_server_files, pg_write_server_files, pg_signal_backend or pg_maintain.
 
     Fix: REVOKE <group> FROM <member> where the chain leaves the app's own roles
     (GRANTED BY the grantor on PostgreSQL 16+, where memberships are recorded per
