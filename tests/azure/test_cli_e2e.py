@@ -90,6 +90,10 @@ def test_seed_server_mistakes_are_each_reported(scanned: dict[str, Any]) -> None
         ("PGW-ADM-002", CTXECO_SECRET),
         ("PGW-KV-004", CTXECO_SECRET),
         ("PGW-KV-006", "vault/ctxeco-kv"),
+        # Azure's defaults: no pgaudit, log_line_prefix '%t-%c-', log_statement 'none'.
+        ("PGW-AUD-001", "setting/shared_preload_libraries"),
+        ("PGW-AUD-002", "setting/log_line_prefix"),
+        ("PGW-AUD-003", "setting/log_statement"),
     }
     fails = _fails(results)
     assert expected <= fails, expected - fails
@@ -148,7 +152,8 @@ def test_admin_role_comes_from_arm(scanned: dict[str, Any]) -> None:
 def test_postgres_rules_report_the_unreachable_server(scanned: dict[str, Any]) -> None:
     errors = [f for f in scanned["results"]["findings"] if f["status"] == "error"]
     assert errors and all(
-        f["rule_id"].split("-")[1] in {"ISO", "ROLE", "MAP", "ADM", "AUTH"} for f in errors
+        f["rule_id"].split("-")[1] in {"ISO", "ROLE", "MAP", "ADM", "AUTH", "CHAN", "FUNC", "EXT"}
+        for f in errors
     )
 
 
