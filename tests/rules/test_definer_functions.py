@@ -47,6 +47,8 @@ ALPHA_SQL = [
         f"CREATE FUNCTION public.admin_purge() {BODY}",
         # FUNC-001: pinned, but through a schema anyone may create in.
         f"CREATE FUNCTION public.admin_scratch() {BODY} SET search_path = scratch",
+        # FUNC-001: in a schema anyone may create in (pinning it there is no fix).
+        f"CREATE FUNCTION scratch.admin_home() {BODY}",
         # FUNC-003: the admin's, pinned, PUBLIC EXECUTE (beta's and gamma's roles call it).
         f"CREATE FUNCTION public.admin_stats() {BODY} SET search_path = public, pg_temp",
         # Look-alike: the admin's and unpinned, but nobody else may EXECUTE it.
@@ -100,6 +102,7 @@ def test_exactly_these_routines(scanned: tuple[Scenario, Snapshot, Results]) -> 
     assert keys(results, rules=RULES) == {
         ("PGW-FUNC-001", _resource("alpha_db", "public.admin_purge"), None),
         ("PGW-FUNC-001", _resource("alpha_db", "public.admin_scratch"), None),
+        ("PGW-FUNC-001", _resource("alpha_db", "scratch.admin_home"), None),
         ("PGW-FUNC-001", _resource("beta_db", "public.superuser_task"), None),
         ("PGW-FUNC-002", _resource("alpha_db", "public.alpha_export", "n integer"), None),
         ("PGW-FUNC-002", _resource("alpha_db", "beta_corner.beta_hook"), None),
@@ -124,6 +127,11 @@ def test_privileged_owner_evidence(scanned: tuple[Scenario, Snapshot, Results]) 
     scratch = finding(results, "PGW-FUNC-001", _resource("alpha_db", "public.admin_scratch"), None)
     assert scratch.evidence["writable_schemas_in_path"] == ["scratch"]
     assert "where anyone may create objects" in scratch.message
+    home = finding(results, "PGW-FUNC-001", _resource("alpha_db", "scratch.admin_home"), None)
+    assert (
+        "ALTER ROUTINE scratch.admin_home() SET search_path = pg_catalog, pg_temp;"
+        in str(home.remediation).splitlines()
+    )
     superuser = finding(
         results, "PGW-FUNC-001", _resource("beta_db", "public.superuser_task"), None
     )

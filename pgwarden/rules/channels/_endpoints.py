@@ -144,8 +144,10 @@ def _one_host(host: str, port: int | None, identity: ServerIdentity) -> tuple[Ma
             if port in identity.local_ports:
                 return "this server", f"{host} is the server's loopback, on its port {port}"
             return "elsewhere", f"{where}: another cluster on the server's machine"
-        if str(address) in identity.addresses and port in identity.ports:
-            return "this server", f"{host} is this server's address"
+        if str(address) in identity.addresses:
+            if port in identity.ports:
+                return "this server", f"{host} is this server's address"
+            return "elsewhere", f"{where}: this server's address, but not one of its ports"
         if any(address in network for network in PRIVATE_NETWORKS):
             return (
                 "possibly this server",
@@ -153,8 +155,10 @@ def _one_host(host: str, port: int | None, identity: ServerIdentity) -> tuple[Ma
                 "rule out (it may be the server's own VNet address)",
             )
         return "elsewhere", f"{where} is not this server's address"
-    if _name(host) in identity.names and port in identity.ports:
-        return "this server", f"{host!r} is this server's host name"
+    if _name(host) in identity.names:
+        if port in identity.ports:
+            return "this server", f"{host!r} is this server's host name"
+        return "elsewhere", f"{where}: this server's name, but not one of its ports"
     return "elsewhere", f"{where} is not a name this server is known by"
 
 
@@ -169,10 +173,11 @@ def resolve(options: Mapping[str, str], identity: ServerIdentity) -> Target:
             f"service {options['service']!r} is read from the server's own service file",
             database,
         )
-    best: tuple[Match, str] = ("elsewhere", "no host")
-    for index, host in enumerate(hosts):
-        port = _port(ports[index] if index < len(ports) else ports[-1])
-        found = _one_host(host.strip(), port, identity)
-        if _RANK[found[0]] > _RANK[best[0]] or best[1] == "no host":
-            best = found
-    return Target(best[0], best[1], database)
+    # libpq tries each host in turn (with the port in the same place, or the one port):
+    # the channel comes back here if any of them does.
+    found = [
+        _one_host(host.strip(), _port(ports[i] if i < len(ports) else ports[-1]), identity)
+        for i, host in enumerate(hosts)
+    ]
+    match, why = max(found, key=lambda one: _RANK[one[0]])
+    return Target(match, why, database)

@@ -58,7 +58,8 @@ class ForeignServerToOtherApp(Rule):
         for mapping in channel.server.user_mappings:
             database = channel.reached(mapping)
             if database is None:
-                hidden.append("PUBLIC" if mapping.role is None else mapping.role)
+                if not mapping.options_visible:
+                    hidden.append("PUBLIC" if mapping.role is None else mapping.role)
             elif (app := tenancy.app_databases.get(database)) and app != channel.app:
                 reached[database] = app
         if channel.target.database is not None:

@@ -62,6 +62,8 @@ class Definer:
     owner_is_principal: bool
     writable_path: tuple[str, ...]
     callers: dict[str, str]
+    # Whether PUBLIC may CREATE in the routine's own schema (pinning it there is no fix).
+    home_writable: bool = False
 
     @property
     def pinned(self) -> bool:
@@ -105,10 +107,18 @@ class Definer:
         f = self.function
         routine = f"ROUTINE {self.signature}"
         lines = [in_database(self.database)]
-        if not self.pinned:
-            safe = [s for s in (f.schema_name,) if s not in self.writable_path]
-            path = ", ".join([*(quote_ident(s) for s in safe), "pg_temp"])
-            lines.append(f"ALTER {routine} SET search_path = {path};")
+        if not self.pinned and self.home_writable:
+            lines.append(
+                sql_comment(
+                    f"anyone may create objects in {f.schema_name!r}: schema-qualify every "
+                    "name in the body, then pin the path to the catalog alone"
+                )
+            )
+            lines.append(f"ALTER {routine} SET search_path = pg_catalog, pg_temp;")
+        elif not self.pinned:
+            lines.append(
+                f"ALTER {routine} SET search_path = {quote_ident(f.schema_name)}, pg_temp;"
+            )
         public = any(i.grantee is None and "EXECUTE" in i.privileges for i in f.acl)
         keep = [
             r
@@ -139,20 +149,32 @@ class Definer:
         return "\n".join(lines)
 
 
-def _writable(detail: DatabaseDetail, function: DefinerFunction) -> tuple[str, ...]:
-    """The schemas of a pinned path where PUBLIC may CREATE (anyone plants objects)."""
-    if function.search_path is None:
-        return ()
-    wanted = set(search_path_schemas(function.search_path))
-    return tuple(
+def _public_create(detail: DatabaseDetail) -> set[str]:
+    """The schemas of the database where PUBLIC may CREATE (anyone plants objects)."""
+    return {
         schema.name
         for schema in detail.schemas
-        if schema.name in wanted
-        and any(i.grantee is None and "CREATE" in i.privileges for i in schema.acl)
-    )
+        if any(i.grantee is None and "CREATE" in i.privileges for i in schema.acl)
+    }
 
 
-def _callers(tenancy: Tenancy, inspected: Inspected, function: DefinerFunction) -> dict[str, str]:
+def _writable(open_schemas: set[str], function: DefinerFunction) -> tuple[str, ...]:
+    """The schemas of a pinned path where PUBLIC may CREATE, in path order."""
+    if function.search_path is None:
+        return ()
+    return tuple(s for s in search_path_schemas(function.search_path) if s in open_schemas)
+
+
+def _connecting(tenancy: Tenancy, inspected: Inspected) -> list[str]:
+    """Every principal that can connect to the database: what PUBLIC EXECUTE reaches."""
+    db = tenancy.databases[inspected.name]
+    own = (r for r in tenancy.app_roles(inspected.app or "") if can_connect(db, r, tenancy.graph))
+    return [*tenancy.foreign_connecting(db), *own]
+
+
+def _callers(
+    tenancy: Tenancy, inspected: Inspected, function: DefinerFunction, connecting: list[str]
+) -> dict[str, str]:
     """The principals that can call ``function`` (connect and EXECUTE), with how."""
     db = tenancy.databases[inspected.name]
     found: dict[str, str] = {}
@@ -160,14 +182,6 @@ def _callers(tenancy: Tenancy, inspected: Inspected, function: DefinerFunction) 
         if "EXECUTE" not in item.privileges:
             continue
         if item.grantee is None:
-            connecting = [
-                *tenancy.foreign_connecting(db),
-                *(
-                    r
-                    for r in tenancy.app_roles(inspected.app or "")
-                    if can_connect(db, r, tenancy.graph)
-                ),
-            ]
             for role in connecting:
                 found.setdefault(role, "PUBLIC EXECUTE")
             continue
@@ -180,6 +194,33 @@ def _callers(tenancy: Tenancy, inspected: Inspected, function: DefinerFunction) 
     return dict(sorted(found.items()))
 
 
+def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
+    """The routines of one database, judged once for the three rules that ask."""
+    # The context's shared analyses live as long as one server's evaluation.
+    cache = tenancy.context.shared.setdefault("definers", {})
+    key = inspected.name
+    if key not in cache:
+        functions = inspected.detail.definer_functions or ()
+        connecting = _connecting(tenancy, inspected) if functions else []
+        open_schemas = _public_create(inspected.detail)
+        cache[key] = [
+            Definer(
+                database=inspected.name,
+                app=app,
+                function=function,
+                owner_power=privilege_of(tenancy, function.owner),
+                owner_app=tenancy.role_apps.get(function.owner),
+                owner_is_principal=tenancy.is_principal(function.owner),
+                writable_path=_writable(open_schemas, function),
+                callers=_callers(tenancy, inspected, function, connecting),
+                home_writable=function.schema_name in open_schemas,
+            )
+            for function in functions
+        ]
+    judged: list[Definer] = cache[key]
+    return judged
+
+
 def definers(tenancy: Tenancy, rule_id: str) -> Iterator[Definer | Verdict]:
     """Every SECURITY DEFINER routine of every app database, then the blind spots."""
     for item in inspected_databases(
@@ -187,18 +228,5 @@ def definers(tenancy: Tenancy, rule_id: str) -> Iterator[Definer | Verdict]:
     ):
         if isinstance(item, Verdict):
             yield item
-            continue
-        if item.app is None:
-            continue
-        for function in item.detail.definer_functions or ():
-            owner = function.owner
-            yield Definer(
-                database=item.name,
-                app=item.app,
-                function=function,
-                owner_power=privilege_of(tenancy, owner),
-                owner_app=tenancy.role_apps.get(owner),
-                owner_is_principal=tenancy.is_principal(owner),
-                writable_path=_writable(item.detail, function),
-                callers=_callers(tenancy, item, function),
-            )
+        elif item.app is not None:
+            yield from _judged(tenancy, item, item.app)
