@@ -121,10 +121,11 @@ class CredentialsInUserMapping(Rule):
 
     A user mapping on a foreign server that leads back to this server logs in as its
     remote ``user`` with the stored ``password``. The mapped role can read both in
-    ``pg_user_mappings`` (the options are shown to the mapped role itself), and every
-    session through the channel acts with the remote user's privileges: stored
-    credentials of the admin, of a member of ``azure_pg_admin``, of a superuser, or
-    of another app's role hand that identity to whoever the mapping serves.
+    ``pg_user_mappings`` (the options are shown to the mapped role itself while it may
+    use the server), and every session through the channel acts with the remote
+    user's privileges: stored credentials of the admin, of a member of
+    ``azure_pg_admin``, of a superuser, or of another app's role hand that identity
+    to whoever the mapping serves.
 
     Violation: A user mapping on a foreign server that leads (or may lead) to this
     server names as its remote user a privileged role (unless it maps that role to
