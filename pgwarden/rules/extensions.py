@@ -15,11 +15,12 @@ from collections.abc import Iterable
 
 from pgwarden.access.remediation import in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.extensions import Extension
 from pgwarden.model.identifiers import setting_list
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import set_parameter
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
-from pgwarden.rules.database_contents import inspected_databases
+from pgwarden.rules.database_contents import Inspected, inspected_databases
 from pgwarden.rules.server_settings import read_settings
 
 AZURE_EXTENSIONS = "azure.extensions"
@@ -48,6 +49,25 @@ def _drop(database: str, statement: str) -> str:
             sql_comment("refused while objects depend on it: review them, or add CASCADE"),
             statement,
         ]
+    )
+
+
+def _extension_verdict(
+    item: Inspected, extension: Extension, what: str, **evidence: object
+) -> Verdict:
+    """A finding on one extension of a database: ``what`` it is, and how to drop it."""
+    return Verdict(
+        resource=f"extension/{item.name}.{extension.name}",
+        app=item.app,
+        message=f"extension {extension.name!r} {extension.version} in database "
+        f"{item.name!r} {what}",
+        evidence={
+            "database": item.name,
+            "database_app": item.app,
+            "extension": extension.model_dump(),
+            **evidence,
+        },
+        remediation=_drop(item.name, f"DROP EXTENSION {quote_ident(extension.name)};"),
     )
 
 
@@ -95,20 +115,13 @@ class ExtensionNotAllowed(Rule):
                 ]
                 if not missing_from:
                     continue
-                yield Verdict(
-                    resource=f"extension/{item.name}.{extension.name}",
-                    app=item.app,
-                    message=f"extension {extension.name!r} {extension.version} in database "
-                    f"{item.name!r} is not in {' nor in '.join(missing_from)}",
-                    evidence={
-                        "database": item.name,
-                        "database_app": item.app,
-                        "extension": extension.model_dump(),
-                        "missing_from": missing_from,
-                        "allowed_extensions": list(policy) if policy is not None else None,
-                        AZURE_EXTENSIONS: azure,
-                    },
-                    remediation=_drop(item.name, f"DROP EXTENSION {quote_ident(extension.name)};"),
+                yield _extension_verdict(
+                    item,
+                    extension,
+                    f"is not in {' nor in '.join(missing_from)}",
+                    missing_from=missing_from,
+                    allowed_extensions=list(policy) if policy is not None else None,
+                    **{AZURE_EXTENSIONS: azure},
                 )
 
 
@@ -148,19 +161,7 @@ class ChannelExtensionInstalled(Rule):
                 risk = CHANNEL_EXTENSIONS.get(extension.name)
                 if risk is None or extension.name in allowed:
                     continue
-                yield Verdict(
-                    resource=f"extension/{item.name}.{extension.name}",
-                    app=item.app,
-                    message=f"extension {extension.name!r} is installed in database "
-                    f"{item.name!r}: it {risk}",
-                    evidence={
-                        "database": item.name,
-                        "database_app": item.app,
-                        "extension": extension.model_dump(),
-                        "risk": risk,
-                    },
-                    remediation=_drop(item.name, f"DROP EXTENSION {quote_ident(extension.name)};"),
-                )
+                yield _extension_verdict(item, extension, f"is installed: it {risk}", risk=risk)
 
 
 class UntrustedLanguageInstalled(Rule):

@@ -31,7 +31,24 @@ def _principal(mapping: UserMapping) -> str:
     return "PUBLIC" if mapping.role is None else f"role/{mapping.role}"
 
 
-class ForeignRoleUsesChannel(Rule):
+class _MappingRule(Rule):
+    """A rule that judges each user mapping of each channel (``judge``)."""
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        for channel in channels(tenancy, snapshot, self.id):
+            if isinstance(channel, Verdict):
+                yield channel
+                continue
+            for mapping in channel.server.user_mappings:
+                yield from self.judge(tenancy, channel, mapping)
+
+    def judge(self, tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:
+        """The verdicts on one user mapping of ``channel``."""
+        raise NotImplementedError
+
+
+class ForeignRoleUsesChannel(_MappingRule):
     """A user mapping lets a role of another app into an app's database through a foreign
     server.
 
@@ -56,17 +73,7 @@ class ForeignRoleUsesChannel(Rule):
     frameworks = (NIST_FLOW, NIST_LEAST_PRIVILEGE)
     requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, context)
-        for channel in channels(tenancy, snapshot, self.id):
-            if isinstance(channel, Verdict):
-                yield channel
-                continue
-            for mapping in channel.server.user_mappings:
-                yield from self._judge(tenancy, channel, mapping)
-
-    @staticmethod
-    def _judge(tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:
+    def judge(self, tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:
         database = channel.reached(mapping)
         app = tenancy.app_databases.get(database) if database is not None else None
         if database is None or app is None:
@@ -116,7 +123,7 @@ class ForeignRoleUsesChannel(Rule):
         )
 
 
-class CredentialsInUserMapping(Rule):
+class CredentialsInUserMapping(_MappingRule):
     """A user mapping stores the credentials of a privileged role or of another app's role.
 
     A user mapping on a foreign server that leads back to this server logs in as its
@@ -145,17 +152,7 @@ class CredentialsInUserMapping(Rule):
     frameworks = (NIST_EMBEDDED_AUTHENTICATORS, NIST_LEAST_PRIVILEGE)
     requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, context)
-        for channel in channels(tenancy, snapshot, self.id):
-            if isinstance(channel, Verdict):
-                yield channel
-                continue
-            for mapping in channel.server.user_mappings:
-                yield from self._judge(tenancy, channel, mapping)
-
-    @staticmethod
-    def _judge(tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:
+    def judge(self, tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:
         server = channel.server
         if not mapping.options_visible:
             who = (

@@ -19,15 +19,15 @@ its arguments (dynamic SQL) is not judged: pgwarden does not read routine bodies
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pgwarden.access.grants import can_connect
 from pgwarden.access.remediation import in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.routines import DefinerFunction
-from pgwarden.model.snapshot import DatabaseDetail
-from pgwarden.rules.base import Verdict, quote_ident
+from pgwarden.model.snapshot import DatabaseDetail, ServerSnapshot
+from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
 from pgwarden.rules.database_contents import Inspected, inspected_databases
 from pgwarden.rules.privileged import privilege_of
 
@@ -230,3 +230,19 @@ def definers(tenancy: Tenancy, rule_id: str) -> Iterator[Definer | Verdict]:
             yield item
         elif item.app is not None:
             yield from _judged(tenancy, item, item.app)
+
+
+class DefinerRule(Rule):
+    """A rule that judges each SECURITY DEFINER routine of each app database (``judge``)."""
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        for definer in definers(tenancy, self.id):
+            if isinstance(definer, Verdict):
+                yield definer
+            elif (verdict := self.judge(tenancy, definer)) is not None:
+                yield verdict
+
+    def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:
+        """The verdict on one routine, or None when this rule has nothing to say."""
+        raise NotImplementedError

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Section, Verdict
 from pgwarden.rules.functions._definer import (
     CIS_PG_FUNCTIONS,
     NIST_PRIVILEGED_FUNCTIONS,
     Definer,
-    definers,
+    DefinerRule,
 )
 
 
@@ -22,7 +19,7 @@ def _path_problem(definer: Definer) -> str:
     return f"with a search_path through {schemas}, where anyone may create objects"
 
 
-class PrivilegedDefinerEscalation(Rule):
+class PrivilegedDefinerEscalation(DefinerRule):
     """A SECURITY DEFINER routine owned by a privileged role runs with its caller's
     search_path.
 
@@ -50,28 +47,23 @@ class PrivilegedDefinerEscalation(Rule):
     frameworks = (*CIS_PG_FUNCTIONS, NIST_PRIVILEGED_FUNCTIONS)
     requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, context)
-        for definer in definers(tenancy, self.id):
-            if isinstance(definer, Verdict):
-                yield definer
-                continue
-            if definer.owner_power is None or definer.pinned or not definer.callers:
-                continue
-            callers = list(definer.callers)
-            yield Verdict(
-                resource=definer.resource,
-                app=definer.app,
-                message=f"{definer.function.kind} {definer.signature} in database "
-                f"{definer.database!r} runs as {definer.function.owner!r} "
-                f"({definer.owner_power}) {_path_problem(definer)}, and {len(callers)} "
-                f"principal(s) may call it: each can act as {definer.function.owner!r}",
-                evidence=definer.evidence(callers),
-                remediation=definer.remediation(tenancy, callers, definer.app),
-            )
+    def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:
+        if definer.owner_power is None or definer.pinned or not definer.callers:
+            return None
+        callers = list(definer.callers)
+        return Verdict(
+            resource=definer.resource,
+            app=definer.app,
+            message=f"{definer.function.kind} {definer.signature} in database "
+            f"{definer.database!r} runs as {definer.function.owner!r} "
+            f"({definer.owner_power}) {_path_problem(definer)}, and {len(callers)} "
+            f"principal(s) may call it: each can act as {definer.function.owner!r}",
+            evidence=definer.evidence(callers),
+            remediation=definer.remediation(tenancy, callers, definer.app),
+        )
 
 
-class ForeignDefinerEscalation(Rule):
+class ForeignDefinerEscalation(DefinerRule):
     """A SECURITY DEFINER routine owned by an app's role, with its caller's search_path,
     may be called by another app.
 
@@ -97,32 +89,25 @@ class ForeignDefinerEscalation(Rule):
     frameworks = (*CIS_PG_FUNCTIONS, NIST_PRIVILEGED_FUNCTIONS)
     requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, context)
-        for definer in definers(tenancy, self.id):
-            if isinstance(definer, Verdict):
-                yield definer
-                continue
-            if definer.owner_power is not None or not definer.owner_is_principal:
-                continue
-            if definer.pinned:
-                continue
-            owner = definer.function.owner
-            callers = [
-                c
-                for c in definer.callers
-                if tenancy.role_apps.get(c) != definer.owner_app or definer.owner_app is None
-            ]
-            if not callers:
-                continue
-            of = f"app {definer.owner_app!r}" if definer.owner_app else "no app"
-            yield Verdict(
-                resource=definer.resource,
-                app=definer.owner_app or definer.app,
-                message=f"{definer.function.kind} {definer.signature} in database "
-                f"{definer.database!r} runs as {owner!r} (of {of}) {_path_problem(definer)}, "
-                f"and {len(callers)} principal(s) of other apps may call it: each can act "
-                f"as {owner!r}",
-                evidence=definer.evidence(callers),
-                remediation=definer.remediation(tenancy, callers, definer.owner_app),
-            )
+    def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:
+        if definer.owner_power is not None or not definer.owner_is_principal or definer.pinned:
+            return None
+        owner = definer.function.owner
+        callers = [
+            c
+            for c in definer.callers
+            if tenancy.role_apps.get(c) != definer.owner_app or definer.owner_app is None
+        ]
+        if not callers:
+            return None
+        of = f"app {definer.owner_app!r}" if definer.owner_app else "no app"
+        return Verdict(
+            resource=definer.resource,
+            app=definer.owner_app or definer.app,
+            message=f"{definer.function.kind} {definer.signature} in database "
+            f"{definer.database!r} runs as {owner!r} (of {of}) {_path_problem(definer)}, "
+            f"and {len(callers)} principal(s) of other apps may call it: each can act "
+            f"as {owner!r}",
+            evidence=definer.evidence(callers),
+            remediation=definer.remediation(tenancy, callers, definer.owner_app),
+        )

@@ -3,16 +3,13 @@ privileges."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Section, Verdict
 from pgwarden.rules.functions._definer import (
     CIS_PG_FUNCTIONS,
     NIST_PRIVILEGED_FUNCTIONS,
     Definer,
-    definers,
+    DefinerRule,
 )
 
 
@@ -22,7 +19,7 @@ def _foreign_callers(tenancy: Tenancy, definer: Definer) -> list[str]:
     return [c for c in definer.callers if home is None or tenancy.role_apps.get(c) != home]
 
 
-class DefinerCalledAcrossApps(Rule):
+class DefinerCalledAcrossApps(DefinerRule):
     """A SECURITY DEFINER routine with a pinned search_path may be called by another app.
 
     A pinned ``search_path`` stops callers from planting look-alike objects, but the
@@ -49,35 +46,30 @@ class DefinerCalledAcrossApps(Rule):
     frameworks = (*CIS_PG_FUNCTIONS, NIST_PRIVILEGED_FUNCTIONS)
     requires = (Section.POSTGRES,)
 
-    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, context)
-        for definer in definers(tenancy, self.id):
-            if isinstance(definer, Verdict):
-                yield definer
-                continue
-            if not definer.pinned:
-                continue  # PGW-FUNC-001 and -002 judge those
-            if definer.owner_power is None and not definer.owner_is_principal:
-                continue
-            callers = _foreign_callers(tenancy, definer)
-            if not callers:
-                continue
-            owner = definer.function.owner
-            power = (
-                definer.owner_power
-                if definer.owner_power is not None
-                else f"of app {definer.owner_app!r}"
-                if definer.owner_app
-                else "a login of no app"
-            )
-            home = definer.app if definer.owner_power is not None else definer.owner_app
-            yield Verdict(
-                resource=definer.resource,
-                app=home or definer.app,
-                message=f"{definer.function.kind} {definer.signature} in database "
-                f"{definer.database!r} runs as {owner!r} ({power}) with search_path "
-                f"{definer.function.search_path!r}, and {len(callers)} principal(s) of other "
-                f"apps may call it",
-                evidence=definer.evidence(callers),
-                remediation=definer.remediation(tenancy, callers, home),
-            )
+    def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:
+        if not definer.pinned:
+            return None  # PGW-FUNC-001 and -002 judge those
+        if definer.owner_power is None and not definer.owner_is_principal:
+            return None
+        callers = _foreign_callers(tenancy, definer)
+        if not callers:
+            return None
+        owner = definer.function.owner
+        power = (
+            definer.owner_power
+            if definer.owner_power is not None
+            else f"of app {definer.owner_app!r}"
+            if definer.owner_app
+            else "a login of no app"
+        )
+        home = definer.app if definer.owner_power is not None else definer.owner_app
+        return Verdict(
+            resource=definer.resource,
+            app=home or definer.app,
+            message=f"{definer.function.kind} {definer.signature} in database "
+            f"{definer.database!r} runs as {owner!r} ({power}) with search_path "
+            f"{definer.function.search_path!r}, and {len(callers)} principal(s) of other "
+            f"apps may call it",
+            evidence=definer.evidence(callers),
+            remediation=definer.remediation(tenancy, callers, home),
+        )
