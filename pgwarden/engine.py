@@ -67,6 +67,11 @@ def missing_section(server: ServerSnapshot, section: Section | str) -> str | Non
             return (
                 gap.reason + (f" ({gap.fix})" if gap and gap.fix else "") if gap else "no sessions"
             )
+        if section == Section.POSTGRES_CRON and pg.pg_cron is None:
+            gap = pg.gap("cron")
+            if gap is None:
+                return "pg_cron was not read (a snapshot from an older pgwarden): collect again"
+            return gap.reason + (f" ({gap.fix})" if gap.fix else "")
         return None
     azure = server.azure
     if azure is None or azure.collected(section):

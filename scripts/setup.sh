@@ -3,7 +3,8 @@
 # (for `pgwarden demo` and the tests) through apt when missing, then a virtual
 # environment in .venv with pgwarden installed.
 #   scripts/setup.sh          for the demo and everyday use
-#   scripts/setup.sh --test   also the test extras and Chromium (browser tests)
+#   scripts/setup.sh --test   also the test extras, Chromium (browser tests), and
+#                             pg_cron and pgaudit for the server (their rules' tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,26 @@ if [ ${#packages[@]} -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${packages[@]}" >/dev/null
+fi
+
+# The tests of pgaudit and pg_cron need both preloaded in a throwaway server: the
+# Debian/Ubuntu packages for the newest server major installed (their tests are skipped
+# without them).
+if [ "$with_tests" = 1 ] && command -v apt-get >/dev/null 2>&1; then
+  major=$(ls /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -1 || true)
+  extras=()
+  if [ -n "$major" ]; then
+    [ -e "/usr/lib/postgresql/$major/lib/pg_cron.so" ] || extras+=("postgresql-$major-cron")
+    [ -e "/usr/lib/postgresql/$major/lib/pgaudit.so" ] || extras+=("postgresql-$major-pgaudit")
+  fi
+  if [ ${#extras[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "setup: installing ${extras[*]} (apt)…" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${extras[@]}" >/dev/null \
+      || echo "setup: ${extras[*]} not installed; the pgaudit and pg_cron tests will be skipped" >&2
+  fi
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

@@ -157,6 +157,9 @@ def build_seed_server(server: LocalServer) -> SeedServer:
                 sql.SQL('GRANT CONNECT ON DATABASE secairadar TO "secai-radar-mi"'),
             ],
         )
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        row = conn.execute("SELECT current_setting('port')").fetchone()
+        port = str(row[0]) if row else str(server.port)
     per_database: dict[str, list[sql.Composed | sql.SQL]] = {
         "secairadar": [
             sql.SQL("CREATE SCHEMA radar AUTHORIZATION secairadar_app"),
@@ -164,6 +167,13 @@ def build_seed_server(server: LocalServer) -> SeedServer:
             sql.SQL("CREATE TABLE radar.findings (id bigint PRIMARY KEY, body text)"),
             # A table of secai-radar granted to ctxEco's role.
             sql.SQL("GRANT SELECT ON radar.findings TO ctxeco_app"),
+            # Done right: its own SECURITY DEFINER routine, search_path pinned, for itself.
+            sql.SQL(
+                "CREATE FUNCTION radar.finding_count() RETURNS bigint LANGUAGE sql "
+                "SECURITY DEFINER SET search_path = radar, pg_temp "
+                "AS 'SELECT count(*) FROM radar.findings'"
+            ),
+            sql.SQL("REVOKE EXECUTE ON FUNCTION radar.finding_count() FROM PUBLIC"),
             sql.SQL("RESET ROLE"),
         ],
         "zep": [
@@ -173,8 +183,24 @@ def build_seed_server(server: LocalServer) -> SeedServer:
             sql.SQL("RESET ROLE"),
             # Anyone may create objects in zep's public schema.
             sql.SQL("GRANT CREATE ON SCHEMA public TO PUBLIC"),
+            # A postgres_fdw channel from zep into ctxEco on this very server, which
+            # zep's role may use (one CREATE USER MAPPING away from ctxEco's data).
+            sql.SQL("CREATE EXTENSION postgres_fdw"),
+            sql.SQL(
+                "CREATE SERVER ctxeco_link FOREIGN DATA WRAPPER postgres_fdw "
+                "OPTIONS (host 'localhost', port {}, dbname 'ctxEco')"
+            ).format(sql.Literal(port)),
+            sql.SQL("GRANT USAGE ON FOREIGN SERVER ctxeco_link TO zep_app"),
         ],
         "temporal": [
+            # The admin's SECURITY DEFINER routine with its caller's search_path, which
+            # every role may call (temporal keeps PUBLIC CONNECT and EXECUTE).
+            sql.SQL("SET ROLE {}").format(ident(ADMIN)),
+            sql.SQL(
+                "CREATE FUNCTION public.purge_history() RETURNS void LANGUAGE sql "
+                "SECURITY DEFINER AS 'SELECT NULL'"
+            ),
+            sql.SQL("RESET ROLE"),
             sql.SQL("GRANT CREATE ON SCHEMA public TO temporal_app"),
             # Tables temporal creates from now on are readable by everyone.
             sql.SQL(

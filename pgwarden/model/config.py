@@ -19,6 +19,8 @@ Severity = Literal["critical", "high", "medium", "low"]
 FailOn = Literal["critical", "high", "medium", "low", "none"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+# pgaudit.log's classes ("all" is every one of them).
+PGAUDIT_CLASSES = ("read", "write", "function", "role", "ddl", "misc", "misc_set", "all")
 
 
 class _Strict(BaseModel):
@@ -80,6 +82,21 @@ class Policy(_Strict):
     require_vault_firewall: bool = True
     # An app the map gives Entra identities logs in with them only (PGW-ENTRA-001).
     require_entra_app_logins: bool = True
+    # pgaudit classes the server must log (PGW-AUD-001); empty: pgaudit is not required.
+    pgaudit_log: tuple[str, ...] = ("ddl", "role")
+    # Extensions any database may have (PGW-EXT-*); None: no allow-list is checked.
+    allowed_extensions: tuple[str, ...] | None = None
+
+    @field_validator("pgaudit_log")
+    @classmethod
+    def _pgaudit_classes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        classes = tuple(name.strip().lower() for name in value)
+        for name in classes:
+            if name not in PGAUDIT_CLASSES:
+                raise ValueError(
+                    f"{name!r} is not a pgaudit class (one of {', '.join(PGAUDIT_CLASSES)})"
+                )
+        return classes
 
     @field_validator("severity")
     @classmethod

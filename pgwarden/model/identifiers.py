@@ -179,3 +179,18 @@ _KEYWORDS = frozenset(
         "xmltable",
     ]
 )
+
+
+def setting_list(value: str) -> list[str]:
+    """The names of a list-valued setting (``shared_preload_libraries``, ``log_destination``):
+    comma-separated, each maybe double-quoted; lower-cased, as PostgreSQL folds them."""
+    names: list[str] = []
+    for part in value.split(","):
+        name = part.strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = name[1:-1]
+        elif name:
+            name = name.lower()
+        if name:
+            names.append(name)
+    return names

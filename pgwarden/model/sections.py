@@ -20,6 +20,7 @@ class Section(StrEnum):
     POSTGRES = "postgres"
     POSTGRES_SESSIONS = "postgres.sessions"
     POSTGRES_DATABASE_DETAILS = "postgres.database_details"
+    POSTGRES_CRON = "postgres.cron"
     AZURE = "azure"
     AZURE_SERVER = "azure.server"
     AZURE_FIREWALL = "azure.firewall"

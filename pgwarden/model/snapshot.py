@@ -8,48 +8,21 @@ reach it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from pgwarden.model.acl import AclItem as AclItem  # re-exported: its home before model.acl
+from pgwarden.model.channels import ForeignServer, PgCron
+from pgwarden.model.extensions import Extension, ProceduralLanguage
+from pgwarden.model.frozen import Frozen
+from pgwarden.model.routines import DefinerFunction
 from pgwarden.model.sections import AZURE_SECTIONS, Section
 
 SYSTEM_DATABASES = frozenset(
     {"postgres", "template0", "template1", "azure_maintenance", "azure_sys"}
 )
 AZURE_ROLES = frozenset({"azuresu", "azure_pg_admin", "replication"})
-
-
-# One shared set per combination of explicitly set fields (see Frozen.model_post_init).
-_FIELDS_SET: dict[frozenset[str], set[str]] = {}
-
-
-class Frozen(BaseModel):
-    """Base of every boundary model: immutable, strict about unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def model_post_init(self, context: Any, /) -> None:
-        # Pydantic gives every instance its own set of the fields that were set (about
-        # 700 bytes, more than the rest of a grant): a 1,000-database snapshot holds
-        # some 100,000 instances. A frozen instance never changes that set (model_copy
-        # copies it), so instances with the same fields set share one.
-        fields_set = self.__pydantic_fields_set__
-        shared = _FIELDS_SET.setdefault(frozenset(fields_set), fields_set)
-        object.__setattr__(self, "__pydantic_fields_set__", shared)
-
-
-class AclItem(Frozen):
-    """One grantee's privileges from an ACL; ``grantee`` None means PUBLIC."""
-
-    grantee: str | None
-    grantor: str
-    privileges: tuple[str, ...]
-    grantable: tuple[str, ...] = ()
-
-    @property
-    def is_public(self) -> bool:
-        return self.grantee is None
 
 
 class Role(Frozen):
@@ -182,6 +155,12 @@ class DatabaseDetail(Frozen):
     default_privileges: tuple[DefaultPrivilege, ...] = ()
     object_grants: tuple[ObjectGrant, ...] = ()
     ownership: tuple[Ownership, ...] = ()
+    # What runs or leads out of the database; None: not read (a snapshot made before
+    # pgwarden read them), never "none there".
+    definer_functions: tuple[DefinerFunction, ...] | None = None
+    foreign_servers: tuple[ForeignServer, ...] | None = None
+    extensions: tuple[Extension, ...] | None = None
+    untrusted_languages: tuple[ProceduralLanguage, ...] | None = None
 
 
 class Gap(Frozen):
@@ -237,6 +216,14 @@ class PostgresSnapshot(Frozen):
     database_details: tuple[DatabaseDetail, ...]
     gaps: tuple[Gap, ...] = ()
     stats: CollectionMetrics | None = None
+    # Where the main session landed: its database, and the server's address and port
+    # on that connection (None over a Unix socket): what "this server" is when a
+    # foreign server or a pg_cron job names a host.
+    connected_database: str | None = None
+    server_address: str | None = None
+    server_port: int | None = None
+    # None: not read (a snapshot made before pgwarden read it, or a gap "cron" says why).
+    pg_cron: PgCron | None = None
 
     def setting(self, name: str) -> Setting | None:
         return self.settings.get(name)

@@ -911,6 +911,13 @@ def seed_azure(fake: FakeAzure) -> SeedAzure:
                 "connection_throttle.enable": "on",
                 "logfiles.retention_days": "7",
                 "password_encryption": "scram-sha-256",
+                # Azure's defaults for what the audit and extension rules read.
+                "shared_preload_libraries": "pg_cron,pg_stat_statements",
+                "pgaudit.log": "none",
+                "log_line_prefix": "%t-%c-",
+                "log_statement": "none",
+                "log_destination": "stderr",
+                "azure.extensions": "",
             },
         )
     )

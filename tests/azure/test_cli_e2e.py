@@ -95,6 +95,10 @@ def test_seed_server_mistakes_are_each_reported(scanned: dict[str, Any]) -> None
         ("PGW-AZ-005", "subscription/00000000-0000-0000-0000-00000000c0de"),
         ("PGW-AZ-006", "server/ctxeco-db"),
         ("PGW-KV-010", "vault/ctxeco-kv"),
+        # Azure's defaults: no pgaudit, log_line_prefix '%t-%c-', log_statement 'none'.
+        ("PGW-AUD-001", "setting/shared_preload_libraries"),
+        ("PGW-AUD-002", "setting/log_line_prefix"),
+        ("PGW-AUD-003", "setting/log_statement"),
     }
     fails = _fails(results)
     assert expected <= fails, expected - fails
@@ -156,7 +160,9 @@ def test_admin_role_comes_from_arm(scanned: dict[str, Any]) -> None:
 def test_postgres_rules_report_the_unreachable_server(scanned: dict[str, Any]) -> None:
     errors = [f for f in scanned["results"]["findings"] if f["status"] == "error"]
     assert errors and all(
-        f["rule_id"].split("-")[1] in {"ISO", "ROLE", "MAP", "ADM", "AUTH", "ENTRA"} for f in errors
+        f["rule_id"].split("-")[1]
+        in {"ISO", "ROLE", "MAP", "ADM", "AUTH", "ENTRA", "CHAN", "FUNC", "EXT"}
+        for f in errors
     )
 
 

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from pgwarden.collect.postgres import reach
 from pgwarden.collect.postgres.acl import AclSyntaxError, parse_acl, parse_acl_item
 from pgwarden.model.errors import CollectorError
 from pgwarden.model.snapshot import (
@@ -150,20 +151,30 @@ def database_objects(
     result_sets: list[list[tuple[Any, ...]]],
     role_names: Mapping[int, str],
     known_grants: dict[GrantKey, ObjectGrant | None],
+    mapping_rows: Iterable[tuple[Any, ...]] = (),
 ) -> DatabaseDetail:
     """Join the result sets of ``DATABASE_OBJECTS`` (see its comment) into a DatabaseDetail.
 
     ``known_grants`` holds the grants read so far, shared by every database of the
     server: databases made from the same migrations (an app's, or a tenant's) repeat
     the same grants, which are then built once and shared (they are immutable).
-    Raises AclSyntaxError for an ACL that does not parse.
+    ``mapping_rows`` are ``FOREIGN_SERVER_MAPPINGS``' rows where there are foreign
+    servers. Raises AclSyntaxError for an ACL that does not parse.
     """
 
     def role(oid: int) -> str:
         # A role created after the role list was read: named as pg_get_userbyid would.
         return role_names.get(oid) or f"unknown (OID={oid})"
 
-    schema_rows, relation_rows, routine_rows, default_rows = result_sets
+    (
+        schema_rows,
+        relation_rows,
+        routine_rows,
+        default_rows,
+        server_rows,
+        extension_rows,
+        language_rows,
+    ) = result_sets
     namespaces = {oid: name for oid, name, _owner, _acl in schema_rows}
     user_namespaces = {oid for oid, name in namespaces.items() if _user_schema(name)}
     schemas = sorted(
@@ -223,9 +234,10 @@ def database_objects(
         owned[key] = owned.get(key, 0) + 1
         if acl is not None:
             grant(namespace, name, key[0], acl, kind, None)
-    for namespace, name, owner, acl, kind, arguments in routine_rows:
-        if namespace in user_namespaces and f"routine:{kind}" in _RELKINDS:
+    for namespace, name, owner, acl, kind, arguments, *_definer in routine_rows:
+        if acl is not None and namespace in user_namespaces and f"routine:{kind}" in _RELKINDS:
             grant(namespace, name, role(owner), acl, f"routine:{kind}", arguments)
+    user_schemas = {oid: namespaces[oid] for oid in user_namespaces}
     return DatabaseDetail(
         name=database,
         collected=True,
@@ -236,4 +248,8 @@ def database_objects(
             Ownership(role=owner, kind=_RELKINDS[kind], count=count)
             for (owner, kind), count in sorted(owned.items())
         ),
+        definer_functions=reach.definer_functions(routine_rows, user_schemas, role),
+        foreign_servers=reach.foreign_servers(server_rows, mapping_rows, role),
+        extensions=reach.extensions(extension_rows, namespaces, role),
+        untrusted_languages=reach.untrusted_languages(language_rows, role),
     )

@@ -25,6 +25,7 @@ from psycopg.rows import Row, RowFactory, dict_row, tuple_row
 
 from pgwarden.collect.endpoint import describe_endpoint, endpoint_of
 from pgwarden.collect.postgres import queries as q
+from pgwarden.collect.postgres import reach
 from pgwarden.collect.postgres.acl import AclSyntaxError
 from pgwarden.collect.postgres.activity import SessionSampler
 from pgwarden.collect.postgres.catalog import (
@@ -36,8 +37,9 @@ from pgwarden.collect.postgres.catalog import (
 )
 from pgwarden.collect.postgres.scram import ScramKeyReuse
 from pgwarden.collect.postgres.session import APPLICATION_NAME, SessionSettings, connect
+from pgwarden.model.channels import PgCron
 from pgwarden.model.errors import CollectorError, one_line
-from pgwarden.model.identifiers import quote_ident
+from pgwarden.model.identifiers import quote_ident, setting_list
 from pgwarden.model.snapshot import (
     SYSTEM_DATABASES,
     CollectionMetrics,
@@ -49,9 +51,12 @@ from pgwarden.model.snapshot import (
     ObjectGrant,
     PostgresSnapshot,
     Role,
+    Setting,
 )
 
 DEFAULT_JOBS = 4
+# The result set of DATABASE_OBJECTS that lists foreign servers.
+SERVERS_RESULT = 4
 
 ProgressCallback = Callable[[str], None]
 
@@ -257,6 +262,7 @@ class PostgresCollector:
                                 q.MEMBERSHIPS_16 if version_num >= 160000 else q.MEMBERSHIPS_11,
                             )
                         )
+                        cron = self._pg_cron(main, info, settings, gaps)
                     details = pending()
             except BaseException:
                 sampler.stop()
@@ -305,6 +311,10 @@ class PostgresCollector:
             database_details=tuple(details),
             gaps=tuple(gaps),
             stats=self.stats.metrics(),
+            connected_database=str(info["database"]),
+            server_address=info["server_address"],
+            server_port=info["server_port"],
+            pg_cron=cron,
         )
 
     def _entra_principals(
@@ -324,6 +334,52 @@ class PostgresCollector:
                 )
             )
             return {}
+
+    def _pg_cron(
+        self,
+        main: psycopg.Connection[dict[str, Any]],
+        info: Mapping[str, Any],
+        settings: Mapping[str, Setting],
+        gaps: list[Gap],
+    ) -> PgCron | None:
+        """pg_cron's jobs, read where it keeps them; None with a gap when they cannot be.
+
+        pg_cron defines ``cron.database_name`` only when it is loaded; without it, a
+        visible ``shared_preload_libraries`` without pg_cron says it is not.
+        """
+        auditor = quote_ident(str(info["connected_as"]))
+        name = settings.get("cron.database_name")
+        if name is None:
+            preload = settings.get("shared_preload_libraries")
+            if preload is not None and "pg_cron" not in setting_list(preload.value):
+                return PgCron()
+            gaps.append(
+                Gap(
+                    section="cron",
+                    reason="whether pg_cron is loaded is hidden from the auditor "
+                    "(shared_preload_libraries and cron.database_name are not visible)",
+                    fix=f"GRANT pg_read_all_settings TO {auditor}",
+                )
+            )
+            return None
+        database = name.value
+        try:
+            if database == info["database"]:
+                return reach.pg_cron(database, self._fetch(main, q.CRON_JOBS))
+            with self._connect(database) as conn:
+                return reach.pg_cron(database, self._fetch(conn, q.CRON_JOBS))
+        except psycopg.errors.UndefinedTable:
+            return PgCron(database=database)  # loaded, but CREATE EXTENSION never ran
+        except psycopg.Error as exc:
+            error = one_line(exc)
+            gaps.append(
+                Gap(
+                    section="cron",
+                    reason=f"pg_cron's jobs in database {database!r} could not be read: {error}",
+                    fix=_cron_fix(error, database, auditor),
+                )
+            )
+            return None
 
     @contextmanager
     def _database_reads(
@@ -357,8 +413,14 @@ class PostgresCollector:
         try:
             with self._connect(database.name) as conn:
                 result_sets = self._result_sets(conn, q.DATABASE_OBJECTS)
+                # Only a database with foreign servers pays for reading user mappings.
+                mapping_rows = (
+                    self._rows(conn, q.FOREIGN_SERVER_MAPPINGS, tuple_row)
+                    if result_sets[SERVERS_RESULT]
+                    else []
+                )
             return database_objects(
-                database.name, result_sets, self._role_names, self._known_grants
+                database.name, result_sets, self._role_names, self._known_grants, mapping_rows
             )
         except psycopg.Error as exc:
             return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))
@@ -366,6 +428,15 @@ class PostgresCollector:
             return DatabaseDetail(name=database.name, collected=False, error=str(exc))
         finally:
             self.progress(f"database {database.name}")
+
+
+def _cron_fix(error: str, database: str, auditor: str) -> str:
+    """What would let ``auditor`` (quoted) read ``cron.job``, judged by the error."""
+    if "permission denied for schema" in error:
+        return f"GRANT USAGE ON SCHEMA cron TO {auditor} (in database {quote_ident(database)})"
+    if "permission denied" in error:
+        return f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {auditor}"
+    return "check that the auditor can connect to pg_cron's database and scan again"
 
 
 def _fix_for(error: str, database: str, auditor: str) -> str:

@@ -1,0 +1,126 @@
+"""What the PGW-CHAN foreign-server rules share: the channels, and who can open them.
+
+A channel is a ``postgres_fdw`` or ``dblink_fdw`` foreign server whose target is
+this server (or possibly is: ``_endpoints``). A session through it opens the
+foreign server's ``dbname``, or, when it names none, the database named after the
+remote user (libpq's default). A role opens it when a user mapping applies to it
+(its own, else PUBLIC's: PostgreSQL looks for the current user's mapping first) and it
+holds USAGE on the server (``dblink_connect``, ``CREATE FOREIGN TABLE``; foreign
+tables already made are the ISO-004 grants on them) in a database it can connect to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pgwarden.access.grants import acl_accesses, can_connect, ownership_access
+from pgwarden.access.remediation import in_database
+from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.channels import ForeignServer, UserMapping
+from pgwarden.model.snapshot import ServerSnapshot
+from pgwarden.rules.base import Verdict, quote_ident
+from pgwarden.rules.channels._endpoints import Target, resolve, server_identity
+from pgwarden.rules.database_contents import inspected_databases
+
+# Foreign-data wrappers that open libpq connections (dblink uses either).
+LIBPQ_WRAPPERS = frozenset({"postgres_fdw", "dblink_fdw"})
+NIST_FLOW = "NIST SP 800-53 AC-4"
+NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
+# Evidence lists stop here (with their total beside them).
+MAX_LISTED = 25
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A foreign server in ``database`` (of ``app``) that leads to this server."""
+
+    database: str
+    app: str | None
+    server: ForeignServer
+    target: Target
+
+    @property
+    def resource(self) -> str:
+        return f"foreign-server/{self.database}.{self.server.name}"
+
+    def reached(self, mapping: UserMapping) -> str | None:
+        """The database a session through ``mapping`` opens (None: not known)."""
+        if self.target.database is not None:
+            return self.target.database
+        if not mapping.options_visible:
+            return None
+        # libpq's default database is the user name: the remote user's, else the
+        # local role's (a PUBLIC mapping without one: each role's own, not judged).
+        return mapping.remote_user or mapping.role
+
+    def evidence(self) -> dict[str, object]:
+        server = self.server
+        return {
+            "database": self.database,
+            "database_app": self.app,
+            "foreign_server": server.name,
+            "wrapper": server.wrapper,
+            "owner": server.owner,
+            "options": dict(server.options),
+            "target": self.target.match,
+            "why": self.target.why,
+        }
+
+
+def channels(
+    tenancy: Tenancy, snapshot: ServerSnapshot, rule_id: str
+) -> Iterator[Channel | Verdict]:
+    """Every foreign server that leads (or may lead) to this server, then blind spots."""
+    identity = server_identity(snapshot)
+    for item in inspected_databases(tenancy, rule_id, "foreign_servers", "foreign servers"):
+        if isinstance(item, Verdict):
+            yield item
+            continue
+        for server in item.detail.foreign_servers or ():
+            if server.wrapper not in LIBPQ_WRAPPERS:
+                continue
+            target = resolve(server.options, identity)
+            if target.match != "elsewhere":
+                yield Channel(item.name, item.app, server, target)
+
+
+def uses_server(tenancy: Tenancy, server: ForeignServer, role: str) -> bool:
+    """Whether ``role`` holds USAGE on ``server`` (as its owner, a grant, or PUBLIC's)."""
+    return ownership_access(role, server.owner, tenancy.graph) is not None or bool(
+        acl_accesses(server.acl, role, tenancy.graph, ("USAGE",))
+    )
+
+
+def mapping_users(tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> list[str]:
+    """The principals that open ``channel`` through ``mapping``, sorted.
+
+    A role's mapping serves that role as the current user: itself, or a role that may
+    ``SET ROLE`` to it. PUBLIC's serves every role without a mapping of its own.
+    """
+    db = tenancy.databases.get(channel.database)
+    if db is None:
+        return []
+    if mapping.role is not None:
+        candidates = {mapping.role} | tenancy.graph.set_role_users(mapping.role)
+    else:
+        own = {m.role for m in channel.server.user_mappings if m.role is not None}
+        candidates = {r for r in tenancy.principals if r not in own}
+    return sorted(
+        role
+        for role in candidates
+        if tenancy.is_principal(role)
+        and can_connect(db, role, tenancy.graph)
+        and uses_server(tenancy, channel.server, role)
+    )
+
+
+def drop_mapping(channel: Channel, mapping: UserMapping) -> str:
+    """The script that removes one user mapping from its foreign server."""
+    who = "PUBLIC" if mapping.role is None else quote_ident(mapping.role)
+    return "\n".join(
+        [
+            in_database(channel.database),
+            f"DROP USER MAPPING FOR {who} SERVER {quote_ident(channel.server.name)};",
+        ]
+    )

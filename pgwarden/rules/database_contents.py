@@ -1,0 +1,87 @@
+"""The databases whose contents a rule judges, and the blind spots among them.
+
+The rules that look inside databases (foreign servers, SECURITY DEFINER routines,
+extensions, languages) judge every database the collector read. An app database it
+could not read, or read with a pgwarden that did not yet collect what the rule needs,
+is a blind spot: an ``error`` that says what would let the next scan see it, never a
+pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pgwarden.access.grants import can_connect
+from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.snapshot import DatabaseDetail
+from pgwarden.rules.base import Verdict, quote_ident
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """A database whose ``field`` was read, with its app (None: a database of no app)."""
+
+    detail: DatabaseDetail
+    app: str | None
+
+    @property
+    def name(self) -> str:
+        return self.detail.name
+
+
+def inspected_databases(
+    tenancy: Tenancy, rule_id: str, field: str, what: str
+) -> Iterator[Inspected | Verdict]:
+    """Every database whose ``field`` the collector read, then an error per blind spot.
+
+    ``field`` is a DatabaseDetail field that is None when it was not collected;
+    ``what`` names the contents in messages ("foreign servers"). App databases that
+    were not read are blind spots; so is any database read by an older pgwarden that
+    did not read ``field``.
+    """
+    seen: set[str] = set()
+    for detail in sorted(tenancy.pg.database_details, key=lambda d: d.name):
+        if detail.name in seen or not detail.collected:
+            continue
+        seen.add(detail.name)
+        app = tenancy.app_databases.get(detail.name)
+        if getattr(detail, field) is not None:
+            yield Inspected(detail, app)
+            continue
+        yield Verdict(
+            resource=f"database/{detail.name}",
+            app=app,
+            status="error",
+            message=f"{rule_id} cannot judge database {detail.name!r}: the snapshot does "
+            f"not hold its {what} (made by an older pgwarden)",
+            evidence={"database": detail.name, "missing": field},
+            remediation="-- collect a new snapshot (pgwarden collect) and scan it",
+        )
+    for database, app in sorted(tenancy.app_databases.items()):
+        if database in seen:
+            continue
+        found = tenancy.detail(database)
+        db = tenancy.databases[database]
+        auditor = tenancy.pg.connected_as
+        reason = (
+            found.error
+            if found is not None and found.error
+            else "connections to it are disabled (datallowconn = false)"
+            if not db.allow_connections
+            else "it was not inspected"
+        )
+        connects = can_connect(db, auditor, tenancy.graph)
+        yield Verdict(
+            resource=f"database/{database}",
+            app=app,
+            status="error",
+            message=f"{rule_id} could not inspect database {database!r} of app {app!r}: "
+            f"{reason}; its {what} are unknown",
+            evidence={"database": database, "error": reason, "auditor_has_connect": connects},
+            remediation=(
+                f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {quote_ident(auditor)};"
+                if db.allow_connections and not connects
+                else "-- resolve the error above and scan again"
+            ),
+        )

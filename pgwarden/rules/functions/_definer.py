@@ -1,0 +1,248 @@
+"""What the PGW-FUNC rules share: each SECURITY DEFINER routine, its owner, path and callers.
+
+A SECURITY DEFINER routine runs with its owner's privileges. How much that hands its
+callers depends on two things:
+
+* its ``search_path``: without ``SET search_path`` on the routine it runs with the
+  caller's, so every unqualified name in its body (a table, a function, an operator)
+  resolves in schemas the caller chooses, where the caller can create look-alikes:
+  the caller runs any SQL as the owner (``ALTER ROLE <owner> PASSWORD ...``
+  included). A pinned path that lists a schema where PUBLIC or a caller may CREATE
+  is no better. A pinned path without ``pg_temp`` last still searches the caller's
+  temporary schema first for tables (``pg_temp_last`` in the evidence);
+* who may call it: EXECUTE (PUBLIC's by default) held by a principal that can
+  connect to the database.
+
+Trigger functions are not read: only the server calls them. What the body does with
+its arguments (dynamic SQL) is not judged: pgwarden does not read routine bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from pgwarden.access.grants import can_connect
+from pgwarden.access.remediation import in_database, sql_comment
+from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.routines import DefinerFunction
+from pgwarden.model.snapshot import DatabaseDetail, ServerSnapshot
+from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
+from pgwarden.rules.database_contents import Inspected, inspected_databases
+from pgwarden.rules.privileged import privilege_of
+
+CIS_PG_FUNCTIONS = tuple(
+    f"CIS PostgreSQL {version} Benchmark 4.3" for version in (16, 17)
+)  # "Ensure excessive function privileges are revoked"
+NIST_PRIVILEGED_FUNCTIONS = "NIST SP 800-53 AC-6(10)"
+MAX_LISTED = 25
+
+
+def search_path_schemas(value: str) -> list[str]:
+    """The schema names of a ``search_path`` value (``"$user"`` and ``pg_temp`` kept)."""
+    names: list[str] = []
+    for part in value.split(","):
+        name = part.strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = name[1:-1].replace('""', '"')
+        if name:
+            names.append(name)
+    return names
+
+
+@dataclass(frozen=True)
+class Definer:
+    """One SECURITY DEFINER routine in an app database, judged."""
+
+    database: str
+    app: str
+    function: DefinerFunction
+    owner_power: str | None
+    owner_app: str | None
+    owner_is_principal: bool
+    writable_path: tuple[str, ...]
+    callers: dict[str, str]
+    # Whether PUBLIC may CREATE in the routine's own schema (pinning it there is no fix).
+    home_writable: bool = False
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the routine pins a search_path no caller can plant objects in."""
+        return self.function.search_path is not None and not self.writable_path
+
+    @property
+    def signature(self) -> str:
+        f = self.function
+        return f"{quote_ident(f.schema_name)}.{quote_ident(f.name)}({f.arguments})"
+
+    @property
+    def resource(self) -> str:
+        f = self.function
+        return f"function/{self.database}.{f.schema_name}.{f.name}({f.arguments})"
+
+    def evidence(self, callers: Sequence[str]) -> dict[str, object]:
+        f = self.function
+        path = search_path_schemas(f.search_path) if f.search_path is not None else None
+        shown: dict[str, object] = {
+            "database": self.database,
+            "database_app": self.app,
+            "function": f"{f.schema_name}.{f.name}({f.arguments})",
+            "kind": f.kind,
+            "owner": f.owner,
+            "owner_app": self.owner_app,
+            "search_path": f.search_path,
+            "callers": {c: self.callers[c] for c in callers[:MAX_LISTED]},
+            "callers_total": len(callers),
+        }
+        if self.owner_power is not None:
+            shown["owner_privilege"] = self.owner_power
+        if self.writable_path:
+            shown["writable_schemas_in_path"] = list(self.writable_path)
+        if path is not None:
+            shown["pg_temp_last"] = bool(path) and path[-1] == "pg_temp"
+        return shown
+
+    def remediation(self, tenancy: Tenancy, callers: Sequence[str], keep_app: str | None) -> str:
+        """Pin the path, and take EXECUTE from the callers that must not have it."""
+        f = self.function
+        routine = f"ROUTINE {self.signature}"
+        lines = [in_database(self.database)]
+        if not self.pinned and self.home_writable:
+            lines.append(
+                sql_comment(
+                    f"anyone may create objects in {f.schema_name!r}: schema-qualify every "
+                    "name in the body, then pin the path to the catalog alone"
+                )
+            )
+            lines.append(f"ALTER {routine} SET search_path = pg_catalog, pg_temp;")
+        elif not self.pinned:
+            lines.append(
+                f"ALTER {routine} SET search_path = {quote_ident(f.schema_name)}, pg_temp;"
+            )
+        public = any(i.grantee is None and "EXECUTE" in i.privileges for i in f.acl)
+        keep = [
+            r
+            for r in tenancy.app_roles(keep_app or "")
+            if r != f.owner and r in self.callers and r not in callers
+        ]
+        if public:
+            if keep:
+                lines.append(sql_comment("first keep EXECUTE for the roles meant to call it"))
+                lines.extend(f"GRANT EXECUTE ON {routine} TO {quote_ident(r)};" for r in keep)
+            lines.append(f"REVOKE EXECUTE ON {routine} FROM PUBLIC;")
+        grantees = {
+            i.grantee
+            for i in f.acl
+            if i.grantee is not None and i.grantee != f.owner and "EXECUTE" in i.privileges
+        }
+        for grantee in sorted(grantees):
+            if grantee in callers or any(
+                tenancy.graph.can_use(c, grantee) for c in callers if c in self.callers
+            ):
+                lines.append(f"REVOKE EXECUTE ON {routine} FROM {quote_ident(grantee)};")
+        lines.append(
+            sql_comment(
+                f"or, if it needs none of the privileges of {f.owner!r}: "
+                f"ALTER {routine} SECURITY INVOKER;"
+            )
+        )
+        return "\n".join(lines)
+
+
+def _public_create(detail: DatabaseDetail) -> set[str]:
+    """The schemas of the database where PUBLIC may CREATE (anyone plants objects)."""
+    return {
+        schema.name
+        for schema in detail.schemas
+        if any(i.grantee is None and "CREATE" in i.privileges for i in schema.acl)
+    }
+
+
+def _writable(open_schemas: set[str], function: DefinerFunction) -> tuple[str, ...]:
+    """The schemas of a pinned path where PUBLIC may CREATE, in path order."""
+    if function.search_path is None:
+        return ()
+    return tuple(s for s in search_path_schemas(function.search_path) if s in open_schemas)
+
+
+def _connecting(tenancy: Tenancy, inspected: Inspected) -> list[str]:
+    """Every principal that can connect to the database: what PUBLIC EXECUTE reaches."""
+    db = tenancy.databases[inspected.name]
+    own = (r for r in tenancy.app_roles(inspected.app or "") if can_connect(db, r, tenancy.graph))
+    return [*tenancy.foreign_connecting(db), *own]
+
+
+def _callers(
+    tenancy: Tenancy, inspected: Inspected, function: DefinerFunction, connecting: list[str]
+) -> dict[str, str]:
+    """The principals that can call ``function`` (connect and EXECUTE), with how."""
+    db = tenancy.databases[inspected.name]
+    found: dict[str, str] = {}
+    for item in function.acl:
+        if "EXECUTE" not in item.privileges:
+            continue
+        if item.grantee is None:
+            for role in connecting:
+                found.setdefault(role, "PUBLIC EXECUTE")
+            continue
+        users = {item.grantee} | tenancy.graph.user_names(item.grantee)
+        for role in sorted(users):
+            if tenancy.is_principal(role) and can_connect(db, role, tenancy.graph):
+                how = "EXECUTE" if role == item.grantee else f"EXECUTE through {item.grantee!r}"
+                found[role] = how
+    found.pop(function.owner, None)
+    return dict(sorted(found.items()))
+
+
+def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
+    """The routines of one database, judged once for the three rules that ask."""
+    # The context's shared analyses live as long as one server's evaluation.
+    cache = tenancy.context.shared.setdefault("definers", {})
+    key = inspected.name
+    if key not in cache:
+        functions = inspected.detail.definer_functions or ()
+        connecting = _connecting(tenancy, inspected) if functions else []
+        open_schemas = _public_create(inspected.detail)
+        cache[key] = [
+            Definer(
+                database=inspected.name,
+                app=app,
+                function=function,
+                owner_power=privilege_of(tenancy, function.owner),
+                owner_app=tenancy.role_apps.get(function.owner),
+                owner_is_principal=tenancy.is_principal(function.owner),
+                writable_path=_writable(open_schemas, function),
+                callers=_callers(tenancy, inspected, function, connecting),
+                home_writable=function.schema_name in open_schemas,
+            )
+            for function in functions
+        ]
+    judged: list[Definer] = cache[key]
+    return judged
+
+
+def definers(tenancy: Tenancy, rule_id: str) -> Iterator[Definer | Verdict]:
+    """Every SECURITY DEFINER routine of every app database, then the blind spots."""
+    for item in inspected_databases(
+        tenancy, rule_id, "definer_functions", "SECURITY DEFINER routines"
+    ):
+        if isinstance(item, Verdict):
+            yield item
+        elif item.app is not None:
+            yield from _judged(tenancy, item, item.app)
+
+
+class DefinerRule(Rule):
+    """A rule that judges each SECURITY DEFINER routine of each app database (``judge``)."""
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        for definer in definers(tenancy, self.id):
+            if isinstance(definer, Verdict):
+                yield definer
+            elif (verdict := self.judge(tenancy, definer)) is not None:
+                yield verdict
+
+    def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:
+        """The verdict on one routine, or None when this rule has nothing to say."""
+        raise NotImplementedError
