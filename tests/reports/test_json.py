@@ -17,7 +17,8 @@ from pgwarden.model.results import (
 from pgwarden.reports.json import render_json
 from tests.reports.conftest import REGENERATE, large_results
 
-SHIPPED = Path(__file__).parents[2] / "pgwarden" / "schemas" / "results-1.0.json"
+SCHEMAS = Path(__file__).parents[2] / "pgwarden" / "schemas"
+SHIPPED = SCHEMAS / "results-1.1.json"
 
 
 def schema_text() -> str:
@@ -29,7 +30,7 @@ def test_shipped_schema_is_the_generated_one() -> None:
     if REGENERATE:
         SHIPPED.write_text(schema_text(), encoding="utf-8", newline="\n")
     assert SHIPPED.read_text("utf-8") == schema_text(), (
-        "pgwarden/schemas/results-1.0.json is stale; regenerate with PGWARDEN_REGEN_GOLDEN=1"
+        "pgwarden/schemas/results-1.1.json is stale; regenerate with PGWARDEN_REGEN_GOLDEN=1"
     )
     assert shipped_results_schema() == results_json_schema()
 
