@@ -133,6 +133,7 @@ def _framework(
         id=framework.id,
         name=framework.name,
         version=framework.version,
+        short_name=framework.label,
         url=framework.url,
         summary=ComplianceSummary(
             pass_=tally["pass"],

@@ -285,6 +285,7 @@ class ComplianceFramework(_Doc):
     id: str
     name: str
     version: str
+    short_name: str | None = Field(default=None, description="how reports name it in a line")
     url: str | None = None
     summary: ComplianceSummary = Field(default_factory=ComplianceSummary)
     controls: tuple[ComplianceControl, ...] = ()
