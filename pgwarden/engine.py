@@ -61,6 +61,7 @@ def rule_info(entry: RegisteredRule) -> RuleInfo:
                 id=c.id,
                 title=control_title(c),
                 resources=c.resources or None,
+                sections=c.sections or None,
             )
             for c in rule.controls
         ),
@@ -242,8 +243,9 @@ def _server_summary(
 ) -> ServerSummary:
     pg = server.postgres
     errors = tuple(e.reason for e in server.errors)
+    sections = collected_sections(server)
     if pg is None:
-        return ServerSummary(name=server.name, complete=False, errors=errors)
+        return ServerSummary(name=server.name, complete=False, errors=errors, sections=sections)
     gap_errors = tuple(f"{g.section}: {g.reason}" for g in pg.gaps)
     return ServerSummary(
         name=server.name,
@@ -256,6 +258,16 @@ def _server_summary(
         complete=not errors and not gap_errors,
         errors=errors + gap_errors,
         access=access_cells(server, context),
+        sections=sections,
+    )
+
+
+def collected_sections(server: ServerSnapshot) -> tuple[str, ...]:
+    """The snapshot sections a rule could read on this server."""
+    return tuple(
+        str(section)
+        for section in Section
+        if missing_section(server, section) is None and skipped_section(server, section) is None
     )
 
 

@@ -14,7 +14,9 @@ coverage on every server in scope and their findings:
 
 A rule mapped to a control with ``resources`` counts only its findings on those
 resources (one setting of several it checks); its errors count whatever their
-resource. Baseline entries the scan no longer finds (``absent``) count for nothing.
+resource. A mapping with ``sections`` counts the rule only on servers where those
+sections were collected; elsewhere the control is not evaluated by it (manual).
+Baseline entries the scan no longer finds (``absent``) count for nothing.
 """
 
 from __future__ import annotations
@@ -45,37 +47,52 @@ class _RuleRun:
 
     errors: list[str] = field(default_factory=list)
     unevaluated: list[str] = field(default_factory=list)
-    # (status, resource) of each current finding, and their count by status.
-    findings: list[tuple[str, str]] = field(default_factory=list)
+    # (status, resource, server) of each current finding, and their count by status.
+    findings: list[tuple[str, str, str]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
-    def counted(self, resources: tuple[str, ...] | None) -> Counter[str]:
-        """Findings by status, only those on ``resources`` (errors always all)."""
-        if not resources:
+    def counted(
+        self, resources: tuple[str, ...] | None, servers: frozenset[str] | None
+    ) -> Counter[str]:
+        """Findings by status: only those on ``resources`` (errors always all) and
+        on ``servers`` (None: every server)."""
+        if not resources and servers is None:
             return self.counts
         counts = Counter(
             status
-            for status, resource in self.findings
-            if status != "error" and any(fnmatchcase(resource, g) for g in resources)
+            for status, resource, server in self.findings
+            if status != "error"
+            and (servers is None or server in servers)
+            and (not resources or any(fnmatchcase(resource, g) for g in resources))
         )
         counts["error"] = self.counts["error"]
         return counts
 
 
-# A control's rules: (rule id, the resources it is narrowed to).
-_Mapping = list[tuple[str, tuple[str, ...] | None]]
+@dataclass(frozen=True)
+class _Mapped:
+    """A rule behind a control: the resources and sections the mapping narrows it to."""
+
+    rule_id: str
+    resources: tuple[str, ...] | None
+    sections: tuple[str, ...] | None
+
+
+# What each server showed (None: a document from before sections were recorded).
+_ServerSections = dict[str, tuple[str, ...] | None]
 
 
 def compliance_of(results: Results) -> tuple[ComplianceFramework, ...]:
     """Every shipped framework, and any a plug-in rule declares, judged control by control."""
     runs = _rule_runs(results)
-    mapped: dict[tuple[str, str], _Mapping] = {}
+    sections: _ServerSections = {s.name: s.sections for s in results.servers}
+    mapped: dict[tuple[str, str], list[_Mapped]] = {}
     own: dict[str, dict[str, str]] = {}
     shipped = shipped_frameworks()
     for rule in results.rules:
         for control in rule.controls or ():
             mapped.setdefault((control.framework, control.id), []).append(
-                (rule.id, control.resources)
+                _Mapped(rule.id, control.resources, control.sections)
             )
             if control.framework not in shipped:
                 own.setdefault(control.framework, {}).setdefault(control.id, control.title)
@@ -89,7 +106,7 @@ def compliance_of(results: Results) -> tuple[ComplianceFramework, ...]:
         )
         for framework_id, controls in sorted(own.items())
     ]
-    return tuple(_framework(f, mapped, runs) for f in frameworks)
+    return tuple(_framework(f, mapped, runs, sections) for f in frameworks)
 
 
 def _rule_runs(results: Results) -> dict[str, _RuleRun]:
@@ -116,16 +133,19 @@ def _rule_runs(results: Results) -> dict[str, _RuleRun]:
         found = runs.get(finding.rule_id)
         if found is None or finding.baseline_state == "absent":
             continue
-        found.findings.append((finding.status, finding.resource))
+        found.findings.append((finding.status, finding.resource, finding.server))
         found.counts[finding.status] += 1
     return runs
 
 
 def _framework(
-    framework: Framework, mapped: dict[tuple[str, str], _Mapping], runs: dict[str, _RuleRun]
+    framework: Framework,
+    mapped: dict[tuple[str, str], list[_Mapped]],
+    runs: dict[str, _RuleRun],
+    sections: _ServerSections,
 ) -> ComplianceFramework:
     controls = [
-        _control(control, mapped.get((framework.id, control.id), []), runs)
+        _control(control, mapped.get((framework.id, control.id), []), runs, sections)
         for control in framework.controls
     ]
     tally = Counter(control.status for control in controls)
@@ -147,24 +167,43 @@ def _framework(
 
 
 def _control(
-    control: FrameworkControl, mapping: _Mapping, runs: dict[str, _RuleRun]
+    control: FrameworkControl,
+    mapping: list[_Mapped],
+    runs: dict[str, _RuleRun],
+    sections: _ServerSections,
 ) -> ComplianceControl:
-    behind = [
-        (rule_id, runs[rule_id], resources) for rule_id, resources in mapping if rule_id in runs
-    ]
-    counted = [(rule_id, run, run.counted(resources)) for rule_id, run, resources in behind]
+    counted = []
+    gaps: list[str] = []
+    for mapped in mapping:
+        run = runs.get(mapped.rule_id)
+        if run is None:
+            continue
+        judged = None
+        if mapped.sections:
+            judged = frozenset(
+                server
+                for server, shown in sections.items()
+                if shown is None or set(mapped.sections) <= set(shown)
+            )
+            gaps += [
+                f"{mapped.rule_id} does not judge it on {server}: "
+                f"{', '.join(s for s in mapped.sections if s not in shown)} not collected"
+                for server, shown in sections.items()
+                if shown is not None and server not in judged
+            ]
+        counted.append((mapped.rule_id, run, run.counted(mapped.resources, judged)))
     counts = ComplianceCounts(
         fail=sum(c["fail"] for _, _, c in counted),
         error=sum(c["error"] for _, _, c in counted),
         waived=sum(c["waived"] for _, _, c in counted),
         pass_=sum(c["pass"] for _, _, c in counted),
     )
-    status, reason = _judge(control, counted, counts)
+    status, reason = _judge(control, counted, counts, gaps)
     return ComplianceControl(
         id=control.id,
         title=control.title,
         status=status,
-        rules=tuple(dict.fromkeys(rule_id for rule_id, _ in mapping)),
+        rules=tuple(dict.fromkeys(m.rule_id for m in mapping)),
         findings=counts,
         reason=reason,
         note=control.note,
@@ -175,6 +214,7 @@ def _judge(
     control: FrameworkControl,
     counted: list[tuple[str, _RuleRun, Counter[str]]],
     counts: ComplianceCounts,
+    gaps: list[str],
 ) -> tuple[ComplianceStatus, str | None]:
     if control.not_applicable:
         return "not_applicable", control.not_applicable
@@ -188,7 +228,7 @@ def _judge(
     errors = [e for _, run, _ in counted for e in run.errors]
     if errors:
         return "error", _first(errors)
-    unevaluated = [u for _, run, _ in counted for u in run.unevaluated]
+    unevaluated = [u for _, run, _ in counted for u in run.unevaluated] + gaps
     if unevaluated:
         also = f"; {control.manual}" if control.manual else ""
         return "manual", _first(unevaluated) + also

@@ -80,6 +80,9 @@ class ServerSummary(_Doc):
     access: tuple[AccessCell, ...] = Field(
         default=(), description="who can reach which database and how (for the access matrix)"
     )
+    sections: tuple[str, ...] | None = Field(
+        default=None, description="the snapshot sections collected on this server (schema 1.1)"
+    )
 
 
 class Waiver(_Doc):
@@ -134,6 +137,10 @@ class MappedControl(_Doc):
     resources: tuple[str, ...] | None = Field(
         default=None,
         description="globs of the resources whose findings concern the control (all when absent)",
+    )
+    sections: tuple[str, ...] | None = Field(
+        default=None,
+        description="snapshot sections the rule must have read on a server to judge the control",
     )
 
 

@@ -375,6 +375,16 @@ class MetricAlert(Frozen):
     metrics: tuple[str, ...] = ()
 
 
+class AzureIdentity(Frozen):
+    """Who pgwarden signed in to Azure as: claims of its ARM access token, never the token."""
+
+    tenant_id: str | None = None
+    object_id: str | None = None
+    app_id: str | None = None
+    name: str | None = Field(default=None, description="user principal or display name")
+    kind: str | None = Field(default=None, description="the token's idtyp: user or app")
+
+
 class AzureSnapshot(Frozen):
     """What the Azure collectors saw for one server.
 
@@ -393,6 +403,7 @@ class AzureSnapshot(Frozen):
     vaults: tuple[KeyVault, ...] | None = None
     metric_alerts: tuple[MetricAlert, ...] | None = None
     gaps: tuple[Gap, ...] = ()
+    identity: AzureIdentity | None = None
 
     def gap(self, section: str) -> Gap | None:
         return next((gap for gap in self.gaps if gap.section == section), None)

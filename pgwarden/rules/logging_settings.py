@@ -13,7 +13,7 @@ from pgwarden.model.frameworks.catalogue import (
 )
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import set_parameter
-from pgwarden.rules.base import Control, Rule, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
 from pgwarden.rules.server_settings import (
     SettingsView,
     alter_system,
@@ -21,6 +21,9 @@ from pgwarden.rules.server_settings import (
     setting_passed,
 )
 
+# What an Azure control needs the rule to have read: Azure's server parameters, not
+# pg_settings (which the rule falls back to on a server outside Azure).
+AZURE_ONLY = (Section.AZURE_CONFIGURATIONS,)
 # Settings that must be on.
 LOGGED = ("log_connections", "log_disconnections", "log_checkpoints")
 THROTTLE = "connection_throttle.enable"
@@ -54,9 +57,9 @@ class LoggingDisabled(Rule):
     id = "PGW-LOG-001"
     severity = "low"
     controls = (
-        Control(CIS_AZURE, "5.2.2", resources=("setting/log_checkpoints",)),
-        Control(CIS_AZURE, "5.2.3", resources=(f"setting/{THROTTLE}",)),
-        Control(CIS_AZURE, "5.2.4", resources=(f"setting/{RETENTION}",)),
+        Control(CIS_AZURE, "5.2.2", resources=("setting/log_checkpoints",), sections=AZURE_ONLY),
+        Control(CIS_AZURE, "5.2.3", resources=(f"setting/{THROTTLE}",), sections=AZURE_ONLY),
+        Control(CIS_AZURE, "5.2.4", resources=(f"setting/{RETENTION}",), sections=AZURE_ONLY),
         Control(CIS_POSTGRESQL_16, "3.1.20", resources=("setting/log_connections",)),
         Control(CIS_POSTGRESQL_16, "3.1.21", resources=("setting/log_disconnections",)),
         Control(CIS_POSTGRESQL_17, "3.1.20", resources=("setting/log_connections",)),
@@ -65,24 +68,28 @@ class LoggingDisabled(Rule):
             AZURE_POLICY,
             "70be9e12-c935-49ac-9bd8-fd64b85c1f87",
             resources=("setting/log_checkpoints",),
+            sections=AZURE_ONLY,
         ),
         Control(
             AZURE_POLICY,
             "086709ac-11b5-478d-a893-9567a16d2ae3",
             resources=("setting/log_connections",),
+            sections=AZURE_ONLY,
         ),
         Control(
             AZURE_POLICY,
             "1d14b021-1bae-4f93-b36b-69695e14984a",
             resources=("setting/log_disconnections",),
+            sections=AZURE_ONLY,
         ),
         Control(
             AZURE_POLICY,
             "dacf07fa-0eea-4486-80bc-b93fae88ac40",
             resources=(f"setting/{THROTTLE}",),
+            sections=AZURE_ONLY,
         ),
         Control(NIST_800_53, "AU-2"),
-        Control(NIST_800_53, "AU-11", resources=(f"setting/{RETENTION}",)),
+        Control(NIST_800_53, "AU-11", resources=(f"setting/{RETENTION}",), sections=AZURE_ONLY),
         Control(NIST_800_53, "AU-12"),
     )
     # Either Azure's server parameters or pg_settings will do: the rule decides.

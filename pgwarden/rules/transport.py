@@ -12,7 +12,7 @@ from pgwarden.model.frameworks.catalogue import (
 )
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import set_parameter
-from pgwarden.rules.base import Control, Rule, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
 from pgwarden.rules.control_sets import ENCRYPTED_TRANSPORT, TLS_CONFIGURED
 from pgwarden.rules.server_settings import (
     SettingsView,
@@ -24,6 +24,9 @@ from pgwarden.rules.server_settings import (
 TLS_ORDER = {"tlsv1": 10, "tlsv1.1": 11, "tlsv1.2": 12, "tlsv1.3": 13}
 MINIMUM = "TLSv1.2"
 NAMES = ("require_secure_transport", "ssl_min_protocol_version", "ssl")
+# What an Azure control needs the rule to have read: Azure's server parameters, not
+# pg_settings (which the rule falls back to on a server outside Azure).
+AZURE_ONLY = (Section.AZURE_CONFIGURATIONS,)
 # The switch that makes TLS mandatory: Azure's parameter, else PostgreSQL's own.
 SWITCHES = ("setting/require_secure_transport", "setting/ssl")
 MINIMUM_SETTING = ("setting/ssl_min_protocol_version",)
@@ -59,12 +62,22 @@ class InsecureTransport(Rule):
     id = "PGW-TLS-001"
     severity = "high"
     controls = (
-        Control(CIS_AZURE, "5.2.1", resources=SWITCHES),
+        Control(CIS_AZURE, "5.2.1", resources=SWITCHES, sections=AZURE_ONLY),
         Control(CIS_POSTGRESQL_16, "5.2"),
         Control(CIS_POSTGRESQL_17, "5.4"),
         *TLS_CONFIGURED,
-        Control(AZURE_POLICY, "c29c38cb-74a7-4505-9a06-e588ab86620a", resources=SWITCHES),
-        Control(AZURE_POLICY, "a43d5475-c569-45ce-a268-28fa79f4e87a", resources=MINIMUM_SETTING),
+        Control(
+            AZURE_POLICY,
+            "c29c38cb-74a7-4505-9a06-e588ab86620a",
+            resources=SWITCHES,
+            sections=AZURE_ONLY,
+        ),
+        Control(
+            AZURE_POLICY,
+            "a43d5475-c569-45ce-a268-28fa79f4e87a",
+            resources=MINIMUM_SETTING,
+            sections=AZURE_ONLY,
+        ),
         *ENCRYPTED_TRANSPORT,
     )
     # Either Azure's server parameters or pg_settings will do: the rule decides.

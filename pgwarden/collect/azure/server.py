@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pgwarden.collect.azure.arm import ArmCollector, ArmServerData
 from pgwarden.collect.azure.cloud import AzureSession
+from pgwarden.collect.azure.identity import signed_in_identity
 from pgwarden.collect.azure.keyvault import KeyVaultCollector
 from pgwarden.collect.azure.monitor import collect_metric_alerts
 from pgwarden.model.config import AzureRef, Config, ServerConfig
@@ -64,6 +65,7 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
         vaults=vaults,
         metric_alerts=alerts,
         gaps=tuple(gaps),
+        identity=signed_in_identity(session),
     )
 
 

@@ -19,6 +19,8 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pgwarden.model.sections import SECTIONS
+
 # The shipped frameworks' ids, for rules to refer to.
 CIS_AZURE = "cis-azure-3.0.0"
 CIS_POSTGRESQL_16 = "cis-postgresql-16-1.0.0"
@@ -87,12 +89,17 @@ class Control:
     the control to the findings of the rule on those resources, for a rule that checks
     several things of which the control concerns one; errors of the rule count
     whatever their resource (what it could not see may be what the control needs).
+    ``sections`` (snapshot sections, like ``azure.configurations``) say what the rule
+    must have read on a server for its run there to count for the control: a rule
+    that falls back to other data (``pg_settings`` for a server outside Azure) does not
+    judge an Azure control there.
     """
 
     framework: str
     id: str
     title: str | None = None
     resources: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()
 
 
 class FrameworkDataError(Exception):
@@ -125,6 +132,8 @@ def control_problem(control: object) -> str | None:
         isinstance(r, str) and r for r in control.resources
     ):
         return f"control {control.id!r}: resources must be a tuple of TYPE/NAME globs"
+    if not isinstance(control.sections, tuple) or not all(s in SECTIONS for s in control.sections):
+        return f"control {control.id!r}: sections must be a tuple of snapshot sections"
     framework = shipped_frameworks().get(control.framework)
     if framework is None:
         if not control.title:
