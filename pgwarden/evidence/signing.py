@@ -25,19 +25,17 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     """The Ed25519 private key in the file; every problem is one UsageError line."""
     data = _read_key(path, "--signing-key")
     passphrase = os.environ.get(PASSPHRASE_VARIABLE)
-    password = passphrase.encode("utf-8") if passphrase else None
-    key: object
     try:
-        if data.lstrip().startswith(b"-----BEGIN OPENSSH PRIVATE KEY"):
-            key = serialization.load_ssh_private_key(data, password)
-        else:
-            key = serialization.load_pem_private_key(data, password)
-    except TypeError:
-        raise UsageError(
-            f"--signing-key {path}: the key is encrypted; set {PASSPHRASE_VARIABLE} "
-            "to its passphrase"
-        ) from None
-    except (ValueError, UnsupportedAlgorithm):
+        try:
+            key = _private_key(data, None)
+        except TypeError:  # encrypted: the passphrase is needed
+            if not passphrase:
+                raise UsageError(
+                    f"--signing-key {path}: the key is encrypted; set {PASSPHRASE_VARIABLE} "
+                    "to its passphrase"
+                ) from None
+            key = _private_key(data, passphrase.encode("utf-8"))
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise UsageError(
             f"--signing-key {path}: not a readable private key (PEM or OpenSSH; a wrong "
             "passphrase reads the same)"
@@ -45,6 +43,12 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise UsageError(f"--signing-key {path}: not an Ed25519 key")
     return key
+
+
+def _private_key(data: bytes, password: bytes | None) -> object:
+    if data.lstrip().startswith(b"-----BEGIN OPENSSH PRIVATE KEY"):
+        return serialization.load_ssh_private_key(data, password)
+    return serialization.load_pem_private_key(data, password)
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:

@@ -11,6 +11,7 @@ archive can point nowhere.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -50,7 +51,7 @@ def verify_bundle(path: Path, public_key: Ed25519PublicKey | None = None) -> Ver
     try:
         with zipfile.ZipFile(path) as archive:
             _check(archive, result, public_key)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError) as exc:
         result.problems.append(f"not a readable zip archive: {exc}")
     return result
 
@@ -136,7 +137,7 @@ def _read(
         return None
     try:
         return archive.read(info)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         # A changed byte in a compressed entry fails its CRC (or inflation) here.
         result.problems.append(f"{name}: unreadable ({exc})")
         return None
