@@ -42,7 +42,7 @@ def _finding(rule_id: str, server: str, resource: str, status: str, **more: Any)
     return Finding(
         rule_id=rule_id,
         severity="high",
-        status=status,  # type: ignore[arg-type]
+        status=status,
         server=server,
         resource=resource,
         message="m",
@@ -68,7 +68,7 @@ def _results(
             Coverage(
                 rule_id=r,
                 server=s,
-                outcome=o,  # type: ignore[arg-type]
+                outcome=o,
                 reason=None if o in ("passed", "failed") else f"why {r} {o}",
             )
             for (r, s), o in coverage.items()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
@@ -67,7 +68,7 @@ def test_json_is_what_the_results_model_writes(results: Results, hostile_results
 
 def _as_written_by_1_0(results: Results) -> dict[str, object]:
     """The fixture as a pgwarden writing schema 1.0 wrote it: none of 1.1's additions."""
-    data = json.loads(render_json(results))
+    data: dict[str, Any] = json.loads(render_json(results))
     data["schema_version"] = "1.0"
     del data["compliance"]
     for rule in data["rules"]:
