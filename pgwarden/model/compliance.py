@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from pgwarden.model.frameworks.catalogue import Framework, FrameworkControl, shipped_frameworks
+from pgwarden.model.frameworks.catalogue import Framework, FrameworkControl, frameworks_for
 from pgwarden.model.results import (
     ComplianceControl,
     ComplianceCounts,
@@ -87,25 +87,14 @@ def compliance_of(results: Results) -> tuple[ComplianceFramework, ...]:
     runs = _rule_runs(results)
     sections: _ServerSections = {s.name: s.sections for s in results.servers}
     mapped: dict[tuple[str, str], list[_Mapped]] = {}
-    own: dict[str, dict[str, str]] = {}
-    shipped = shipped_frameworks()
     for rule in results.rules:
         for control in rule.controls or ():
             mapped.setdefault((control.framework, control.id), []).append(
                 _Mapped(rule.id, control.resources, control.sections)
             )
-            if control.framework not in shipped:
-                own.setdefault(control.framework, {}).setdefault(control.id, control.title)
-    frameworks = list(shipped.values())
-    frameworks += [
-        Framework(
-            id=framework_id,
-            name=framework_id,
-            version="",
-            controls=tuple(FrameworkControl(id=i, title=t) for i, t in sorted(controls.items())),
-        )
-        for framework_id, controls in sorted(own.items())
-    ]
+    frameworks = frameworks_for(
+        (c.framework, c.id, c.title) for rule in results.rules for c in rule.controls or ()
+    )
     return tuple(_framework(f, mapped, runs, sections) for f in frameworks)
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.terminal import Console
 from pgwarden.model.errors import UsageError
-from pgwarden.model.frameworks.catalogue import Framework, FrameworkControl, shipped_frameworks
+from pgwarden.model.frameworks.catalogue import Framework, FrameworkControl, frameworks_for
 from pgwarden.rules.registry import RegisteredRule, load_rules
 
 
@@ -45,24 +45,9 @@ def frameworks_cmd(framework_id: str | None, as_json: bool, rules_dir: tuple[Pat
 
 def _frameworks(rules: list[RegisteredRule]) -> list[Framework]:
     """The shipped frameworks, then those only plug-in rules declare."""
-    shipped = shipped_frameworks()
-    own: dict[str, dict[str, str]] = {}
-    for entry in rules:
-        for control in entry.rule.controls:
-            if control.framework not in shipped:
-                own.setdefault(control.framework, {})[control.id] = control.title or control.id
-    return [
-        *shipped.values(),
-        *(
-            Framework(
-                id=framework_id,
-                name=framework_id,
-                version="",
-                controls=tuple(FrameworkControl(id=i, title=t) for i, t in sorted(c.items())),
-            )
-            for framework_id, c in sorted(own.items())
-        ),
-    ]
+    return frameworks_for(
+        (c.framework, c.id, c.title) for entry in rules for c in entry.rule.controls
+    )
 
 
 def _mapped(rules: list[RegisteredRule]) -> dict[tuple[str, str], list[str]]:

@@ -13,6 +13,7 @@ plug-in may also refer to a framework of its own, giving the control's title.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -122,6 +123,31 @@ def shipped_frameworks() -> dict[str, Framework]:
             raise FrameworkDataError(f"framework file {name} has id {framework.id!r}")
         frameworks[framework_id] = framework
     return frameworks
+
+
+def frameworks_for(references: Iterable[tuple[str, str, str | None]]) -> list[Framework]:
+    """The shipped frameworks, then one per framework only plug-in rules refer to.
+
+    ``references`` are (framework id, control id, title) of the rules' controls; a
+    plug-in's framework lists the controls its rules name, by id.
+    """
+    shipped = shipped_frameworks()
+    own: dict[str, dict[str, str]] = {}
+    for framework_id, control_id, title in references:
+        if framework_id not in shipped:
+            own.setdefault(framework_id, {}).setdefault(control_id, title or control_id)
+    return [
+        *shipped.values(),
+        *(
+            Framework(
+                id=framework_id,
+                name=framework_id,
+                version="",
+                controls=tuple(FrameworkControl(id=i, title=t) for i, t in sorted(c.items())),
+            )
+            for framework_id, c in sorted(own.items())
+        ),
+    ]
 
 
 def control_problem(control: object) -> str | None:
