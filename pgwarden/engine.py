@@ -162,7 +162,12 @@ def _evaluate_server(
         rule = entry.rule
         severity = overrides.get(rule.id, rule.severity)
         checker = rule()
-        skipped = checker.not_applicable(context) or next(
+        crash: Exception | None = None
+        try:
+            inapplicable = checker.not_applicable(context)
+        except Exception as exc:  # a crashing rule is an error finding, never a skip
+            inapplicable, crash = None, exc
+        skipped = inapplicable or next(
             (r for section in rule.requires if (r := skipped_section(server, section))), None
         )
         if skipped is not None:
@@ -178,9 +183,11 @@ def _evaluate_server(
             ),
             None,
         )
-        if missing is not None:
+        if crash is not None:
+            verdicts: list[Verdict] = [_crashed(rule, server.name, crash)]
+        elif missing is not None:
             section, reason = missing
-            verdicts: list[Verdict] = [
+            verdicts = [
                 Verdict(
                     resource=f"server/{server.name}",
                     message=f"{rule.id} could not be evaluated: {reason}",
@@ -192,13 +199,7 @@ def _evaluate_server(
             try:
                 verdicts = list(checker.check(server, context))
             except Exception as exc:  # a crashing rule is an error finding, never a pass
-                verdicts = [
-                    Verdict(
-                        resource=f"server/{server.name}",
-                        message=f"{rule.id} failed while evaluating: {type(exc).__name__}: {exc}",
-                        status="error",
-                    )
-                ]
+                verdicts = [_crashed(rule, server.name, exc)]
         seen: set[str] = set()
         produced: list[Finding] = []
         for verdict in _without_contradicted_passes(verdicts, context.include_passed):
@@ -222,6 +223,14 @@ def _evaluate_server(
         tally.coverage.append(
             Coverage(rule_id=rule.id, server=server.name, outcome=outcome, reason=reason)
         )
+
+
+def _crashed(rule: type[Rule], server: str, exc: Exception) -> Verdict:
+    return Verdict(
+        resource=f"server/{server}",
+        message=f"{rule.id} failed while evaluating: {type(exc).__name__}: {exc}",
+        status="error",
+    )
 
 
 def _without_contradicted_passes(verdicts: list[Verdict], include_passed: bool) -> list[Verdict]:

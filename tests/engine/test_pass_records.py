@@ -89,3 +89,24 @@ def test_a_rule_that_does_not_apply_is_skipped_with_its_reason() -> None:
     (entry,) = results.coverage
     assert (entry.outcome, entry.reason) == ("skipped", "private access not required")
     assert results.summary.pass_ == 0  # not a check that passed
+
+
+class _Confused(_OptIn):
+    """A plug-in that cannot tell whether it applies.
+
+    Fix: nothing.
+    """
+
+    id = "ACME-CONFUSED-001"
+
+    def not_applicable(self, context: ServerContext) -> str | None:
+        raise KeyError("policy key")
+
+
+def test_a_rule_that_crashes_deciding_whether_it_applies_is_an_error() -> None:
+    results = evaluate(
+        _snapshot(), parse_config(CONFIG, "c.toml"), [RegisteredRule(_Confused, "acme")]
+    )
+    (finding,) = results.findings
+    assert finding.status == "error" and "KeyError" in finding.message
+    assert results.coverage[0].outcome == "error"
