@@ -1,7 +1,12 @@
 """Evaluate rules over a Snapshot and build the Results document.
 
-Counting, severity overrides, fingerprints and coverage live here, where tests reach
-them; what the results mean for the exit code is the gate's (``pgwarden.gate.chain``).
+Counting, severity overrides, fingerprints, coverage and the compliance section live
+here, where tests reach them; what the results mean for the exit code is the gate's
+(``pgwarden.gate.chain``).
+
+Pass records (``--include-passed``) are findings with status ``pass``. A rule's pass
+for a resource it also reported as failing or unknown is dropped: a resource is only
+ever compliant or not.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from datetime import UTC, datetime
 from pgwarden import __version__
 from pgwarden.access.matrix import access_cells, entra_principals
 from pgwarden.gcpause import collector_paused
+from pgwarden.model.compliance import compliance_of
 from pgwarden.model.config import Config, ServerConfig, Severity
 from pgwarden.model.context import ServerContext
+from pgwarden.model.frameworks.catalogue import control_title
 from pgwarden.model.results import (
     SEVERITY_ORDER,
     Coverage,
     Finding,
+    MappedControl,
     Results,
     RuleInfo,
     ScanInfo,
@@ -46,7 +54,17 @@ def rule_info(entry: RegisteredRule) -> RuleInfo:
         title=doc.title,
         severity=rule.severity,
         family=rule.family(),
-        frameworks=rule.frameworks,
+        frameworks=rule.framework_labels(),
+        controls=tuple(
+            MappedControl(
+                framework=c.framework,
+                id=c.id,
+                title=control_title(c),
+                resources=c.resources or None,
+                sections=c.sections or None,
+            )
+            for c in rule.controls
+        ),
         description=doc.description,
         remediation=doc.fix,
         help_uri=rule.help_uri,
@@ -99,13 +117,21 @@ def skipped_section(server: ServerSnapshot, section: Section | str) -> str | Non
     return None
 
 
-def server_context(server: ServerSnapshot, config: ServerConfig, cfg: Config) -> ServerContext:
+def server_context(
+    server: ServerSnapshot, config: ServerConfig, cfg: Config, *, include_passed: bool = False
+) -> ServerContext:
     """What the rules need to know about what the owners meant for this server."""
     admin = config.admin_role
     if admin is None and server.azure is not None and server.azure.server is not None:
         admin = server.azure.server.administrator_login
     auditor = server.postgres.connected_as if server.postgres is not None else None
-    return ServerContext(server=config, policy=cfg.policy, admin_role=admin, auditor_role=auditor)
+    return ServerContext(
+        server=config,
+        policy=cfg.policy,
+        admin_role=admin,
+        auditor_role=auditor,
+        include_passed=include_passed,
+    )
 
 
 @dataclass
@@ -140,7 +166,13 @@ def _evaluate_server(
     for entry in rules:
         rule = entry.rule
         severity = overrides.get(rule.id, rule.severity)
-        skipped = next(
+        checker = rule()
+        crash: Exception | None = None
+        try:
+            inapplicable = checker.not_applicable(context)
+        except Exception as exc:  # a crashing rule is an error finding, never a skip
+            inapplicable, crash = None, exc
+        skipped = inapplicable or next(
             (r for section in rule.requires if (r := skipped_section(server, section))), None
         )
         if skipped is not None:
@@ -156,9 +188,11 @@ def _evaluate_server(
             ),
             None,
         )
-        if missing is not None:
+        if crash is not None:
+            verdicts: list[Verdict] = [_crashed(rule, server.name, crash)]
+        elif missing is not None:
             section, reason = missing
-            verdicts: list[Verdict] = [
+            verdicts = [
                 Verdict(
                     resource=f"server/{server.name}",
                     message=f"{rule.id} could not be evaluated: {reason}",
@@ -168,18 +202,12 @@ def _evaluate_server(
             ]
         else:
             try:
-                verdicts = list(rule().check(server, context))
+                verdicts = list(checker.check(server, context))
             except Exception as exc:  # a crashing rule is an error finding, never a pass
-                verdicts = [
-                    Verdict(
-                        resource=f"server/{server.name}",
-                        message=f"{rule.id} failed while evaluating: {type(exc).__name__}: {exc}",
-                        status="error",
-                    )
-                ]
+                verdicts = [_crashed(rule, server.name, exc)]
         seen: set[str] = set()
         produced: list[Finding] = []
-        for verdict in verdicts:
+        for verdict in _without_contradicted_passes(verdicts, context.include_passed):
             finding = _finding(verdict, rule, severity, server.name)
             if finding.fingerprint in seen:
                 continue
@@ -202,13 +230,36 @@ def _evaluate_server(
         )
 
 
+def _crashed(rule: type[Rule], server: str, exc: Exception) -> Verdict:
+    return Verdict(
+        resource=f"server/{server}",
+        message=f"{rule.id} failed while evaluating: {type(exc).__name__}: {exc}",
+        status="error",
+    )
+
+
+def _without_contradicted_passes(verdicts: list[Verdict], include_passed: bool) -> list[Verdict]:
+    """The verdicts, passes only when asked for and never on a resource found wanting.
+
+    A plug-in may yield passes whatever the context says; and a resource the rule
+    reported as failing or unknown is not compliant, whatever else it yielded.
+    """
+    if not any(v.status == "pass" for v in verdicts):
+        return verdicts
+    if not include_passed:
+        return [v for v in verdicts if v.status != "pass"]
+    wanting = {v.resource for v in verdicts if v.status != "pass"}
+    return [v for v in verdicts if v.status != "pass" or v.resource not in wanting]
+
+
 def _server_summary(
     server: ServerSnapshot, config: ServerConfig, context: ServerContext
 ) -> ServerSummary:
     pg = server.postgres
     errors = tuple(e.reason for e in server.errors)
+    sections = collected_sections(server)
     if pg is None:
-        return ServerSummary(name=server.name, complete=False, errors=errors)
+        return ServerSummary(name=server.name, complete=False, errors=errors, sections=sections)
     gap_errors = tuple(f"{g.section}: {g.reason}" for g in pg.gaps)
     return ServerSummary(
         name=server.name,
@@ -221,7 +272,17 @@ def _server_summary(
         complete=not errors and not gap_errors,
         errors=errors + gap_errors,
         access=access_cells(server, context),
-        entra_roles=entra_principals(server, context),
+        entra_roles=entra_principals(server, context) or None,
+        sections=sections,
+    )
+
+
+def collected_sections(server: ServerSnapshot) -> tuple[str, ...]:
+    """The snapshot sections a rule could read on this server."""
+    return tuple(
+        str(section)
+        for section in Section
+        if missing_section(server, section) is None and skipped_section(server, section) is None
     )
 
 
@@ -260,10 +321,16 @@ def evaluate(
     started_at: datetime | None = None,
     config_bytes: bytes | None = None,
     snapshot_path: str | None = None,
+    include_passed: bool = False,
 ) -> Results:
-    """Run every selected rule on every server of the snapshot."""
+    """Run every selected rule on every server of the snapshot.
+
+    ``include_passed``: also record each rule and resource found compliant (``pass``).
+    """
     with collector_paused():
-        return _evaluate(snapshot, config, rules, started_at, config_bytes, snapshot_path)
+        return _evaluate(
+            snapshot, config, rules, started_at, config_bytes, snapshot_path, include_passed
+        )
 
 
 def _evaluate(
@@ -273,12 +340,13 @@ def _evaluate(
     started_at: datetime | None,
     config_bytes: bytes | None,
     snapshot_path: str | None,
+    include_passed: bool,
 ) -> Results:
     tally = _Tally(findings=[], coverage=[])
     summaries: list[ServerSummary] = []
     for server in snapshot.servers:
         server_config = config.server_named(server.name) or ServerConfig(name=server.name)
-        context = server_context(server, server_config, config)
+        context = server_context(server, server_config, config, include_passed=include_passed)
         _evaluate_server(server, context, rules, dict(config.policy.severity), tally)
         summaries.append(_server_summary(server, server_config, context))
         # The analyses the rules shared (the tenancy) refer back to the context: a
@@ -288,7 +356,7 @@ def _evaluate(
     complete = all(c.outcome != "error" for c in tally.coverage) and all(
         s.complete for s in summaries
     )
-    return Results(
+    results = Results(
         tool=Tool(version=__version__),
         scan=ScanInfo(
             started_at=started_at or snapshot.collected_at,
@@ -305,6 +373,7 @@ def _evaluate(
         rules=tuple(rule_info(entry) for entry in rules),
         coverage=tuple(tally.coverage),
     )
+    return results.model_copy(update={"compliance": compliance_of(results)})
 
 
 def evaluated(results: Results) -> frozenset[tuple[str, str]]:
@@ -319,12 +388,16 @@ def evaluated(results: Results) -> frozenset[tuple[str, str]]:
 
 
 def with_findings(results: Results, findings: Sequence[Finding], **update: object) -> Results:
-    """The results with new findings (re-sorted, re-counted) and other top-level fields."""
+    """The results with new findings (re-sorted, re-counted, compliance judged again)
+    and other top-level fields."""
     ordered = tuple(sorted(findings, key=finding_order))
-    return results.model_copy(
+    updated = results.model_copy(
         update={
             "findings": ordered,
             "summary": summarize(ordered, results.coverage),
             **update,
         }
     )
+    if updated.compliance is None:  # a document from before compliance: left as it was
+        return updated
+    return updated.model_copy(update={"compliance": compliance_of(updated)})

@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from pgwarden.cli.compliance_tables import frameworks_summary_table
 from pgwarden.cli.flexible_server import as_admin, create_flexible_server
 from pgwarden.cli.localpg import LocalServer, throwaway_server
 from pgwarden.cli.tables import summary_table
@@ -286,6 +287,7 @@ def _run_demo(output_dir: Path, console: Console) -> int:
             target.write_text(content, encoding="utf-8")
         written.append(target)
     console.print(summary_table(results))
+    console.print(frameworks_summary_table(results))
     console.print(f"\nThe throwaway server is gone. Outputs in {output_dir}/:")
     for path in [config_path, *written]:
         console.print(f"  {path}")

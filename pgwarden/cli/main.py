@@ -17,12 +17,15 @@ import click
 from pgwarden import __version__
 from pgwarden.cli.commands.baseline import baseline_group
 from pgwarden.cli.commands.collect import collect_cmd
+from pgwarden.cli.commands.compliance import compliance_cmd
 from pgwarden.cli.commands.demo import demo
+from pgwarden.cli.commands.frameworks import frameworks_cmd
 from pgwarden.cli.commands.history import diff_cmd, history_cmd
 from pgwarden.cli.commands.init import init
 from pgwarden.cli.commands.report import report
 from pgwarden.cli.commands.rules import explain, rules_cmd
 from pgwarden.cli.commands.scan import scan
+from pgwarden.cli.commands.verify import verify_cmd
 from pgwarden.gcpause import without_cycle_collection
 from pgwarden.model.errors import EXIT_USAGE, PgwardenError
 
@@ -50,6 +53,9 @@ cli.add_command(demo)
 cli.add_command(baseline_group)
 cli.add_command(history_cmd)
 cli.add_command(diff_cmd)
+cli.add_command(compliance_cmd)
+cli.add_command(frameworks_cmd)
+cli.add_command(verify_cmd)
 
 
 def run(args: list[str] | None = None) -> int:

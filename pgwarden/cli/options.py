@@ -18,6 +18,7 @@ FORMAT_NAMES = {
     "html": "HTML report",
     "junit": "JUnit XML",
     "markdown": "Markdown summary",
+    "csv": "CSV of the findings (one row each)",
 }
 DSN_HELP = (
     "connection string: a literal DSN/URI, env:NAME or keyvault:VAULT/SECRET; "

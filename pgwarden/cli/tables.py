@@ -17,9 +17,12 @@ SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "lo
 def summary_table(results: Results) -> Table:
     """The findings as a readable table, most severe first."""
     summary = results.summary
+    findings = [f for f in results.findings if f.status != "pass"]
+    passes = len(results.findings) - len(findings)
     caption = (
         f"{summary.fail} failing, {summary.error} could not be evaluated, "
         f"{summary.waived} waived, {summary.pass_} rule checks passed"
+        + (f", {passes} pass records (in the reports)" if passes else "")
         + ("" if results.scan.complete else " — scan INCOMPLETE")
     )
     if results.baseline is not None:
@@ -28,7 +31,7 @@ def summary_table(results: Results) -> Table:
     if results.history is not None:
         h = results.history
         caption += f"\nrun {h.run_id}: {h.new} new, {h.resolved} resolved since the previous run"
-    with_age = any(f.age_days is not None for f in results.findings)
+    with_age = any(f.age_days is not None for f in findings)
     table = Table(title="pgwarden findings", caption=caption, show_lines=False, expand=False)
     table.add_column("severity")
     table.add_column("status")
@@ -39,7 +42,7 @@ def summary_table(results: Results) -> Table:
         table.add_column("age", justify="right")
     table.add_column("message", overflow="fold")
     for finding in sorted(
-        results.findings,
+        findings,
         key=lambda f: (
             f.baseline_state == "absent",
             f.status != "fail",

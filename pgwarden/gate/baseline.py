@@ -10,7 +10,9 @@ the gate; absent ones are never counted.
 Waived findings are left out of a baseline on purpose: a waiver governs them, and its
 expiry must still bite, which a baseline entry would silently prevent. Errors are left
 out too: a rule that could not look found nothing to accept, so ``error`` findings get
-no baseline state (they make the scan incomplete, exit 3, baseline or not).
+no baseline state (they make the scan incomplete, exit 3, baseline or not). Pass
+records (``--include-passed``) are neither accepted nor marked: they are evidence of
+compliance, not findings.
 
 An entry is only reported absent when its rule really ran on its server in this scan
 (passed or failed): a rule in ``error``, skipped or not selected cannot vouch that the
@@ -146,10 +148,10 @@ def _absent(entry: BaselineEntry) -> Finding:
 def apply_baseline(results: Results, baseline: Baseline, *, path: str) -> Results:
     """Mark each finding new or unchanged and add the baseline entries now gone (absent)."""
     known = {entry.fingerprint for entry in baseline.findings}
-    current = {f.fingerprint for f in results.findings}
+    current = {f.fingerprint for f in results.findings if f.status != "pass"}
     findings = [
         f
-        if f.status == "error"
+        if f.status in ("error", "pass")
         else f.model_copy(
             update={"baseline_state": "unchanged" if f.fingerprint in known else "new"}
         )

@@ -11,6 +11,10 @@ same exit code everywhere. The steps run in a fixed order, each optional:
    waived, absent ones not stored as seen), and findings get ``first_seen`` and age;
 4. the exit decision (``exit_code``).
 
+Pass records (``--include-passed``) take no part in any step: they are set aside
+before the first and put back after the last, so no waiver matches one, no baseline
+accepts one, the history stores none and none fails the gate.
+
 Exit codes: 0 nothing at or above ``fail_on``; 1 a violation at or above it; 3 the
 scan was incomplete (some rule in ``error``) and nothing else failed the gate. (2, a
 usage or config error, is raised before there are results to gate.)
@@ -21,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date
 
+from pgwarden.engine import with_findings
 from pgwarden.gate.baseline import BaselineFile, apply_baseline
 from pgwarden.gate.history.store import HistoryStore
 from pgwarden.gate.waivers import WaiverFile, apply_waivers
@@ -52,6 +57,9 @@ def apply_gate(
     stops the run before any server is touched) and closes it. Waivers are judged
     against ``today``, by default the UTC date the scan started.
     """
+    passes = [f for f in results.findings if f.status == "pass"]
+    if passes:
+        results = with_findings(results, [f for f in results.findings if f.status != "pass"])
     if waivers is not None:
         day = scan_day(results) if today is None else today
         results = apply_waivers(results, waivers, today=day)
@@ -59,6 +67,8 @@ def apply_gate(
         results = apply_baseline(results, baseline.baseline, path=baseline.path)
     if history is not None:
         results = history.record(results)
+    if passes:
+        results = with_findings(results, [*results.findings, *passes])
     return GateOutcome(results=results, exit_code=exit_code(results, fail_on))
 
 

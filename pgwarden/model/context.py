@@ -18,6 +18,8 @@ class ServerContext:
     policy: Policy
     admin_role: str | None
     auditor_role: str | None = None
+    # ``--include-passed``: rules also report each resource they found compliant.
+    include_passed: bool = False
     # Analyses every rule of this server shares (e.g. the role graph), built once and
     # dropped with the context when the server's evaluation ends.
     shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -1,8 +1,12 @@
 """The Results document: one versioned JSON every report format is rendered from.
 
-``schema_version`` changes only when a field changes meaning or disappears; new
-optional fields keep the version. The JSON Schema shipped in ``pgwarden/schemas`` is
-generated from these models (a test keeps the two in sync).
+``schema_version`` is MAJOR.MINOR: the major part changes when a field changes
+meaning or disappears, the minor part when fields or values are added (readers of an
+older minor version keep working: what they know means what it meant). 1.1 added the
+rules' ``controls``, the ``compliance`` section and ``pass`` records (findings with
+status ``pass``, only with ``--include-passed``). The JSON Schema shipped in
+``pgwarden/schemas`` is generated from these models (a test keeps the two in sync);
+the 1.0 schema ships too, unchanged.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from pgwarden.model.config import Severity
 from pgwarden.model.errors import ConfigError
 
 SEVERITY_ORDER: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
-Status = Literal["fail", "error", "waived"]
+# ``pass``: a rule and resource checked and found compliant (only with --include-passed).
+Status = Literal["fail", "error", "waived", "pass"]
+SCHEMA_VERSION: Literal["1.1"] = "1.1"
+ComplianceStatus = Literal["pass", "fail", "error", "not_applicable", "manual"]
 BaselineState = Literal["new", "unchanged", "absent"]
 
 
@@ -85,8 +92,13 @@ class ServerSummary(_Doc):
     access: tuple[AccessCell, ...] = Field(
         default=(), description="who can reach which database and how (for the access matrix)"
     )
-    entra_roles: tuple[EntraRole, ...] = Field(
-        default=(), description="the roles that are Microsoft Entra principals, by name"
+    entra_roles: tuple[EntraRole, ...] | None = Field(
+        default=None,
+        description="the roles that are Microsoft Entra principals, by name; absent when "
+        "there are none (schema 1.1)",
+    )
+    sections: tuple[str, ...] | None = Field(
+        default=None, description="the snapshot sections collected on this server (schema 1.1)"
     )
 
 
@@ -133,6 +145,22 @@ class Finding(_Doc):
     )
 
 
+class MappedControl(_Doc):
+    """A framework control a rule checks."""
+
+    framework: str = Field(description="the framework's id, like cis-postgresql-16-1.0.0")
+    id: str = Field(description="the control's id in that framework, like 4.2")
+    title: str
+    resources: tuple[str, ...] | None = Field(
+        default=None,
+        description="globs of the resources whose findings concern the control (all when absent)",
+    )
+    sections: tuple[str, ...] | None = Field(
+        default=None,
+        description="snapshot sections the rule must have read on a server to judge the control",
+    )
+
+
 class RuleInfo(_Doc):
     """A rule's metadata, carried in the results so every renderer works from them alone."""
 
@@ -140,7 +168,10 @@ class RuleInfo(_Doc):
     title: str
     severity: Severity
     family: str
-    frameworks: tuple[str, ...] = ()
+    frameworks: tuple[str, ...] = Field(
+        default=(), description="the frameworks and controls the rule maps to, as text"
+    )
+    controls: tuple[MappedControl, ...] | None = None
     description: str
     remediation: str = ""
     help_uri: str | None = None
@@ -230,8 +261,62 @@ class HistoryReport(_Doc):
     servers: tuple[ServerHistory, ...] = ()
 
 
+class ComplianceCounts(_Doc):
+    """The findings of a control's rules in scope, by status."""
+
+    fail: int = 0
+    error: int = 0
+    waived: int = 0
+    pass_: int = Field(default=0, alias="pass", description="pass records (--include-passed)")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ComplianceControl(_Doc):
+    """One control of a framework and what the scan says about it.
+
+    ``pass``: every rule behind it ran on every server and found nothing; ``fail``:
+    one found a violation (waived ones included: an accepted risk is not compliance);
+    ``error``: one could not see what it needs; ``manual``: pgwarden cannot decide it
+    (``reason`` says what a person must check); ``not_applicable``: it cannot apply to
+    a managed server (``reason`` says why).
+    """
+
+    id: str
+    title: str
+    status: ComplianceStatus
+    rules: tuple[str, ...] = ()
+    findings: ComplianceCounts = Field(default_factory=ComplianceCounts)
+    reason: str | None = None
+    note: str | None = None
+
+
+class ComplianceSummary(_Doc):
+    """How many of a framework's controls have each status."""
+
+    pass_: int = Field(default=0, alias="pass")
+    fail: int = 0
+    error: int = 0
+    not_applicable: int = 0
+    manual: int = 0
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ComplianceFramework(_Doc):
+    """One framework's controls as this scan judged them."""
+
+    id: str
+    name: str
+    version: str
+    short_name: str | None = Field(default=None, description="how reports name it in a line")
+    url: str | None = None
+    summary: ComplianceSummary = Field(default_factory=ComplianceSummary)
+    controls: tuple[ComplianceControl, ...] = ()
+
+
 class Results(_Doc):
-    schema_version: Literal["1.0"] = "1.0"
+    schema_version: Literal["1.0", "1.1"] = SCHEMA_VERSION
     tool: Tool
     scan: ScanInfo
     servers: tuple[ServerSummary, ...] = ()
@@ -242,6 +327,9 @@ class Results(_Doc):
     waivers: WaiverReport | None = None
     baseline: BaselineReport | None = None
     history: HistoryReport | None = None
+    compliance: tuple[ComplianceFramework, ...] | None = Field(
+        default=None, description="per framework, each control's status (schema 1.1)"
+    )
 
     def to_json(self) -> str:
         """The document as pretty-printed JSON (what ``--json`` writes)."""
@@ -272,12 +360,13 @@ def results_json_schema() -> dict[str, Any]:
     """The JSON Schema generated from the models (the shipped file must equal it)."""
     schema = Results.model_json_schema(by_alias=True, mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://pgwarden.dev/schemas/results-1.0.json"
+    schema["$id"] = f"https://pgwarden.dev/schemas/results-{SCHEMA_VERSION}.json"
     return schema
 
 
-def shipped_results_schema() -> dict[str, Any]:
-    """The JSON Schema file that ships inside the package."""
-    text = resources.files("pgwarden").joinpath("schemas/results-1.0.json").read_text("utf-8")
+def shipped_results_schema(version: str = SCHEMA_VERSION) -> dict[str, Any]:
+    """The JSON Schema file that ships inside the package (by default, the current one)."""
+    name = f"schemas/results-{version}.json"
+    text = resources.files("pgwarden").joinpath(name).read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded

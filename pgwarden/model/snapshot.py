@@ -480,6 +480,16 @@ class VaultAccess(Frozen):
     gap: Gap | None = None
 
 
+class AzureIdentity(Frozen):
+    """Who pgwarden signed in to Azure as: claims of its ARM access token, never the token."""
+
+    tenant_id: str | None = None
+    object_id: str | None = None
+    app_id: str | None = None
+    name: str | None = Field(default=None, description="user principal or display name")
+    kind: str | None = Field(default=None, description="the token's idtyp: user or app")
+
+
 class AzureSnapshot(Frozen):
     """What the Azure collectors saw for one server.
 
@@ -502,6 +512,7 @@ class AzureSnapshot(Frozen):
     diagnostic_settings: tuple[DiagnosticSetting, ...] | None = None
     vault_access: tuple[VaultAccess, ...] | None = None
     gaps: tuple[Gap, ...] = ()
+    identity: AzureIdentity | None = None
 
     def gap(self, section: str) -> Gap | None:
         """Why a section is missing: its own gap, else one for all of Azure (``azure``)."""

@@ -2,7 +2,9 @@
 
 Everything is inline (CSS, JS, data) so the file opens from a mail attachment or an
 evidence archive with no network. What an auditor reads first is rendered as static
-HTML: the scan's identity, the counts, the access matrix and the coverage. The
+HTML: the scan's identity, the counts, the compliance view (each framework's controls
+with their status, and the findings and pass records behind each, capped), the access
+matrix and the coverage; the script adds a framework picker. The
 findings travel as JSON in a ``<script type="application/json">`` block and are drawn
 a page at a time by the inline script, so tens of thousands of findings neither bloat
 the DOM nor freeze the browser; filtering runs over the parsed array.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,12 +44,14 @@ from markupsafe import Markup
 from pgwarden.gcpause import collector_paused
 from pgwarden.model.results import SEVERITY_ORDER, Finding, Results, RuleInfo
 from pgwarden.reports.access_matrix import ACCESS_KINDS, AccessMatrix, server_access_matrix
+from pgwarden.reports.compliance_view import STATUS_LABELS, control_findings, framework_title
 from pgwarden.reports.templating import html_template, static_asset
 from pgwarden.reports.view import (
     STATUS_ORDER,
     family_name,
     help_uri,
     is_current,
+    is_pass,
     most_severe_first,
     rules_by_id,
     server_names,
@@ -61,6 +66,8 @@ STATUSES: tuple[str, ...] = tuple(STATUS_ORDER)
 NOSCRIPT_FINDINGS = 500
 # Resolved findings and unapplied waivers listed in the summary; the rest are counted.
 LISTED = 50
+# Characters of a pass record's evidence shown in the compliance drill-down.
+EVIDENCE_CHARACTERS = 400
 # Access matrices up to this many cells are static tables; larger ones are drawn by
 # report.js from the JSON block (a cell is about 150 bytes of HTML, a code about 5).
 STATIC_MATRIX_CELLS = 2_500
@@ -126,7 +133,14 @@ def _render(results: Results) -> Iterator[str | bytes]:
         rules=rules,
         severities=SEVERITIES,
         listed=LISTED,
-        noscript_findings=most_severe_first(results.findings)[:NOSCRIPT_FINDINGS],
+        noscript_findings=most_severe_first(f for f in results.findings if not is_pass(f))[
+            :NOSCRIPT_FINDINGS
+        ],
+        compliance=results.compliance,
+        control_findings=control_findings(results) if results.compliance else {},
+        compliance_labels=STATUS_LABELS,
+        framework_title=framework_title,
+        evidence_text=_evidence_text,
         duration=_duration(results.scan.started_at, results.scan.finished_at),
         when=utc_text,
         family_name=family_name,
@@ -303,6 +317,12 @@ def _coverage_rows(
         CoverageRow(rule, tuple(outcomes.get((rule.id, server), not_run) for server in servers))
         for rule in rules.values()
     ]
+
+
+def _evidence_text(evidence: dict[str, Any]) -> str:
+    """A pass record's evidence on one line of the drill-down (the full one is in the JSON)."""
+    text = json.dumps(evidence, ensure_ascii=False, default=str, separators=(", ", ": "))
+    return text if len(text) <= EVIDENCE_CHARACTERS else text[: EVIDENCE_CHARACTERS - 1] + "…"
 
 
 @cache

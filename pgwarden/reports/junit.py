@@ -4,7 +4,8 @@ One test suite per server. Each (rule, resource) pair with a finding is a test c
 ``failure`` when any finding on it fails, else ``error`` when the rule could not be
 evaluated, else ``skipped`` (waived). A rule that ran and found nothing on a server is
 one passing test case, so the counts show what was checked, not only what failed.
-Baseline entries the scan no longer finds are not tests: nothing was checked there.
+Baseline entries the scan no longer finds are not tests: nothing was checked there;
+nor are pass records (``--include-passed``): their rule's case passes.
 
 Built with ElementTree rather than a template: it escapes text and attributes (line
 breaks in attributes included) the way XML requires. Characters XML 1.0 cannot carry
@@ -23,6 +24,7 @@ from pgwarden.gcpause import collector_paused
 from pgwarden.model.results import Coverage, Finding, Results, RuleInfo
 from pgwarden.reports.view import (
     is_current,
+    is_pass,
     rules_by_id,
     server_names,
     severity_first,
@@ -93,7 +95,9 @@ def _suite(results: Results, server: str, rules: dict[str, RuleInfo], duration: 
     _element(properties, "property", name="complete", value=str(results.scan.complete).lower())
 
     groups: dict[tuple[str, str], list[Finding]] = {}
-    current = (f for f in results.findings if f.server == server and is_current(f))
+    current = (
+        f for f in results.findings if f.server == server and is_current(f) and not is_pass(f)
+    )
     for finding in sorted(current, key=_by_rule):
         groups.setdefault((finding.rule_id, finding.resource), []).append(finding)
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}

@@ -1,7 +1,8 @@
 """The markdown summary (``--markdown``): for pull-request comments and ``$GITHUB_STEP_SUMMARY``.
 
-Compact on purpose: the counts, the failing findings with their fixes, what could not
-be evaluated and what is waived, each list capped so the comment stays well under
+Compact on purpose: the counts, a per-framework compliance summary (with the controls
+that fail or could not be evaluated), the failing findings with their fixes, what
+could not be evaluated and what is waived, each list capped so the comment stays well under
 GitHub's 65,536-character limit, with a pointer to the full reports. Every value is
 escaped by the template environment (see ``templating``): a role named
 ``*admin*`` or ``<img>`` shows as those characters.
@@ -10,6 +11,7 @@ escaped by the template environment (see ``templating``): a role named
 from __future__ import annotations
 
 from pgwarden.model.results import SEVERITY_ORDER, Results
+from pgwarden.reports.compliance_view import framework_title
 from pgwarden.reports.templating import markdown_template
 from pgwarden.reports.view import (
     help_uri,
@@ -32,7 +34,12 @@ def render_markdown(results: Results) -> str:
     errors = [f for f in ordered if f.status == "error"]
     waived = [f for f in ordered if f.status == "waived"]
     rules = rules_by_id(results)
+    compliance = results.compliance or ()
+    wanting = [(f, c) for f in compliance for c in f.controls if c.status in ("fail", "error")]
     return markdown_template("summary.md").render(
+        compliance=compliance,
+        wanting_controls=wanting,
+        framework_title=framework_title,
         results=results,
         scan=results.scan,
         summary=results.summary,

@@ -32,4 +32,5 @@ RENDERERS: dict[str, tuple[Renderer, str]] = {
     "html": (_OnFirstUse("pgwarden.reports.html", "render_html"), "report.html"),
     "junit": (_OnFirstUse("pgwarden.reports.junit", "render_junit"), "junit.xml"),
     "markdown": (_OnFirstUse("pgwarden.reports.markdown", "render_markdown"), "summary.md"),
+    "csv": (_OnFirstUse("pgwarden.reports.csv_table", "render_csv"), "results.csv"),
 }

@@ -11,6 +11,8 @@ not be looked at): they make the run's ``executionSuccessful`` false and appear 
 ``toolExecutionNotifications`` naming the rule and what is missing. Baseline entries
 the scan no longer finds (``absent``) are left out too: GitHub does not read
 ``baselineState`` and would keep them as open alerts; leaving them out closes them.
+Pass records (``--include-passed``) are left out: code scanning tracks alerts, and
+the evidence of compliance belongs to the JSON, CSV and HTML reports.
 
 GitHub rejects a run with more than 25,000 results and an upload over 10 MB
 gzipped; when the findings would exceed either, the most severe are kept and a
@@ -44,6 +46,7 @@ from pgwarden.reports.view import (
     family_name,
     help_uri,
     is_current,
+    is_pass,
     most_severe_first,
     rules_by_id,
     server_names,
@@ -88,7 +91,7 @@ def _render(results: Results, cwd: Path | None) -> bytes:
     for finding in results.findings:
         if finding.status == "error":
             errors[finding.server].append(finding)
-        elif is_current(finding):
+        elif is_current(finding) and not is_pass(finding):
             by_server[finding.server].append(finding)
     # A results document without servers still yields one (empty) run.
     names = list(by_server) or [""]

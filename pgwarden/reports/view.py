@@ -28,8 +28,9 @@ FAMILY_NAMES: dict[str, str] = {
     "LOG": "Logging",
 }
 
-# A failing finding outranks an unevaluated rule, which outranks an accepted risk.
-STATUS_ORDER: dict[str, int] = {"fail": 0, "error": 1, "waived": 2}
+# A failing finding outranks an unevaluated rule, which outranks an accepted risk; pass
+# records (--include-passed) come last.
+STATUS_ORDER: dict[str, int] = {"fail": 0, "error": 1, "waived": 2, "pass": 3}
 
 # Characters of output gathered before they are encoded and appended to a document.
 _BATCH_CHARACTERS = 1 << 16
@@ -95,6 +96,11 @@ def severity_first(finding: Finding) -> tuple[int, int]:
 def severity_rank(status: str, severity: str) -> tuple[int, int]:
     """``severity_first`` of any finding with this status and severity."""
     return (STATUS_ORDER[status], -SEVERITY_ORDER[severity])
+
+
+def is_pass(finding: Finding) -> bool:
+    """Whether this is a pass record (``--include-passed``), not something found wanting."""
+    return finding.status == "pass"
 
 
 def is_current(finding: Finding) -> bool:

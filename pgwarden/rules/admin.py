@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pgwarden.access.remediation import sql_comment
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.control_sets import ADMIN_FOR_APPLICATIONS, ADMIN_PRIVILEGES
 
 
 class AdminSessionFromApplication(Rule):
@@ -33,7 +34,7 @@ class AdminSessionFromApplication(Rule):
 
     id = "PGW-ADM-001"
     severity = "critical"
-    frameworks = ("CIS PostgreSQL 16 Benchmark 4.2", "NIST SP 800-53 AC-6(2)")
+    controls = (*ADMIN_PRIVILEGES, *ADMIN_FOR_APPLICATIONS)
     requires = (Section.POSTGRES, Section.POSTGRES_SESSIONS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -49,11 +50,13 @@ class AdminSessionFromApplication(Rule):
             )
             return
         app_dbs = context.app_databases()
+        reported = False
         for session in pg.sessions:
             if session.user != admin or session.database not in app_dbs:
                 continue
             if context.admin_tool_allowed(session.application_name):
                 continue
+            reported = True
             app = app_dbs[session.database]
             shown = session.application_name or "(empty)"
             yield Verdict(
@@ -93,6 +96,23 @@ class AdminSessionFromApplication(Rule):
                         f"SELECT pg_terminate_backend({session.pid});",
                     ]
                 ),
+            )
+        if context.include_passed and not reported:
+            admin_sessions = [s for s in pg.sessions if s.user == admin]
+            yield Verdict(
+                resource=f"server/{context.name}",
+                status="pass",
+                message=f"no application was seen logged in as the admin role {admin!r} on an "
+                "app database",
+                evidence={
+                    "admin_role": admin,
+                    "sessions_seen": len(pg.sessions),
+                    "samples": pg.session_samples,
+                    "admin_sessions_from_allowed_tools": sorted(
+                        {s.application_name for s in admin_sessions}
+                    ),
+                    "allowed_admin_tools": list(context.policy.admin_application_names),
+                },
             )
 
 

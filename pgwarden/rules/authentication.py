@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pgwarden.access.remediation import sql_comment
+from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_16, CIS_POSTGRESQL_17, NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.server_settings import alter_system
 
 SCRAM = "scram-sha-256"
@@ -32,7 +33,11 @@ class PasswordEncryption(Rule):
 
     id = "PGW-AUTH-001"
     severity = "medium"
-    frameworks = ("CIS PostgreSQL 16 Benchmark 5.2", "NIST SP 800-53 IA-5(1)")
+    controls = (
+        Control(CIS_POSTGRESQL_16, "5.2"),
+        Control(CIS_POSTGRESQL_17, "5.4"),
+        Control(NIST_800_53, "IA-5(1)"),
+    )
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -52,6 +57,18 @@ class PasswordEncryption(Rule):
             )
             return
         if setting.value.strip().lower() == SCRAM:
+            if context.include_passed:
+                yield Verdict(
+                    resource="setting/password_encryption",
+                    status="pass",
+                    message=f"password_encryption is {setting.value!r}: new passwords are stored "
+                    "as SCRAM-SHA-256 verifiers",
+                    evidence={
+                        "setting": "password_encryption",
+                        "value": setting.value,
+                        "source": setting.source,
+                    },
+                )
             return
         azure = context.server.azure
         group = azure.resource_group if azure and azure.resource_group else "<resource-group>"

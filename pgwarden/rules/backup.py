@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import AZURE_POLICY, NIST_800_53
 from pgwarden.model.snapshot import AzureServer, ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
+from pgwarden.rules.control_sets import BASE_BACKUPS
+
+BACKUP = (Control(NIST_800_53, "CP-9"),)
 
 
 def _server(snapshot: ServerSnapshot) -> AzureServer:
@@ -23,6 +27,12 @@ def _unknown_retention(context: ServerContext) -> Verdict:
         resource=f"server/{context.name}",
         status="error",
         message="ARM did not report the server's backup retention (properties.backup)",
+    )
+
+
+def _server_passed(context: ServerContext, message: str, evidence: dict[str, object]) -> Verdict:
+    return Verdict(
+        resource=f"server/{context.name}", status="pass", message=message, evidence=evidence
     )
 
 
@@ -49,6 +59,7 @@ class BackupRetentionBelowPolicy(Rule):
     id = "PGW-BAK-001"
     severity = "high"
     requires = (Section.AZURE_SERVER,)
+    controls = (*BASE_BACKUPS, *BACKUP)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         server = _server(snapshot)
@@ -58,6 +69,13 @@ class BackupRetentionBelowPolicy(Rule):
             yield _unknown_retention(context)
             return
         if days >= minimum:
+            if context.include_passed:
+                yield _server_passed(
+                    context,
+                    f"backups of server {server.name!r} are kept {days} days (the policy asks "
+                    f"for at least {minimum})",
+                    {"backup_retention_days": days, "min_backup_retention_days": minimum},
+                )
             return
         yield Verdict(
             resource=f"server/{context.name}",
@@ -86,6 +104,7 @@ class BackupRetentionBelowAppNeed(Rule):
     id = "PGW-BAK-002"
     severity = "high"
     requires = (Section.AZURE_SERVER,)
+    controls = BACKUP
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         server = _server(snapshot)
@@ -100,6 +119,19 @@ class BackupRetentionBelowAppNeed(Rule):
         for app in needs:
             need = app.backup_retention_days or 0
             if days >= need:
+                if context.include_passed:
+                    for database in app.databases:
+                        yield Verdict(
+                            resource=f"database/{database}",
+                            app=app.name,
+                            status="pass",
+                            message=f"app {app.name!r} needs {need} days of backups; server "
+                            f"{server.name!r} keeps {days}",
+                            evidence={
+                                "backup_retention_days": days,
+                                "app_backup_retention_days": need,
+                            },
+                        )
                 continue
             for database in app.databases or (f"(app {app.name})",):
                 yield Verdict(
@@ -133,12 +165,35 @@ class GeoRedundantBackupOff(Rule):
     id = "PGW-BAK-003"
     severity = "medium"
     requires = (Section.AZURE_SERVER,)
+    controls = (
+        *BASE_BACKUPS,
+        Control(AZURE_POLICY, "cee2f9fd-3968-44be-a863-bd62c9884423"),
+        Control(NIST_800_53, "CP-6"),
+        *BACKUP,
+    )
+
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_geo_redundant_backup:
+            return None
+        return (
+            "the policy does not require geo-redundant backup "
+            "(require_geo_redundant_backup = false)"
+        )
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_geo_redundant_backup:
+        if self.not_applicable(context) is not None:
             return
         server = _server(snapshot)
         if (server.geo_redundant_backup or "").lower() == "enabled":
+            if context.include_passed:
+                yield _server_passed(
+                    context,
+                    f"backups of server {server.name!r} are geo-redundant",
+                    {
+                        "geo_redundant_backup": server.geo_redundant_backup,
+                        "location": server.location,
+                    },
+                )
             return
         yield Verdict(
             resource=f"server/{context.name}",
@@ -172,13 +227,25 @@ class HighAvailabilityOff(Rule):
     id = "PGW-BAK-004"
     severity = "medium"
     requires = (Section.AZURE_SERVER,)
+    controls = (Control(NIST_800_53, "CP-10"),)
+
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_high_availability:
+            return None
+        return "the policy does not require high availability (require_high_availability = false)"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_high_availability:
+        if self.not_applicable(context) is not None:
             return
         server = _server(snapshot)
         mode = server.high_availability_mode
         if mode is not None and mode.lower() in ("zoneredundant", "samezone"):
+            if context.include_passed:
+                yield _server_passed(
+                    context,
+                    f"server {server.name!r} has a standby (high availability {mode})",
+                    {"high_availability_mode": mode},
+                )
             return
         yield Verdict(
             resource=f"server/{context.name}",

@@ -6,6 +6,14 @@ then the rationale; a paragraph starting ``Violation:`` says what fails, one
 starting ``Fix:`` says how to mend it. The same text feeds ``pgwarden explain``, the
 HTML report and SARIF help. Third-party rules subclass ``Rule`` the same way and
 register through the ``pgwarden.rules`` entry-point group (a list of Rule classes).
+
+A rule names the framework controls it checks as ``controls``, a tuple of
+``Control(framework, id)`` references (``pgwarden frameworks`` lists the shipped
+ones); the older ``frameworks`` tuple of free text is still accepted and shown as it
+was. With ``--include-passed`` (``context.include_passed``) a rule also yields a
+``Verdict`` with ``status="pass"`` for each resource it checked and found compliant,
+with the evidence of that state. A rule whose policy switch is off says so in
+``not_applicable``: it is then skipped, with that reason, not counted as a pass.
 """
 
 from __future__ import annotations
@@ -19,11 +27,13 @@ from typing import Any, ClassVar, Literal
 from pgwarden.model.config import SEVERITIES, Severity
 from pgwarden.model.context import ServerContext
 from pgwarden.model.errors import PgwardenError
+from pgwarden.model.frameworks.catalogue import Control, control_label, control_problem
 from pgwarden.model.identifiers import quote_ident, quote_literal
 from pgwarden.model.sections import SECTIONS, Section
 from pgwarden.model.snapshot import ServerSnapshot
 
 __all__ = [
+    "Control",
     "Rule",
     "RuleDefinitionError",
     "Section",
@@ -42,7 +52,12 @@ class RuleDefinitionError(PgwardenError):
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a rule reports about one resource; the engine turns it into a Finding."""
+    """What a rule reports about one resource; the engine turns it into a Finding.
+
+    ``fail``: a violation; ``error``: the rule could not see what it needs; ``pass``
+    (only when ``context.include_passed``): the resource was checked and is
+    compliant, ``evidence`` showing the state that was judged.
+    """
 
     resource: str
     message: str
@@ -50,7 +65,7 @@ class Verdict:
     app: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     remediation: str | None = None
-    status: Literal["fail", "error"] = "fail"
+    status: Literal["fail", "error", "pass"] = "fail"
 
 
 @dataclass(frozen=True)
@@ -100,6 +115,7 @@ class Rule:
     id: ClassVar[str]
     severity: ClassVar[Severity]
     frameworks: ClassVar[tuple[str, ...]] = ()
+    controls: ClassVar[tuple[Control, ...]] = ()
     requires: ClassVar[tuple[Section | str, ...]] = (Section.POSTGRES,)
     help_uri: ClassVar[str | None] = None
 
@@ -110,6 +126,12 @@ class Rule:
     @classmethod
     def title(cls) -> str:
         return cls.doc().title
+
+    @classmethod
+    def framework_labels(cls) -> tuple[str, ...]:
+        """The free-text ``frameworks`` and each control, as lines of text."""
+        labels = (*cls.frameworks, *(control_label(c) for c in cls.controls))
+        return tuple(dict.fromkeys(labels))
 
     @classmethod
     def family(cls) -> str:
@@ -139,10 +161,28 @@ class Rule:
             )
         if not isinstance(cls.frameworks, tuple):
             raise RuleDefinitionError(f"{name} ({rule_id}): frameworks must be a tuple")
+        if not isinstance(cls.controls, tuple):
+            raise RuleDefinitionError(f"{name} ({rule_id}): controls must be a tuple")
+        for control in cls.controls:
+            if (problem := control_problem(control)) is not None:
+                raise RuleDefinitionError(f"{name} ({rule_id}): controls: {problem}")
         check = getattr(cls, "check", None)
         if check is None or check is Rule.check:
             raise RuleDefinitionError(f"{name} ({rule_id}): does not implement check()")
 
+    def not_applicable(self, context: ServerContext) -> str | None:
+        """Why the rule does not apply to this server under its policy, or None.
+
+        A rule that only runs when the policy asks for something (private access,
+        geo-redundant backup, ...) returns the reason when it does not: the engine then
+        records it as skipped, so no compliance control counts it as a pass.
+        """
+        return None
+
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        """Judge one server; yield a Verdict per violation (or per blind spot)."""
+        """Judge one server; yield a Verdict per violation (or per blind spot).
+
+        With ``context.include_passed``, also one ``status="pass"`` Verdict per
+        resource checked and found compliant.
+        """
         raise NotImplementedError

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import AZURE_POLICY, NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
 
 
 class EntraAuthentication(Rule):
@@ -28,9 +29,18 @@ class EntraAuthentication(Rule):
     id = "PGW-AUTH-002"
     severity = "medium"
     requires = (Section.AZURE_SERVER, Section.AZURE_ADMINISTRATORS)
+    controls = (
+        Control(AZURE_POLICY, "ce39a96d-bf09-4b60-8c32-e85d52abea0f"),
+        Control(NIST_800_53, "IA-2"),
+    )
+
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_entra_auth:
+            return None
+        return "the policy does not require Entra authentication (require_entra_auth = false)"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_entra_auth:
+        if self.not_applicable(context) is not None:
             return
         azure = snapshot.azure
         assert azure is not None and azure.server is not None and azure.administrators is not None
@@ -38,6 +48,18 @@ class EntraAuthentication(Rule):
         enabled = (server.entra_auth or "").lower() == "enabled"
         admins = [a.principal_name or a.object_id or "?" for a in azure.administrators]
         if enabled and admins:
+            if context.include_passed:
+                yield Verdict(
+                    resource=f"server/{context.name}",
+                    status="pass",
+                    message=f"server {server.name!r} accepts Microsoft Entra logins and has "
+                    f"{len(admins)} Entra administrator(s)",
+                    evidence={
+                        "active_directory_auth": server.entra_auth,
+                        "password_auth": server.password_auth,
+                        "entra_administrators": admins,
+                    },
+                )
             return
         problems = []
         commands = []

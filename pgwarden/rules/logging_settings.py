@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import (
+    AZURE_POLICY,
+    CIS_AZURE,
+    CIS_POSTGRESQL_16,
+    CIS_POSTGRESQL_17,
+    NIST_800_53,
+)
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import set_parameter
-from pgwarden.rules.base import Rule, ServerContext, Verdict
-from pgwarden.rules.server_settings import SettingsView, alter_system, read_settings
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
+from pgwarden.rules.server_settings import (
+    SettingsView,
+    alter_system,
+    read_settings,
+    setting_passed,
+)
 
-# Settings that must be on, with the CIS Azure Foundations v3.0 item for each.
-LOGGED = {
-    "log_connections": "5.2.3",
-    "log_disconnections": "5.2.4",
-    "log_checkpoints": "5.2.2",
-}
+# What an Azure control needs the rule to have read: Azure's server parameters, not
+# pg_settings (which the rule falls back to on a server outside Azure).
+AZURE_ONLY = (Section.AZURE_CONFIGURATIONS,)
+# Settings that must be on.
+LOGGED = ("log_connections", "log_disconnections", "log_checkpoints")
 THROTTLE = "connection_throttle.enable"
 # connection_throttle.enable exists on Azure for PostgreSQL 11-15 only.
 THROTTLE_LAST_MAJOR = 15
@@ -57,9 +68,41 @@ class LoggingDisabled(Rule):
 
     id = "PGW-LOG-001"
     severity = "low"
-    frameworks = tuple(
-        f"CIS Azure Foundations v3.0 {item}"
-        for item in ("5.2.2", "5.2.3", "5.2.4", "5.2.5", "5.2.6")
+    controls = (
+        Control(CIS_AZURE, "5.2.2", resources=("setting/log_checkpoints",), sections=AZURE_ONLY),
+        Control(CIS_AZURE, "5.2.3", resources=(f"setting/{THROTTLE}",), sections=AZURE_ONLY),
+        Control(CIS_AZURE, "5.2.4", resources=(f"setting/{RETENTION}",), sections=AZURE_ONLY),
+        Control(CIS_POSTGRESQL_16, "3.1.20", resources=("setting/log_connections",)),
+        Control(CIS_POSTGRESQL_16, "3.1.21", resources=("setting/log_disconnections",)),
+        Control(CIS_POSTGRESQL_17, "3.1.20", resources=("setting/log_connections",)),
+        Control(CIS_POSTGRESQL_17, "3.1.21", resources=("setting/log_disconnections",)),
+        Control(
+            AZURE_POLICY,
+            "70be9e12-c935-49ac-9bd8-fd64b85c1f87",
+            resources=("setting/log_checkpoints",),
+            sections=AZURE_ONLY,
+        ),
+        Control(
+            AZURE_POLICY,
+            "086709ac-11b5-478d-a893-9567a16d2ae3",
+            resources=("setting/log_connections",),
+            sections=AZURE_ONLY,
+        ),
+        Control(
+            AZURE_POLICY,
+            "1d14b021-1bae-4f93-b36b-69695e14984a",
+            resources=("setting/log_disconnections",),
+            sections=AZURE_ONLY,
+        ),
+        Control(
+            AZURE_POLICY,
+            "dacf07fa-0eea-4486-80bc-b93fae88ac40",
+            resources=(f"setting/{THROTTLE}",),
+            sections=AZURE_ONLY,
+        ),
+        Control(NIST_800_53, "AU-2"),
+        Control(NIST_800_53, "AU-11", resources=(f"setting/{RETENTION}",), sections=AZURE_ONLY),
+        Control(NIST_800_53, "AU-12"),
     )
     # Either Azure's server parameters or pg_settings will do: the rule decides.
     requires = ()
@@ -93,6 +136,8 @@ class LoggingDisabled(Rule):
             return
         value = view.values.get(name)
         if not view.is_off(name) and not (name == "log_connections" and _omits_roles(value)):
+            if context.include_passed:
+                yield setting_passed(view, name, f"{name} is {value!r} on server {context.name!r}")
             return
         yield Verdict(
             resource=f"setting/{name}",
@@ -125,6 +170,10 @@ class LoggingDisabled(Rule):
             )
             return
         if days >= MIN_RETENTION_DAYS:
+            if context.include_passed:
+                yield setting_passed(
+                    view, RETENTION, f"server logs of {context.name!r} are kept {days} days"
+                )
             return
         yield Verdict(
             resource=f"setting/{RETENTION}",

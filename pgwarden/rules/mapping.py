@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict, quote_ident
+
+INVENTORY = Control(NIST_800_53, "CM-8")
 
 
 class UnmappedDatabase(Rule):
@@ -24,12 +27,23 @@ class UnmappedDatabase(Rule):
     id = "PGW-MAP-001"
     severity = "low"
     requires = (Section.POSTGRES,)
+    controls = (INVENTORY,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         assert snapshot.postgres is not None
         mapped = context.app_databases()
         for db in snapshot.postgres.databases:
-            if db.is_template or context.is_system_database(db.name) or db.name in mapped:
+            if db.is_template or context.is_system_database(db.name):
+                continue
+            if db.name in mapped:
+                if context.include_passed:
+                    yield Verdict(
+                        resource=f"database/{db.name}",
+                        app=mapped[db.name],
+                        status="pass",
+                        message=f"database {db.name!r} belongs to app {mapped[db.name]!r}",
+                        evidence={"owner": db.owner, "app": mapped[db.name]},
+                    )
                 continue
             yield Verdict(
                 resource=f"database/{db.name}",
@@ -58,6 +72,7 @@ class MissingMappedObject(Rule):
     id = "PGW-MAP-002"
     severity = "medium"
     requires = (Section.POSTGRES,)
+    controls = (INVENTORY, Control(NIST_800_53, "AC-2"))
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         pg = snapshot.postgres
@@ -67,6 +82,9 @@ class MissingMappedObject(Rule):
         folded_dbs = {name.lower(): name for name in databases}
         folded_roles = {name.lower(): name for name in roles}
         for app in context.server.app:
+            if context.include_passed:
+                yield from _found(app.name, app.databases, databases, "database")
+                yield from _found(app.name, app.roles, roles, "role")
             for name in app.databases:
                 if name not in databases:
                     near = folded_dbs.get(name.lower())
@@ -100,6 +118,19 @@ class MissingMappedObject(Rule):
                             f"CREATE ROLE {quote_ident(name)} LOGIN CONNECTION LIMIT 20;"
                         ),
                     )
+
+
+def _found(app: str, names: Iterable[str], present: set[str], kind: str) -> Iterable[Verdict]:
+    """Pass records of the map's names the server has."""
+    for name in names:
+        if name in present:
+            yield Verdict(
+                resource=f"{kind}/{name}",
+                app=app,
+                status="pass",
+                message=f"{kind} {name!r} of app {app!r} exists on the server",
+                evidence={"app": app, kind: name},
+            )
 
 
 RULES = [UnmappedDatabase, MissingMappedObject]

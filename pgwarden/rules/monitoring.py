@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import resource_group
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
 
 # What must be watched, and the Flexible Server metrics that count as watching it.
 WATCHED: dict[str, tuple[str, ...]] = {
@@ -43,6 +44,7 @@ class MissingMetricAlerts(Rule):
     id = "PGW-MON-001"
     severity = "low"
     requires = (Section.AZURE_ALERTS, Section.AZURE_SERVER)
+    controls = (Control(NIST_800_53, "SI-4"),)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         azure = snapshot.azure
@@ -51,6 +53,17 @@ class MissingMetricAlerts(Rule):
         watched = {metric.lower() for alert in enabled for metric in alert.metrics}
         missing = [what for what, metrics in WATCHED.items() if not watched & set(metrics)]
         if not missing:
+            if context.include_passed:
+                yield Verdict(
+                    resource=f"server/{context.name}",
+                    status="pass",
+                    message=f"enabled metric alerts watch the {', '.join(WATCHED)} of server "
+                    f"{azure.server.name!r}",
+                    evidence={
+                        "enabled_alerts": sorted(a.name for a in enabled),
+                        "watched_metrics": sorted(watched),
+                    },
+                )
             return
         group = resource_group(snapshot, context)
         commands = "\n".join(

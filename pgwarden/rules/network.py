@@ -13,13 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from pgwarden.model.frameworks.catalogue import AZURE_POLICY, CIS_AZURE
 from pgwarden.model.snapshot import AzureServer, FirewallRule, ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
+from pgwarden.rules.control_sets import BOUNDARY
 
-# CIS Azure Foundations v3.0 section 5.2 (PostgreSQL) has an item for the Azure
-# services rule only; whole-internet and wide ranges have none there.
-CIS_AZURE_SERVICES = "CIS Azure Foundations v3.0 5.2.7"
 IPV4_SPACE = 2**32
 # All public unicast space (1.0.0.0 - 223.255.255.255): a range covering it admits
 # the whole internet, whatever its exact bounds.
@@ -103,6 +102,39 @@ def _firewall_ranges(
         yield span
 
 
+def _range_evidence(span: IpRange) -> dict[str, object]:
+    """A firewall rule as a pass record shows it: its range and its true width."""
+    return {
+        "start_ip": span.rule.start_ip,
+        "end_ip": span.rule.end_ip,
+        "addresses": span.addresses,
+        "equivalent_prefix": f"/{span.prefix}",
+    }
+
+
+def _firewall_passed(span: IpRange, message: str, **facts: object) -> Verdict:
+    return Verdict(
+        resource=f"firewall-rule/{span.rule.name}",
+        status="pass",
+        message=f"firewall rule {span.rule.name!r} ({span.rule.start_ip} - {span.rule.end_ip}) "
+        + message,
+        evidence={**_range_evidence(span), **facts},
+    )
+
+
+def _no_firewall_rules(snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+    """The pass record of a server whose firewall admits nobody (no rules at all)."""
+    assert snapshot.azure is not None
+    if context.include_passed and not snapshot.azure.firewall_rules:
+        yield Verdict(
+            resource=f"server/{context.name}",
+            status="pass",
+            message=f"server {context.name!r} has no firewall rules: its firewall admits no "
+            "public address",
+            evidence={"firewall_rules": []},
+        )
+
+
 def _delete_rule(snapshot: ServerSnapshot, context: ServerContext, rule: str) -> str:
     return (
         f"az postgres flexible-server firewall-rule delete {server_args(snapshot, context)} "
@@ -129,13 +161,17 @@ class FirewallOpenToInternet(Rule):
     id = "PGW-NET-001"
     severity = "critical"
     requires = (Section.AZURE_FIREWALL,)
+    controls = BOUNDARY
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        yield from _no_firewall_rules(snapshot, context)
         for span in _firewall_ranges(snapshot, context):
             if isinstance(span, Verdict):
                 yield span
                 continue
             if not span.whole_internet:
+                if context.include_passed:
+                    yield _firewall_passed(span, "does not span the public internet")
                 continue
             yield Verdict(
                 resource=f"firewall-rule/{span.rule.name}",
@@ -163,14 +199,24 @@ class FirewallAllowsAzureServices(Rule):
 
     id = "PGW-NET-002"
     severity = "high"
-    frameworks = (CIS_AZURE_SERVICES,)
     requires = (Section.AZURE_FIREWALL,)
+    controls = (Control(CIS_AZURE, "5.2.5"), *BOUNDARY)
+
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if not context.policy.allow_azure_services:
+            return None
+        return "the policy allows Azure services (allow_azure_services = true)"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if context.policy.allow_azure_services:
+        if self.not_applicable(context) is not None:
             return
+        yield from _no_firewall_rules(snapshot, context)
         for span in _firewall_ranges(snapshot, context):
-            if isinstance(span, Verdict) or not span.azure_services:
+            if isinstance(span, Verdict):
+                continue
+            if not span.azure_services:
+                if context.include_passed:
+                    yield _firewall_passed(span, "is not the allow-all-Azure-services rule")
                 continue
             yield Verdict(
                 resource=f"firewall-rule/{span.rule.name}",
@@ -201,14 +247,24 @@ class FirewallRangeTooWide(Rule):
     id = "PGW-NET-003"
     severity = "medium"
     requires = (Section.AZURE_FIREWALL,)
+    controls = BOUNDARY
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         limit = context.policy.max_firewall_prefix
         allowed = 2 ** (32 - limit)
+        yield from _no_firewall_rules(snapshot, context)
         for span in _firewall_ranges(snapshot, context):
             if isinstance(span, Verdict):
                 continue  # PGW-NET-001 reports rules it cannot parse
-            if span.whole_internet or span.azure_services or span.addresses <= allowed:
+            if span.whole_internet or span.azure_services:
+                continue
+            if span.addresses <= allowed:
+                if context.include_passed:
+                    yield _firewall_passed(
+                        span,
+                        f"admits {span.addresses} addresses, within the policy's /{limit}",
+                        max_firewall_prefix=limit,
+                    )
                 continue
             yield Verdict(
                 resource=f"firewall-rule/{span.rule.name}",
@@ -243,13 +299,32 @@ class PublicNetworkAccess(Rule):
     id = "PGW-NET-004"
     severity = "medium"
     requires = (Section.AZURE_SERVER,)
+    controls = (Control(AZURE_POLICY, "5e1de0e3-42cb-4ebc-a86d-61d0c619ca48"), *BOUNDARY)
+
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_private_access:
+            return None
+        return "the policy does not require private access (require_private_access = false)"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_private_access:
+        if self.not_applicable(context) is not None:
             return
         assert snapshot.azure is not None and snapshot.azure.server is not None
         server: AzureServer = snapshot.azure.server
         if (server.public_network_access or "").lower() != "enabled":
+            # Only a reported value is evidence; an unreported one is no pass.
+            if context.include_passed and server.public_network_access is not None:
+                yield Verdict(
+                    resource=f"server/{context.name}",
+                    status="pass",
+                    message=f"server {server.name!r} has no public endpoint (public network "
+                    f"access {server.public_network_access})",
+                    evidence={
+                        "public_network_access": server.public_network_access,
+                        "delegated_subnet": server.delegated_subnet_id,
+                        "private_endpoint_connections": server.private_endpoint_connections,
+                    },
+                )
             return
         yield Verdict(
             resource=f"server/{context.name}",

@@ -44,6 +44,21 @@ class SettingsView:
         )
 
 
+def setting_passed(view: SettingsView, name: str, message: str) -> Verdict:
+    """The pass record of a setting found as it should be: its value and where it was read."""
+    return Verdict(
+        resource=f"setting/{name}",
+        status="pass",
+        message=message,
+        evidence={
+            "setting": name,
+            "value": view.values.get(name),
+            "source": view.where,
+            "major_version": view.major_version,
+        },
+    )
+
+
 def alter_system(name: str, value: str) -> str:
     """The SQL that sets a parameter on a self-managed server (a superuser runs it)."""
     return f"ALTER SYSTEM SET {name} = {quote_literal(value)};\nSELECT pg_reload_conf();"

@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import (
+    AZURE_POLICY,
+    CIS_AZURE,
+    CIS_POSTGRESQL_16,
+    CIS_POSTGRESQL_17,
+)
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import set_parameter
-from pgwarden.rules.base import Rule, ServerContext, Verdict
-from pgwarden.rules.server_settings import SettingsView, alter_system, read_settings
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
+from pgwarden.rules.control_sets import ENCRYPTED_TRANSPORT, TLS_CONFIGURED
+from pgwarden.rules.server_settings import (
+    SettingsView,
+    alter_system,
+    read_settings,
+    setting_passed,
+)
 
 TLS_ORDER = {"tlsv1": 10, "tlsv1.1": 11, "tlsv1.2": 12, "tlsv1.3": 13}
 MINIMUM = "TLSv1.2"
 NAMES = ("require_secure_transport", "ssl_min_protocol_version", "ssl")
+# What an Azure control needs the rule to have read: Azure's server parameters, not
+# pg_settings (which the rule falls back to on a server outside Azure).
+AZURE_ONLY = (Section.AZURE_CONFIGURATIONS,)
+# The switch that makes TLS mandatory: Azure's parameter, else PostgreSQL's own.
+SWITCHES = ("setting/require_secure_transport", "setting/ssl")
+MINIMUM_SETTING = ("setting/ssl_min_protocol_version",)
 
 
 def tls_below_minimum(value: str) -> bool:
@@ -43,7 +61,25 @@ class InsecureTransport(Rule):
 
     id = "PGW-TLS-001"
     severity = "high"
-    frameworks = ("CIS Azure Foundations v3.0 5.2.1",)
+    controls = (
+        Control(CIS_AZURE, "5.2.1", resources=SWITCHES, sections=AZURE_ONLY),
+        Control(CIS_POSTGRESQL_16, "5.2"),
+        Control(CIS_POSTGRESQL_17, "5.4"),
+        *TLS_CONFIGURED,
+        Control(
+            AZURE_POLICY,
+            "c29c38cb-74a7-4505-9a06-e588ab86620a",
+            resources=SWITCHES,
+            sections=AZURE_ONLY,
+        ),
+        Control(
+            AZURE_POLICY,
+            "a43d5475-c569-45ce-a268-28fa79f4e87a",
+            resources=MINIMUM_SETTING,
+            sections=AZURE_ONLY,
+        ),
+        *ENCRYPTED_TRANSPORT,
+    )
     # Either Azure's server parameters or pg_settings will do: the rule decides.
     requires = ()
 
@@ -68,6 +104,10 @@ class InsecureTransport(Rule):
             return
         value = view.values.get(name)
         if not view.is_off(name):
+            if context.include_passed:
+                yield setting_passed(
+                    view, name, f"{name} is {value!r}: clients must connect with TLS"
+                )
             return
         yield Verdict(
             resource=f"setting/{name}",
@@ -90,6 +130,10 @@ class InsecureTransport(Rule):
             return
         value = view.values.get(name) or ""
         if not tls_below_minimum(value):
+            if context.include_passed:
+                yield setting_passed(
+                    view, name, f"{name} is {value!r}: nothing older than {MINIMUM} is accepted"
+                )
             return
         yield Verdict(
             resource=f"setting/{name}",

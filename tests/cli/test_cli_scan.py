@@ -69,7 +69,7 @@ def test_scan_reports_public_connect_and_admin_app_session(
     assert admin[0]["app"] == "ctxeco"
     assert results["scan"]["config"] == "pgwarden.toml"
     assert results["servers"][0]["connected_as"] == AUDITOR
-    assert results["schema_version"] == "1.0"
+    assert results["schema_version"] == "1.1"
 
 
 def test_snapshot_scan_agrees_with_live_scan(live: tuple[Path, dict[str, str]]) -> None:
@@ -107,7 +107,7 @@ def test_outputs_keep_symlinks_and_write_into_fifos(live: tuple[Path, dict[str, 
     assert (work / "linked.sarif").is_symlink()
     assert json.loads((work / "store" / "kept.sarif").read_text())["version"] == "2.1.0"
     assert stat.S_ISFIFO(fifo.stat().st_mode)
-    assert json.loads(received[0])["schema_version"] == "1.0"
+    assert json.loads(received[0])["schema_version"] == "1.1"
 
 
 def test_summary_table_without_output_flags(live: tuple[Path, dict[str, str]]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pgwarden.model.compliance import compliance_of
 from pgwarden.model.results import (
     AccessCell,
     Coverage,
@@ -59,6 +60,56 @@ def _hostile(value: Any) -> Any:
     if isinstance(value, list):
         return [_hostile(v) for v in value]
     return value
+
+
+def with_pass_records(results: Results) -> Results:
+    """The results as ``--include-passed`` would have them: pass records added, each with
+    the evidence of the state found compliant, and the compliance section judged again."""
+    passes = [
+        Finding(
+            rule_id=rule_id,
+            severity="high",
+            status="pass",
+            server=server,
+            app=app,
+            resource=resource,
+            principal=principal,
+            message=message,
+            evidence=evidence,
+            fingerprint=fingerprint(rule_id, server, resource, principal),
+        )
+        for rule_id, server, app, resource, principal, message, evidence in (
+            (
+                "PGW-ISO-001",
+                "legacy-db",
+                "billing",
+                "database/billing",
+                None,
+                "PUBLIC cannot connect to database 'billing' of app 'billing'",
+                {"database": "billing", "datacl": ["billing_owner=CTc/billing_owner"]},
+            ),
+            (
+                "PGW-ISO-002",
+                "legacy-db",
+                "invoicing",
+                "database/invoicing",
+                None,
+                "no role of another app holds CONNECT on database 'invoicing'",
+                {"database": "invoicing", "datacl": ["invoicing_owner=CTc/invoicing_owner"]},
+            ),
+            (
+                "PGW-ROLE-001",
+                "ctxeco-db",
+                "temporal",
+                "role/temporal_app",
+                "role/temporal_app",
+                "role 'temporal_app' of app 'temporal' has none of SUPERUSER, CREATEROLE, ...",
+                {"role": "temporal_app", "attributes": []},
+            ),
+        )
+    ]
+    updated = results.model_copy(update={"findings": (*results.findings, *passes)})
+    return updated.model_copy(update={"compliance": compliance_of(updated)})
 
 
 @pytest.fixture

@@ -12,7 +12,12 @@ from pgwarden.model.results import Results
 from pgwarden.reports.access_matrix import AccessMatrix, server_access_matrix
 from pgwarden.reports.html import render_html
 from pgwarden.reports.templating import reveal_invisible
-from tests.reports.conftest import HOSTILE, large_results, wide_matrix_results
+from tests.reports.conftest import (
+    HOSTILE,
+    large_results,
+    wide_matrix_results,
+    with_pass_records,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -291,3 +296,61 @@ def test_a_drawn_matrix_lists_at_most_two_hundred_apps(page: Any, tmp_path: Path
     assert "; 50 more rows not shown" in page.inner_text(".explorer [data-role=count]")
     assert page.locator(".explorer tbody tr").count() == 201  # PUBLIC and 200 apps
     assert page.errors == []
+
+
+def test_compliance_view_picks_a_framework_and_drills_down(
+    page: Any, results: Results, tmp_path: Path, artifacts: Path
+) -> None:
+    passed = with_pass_records(results)
+    open_report(page, passed, tmp_path, "compliance.html")
+    # One framework at a time, chosen in the picker (all of them without scripts).
+    assert page.is_visible("#pgw-framework-picker")
+    shown = page.locator("#compliance .framework:not([hidden])")
+    assert shown.count() == 1 and shown.get_attribute("data-framework") == "cis-azure-3.0.0"
+    page.select_option("#pgw-framework", "nist-800-53-r5")
+    assert shown.count() == 1 and shown.get_attribute("data-framework") == "nist-800-53-r5"
+    statuses = dict(
+        zip(
+            shown.locator("tr.control").evaluate_all("rows => rows.map(r => r.dataset.control)"),
+            shown.locator("tr.control").evaluate_all("rows => rows.map(r => r.dataset.status)"),
+            strict=True,
+        )
+    )
+    assert statuses["AC-3"] == "fail" and statuses["IA-5"] == "manual"
+    # Drill down: the findings behind AC-3, most severe first, then its pass records.
+    row = shown.locator('tr[data-control="AC-3"]')
+    drill = row.locator("details.drill")
+    assert drill.locator("summary").inner_text() == "6 findings and 2 pass records"
+    drill.locator("summary").click()
+    items = drill.locator("li").all_inner_texts()
+    assert [item.split()[0].lower() for item in items] == ["fail"] * 5 + ["waived"] + ["pass"] * 2
+    assert "database/billing" in items[-2] + items[-1]
+    assert "billing_owner=CTc/billing_owner" in drill.inner_text()  # the evidence, shown
+    page.screenshot(path=str(artifacts / "report-compliance.png"), full_page=True)
+    # The findings list shows pass records only when asked for.
+    assert matching(page) == len(results.findings)
+    page.check("#pgw-status input[data-name=pass]")
+    page.wait_for_function(
+        f"document.querySelector('#pgw-count').dataset.matching === '{len(passed.findings)}'"
+    )
+    page.click("#pgw-reset")
+    page.wait_for_function(
+        f"document.querySelector('#pgw-count').dataset.matching === '{len(results.findings)}'"
+    )
+    assert not page.is_checked("#pgw-status input[data-name=pass]")
+    assert page.errors == []
+
+
+def test_the_compliance_view_is_static_html_without_scripts(
+    browser: Any, results: Results, tmp_path: Path
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    path = tmp_path / "noscript.html"
+    path.write_bytes(render_html(results))
+    page.goto(path.as_uri())
+    # Every framework is listed, one after another, and the picker stays hidden.
+    assert page.locator("#compliance .framework").count() == len(results.compliance or ())
+    assert not page.is_visible("#pgw-framework-picker")
+    assert page.is_visible('#compliance .framework[data-framework="nist-800-53-r5"]')
+    context.close()

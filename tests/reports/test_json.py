@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
@@ -17,7 +18,8 @@ from pgwarden.model.results import (
 from pgwarden.reports.json import render_json
 from tests.reports.conftest import REGENERATE, large_results
 
-SHIPPED = Path(__file__).parents[2] / "pgwarden" / "schemas" / "results-1.0.json"
+SCHEMAS = Path(__file__).parents[2] / "pgwarden" / "schemas"
+SHIPPED = SCHEMAS / "results-1.1.json"
 
 
 def schema_text() -> str:
@@ -29,7 +31,7 @@ def test_shipped_schema_is_the_generated_one() -> None:
     if REGENERATE:
         SHIPPED.write_text(schema_text(), encoding="utf-8", newline="\n")
     assert SHIPPED.read_text("utf-8") == schema_text(), (
-        "pgwarden/schemas/results-1.0.json is stale; regenerate with PGWARDEN_REGEN_GOLDEN=1"
+        "pgwarden/schemas/results-1.1.json is stale; regenerate with PGWARDEN_REGEN_GOLDEN=1"
     )
     assert shipped_results_schema() == results_json_schema()
 
@@ -62,3 +64,53 @@ def test_json_is_what_the_results_model_writes(results: Results, hostile_results
     ]
     for document in documents:
         assert render_json(document) == document.to_json().encode("utf-8")
+
+
+def _as_written_by_1_0(results: Results) -> dict[str, object]:
+    """The fixture as a pgwarden writing schema 1.0 wrote it: none of 1.1's additions."""
+    data: dict[str, Any] = json.loads(render_json(results))
+    data["schema_version"] = "1.0"
+    del data["compliance"]
+    for rule in data["rules"]:
+        rule.pop("controls", None)
+    for server in data["servers"]:
+        server.pop("entra_roles", None)
+        server.pop("sections", None)
+    return data
+
+
+def test_a_1_0_document_still_validates_loads_and_renders_as_1_0(results: Results) -> None:
+    old = _as_written_by_1_0(results)
+    jsonschema.Draft202012Validator(shipped_results_schema("1.0")).validate(old)
+    jsonschema.Draft202012Validator(shipped_results_schema()).validate(old)
+    loaded = load_results(json.dumps(old), "old.json")
+    assert loaded.schema_version == "1.0" and loaded.compliance is None
+    assert json.loads(render_json(loaded)) == old
+
+
+def _shape(schema: object) -> object:
+    """A JSON Schema without its descriptions: what a validator checks."""
+    if isinstance(schema, dict):
+        return {k: _shape(v) for k, v in schema.items() if k != "description"}
+    if isinstance(schema, list):
+        return [_shape(v) for v in schema]
+    return schema
+
+
+# Enums that grew a value in 1.1: a finding's status ('pass'), the schema version ('1.1').
+GREW = ("status", "schema_version")
+
+
+def test_1_1_only_adds_to_1_0() -> None:
+    """Every property 1.0 had is there in 1.1, with the same type: old readers keep working."""
+    old, new = shipped_results_schema("1.0"), shipped_results_schema()
+    for name, definition in old["$defs"].items():
+        for prop, schema in definition.get("properties", {}).items():
+            if prop in GREW:
+                continue
+            assert _shape(new["$defs"][name]["properties"][prop]) == _shape(schema), (name, prop)
+        for prop in GREW:
+            if prop in definition.get("properties", {}):
+                grown = new["$defs"][name]["properties"][prop]
+                assert set(definition["properties"][prop]["enum"]) < set(grown["enum"])
+    assert set(old["properties"]) <= set(new["properties"])

@@ -20,6 +20,7 @@ def test_registry_names_every_format_and_its_default_file() -> None:
         "html": "report.html",
         "junit": "junit.xml",
         "markdown": "summary.md",
+        "csv": "results.csv",
     }
 
 

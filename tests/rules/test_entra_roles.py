@@ -122,7 +122,7 @@ def test_the_identity_role_belongs_to_its_app(
     assert not [k for k in everything if k[2] == "role/secai-radar-mi"]
     assert ("PGW-ROLE-004", "role/alice@contoso.com", "role/alice@contoso.com") in everything
     server = results.servers[0]
-    assert {(e.role, e.kind, e.object_id, e.app) for e in server.entra_roles} == {
+    assert {(e.role, e.kind, e.object_id, e.app) for e in server.entra_roles or ()} == {
         ("alice@contoso.com", "user", ALICE, None),
         ("data-team", "group", DATA_TEAM, None),
         ("dba@contoso.com", "user", DBA, None),

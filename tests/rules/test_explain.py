@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from pgwarden.cli.main import cli
+from pgwarden.model.frameworks.catalogue import control_title, framework_label
 from pgwarden.rules.registry import find_rule, load_rules
 from tests.rules.scenario import OWN_RULES
 
@@ -31,7 +32,8 @@ def test_rule_metadata(rule_id: str) -> None:
     rule = entry.rule
     assert entry.source == "built-in"
     assert rule.severity == SEVERITIES[rule_id]  # PRODUCT.md's defaults
-    assert rule.frameworks and isinstance(rule.frameworks, tuple)
+    assert rule.controls and isinstance(rule.controls, tuple)
+    assert not rule.frameworks  # built-ins map to controls, not free text
     doc = rule.doc()
     assert doc.title and doc.rationale and doc.violation and doc.fix
 
@@ -45,4 +47,8 @@ def test_explain_prints_rationale_check_and_fix(rule_id: str) -> None:
     assert out.startswith(f"{rule_id} — {rule.title()}")
     for heading in ("Why it matters", "What is checked", "How to fix it"):
         assert heading in out
-    assert f"frameworks: {', '.join(rule.frameworks)}" in out
+    assert "\ncontrols:\n" in out
+    for control in rule.controls:
+        assert (
+            f"  {framework_label(control.framework)} {control.id}: {control_title(control)}" in out
+        )

@@ -12,6 +12,7 @@ from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.tables import rules_table
 from pgwarden.cli.terminal import Console
 from pgwarden.engine import rule_info
+from pgwarden.model.frameworks.catalogue import control_title, framework_label
 from pgwarden.rules.registry import find_rule, load_rules
 
 
@@ -43,6 +44,12 @@ def explain(rule_id: str, rules_dir: tuple[Path, ...]) -> None:
         ]
         if rule.frameworks:
             lines.append(f"frameworks: {', '.join(rule.frameworks)}")
+        if rule.controls:
+            lines.append("controls:")
+            lines += [
+                f"  {framework_label(c.framework)} {c.id}: {control_title(c)}"
+                for c in rule.controls
+            ]
         lines += ["", "Why it matters", _indent(doc.rationale)]
         if doc.violation:
             lines += ["", "What is checked", _indent(doc.violation)]

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from pgwarden.cli.compliance_tables import frameworks_summary_table
 from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.inputs import load_scan_config, read_snapshot
 from pgwarden.cli.options import (
@@ -21,11 +22,13 @@ from pgwarden.cli.options import (
     output_options,
     take_outputs,
 )
-from pgwarden.cli.outputs import render_outputs
+from pgwarden.cli.outputs import render_outputs, write_output
 from pgwarden.cli.tables import summary_table
 from pgwarden.cli.terminal import Console
 from pgwarden.collect.run import collect
 from pgwarden.engine import evaluate
+from pgwarden.evidence.bundle import BundleInput, build_bundle
+from pgwarden.evidence.signing import load_signing_key
 from pgwarden.gate.baseline import load_baseline
 from pgwarden.gate.chain import apply_gate
 from pgwarden.gate.history.store import HistoryStore
@@ -60,6 +63,24 @@ from pgwarden.rules.registry import load_rules, select_rules
 @history_option(help="record this run in a SQLite file or postgresql:// database")
 @click.option("-q", "--quiet", is_flag=True, help="no progress and no summary")
 @click.option("--no-scram-key-reuse", is_flag=True, help=NO_SCRAM_KEY_REUSE_HELP)
+@click.option(
+    "--include-passed",
+    is_flag=True,
+    help="also record each rule and resource found compliant, with the evidence (status pass)",
+)
+@click.option(
+    "--evidence-bundle",
+    "bundle_path",
+    metavar="PATH",
+    help="write one zip of the results, snapshot, every report and the config, with a manifest",
+)
+@click.option(
+    "--signing-key",
+    "signing_key_path",
+    metavar="FILE",
+    type=click.Path(path_type=Path),
+    help="sign the bundle's manifest with this Ed25519 private key (PEM or OpenSSH)",
+)
 def scan(
     config_path: str | None,
     dsn: str | None,
@@ -74,11 +95,17 @@ def scan(
     history_path: str | None,
     quiet: bool,
     no_scram_key_reuse: bool,
+    include_passed: bool,
+    bundle_path: str | None,
+    signing_key_path: Path | None,
     **kwargs: Any,
 ) -> None:
     """Scan servers (or a snapshot) and report violations."""
     outputs = take_outputs(kwargs)
     with one_line_errors(), ExitStack() as stack:
+        if signing_key_path is not None and bundle_path is None:
+            raise UsageError("--signing-key signs an evidence bundle: add --evidence-bundle PATH")
+        signing_key = load_signing_key(signing_key_path) if signing_key_path else None
         config, raw = load_scan_config(config_path, dsn)
         rules = select_rules(load_rules(rules_dir), include, exclude)
         waivers = load_waivers(Path(waivers_path)) if waivers_path else None
@@ -111,8 +138,12 @@ def scan(
             started_at=started,
             config_bytes=raw,
             snapshot_path=snapshot_path,
+            include_passed=include_passed,
         )
-        del snapshot  # the results carry what renderers need; free the catalog copy first
+        # The results carry what renderers need: free the catalog copy first, unless the
+        # evidence bundle carries it.
+        kept = snapshot if bundle_path else None
+        del snapshot
         outcome = apply_gate(
             results,
             fail_on=fail_on or config.policy.fail_on,
@@ -123,9 +154,21 @@ def scan(
         )
         results = outcome.results
         wrote = render_outputs(results, outputs)
+        if bundle_path is not None:
+            bundle = BundleInput(
+                results=results,
+                config=config,
+                snapshot=kept,
+                config_text=raw.decode("utf-8") if raw is not None else None,
+                signing_key=signing_key,
+            )
+            write_output(bundle_path, build_bundle(bundle))
+            wrote = True
         if results.waivers is not None:
             for line in waiver_warnings(results.waivers):
                 console.warn(line)
-        if not quiet and not (wrote and "-" in outputs.values()):
+        if not quiet and not (wrote and "-" in (*outputs.values(), bundle_path)):
             console.print(summary_table(results))
+            if results.compliance:
+                console.print(frameworks_summary_table(results))
         sys.exit(outcome.exit_code)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pgwarden.collect.azure.arm import ArmCollector, ArmServerData, unavailable
 from pgwarden.collect.azure.cloud import AzureSession
+from pgwarden.collect.azure.identity import signed_in_identity
 from pgwarden.collect.azure.keyvault import KeyVaultCollector
 from pgwarden.collect.azure.monitor import collect_metric_alerts
 from pgwarden.collect.azure.vault_access import VaultAccessCollector
@@ -74,6 +75,7 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
         diagnostic_settings=arm.diagnostic_settings,
         vault_access=vault_access,
         gaps=tuple(gaps),
+        identity=signed_in_identity(session),
     )
 
 

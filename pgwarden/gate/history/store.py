@@ -281,7 +281,10 @@ class HistoryStore:
     def record(self, results: Results) -> Results:
         """Record a run; the results come back with first_seen, age and new/resolved."""
         started = results.scan.started_at
-        current = [f for f in results.findings if f.baseline_state != "absent"]
+        # Pass records (--include-passed) are evidence of compliance, not findings to track.
+        current = [
+            f for f in results.findings if f.baseline_state != "absent" and f.status != "pass"
+        ]
         ran_now: dict[str, set[str]] = {}
         for rule_id, server in evaluated(results):
             ran_now.setdefault(server, set()).add(rule_id)
@@ -305,7 +308,7 @@ class HistoryStore:
             run_id = self._insert_run(results, current, new_total, len(resolved))
         findings = [
             _with_age(f, min(first_seen.get(f.fingerprint, started), started), started)
-            if f.baseline_state != "absent"
+            if f.baseline_state != "absent" and f.status != "pass"
             else f
             for f in results.findings
         ]

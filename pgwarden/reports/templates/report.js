@@ -1,5 +1,6 @@
-// pgwarden report: filters, search and pages over the findings embedded as JSON, and
-// the access matrices of servers too large for a static table.
+// pgwarden report: filters, search and pages over the findings embedded as JSON, the
+// access matrices of servers too large for a static table, and the compliance view's
+// framework picker.
 // Data is only ever written with textContent or as attribute values, never parsed
 // as HTML: names come from the audited server and may hold markup.
 (function () {
@@ -20,9 +21,11 @@
     throw new Error("pgwarden report: unexpected finding columns " + data.columns.join());
   }
   var F = data.findings, rules = data.rules, n = F.length;
+  // Pass records (--include-passed) are evidence, not findings: shown when asked for.
+  function shownByDefault(status) { return status !== "pass"; }
   var state = {
     sev: data.severities.map(function () { return true; }),
-    status: data.statuses.map(function () { return true; }),
+    status: data.statuses.map(shownByDefault),
     server: "", app: "", rule: "", q: "", page: 0, size: 100
   };
   var filtered = [], familyCounts = {}, haystack = null;
@@ -190,7 +193,7 @@
     names.forEach(function (name, index) {
       var label = el("label", "chip " + prefix + "-" + name);
       var box = el("input");
-      box.type = "checkbox"; box.checked = true; box.value = String(index);
+      box.type = "checkbox"; box.checked = flags[index]; box.value = String(index);
       box.dataset.name = name;
       box.addEventListener("change", function () { flags[index] = box.checked; refilter(); });
       label.appendChild(box);
@@ -499,11 +502,13 @@
     search.value = ""; state.q = "";
     ["pgw-server", "pgw-app-filter", "pgw-rule"].forEach(function (id) { $(id).value = ""; });
     document.querySelectorAll("#pgw-filters input[type=checkbox]").forEach(function (box) {
-      box.checked = true;
+      box.checked = shownByDefault(box.dataset.name);
     });
     // In place: the checkboxes' handlers hold these arrays.
     state.sev.fill(true);
-    state.status.fill(true);
+    data.statuses.forEach(function (status, index) {
+      state.status[index] = shownByDefault(status);
+    });
     refilter();
   });
   $("pgw-prev").addEventListener("click", function () { state.page--; render(); });
@@ -525,6 +530,20 @@
     }
   });
   window.addEventListener("afterprint", render);
+
+  // ---- compliance: one framework at a time (all of them without scripts) -----------
+  var picker = $("pgw-framework");
+  if (picker) {
+    var frameworks = document.querySelectorAll("#compliance .framework");
+    var showFramework = function () {
+      frameworks.forEach(function (block) {
+        block.hidden = block.dataset.framework !== picker.value;
+      });
+    };
+    picker.addEventListener("change", showFramework);
+    $("pgw-framework-picker").hidden = false;
+    showFramework();
+  }
 
   document.querySelectorAll(".explorer[data-matrix]").forEach(function (box) {
     explorer(box, data.matrices[+box.dataset.matrix]);

@@ -17,13 +17,12 @@ from typing import NamedTuple
 
 from pgwarden.access.grants import Access, can_connect, item_access
 from pgwarden.access.graph import RoleGraph
+from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.snapshot import AclItem, DatabaseDetail
+from pgwarden.model.snapshot import AclItem, Database, DatabaseDetail
 from pgwarden.rules.base import Verdict, quote_ident, quote_literal
 
-NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
-CIS_PG_DML = "CIS PostgreSQL 16 Benchmark 4.4"
 MAX_LISTED = 25
 
 # An ACL item's identity: grantee (None: PUBLIC), grantor, privileges and grantable.
@@ -44,6 +43,24 @@ def capped_names(names: Iterable[str], total: int) -> list[str]:
     if total > MAX_LISTED:
         shown.append(f"… and {total - MAX_LISTED} more")
     return shown
+
+
+def database_passed(database: Database, app: str, message: str, **evidence: object) -> Verdict:
+    """The pass record of an app database found isolated, with its ACL as the evidence."""
+    acl = [acl_text(i) for i in database.acl]
+    return Verdict(
+        resource=f"database/{database.name}",
+        app=app,
+        status="pass",
+        message=message,
+        evidence={
+            "database": database.name,
+            "owner": database.owner,
+            "datacl": capped_names(iter(acl), len(acl)),
+            "acl_is_default": database.acl_is_default,
+            **evidence,
+        },
+    )
 
 
 def remediation_script(*blocks: Iterable[str]) -> str:

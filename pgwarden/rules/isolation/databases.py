@@ -10,10 +10,11 @@ from pgwarden.access.remediation import revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import AclItem, Database, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.control_sets import LEAST_PRIVILEGE
 from pgwarden.rules.isolation._evidence import (
-    NIST_LEAST_PRIVILEGE,
     Exposure,
     capped_names,
+    database_passed,
     describe_role,
     fix_lines,
     remediation_script,
@@ -41,11 +42,13 @@ class PublicConnect(Rule):
 
     id = "PGW-ISO-001"
     severity = "high"
-    frameworks = (NIST_LEAST_PRIVILEGE,)
+    controls = LEAST_PRIVILEGE
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
+        if context.include_passed:
+            yield from _public_lacks(tenancy, "CONNECT", "PUBLIC cannot connect to")
         for database, app, db, public in _public_holds(tenancy, "CONNECT"):
             yield Verdict(
                 resource=f"database/{database}",
@@ -74,6 +77,14 @@ def _public_holds(tenancy: Tenancy, privilege: str) -> Iterator[tuple[str, str, 
         item = next((i for i in db.acl if i.is_public and privilege in i.privileges), None)
         if item is not None:
             yield database, app, db, item
+
+
+def _public_lacks(tenancy: Tenancy, privilege: str, says: str) -> Iterator[Verdict]:
+    """A pass record for each app database whose ACL gives PUBLIC no ``privilege``."""
+    for database, app in sorted(tenancy.app_databases.items()):
+        db = tenancy.databases[database]
+        if not any(i.is_public and privilege in i.privileges for i in db.acl):
+            yield database_passed(db, app, f"{says} database {database!r} of app {app!r}")
 
 
 def _public_database_evidence(
@@ -150,7 +161,7 @@ class CrossAppConnect(Rule):
 
     id = "PGW-ISO-002"
     severity = "high"
-    frameworks = (NIST_LEAST_PRIVILEGE,)
+    controls = LEAST_PRIVILEGE
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -159,12 +170,14 @@ class CrossAppConnect(Rule):
             db = tenancy.databases[database]
             target = quote_ident(database)
             datacl = [acl_text(i) for i in db.acl]  # once, not once per foreign role
+            exposed = False
             for role in tenancy.reaching(db, ("CONNECT",)):
                 exposure = Exposure(f"database/{database}", f"role/{role}", app, database)
                 for access in _database_accesses(tenancy, db, role, ("CONNECT",)):
                     exposure.add(access, _revoke_database_item(tenancy, db, access), target)
                 if not exposure.held:
                     continue
+                exposed = True
                 accesses = exposure.accesses
                 how = " and ".join(dict.fromkeys(_how(a, db.owner) for a in accesses))
                 if any(a.usable_at_login for a in accesses):
@@ -189,6 +202,13 @@ class CrossAppConnect(Rule):
                         "verify": verify_database_privilege(role, database, "CONNECT"),
                     },
                     remediation=remediation_script(fix_lines(tenancy, database, exposure)),
+                )
+            if context.include_passed and not exposed:
+                yield database_passed(
+                    db,
+                    app,
+                    f"no role of another app (nor a login of no app) holds CONNECT on database "
+                    f"{database!r} of app {app!r}",
                 )
 
 
@@ -257,11 +277,15 @@ class PublicTemporary(Rule):
 
     id = "PGW-ISO-005"
     severity = "low"
-    frameworks = (NIST_LEAST_PRIVILEGE,)
+    controls = LEAST_PRIVILEGE[1:]
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
+        if context.include_passed:
+            yield from _public_lacks(
+                tenancy, "TEMPORARY", "PUBLIC cannot create temporary objects in"
+            )
         for database, app, db, item in _public_holds(tenancy, "TEMPORARY"):
             connect = db.public_connect
             keep = [

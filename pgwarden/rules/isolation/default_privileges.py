@@ -10,11 +10,12 @@ from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import DefaultPrivilege, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
 from pgwarden.rules.isolation._evidence import (
-    CIS_PG_DML,
-    NIST_LEAST_PRIVILEGE,
+    MAX_LISTED,
     Exposure,
     ItemAccesses,
+    database_passed,
     describe_role,
     exposure_for,
     fix_lines,
@@ -54,7 +55,7 @@ class LeakyDefaultPrivileges(Rule):
 
     id = "PGW-ISO-006"
     severity = "medium"
-    frameworks = (CIS_PG_DML, NIST_LEAST_PRIVILEGE)
+    controls = (*DML_PRIVILEGES, *LEAST_PRIVILEGE)
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -67,6 +68,23 @@ class LeakyDefaultPrivileges(Rule):
             exposures: dict[tuple[str, str], Exposure] = {}
             for default in detail.default_privileges:
                 _default_entry(tenancy, database, app, default, exposures, accesses)
+            if context.include_passed and not exposures:
+                yield database_passed(
+                    tenancy.databases[database],
+                    app,
+                    f"no default privilege in database {database!r} of app {app!r} grants to "
+                    "PUBLIC or to another app's role",
+                    default_acl_entries=[
+                        {
+                            "creator": d.role,
+                            "schema": d.schema_name,
+                            "object_type": d.object_type,
+                            "defaclacl": [acl_text(i) for i in d.acl],
+                        }
+                        for d in detail.default_privileges[:MAX_LISTED]
+                    ],
+                    default_acl_total=len(detail.default_privileges),
+                )
             for key in sorted(exposures):
                 yield _default_verdict(tenancy, exposures[key])
 

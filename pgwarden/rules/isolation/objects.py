@@ -10,13 +10,13 @@ from pgwarden.access.remediation import in_database, revoke_privileges, sql_comm
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import Database, DatabaseDetail, ObjectGrant, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
+from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
 from pgwarden.rules.isolation._evidence import (
-    CIS_PG_DML,
     MAX_LISTED,
-    NIST_LEAST_PRIVILEGE,
     Exposure,
     ItemAccesses,
     capped_names,
+    database_passed,
     describe_role,
     exposure_for,
     fix_lines,
@@ -56,7 +56,7 @@ class ForeignObjectPrivileges(Rule):
 
     id = "PGW-ISO-004"
     severity = "high"
-    frameworks = (CIS_PG_DML, NIST_LEAST_PRIVILEGE)
+    controls = (*DML_PRIVILEGES, *LEAST_PRIVILEGE)
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -71,6 +71,16 @@ class ForeignObjectPrivileges(Rule):
                 _schema_privileges(tenancy, detail, app, exposures, accesses)
                 _object_privileges(tenancy, detail, app, exposures, accesses)
                 _object_ownership(tenancy, detail, app, exposures)
+                if context.include_passed and not exposures:
+                    yield database_passed(
+                        tenancy.databases[database],
+                        app,
+                        f"no role of another app holds a privilege on, or owns, anything in "
+                        f"database {database!r} of app {app!r}",
+                        schemas_checked=len(detail.schemas),
+                        object_grants_checked=len(detail.object_grants),
+                        owners=sorted({o.role for o in detail.ownership}),
+                    )
             for key in sorted(exposures):
                 yield _object_verdict(tenancy, exposures[key])
 

@@ -8,10 +8,20 @@ from pgwarden.access.grants import acl_accesses
 from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_16, CIS_POSTGRESQL_17, NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
+from pgwarden.rules.base import (
+    Control,
+    Rule,
+    Section,
+    ServerContext,
+    Verdict,
+    quote_ident,
+    quote_literal,
+)
 from pgwarden.rules.isolation._evidence import (
-    NIST_LEAST_PRIVILEGE,
+    MAX_LISTED,
+    database_passed,
     inspected,
     remediation_script,
     verify_database_privilege,
@@ -38,8 +48,13 @@ class PublicCreateInSchema(Rule):
 
     id = "PGW-ISO-003"
     severity = "medium"
-    frameworks = (NIST_LEAST_PRIVILEGE, "CVE-2018-1058")
     requires = (Section.POSTGRES,)
+    # CIS PostgreSQL: "Ensure the public schema is protected".
+    controls = (
+        Control(CIS_POSTGRESQL_16, "4.8"),
+        Control(CIS_POSTGRESQL_17, "4.10"),
+        Control(NIST_800_53, "AC-6"),
+    )
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
@@ -47,6 +62,27 @@ class PublicCreateInSchema(Rule):
         for database, app, detail in inspected(tenancy, self.id):
             db = tenancy.databases[database]
             public_db = next((i for i in db.acl if i.is_public and "CREATE" in i.privileges), None)
+            open_schemas = (
+                []
+                if isinstance(detail, Verdict)
+                else [
+                    s
+                    for s in detail.schemas
+                    if any(i.is_public and "CREATE" in i.privileges for i in s.acl)
+                ]
+            )
+            clean = public_db is None and not open_schemas
+            if context.include_passed and clean and not isinstance(detail, Verdict):
+                yield database_passed(
+                    db,
+                    app,
+                    f"PUBLIC can create nothing in database {database!r} of app {app!r}, "
+                    "nor in any of its schemas",
+                    schemas={
+                        s.name: [acl_text(i) for i in s.acl] for s in detail.schemas[:MAX_LISTED]
+                    },
+                    schemas_total=len(detail.schemas),
+                )
             if public_db is not None:
                 yield Verdict(
                     resource=f"database/{database}",

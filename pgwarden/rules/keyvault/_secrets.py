@@ -81,6 +81,11 @@ def endpoint_evidence(endpoint: Endpoint) -> dict[str, object]:
     return endpoint.model_dump()
 
 
+def secret_passed(resource: str, app: str | None, message: str, **evidence: object) -> Verdict:
+    """The pass record of a secret found as it should be, with what shows it."""
+    return Verdict(resource=resource, app=app, status="pass", message=message, evidence=evidence)
+
+
 def vault_app(snapshot: ServerSnapshot, vault: KeyVault) -> str | None:
     """The one app whose designated secret lives in ``vault``, or None (no app, or several)."""
     apps = sorted(

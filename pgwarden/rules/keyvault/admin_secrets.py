@@ -7,11 +7,13 @@ from collections.abc import Iterable
 from pgwarden.model.snapshot import Gap, ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.control_sets import ADMIN_FOR_APPLICATIONS, ADMIN_PRIVILEGES, AUTHENTICATORS
 from pgwarden.rules.keyvault._secrets import (
     designated_secrets,
     endpoint_evidence,
     gap_message,
     readable_app_secrets,
+    secret_passed,
     secret_resource,
     store_command,
     vault_app,
@@ -56,6 +58,7 @@ class AppSecretUsesAdmin(Rule):
     id = "PGW-ADM-002"
     severity = "critical"
     requires = (Section.AZURE_KEYVAULT,)
+    controls = (*ADMIN_PRIVILEGES, *ADMIN_FOR_APPLICATIONS, *AUTHENTICATORS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         admin = context.admin_role
@@ -68,6 +71,15 @@ class AppSecretUsesAdmin(Rule):
                 continue
             item, _secret, endpoint = entry
             if not same_user(endpoint.user, admin, context.name):
+                if context.include_passed:
+                    yield secret_passed(
+                        secret_resource(item.vault, item.name),
+                        item.app,
+                        f"app {item.app!r}'s connection string logs in as {endpoint.user!r}, "
+                        f"not as the admin role {admin!r}",
+                        endpoint=endpoint_evidence(endpoint),
+                        admin_role=admin,
+                    )
                 continue
             roles = next((a.roles for a in context.server.app if a.name == item.app), ())
             yield Verdict(
@@ -109,6 +121,7 @@ class VaultHoldsAdminSecret(Rule):
     id = "PGW-KV-002"
     severity = "high"
     requires = (Section.AZURE_KEYVAULT, Section.AZURE_VAULTS)
+    controls = (*AUTHENTICATORS, *ADMIN_FOR_APPLICATIONS[1:])
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         admin = context.admin_role
@@ -119,6 +132,9 @@ class VaultHoldsAdminSecret(Rule):
         assert azure is not None and azure.vaults is not None
         designated = {(a.vault.lower(), a.name) for a in designated_secrets(snapshot)}
         for vault in azure.vaults:
+            # Anything reported about the vault's secrets (a violation, or one not read)
+            # means it is not shown clean.
+            reported = False
             if vault.secrets is None:
                 gap = vault.secrets_gap or Gap(section="azure.keyvault", reason="not listed")
                 yield Verdict(
@@ -131,6 +147,7 @@ class VaultHoldsAdminSecret(Rule):
                 if not secret.connection_string or (vault.name.lower(), secret.name) in designated:
                     continue
                 if secret.read_error is not None:
+                    reported = True
                     yield Verdict(
                         resource=secret_resource(vault.name, secret.name),
                         status="error",
@@ -140,6 +157,7 @@ class VaultHoldsAdminSecret(Rule):
                 endpoint = secret.endpoint
                 if endpoint is None or not same_user(endpoint.user, admin, context.name):
                     continue
+                reported = True
                 yield Verdict(
                     resource=secret_resource(vault.name, secret.name),
                     principal=f"role/{admin}",
@@ -153,4 +171,18 @@ class VaultHoldsAdminSecret(Rule):
                     },
                     remediation=f"az keyvault secret delete --vault-name {vault.name} "
                     f"--name {secret.name}",
+                )
+            if context.include_passed and not reported:
+                checked = sorted(
+                    s.name
+                    for s in vault.secrets
+                    if s.connection_string and (vault.name.lower(), s.name) not in designated
+                )
+                yield secret_passed(
+                    f"vault/{vault.name}",
+                    vault_app(snapshot, vault),
+                    f"vault {vault.name} holds no connection string that logs in as the admin "
+                    f"role {admin!r}",
+                    connection_strings_checked=checked,
+                    admin_role=admin,
                 )

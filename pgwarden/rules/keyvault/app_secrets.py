@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
+from pgwarden.rules.control_sets import AUTHENTICATORS, ENCRYPTED_TRANSPORT, TLS_CONFIGURED
 from pgwarden.rules.keyvault._secrets import (
     designated_secrets,
     endpoint_evidence,
     gap_message,
     readable_app_secrets,
+    secret_passed,
     secret_resource,
     store_command,
 )
@@ -35,6 +38,7 @@ class AppSecretMissing(Rule):
     id = "PGW-KV-001"
     severity = "high"
     requires = (Section.AZURE_KEYVAULT,)
+    controls = AUTHENTICATORS
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         for item in designated_secrets(snapshot):
@@ -54,6 +58,14 @@ class AppSecretMissing(Rule):
                     f"in vault {item.vault}",
                     evidence={"reference": item.reference, "vault": item.vault},
                     remediation=store_command(item.vault, item.name),
+                )
+            elif context.include_passed:
+                yield secret_passed(
+                    resource,
+                    item.app,
+                    f"app {item.app!r}'s connection string {item.name!r} is in vault {item.vault}",
+                    reference=item.reference,
+                    vault=item.vault,
                 )
 
 
@@ -94,6 +106,7 @@ class AppSecretPointsElsewhere(Rule):
     id = "PGW-KV-003"
     severity = "medium"
     requires = (Section.AZURE_KEYVAULT,)
+    controls = (*AUTHENTICATORS, Control(NIST_800_53, "AC-3"))
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         hosts = _server_hosts(snapshot)
@@ -127,6 +140,14 @@ class AppSecretPointsElsewhere(Rule):
             app = next((a for a in context.server.app if a.name == item.app), None)
             database = endpoint.database
             if app is None or not app.databases or database in app.databases:
+                if context.include_passed:
+                    yield secret_passed(
+                        resource,
+                        item.app,
+                        f"app {item.app!r}'s connection string points at server "
+                        f"{context.name!r}, database {database!r}",
+                        **evidence,
+                    )
                 continue
             owner = owners.get(database or "")
             whose = f"app {owner!r}'s database" if owner else "a database that is not the app's"
@@ -159,6 +180,7 @@ class AppSecretWithoutTls(Rule):
     id = "PGW-KV-004"
     severity = "medium"
     requires = (Section.AZURE_KEYVAULT,)
+    controls = (*TLS_CONFIGURED, *ENCRYPTED_TRANSPORT)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         for entry in readable_app_secrets(snapshot):
@@ -168,6 +190,13 @@ class AppSecretWithoutTls(Rule):
             item, _secret, endpoint = entry
             mode = (endpoint.sslmode or "").lower()
             if mode in SECURE_SSLMODES:
+                if context.include_passed:
+                    yield secret_passed(
+                        secret_resource(item.vault, item.name),
+                        item.app,
+                        f"app {item.app!r}'s connection string requires TLS (sslmode={mode})",
+                        endpoint=endpoint_evidence(endpoint),
+                    )
                 continue
             yield Verdict(
                 resource=secret_resource(item.vault, item.name),

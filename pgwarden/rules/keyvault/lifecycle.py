@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
+from pgwarden.model.frameworks.catalogue import CIS_AZURE
 from pgwarden.model.snapshot import SecretInfo, ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
+from pgwarden.rules.control_sets import AUTHENTICATORS
 from pgwarden.rules.keyvault._secrets import (
     designated_secrets,
     gap_message,
+    secret_passed,
     secret_resource,
     store_command,
     vault_app,
 )
-
-CIS_SECRET_EXPIRY = ("CIS Azure Foundations v3.0 8.3", "CIS Azure Foundations v3.0 8.4")
-CIS_RECOVERABLE = ("CIS Azure Foundations v3.0 8.5",)
 
 
 def dsn_secrets(snapshot: ServerSnapshot) -> Iterator[tuple[SecretInfo, str | None]]:
@@ -50,8 +50,9 @@ class DsnSecretLifecycle(Rule):
 
     id = "PGW-KV-005"
     severity = "low"
-    frameworks = CIS_SECRET_EXPIRY
     requires = (Section.AZURE_KEYVAULT,)
+    # Secrets in vaults with RBAC (3.3.3) and with access policies (3.3.4) alike.
+    controls = (Control(CIS_AZURE, "3.3.3"), Control(CIS_AZURE, "3.3.4"), *AUTHENTICATORS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         now = datetime.now(UTC)
@@ -64,6 +65,17 @@ class DsnSecretLifecycle(Rule):
             elif secret.expires_on <= now:
                 problems.append(f"expired on {secret.expires_on.date().isoformat()}")
             if not problems:
+                if context.include_passed:
+                    assert secret.expires_on is not None
+                    yield secret_passed(
+                        secret_resource(secret.vault, secret.name),
+                        app,
+                        f"connection string {secret.vault}/{secret.name} is enabled and expires "
+                        f"on {secret.expires_on.date().isoformat()}",
+                        enabled=secret.enabled,
+                        expires_on=secret.expires_on.isoformat(),
+                        updated_on=secret.updated_on.isoformat() if secret.updated_on else None,
+                    )
                 continue
             yield Verdict(
                 resource=secret_resource(secret.vault, secret.name),
@@ -97,8 +109,8 @@ class VaultNotRecoverable(Rule):
 
     id = "PGW-KV-006"
     severity = "medium"
-    frameworks = CIS_RECOVERABLE
     requires = (Section.AZURE_VAULTS,)
+    controls = (Control(CIS_AZURE, "3.3.5"), *AUTHENTICATORS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         azure = snapshot.azure
@@ -123,6 +135,14 @@ class VaultNotRecoverable(Rule):
                     f"az keyvault update --name {vault.name} --enable-purge-protection true"
                 )
             if not missing:
+                if context.include_passed:
+                    yield secret_passed(
+                        resource,
+                        vault_app(snapshot, vault),
+                        f"vault {vault.name} has soft delete and purge protection",
+                        soft_delete=vault.soft_delete,
+                        purge_protection=vault.purge_protection,
+                    )
                 continue
             yield Verdict(
                 resource=resource,

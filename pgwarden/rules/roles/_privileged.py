@@ -18,10 +18,6 @@ from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import Role
 from pgwarden.rules.base import ServerContext, Verdict
 
-CIS_PG_ADMIN = "CIS PostgreSQL 16 Benchmark 4.2"
-CIS_PG_PREDEFINED = "CIS PostgreSQL 16 Benchmark 4.7"
-NIST_PRIVILEGED = "NIST SP 800-53 AC-6(5)"
-
 ATTRIBUTES: dict[str, str] = {
     "superuser": "bypasses every permission check on the server, in every database",
     "createrole": "creates, alters and drops roles (before PostgreSQL 16: any non-superuser "
@@ -88,6 +84,18 @@ def cut_script(
             for statement in revoke_membership(tenancy.graph, member, role, tenancy.version_num):
                 lines.append(sql_comment(f"or, for every member of {member!r}: {statement}"))
     return list(dict.fromkeys(lines)), cuts
+
+
+def role_passed(role: str, app: str | None, message: str, **evidence: object) -> Verdict:
+    """The pass record of a role found as it should be, with what shows it."""
+    return Verdict(
+        resource=f"role/{role}",
+        principal=f"role/{role}",
+        app=app,
+        status="pass",
+        message=message,
+        evidence={"role": role, "app": app, **evidence},
+    )
 
 
 def admin_unknown(context: ServerContext, consequence: str) -> Verdict:

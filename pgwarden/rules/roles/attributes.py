@@ -9,13 +9,13 @@ from pgwarden.access.remediation import sql_comment, verify_membership
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.control_sets import ADMIN_PRIVILEGES, PRIVILEGED_ACCOUNTS
 from pgwarden.rules.roles._privileged import (
     ATTRIBUTES,
-    CIS_PG_ADMIN,
-    NIST_PRIVILEGED,
     cut_script,
     group_risk,
     held_attributes,
+    role_passed,
 )
 
 
@@ -43,7 +43,7 @@ class PrivilegedAppRole(Rule):
 
     id = "PGW-ROLE-001"
     severity = "high"
-    frameworks = (CIS_PG_ADMIN, NIST_PRIVILEGED)
+    controls = (*ADMIN_PRIVILEGES, *PRIVILEGED_ACCOUNTS)
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -68,6 +68,14 @@ class PrivilegedAppRole(Rule):
                 if target in sources
             ]
             if not direct and not gained:
+                if context.include_passed:
+                    yield role_passed(
+                        role,
+                        app,
+                        f"role {role!r} of app {app!r} has none of "
+                        f"{', '.join(a.upper() for a in ATTRIBUTES)}, itself or by SET ROLE",
+                        attributes=[],
+                    )
                 continue
             lines: list[str] = []
             evidence: dict[str, object] = {

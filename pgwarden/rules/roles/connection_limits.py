@@ -8,8 +8,10 @@ from pgwarden.access.graph import PG16
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.config import AppConfig
+from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_17, NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.roles._privileged import role_passed
 
 
 def _setting_int(value: str) -> int | None:
@@ -40,7 +42,7 @@ class ConnectionLimits(Rule):
 
     id = "PGW-ROLE-003"
     severity = "medium"
-    frameworks = ("NIST SP 800-53 SC-5",)
+    controls = (Control(CIS_POSTGRESQL_17, "5.5"), Control(NIST_800_53, "SC-5"))
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -90,11 +92,26 @@ class ConnectionLimits(Rule):
         unbounded = sum(1 for app_limits in limits for n in app_limits.values() if n < 0)
         spare = None if available is None else available - sum(caps.values())
         for (app, roles), app_limits in zip(apps, limits, strict=True):
-            yield from self._app(app, roles, app_limits, spare, unbounded)
+            found = list(self._app(app, roles, app_limits, spare, unbounded))
+            yield from found
+            if context.include_passed and not found:
+                yield from _app_passed(app, app_limits)
         if available is not None:
             verdict = self._server(tenancy, apps, caps, values, available)
             if verdict is not None:
                 yield verdict
+            elif context.include_passed:
+                yield Verdict(
+                    resource="setting/max_connections",
+                    status="pass",
+                    message=f"the apps' connection limits add up to {sum(caps.values())}, "
+                    f"within the {available} connections the server has for them",
+                    evidence={
+                        "max_connections": values["max_connections"],
+                        "available": available,
+                        "app_limits": caps,
+                    },
+                )
 
     @staticmethod
     def _app(
@@ -202,4 +219,16 @@ class ConnectionLimits(Rule):
                 "apps_without_limit": [a.name for a, roles in apps if roles and a.name not in caps],
             },
             remediation="\n".join(lines),
+        )
+
+
+def _app_passed(app: AppConfig, limits: dict[str, int]) -> Iterable[Verdict]:
+    """Pass records of an app's login roles, each with a limit that fits its budget."""
+    for role, limit in limits.items():
+        yield role_passed(
+            role,
+            app.name,
+            f"role {role!r} of app {app.name!r} may hold at most {limit} connections",
+            connection_limit=limit,
+            connection_budget=app.connection_budget,
         )

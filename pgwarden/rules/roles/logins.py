@@ -6,9 +6,10 @@ from collections.abc import Iterable
 
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_17, NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
-from pgwarden.rules.roles._privileged import admin_unknown, held_attributes
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.roles._privileged import admin_unknown, held_attributes, role_passed
 
 
 class UnmappedLogin(Rule):
@@ -29,7 +30,7 @@ class UnmappedLogin(Rule):
 
     id = "PGW-ROLE-004"
     severity = "low"
-    frameworks = ("NIST SP 800-53 AC-2",)
+    controls = (Control(CIS_POSTGRESQL_17, "4.4"), Control(NIST_800_53, "AC-2"))
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -37,7 +38,18 @@ class UnmappedLogin(Rule):
         if context.admin_role is None:
             yield admin_unknown(context, "so the admin's login looks like a stray one")
         for name, role in sorted(tenancy.roles.items()):
-            if not role.login or name in tenancy.role_apps or tenancy.is_non_tenant(name):
+            if not role.login:
+                continue
+            if name in tenancy.role_apps or tenancy.is_non_tenant(name):
+                if context.include_passed:
+                    app = tenancy.role_apps.get(name)
+                    yield role_passed(
+                        name,
+                        app,
+                        f"login role {name!r} is accounted for: "
+                        + (f"a role of app {app!r}" if app else "not a tenant"),
+                        accounted_as=f"app {app}" if app else _non_tenant_kind(context, name),
+                    )
                 continue
             owns = tenancy.owned_databases(name)
             admin = quote_ident(context.admin_role) if context.admin_role else "<admin>"
@@ -70,3 +82,14 @@ class UnmappedLogin(Rule):
                     ]
                 ),
             )
+
+
+def _non_tenant_kind(context: ServerContext, role: str) -> str:
+    """Why a login that belongs to no app is still accounted for."""
+    if role == context.admin_role:
+        return "the admin role"
+    if role == context.auditor_role:
+        return "pgwarden's own role"
+    if role in context.server.platform_roles:
+        return "a platform role"
+    return "an Azure role, a predefined role or the bootstrap superuser"

@@ -9,14 +9,13 @@ from pgwarden.access.remediation import verify_membership
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.control_sets import ADMIN_PRIVILEGES, PREDEFINED_ROLES, PRIVILEGED_ACCOUNTS
 from pgwarden.rules.roles._privileged import (
-    CIS_PG_ADMIN,
-    CIS_PG_PREDEFINED,
-    NIST_PRIVILEGED,
     admin_unknown,
     cut_script,
     group_risk,
     held_attributes,
+    role_passed,
 )
 
 
@@ -71,7 +70,7 @@ class AppRoleInPrivilegedRole(Rule):
 
     id = "PGW-ROLE-002"
     severity = "critical"
-    frameworks = (CIS_PG_ADMIN, CIS_PG_PREDEFINED, NIST_PRIVILEGED)
+    controls = (*ADMIN_PRIVILEGES, *PREDEFINED_ROLES, *PRIVILEGED_ACCOUNTS)
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -97,6 +96,18 @@ class AppRoleInPrivilegedRole(Rule):
                     found.append((role, group, risk))
         for role, holder, risk in sorted(found):
             yield self._verdict(tenancy, role, tenancy.role_apps[role], holder, risk)
+        if context.include_passed and context.admin_role is not None:
+            members = {role for role, _holder, _risk in found}
+            for role, app in sorted(tenancy.role_apps.items()):
+                if role in members or role not in tenancy.roles:
+                    continue
+                yield role_passed(
+                    role,
+                    app,
+                    f"role {role!r} of app {app!r} can use neither the admin role, "
+                    "azure_pg_admin, another app's role nor a high-privilege predefined role",
+                    member_of=sorted(tenancy.graph.holders(role).keys() - {role}),
+                )
 
     @staticmethod
     def _verdict(tenancy: Tenancy, role: str, app: str, holder: str, risk: str) -> Verdict:
