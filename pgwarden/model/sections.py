@@ -28,6 +28,9 @@ class Section(StrEnum):
     AZURE_KEYVAULT = "azure.keyvault"
     AZURE_ALERTS = "azure.alerts"
     AZURE_VAULTS = "azure.vaults"
+    # Not collected: what the owners wrote down about the server's tenants. A rule that
+    # judges the tenancy map requires it, and is skipped on a server that has none.
+    TENANCY_MAP = "tenancy-map"
 
     @property
     def is_azure(self) -> bool:

@@ -34,7 +34,7 @@ class AdminSessionFromApplication(Rule):
     id = "PGW-ADM-001"
     severity = "critical"
     frameworks = ("CIS PostgreSQL 16 Benchmark 4.2", "NIST SP 800-53 AC-6(2)")
-    requires = (Section.POSTGRES, Section.POSTGRES_SESSIONS)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES, Section.POSTGRES_SESSIONS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         pg = snapshot.postgres

@@ -85,7 +85,7 @@ class BackupRetentionBelowAppNeed(Rule):
 
     id = "PGW-BAK-002"
     severity = "high"
-    requires = (Section.AZURE_SERVER,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_SERVER)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         server = _server(snapshot)

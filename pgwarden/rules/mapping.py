@@ -23,7 +23,7 @@ class UnmappedDatabase(Rule):
 
     id = "PGW-MAP-001"
     severity = "low"
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         assert snapshot.postgres is not None
@@ -57,7 +57,7 @@ class MissingMappedObject(Rule):
 
     id = "PGW-MAP-002"
     severity = "medium"
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         pg = snapshot.postgres

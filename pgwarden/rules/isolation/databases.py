@@ -42,7 +42,7 @@ class PublicConnect(Rule):
     id = "PGW-ISO-001"
     severity = "high"
     frameworks = (NIST_LEAST_PRIVILEGE,)
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
@@ -151,7 +151,7 @@ class CrossAppConnect(Rule):
     id = "PGW-ISO-002"
     severity = "high"
     frameworks = (NIST_LEAST_PRIVILEGE,)
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
@@ -258,7 +258,7 @@ class PublicTemporary(Rule):
     id = "PGW-ISO-005"
     severity = "low"
     frameworks = (NIST_LEAST_PRIVILEGE,)
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

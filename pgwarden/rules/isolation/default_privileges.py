@@ -55,7 +55,7 @@ class LeakyDefaultPrivileges(Rule):
     id = "PGW-ISO-006"
     severity = "medium"
     frameworks = (CIS_PG_DML, NIST_LEAST_PRIVILEGE)
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

@@ -39,7 +39,7 @@ class PublicCreateInSchema(Rule):
     id = "PGW-ISO-003"
     severity = "medium"
     frameworks = (NIST_LEAST_PRIVILEGE, "CVE-2018-1058")
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

@@ -55,7 +55,7 @@ class AppSecretUsesAdmin(Rule):
 
     id = "PGW-ADM-002"
     severity = "critical"
-    requires = (Section.AZURE_KEYVAULT,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         admin = context.admin_role
@@ -108,7 +108,7 @@ class VaultHoldsAdminSecret(Rule):
 
     id = "PGW-KV-002"
     severity = "high"
-    requires = (Section.AZURE_KEYVAULT, Section.AZURE_VAULTS)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT, Section.AZURE_VAULTS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         admin = context.admin_role

@@ -34,7 +34,7 @@ class AppSecretMissing(Rule):
 
     id = "PGW-KV-001"
     severity = "high"
-    requires = (Section.AZURE_KEYVAULT,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         for item in designated_secrets(snapshot):
@@ -93,7 +93,7 @@ class AppSecretPointsElsewhere(Rule):
 
     id = "PGW-KV-003"
     severity = "medium"
-    requires = (Section.AZURE_KEYVAULT,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         hosts = _server_hosts(snapshot)
@@ -158,7 +158,7 @@ class AppSecretWithoutTls(Rule):
 
     id = "PGW-KV-004"
     severity = "medium"
-    requires = (Section.AZURE_KEYVAULT,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         for entry in readable_app_secrets(snapshot):

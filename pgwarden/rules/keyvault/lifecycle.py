@@ -51,7 +51,7 @@ class DsnSecretLifecycle(Rule):
     id = "PGW-KV-005"
     severity = "low"
     frameworks = CIS_SECRET_EXPIRY
-    requires = (Section.AZURE_KEYVAULT,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         now = datetime.now(UTC)
@@ -98,7 +98,7 @@ class VaultNotRecoverable(Rule):
     id = "PGW-KV-006"
     severity = "medium"
     frameworks = CIS_RECOVERABLE
-    requires = (Section.AZURE_VAULTS,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_VAULTS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         azure = snapshot.azure

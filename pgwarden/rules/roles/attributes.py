@@ -44,7 +44,7 @@ class PrivilegedAppRole(Rule):
     id = "PGW-ROLE-001"
     severity = "high"
     frameworks = (CIS_PG_ADMIN, NIST_PRIVILEGED)
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

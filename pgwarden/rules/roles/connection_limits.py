@@ -41,7 +41,7 @@ class ConnectionLimits(Rule):
     id = "PGW-ROLE-003"
     severity = "medium"
     frameworks = ("NIST SP 800-53 SC-5",)
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

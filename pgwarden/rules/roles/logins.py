@@ -30,7 +30,7 @@ class UnmappedLogin(Rule):
     id = "PGW-ROLE-004"
     severity = "low"
     frameworks = ("NIST SP 800-53 AC-2",)
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
