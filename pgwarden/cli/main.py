@@ -20,6 +20,7 @@ from pgwarden.cli.commands.collect import collect_cmd
 from pgwarden.cli.commands.demo import demo
 from pgwarden.cli.commands.history import diff_cmd, history_cmd
 from pgwarden.cli.commands.init import init
+from pgwarden.cli.commands.merge import merge
 from pgwarden.cli.commands.report import report
 from pgwarden.cli.commands.rules import explain, rules_cmd
 from pgwarden.cli.commands.scan import scan
@@ -50,6 +51,7 @@ cli.add_command(demo)
 cli.add_command(baseline_group)
 cli.add_command(history_cmd)
 cli.add_command(diff_cmd)
+cli.add_command(merge)
 
 
 def run(args: list[str] | None = None) -> int:

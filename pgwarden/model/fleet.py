@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from pgwarden.model.config import AzureRef, Config, FleetSettings, ServerConfig
 from pgwarden.model.errors import TOML_LIMIT_BYTES, ConfigError, read_input
+from pgwarden.model.snapshot import Snapshot
 
 _MAP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 MAP_SUFFIX = ".toml"
@@ -173,3 +174,35 @@ def fleet_member(
             update={"name": name or server.name, "azure": ref, "dsn": base.dsn or dsn}
         )
     return FleetMember(server=server, config=config, map_note=note)
+
+
+def fleet_config_for_snapshot(config: Config, snapshot: Snapshot) -> Config:
+    """The config with a ``[[server]]`` for each fleet server of a collected snapshot.
+
+    ``scan --snapshot`` evaluates offline what ``collect`` found: each server the config
+    does not name takes its map as discovery would have given it (its tag's map, from
+    the tags ARM showed, else the map named after it), or none.
+    """
+    settings = config.fleet
+    if settings is None:
+        return config
+    maps = load_fleet_maps(config)
+    named = {server.name for server in config.server}
+    added: list[ServerConfig] = []
+    for found in snapshot.servers:
+        if found.name in named:
+            continue
+        arm = found.azure.server if found.azure is not None else None
+        server = FleetServer(
+            id=arm.id if arm else "",
+            name=arm.name if arm else found.name,
+            subscription_id=arm.subscription_id if arm else "",
+            resource_group=arm.resource_group if arm else "",
+            location=arm.location if arm else None,
+            fqdn=arm.fqdn if arm else None,
+            tags=dict(arm.tags) if arm else {},
+        )
+        member = fleet_member(settings, maps, server, dsn=None, name=found.name)
+        config_ = member.config if arm else member.config.model_copy(update={"azure": None})
+        added.append(config_)
+    return config.model_copy(update={"server": (*config.server, *added)})

@@ -269,6 +269,8 @@ class AzureServer(Frozen):
     private_endpoint_connections: int = 0
     entra_auth: str | None = None
     password_auth: str | None = None
+    # The resource's Azure tags ([fleet] map_tag may name its tenancy map).
+    tags: dict[str, str] = Field(default_factory=dict)
 
     @property
     def major_version(self) -> int | None:

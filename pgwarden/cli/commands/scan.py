@@ -17,6 +17,7 @@ from pgwarden.cli.options import (
     FAIL_ON,
     NO_SCRAM_KEY_REUSE_HELP,
     config_option,
+    fleet_options,
     history_option,
     output_options,
     take_outputs,
@@ -24,14 +25,18 @@ from pgwarden.cli.options import (
 from pgwarden.cli.outputs import render_outputs
 from pgwarden.cli.tables import summary_table
 from pgwarden.cli.terminal import Console
-from pgwarden.collect.run import collect
+from pgwarden.collect.plan import plan_scan
+from pgwarden.collect.run import collect_plan
 from pgwarden.engine import evaluate
 from pgwarden.gate.baseline import load_baseline
 from pgwarden.gate.chain import apply_gate
 from pgwarden.gate.history.store import HistoryStore
+from pgwarden.gate.merge import mark_shard
 from pgwarden.gate.waivers import load_waivers, waiver_warnings
 from pgwarden.model.config import FailOn
 from pgwarden.model.errors import UsageError
+from pgwarden.model.fleet import fleet_config_for_snapshot
+from pgwarden.model.shards import Shard
 from pgwarden.rules.registry import load_rules, select_rules
 
 
@@ -60,6 +65,7 @@ from pgwarden.rules.registry import load_rules, select_rules
 @history_option(help="record this run in a SQLite file or postgresql:// database")
 @click.option("-q", "--quiet", is_flag=True, help="no progress and no summary")
 @click.option("--no-scram-key-reuse", is_flag=True, help=NO_SCRAM_KEY_REUSE_HELP)
+@fleet_options
 def scan(
     config_path: str | None,
     dsn: str | None,
@@ -74,6 +80,9 @@ def scan(
     history_path: str | None,
     quiet: bool,
     no_scram_key_reuse: bool,
+    shard: Shard | None,
+    servers_parallel: int,
+    server_timeout: float | None,
     **kwargs: Any,
 ) -> None:
     """Scan servers (or a snapshot) and report violations."""
@@ -90,16 +99,25 @@ def scan(
         if snapshot_path is not None:
             if dsn is not None:
                 raise UsageError("--snapshot and --dsn exclude each other")
+            if shard is not None:
+                raise UsageError("--shard applies to a live scan, not to --snapshot")
             snapshot = read_snapshot(Path(snapshot_path))
+            config = fleet_config_for_snapshot(config, snapshot)
         else:
+            plan = plan_scan(config, shard=shard)
+            config = plan.config
             with console.progress("collecting") as progress:
-                snapshot = collect(
-                    config,
+                snapshot = collect_plan(
+                    plan,
                     jobs=jobs,
+                    server_jobs=servers_parallel,
                     progress=progress,
                     scram_key_reuse=not no_scram_key_reuse,
+                    server_timeout=server_timeout,
                 )
-            if all(s.postgres is None and s.azure is None for s in snapshot.servers):
+            if snapshot.servers and all(
+                s.postgres is None and s.azure is None for s in snapshot.servers
+            ):
                 reasons = "; ".join(
                     f"{s.name}: {e.reason}" for s in snapshot.servers for e in s.errors
                 )
@@ -113,6 +131,7 @@ def scan(
             snapshot_path=snapshot_path,
         )
         del snapshot  # the results carry what renderers need; free the catalog copy first
+        results = mark_shard(results, shard)
         outcome = apply_gate(
             results,
             fail_on=fail_on or config.policy.fail_on,

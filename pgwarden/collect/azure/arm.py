@@ -84,6 +84,7 @@ def server_from_arm(server: models.Server, subscription_id: str) -> AzureServer:
         private_endpoint_connections=len(props.private_endpoint_connections or ()) if props else 0,
         entra_auth=enum_text(auth.active_directory_auth) if auth else None,
         password_auth=enum_text(auth.password_auth) if auth else None,
+        tags={str(k): str(v) for k, v in (server.tags or {}).items()},
     )
 
 
