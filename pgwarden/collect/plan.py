@@ -33,11 +33,16 @@ DISCOVERED_WITHOUT_DSN = (
 
 @dataclass(frozen=True)
 class Target:
-    """One server to collect; ``without_postgres`` says why its inside is not read."""
+    """One server to collect; ``without_postgres`` says why its inside is not read.
+
+    A ``discovered`` server's problems are its own, even those that would be config
+    errors for a configured one (ARM no longer knowing it, say): the others go on.
+    """
 
     config: ServerConfig
     without_postgres: str | None = None
     fix: str | None = None
+    discovered: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,12 @@ def plan_scan(
         from pgwarden.collect.azure.server import discover_servers
 
         targets += [
-            Target(found.config, DISCOVERED_WITHOUT_DSN, "add a [[server]] for it with a dsn")
+            Target(
+                found.config,
+                DISCOVERED_WITHOUT_DSN,
+                "add a [[server]] for it with a dsn",
+                discovered=True,
+            )
             for found in discover_servers(config, azure)
         ]
     fleet = None
@@ -101,6 +111,7 @@ def plan_scan(
                 member.config,
                 member.dsn_problem,
                 "set [fleet] dsn_template, or a dsn in its map" if member.dsn_problem else None,
+                discovered=True,
             )
             for member in fleet.members
         ]

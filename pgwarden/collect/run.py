@@ -180,8 +180,12 @@ def _collect_reported(
             fix=target.fix,
             **kwargs,
         )
-    except PgwardenError:
-        raise  # a config mistake stops the whole run (exit 2)
+    except PgwardenError as exc:
+        if not target.discovered:
+            raise  # a config mistake stops the whole run (exit 2)
+        snapshot = ServerSnapshot(
+            name=server.name, errors=(Gap(section="postgres", reason=str(exc), fix=None),)
+        )
     except ServerOutOfTime:
         snapshot = _out_of_time(server, budget or 0.0)
     except Exception as exc:  # one broken server must not take the others down

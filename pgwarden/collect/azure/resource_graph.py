@@ -162,12 +162,17 @@ class ResourceGraphClient:
 
     def _send(self, query: GraphQuery, skip_token: str | None) -> HttpResponse:
         request = HttpRequest(
-            "POST", PATH, params={"api-version": API_VERSION}, json=query.body(skip_token)
+            "POST",
+            self._client.format_url(PATH),
+            params={"api-version": API_VERSION},
+            json=query.body(skip_token),
         )
         try:
             return self._client.send_request(request)
         except AzureError as exc:
-            raise ConfigError(f"[fleet] discover: {self._gap(exc)}") from None
+            gap = self._gap(exc)
+            fix = f" ({gap.fix})" if gap.fix else ""
+            raise ConfigError(f"[fleet] discover: {gap.reason}{fix}") from None
 
     def _parse(self, response: HttpResponse) -> GraphPage:
         try:
