@@ -17,7 +17,7 @@ from pgwarden.collect.plan import DISCOVERED_WITHOUT_DSN, ScanPlan, Target, plan
 from pgwarden.collect.postgres.collector import DEFAULT_JOBS, PostgresCollector
 from pgwarden.collect.postgres.scram import ScramKeyReuse
 from pgwarden.model.config import Config, ServerConfig
-from pgwarden.model.errors import CollectorError, ConnectError, PgwardenError
+from pgwarden.model.errors import CollectorError, ConfigError, ConnectError, PgwardenError
 from pgwarden.model.shards import Shard
 from pgwarden.model.snapshot import Gap, ServerSnapshot, Snapshot
 
@@ -48,6 +48,7 @@ def collect_server(
     scram_key_reuse: bool = True,
     without_postgres: str | None = None,
     fix: str | None = None,
+    isolated: bool = False,
 ) -> ServerSnapshot:
     """Collect one server. Config problems raise; an unusable server is recorded.
 
@@ -55,21 +56,29 @@ def collect_server(
     found by discovery without a DSN (``discovered``, or ``without_postgres`` saying
     why) has only its Azure side collected. The logins to each database reuse SCRAM
     keys derived once unless ``scram_key_reuse`` or ``[policy] scram_key_reuse`` is false.
+    An ``isolated`` server's Azure problems (ARM no longer knowing it) are its errors,
+    not a config error of the run.
     """
     azure_snapshot = None
+    azure_errors: tuple[Gap, ...] = ()
     if azure is not None and server.wants_azure():
         from pgwarden.collect.azure.server import collect_azure
 
         if progress:
             progress(f"{server.name}: reading Azure")
-        azure_snapshot = collect_azure(config, server, azure)
+        try:
+            azure_snapshot = collect_azure(config, server, azure)
+        except ConfigError as exc:
+            if not isolated:
+                raise
+            azure_errors = (Gap(section="azure", reason=str(exc)),)
     if discovered and without_postgres is None:
         without_postgres, fix = DISCOVERED_WITHOUT_DSN, "add a [[server]] for it with a dsn"
     if without_postgres is not None:
         return ServerSnapshot(
             name=server.name,
             azure=azure_snapshot,
-            errors=(Gap(section="postgres", reason=without_postgres, fix=fix),),
+            errors=(*azure_errors, Gap(section="postgres", reason=without_postgres, fix=fix)),
         )
     where = f"{config.path or 'config'}: server[name={server.name!r}].dsn"
     try:
@@ -78,7 +87,7 @@ def collect_server(
         return ServerSnapshot(
             name=server.name,
             azure=azure_snapshot,
-            errors=(Gap(section="postgres", reason=str(exc), fix=None),),
+            errors=(*azure_errors, Gap(section="postgres", reason=str(exc), fix=None)),
         )
     log.debug("%s: collecting PostgreSQL from %s", server.name, describe_endpoint(endpoint_of(dsn)))
     collector = PostgresCollector(
@@ -106,9 +115,11 @@ def collect_server(
         return ServerSnapshot(
             name=server.name,
             azure=azure_snapshot,
-            errors=(Gap(section="postgres", reason=str(exc), fix=None),),
+            errors=(*azure_errors, Gap(section="postgres", reason=str(exc), fix=None)),
         )
-    return ServerSnapshot(name=server.name, postgres=postgres, azure=azure_snapshot)
+    return ServerSnapshot(
+        name=server.name, postgres=postgres, azure=azure_snapshot, errors=azure_errors
+    )
 
 
 class ServerOutOfTime(Exception):
@@ -178,6 +189,7 @@ def _collect_reported(
             progress=progress,
             without_postgres=target.without_postgres,
             fix=target.fix,
+            isolated=target.discovered,
             **kwargs,
         )
     except PgwardenError as exc:
