@@ -106,6 +106,12 @@ def scan(
         else:
             plan = plan_scan(config, shard=shard)
             config = plan.config
+            if plan.fleet is not None:
+                part = f"; shard {shard}: {len(plan.targets)}" if shard is not None else ""
+                console.note(
+                    f"pgwarden: Resource Graph listed {plan.fleet.listed} server(s) in "
+                    f"{plan.fleet.seconds:.1f}s; {plan.servers_before_shard} to audit{part}"
+                )
             with console.progress("collecting") as progress:
                 snapshot = collect_plan(
                     plan,
