@@ -21,7 +21,7 @@ from tests.gate.conftest import Workspace
 pytestmark = pytest.mark.azure
 
 
-def _server(name: str, fqdn: str, tags: dict[str, str] | None = None) -> FakeFlexibleServer:
+def fleet_server(name: str, fqdn: str, tags: dict[str, str] | None = None) -> FakeFlexibleServer:
     return FakeFlexibleServer(
         name=name,
         resource_group="fleet-rg",
@@ -103,10 +103,10 @@ def fleet(
     workspace.create_database("alpha", public_connect=True)
     workspace.create_database("beta", public_connect=False)
     for server in (
-        _server("db-a", "127.0.0.1"),
-        _server("db-b", "127.0.0.1"),
-        _server("db-c", "127.0.0.1", {"pgwarden-map": "shared"}),
-        _server("db-down", "127.0.0.1"),
+        fleet_server("db-a", "127.0.0.1"),
+        fleet_server("db-b", "127.0.0.1"),
+        fleet_server("db-c", "127.0.0.1", {"pgwarden-map": "shared"}),
+        fleet_server("db-down", "127.0.0.1"),
     ):
         fake.add_server(server)
     fake.graph_rows.append(graph_row("db-ghost", resource_group="fleet-rg", fqdn="127.0.0.1"))
@@ -230,8 +230,8 @@ def test_a_server_over_its_time_budget_fails_alone(
                 'sslmode=disable connect_timeout=120"\n'
             },
         )
-        fake.add_server(_server("db-a", "127.0.0.1"))
-        fake.add_server(_server("db-stuck", "127.0.0.1"))
+        fake.add_server(fleet_server("db-a", "127.0.0.1"))
+        fake.add_server(fleet_server("db-stuck", "127.0.0.1"))
         run = pgwarden(
             fake, tls, "scan", "--server-timeout", "6", "--json", "r.json", cwd=workspace.path
         )
