@@ -197,7 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--listed", type=int, default=5_000, help="servers Resource Graph lists")
     parser.add_argument("--servers", type=int, default=200, help="of them, on local PostgreSQL")
-    parser.add_argument("--clusters", type=int, default=2, help="local clusters behind them")
+    parser.add_argument(
+        "--clusters",
+        type=int,
+        default=4,
+        help="local clusters behind them (64 servers each at most)",
+    )
     parser.add_argument("--databases", type=int, default=6, help="app databases per cluster")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per command")
     parser.add_argument(

@@ -72,10 +72,19 @@ def _free_port() -> int:
     return port
 
 
+# PostgreSQL listens on at most 64 addresses (MAXLISTEN).
+MAX_ADDRESSES = 64
+
+
 @contextlib.contextmanager
 def local_clusters(count: int, servers: int, port: int) -> Iterator[list[Cluster]]:
     """``count`` clusters, ``servers`` loopback addresses among them, one port."""
     per = [servers // count + (1 if i < servers % count else 0) for i in range(count)]
+    if max(per) > MAX_ADDRESSES:
+        raise SystemExit(
+            f"{servers} servers need at least {-(-servers // MAX_ADDRESSES)} clusters "
+            f"(PostgreSQL listens on at most {MAX_ADDRESSES} addresses)"
+        )
     with contextlib.ExitStack() as stack:
         clusters: list[Cluster] = []
         for index, many in enumerate(per):
@@ -85,7 +94,8 @@ def local_clusters(count: int, servers: int, port: int) -> Iterator[list[Cluster
                     {
                         "listen_addresses": "'" + ",".join(addresses) + "'",
                         "port": str(port),
-                        "max_connections": "150",
+                        "max_connections": "100",
+                        "shared_buffers": "32MB",
                     }
                 )
             )
@@ -179,6 +189,7 @@ def register(fake: FakeAzure, clusters: list[Cluster], listed: int) -> int:
                     resource_group=f"fleet-rg-{index + 1}",
                     subscription=SUBSCRIPTIONS[number % 2],
                     properties={
+                        "administratorLogin": "fleetadmin",
                         "version": "16",
                         "state": "Ready",
                         "fullyQualifiedDomainName": address,
@@ -188,6 +199,10 @@ def register(fake: FakeAzure, clusters: list[Cluster], listed: int) -> int:
                     configurations={
                         "require_secure_transport": "on",
                         "ssl_min_protocol_version": "TLSv1.2",
+                        "log_connections": "on",
+                        "log_disconnections": "on",
+                        "log_checkpoints": "on",
+                        "logfiles.retention_days": "7",
                     },
                     tags=tags,
                 )

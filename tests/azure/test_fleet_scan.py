@@ -241,3 +241,18 @@ def test_a_server_over_its_time_budget_fails_alone(
     assert by_name["db-a"]["complete"] is True
     assert by_name["db-stuck"]["errors"] == ["did not finish within its time budget of 6 s"]
     assert "db-stuck: failed: did not finish within its time budget of 6 s" in run.stderr
+
+
+def test_a_fleet_snapshot_is_evaluated_offline_with_its_maps(
+    fleet: Workspace, fake: FakeAzure, tls: TlsFixture
+) -> None:
+    run = pgwarden(
+        fake, tls, "collect", "--shard", "0/1", "-o", "snapshot.json", "-q", cwd=fleet.path
+    )
+    assert run.returncode == 0, run.stderr
+    offline = fleet.pgwarden("scan", "--snapshot", "snapshot.json", "--json", "offline.json", "-q")
+    assert offline.exit_code == 1, offline.output
+    coverage = _coverage(fleet.json("offline.json"))
+    assert coverage["db-a", "PGW-ISO-001"]["outcome"] == "failed"  # its map, by name
+    assert coverage["db-c", "PGW-ISO-001"]["outcome"] == "passed"  # its map, by tag
+    assert coverage["db-b", "PGW-ISO-001"]["reason"] == NO_TENANCY_MAP
