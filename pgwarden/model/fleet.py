@@ -148,6 +148,11 @@ class FleetMember:
     map_note: str
     dsn_problem: str | None = None
 
+    @property
+    def map_missing(self) -> bool:
+        """Its tag names a map the folder lacks: worth a warning, not just a skip."""
+        return not self.config.tenancy_map and self.map_note.startswith("tag ")
+
 
 def fleet_member(
     settings: FleetSettings,

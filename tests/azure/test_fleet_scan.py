@@ -111,6 +111,9 @@ def fleet(
         fake.add_server(server)
     fake.graph_rows.append(graph_row("db-ghost", resource_group="fleet-rg", fqdn="127.0.0.1"))
     fake.graph_rows.append(graph_row("db-evil", fqdn="127.0.0.1 port=1 sslmode=disable"))
+    fake.graph_rows.append(
+        graph_row("db-mistagged", fqdn="127.0.0.1", tags={"pgwarden-map": "no-such-map"})
+    )
     yield workspace
 
 
@@ -132,6 +135,10 @@ def test_a_fleet_scan_audits_each_server_with_its_map(
 ) -> None:
     run = pgwarden(fake, tls, "scan", "--json", "all.json", "-q", cwd=fleet.path)
     assert run.returncode == 1, run.stderr
+    assert (
+        "pgwarden: warning: db-mistagged: tag pgwarden-map names map 'no-such-map', which "
+        "the folder lacks\n" in run.stderr
+    )
     results = fleet.json("all.json")
     assert [s["name"] for s in results["servers"]] == [
         "db-a",
@@ -140,6 +147,7 @@ def test_a_fleet_scan_audits_each_server_with_its_map(
         "db-down",
         "db-evil",
         "db-ghost",
+        "db-mistagged",
     ]
     coverage = _coverage(results)
     # Mapped by name: the map's app is judged (alpha is open to PUBLIC).
@@ -166,7 +174,7 @@ def test_a_fleet_scan_audits_each_server_with_its_map(
     assert "characters a DSN value may not" in by_name["db-evil"]["errors"][-1]
     assert by_name["db-a"]["complete"] and by_name["db-c"]["complete"]
     assert results["scan"]["complete"] is False
-    assert "port=1" not in json.dumps(results["servers"][4])  # nothing connected there
+    assert "port=1" not in json.dumps(by_name["db-evil"])  # nothing connected there
 
 
 def test_shards_merged_equal_the_one_process_scan(
@@ -182,7 +190,7 @@ def test_shards_merged_equal_the_one_process_scan(
         assert part.returncode in (0, 1, 3), part.stderr
         assert fleet.json(f"part-{index}.json")["scan"]["shard"] == f"{index}/3"
     names = [{s["name"] for s in fleet.json(f"part-{index}.json")["servers"]} for index in range(3)]
-    assert sum(len(n) for n in names) == 6 and set().union(*names) == {
+    assert sum(len(n) for n in names) == 7 and set().union(*names) == {
         s["name"] for s in fleet.json("all.json")["servers"]
     }
     merged = fleet.pgwarden(
@@ -190,7 +198,7 @@ def test_shards_merged_equal_the_one_process_scan(
         "--html", "merged.html",
     )  # fmt: skip
     assert merged.exit_code == 1, merged.output
-    assert "merged 3 part(s) of 3 shard(s): 6 server(s)" in merged.stderr
+    assert "merged 3 part(s) of 3 shard(s): 7 server(s)" in merged.stderr
     result = fleet.json("merged.json")
     assert result["scan"]["merged"] == {"parts": 3, "shards": 3, "missing": []}
     assert _without_times(result) == _without_times(fleet.json("all.json"))

@@ -112,6 +112,9 @@ def scan(
                     f"pgwarden: Resource Graph listed {plan.fleet.listed} server(s) in "
                     f"{plan.fleet.seconds:.1f}s; {plan.servers_before_shard} to audit{part}"
                 )
+                for member in plan.fleet.members:
+                    if member.map_missing:
+                        console.warn(f"{member.config.name}: {member.map_note}")
             with console.progress("collecting") as progress:
                 snapshot = collect_plan(
                     plan,
