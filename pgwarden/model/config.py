@@ -317,14 +317,19 @@ def block_locations(text: str) -> dict[str, int]:
     return locations
 
 
-def parse_config(text: str, path: str) -> Config:
-    """Validate TOML text into a Config; every problem is one ConfigError line."""
+def parse_toml(text: str, path: str) -> dict[str, Any]:
+    """TOML text as a table; malformed TOML is one ConfigError line naming ``path``."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+
+
+def parse_config(text: str, path: str) -> Config:
+    """Validate TOML text into a Config; every problem is one ConfigError line."""
+    data = parse_toml(text, path)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from pgwarden.model.config import AzureRef, Config, FleetSettings, ServerConfig
+from pgwarden.model.config import AzureRef, Config, FleetSettings, ServerConfig, parse_toml
 from pgwarden.model.errors import TOML_LIMIT_BYTES, ConfigError, read_input
 from pgwarden.model.snapshot import Snapshot
 
@@ -117,13 +116,7 @@ def load_fleet_maps(config: Config) -> FleetMaps:
 
 
 def _load_map(path: Path, stem: str) -> ServerConfig:
-    text = read_input(path, TOML_LIMIT_BYTES)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+    data = parse_toml(read_input(path, TOML_LIMIT_BYTES), str(path))
     if "azure" in data:
         raise ConfigError(f"{path}: azure: comes from Resource Graph; remove it from the map")
     if "server" in data:

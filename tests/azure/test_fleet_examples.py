@@ -203,15 +203,18 @@ def test_kubernetes_indexed_job(fleet_env: tuple[Workspace, dict[str, str]]) -> 
     ]
     assert _history_runs(workspace) == completions
 
-    run = subprocess.run(
-        ["sh", "-c", merge],
-        cwd=workspace.path,
-        env={**base, "PGWARDEN_RESULTS": str(results)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    def merge_pod() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sh", "-c", merge],
+            cwd=workspace.path,
+            env={**base, "PGWARDEN_RESULTS": str(results)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    run = merge_pod()
     assert run.returncode == 1, run.stderr  # db-a's alpha is open to PUBLIC
     assert f"merged {completions} part(s) of {completions} shard(s): 3 server(s)" in run.stderr
     for name in ("results.json", "report.html", "results.sarif"):
@@ -220,13 +223,5 @@ def test_kubernetes_indexed_job(fleet_env: tuple[Workspace, dict[str, str]]) -> 
     # A pod that never ran: the merge says which shard is missing.
     (results / "part-1.json").unlink()
     (results / "results.json").unlink()
-    run = subprocess.run(
-        ["sh", "-c", merge],
-        cwd=workspace.path,
-        env={**base, "PGWARDEN_RESULTS": str(results)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = merge_pod()
     assert f"missing shard(s): 1/{completions}" in run.stderr
