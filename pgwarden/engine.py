@@ -43,6 +43,10 @@ from pgwarden.rules.base import Rule, Verdict
 from pgwarden.rules.registry import RegisteredRule
 
 log = logging.getLogger(__name__)
+NO_TENANCY_MAP = (
+    "no tenancy map for this server: only the rules that need none ran "
+    "(add its map to the [fleet] maps folder)"
+)
 
 
 def rule_info(entry: RegisteredRule) -> RuleInfo:
@@ -75,6 +79,8 @@ def rule_info(entry: RegisteredRule) -> RuleInfo:
 def missing_section(server: ServerSnapshot, section: Section | str) -> str | None:
     """Why a snapshot section is unavailable on a server, or None when it is there."""
     section = Section(section)
+    if section == Section.TENANCY_MAP:
+        return None  # config, not collected: skipped_section says when there is none
     pg = server.postgres
     if not section.is_azure:
         if pg is None:
@@ -100,13 +106,18 @@ def missing_section(server: ServerSnapshot, section: Section | str) -> str | Non
     return gap.reason + (f" (fix: {gap.fix})" if gap.fix else "")
 
 
-def skipped_section(server: ServerSnapshot, section: Section | str) -> str | None:
-    """Why a section does not apply to a server: an Azure part the config never asked for.
+def skipped_section(
+    server: ServerSnapshot, section: Section | str, *, tenancy_map: bool = True
+) -> str | None:
+    """Why a section does not apply to a server: an Azure part the config never asked
+    for, or the tenancy map of a server that has none (``tenancy_map`` false).
 
     Azure data that was asked for but could not be read is ``missing_section``'s (an
     ``error``); a server without an ``azure`` reference is simply not audited in Azure.
     """
     section = Section(section)
+    if section == Section.TENANCY_MAP:
+        return None if tenancy_map else NO_TENANCY_MAP
     if not section.is_azure:
         return None
     azure = server.azure
@@ -173,7 +184,12 @@ def _evaluate_server(
         except Exception as exc:  # a crashing rule is an error finding, never a skip
             inapplicable, crash = None, exc
         skipped = inapplicable or next(
-            (r for section in rule.requires if (r := skipped_section(server, section))), None
+            (
+                r
+                for section in rule.requires
+                if (r := skipped_section(server, section, tenancy_map=context.server.tenancy_map))
+            ),
+            None,
         )
         if skipped is not None:
             tally.coverage.append(
@@ -282,7 +298,9 @@ def collected_sections(server: ServerSnapshot) -> tuple[str, ...]:
     return tuple(
         str(section)
         for section in Section
-        if missing_section(server, section) is None and skipped_section(server, section) is None
+        if section != Section.TENANCY_MAP  # the config's, not collected
+        and missing_section(server, section) is None
+        and skipped_section(server, section) is None
     )
 
 

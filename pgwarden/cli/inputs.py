@@ -27,7 +27,13 @@ def load_scan_config(config_path: str | None, dsn: str | None) -> tuple[Config, 
         raw = path.read_bytes()
     else:
         config = Config()
-    if dsn is None and not config.server and not config.azure.discover and _libpq_environment():
+    if (
+        dsn is None
+        and not config.server
+        and not config.azure.discover
+        and config.fleet is None
+        and _libpq_environment()
+    ):
         # No config and no --dsn: libpq's own environment (PGHOST, PGUSER, PGPASSFILE, …)
         # says where to connect, as it does for psql.
         dsn = ""

@@ -22,6 +22,7 @@ from pgwarden.cli.commands.demo import demo
 from pgwarden.cli.commands.frameworks import frameworks_cmd
 from pgwarden.cli.commands.history import diff_cmd, history_cmd
 from pgwarden.cli.commands.init import init
+from pgwarden.cli.commands.merge import merge
 from pgwarden.cli.commands.report import report
 from pgwarden.cli.commands.rules import explain, rules_cmd
 from pgwarden.cli.commands.scan import scan
@@ -56,6 +57,7 @@ cli.add_command(diff_cmd)
 cli.add_command(compliance_cmd)
 cli.add_command(frameworks_cmd)
 cli.add_command(verify_cmd)
+cli.add_command(merge)
 
 
 def run(args: list[str] | None = None) -> int:

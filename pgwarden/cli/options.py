@@ -7,6 +7,9 @@ from typing import Any, TypeVar
 
 import click
 
+from pgwarden.collect.run import DEFAULT_SERVER_JOBS
+from pgwarden.model.errors import UsageError
+from pgwarden.model.shards import Shard, parse_shard
 from pgwarden.reports.registry import RENDERERS
 
 DEFAULT_CONFIG = "pgwarden.toml"
@@ -67,3 +70,38 @@ def output_options(func: F) -> F:
 def take_outputs(kwargs: dict[str, Any]) -> dict[str, str | None]:
     """Remove the ``output_options`` values from a command's keyword arguments."""
     return {name: kwargs.pop(f"out_{name}") for name in RENDERERS}
+
+
+def _shard(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Shard | None:
+    if value is None:
+        return None
+    try:
+        return parse_shard(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--shard ")) from None
+
+
+def fleet_options(func: F) -> F:
+    """``--shard I/N``, ``--servers-parallel N`` and ``--server-timeout S``: many servers."""
+    func = click.option(
+        "--server-timeout",
+        type=click.FloatRange(1, 86_400),
+        metavar="SECONDS",
+        help="time budget of each server; one that runs over it is reported as failed "
+        "(default: [fleet] server_timeout_seconds with a fleet, else none)",
+    )(func)
+    func = click.option(
+        "--servers-parallel",
+        type=click.IntRange(1, 256),
+        default=DEFAULT_SERVER_JOBS,
+        show_default=True,
+        metavar="N",
+        help="servers collected at the same time",
+    )(func)
+    return click.option(
+        "--shard",
+        callback=_shard,
+        metavar="I/N",
+        help="collect only shard I of N (I from 0): each server belongs to exactly one "
+        "shard, by a stable hash of its ARM id (else its name)",
+    )(func)

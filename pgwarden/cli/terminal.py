@@ -89,6 +89,12 @@ class _ServerCount:
     azure_calls: int = 0
 
 
+# Past this many servers (a fleet), a log gets a line per tenth of the fleet instead of
+# one per server, and the first failures only.
+FLEET_SERVERS = 20
+FLEET_FAILURE_LINES = 20
+
+
 class ScanProgress:
     """Counts servers, databases and Azure calls from progress messages (thread-safe).
 
@@ -98,7 +104,10 @@ class ScanProgress:
     "database NAME" (one database read) and "N Azure call(s)" (calls the server's
     collection sent to Azure).
     Lines worth printing: a header, then one per server as it ends; a lone server that
-    fails prints nothing (the run then ends with that error as its one line).
+    fails prints nothing (the run then ends with that error as its one line). For a
+    fleet (more than ``FLEET_SERVERS``), a line at each tenth of the fleet (done,
+    failing, remaining) and the first ``FLEET_FAILURE_LINES`` failures, so a CI log
+    stays short.
     """
 
     def __init__(self) -> None:
@@ -113,6 +122,19 @@ class ScanProgress:
     @property
     def many(self) -> bool:
         return self.total is not None and self.total > 1
+
+    @property
+    def fleet(self) -> bool:
+        return self.total is not None and self.total > FLEET_SERVERS
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.total is None else max(0, self.total - self.done)
+
+    def counts(self) -> str:
+        """``done, failing, remaining`` as a short phrase."""
+        left = f", {self.remaining} remaining" if self.remaining is not None else ""
+        return f"{self.done} done, {self.failed} failing{left}"
 
     @property
     def databases_listed(self) -> int:
@@ -153,8 +175,12 @@ class ScanProgress:
             of = f"[{self.done}/{self.total}] " if self.total else ""
             if text != "finished":
                 self.failed += 1
+                if self.fleet and self.failed > FLEET_FAILURE_LINES:
+                    return self._tenth(of)
                 # Alone, a failed server ends the run with its own one-line error.
                 return ProgressLine(f"{of}{name}: {text}", failed=True) if self.many else None
+            if self.fleet:
+                return self._tenth(of)
             seconds = time.monotonic() - server.started
             parts = [f"{server.databases_read} database(s) read"]
             if server.azure_calls:
@@ -169,6 +195,14 @@ class ScanProgress:
         elif calls:
             server.azure_calls += int(calls.group(1))
         return None
+
+    def _tenth(self, of: str) -> ProgressLine | None:
+        """A fleet's line when the count crosses a tenth of it (and at the end)."""
+        total = self.total or 0
+        step = max(1, total // 10)
+        if self.done % step and self.done != total:
+            return None
+        return ProgressLine(f"{of}servers: {self.counts()}")
 
 
 class _LiveProgress:
@@ -185,6 +219,7 @@ class _LiveProgress:
         )
 
         self.tracker = tracker
+        self.title = title
         self.display = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -208,7 +243,14 @@ class _LiveProgress:
     def update(self, message: str) -> None:
         lines = self.tracker.observe(message)
         t = self.tracker
-        self.display.update(self.servers, total=t.total, completed=t.done)
+        self.display.update(
+            self.servers,
+            total=t.total,
+            completed=t.done,
+            description=f"{self.title}: servers ({t.failed} failing, {t.remaining} remaining)"
+            if t.many
+            else f"{self.title}: servers",
+        )
         # Listed databases include system ones and templates, which are not read: a
         # count, not a bar that would never fill.
         self.display.update(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pgwarden.model.errors import TOML_LIMIT_BYTES, ConfigError, read_input
+from pgwarden.model.shards import arm_server_id
 
 Severity = Literal["critical", "high", "medium", "low"]
 FailOn = Literal["critical", "high", "medium", "low", "none"]
@@ -152,6 +153,9 @@ class ServerConfig(_Strict):
     platform_roles: tuple[str, ...] = ()
     azure: AzureRef | None = None
     app: tuple[AppConfig, ...] = ()
+    # false: nobody wrote down what this server's tenants are (a fleet server without a
+    # map file); rules that judge the tenancy map are skipped on it, the others run.
+    tenancy_map: bool = True
 
     @field_validator("app")
     @classmethod
@@ -189,6 +193,15 @@ class ServerConfig(_Strict):
     def wants_azure(self) -> bool:
         """Whether the server has anything to read in Azure: an ARM reference or app secrets."""
         return self.azure is not None or any(app.secret for app in self.app)
+
+    def shard_key(self) -> str:
+        """What ``--shard`` hashes: the ARM id when the config gives it in full, else the name."""
+        ref = self.azure
+        if ref is not None and ref.resource_group:
+            return arm_server_id(
+                ref.subscription_id, ref.resource_group, ref.server_name or self.name
+            )
+        return self.name
 
     def app_of_database(self, database: str) -> AppConfig | None:
         for app in self.app:
@@ -251,12 +264,57 @@ class AzureSettings(_Strict):
         return value
 
 
+FLEET_PLACEHOLDERS = ("fqdn", "name", "resource_group", "subscription_id", "location")
+DEFAULT_SERVER_TIMEOUT_S = 600.0
+
+
+class FleetSettings(_Strict):
+    """``[fleet]``: every Flexible Server the identity can read, found through Resource Graph.
+
+    ``dsn_template`` logs in to each server found (placeholders ``{fqdn}``, ``{name}``,
+    ``{resource_group}``, ``{subscription_id}``, ``{location}``); ``maps`` is a folder of
+    per-server tenancy maps (relative to the config file); ``map_tag`` names the Azure
+    tag whose value names a server's map file.
+    """
+
+    discover: Literal["resource-graph"]
+    subscriptions: tuple[str, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
+    name: str | None = Field(default=None, min_length=1)
+    dsn_template: str | None = None
+    maps: str | None = Field(default=None, min_length=1)
+    map_tag: str = Field(default="pgwarden-map", min_length=1)
+    server_timeout_seconds: float = Field(default=DEFAULT_SERVER_TIMEOUT_S, gt=0, le=86_400)
+
+    @field_validator("subscriptions")
+    @classmethod
+    def _subscription_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for subscription in value:
+            if not re.fullmatch(r"[0-9A-Fa-f-]{36}", subscription):
+                raise ValueError(f"{subscription!r} is not a subscription id (a GUID)")
+        return value
+
+    @field_validator("dsn_template")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        for name in re.findall(r"\{([^{}]*)\}", value):
+            if name not in FLEET_PLACEHOLDERS:
+                known = ", ".join("{" + p + "}" for p in FLEET_PLACEHOLDERS)
+                raise ValueError(f"unknown placeholder {{{name}}} (known: {known})")
+        if "{" in re.sub(r"\{[a-z_]+\}", "", value) or "}" in re.sub(r"\{[a-z_]+\}", "", value):
+            raise ValueError("a lone '{' or '}' (placeholders are like {fqdn})")
+        return value
+
+
 class Config(_Strict):
     """A whole ``pgwarden.toml``."""
 
     policy: Policy = Field(default_factory=Policy)
     server: tuple[ServerConfig, ...] = ()
     azure: AzureSettings = Field(default_factory=AzureSettings)
+    fleet: FleetSettings | None = None
     path: str | None = None
     locations: dict[str, int] = Field(default_factory=dict)
 
@@ -340,14 +398,19 @@ def block_locations(text: str) -> dict[str, int]:
     return locations
 
 
-def parse_config(text: str, path: str) -> Config:
-    """Validate TOML text into a Config; every problem is one ConfigError line."""
+def parse_toml(text: str, path: str) -> dict[str, Any]:
+    """TOML text as a table; malformed TOML is one ConfigError line naming ``path``."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+
+
+def parse_config(text: str, path: str) -> Config:
+    """Validate TOML text into a Config; every problem is one ConfigError line."""
+    data = parse_toml(text, path)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

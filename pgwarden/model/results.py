@@ -39,6 +39,16 @@ class Tool(_Doc):
     version: str
 
 
+class MergeInfo(_Doc):
+    """What ``pgwarden merge`` joined: how many parts, of how many shards, which are missing."""
+
+    parts: int
+    shards: int | None = Field(default=None, description="N of the parts' --shard I/N")
+    missing: tuple[int, ...] = Field(
+        default=(), description="shards (I of I/N) no part covered: their servers are absent"
+    )
+
+
 class ScanInfo(_Doc):
     started_at: datetime
     finished_at: datetime
@@ -54,6 +64,14 @@ class ScanInfo(_Doc):
     )
     snapshot: str | None = Field(
         default=None, description="the snapshot file, when scanned offline"
+    )
+    shard: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]+/[0-9]+$",
+        description="the shard 'I/N' (I from 0) this part scanned, with --shard",
+    )
+    merged: MergeInfo | None = Field(
+        default=None, description="the parts this document joins (pgwarden merge)"
     )
 
 

@@ -33,6 +33,9 @@ class Section(StrEnum):
     AZURE_DEFENDER_PLAN = "azure.defender_plan"
     AZURE_DIAGNOSTIC_SETTINGS = "azure.diagnostic_settings"
     AZURE_VAULT_ACCESS = "azure.vault_access"
+    # Not collected: what the owners wrote down about the server's tenants. A rule that
+    # judges the tenancy map requires it, and is skipped on a server that has none.
+    TENANCY_MAP = "tenancy-map"
 
     @property
     def is_azure(self) -> bool:

@@ -278,6 +278,8 @@ class AzureServer(Frozen):
     customer_key_uri: str | None = None
     customer_key_status: str | None = None
     private_endpoints: tuple[PrivateEndpoint, ...] = ()
+    # The resource's Azure tags ([fleet] map_tag may name its tenancy map).
+    tags: dict[str, str] = Field(default_factory=dict)
 
     @property
     def major_version(self) -> int | None:

@@ -35,7 +35,7 @@ class AdminSessionFromApplication(Rule):
     id = "PGW-ADM-001"
     severity = "critical"
     controls = (*ADMIN_PRIVILEGES, *ADMIN_FOR_APPLICATIONS)
-    requires = (Section.POSTGRES, Section.POSTGRES_SESSIONS)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES, Section.POSTGRES_SESSIONS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         pg = snapshot.postgres

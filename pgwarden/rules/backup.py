@@ -103,7 +103,7 @@ class BackupRetentionBelowAppNeed(Rule):
 
     id = "PGW-BAK-002"
     severity = "high"
-    requires = (Section.AZURE_SERVER,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_SERVER)
     controls = BACKUP
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

@@ -26,7 +26,7 @@ class UnmappedDatabase(Rule):
 
     id = "PGW-MAP-001"
     severity = "low"
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
     controls = (INVENTORY,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -71,7 +71,7 @@ class MissingMappedObject(Rule):
 
     id = "PGW-MAP-002"
     severity = "medium"
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
     controls = (INVENTORY, Control(NIST_800_53, "AC-2"))
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

@@ -1,14 +1,17 @@
-"""HTTPS fakes of Azure Resource Manager, Key Vault and managed identity.
+"""HTTPS fakes of Azure Resource Manager, Resource Graph, Key Vault and managed identity.
 
 The real SDK clients talk to these over TLS (a trustme CA): JSON shaped like the REST
-API, ``nextLink`` paging, Key Vault's 401 challenge, role assignments listed with
-ARM's scope semantics (at, above and below a scope; ``atScope()``), Azure's own
-example responses for chosen paths (``serve_example``), and injectable failures (403, 404,
-429 with ``Retry-After``). Nothing here patches an SDK method.
+API, ``nextLink`` paging, Resource Graph's ``$skipToken`` paging and per-user quota
+(15 queries in 5 s, answered with 429 and ``x-ms-user-quota-resets-after``), Key
+Vault's 401 challenge, role assignments listed with ARM's scope semantics (at, above and
+below a scope; ``atScope()``), Azure's own example responses for chosen paths
+(``serve_example``), and injectable failures (403, 404, 429 with ``Retry-After``).
+Nothing here patches an SDK method.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -87,6 +90,7 @@ class FakeFlexibleServer:
     subscription: str = SUBSCRIPTION
     threat_protection: str | None = "Disabled"  # None: Azure has no setting (404)
     diagnostic_settings: list[dict[str, Any]] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -265,6 +269,53 @@ def role_assignment(
     }
 
 
+def graph_row(
+    name: str,
+    *,
+    subscription: str = SUBSCRIPTION,
+    resource_group: str = "rg",
+    fqdn: str | None = None,
+    tags: dict[str, str] | None = None,
+    location: str = "westeurope",
+) -> dict[str, Any]:
+    """A Flexible Server as Resource Graph projects it (FLEET_QUERY's columns)."""
+    return {
+        "id": f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+        f"/providers/{PG}/{name}",
+        "name": name,
+        "subscriptionId": subscription,
+        "resourceGroup": resource_group,
+        "location": location,
+        "tags": tags or {},
+        "fqdn": fqdn if fqdn is not None else f"{name}.postgres.database.azure.com",
+    }
+
+
+@dataclass
+class GraphQuota:
+    """Resource Graph's per-user quota: ``limit`` queries in any ``window`` seconds."""
+
+    limit: int = 15
+    window: float = 5.0
+    sent: list[float] = field(default_factory=list)
+    refused: int = 0
+
+    def admit(self) -> tuple[bool, int, float]:
+        """Whether one more query fits; the queries left; seconds until one frees up."""
+        now = time.monotonic()
+        self.sent = [t for t in self.sent if now - t < self.window]
+        if len(self.sent) >= self.limit:
+            self.refused += 1
+            return False, 0, self.window - (now - self.sent[0])
+        self.sent.append(now)
+        return True, self.limit - len(self.sent), self.window - (now - self.sent[0])
+
+
+def _hms(seconds: float) -> str:
+    whole = max(1, int(seconds + 0.999))
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         json.dumps(body), status=status, headers=headers, content_type="application/json"
@@ -293,6 +344,12 @@ class FakeAzure:
         # Management groups above every subscription, nearest first.
         self.management_groups: list[str] = []
         self.examples: list[tuple[re.Pattern[str], Any]] = []
+        # Resource Graph: rows beyond the servers above (a large fleet, cheaply), the
+        # quota it enforces, and each query's body as received.
+        self.graph_rows: list[dict[str, Any]] = []
+        self.graph_quota = GraphQuota()
+        self.graph_queries: list[dict[str, Any]] = []
+        self.graph_canned: list[dict[str, Any]] = []  # answers given before any rows
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str, str]] = []  # (host, path, authorization)
         self.arm = HTTPServer(ssl_context=tls.server_context(), threaded=True)
@@ -336,6 +393,10 @@ class FakeAzure:
             self.role_definitions.clear()
             self.management_groups.clear()
             self.examples.clear()
+            self.graph_rows.clear()
+            self.graph_quota = GraphQuota()
+            self.graph_queries.clear()
+            self.graph_canned.clear()
             self.failures.clear()
             self.requests.clear()
 
@@ -453,6 +514,8 @@ class FakeAzure:
         example = self._example(request, self.arm_url)
         if example is not None:
             return example
+        if path.lower() == "/providers/microsoft.resourcegraph/resources":
+            return self._resource_graph(request)
         sub = r"/subscriptions/(?P<sub>[^/]+)"
         group = rf"{sub}/resourceGroups/(?P<rg>[^/]+)"
         server = rf"{group}/providers/{PG}/(?P<name>[^/]+)"
@@ -519,8 +582,64 @@ class FakeAzure:
             "type": PG,
             "location": "westeurope",
             "sku": {"name": "Standard_B1ms", "tier": "Burstable"},
+            "tags": server.tags,
             "properties": server.properties,
         }
+
+    def _resource_graph(self, request: Request) -> Response:
+        """``POST /providers/Microsoft.ResourceGraph/resources``: the Flexible Servers of
+        the subscriptions asked for (all when none are), at most ``$top`` (<= 1,000) rows
+        a page, a ``$skipToken`` for the next page, under the per-user quota."""
+        if request.method != "POST" or request.args.get("api-version") is None:
+            return _error(400, "BadRequest", "POST with an api-version")
+        with self._lock:
+            admitted, left, reset = self.graph_quota.admit()
+        quota = {
+            "x-ms-user-quota-remaining": str(left),
+            "x-ms-user-quota-resets-after": _hms(reset),
+        }
+        if not admitted:
+            return _error(429, "RateLimiting", "Please provide below info when asking", quota)
+        body = json.loads(request.get_data(as_text=True) or "{}")
+        with self._lock:
+            self.graph_queries.append(body)
+            canned = self.graph_canned.pop(0) if self.graph_canned else None
+        if canned is not None:
+            return _json(canned, 200, quota)
+        query = str(body.get("query", ""))
+        if PG.lower() not in query.lower():
+            return _json({"totalRecords": 0, "count": 0, "data": [], "facets": []}, 200, quota)
+        if not re.search(r"\|\s*project\s+id\b", query):
+            return _error(400, "BadRequest", "paging needs id in the projection", quota)
+        options = body.get("options") or {}
+        top = int(options.get("$top", 100))
+        if not 1 <= top <= 1000:
+            return _error(400, "BadRequest", "$top must be between 1 and 1000", quota)
+        token = options.get("$skipToken")
+        start = int(base64.b64decode(token).decode()) if token else int(options.get("$skip", 0))
+        wanted = {s.lower() for s in body.get("subscriptions") or ()}
+        rows = [
+            graph_row(
+                s.name,
+                subscription=s.subscription,
+                resource_group=s.resource_group,
+                fqdn=s.properties.get("fullyQualifiedDomainName"),
+                tags=s.tags,
+            )
+            for s in self.servers
+        ] + self.graph_rows
+        rows = [r for r in rows if not wanted or r["subscriptionId"].lower() in wanted]
+        page = rows[start : start + top]
+        answer: dict[str, Any] = {
+            "totalRecords": len(rows),
+            "count": len(page),
+            "resultTruncated": "false",
+            "facets": [],
+            "data": page,
+        }
+        if start + top < len(rows):
+            answer["$skipToken"] = base64.b64encode(str(start + top).encode()).decode()
+        return _json(answer, 200, quota)
 
     def _list_servers(self, request: Request, match: dict[str, str]) -> Response:
         items = [

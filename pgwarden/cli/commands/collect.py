@@ -6,10 +6,11 @@ import click
 
 from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.inputs import load_scan_config
-from pgwarden.cli.options import DSN_HELP, NO_SCRAM_KEY_REUSE_HELP, config_option
+from pgwarden.cli.options import DSN_HELP, NO_SCRAM_KEY_REUSE_HELP, config_option, fleet_options
 from pgwarden.cli.outputs import write_output
 from pgwarden.cli.terminal import Console
 from pgwarden.collect.run import collect
+from pgwarden.model.shards import Shard
 
 
 @click.command("collect")
@@ -19,6 +20,7 @@ from pgwarden.collect.run import collect
 @click.option("--jobs", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--no-scram-key-reuse", is_flag=True, help=NO_SCRAM_KEY_REUSE_HELP)
+@fleet_options
 def collect_cmd(
     config_path: str | None,
     dsn: str | None,
@@ -26,6 +28,9 @@ def collect_cmd(
     jobs: int,
     quiet: bool,
     no_scram_key_reuse: bool,
+    shard: Shard | None,
+    servers_parallel: int,
+    server_timeout: float | None,
 ) -> None:
     """Collect a snapshot (no secrets in it) for offline evaluation."""
     with one_line_errors():
@@ -33,7 +38,13 @@ def collect_cmd(
         console = Console(quiet=quiet)
         with console.progress("collecting") as progress:
             snapshot = collect(
-                config, jobs=jobs, progress=progress, scram_key_reuse=not no_scram_key_reuse
+                config,
+                jobs=jobs,
+                server_jobs=servers_parallel,
+                progress=progress,
+                scram_key_reuse=not no_scram_key_reuse,
+                shard=shard,
+                server_timeout=server_timeout,
             )
         write_output(output, snapshot.to_json())
         for server in snapshot.servers:

@@ -18,6 +18,7 @@ from pgwarden.cli.options import (
     FAIL_ON,
     NO_SCRAM_KEY_REUSE_HELP,
     config_option,
+    fleet_options,
     history_option,
     output_options,
     take_outputs,
@@ -25,16 +26,20 @@ from pgwarden.cli.options import (
 from pgwarden.cli.outputs import render_outputs, write_output
 from pgwarden.cli.tables import summary_table
 from pgwarden.cli.terminal import Console
-from pgwarden.collect.run import collect
+from pgwarden.collect.plan import plan_scan
+from pgwarden.collect.run import collect_plan
 from pgwarden.engine import evaluate
 from pgwarden.evidence.bundle import BundleInput, build_bundle
 from pgwarden.evidence.signing import load_signing_key
 from pgwarden.gate.baseline import load_baseline
 from pgwarden.gate.chain import apply_gate
 from pgwarden.gate.history.store import HistoryStore
+from pgwarden.gate.merge import mark_shard
 from pgwarden.gate.waivers import load_waivers, waiver_warnings
 from pgwarden.model.config import FailOn
 from pgwarden.model.errors import UsageError
+from pgwarden.model.fleet import fleet_config_for_snapshot
+from pgwarden.model.shards import Shard
 from pgwarden.rules.registry import load_rules, select_rules
 
 
@@ -81,6 +86,7 @@ from pgwarden.rules.registry import load_rules, select_rules
     type=click.Path(path_type=Path),
     help="sign the bundle's manifest with this Ed25519 private key (PEM or OpenSSH)",
 )
+@fleet_options
 def scan(
     config_path: str | None,
     dsn: str | None,
@@ -98,6 +104,9 @@ def scan(
     include_passed: bool,
     bundle_path: str | None,
     signing_key_path: Path | None,
+    shard: Shard | None,
+    servers_parallel: int,
+    server_timeout: float | None,
     **kwargs: Any,
 ) -> None:
     """Scan servers (or a snapshot) and report violations."""
@@ -117,16 +126,34 @@ def scan(
         if snapshot_path is not None:
             if dsn is not None:
                 raise UsageError("--snapshot and --dsn exclude each other")
+            if shard is not None:
+                raise UsageError("--shard applies to a live scan, not to --snapshot")
             snapshot = read_snapshot(Path(snapshot_path))
+            config = fleet_config_for_snapshot(config, snapshot)
         else:
+            plan = plan_scan(config, shard=shard)
+            config = plan.config
+            if plan.fleet is not None:
+                part = f"; shard {shard}: {len(plan.targets)}" if shard is not None else ""
+                console.note(
+                    f"pgwarden: Resource Graph listed {plan.fleet.listed} server(s) in "
+                    f"{plan.fleet.seconds:.1f}s; {plan.servers_before_shard} to audit{part}"
+                )
+                for member in plan.fleet.members:
+                    if member.map_missing:
+                        console.warn(f"{member.config.name}: {member.map_note}")
             with console.progress("collecting") as progress:
-                snapshot = collect(
-                    config,
+                snapshot = collect_plan(
+                    plan,
                     jobs=jobs,
+                    server_jobs=servers_parallel,
                     progress=progress,
                     scram_key_reuse=not no_scram_key_reuse,
+                    server_timeout=server_timeout,
                 )
-            if all(s.postgres is None and s.azure is None for s in snapshot.servers):
+            if snapshot.servers and all(
+                s.postgres is None and s.azure is None for s in snapshot.servers
+            ):
                 reasons = "; ".join(
                     f"{s.name}: {e.reason}" for s in snapshot.servers for e in s.errors
                 )
@@ -144,6 +171,7 @@ def scan(
         # evidence bundle carries it.
         kept = snapshot if bundle_path else None
         del snapshot
+        results = mark_shard(results, shard)
         outcome = apply_gate(
             results,
             fail_on=fail_on or config.policy.fail_on,

@@ -128,6 +128,7 @@ def server_from_arm(server: models.Server, subscription_id: str) -> AzureServer:
         )
         if props
         else (),
+        tags={str(k): str(v) for k, v in (server.tags or {}).items()},
     )
 
 

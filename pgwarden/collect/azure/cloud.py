@@ -32,6 +32,7 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
+from pgwarden.collect.azure.throttle import ThrottleGate
 from pgwarden.collect.failure import describe_failure, http_status
 from pgwarden.model.snapshot import Gap
 
@@ -111,17 +112,32 @@ class RetryAfterBudget:
 
 
 class BoundedRetryPolicy(RetryPolicy[Any, Any]):
-    """azure-core's retry policy, honouring ``Retry-After`` only within a budget."""
+    """azure-core's retry policy, honouring ``Retry-After`` only within a budget.
 
-    def __init__(self, budget: RetryAfterBudget, **kwargs: Any) -> None:
+    With a ``gate``, a throttled call holds every call of the scan to the same host
+    for as long as Azure asked (one server's 429 pauses the others' calls too).
+    """
+
+    def __init__(
+        self, budget: RetryAfterBudget, gate: ThrottleGate | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._budget = budget
+        self._gate = gate
+
+    def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        if self._gate is not None:
+            self._gate.wait(host_of(request.http_request.url))
+        return super().send(request)
 
     def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
-        if response.http_response.status_code >= 400:
+        status = response.http_response.status_code
+        if status >= 400:
             wait = self.get_retry_after(response)
             if wait is not None and not self._budget.take(wait):
                 return False
+            if wait is not None and status == 429 and self._gate is not None:
+                self._gate.hold(host_of(response.http_request.url), wait)
         return bool(super().is_retry(settings, response))
 
 
@@ -208,11 +224,13 @@ class AzureSession:
     budget: RetryAfterBudget = field(init=False)
     counter: AzureCallCounter = field(init=False)
     cache: RunCache = field(init=False)
+    gate: ThrottleGate = field(init=False)
 
     def __post_init__(self) -> None:
         self.budget = RetryAfterBudget(self.options.retry_after_budget_s)
         self.counter = AzureCallCounter()
         self.cache = RunCache()
+        self.gate = ThrottleGate()
 
     def calls_in_thread(self) -> int:
         """Azure calls the current thread has sent with this session's clients."""
@@ -224,6 +242,7 @@ class AzureSession:
         return {
             "retry_policy": BoundedRetryPolicy(
                 self.budget,
+                self.gate,
                 retry_total=options.retry_total,
                 retry_backoff_factor=options.retry_backoff_factor,
                 retry_backoff_max=10,

@@ -43,7 +43,7 @@ class PublicConnect(Rule):
     id = "PGW-ISO-001"
     severity = "high"
     controls = LEAST_PRIVILEGE
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
@@ -162,7 +162,7 @@ class CrossAppConnect(Rule):
     id = "PGW-ISO-002"
     severity = "high"
     controls = LEAST_PRIVILEGE
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
@@ -278,7 +278,7 @@ class PublicTemporary(Rule):
     id = "PGW-ISO-005"
     severity = "low"
     controls = LEAST_PRIVILEGE[1:]
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

@@ -56,7 +56,7 @@ class LeakyDefaultPrivileges(Rule):
     id = "PGW-ISO-006"
     severity = "medium"
     controls = (*DML_PRIVILEGES, *LEAST_PRIVILEGE)
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

@@ -57,7 +57,7 @@ class ForeignObjectPrivileges(Rule):
     id = "PGW-ISO-004"
     severity = "high"
     controls = (*DML_PRIVILEGES, *LEAST_PRIVILEGE)
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

@@ -48,7 +48,7 @@ class PublicCreateInSchema(Rule):
 
     id = "PGW-ISO-003"
     severity = "medium"
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
     # CIS PostgreSQL: "Ensure the public schema is protected".
     controls = (
         Control(CIS_POSTGRESQL_16, "4.8"),

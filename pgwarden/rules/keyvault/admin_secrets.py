@@ -57,7 +57,7 @@ class AppSecretUsesAdmin(Rule):
 
     id = "PGW-ADM-002"
     severity = "critical"
-    requires = (Section.AZURE_KEYVAULT,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT)
     controls = (*ADMIN_PRIVILEGES, *ADMIN_FOR_APPLICATIONS, *AUTHENTICATORS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -120,7 +120,7 @@ class VaultHoldsAdminSecret(Rule):
 
     id = "PGW-KV-002"
     severity = "high"
-    requires = (Section.AZURE_KEYVAULT, Section.AZURE_VAULTS)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT, Section.AZURE_VAULTS)
     controls = (*AUTHENTICATORS, *ADMIN_FOR_APPLICATIONS[1:])
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

@@ -37,7 +37,7 @@ class AppSecretMissing(Rule):
 
     id = "PGW-KV-001"
     severity = "high"
-    requires = (Section.AZURE_KEYVAULT,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT)
     controls = AUTHENTICATORS
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -105,7 +105,7 @@ class AppSecretPointsElsewhere(Rule):
 
     id = "PGW-KV-003"
     severity = "medium"
-    requires = (Section.AZURE_KEYVAULT,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT)
     controls = (*AUTHENTICATORS, Control(NIST_800_53, "AC-3"))
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -179,7 +179,7 @@ class AppSecretWithoutTls(Rule):
 
     id = "PGW-KV-004"
     severity = "medium"
-    requires = (Section.AZURE_KEYVAULT,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT)
     controls = (*TLS_CONFIGURED, *ENCRYPTED_TRANSPORT)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

@@ -50,7 +50,7 @@ class DsnSecretLifecycle(Rule):
 
     id = "PGW-KV-005"
     severity = "low"
-    requires = (Section.AZURE_KEYVAULT,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT)
     # Secrets in vaults with RBAC (3.3.3) and with access policies (3.3.4) alike.
     controls = (Control(CIS_AZURE, "3.3.3"), Control(CIS_AZURE, "3.3.4"), *AUTHENTICATORS)
 
@@ -109,7 +109,7 @@ class VaultNotRecoverable(Rule):
 
     id = "PGW-KV-006"
     severity = "medium"
-    requires = (Section.AZURE_VAULTS,)
+    requires = (Section.TENANCY_MAP, Section.AZURE_VAULTS)
     controls = (Control(CIS_AZURE, "3.3.5"), *AUTHENTICATORS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

@@ -44,7 +44,7 @@ class PrivilegedAppRole(Rule):
     id = "PGW-ROLE-001"
     severity = "high"
     controls = (*ADMIN_PRIVILEGES, *PRIVILEGED_ACCOUNTS)
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

@@ -43,7 +43,7 @@ class ConnectionLimits(Rule):
     id = "PGW-ROLE-003"
     severity = "medium"
     controls = (Control(CIS_POSTGRESQL_17, "5.5"), Control(NIST_800_53, "SC-5"))
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

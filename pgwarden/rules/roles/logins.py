@@ -31,7 +31,7 @@ class UnmappedLogin(Rule):
     id = "PGW-ROLE-004"
     severity = "low"
     controls = (Control(CIS_POSTGRESQL_17, "4.4"), Control(NIST_800_53, "AC-2"))
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

@@ -71,7 +71,7 @@ class AppRoleInPrivilegedRole(Rule):
     id = "PGW-ROLE-002"
     severity = "critical"
     controls = (*ADMIN_PRIVILEGES, *PREDEFINED_ROLES, *PRIVILEGED_ACCOUNTS)
-    requires = (Section.POSTGRES,)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
