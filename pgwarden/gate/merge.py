@@ -105,12 +105,12 @@ def merge_results(parts: Sequence[ResultsPart]) -> MergedResults:
     if all(part.results.compliance is not None for part in parts):
         # Judged again over every server: a control passes only when it passed everywhere.
         results = results.model_copy(
-            update={"compliance": _merged_compliance(compliance_of(results), missing)}
+            update={"compliance": merged_compliance(compliance_of(results), missing)}
         )
     return MergedResults(results=results, shards=count, missing=missing)
 
 
-def _merged_compliance(
+def merged_compliance(
     frameworks: tuple[ComplianceFramework, ...], missing: tuple[int, ...]
 ) -> tuple[ComplianceFramework, ...]:
     """With shards missing, no control can pass: the servers of those shards were not seen."""

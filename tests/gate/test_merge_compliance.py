@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pgwarden.gate.merge import _merged_compliance
+from pgwarden.gate.merge import merged_compliance
 from pgwarden.model.results import (
     ComplianceControl,
     ComplianceFramework,
@@ -24,11 +24,11 @@ def _framework() -> ComplianceFramework:
 
 
 def test_with_every_shard_the_judgement_stands() -> None:
-    assert _merged_compliance((_framework(),), ()) == (_framework(),)
+    assert merged_compliance((_framework(),), ()) == (_framework(),)
 
 
 def test_a_missing_shard_turns_every_pass_into_an_error() -> None:
-    (framework,) = _merged_compliance((_framework(),), (1, 3))
+    (framework,) = merged_compliance((_framework(),), (1, 3))
     passed, failed = framework.controls
     assert passed.status == "error"
     assert passed.reason is not None and "shard(s) 1, 3 missing" in passed.reason
