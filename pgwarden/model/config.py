@@ -170,12 +170,42 @@ class AzureSettings(_Strict):
         return value
 
 
+RULE_ID_FIELD = "{rule_id}"
+
+
+class ReportSettings(_Strict):
+    """How reports present the results."""
+
+    # Where the built-in rules' documentation pages live; without it reports carry no
+    # link (rather than one to a place nobody vouches for). The rule text is in every
+    # report either way.
+    rule_docs_url: str | None = None
+
+    @field_validator("rule_docs_url")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
+            raise ValueError("must be an http(s):// URL, like https://host/docs/rules/{rule_id}.md")
+        if RULE_ID_FIELD not in value:
+            raise ValueError("must contain {rule_id}, where the rule's id goes")
+        return value
+
+    def rule_docs_link(self, rule_id: str) -> str | None:
+        """The documentation page of a built-in rule, or None when none is configured."""
+        if self.rule_docs_url is None:
+            return None
+        return self.rule_docs_url.replace(RULE_ID_FIELD, rule_id)
+
+
 class Config(_Strict):
     """A whole ``pgwarden.toml``."""
 
     policy: Policy = Field(default_factory=Policy)
     server: tuple[ServerConfig, ...] = ()
     azure: AzureSettings = Field(default_factory=AzureSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
     path: str | None = None
     locations: dict[str, int] = Field(default_factory=dict)
 
