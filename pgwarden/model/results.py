@@ -257,7 +257,8 @@ def results_json_schema() -> dict[str, Any]:
     """The JSON Schema generated from the models (the shipped file must equal it)."""
     schema = Results.model_json_schema(by_alias=True, mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://pgwarden.dev/schemas/results-1.0.json"
+    # An identifier, not an address: nothing to fetch, no domain to lapse.
+    schema["$id"] = "urn:pgwarden:schema:results-1.0"
     return schema
 
 
