@@ -17,6 +17,7 @@ import click
 from pgwarden import __version__
 from pgwarden.cli.commands.baseline import baseline_group
 from pgwarden.cli.commands.collect import collect_cmd
+from pgwarden.cli.commands.config import config_group
 from pgwarden.cli.commands.demo import demo
 from pgwarden.cli.commands.history import diff_cmd, history_cmd
 from pgwarden.cli.commands.init import init
@@ -50,6 +51,7 @@ cli.add_command(demo)
 cli.add_command(baseline_group)
 cli.add_command(history_cmd)
 cli.add_command(diff_cmd)
+cli.add_command(config_group)
 
 
 def run(args: list[str] | None = None) -> int:

@@ -25,6 +25,10 @@ def test_init_drafts_a_map_that_loads(seed_server: SeedServer, tmp_path: Path) -
     )
     assert run.returncode == 0, run.stderr
     text = (tmp_path / "draft.toml").read_text()
+    # Editors validate the draft against the schema init saved next to it.
+    assert text.startswith("#:schema ./pgwarden.schema.json\n")
+    schema = (tmp_path / "pgwarden.schema.json").read_text()
+    assert schema == run_pgwarden("config", "schema").stdout
     assert env["ADMIN_DSN"] not in text and 'dsn = "env:ADMIN_DSN"' in text
     config = parse_config(text, "draft.toml")
     server = config.server[0]
