@@ -1,9 +1,10 @@
 """The ready-made integrations in examples/ run as written against a real server.
 
-Every shell block of the CI examples that calls pgwarden is taken from the file and
-run with bash, with the secrets and CI variables the platform would provide pointing
-at the test server (shaped like the seed's shared server, scanned as a least-privilege
-auditor). The scheduled-audit script runs as is.
+The GitHub workflow's jobs run step by step as the runner would (tests/github_actions.py:
+pgwarden's action with its own steps, other actions checked, not run); every shell block
+of the Azure Pipelines file that calls pgwarden is taken from the file and run with
+bash. Secrets and CI variables point at the test server (shaped like the seed's shared
+server, scanned as a least-privilege auditor). The scheduled-audit script runs as is.
 """
 
 from __future__ import annotations
