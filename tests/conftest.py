@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pgwarden.cli.demo import SeedServer, build_seed_server
-from pgwarden.cli.localpg import BINDIR_VARIABLE, LocalServer, find_server_binaries
+from pgwarden.cli.localpg import PG_BIN_VARIABLE, LocalServer, find_server_binaries
 from pgwarden.model.errors import EnvironmentNotReady
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path
 from tests.pgserver import reset_server, running_server
@@ -19,16 +19,16 @@ from tests.pgserver import reset_server, running_server
 
 def pytest_configure() -> None:
     """A relative PGWARDEN_PG_BIN made absolute: tests run pgwarden in other folders."""
-    chosen = os.environ.get(BINDIR_VARIABLE)
+    chosen = os.environ.get(PG_BIN_VARIABLE)
     if chosen:
-        os.environ[BINDIR_VARIABLE] = str(Path(chosen).absolute())
+        os.environ[PG_BIN_VARIABLE] = str(Path(chosen).absolute())
 
 
 def pytest_report_header() -> str:
     """Which PostgreSQL the session's servers run (a version matrix runs several)."""
     if os.environ.get("PGWARDEN_TEST_DSN"):
         return "postgresql: the server of PGWARDEN_TEST_DSN"
-    chosen = f" ({BINDIR_VARIABLE})" if os.environ.get(BINDIR_VARIABLE) else ""
+    chosen = f" ({PG_BIN_VARIABLE})" if os.environ.get(PG_BIN_VARIABLE) else ""
     try:
         bindir = find_server_binaries()
     except EnvironmentNotReady as exc:

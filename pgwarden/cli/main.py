@@ -18,6 +18,7 @@ from pgwarden import __version__
 from pgwarden.cli.commands.baseline import baseline_group
 from pgwarden.cli.commands.collect import collect_cmd
 from pgwarden.cli.commands.compliance import compliance_cmd
+from pgwarden.cli.commands.config import config_group
 from pgwarden.cli.commands.demo import demo
 from pgwarden.cli.commands.frameworks import frameworks_cmd
 from pgwarden.cli.commands.history import diff_cmd, history_cmd
@@ -58,6 +59,7 @@ cli.add_command(compliance_cmd)
 cli.add_command(frameworks_cmd)
 cli.add_command(verify_cmd)
 cli.add_command(merge)
+cli.add_command(config_group)
 
 
 def run(args: list[str] | None = None) -> int:

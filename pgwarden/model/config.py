@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from pgwarden.model.errors import TOML_LIMIT_BYTES, ConfigError, read_input
 from pgwarden.model.shards import arm_server_id
@@ -25,7 +27,7 @@ PGAUDIT_CLASSES = ("read", "write", "function", "role", "ddl", "misc", "misc_set
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 # A Microsoft Entra object id: a GUID, compared in lower case.
@@ -54,39 +56,54 @@ class Policy(_Strict):
     """What the owners require of every server."""
 
     fail_on: FailOn = "high"
+    """The lowest severity that fails the scan (exit 1); none never fails."""
     min_backup_retention_days: int = Field(default=14, ge=1, le=35)
+    """Backup retention below this many days is PGW-BAK-001."""
     require_geo_redundant_backup: bool = False
+    """Geo-redundant backup off is PGW-BAK-003."""
     max_firewall_prefix: int = Field(default=24, ge=0, le=32)
+    """IPv4 firewall ranges wider than this prefix length are PGW-NET-003."""
     allow_azure_services: bool = False
+    """Whether the 0.0.0.0-0.0.0.0 "allow all Azure services" rule is allowed (PGW-NET-002)."""
     require_private_access: bool = False
+    """Public network access enabled is PGW-NET-004."""
     require_high_availability: bool = False
+    """High availability off is PGW-BAK-004."""
     require_entra_auth: bool = False
-    # Azure Policy built-ins a customer opts into (PGW-AZ-001, -002, -003) ...
+    """Entra ID authentication off, or without an administrator, is PGW-AUTH-002."""
     require_entra_only_auth: bool = False
+    """Password authentication must be off (Azure Policy's Entra-only audit, PGW-AZ-001)."""
     require_customer_managed_key: bool = False
+    """Data must be encrypted with a customer-managed key (PGW-AZ-002)."""
     require_private_endpoint: bool = False
-    # ... and ones CIS asks for, checked unless a customer opts out (PGW-AZ-004..006).
+    """An approved private endpoint connection is required (PGW-AZ-003)."""
     require_threat_protection: bool = True
+    """Microsoft Defender threat protection must be on (CIS Azure; PGW-AZ-004, -005)."""
     require_diagnostic_logs: bool = True
+    """A diagnostic setting must send the PostgreSQL logs somewhere (CIS Azure; PGW-AZ-006)."""
     admin_application_names: tuple[str, ...] = ("psql", "pgAdmin*", "azdata*")
+    """Globs of application_name allowed to log in as the admin role (PGW-ADM-001)."""
     severity: dict[str, Severity] = Field(default_factory=dict)
+    """Rule id to severity: overrides a rule's default severity."""
     session_samples: int = Field(default=4, ge=1, le=100)
+    """How many times pg_stat_activity is sampled."""
     session_window_seconds: float = Field(default=2.0, ge=0, le=60)
-    # Log in to each database with SCRAM keys derived once per server (collect's scram.py).
+    """The window the samples of pg_stat_activity are spread over, in seconds."""
     scram_key_reuse: bool = True
-    # Entra object ids of platform principals (a deployment pipeline, pgwarden itself)
-    # that may read every app's DSN secret.
+    """Log in to each database with SCRAM keys derived once per server (collect's scram.py)."""
     secret_readers: tuple[str, ...] = ()
-    # Vaults holding DSN secrets authorize with Azure RBAC, not access policies (PGW-KV-009).
+    """Entra object ids of platform principals (a deployment pipeline, pgwarden itself) that
+    may read every app's DSN secret."""
     require_vault_rbac: bool = True
-    # Vaults holding DSN secrets do not accept traffic from all networks (PGW-KV-010).
+    """Vaults holding DSN secrets authorize with Azure RBAC, not access policies (PGW-KV-009)."""
     require_vault_firewall: bool = True
-    # An app the map gives Entra identities logs in with them only (PGW-ENTRA-001).
+    """Vaults holding DSN secrets do not accept traffic from all networks (PGW-KV-010)."""
     require_entra_app_logins: bool = True
-    # pgaudit classes the server must log (PGW-AUD-001); empty: pgaudit is not required.
+    """An app the map gives Entra identities logs in with them only (PGW-ENTRA-001)."""
     pgaudit_log: tuple[str, ...] = ("ddl", "role")
-    # Extensions any database may have (PGW-EXT-*); None: no allow-list is checked.
+    """pgaudit classes the server must log (PGW-AUD-001); empty: pgaudit is not required."""
     allowed_extensions: tuple[str, ...] | None = None
+    """Extensions any database may have (PGW-EXT-*); None: no allow-list is checked."""
 
     @field_validator("pgaudit_log")
     @classmethod
@@ -117,21 +134,30 @@ class AzureRef(_Strict):
     """Where a server lives in Azure Resource Manager."""
 
     subscription_id: str
+    """The subscription holding the server."""
     resource_group: str | None = None
+    """The server's resource group."""
     server_name: str | None = None
+    """The server's name in Azure, when it differs from the [[server]] name."""
 
 
 class AppConfig(_Strict):
     """One application: the databases it owns and the roles it logs in as."""
 
     name: str = Field(min_length=1)
+    """The app's name (unique on its server)."""
     databases: tuple[str, ...] = ()
+    """The databases the app owns (names are case-sensitive)."""
     roles: tuple[str, ...] = ()
+    """The roles the app logs in as."""
     secret: str | None = None
+    """Where the app's DSN must live: keyvault:VAULT/SECRET or keyvault:https://HOST/secrets/NAME."""
     backup_retention_days: int | None = Field(default=None, ge=1, le=35)
+    """The app's own backup retention requirement, in days (PGW-BAK-002)."""
     connection_budget: int | None = Field(default=None, ge=0)
-    # Entra object ids of the app's managed identities or service principals.
+    """The most connections the app may hold (PGW-ROLE-003)."""
     identities: tuple[str, ...] = ()
+    """Entra object ids of the app's managed identities or service principals."""
 
     @field_validator("secret")
     @classmethod
@@ -148,14 +174,20 @@ class ServerConfig(_Strict):
     """One server of the tenancy map."""
 
     name: str = Field(min_length=1)
+    """The server's name in reports (unique in the map)."""
     dsn: str | None = None
+    """How pgwarden connects: a literal DSN or URI, env:NAME, or keyvault:VAULT/SECRET."""
     admin_role: str | None = None
+    """The server admin role (with Azure: ARM's administratorLogin by default)."""
     platform_roles: tuple[str, ...] = ()
+    """Roles that legitimately span databases (not tenants), such as the auditor."""
     azure: AzureRef | None = None
+    """Where the server lives in Azure; its Azure side is audited only with this."""
     app: tuple[AppConfig, ...] = ()
-    # false: nobody wrote down what this server's tenants are (a fleet server without a
-    # map file); rules that judge the tenancy map are skipped on it, the others run.
+    """The applications on this server ([[server.app]])."""
     tenancy_map: bool = True
+    """false: nobody wrote down what this server's tenants are (a fleet server without a map
+    file); rules that judge the tenancy map are skipped on it, the others run."""
 
     @field_validator("app")
     @classmethod
@@ -236,16 +268,22 @@ class AzureScope(_Strict):
     """A subscription, or one resource group of it, to search for Flexible Servers."""
 
     subscription_id: str = Field(min_length=1)
+    """The subscription to search."""
     resource_group: str | None = None
+    """Only this resource group of it."""
 
 
 class AzureSettings(_Strict):
     """Which Azure cloud to talk to, and what to look for there."""
 
     cloud: Literal["AzureCloud", "AzureChinaCloud", "AzureUSGovernment"] = "AzureCloud"
+    """The Azure cloud."""
     arm_endpoint: str | None = None
+    """An https:// Resource Manager endpoint for private or test endpoints."""
     discover: tuple[AzureScope, ...] = ()
+    """Subscriptions or resource groups whose every Flexible Server is audited in Azure."""
     dsn_secret_pattern: str = CONNECTION_STRING_NAMES
+    """A regular expression: secrets whose name or content type matches hold DSNs."""
 
     @field_validator("arm_endpoint")
     @classmethod
@@ -308,15 +346,49 @@ class FleetSettings(_Strict):
         return value
 
 
+RULE_ID_FIELD = "{rule_id}"
+
+
+class ReportSettings(_Strict):
+    """How reports present the results."""
+
+    # Without it reports carry no link (rather than one to a place nobody vouches for);
+    # the rule text is in every report either way.
+    rule_docs_url: str | None = None
+    """Where the built-in rules' pages are: https://HOST/PATH/{rule_id}.md; unset, no links."""
+
+    @field_validator("rule_docs_url")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
+            raise ValueError("must be an http(s):// URL, like https://host/docs/rules/{rule_id}.md")
+        if RULE_ID_FIELD not in value:
+            raise ValueError("must contain {rule_id}, where the rule's id goes")
+        return value
+
+    def rule_docs_link(self, rule_id: str) -> str | None:
+        """The page of a built-in rule, or None when no base URL is configured."""
+        if self.rule_docs_url is None:
+            return None
+        return self.rule_docs_url.replace(RULE_ID_FIELD, rule_id)
+
+
 class Config(_Strict):
     """A whole ``pgwarden.toml``."""
 
     policy: Policy = Field(default_factory=Policy)
+    """What the owners require of every server."""
     server: tuple[ServerConfig, ...] = ()
+    """The servers of the tenancy map ([[server]])."""
     azure: AzureSettings = Field(default_factory=AzureSettings)
+    """Which Azure cloud to talk to, and what to look for there."""
     fleet: FleetSettings | None = None
-    path: str | None = None
-    locations: dict[str, int] = Field(default_factory=dict)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    """How reports present the results."""
+    path: SkipJsonSchema[str | None] = None
+    locations: SkipJsonSchema[dict[str, int]] = Field(default_factory=dict)
 
     @field_validator("server")
     @classmethod
@@ -398,29 +470,94 @@ def block_locations(text: str) -> dict[str, int]:
     return locations
 
 
+class ConfigProblems(ConfigError):
+    """Every problem of one config file, each a line naming the file, the key and what is wrong.
+
+    As an error it reads as the first problem and how many more there are; ``pgwarden
+    config check`` lists them all.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        super().__init__(f"{problems[0]}{more}")
+
+
+# Fields parse_config fills in; a file that sets them names keys pgwarden.toml has not.
+_NOT_KEYS = ("path", "locations")
+
+
 def parse_toml(text: str, path: str) -> dict[str, Any]:
-    """TOML text as a table; malformed TOML is one ConfigError line naming ``path``."""
+    """TOML text as a table; malformed TOML is one ConfigProblems line naming ``path``."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigProblems([f"{path}: not valid TOML: {exc}"]) from None
     except RecursionError:
-        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+        raise ConfigProblems([f"{path}: not valid TOML: nested too deeply"]) from None
 
 
 def parse_config(text: str, path: str) -> Config:
-    """Validate TOML text into a Config; every problem is one ConfigError line."""
+    """Validate TOML text into a Config; every problem is one line of ConfigProblems."""
     data = parse_toml(text, path)
+    problems = [f"{path}: {key}: unknown key" for key in _NOT_KEYS if key in data]
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = _location(tuple(first["loc"]), data)
-        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {where}: {_describe(first)}{more}") from None
+        problems += [
+            f"{path}: {_location(tuple(error['loc']), data)}: {_describe(error)}"
+            for error in exc.errors()
+        ]
+    if problems:
+        raise ConfigProblems(problems)
     return config.model_copy(update={"path": path, "locations": block_locations(text)})
 
 
 def load_config(path: Path) -> Config:
     """Read and validate a config file."""
     return parse_config(read_input(path, TOML_LIMIT_BYTES), str(path))
+
+
+CONFIG_SCHEMA_RESOURCE = "schemas/config.json"
+# The draft editors' TOML validators (Taplo, Even Better TOML) all read; nothing in
+# the schema needs a later one.
+_DRAFT = "http://json-schema.org/draft-07/schema#"
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of pgwarden.toml, from the models (the shipped file must equal it).
+
+    Shaped for TOML: TOML has no null, so an optional key is simply its type; the
+    generated per-key titles ("Fail On") give way to the descriptions.
+    """
+    generated = _for_toml(Config.model_json_schema(mode="validation"))
+    return {
+        "$schema": _DRAFT,
+        # An identifier, not an address: nothing to fetch, no domain to lapse.
+        "$id": "urn:pgwarden:schema:config",
+        **generated,
+        "title": "pgwarden.toml",
+    }
+
+
+def _for_toml(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_for_toml(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    shaped: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "properties":
+            shaped[key] = {
+                name: _for_toml({k: v for k, v in prop.items() if k != "title"})
+                for name, prop in value.items()
+            }
+        else:
+            shaped[key] = _for_toml(value)
+    options = shaped.pop("anyOf", None)
+    if options is not None:
+        kept = [option for option in options if option != {"type": "null"}]
+        shaped = {**kept[0], **shaped} if len(kept) == 1 else {**shaped, "anyOf": kept}
+    if "default" in shaped and shaped["default"] is None:
+        del shaped["default"]
+    return shaped

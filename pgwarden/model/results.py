@@ -378,7 +378,8 @@ def results_json_schema() -> dict[str, Any]:
     """The JSON Schema generated from the models (the shipped file must equal it)."""
     schema = Results.model_json_schema(by_alias=True, mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = f"https://pgwarden.dev/schemas/results-{SCHEMA_VERSION}.json"
+    # An identifier, not an address: nothing to fetch, no domain to lapse.
+    schema["$id"] = f"urn:pgwarden:schema:results-{SCHEMA_VERSION}"
     return schema
 
 

@@ -235,12 +235,17 @@ def _rule_descriptor(rule: RuleInfo) -> dict[str, Any]:
     markdown = f"**Why it matters**\n\n{rule.description}\n\n**How to fix it**\n\n{fix}"
     if frameworks:
         markdown += f"\n\n**Frameworks**\n{frameworks}"
-    return {
+    descriptor: dict[str, Any] = {
         "id": rule.id,
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.description or rule.title},
         "help": {"text": f"{rule.description}\n\nFix: {fix}".strip(), "markdown": markdown},
-        "helpUri": help_uri(rule),
+    }
+    # No documentation page configured: the rule text above is the documentation.
+    docs = help_uri(rule)
+    if docs is not None:
+        descriptor["helpUri"] = docs
+    return descriptor | {
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
         "properties": {
             "security-severity": SECURITY_SEVERITY[rule.severity],

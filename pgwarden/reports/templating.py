@@ -67,8 +67,13 @@ def markdown_code_block(value: Any) -> Markup:
     return Markup(f"{fence}\n{text}\n{fence}")  # noqa: S704
 
 
-def markdown_link(text: Any, uri: str) -> Markup:
-    """``[text](uri)``: the text escaped, the URI percent-encoded where markdown would stop."""
+def markdown_link(text: Any, uri: str | None) -> Markup:
+    """``[text](uri)``: the text escaped, the URI percent-encoded where markdown would stop.
+
+    Without a URI the text stands alone.
+    """
+    if uri is None:
+        return markdown_inline(text)
     link = f"[{markdown_inline(text)}]({quote(uri, safe=_URI_SAFE)})"
     return Markup(link)  # noqa: S704 - both parts escaped above
 

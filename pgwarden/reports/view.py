@@ -35,9 +35,6 @@ STATUS_ORDER: dict[str, int] = {"fail": 0, "error": 1, "waived": 2, "pass": 3}
 # Characters of output gathered before they are encoded and appended to a document.
 _BATCH_CHARACTERS = 1 << 16
 
-# Built-in rules carry no help URI of their own yet; this is where their docs live.
-RULE_DOCS_URI = "https://pgwarden.dev/rules/{rule_id}"
-
 
 def family_name(code: str) -> str:
     """The readable name of a rule family (``ISO`` → ``Database isolation``)."""
@@ -53,15 +50,16 @@ def family_of(rule_id: str) -> str:
     return parts[1] if len(parts) == 3 else parts[0]
 
 
-def help_uri(rule: RuleInfo) -> str:
-    """The rule's documentation: its own http(s) URI, else the catalogue page.
+def help_uri(rule: RuleInfo) -> str | None:
+    """The rule's documentation page as the results name it, or None: no link then.
 
-    A plug-in's URI ends up as a link in reports; any other scheme (``javascript:``)
-    is not one to follow.
+    The engine sets it (``[report] rule_docs_url`` for built-in rules, a plug-in's own
+    ``help_uri``); reports never invent one. Only http(s) URIs become links: any other
+    scheme (``javascript:``) is not one to follow.
     """
     if rule.help_uri and rule.help_uri.lower().startswith(("https://", "http://")):
         return rule.help_uri
-    return RULE_DOCS_URI.format(rule_id=rule.id)
+    return None
 
 
 def rules_by_id(results: Results) -> dict[str, RuleInfo]:

@@ -20,6 +20,8 @@ from pgwarden.model.errors import UsageError
 from pgwarden.rules.base import Rule, RuleDefinitionError
 
 ENTRY_POINT_GROUP = "pgwarden.rules"
+# The source of the rules pgwarden's own distribution registers.
+BUILT_IN = "built-in"
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def _from_entry_points() -> list[RegisteredRule]:
     registered: list[RegisteredRule] = []
     for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
         dist = point.dist.name if point.dist is not None else "unknown"
-        source = "built-in" if dist == "pgwarden" else f"{dist} ({point.name})"
+        source = BUILT_IN if dist == "pgwarden" else f"{dist} ({point.name})"
         try:
             loaded = point.load()
         except Exception as exc:  # a broken plugin must not look like a clean scan

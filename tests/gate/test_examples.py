@@ -1,9 +1,10 @@
 """The ready-made integrations in examples/ run as written against a real server.
 
-Every shell block of the CI examples that calls pgwarden is taken from the file and
-run with bash, with the secrets and CI variables the platform would provide pointing
-at the test server (shaped like the seed's shared server, scanned as a least-privilege
-auditor). The scheduled-audit script runs as is.
+The GitHub workflow's jobs run step by step as the runner would (tests/github_actions.py:
+pgwarden's action with its own steps, other actions checked, not run); every shell block
+of the Azure Pipelines file that calls pgwarden is taken from the file and run with
+bash. Secrets and CI variables point at the test server (shaped like the seed's shared
+server, scanned as a least-privilege auditor). The scheduled-audit script runs as is.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,10 +20,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import yaml
 
 from pgwarden.cli.demo import AUDITOR, DEMO_CONFIG, DEMO_DSN_VARIABLE, SeedServer
 from pgwarden.gate.waivers import load_waivers
+from tests.cli.test_wheel import NOT_SOURCE
 from tests.gate.conftest import Workspace
+from tests.github_actions import ROOT, Runner, StepRun, substitute
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BLOCK = re.compile(r"^(\s*)(?:- )?(?:run|script): \|\s*$")
@@ -106,26 +111,67 @@ def test_the_example_waivers_file_is_valid() -> None:
     assert len(waivers.entries) == 2
 
 
-def test_github_actions_workflow(repo: tuple[Workspace, dict[str, str]]) -> None:
+@pytest.fixture(scope="module")
+def runner_temp(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The runner's temporary folder (pgwarden's venv kept there between jobs) and a
+    checkout of the action, as GitHub lays them out."""
+    action = tmp_path_factory.mktemp("action") / "pgwarden"
+    shutil.copytree(ROOT, action, ignore=NOT_SOURCE)
+    return tmp_path_factory.mktemp("runner-temp"), action
+
+
+def run_job(
+    name: str, workspace: Workspace, base: dict[str, str], runner_temp: tuple[Path, Path]
+) -> Runner:
+    """One job of the example workflow, its steps run in order as GitHub would."""
+    workflow = yaml.safe_load((EXAMPLES / "github-actions" / "pgwarden.yml").read_text())
+    job = workflow["jobs"][name]
+
+    def lookup(expression: str) -> str:
+        if expression.startswith("secrets."):  # the workflow maps them into its env
+            return base[expression.removeprefix("secrets.")]
+        if expression == "github.run_id":
+            return "1"
+        raise AssertionError(f"unsupported expression in the workflow: {expression}")
+
+    temp, action = runner_temp
+    job_temp = workspace.path / f"runner-{name}"
+    job_temp.mkdir()
+    env = {**base}
+    for scope in (workflow, job):
+        env.update({k: substitute(str(v), lookup) for k, v in scope.get("env", {}).items()})
+    # pgwarden's venv lives in the runner's temporary folder, shared by the jobs here.
+    runner = Runner(
+        workspace=workspace.path, env=env, temp=job_temp, action_path=action, runner_temp=temp
+    )
+    runner.run_steps(job["steps"], lookup, env)
+    return runner
+
+
+def _step(runner: Runner, name: str) -> StepRun:
+    (step,) = [s for s in runner.steps if s.name == name]
+    return step
+
+
+def test_github_actions_workflow(
+    repo: tuple[Workspace, dict[str, str]], runner_temp: tuple[Path, Path]
+) -> None:
     workspace, base = repo
-    gate, audit, recent = shell_blocks(EXAMPLES / "github-actions" / "pgwarden.yml")
-    env = {
-        **base,
-        "GITHUB_OUTPUT": str(workspace.path / "github-output"),
-        "GITHUB_STEP_SUMMARY": str(workspace.path / "step-summary.md"),
-    }
-    audit_env = {**env, "PGWARDEN_HISTORY": "pgwarden-history.sqlite"}  # the audit job's env
+    results_file = workspace.path / "pgwarden-results" / "results.json"
 
     # The gate on a pull request after a change opened secai-radar to everyone: of all
     # the server's violations only that new one fails the gate.
     workspace.sql("GRANT CONNECT ON DATABASE secairadar TO PUBLIC")
     try:
-        run = _bash(gate, workspace, env, errexit=True)
+        gate = run_job("gate", workspace, base, runner_temp)
     finally:
         workspace.sql("REVOKE CONNECT ON DATABASE secairadar FROM PUBLIC")
-    assert run.returncode == 1, run.stderr
-    assert run.stdout == ""  # --quiet
-    results = json.loads((workspace.path / "pgwarden-results.json").read_text())
+    install = _step(gate, "pgwarden: Install pgwarden")
+    assert install.exit_code == 0, install.stderr
+    scan = _step(gate, "Scan")
+    assert scan.exit_code == 1 and scan.outputs["exit-code"] == "1"
+    assert _step(gate, "pgwarden: Fail on violations or an incomplete scan").exit_code == 1
+    results = json.loads(results_file.read_text())
     failing_new = [
         (f["rule_id"], f["resource"])
         for f in results["findings"]
@@ -133,16 +179,22 @@ def test_github_actions_workflow(repo: tuple[Workspace, dict[str, str]]) -> None
     ]
     assert failing_new == [("PGW-ISO-001", "database/secairadar")]
     assert results["summary"]["fail"] > 1  # the baseline accepted the others
-    sarif = json.loads((workspace.path / "pgwarden.sarif").read_text())
+    sarif = json.loads((workspace.path / "pgwarden-results" / "results.sarif").read_text())
     assert sarif["version"] == "2.1.0"
     assert {r["baselineState"] for r in sarif["runs"][0]["results"]} == {"unchanged", "new"}
-    assert (workspace.path / "pgwarden-summary.md").read_text().startswith("### ")
+    assert gate.summary.read_text().startswith("### ")
+    (upload,) = gate.recorded("github/codeql-action/upload-sarif@")
+    assert upload.with_ == {"sarif_file": "pgwarden-results/results.sarif", "category": "pgwarden"}
+    (kept,) = gate.recorded("actions/upload-artifact@")
+    assert kept.with_["path"] == "pgwarden-results/results.json"
 
-    # The scheduled audit: the step itself succeeds, the exit code goes to the output.
-    run = _bash(audit, workspace, audit_env, errexit=True)
-    assert run.returncode == 0, run.stderr
-    assert (workspace.path / "github-output").read_text() == "exit-code=1\n"
-    results = json.loads((workspace.path / "pgwarden-results.json").read_text())
+    # The scheduled audit: the action records the exit code, the last step fails the job.
+    results_file.unlink()
+    audit = run_job("audit", workspace, base, runner_temp)
+    step = _step(audit, "Audit")
+    assert step.exit_code == 0 and step.outputs["exit-code"] == "1"
+    assert _step(audit, "Fail on violations or an incomplete scan").exit_code == 1
+    results = json.loads(results_file.read_text())
     assert results["history"]["run_id"] == 1
     waived = [f for f in results["findings"] if f["status"] == "waived"]
     assert sorted((f["resource"], f["waiver"]["owner"]) for f in waived) == [
@@ -150,11 +202,11 @@ def test_github_actions_workflow(repo: tuple[Workspace, dict[str, str]]) -> None
         ("database/temporal_visibility", "temporal-oncall@example.com"),
         ("database/zep", "platform-team@example.com"),
     ]
-    assert (workspace.path / "pgwarden-report.html").exists()
-
-    run = _bash(recent, workspace, audit_env, errexit=True)
-    assert run.returncode == 0, run.stderr
-    assert "ctxeco-db" in run.stdout
+    assert (workspace.path / "pgwarden-results" / "report.html").exists()
+    recent = _step(audit, "Recent runs")
+    assert recent.exit_code == 0, recent.stderr
+    assert "ctxeco-db" in recent.stdout  # pgwarden on PATH after the action (GITHUB_PATH)
+    assert audit.recorded("actions/cache/save@")  # the history file exists to be saved
 
 
 def test_azure_pipelines_with_a_postgresql_history(

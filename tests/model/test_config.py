@@ -75,6 +75,15 @@ def test_good_config_loads_with_block_lines() -> None:
         ("[policy.severity]\nISO = 'high'", "'ISO' is not a rule id"),
         ("[policy]\nmax_firewall_prefix = 40", "policy.max_firewall_prefix:"),
         ("[policy]\nscram_key_reuse = 'sometimes'", "policy.scram_key_reuse: Input should be"),
+        ("[report]\nrule_docs_url = 'docs/{rule_id}.md'", "report.rule_docs_url: must be an"),
+        (
+            "[report]\nrule_docs_url = 'javascript:alert(1)//{rule_id}'",
+            "report.rule_docs_url: must be an http(s):// URL",
+        ),
+        (
+            "[report]\nrule_docs_url = 'https://example.com/rules/'",
+            "report.rule_docs_url: must contain {rule_id}",
+        ),
     ],
 )
 def test_bad_config_is_one_clear_line(text: str, expected: str) -> None:

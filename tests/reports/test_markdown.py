@@ -22,7 +22,10 @@ def test_summary_has_counts_failing_findings_and_fixes(results: Results) -> None
     text = render_markdown(results)
     assert text.startswith("### ❌ pgwarden: 10 failing findings\n")
     assert "| **10** | 2 | 6 | 0 | 2 | 1 | 1 | 8 |" in text
-    assert "[PGW-ISO-001](https://pgwarden.dev/rules/PGW-ISO-001)" in text
+    # A rule whose results name its documentation page links to it; the others do not.
+    docs = "https://git.example.com/pgwarden/blob/v0.1.0/docs/rules/PGW-ISO-001.md"
+    assert f"[PGW-ISO-001]({docs})" in text
+    assert "| PGW-ROLE-002 |" in text and "[PGW-ROLE-002]" not in text
     assert "REVOKE CONNECT ON DATABASE temporal FROM PUBLIC;" in text
     assert "> [!WARNING]" in text  # the scan is incomplete
     assert "zep moves to its own server in Q1" in text

@@ -96,7 +96,11 @@ def test_rules_carry_what_github_shows(results: Results) -> None:
     assert "PUBLIC" in iso["fullDescription"]["text"]
     assert "REVOKE CONNECT" in iso["help"]["text"]
     assert "**How to fix it**" in iso["help"]["markdown"]
-    assert iso["helpUri"].startswith("https://")
+    assert iso["helpUri"] == (
+        "https://git.example.com/pgwarden/blob/v0.1.0/docs/rules/PGW-ISO-001.md"
+    )
+    assert "helpUri" not in rules["PGW-ISO-002"]  # no page named: no link, the text stays
+    assert "REVOKE CONNECT" in rules["PGW-ISO-002"]["help"]["text"]
     assert iso["defaultConfiguration"]["level"] == "error"
     assert iso["properties"]["security-severity"] == "8.0"
     assert {"security", "ISO", "CIS PostgreSQL 4.7"} <= set(iso["properties"]["tags"])

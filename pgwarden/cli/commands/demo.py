@@ -15,10 +15,17 @@ from pgwarden.cli.terminal import Console
 @click.option(
     "--output-dir", default="pgwarden-demo", show_default=True, type=click.Path(path_type=Path)
 )
-def demo(output_dir: Path) -> None:
+@click.option(
+    "--pg-bin",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="bin folder of the PostgreSQL server to run (default: $PGWARDEN_PG_BIN, PATH, "
+    "the usual install locations, the [demo] extra)",
+)
+def demo(output_dir: Path, pg_bin: Path | None) -> None:
     """Scan a throwaway local PostgreSQL shaped like a shared Azure server."""
     from pgwarden.cli.demo import run_demo
 
     with one_line_errors():
-        code = run_demo(output_dir, Console())
+        code = run_demo(output_dir, Console(), pg_bin)
         sys.exit(code)

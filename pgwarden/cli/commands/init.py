@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from pgwarden.cli.commands.config import SCHEMA_DIRECTIVE, SCHEMA_FILE, shipped_config_schema
 from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.options import DSN_HELP
 from pgwarden.cli.outputs import write_output
@@ -48,12 +49,22 @@ def init(output: str, as_json: bool, **options: Any) -> None:
         if output != "-" and Path(output).exists():
             raise UsageError(f"{output} exists; not overwriting it")
         draft = draft_map(InitRequest.of_options(**options))
+        # The directive first: editors then complete and check the map as it is reviewed.
+        text = f"{SCHEMA_DIRECTIVE}\n{draft.text}"
         if not (as_json and output == "-"):
-            write_output(output, draft.text)
+            write_output(output, text)
         if as_json:
             document = draft.to_json(include_text=output == "-")
             click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         else:
             click.echo("\n".join(review_lines(draft.review)), err=True)
-        if output != "-":
-            click.echo(f"draft written to {output}: review every line marked REVIEW", err=True)
+        if output == "-":
+            return
+        schema = Path(output).parent / SCHEMA_FILE
+        if not schema.exists():
+            schema.write_text(shipped_config_schema(), encoding="utf-8")
+        click.echo(
+            f"draft written to {output} (its JSON Schema in {schema}): "
+            "review every line marked REVIEW",
+            err=True,
+        )
