@@ -161,6 +161,23 @@ def build_seed_server(server: LocalServer) -> SeedServer:
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
         row = conn.execute("SELECT current_setting('port')").fetchone()
         port = str(row[0]) if row else str(server.port)
+        # Builds without the contrib modules (the [demo] extra's) have no postgres_fdw:
+        # the demo then plants no channel rather than failing.
+        has_fdw = bool(
+            conn.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'postgres_fdw'"
+            ).fetchone()
+        )
+    channel: list[sql.Composed | sql.SQL] = [
+        # A postgres_fdw channel from zep into ctxEco on this very server, which
+        # zep's role may use (one CREATE USER MAPPING away from ctxEco's data).
+        sql.SQL("CREATE EXTENSION postgres_fdw"),
+        sql.SQL(
+            "CREATE SERVER ctxeco_link FOREIGN DATA WRAPPER postgres_fdw "
+            "OPTIONS (host 'localhost', port {}, dbname 'ctxEco')"
+        ).format(sql.Literal(port)),
+        sql.SQL("GRANT USAGE ON FOREIGN SERVER ctxeco_link TO zep_app"),
+    ]
     per_database: dict[str, list[sql.Composed | sql.SQL]] = {
         "secairadar": [
             sql.SQL("CREATE SCHEMA radar AUTHORIZATION secairadar_app"),
@@ -184,14 +201,7 @@ def build_seed_server(server: LocalServer) -> SeedServer:
             sql.SQL("RESET ROLE"),
             # Anyone may create objects in zep's public schema.
             sql.SQL("GRANT CREATE ON SCHEMA public TO PUBLIC"),
-            # A postgres_fdw channel from zep into ctxEco on this very server, which
-            # zep's role may use (one CREATE USER MAPPING away from ctxEco's data).
-            sql.SQL("CREATE EXTENSION postgres_fdw"),
-            sql.SQL(
-                "CREATE SERVER ctxeco_link FOREIGN DATA WRAPPER postgres_fdw "
-                "OPTIONS (host 'localhost', port {}, dbname 'ctxEco')"
-            ).format(sql.Literal(port)),
-            sql.SQL("GRANT USAGE ON FOREIGN SERVER ctxeco_link TO zep_app"),
+            *(channel if has_fdw else []),
         ],
         "temporal": [
             # The admin's SECURITY DEFINER routine with its caller's search_path, which

@@ -55,6 +55,8 @@ def init(output: str, as_json: bool, **options: Any) -> None:
             write_output(output, text)
         if as_json:
             document = draft.to_json(include_text=output == "-")
+            if "draft" in document:
+                document["draft"] = text  # what a file would hold, the directive first
             click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         else:
             click.echo("\n".join(review_lines(draft.review)), err=True)
