@@ -11,10 +11,11 @@ import re
 from collections.abc import Iterable
 
 from pgwarden.model.config import PGAUDIT_CLASSES
+from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_16, CIS_POSTGRESQL_17, NIST_800_53
 from pgwarden.model.identifiers import setting_list
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import set_parameter
-from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
+from pgwarden.rules.base import Control, Rule, ServerContext, Verdict, quote_ident
 from pgwarden.rules.server_settings import SettingsView, alter_system, read_settings
 
 PRELOAD = "shared_preload_libraries"
@@ -23,9 +24,11 @@ LINE_PREFIX = "log_line_prefix"
 DESTINATION = "log_destination"
 LOG_STATEMENT = "log_statement"
 
-CIS_PGAUDIT = tuple(f"CIS PostgreSQL {v} Benchmark 3.2" for v in (16, 17))
-CIS_LINE_PREFIX = tuple(f"CIS PostgreSQL {v} Benchmark 3.1.24" for v in (16, 17))
-CIS_LOG_STATEMENT = tuple(f"CIS PostgreSQL {v} Benchmark 3.1.25" for v in (16, 17))
+# CIS PostgreSQL 16 and 17 number these items alike.
+CIS_PGAUDIT = (Control(CIS_POSTGRESQL_16, "3.2"), Control(CIS_POSTGRESQL_17, "3.2"))
+CIS_LINE_PREFIX = (Control(CIS_POSTGRESQL_16, "3.1.24"), Control(CIS_POSTGRESQL_17, "3.1.24"))
+CIS_LOG_STATEMENT = (Control(CIS_POSTGRESQL_16, "3.1.25"), Control(CIS_POSTGRESQL_17, "3.1.25"))
+AUDIT_GENERATION = Control(NIST_800_53, "AU-12")
 
 # What an investigation needs on every log line, and the escapes that give it.
 PREFIX_FIELDS: dict[str, tuple[str, ...]] = {
@@ -121,7 +124,7 @@ class PgauditNotLogging(Rule):
 
     id = "PGW-AUD-001"
     severity = "medium"
-    frameworks = (*CIS_PGAUDIT, "NIST SP 800-53 AU-2", "NIST SP 800-53 AU-12")
+    controls = (*CIS_PGAUDIT, Control(NIST_800_53, "AU-2"), AUDIT_GENERATION)
     requires = ()
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -202,7 +205,7 @@ class LogLinePrefixIncomplete(Rule):
 
     id = "PGW-AUD-002"
     severity = "low"
-    frameworks = (*CIS_LINE_PREFIX, "NIST SP 800-53 AU-3")
+    controls = (*CIS_LINE_PREFIX, Control(NIST_800_53, "AU-3"))
     requires = ()
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -257,7 +260,7 @@ class DdlNotLogged(Rule):
 
     id = "PGW-AUD-003"
     severity = "low"
-    frameworks = (*CIS_LOG_STATEMENT, "NIST SP 800-53 AU-12")
+    controls = (*CIS_LOG_STATEMENT, AUDIT_GENERATION)
     requires = ()
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

@@ -14,13 +14,20 @@ from collections.abc import Iterable
 from pgwarden.access.holdings import Holding, direct_holders, direct_holdings
 from pgwarden.access.remediation import in_database, revoke_membership, sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import Role, ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
+from pgwarden.rules.base import (
+    Control,
+    Rule,
+    Section,
+    ServerContext,
+    Verdict,
+    quote_ident,
+    quote_literal,
+)
+from pgwarden.rules.control_sets import ADMIN_PRIVILEGES, AUTHENTICATORS
 
-NIST_AUTHENTICATOR_MANAGEMENT = "NIST SP 800-53 IA-5"
-NIST_ACCOUNT_MANAGEMENT = "NIST SP 800-53 AC-2"
-NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
-CIS_PG_ROLES = "CIS PostgreSQL 16 Benchmark 4.2"
+ACCOUNT_MANAGEMENT = Control(NIST_800_53, "AC-2")
 MAX_LISTED = 25
 
 
@@ -87,7 +94,7 @@ class PasswordLoginBesideEntraIdentity(Rule):
 
     id = "PGW-ENTRA-001"
     severity = "medium"
-    frameworks = (NIST_AUTHENTICATOR_MANAGEMENT, NIST_ACCOUNT_MANAGEMENT)
+    controls = (*AUTHENTICATORS, ACCOUNT_MANAGEMENT)
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -183,7 +190,7 @@ class EntraUserHoldsPrivileges(Rule):
 
     id = "PGW-ENTRA-002"
     severity = "medium"
-    frameworks = (NIST_ACCOUNT_MANAGEMENT, NIST_LEAST_PRIVILEGE, CIS_PG_ROLES)
+    controls = (ACCOUNT_MANAGEMENT, Control(NIST_800_53, "AC-6"), *ADMIN_PRIVILEGES)
     requires = (Section.POSTGRES, Section.POSTGRES_DATABASE_DETAILS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -248,7 +255,7 @@ class EntraGroupSpansApps(Rule):
 
     id = "PGW-ENTRA-003"
     severity = "high"
-    frameworks = (NIST_LEAST_PRIVILEGE, NIST_ACCOUNT_MANAGEMENT)
+    controls = (Control(NIST_800_53, "AC-6"), ACCOUNT_MANAGEMENT)
     requires = (Section.POSTGRES, Section.POSTGRES_DATABASE_DETAILS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

@@ -16,10 +16,12 @@ from collections.abc import Iterable
 from pgwarden.access.remediation import in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.extensions import Extension
+from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.identifiers import setting_list
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import set_parameter
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.rules.control_sets import INFORMATION_FLOW
 from pgwarden.rules.database_contents import Inspected, inspected_databases
 from pgwarden.rules.server_settings import read_settings
 
@@ -29,8 +31,8 @@ CHANNEL_EXTENSIONS: dict[str, str] = {
     "postgres_fdw": "maps tables of any database, this server's included, into this one",
     "pg_cron": "runs SQL on a schedule in any database as any role a superuser names",
 }
-NIST_LEAST_FUNCTIONALITY = "NIST SP 800-53 CM-7"
-NIST_ALLOW_LIST = "NIST SP 800-53 CM-7(5)"
+LEAST_FUNCTIONALITY = Control(NIST_800_53, "CM-7")
+ALLOW_LIST = Control(NIST_800_53, "CM-7(5)")
 
 
 def _azure_allowed(snapshot: ServerSnapshot) -> list[str] | None:
@@ -91,7 +93,7 @@ class ExtensionNotAllowed(Rule):
 
     id = "PGW-EXT-001"
     severity = "medium"
-    frameworks = (NIST_ALLOW_LIST,)
+    controls = (ALLOW_LIST,)
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -147,7 +149,7 @@ class ChannelExtensionInstalled(Rule):
 
     id = "PGW-EXT-002"
     severity = "medium"
-    frameworks = (NIST_LEAST_FUNCTIONALITY, "NIST SP 800-53 AC-4")
+    controls = (LEAST_FUNCTIONALITY, *INFORMATION_FLOW)
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -184,7 +186,7 @@ class UntrustedLanguageInstalled(Rule):
 
     id = "PGW-EXT-003"
     severity = "high"
-    frameworks = (NIST_LEAST_FUNCTIONALITY, "NIST SP 800-53 AC-6")
+    controls = (LEAST_FUNCTIONALITY, Control(NIST_800_53, "AC-6"))
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -236,7 +238,7 @@ class AzureExtensionsAllowTooMuch(Rule):
 
     id = "PGW-EXT-004"
     severity = "low"
-    frameworks = (NIST_ALLOW_LIST,)
+    controls = (ALLOW_LIST,)
     # Either Azure's server parameters or pg_settings will do: the rule decides.
     requires = ()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pgwarden.engine import missing_section, skipped_section
+from pgwarden.model.frameworks.catalogue import AZURE_POLICY
 from pgwarden.model.snapshot import (
     AzureSnapshot,
     DefenderPlan,
@@ -156,7 +157,7 @@ def test_rule_verdicts(
 
 def test_every_rule_names_its_azure_policy_definition() -> None:
     for rule in RULES:
-        assert any(f.startswith("Azure Policy: ") for f in rule.frameworks), rule.id
+        assert any(c.framework == AZURE_POLICY for c in rule.controls), rule.id
 
 
 def test_new_sections_missing_with_a_gap_are_errors_without_one_skipped() -> None:

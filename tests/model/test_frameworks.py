@@ -92,10 +92,12 @@ def test_every_applicable_control_a_rule_checks_is_mapped_and_no_rule_checks_an_
 
 
 def test_the_admin_privileges_item_is_numbered_per_edition() -> None:
-    """CIS PostgreSQL 16 numbers it 4.2, 17 numbers it 4.3: never mixed up."""
+    """CIS PostgreSQL 16 and 17 number these items differently: never mixed up."""
     for entry in _builtin():
         controls = {(c.framework, c.id) for c in entry.rule.controls}
         assert ((CIS_POSTGRESQL_16, "4.2") in controls) == ((CIS_POSTGRESQL_17, "4.3") in controls)
+        # Function privileges: 16's 4.3 is 17's 4.5; DML privileges: 16's 4.4 is 17's 4.6.
+        assert ((CIS_POSTGRESQL_16, "4.3") in controls) == ((CIS_POSTGRESQL_17, "4.5") in controls)
         assert ((CIS_POSTGRESQL_16, "4.4") in controls) == ((CIS_POSTGRESQL_17, "4.6") in controls)
 
 

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from pgwarden.cli.main import cli
 from pgwarden.engine import evaluate
 from pgwarden.model.config import Config
+from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_16, CIS_POSTGRESQL_17
 from pgwarden.model.snapshot import Snapshot
 from pgwarden.rules.registry import find_rule, load_rules, select_rules
 
@@ -35,14 +36,15 @@ SEVERITIES = {
     "PGW-EXT-003": "high",
     "PGW-EXT-004": "low",
 }
-# The CIS PostgreSQL Benchmark items the rules are mapped to (16 and 17 alike).
+# The CIS PostgreSQL Benchmark items the rules are mapped to: (16 edition, 17 edition).
 CIS_ITEMS = {
-    "PGW-AUD-001": "3.2",
-    "PGW-AUD-002": "3.1.24",
-    "PGW-AUD-003": "3.1.25",
-    "PGW-FUNC-001": "4.3",
-    "PGW-FUNC-002": "4.3",
-    "PGW-FUNC-003": "4.3",
+    "PGW-AUD-001": ("3.2", "3.2"),
+    "PGW-AUD-002": ("3.1.24", "3.1.24"),
+    "PGW-AUD-003": ("3.1.25", "3.1.25"),
+    # "Ensure excessive function privileges are revoked" (17's 4.3 is another item).
+    "PGW-FUNC-001": ("4.3", "4.5"),
+    "PGW-FUNC-002": ("4.3", "4.5"),
+    "PGW-FUNC-003": ("4.3", "4.5"),
 }
 # A case written before pgwarden read what these rules need: two databases read.
 OLD_CASE = Path(__file__).parent / "fixtures" / "pg15_schemas_and_defaults.json"
@@ -54,11 +56,14 @@ def test_rule_metadata(rule_id: str) -> None:
     rule = entry.rule
     assert entry.source == "built-in"
     assert rule.severity == SEVERITIES[rule_id]
-    assert rule.frameworks and isinstance(rule.frameworks, tuple)
+    assert rule.controls and isinstance(rule.controls, tuple)
+    assert not rule.frameworks  # built-ins map to controls, not free text
+    cis = {(c.framework, c.id) for c in rule.controls if c.framework.startswith("cis-postgresql")}
     if rule_id in CIS_ITEMS:
-        assert {f"CIS PostgreSQL {v} Benchmark {CIS_ITEMS[rule_id]}" for v in (16, 17)} <= set(
-            rule.frameworks
-        )
+        sixteen, seventeen = CIS_ITEMS[rule_id]
+        assert cis == {(CIS_POSTGRESQL_16, sixteen), (CIS_POSTGRESQL_17, seventeen)}
+    else:
+        assert not cis
     doc = rule.doc()
     assert doc.title and doc.rationale and doc.violation and doc.fix
 

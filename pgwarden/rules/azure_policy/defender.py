@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import AZURE_POLICY, CIS_AZURE, NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
-from pgwarden.rules.azure_policy._policy import (
-    CIS_AZURE_V2_DEFENDER_OSS,
-    CIS_AZURE_V3_DEFENDER_OSS,
-    azure_policy,
-)
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
+
+# Threat protection on the server, and the plan that turns it on for the subscription,
+# are what CIS Azure 3.1.7.2 (Defender for open-source relational databases) and NIST
+# SI-4 (system monitoring) ask for.
+DEFENDER_CONTROLS = (Control(CIS_AZURE, "3.1.7.2"), Control(NIST_800_53, "SI-4"))
 
 
 class ThreatProtectionOff(Rule):
@@ -33,14 +34,7 @@ class ThreatProtectionOff(Rule):
 
     id = "PGW-AZ-004"
     severity = "medium"
-    frameworks = (
-        azure_policy(
-            "Azure Defender for SQL should be enabled for unprotected PostgreSQL flexible servers",
-            "d38668f5-d155-42c7-ab3d-9b57b50f8fbf",
-        ),
-        CIS_AZURE_V3_DEFENDER_OSS,
-        "NIST SP 800-53 SI-4",
-    )
+    controls = (Control(AZURE_POLICY, "d38668f5-d155-42c7-ab3d-9b57b50f8fbf"), *DEFENDER_CONTROLS)
     requires = (Section.AZURE_THREAT_PROTECTION,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -79,15 +73,7 @@ class DefenderPlanOff(Rule):
 
     id = "PGW-AZ-005"
     severity = "medium"
-    frameworks = (
-        azure_policy(
-            "Azure Defender for open-source relational databases should be enabled",
-            "0a9fbe0d-c5c4-4da8-87d8-f4fd77338835",
-        ),
-        CIS_AZURE_V3_DEFENDER_OSS,
-        CIS_AZURE_V2_DEFENDER_OSS,
-        "NIST SP 800-53 SI-4",
-    )
+    controls = (Control(AZURE_POLICY, "0a9fbe0d-c5c4-4da8-87d8-f4fd77338835"), *DEFENDER_CONTROLS)
     requires = (Section.AZURE_DEFENDER_PLAN,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import AZURE_POLICY, CIS_AZURE, NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.azure_policy._policy import CIS_AZURE_V2_RESOURCE_LOGS, azure_policy
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
 
 # Log categories (or category groups) that carry the server's PostgreSQL logs.
 POSTGRES_LOGS = frozenset({"alllogs", "postgresqllogs"})
@@ -32,24 +32,14 @@ class NoDiagnosticLogs(Rule):
 
     id = "PGW-AZ-006"
     severity = "medium"
-    frameworks = (
-        azure_policy(
-            "Enable logging by category group for PostgreSQL flexible server "
-            "(microsoft.dbforpostgresql/flexibleservers) to Log Analytics",
-            "cdd1dbc6-0004-4fcd-afd7-b67550de37ff",
-        ),
-        azure_policy(
-            "Enable logging by category group for microsoft.dbforpostgresql/flexibleservers "
-            "to Event Hub",
-            "bd0079c6-6f2d-42f4-9cee-e23930968f10",
-        ),
-        azure_policy(
-            "Enable logging by category group for microsoft.dbforpostgresql/flexibleservers "
-            "to Storage",
-            "499b7900-f44e-40ea-b8d3-2f3cf75f2ca4",
-        ),
-        CIS_AZURE_V2_RESOURCE_LOGS,
-        "NIST SP 800-53 AU-12",
+    # One definition per destination (Log Analytics, Event Hub, Storage): the rule
+    # accepts any, so each definition's own destination is left to a person.
+    controls = (
+        Control(AZURE_POLICY, "cdd1dbc6-0004-4fcd-afd7-b67550de37ff"),
+        Control(AZURE_POLICY, "bd0079c6-6f2d-42f4-9cee-e23930968f10"),
+        Control(AZURE_POLICY, "499b7900-f44e-40ea-b8d3-2f3cf75f2ca4"),
+        Control(CIS_AZURE, "6.4"),
+        Control(NIST_800_53, "AU-12"),
     )
     requires = (Section.AZURE_DIAGNOSTIC_SETTINGS, Section.AZURE_SERVER)
 

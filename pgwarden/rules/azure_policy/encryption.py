@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import AZURE_POLICY, NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import resource_group
-from pgwarden.rules.azure_policy._policy import azure_policy
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
 
 
 class NoCustomerManagedKey(Rule):
@@ -29,13 +29,10 @@ class NoCustomerManagedKey(Rule):
 
     id = "PGW-AZ-002"
     severity = "medium"
-    frameworks = (
-        azure_policy(
-            "PostgreSQL flexible servers should use customer-managed keys to encrypt data at rest",
-            "12c74c95-0efd-48da-b8d9-2a7d68470c92",
-        ),
-        "NIST SP 800-53 SC-12",
-        "NIST SP 800-53 SC-28(1)",
+    controls = (
+        Control(AZURE_POLICY, "12c74c95-0efd-48da-b8d9-2a7d68470c92"),
+        Control(NIST_800_53, "SC-12"),
+        Control(NIST_800_53, "SC-28(1)"),
     )
     requires = (Section.AZURE_SERVER,)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import AZURE_POLICY, NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
-from pgwarden.rules.azure_policy._policy import azure_policy
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
 
 
 class PasswordAuthenticationOn(Rule):
@@ -29,13 +29,9 @@ class PasswordAuthenticationOn(Rule):
 
     id = "PGW-AZ-001"
     severity = "medium"
-    frameworks = (
-        azure_policy(
-            "[Preview]: Azure PostgreSQL flexible server should have Microsoft Entra Only "
-            "Authentication enabled",
-            "fa498b91-8a7e-4710-9578-da944c68d1fe",
-        ),
-        "NIST SP 800-53 IA-2",
+    controls = (
+        Control(AZURE_POLICY, "fa498b91-8a7e-4710-9578-da944c68d1fe"),
+        Control(NIST_800_53, "IA-2"),
     )
     requires = (Section.AZURE_SERVER,)
 

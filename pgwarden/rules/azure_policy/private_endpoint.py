@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.frameworks.catalogue import AZURE_POLICY
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import resource_group
-from pgwarden.rules.azure_policy._policy import azure_policy
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
+from pgwarden.rules.control_sets import BOUNDARY
 
 
 class NoPrivateEndpoint(Rule):
@@ -31,13 +32,7 @@ class NoPrivateEndpoint(Rule):
 
     id = "PGW-AZ-003"
     severity = "medium"
-    frameworks = (
-        azure_policy(
-            "Private endpoint should be enabled for PostgreSQL flexible servers",
-            "5375a5bb-22c6-46d7-8a43-83417cfb4460",
-        ),
-        "NIST SP 800-53 SC-7",
-    )
+    controls = (Control(AZURE_POLICY, "5375a5bb-22c6-46d7-8a43-83417cfb4460"), *BOUNDARY)
     requires = (Section.AZURE_SERVER,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

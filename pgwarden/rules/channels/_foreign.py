@@ -18,15 +18,17 @@ from pgwarden.access.grants import acl_accesses, can_connect, ownership_access
 from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.channels import ForeignServer, UserMapping
+from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Verdict, quote_ident
+from pgwarden.rules.base import Control, Verdict, quote_ident
 from pgwarden.rules.channels._endpoints import Target, resolve, server_identity
+from pgwarden.rules.control_sets import INFORMATION_FLOW
 from pgwarden.rules.database_contents import inspected_databases
 
 # Foreign-data wrappers that open libpq connections (dblink uses either).
 LIBPQ_WRAPPERS = frozenset({"postgres_fdw", "dblink_fdw"})
-NIST_FLOW = "NIST SP 800-53 AC-4"
-NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
+# A channel is a flow between tenants, opened with access a role should not hold.
+CHANNEL_CONTROLS = (*INFORMATION_FLOW, Control(NIST_800_53, "AC-6"))
 # Evidence lists stop here (with their total beside them).
 MAX_LISTED = 25
 

@@ -10,7 +10,7 @@ from pgwarden.model.channels import CronJob, PgCron
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.channels._endpoints import ServerIdentity, resolve, server_identity
-from pgwarden.rules.channels._foreign import NIST_FLOW, NIST_LEAST_PRIVILEGE
+from pgwarden.rules.channels._foreign import CHANNEL_CONTROLS
 
 
 class CronJobAcrossApps(Rule):
@@ -33,7 +33,7 @@ class CronJobAcrossApps(Rule):
 
     id = "PGW-CHAN-004"
     severity = "high"
-    frameworks = (NIST_FLOW, NIST_LEAST_PRIVILEGE)
+    controls = CHANNEL_CONTROLS
     requires = (Section.POSTGRES, Section.POSTGRES_CRON)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

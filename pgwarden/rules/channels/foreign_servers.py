@@ -9,7 +9,8 @@ from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
 from pgwarden.rules.channels._endpoints import server_identity
-from pgwarden.rules.channels._foreign import NIST_FLOW, Channel, channels
+from pgwarden.rules.channels._foreign import Channel, channels
+from pgwarden.rules.control_sets import INFORMATION_FLOW
 
 
 class ForeignServerToOtherApp(Rule):
@@ -37,7 +38,7 @@ class ForeignServerToOtherApp(Rule):
 
     id = "PGW-CHAN-001"
     severity = "medium"
-    frameworks = (NIST_FLOW,)
+    controls = INFORMATION_FLOW
     requires = (Section.POSTGRES,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

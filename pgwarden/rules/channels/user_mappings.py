@@ -7,12 +7,20 @@ from collections.abc import Iterable
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.channels import UserMapping
+from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
+from pgwarden.rules.base import (
+    Control,
+    Rule,
+    Section,
+    ServerContext,
+    Verdict,
+    quote_ident,
+    quote_literal,
+)
 from pgwarden.rules.channels._foreign import (
+    CHANNEL_CONTROLS,
     MAX_LISTED,
-    NIST_FLOW,
-    NIST_LEAST_PRIVILEGE,
     Channel,
     channels,
     drop_mapping,
@@ -20,7 +28,7 @@ from pgwarden.rules.channels._foreign import (
 )
 from pgwarden.rules.privileged import privilege_of
 
-NIST_EMBEDDED_AUTHENTICATORS = "NIST SP 800-53 IA-5(7)"
+EMBEDDED_AUTHENTICATORS = Control(NIST_800_53, "IA-5(7)")
 
 
 def _who(mapping: UserMapping) -> str:
@@ -70,7 +78,7 @@ class ForeignRoleUsesChannel(_MappingRule):
 
     id = "PGW-CHAN-002"
     severity = "high"
-    frameworks = (NIST_FLOW, NIST_LEAST_PRIVILEGE)
+    controls = CHANNEL_CONTROLS
     requires = (Section.POSTGRES,)
 
     def judge(self, tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:
@@ -149,7 +157,7 @@ class CredentialsInUserMapping(_MappingRule):
 
     id = "PGW-CHAN-003"
     severity = "critical"
-    frameworks = (NIST_EMBEDDED_AUTHENTICATORS, NIST_LEAST_PRIVILEGE)
+    controls = (EMBEDDED_AUTHENTICATORS, Control(NIST_800_53, "AC-6"))
     requires = (Section.POSTGRES,)
 
     def judge(self, tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:

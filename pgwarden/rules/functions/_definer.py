@@ -25,16 +25,20 @@ from dataclasses import dataclass
 from pgwarden.access.grants import can_connect
 from pgwarden.access.remediation import in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_16, CIS_POSTGRESQL_17, NIST_800_53
 from pgwarden.model.routines import DefinerFunction
 from pgwarden.model.snapshot import DatabaseDetail, ServerSnapshot
-from pgwarden.rules.base import Rule, ServerContext, Verdict, quote_ident
+from pgwarden.rules.base import Control, Rule, ServerContext, Verdict, quote_ident
 from pgwarden.rules.database_contents import Inspected, inspected_databases
 from pgwarden.rules.privileged import privilege_of
 
-CIS_PG_FUNCTIONS = tuple(
-    f"CIS PostgreSQL {version} Benchmark 4.3" for version in (16, 17)
-)  # "Ensure excessive function privileges are revoked"
-NIST_PRIVILEGED_FUNCTIONS = "NIST SP 800-53 AC-6(10)"
+# CIS PostgreSQL "Ensure excessive function privileges are revoked": 4.3 in the 16
+# edition, 4.5 in the 17 (whose 4.3 is the administrative privileges item).
+DEFINER_CONTROLS = (
+    Control(CIS_POSTGRESQL_16, "4.3"),
+    Control(CIS_POSTGRESQL_17, "4.5"),
+    Control(NIST_800_53, "AC-6(10)"),
+)
 MAX_LISTED = 25
 
 

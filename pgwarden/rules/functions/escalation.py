@@ -5,8 +5,7 @@ from __future__ import annotations
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.rules.base import Section, Verdict
 from pgwarden.rules.functions._definer import (
-    CIS_PG_FUNCTIONS,
-    NIST_PRIVILEGED_FUNCTIONS,
+    DEFINER_CONTROLS,
     Definer,
     DefinerRule,
 )
@@ -44,7 +43,7 @@ class PrivilegedDefinerEscalation(DefinerRule):
 
     id = "PGW-FUNC-001"
     severity = "critical"
-    frameworks = (*CIS_PG_FUNCTIONS, NIST_PRIVILEGED_FUNCTIONS)
+    controls = DEFINER_CONTROLS
     requires = (Section.POSTGRES,)
 
     def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:
@@ -86,7 +85,7 @@ class ForeignDefinerEscalation(DefinerRule):
 
     id = "PGW-FUNC-002"
     severity = "high"
-    frameworks = (*CIS_PG_FUNCTIONS, NIST_PRIVILEGED_FUNCTIONS)
+    controls = DEFINER_CONTROLS
     requires = (Section.POSTGRES,)
 
     def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:

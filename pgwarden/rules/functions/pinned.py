@@ -6,8 +6,7 @@ from __future__ import annotations
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.rules.base import Section, Verdict
 from pgwarden.rules.functions._definer import (
-    CIS_PG_FUNCTIONS,
-    NIST_PRIVILEGED_FUNCTIONS,
+    DEFINER_CONTROLS,
     Definer,
     DefinerRule,
 )
@@ -43,7 +42,7 @@ class DefinerCalledAcrossApps(DefinerRule):
 
     id = "PGW-FUNC-003"
     severity = "medium"
-    frameworks = (*CIS_PG_FUNCTIONS, NIST_PRIVILEGED_FUNCTIONS)
+    controls = DEFINER_CONTROLS
     requires = (Section.POSTGRES,)
 
     def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:

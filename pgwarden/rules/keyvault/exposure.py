@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from pgwarden.model.frameworks.catalogue import AZURE_POLICY, CIS_AZURE
 from pgwarden.model.snapshot import KeyVault, ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
 from pgwarden.rules.keyvault._secrets import designated_secrets, gap_message, vault_app
-
-CIS_VAULT_RBAC = "CIS Microsoft Azure Foundations Benchmark v3.0.0 8.6"
-CIS_VAULT_PRIVATE = "CIS Microsoft Azure Foundations Benchmark v3.0.0 8.7"
-POLICY_VAULT_RBAC = (
-    "Azure Policy: Azure Key Vault should use RBAC permission model "
-    "(12d4fa5e-1f9f-4c21-97a9-b99b3c6611b5)"
-)
-POLICY_VAULT_FIREWALL = (
-    "Azure Policy: Azure Key Vault should have firewall enabled or public network access "
-    "disabled (55615ac9-af46-4a59-874e-391cc3dfb490)"
-)
 
 
 def _apps(snapshot: ServerSnapshot, vault: KeyVault) -> list[str]:
@@ -68,7 +58,10 @@ class VaultUsesAccessPolicies(Rule):
 
     id = "PGW-KV-009"
     severity = "low"
-    frameworks = (CIS_VAULT_RBAC, POLICY_VAULT_RBAC)
+    controls = (
+        Control(CIS_AZURE, "3.3.6"),
+        Control(AZURE_POLICY, "12d4fa5e-1f9f-4c21-97a9-b99b3c6611b5"),
+    )
     requires = (Section.AZURE_VAULTS,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -116,7 +109,10 @@ class VaultOpenToAllNetworks(Rule):
 
     id = "PGW-KV-010"
     severity = "medium"
-    frameworks = (CIS_VAULT_PRIVATE, POLICY_VAULT_FIREWALL)
+    controls = (
+        Control(CIS_AZURE, "3.3.7"),  # in part: whether a private endpoint is used is manual
+        Control(AZURE_POLICY, "55615ac9-af46-4a59-874e-391cc3dfb490"),
+    )
     requires = (Section.AZURE_VAULTS,)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:

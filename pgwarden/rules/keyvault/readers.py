@@ -15,13 +15,12 @@ import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import AppSecret, SecretReader, ServerSnapshot, VaultAccess
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
+from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
+from pgwarden.rules.control_sets import LEAST_PRIVILEGE
 from pgwarden.rules.keyvault._secrets import designated_secrets, gap_message, secret_resource
 
-NIST_ACCESS_ENFORCEMENT = "NIST SP 800-53 AC-3"
-NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
-NIST_ACCOUNT_MANAGEMENT = "NIST SP 800-53 AC-2"
 MAX_GRANTS = 10
 
 
@@ -158,7 +157,7 @@ class ForeignAppReadsSecret(Rule):
 
     id = "PGW-KV-007"
     severity = "high"
-    frameworks = (NIST_ACCESS_ENFORCEMENT, NIST_LEAST_PRIVILEGE)
+    controls = LEAST_PRIVILEGE
     requires = (Section.AZURE_KEYVAULT, Section.AZURE_VAULT_ACCESS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
@@ -204,7 +203,7 @@ class UnknownSecretReader(Rule):
 
     id = "PGW-KV-008"
     severity = "medium"
-    frameworks = (NIST_ACCOUNT_MANAGEMENT, NIST_LEAST_PRIVILEGE)
+    controls = (Control(NIST_800_53, "AC-2"), Control(NIST_800_53, "AC-6"))
     requires = (Section.AZURE_KEYVAULT, Section.AZURE_VAULT_ACCESS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
