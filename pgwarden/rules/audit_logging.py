@@ -127,6 +127,11 @@ class PgauditNotLogging(Rule):
     controls = (*CIS_PGAUDIT, Control(NIST_800_53, "AU-2"), AUDIT_GENERATION)
     requires = ()
 
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.pgaudit_log:
+            return None
+        return "the policy requires no pgaudit class (pgaudit_log = [])"
+
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         required = list(context.policy.pgaudit_log)
         if not required:

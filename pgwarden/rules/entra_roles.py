@@ -95,10 +95,18 @@ class PasswordLoginBesideEntraIdentity(Rule):
     id = "PGW-ENTRA-001"
     severity = "medium"
     controls = (*AUTHENTICATORS, ACCOUNT_MANAGEMENT)
-    requires = (Section.POSTGRES,)
+    requires = (
+        Section.TENANCY_MAP,
+        Section.POSTGRES,
+    )
+
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_entra_app_logins:
+            return None
+        return "the policy does not ask for it (require_entra_app_logins = false)"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_entra_app_logins:
+        if self.not_applicable(context) is not None:
             return
         tenancy = entra_tenancy(snapshot, context, self.id)
         if isinstance(tenancy, Verdict):
@@ -191,7 +199,7 @@ class EntraUserHoldsPrivileges(Rule):
     id = "PGW-ENTRA-002"
     severity = "medium"
     controls = (ACCOUNT_MANAGEMENT, Control(NIST_800_53, "AC-6"), *ADMIN_PRIVILEGES)
-    requires = (Section.POSTGRES, Section.POSTGRES_DATABASE_DETAILS)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES, Section.POSTGRES_DATABASE_DETAILS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = entra_tenancy(snapshot, context, self.id)
@@ -256,7 +264,7 @@ class EntraGroupSpansApps(Rule):
     id = "PGW-ENTRA-003"
     severity = "high"
     controls = (Control(NIST_800_53, "AC-6"), ACCOUNT_MANAGEMENT)
-    requires = (Section.POSTGRES, Section.POSTGRES_DATABASE_DETAILS)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES, Section.POSTGRES_DATABASE_DETAILS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = entra_tenancy(snapshot, context, self.id)

@@ -37,8 +37,13 @@ class ThreatProtectionOff(Rule):
     controls = (Control(AZURE_POLICY, "d38668f5-d155-42c7-ab3d-9b57b50f8fbf"), *DEFENDER_CONTROLS)
     requires = (Section.AZURE_THREAT_PROTECTION,)
 
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_threat_protection:
+            return None
+        return "the policy does not ask for it (require_threat_protection = false)"
+
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_threat_protection:
+        if self.not_applicable(context) is not None:
             return
         azure = snapshot.azure
         assert azure is not None and azure.threat_protection is not None
@@ -76,8 +81,13 @@ class DefenderPlanOff(Rule):
     controls = (Control(AZURE_POLICY, "0a9fbe0d-c5c4-4da8-87d8-f4fd77338835"), *DEFENDER_CONTROLS)
     requires = (Section.AZURE_DEFENDER_PLAN,)
 
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_threat_protection:
+            return None
+        return "the policy does not ask for it (require_threat_protection = false)"
+
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_threat_protection:
+        if self.not_applicable(context) is not None:
             return
         azure = snapshot.azure
         assert azure is not None and azure.defender_plan is not None

@@ -43,8 +43,13 @@ class NoDiagnosticLogs(Rule):
     )
     requires = (Section.AZURE_DIAGNOSTIC_SETTINGS, Section.AZURE_SERVER)
 
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_diagnostic_logs:
+            return None
+        return "the policy does not ask for it (require_diagnostic_logs = false)"
+
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_diagnostic_logs:
+        if self.not_applicable(context) is not None:
             return
         azure = snapshot.azure
         assert azure is not None and azure.diagnostic_settings is not None

@@ -36,8 +36,13 @@ class NoCustomerManagedKey(Rule):
     )
     requires = (Section.AZURE_SERVER,)
 
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_customer_managed_key:
+            return None
+        return "the policy does not ask for it (require_customer_managed_key = false)"
+
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_customer_managed_key:
+        if self.not_applicable(context) is not None:
             return
         azure = snapshot.azure
         assert azure is not None and azure.server is not None

@@ -35,8 +35,13 @@ class PasswordAuthenticationOn(Rule):
     )
     requires = (Section.AZURE_SERVER,)
 
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_entra_only_auth:
+            return None
+        return "the policy does not ask for it (require_entra_only_auth = false)"
+
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_entra_only_auth:
+        if self.not_applicable(context) is not None:
             return
         azure = snapshot.azure
         assert azure is not None and azure.server is not None

@@ -34,7 +34,7 @@ class CronJobAcrossApps(Rule):
     id = "PGW-CHAN-004"
     severity = "high"
     controls = CHANNEL_CONTROLS
-    requires = (Section.POSTGRES, Section.POSTGRES_CRON)
+    requires = (Section.TENANCY_MAP, Section.POSTGRES, Section.POSTGRES_CRON)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

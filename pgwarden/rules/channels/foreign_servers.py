@@ -39,7 +39,10 @@ class ForeignServerToOtherApp(Rule):
     id = "PGW-CHAN-001"
     severity = "medium"
     controls = INFORMATION_FLOW
-    requires = (Section.POSTGRES,)
+    requires = (
+        Section.TENANCY_MAP,
+        Section.POSTGRES,
+    )
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)

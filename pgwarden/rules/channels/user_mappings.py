@@ -79,7 +79,10 @@ class ForeignRoleUsesChannel(_MappingRule):
     id = "PGW-CHAN-002"
     severity = "high"
     controls = CHANNEL_CONTROLS
-    requires = (Section.POSTGRES,)
+    requires = (
+        Section.TENANCY_MAP,
+        Section.POSTGRES,
+    )
 
     def judge(self, tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:
         database = channel.reached(mapping)
@@ -158,7 +161,10 @@ class CredentialsInUserMapping(_MappingRule):
     id = "PGW-CHAN-003"
     severity = "critical"
     controls = (EMBEDDED_AUTHENTICATORS, Control(NIST_800_53, "AC-6"))
-    requires = (Section.POSTGRES,)
+    requires = (
+        Section.TENANCY_MAP,
+        Section.POSTGRES,
+    )
 
     def judge(self, tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:
         server = channel.server

@@ -44,7 +44,10 @@ class PrivilegedDefinerEscalation(DefinerRule):
     id = "PGW-FUNC-001"
     severity = "critical"
     controls = DEFINER_CONTROLS
-    requires = (Section.POSTGRES,)
+    requires = (
+        Section.TENANCY_MAP,
+        Section.POSTGRES,
+    )
 
     def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:
         if definer.owner_power is None or definer.pinned or not definer.callers:
@@ -86,7 +89,10 @@ class ForeignDefinerEscalation(DefinerRule):
     id = "PGW-FUNC-002"
     severity = "high"
     controls = DEFINER_CONTROLS
-    requires = (Section.POSTGRES,)
+    requires = (
+        Section.TENANCY_MAP,
+        Section.POSTGRES,
+    )
 
     def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:
         if definer.owner_power is not None or not definer.owner_is_principal or definer.pinned:

@@ -43,7 +43,10 @@ class DefinerCalledAcrossApps(DefinerRule):
     id = "PGW-FUNC-003"
     severity = "medium"
     controls = DEFINER_CONTROLS
-    requires = (Section.POSTGRES,)
+    requires = (
+        Section.TENANCY_MAP,
+        Section.POSTGRES,
+    )
 
     def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:
         if not definer.pinned:

@@ -62,10 +62,18 @@ class VaultUsesAccessPolicies(Rule):
         Control(CIS_AZURE, "3.3.6"),
         Control(AZURE_POLICY, "12d4fa5e-1f9f-4c21-97a9-b99b3c6611b5"),
     )
-    requires = (Section.AZURE_VAULTS,)
+    requires = (
+        Section.TENANCY_MAP,
+        Section.AZURE_VAULTS,
+    )
+
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_vault_rbac:
+            return None
+        return "the policy does not ask for it (require_vault_rbac = false)"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_vault_rbac:
+        if self.not_applicable(context) is not None:
             return
         for vault in app_vaults(snapshot):
             if isinstance(vault, Verdict):
@@ -113,10 +121,18 @@ class VaultOpenToAllNetworks(Rule):
         Control(CIS_AZURE, "3.3.7"),  # in part: whether a private endpoint is used is manual
         Control(AZURE_POLICY, "55615ac9-af46-4a59-874e-391cc3dfb490"),
     )
-    requires = (Section.AZURE_VAULTS,)
+    requires = (
+        Section.TENANCY_MAP,
+        Section.AZURE_VAULTS,
+    )
+
+    def not_applicable(self, context: ServerContext) -> str | None:
+        if context.policy.require_vault_firewall:
+            return None
+        return "the policy does not ask for it (require_vault_firewall = false)"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        if not context.policy.require_vault_firewall:
+        if self.not_applicable(context) is not None:
             return
         for vault in app_vaults(snapshot):
             if isinstance(vault, Verdict):

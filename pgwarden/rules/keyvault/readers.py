@@ -158,7 +158,7 @@ class ForeignAppReadsSecret(Rule):
     id = "PGW-KV-007"
     severity = "high"
     controls = LEAST_PRIVILEGE
-    requires = (Section.AZURE_KEYVAULT, Section.AZURE_VAULT_ACCESS)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT, Section.AZURE_VAULT_ACCESS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         for found in app_secret_readers(snapshot, self.id):
@@ -204,7 +204,7 @@ class UnknownSecretReader(Rule):
     id = "PGW-KV-008"
     severity = "medium"
     controls = (Control(NIST_800_53, "AC-2"), Control(NIST_800_53, "AC-6"))
-    requires = (Section.AZURE_KEYVAULT, Section.AZURE_VAULT_ACCESS)
+    requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT, Section.AZURE_VAULT_ACCESS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         allowed = set(context.policy.secret_readers)
