@@ -13,7 +13,8 @@ import pytest
 from jsonschema import Draft7Validator
 
 from pgwarden.cli.demo import DEMO_CONFIG
-from pgwarden.model.config import Config, ConfigProblems, config_json_schema, parse_config
+from pgwarden.model.config import Config, ConfigProblems, parse_config
+from pgwarden.model.config_schema import config_json_schema
 from pgwarden.model.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

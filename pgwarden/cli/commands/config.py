@@ -16,7 +16,8 @@ from pathlib import Path
 import click
 
 from pgwarden.cli.exits import one_line_errors
-from pgwarden.model.config import CONFIG_SCHEMA_RESOURCE, RULE_ID, ConfigProblems, parse_config
+from pgwarden.model.config import RULE_ID, ConfigProblems, parse_config
+from pgwarden.model.config_schema import CONFIG_SCHEMA_RESOURCE
 from pgwarden.model.errors import EXIT_USAGE, TOML_LIMIT_BYTES, read_input
 from pgwarden.rules.registry import load_rules
 
