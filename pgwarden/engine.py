@@ -17,6 +17,7 @@ from pgwarden.access.matrix import access_cells
 from pgwarden.gcpause import collector_paused
 from pgwarden.model.config import Config, ServerConfig, Severity
 from pgwarden.model.context import ServerContext
+from pgwarden.model.evidence import bounded_evidence
 from pgwarden.model.results import (
     SEVERITY_ORDER,
     Coverage,
@@ -119,7 +120,8 @@ def _finding(verdict: Verdict, rule: type[Rule], severity: Severity, server: str
         resource=verdict.resource,
         principal=verdict.principal,
         message=verdict.message,
-        evidence=verdict.evidence,
+        # A plug-in's list that grows with the server is cut here (model.evidence).
+        evidence=bounded_evidence(verdict.evidence),
         remediation=verdict.remediation,
         fingerprint=fingerprint(rule.id, server, verdict.resource, verdict.principal),
     )

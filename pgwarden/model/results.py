@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pgwarden.model.config import Severity
 from pgwarden.model.errors import ConfigError
+from pgwarden.model.evidence import MAX_LISTED, MORE_SUFFIX, TOTAL_SUFFIX
 
 SEVERITY_ORDER: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 Status = Literal["fail", "error", "waived"]
@@ -105,8 +106,20 @@ class Finding(_Doc):
     resource: str
     principal: str | None = None
     message: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
-    remediation: str | None = None
+    evidence: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"what the rule saw, bounded whatever the size of the server: a list "
+        f"(or object) in it holds at most {MAX_LISTED} items, sorted or most important "
+        f"first; when one is cut, '<key>{TOTAL_SUFFIX}' gives how many there are in all and "
+        f"'<key>{MORE_SUFFIX}', where known, a SQL query or command that lists them all. "
+        "Membership paths are shown up to five per access (the rest counted in "
+        "'paths_total'). A finding is a few kilobytes at most.",
+    )
+    remediation: str | None = Field(
+        default=None,
+        description="SQL or steps that fix the finding; a script of many similar statements "
+        f"shows the first {MAX_LISTED} and a comment saying what the rest do",
+    )
     fingerprint: str
     waiver: Waiver | None = None
     baseline_state: BaselineState | None = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import NamedTuple
 
 from pgwarden.access.grants import Access, can_connect, item_access
@@ -24,7 +23,6 @@ from pgwarden.rules.base import Verdict, quote_ident, quote_literal
 
 NIST_LEAST_PRIVILEGE = "NIST SP 800-53 AC-6"
 CIS_PG_DML = "CIS PostgreSQL 16 Benchmark 4.4"
-MAX_LISTED = 25
 
 # An ACL item's identity: grantee (None: PUBLIC), grantor, privileges and grantable.
 _ItemKey = tuple[str | None, str, tuple[str, ...], tuple[str, ...]]
@@ -32,18 +30,20 @@ _ItemKey = tuple[str | None, str, tuple[str, ...], tuple[str, ...]]
 _Holders = list[tuple[str, Access, bool]]
 
 
+# How to list every role an evidence list of exposed roles was cut from: on a database
+# PUBLIC may connect to, that is every login (but the app's own, named in the map).
+LOGINS_QUERY = "SELECT rolname FROM pg_roles WHERE rolcanlogin ORDER BY 1;"
+
+
+def datacl_query(database: str) -> str:
+    """A query that shows a database's whole ACL (evidence lists its first items)."""
+    return f"SELECT datacl FROM pg_database WHERE datname = {quote_literal(database)};"
+
+
 def describe_role(tenancy: Tenancy, role: str) -> str:
     """``role`` as a message names it: with its app, or as a login of no app."""
     app = tenancy.role_apps.get(role)
     return f"role {role!r} (app {app!r})" if app else f"login role {role!r} (no app)"
-
-
-def capped_names(names: Iterable[str], total: int) -> list[str]:
-    """The first names of ``names`` (``total`` in all), then how many more there are."""
-    shown = list(islice(names, MAX_LISTED))
-    if total > MAX_LISTED:
-        shown.append(f"… and {total - MAX_LISTED} more")
-    return shown
 
 
 def remediation_script(*blocks: Iterable[str]) -> str:

@@ -8,15 +8,15 @@ from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_
 from pgwarden.access.privileges import sort_privileges
 from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import MAX_LISTED, put_capped
 from pgwarden.model.snapshot import Database, DatabaseDetail, ObjectGrant, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
 from pgwarden.rules.isolation._evidence import (
     CIS_PG_DML,
-    MAX_LISTED,
+    LOGINS_QUERY,
     NIST_LEAST_PRIVILEGE,
     Exposure,
     ItemAccesses,
-    capped_names,
     describe_role,
     exposure_for,
     fix_lines,
@@ -313,8 +313,8 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
         evidence["access_total"] = len(exposure.held)
     if principal == "PUBLIC":
         subject = "PUBLIC"
-        connecting = tenancy.foreign_connecting(db)
-        evidence["exposed_roles"] = capped_names(connecting, len(connecting))
+        connecting, total = tenancy.foreign_connecting(db)
+        put_capped(evidence, "exposed_roles", connecting, total, LOGINS_QUERY)
     else:
         role = principal.removeprefix("role/")
         subject = describe_role(tenancy, role)

@@ -18,6 +18,8 @@ from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import Role
 from pgwarden.rules.base import ServerContext, Verdict
 
+# Alternative cuts a remediation script suggests, beside the cut it makes.
+MAX_ALTERNATIVES = 10
 CIS_PG_ADMIN = "CIS PostgreSQL 16 Benchmark 4.2"
 CIS_PG_PREDEFINED = "CIS PostgreSQL 16 Benchmark 4.7"
 NIST_PRIVILEGED = "NIST SP 800-53 AC-6(5)"
@@ -78,13 +80,22 @@ def cut_script(
     lines = [sql_comment(describe)]
     for member, role in cuts:
         lines.extend(revoke_membership(tenancy.graph, member, role, tenancy.version_num))
+    alternatives: list[str] = []
     for path in paths:
         for member, role in path.edges:
             if (member, role) in cuts:
                 continue
             for statement in revoke_membership(tenancy.graph, member, role, tenancy.version_num):
-                lines.append(sql_comment(f"or, for every member of {member!r}: {statement}"))
-    return list(dict.fromkeys(lines)), cuts
+                alternatives.append(sql_comment(f"or, for every member of {member!r}: {statement}"))
+    alternatives = list(dict.fromkeys(alternatives))
+    # Deep chains offer a cut at every grant of every path: the nearest few are enough.
+    if len(alternatives) > MAX_ALTERNATIVES:
+        left = len(alternatives) - MAX_ALTERNATIVES
+        alternatives = [
+            *alternatives[:MAX_ALTERNATIVES],
+            sql_comment(f"… and {left} more grants further along the chains could be cut"),
+        ]
+    return list(dict.fromkeys(lines + alternatives)), cuts
 
 
 def admin_unknown(context: ServerContext, consequence: str) -> Verdict:

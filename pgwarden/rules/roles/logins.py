@@ -6,8 +6,16 @@ from collections.abc import Iterable
 
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.model.evidence import MAX_LISTED, put_capped
+from pgwarden.model.snapshot import Role, ServerSnapshot
+from pgwarden.rules.base import (
+    Rule,
+    Section,
+    ServerContext,
+    Verdict,
+    quote_ident,
+    quote_literal,
+)
 from pgwarden.rules.roles._privileged import admin_unknown, held_attributes
 
 
@@ -36,25 +44,16 @@ class UnmappedLogin(Rule):
         tenancy = Tenancy.of(snapshot, context)
         if context.admin_role is None:
             yield admin_unknown(context, "so the admin's login looks like a stray one")
+        admin = quote_ident(context.admin_role) if context.admin_role else "<admin>"
         for name, role in sorted(tenancy.roles.items()):
             if not role.login or name in tenancy.role_apps or tenancy.is_non_tenant(name):
                 continue
-            owns = tenancy.owned_databases(name)
-            admin = quote_ident(context.admin_role) if context.admin_role else "<admin>"
             yield Verdict(
                 resource=f"role/{name}",
                 principal=f"role/{name}",
                 message=f"login role {name!r} belongs to no app and is neither the admin nor a "
                 "platform role",
-                evidence={
-                    "role": name,
-                    "attributes": [a.upper() for a in held_attributes(role)],
-                    "connection_limit": role.connection_limit,
-                    "valid_until": role.valid_until,
-                    "member_of": sorted(tenancy.graph.holders(name).keys() - {name}),
-                    "can_connect_to": tenancy.connectable(name),
-                    "owns_databases": owns,
-                },
+                evidence=_evidence(tenancy, name, role),
                 remediation="\n".join(
                     [
                         sql_comment(
@@ -70,3 +69,50 @@ class UnmappedLogin(Rule):
                     ]
                 ),
             )
+
+
+def _evidence(tenancy: Tenancy, name: str, role: Role) -> dict[str, object]:
+    """What the login holds and reaches, its lists capped (``model.evidence``).
+
+    The databases it can log in to come from ``Tenancy.reach``: those PUBLIC opens are
+    one fact about PUBLIC (counted once per server), those its groups open one fact
+    per set of groups, never a question per role and database.
+    """
+    literal = quote_literal(name)
+    evidence: dict[str, object] = {
+        "role": name,
+        "attributes": [a.upper() for a in held_attributes(role)],
+        "connection_limit": role.connection_limit,
+        "valid_until": role.valid_until,
+    }
+    groups = sorted(tenancy.graph.holders(name).keys() - {name})
+    put_capped(
+        evidence,
+        "member_of",
+        groups,
+        len(groups),
+        f"SELECT rolname FROM pg_roles WHERE pg_has_role({literal}, oid, 'MEMBER') "
+        f"AND rolname <> {literal} ORDER BY 1;",
+    )
+    reach = tenancy.reach.of(name, MAX_LISTED)
+    put_capped(
+        evidence,
+        "can_connect_to",
+        reach.first,
+        reach.total,
+        "SELECT datname FROM pg_database WHERE datallowconn AND "
+        f"has_database_privilege({literal}, oid, 'CONNECT') ORDER BY 1;",
+    )
+    if reach.through_public:
+        # The same for every login on the server: PUBLIC's CONNECT, not this role's.
+        evidence["can_connect_through_public"] = reach.through_public
+    owned = tenancy.owned_databases(name)
+    put_capped(
+        evidence,
+        "owns_databases",
+        owned,
+        len(owned),
+        "SELECT datname FROM pg_database WHERE datdba = "
+        f"{quote_literal(quote_ident(name))}::regrole ORDER BY 1;",
+    )
+    return evidence
