@@ -2,7 +2,8 @@
 
 Everything is inline (CSS, JS, data) so the file opens from a mail attachment or an
 evidence archive with no network. What an auditor reads first is rendered as static
-HTML: the scan's identity, the counts, the access matrix and the coverage. The
+HTML: the scan's identity, the counts, each rule with many failing findings told once
+(``rule_groups``: count, examples, fix), the access matrix and the coverage. The
 findings travel as JSON in a ``<script type="application/json">`` block and are drawn
 a page at a time by the inline script, so tens of thousands of findings neither bloat
 the DOM nor freeze the browser; filtering runs over the parsed array.
@@ -41,6 +42,7 @@ from markupsafe import Markup
 from pgwarden.gcpause import collector_paused
 from pgwarden.model.results import SEVERITY_ORDER, Finding, Results, RuleInfo
 from pgwarden.reports.access_matrix import ACCESS_KINDS, AccessMatrix, server_access_matrix
+from pgwarden.reports.rule_groups import MANY, rule_groups, stories, where
 from pgwarden.reports.templating import html_template, static_asset
 from pgwarden.reports.view import (
     STATUS_ORDER,
@@ -126,6 +128,9 @@ def _render(results: Results) -> Iterator[str | bytes]:
         rules=rules,
         severities=SEVERITIES,
         listed=LISTED,
+        told=stories(rule_groups(results, "fail")),
+        many=MANY,
+        where=where,
         noscript_findings=most_severe_first(results.findings)[:NOSCRIPT_FINDINGS],
         duration=_duration(results.scan.started_at, results.scan.finished_at),
         when=utc_text,

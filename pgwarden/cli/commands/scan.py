@@ -12,9 +12,11 @@ import click
 
 from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.inputs import load_scan_config, read_snapshot
+from pgwarden.cli.listing import print_findings
 from pgwarden.cli.options import (
     DSN_HELP,
     FAIL_ON,
+    FORMAT_NAMES,
     NO_SCRAM_KEY_REUSE_HELP,
     config_option,
     history_option,
@@ -22,7 +24,6 @@ from pgwarden.cli.options import (
     take_outputs,
 )
 from pgwarden.cli.outputs import render_outputs
-from pgwarden.cli.tables import summary_table
 from pgwarden.cli.terminal import Console
 from pgwarden.collect.run import collect
 from pgwarden.engine import evaluate
@@ -127,5 +128,8 @@ def scan(
             for line in waiver_warnings(results.waivers):
                 console.warn(line)
         if not quiet and not (wrote and "-" in outputs.values()):
-            console.print(summary_table(results))
+            # With report files, a summary that does not grow with the findings; without
+            # any, the terminal is the report and lists every finding.
+            written = [(FORMAT_NAMES.get(n, n), path) for n, path in outputs.items() if path]
+            print_findings(console, results, written)
         sys.exit(outcome.exit_code)
