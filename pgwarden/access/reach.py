@@ -11,7 +11,8 @@ that is one fact about PUBLIC; where a group holds CONNECT on 200 databases, it 
 one fact about the group, shared by every member. So the databases each source
 opens are gathered once (PUBLIC's once per server, each group's once, each set of
 groups' once), and a role's reach is its groups' set plus what it holds itself: the
-first few, sorted, and how many, never a list per role of everything.
+first few, sorted, and how many, never a list per role of everything. What PUBLIC
+opens is counted, not listed with each role: it is the same for all of them.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ from pgwarden.model.snapshot import Database
 class Reach:
     """The databases one role can log in to now.
 
-    ``first``: the first ``limit`` names, sorted; ``total``: how many in all;
-    ``through_public``: how many of them let every role in through PUBLIC.
+    ``first``: the first ``limit`` names, sorted, of those it reaches by its own grants,
+    its ownership or its groups (and would still reach were PUBLIC's CONNECT revoked);
+    ``total``: how many of those; ``through_public``: how many let every role in
+    through PUBLIC (the same for every role: one fact about PUBLIC, counted, not
+    listed per role).
     """
 
     first: tuple[str, ...]
@@ -53,7 +57,7 @@ class DatabaseReach:
     def __init__(self, graph: RoleGraph, databases: Mapping[str, Database]) -> None:
         self._graph = graph
         self._databases = databases
-        self._by_groups: dict[frozenset[str], tuple[_Opened, int]] = {}
+        self._by_groups: dict[frozenset[str], _Opened] = {}
 
     @cached_property
     def _sources(self) -> dict[str | None, frozenset[str]]:
@@ -72,13 +76,12 @@ class DatabaseReach:
         return {grantee: frozenset(names) for grantee, names in found.items()}
 
     @cached_property
-    def public(self) -> _Opened:
-        """The databases every role may log in to, through PUBLIC."""
-        opened = self._sources.get(None, frozenset())
-        return _Opened(tuple(sorted(opened)), opened)
+    def through_public(self) -> int:
+        """How many databases every role may log in to, through PUBLIC."""
+        return len(self._sources.get(None, ()))
 
-    def _groups(self, groups: frozenset[str]) -> tuple[_Opened, int]:
-        """What ``groups`` open together, and how many databases that and PUBLIC open.
+    def _groups(self, groups: frozenset[str]) -> _Opened:
+        """What ``groups`` open together.
 
         Members of the same groups share one answer: on a big server thousands of
         logins sit in the same few groups.
@@ -87,27 +90,25 @@ class DatabaseReach:
         if cached is None:
             sources = self._sources
             members = frozenset().union(*(sources.get(g, frozenset()) for g in groups))
-            opened = _Opened(tuple(sorted(members)), members)
-            cached = (opened, len(self.public.members | members))
-            self._by_groups[groups] = cached
+            cached = self._by_groups[groups] = _Opened(tuple(sorted(members)), members)
         return cached
 
     def of(self, role: str, limit: int) -> Reach:
-        """The databases ``role`` can log in to: the first ``limit``, and how many."""
+        """The databases ``role`` can log in to other than through PUBLIC: the first
+        ``limit`` and how many; and how many PUBLIC opens to every role."""
         holders = self._graph.holders(role)
         # Only groups reached by inheritance count at login (grants.can_connect).
         groups = frozenset(
             name for name, path in holders.items() if name != role and path.mode != "set role"
         )
-        opened, public_and_groups = self._groups(groups)
-        own = self._sources.get(role, frozenset())
-        public = self.public.members
-        extra = [d for d in own if d not in public and d not in opened.members]
-        merged = heapq.merge(self.public.names, opened.names, sorted(own))
+        opened = self._groups(groups)
+        own = sorted(self._sources.get(role, ()))
+        extra = [d for d in own if d not in opened.members]
+        merged = heapq.merge(opened.names, own)
         return Reach(
             first=tuple(islice(_distinct(merged), limit)),
-            total=public_and_groups + len(extra),
-            through_public=len(public),
+            total=len(opened.members) + len(extra),
+            through_public=self.through_public,
         )
 
 

@@ -53,7 +53,8 @@ def test_json_round_trips(results: Results, hostile_results: Results) -> None:
 
 
 def test_json_is_what_the_results_model_writes(results: Results, hostile_results: Results) -> None:
-    # Rendered a finding at a time, it must still be the model's own serialisation.
+    # Rendered a finding at a time, each evidence on one line, it must still hold exactly
+    # what the model's own serialisation holds, and be what Results.to_json writes.
     documents = [
         results,
         hostile_results,
@@ -61,4 +62,15 @@ def test_json_is_what_the_results_model_writes(results: Results, hostile_results
         results.model_copy(update={"findings": ()}),
     ]
     for document in documents:
-        assert render_json(document) == document.to_json().encode("utf-8")
+        rendered = render_json(document)
+        assert rendered == document.to_json().encode("utf-8")
+        whole = document.model_dump_json(by_alias=True, exclude_none=True)
+        assert json.loads(rendered) == json.loads(whole)
+
+
+def test_each_finding_keeps_its_evidence_on_one_line(results: Results) -> None:
+    lines = render_json(results).decode("utf-8").splitlines()
+    evidence = [line for line in lines if line.lstrip().startswith('"evidence": ')]
+    assert len(evidence) == sum(1 for f in results.findings if f.evidence)
+    for line, finding in zip(evidence, [f for f in results.findings if f.evidence], strict=True):
+        assert json.loads(line.split(": ", 1)[1].rstrip(",")) == finding.evidence

@@ -8,7 +8,7 @@ from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_
 from pgwarden.access.privileges import sort_privileges
 from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import MAX_LISTED, put_capped
+from pgwarden.model.evidence import put_capped
 from pgwarden.model.snapshot import Database, DatabaseDetail, ObjectGrant, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
 from pgwarden.rules.isolation._evidence import (
@@ -26,6 +26,9 @@ from pgwarden.rules.isolation._evidence import (
     successor_owner,
     summarize_targets,
 )
+
+# Accesses a finding spells out in full; the objects of the rest are named in held_on.
+MAX_ACCESS_SHOWN = 3
 
 
 class ForeignObjectPrivileges(Rule):
@@ -306,11 +309,16 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
         "database": database,
         "database_app": exposure.app,
         "object_type": exposure.facts.get("object_type", kind),
-        "access": exposure.evidence(MAX_LISTED),
+        # One membership can hand over thousands of objects, each an access that
+        # differs from the next only in its object: the first few spelt out, then the
+        # objects by name.
+        "access": exposure.evidence(MAX_ACCESS_SHOWN),
         **{k: v for k, v in exposure.facts.items() if k != "object_type"},
     }
-    if len(exposure.held) > MAX_LISTED:
+    if len(exposure.held) > MAX_ACCESS_SHOWN:
         evidence["access_total"] = len(exposure.held)
+        targets = list(dict.fromkeys(h.target for h in exposure.held))
+        put_capped(evidence, "held_on", targets, len(targets))
     if principal == "PUBLIC":
         subject = "PUBLIC"
         connecting, total = tenancy.foreign_connecting(db)

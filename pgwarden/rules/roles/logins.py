@@ -18,6 +18,12 @@ from pgwarden.rules.base import (
 )
 from pgwarden.rules.roles._privileged import admin_unknown, held_attributes
 
+# The databases every role may log in to through PUBLIC.
+PUBLIC_CONNECT_QUERY = (
+    "SELECT datname FROM pg_database WHERE datallowconn AND "
+    "has_database_privilege('public', oid, 'CONNECT') ORDER BY 1;"
+)
+
 
 class UnmappedLogin(Rule):
     """A login role belongs to no app and is not the admin or a platform role.
@@ -75,8 +81,8 @@ def _evidence(tenancy: Tenancy, name: str, role: Role) -> dict[str, object]:
     """What the login holds and reaches, its lists capped (``model.evidence``).
 
     The databases it can log in to come from ``Tenancy.reach``: those PUBLIC opens are
-    one fact about PUBLIC (counted once per server), those its groups open one fact
-    per set of groups, never a question per role and database.
+    one fact about PUBLIC (counted, and listed by a query, not with every role), those
+    its grants and groups open are listed; never a question per role and database.
     """
     literal = quote_literal(name)
     evidence: dict[str, object] = {
@@ -104,8 +110,10 @@ def _evidence(tenancy: Tenancy, name: str, role: Role) -> dict[str, object]:
         f"has_database_privilege({literal}, oid, 'CONNECT') ORDER BY 1;",
     )
     if reach.through_public:
-        # The same for every login on the server: PUBLIC's CONNECT, not this role's.
+        # The same for every login on the server: one fact about PUBLIC (PGW-ISO-001
+        # reports it per app database), counted here, not listed again for each role.
         evidence["can_connect_through_public"] = reach.through_public
+        evidence["can_connect_through_public_more"] = PUBLIC_CONNECT_QUERY
     owned = tenancy.owned_databases(name)
     put_capped(
         evidence,
