@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 
 from pgwarden.cli.terminal import Console
 from pgwarden.model.results import SEVERITY_ORDER, Finding, Results
-from pgwarden.reports.rule_groups import RuleGroup, rule_groups, stories, where
+from pgwarden.reports.rule_groups import RuleGroup, groups_by_status, stories, where
 from pgwarden.reports.view import server_names, waiver_text
 
 # Most severe failing findings a summary shows (two lines each), at most PER_RULE a rule.
@@ -57,9 +57,10 @@ class FindingsText:
         self.results = results
         self.width = max(width, MIN_WIDTH)
         self.color = color
-        self.failing = rule_groups(results, "fail")
-        self.errors = rule_groups(results, "error")
-        self.waived = rule_groups(results, "waived")
+        self.groups = groups_by_status(results)
+        self.failing = self.groups.get(("fail", False), [])
+        self.errors = self.groups.get(("error", False), [])
+        self.waived = self.groups.get(("waived", False), [])
         self.many_servers = len(server_names(results)) > 1
 
     # -- pieces ------------------------------------------------------------------
@@ -248,7 +249,7 @@ class FindingsText:
         fixed = [
             group
             for status in ("fail", "error", "waived")
-            for group in rule_groups(self.results, status, absent=True)
+            for group in self.groups.get((status, True), [])
         ]
         if fixed:
             sections.append(("fixed since the baseline (absent)", fixed))

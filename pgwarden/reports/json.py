@@ -1,8 +1,7 @@
 """The results document itself (``--json``).
 
-What ``Results.to_json`` writes (``model.results.results_json``): pretty-printed down
-to each finding's fields, each finding's evidence on one line, serialised a finding at
-a time into UTF-8.
+What ``Results.to_json`` writes (``model.results.results_json``): pretty-printed but
+for the findings, one compact line each, serialised a finding at a time into UTF-8.
 """
 
 from __future__ import annotations

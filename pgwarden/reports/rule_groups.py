@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from pgwarden.model.results import SEVERITY_ORDER, Finding, Results, RuleInfo
 from pgwarden.reports.view import is_current, rules_by_id
@@ -37,7 +38,7 @@ class RuleGroup:
     def count(self) -> int:
         return len(self.findings)
 
-    @property
+    @cached_property
     def severity(self) -> str:
         """The group's most severe finding's (a rule's findings share one, overrides too)."""
         return max((f.severity for f in self.findings), key=SEVERITY_ORDER.__getitem__)
@@ -86,17 +87,29 @@ def rule_groups(
     baseline entries the scan no longer finds instead; ``findings`` (default: the
     results') lets a caller group a part of them.
     """
+    return groups_by_status(results, findings).get((status, absent), [])
+
+
+def groups_by_status(
+    results: Results, findings: Iterable[Finding] | None = None
+) -> dict[tuple[str, bool], list[RuleGroup]]:
+    """Every ``rule_groups`` at once, by (status, absent): one pass over the findings."""
     rules = rules_by_id(results)
-    grouped: dict[str, list[Finding]] = {}
+    grouped: dict[tuple[str, bool, str], list[Finding]] = {}
     for finding in results.findings if findings is None else findings:
-        if finding.status == status and is_current(finding) != absent:
-            group = grouped.get(finding.rule_id)
-            if group is None:
-                group = grouped[finding.rule_id] = []
-            group.append(finding)
-    groups = [RuleGroup(rules[rule_id], status, tuple(f)) for rule_id, f in grouped.items()]
-    groups.sort(key=lambda g: (-SEVERITY_ORDER[g.severity], -g.count, g.rule.id))
-    return groups
+        key = (finding.status, not is_current(finding), finding.rule_id)
+        group = grouped.get(key)
+        if group is None:
+            group = grouped[key] = []
+        group.append(finding)
+    found: dict[tuple[str, bool], list[RuleGroup]] = {}
+    for (status, absent, rule_id), members in grouped.items():
+        found.setdefault((status, absent), []).append(
+            RuleGroup(rules[rule_id], status, tuple(members))
+        )
+    for groups in found.values():
+        groups.sort(key=lambda g: (-SEVERITY_ORDER[g.severity], -g.count, g.rule.id))
+    return found
 
 
 def stories(groups: Sequence[RuleGroup]) -> list[RuleGroup]:

@@ -27,7 +27,8 @@ from pgwarden.rules.isolation._evidence import (
     summarize_targets,
 )
 
-# Accesses a finding spells out in full; the objects of the rest are named in held_on.
+# Accesses a finding spells out in full; beyond them, the first is, and the objects of
+# all are named in held_on.
 MAX_ACCESS_SHOWN = 3
 
 
@@ -310,9 +311,9 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
         "database_app": exposure.app,
         "object_type": exposure.facts.get("object_type", kind),
         # One membership can hand over thousands of objects, each an access that
-        # differs from the next only in its object: the first few spelt out, then the
-        # objects by name.
-        "access": exposure.evidence(MAX_ACCESS_SHOWN),
+        # differs from the next only in its object: beyond a few, the first is spelt
+        # out and the objects are named.
+        "access": exposure.evidence(None if len(exposure.held) <= MAX_ACCESS_SHOWN else 1),
         **{k: v for k, v in exposure.facts.items() if k != "object_type"},
     }
     if len(exposure.held) > MAX_ACCESS_SHOWN:

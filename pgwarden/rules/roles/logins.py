@@ -18,12 +18,6 @@ from pgwarden.rules.base import (
 )
 from pgwarden.rules.roles._privileged import admin_unknown, held_attributes
 
-# The databases every role may log in to through PUBLIC.
-PUBLIC_CONNECT_QUERY = (
-    "SELECT datname FROM pg_database WHERE datallowconn AND "
-    "has_database_privilege('public', oid, 'CONNECT') ORDER BY 1;"
-)
-
 
 class UnmappedLogin(Rule):
     """A login role belongs to no app and is not the admin or a platform role.
@@ -113,7 +107,6 @@ def _evidence(tenancy: Tenancy, name: str, role: Role) -> dict[str, object]:
         # The same for every login on the server: one fact about PUBLIC (PGW-ISO-001
         # reports it per app database), counted here, not listed again for each role.
         evidence["can_connect_through_public"] = reach.through_public
-        evidence["can_connect_through_public_more"] = PUBLIC_CONNECT_QUERY
     owned = tenancy.owned_databases(name)
     put_capped(
         evidence,
