@@ -196,6 +196,7 @@ def run_benchmark(
             "jobs": jobs,
             "seed": chosen[0].plan.seed if chosen else seed,
             "size": size.label,
+            "quick": quick,
             "repeat": repeat,
             "shapes": [s.name for s in chosen],
             "auths": list(auths),
