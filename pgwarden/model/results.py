@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from datetime import date, datetime
 from importlib import resources
 from typing import Any, Literal
@@ -254,28 +255,33 @@ _NO_FINDINGS = b'\n  "findings": []'
 
 
 def results_json(results: Results) -> bytes:
-    """The results as ``--json`` writes them: UTF-8 JSON, pretty-printed but for the
-    findings, which are one compact line each.
+    """The results as ``--json`` writes them (``results_json_chunks``), in one piece."""
+    document = io.BytesIO()
+    for chunk in results_json_chunks(results):
+        document.write(chunk)
+    # getvalue hands over the buffer without copying it.
+    return document.getvalue()
+
+
+def results_json_chunks(results: Results) -> Iterator[bytes]:
+    """The results as ``--json`` writes them, a finding at a time: UTF-8 JSON,
+    pretty-printed but for the findings, which are one compact line each.
 
     Indented, a finding's nested evidence took as much whitespace as content (a results
     file of 16,000 findings over 30 MB); a line per finding is the smallest readable
-    form, and the one ``grep`` and ``wc -l`` work with. Serialised a finding at a time:
-    the findings are most of a large document, and serialising it whole held it as
-    UTF-8, again as text, and once more to add the final newline.
+    form, and the one ``grep`` and ``wc -l`` work with. A finding at a time, so a
+    caller writing a file never holds the whole document: the findings are most of it.
     """
     if not results.findings:
-        return _serialised(results) + b"\n"
+        yield _serialised(results) + b"\n"
+        return
     head, tail = _serialised(results.model_copy(update={"findings": ()})).split(_NO_FINDINGS)
-    document = io.BytesIO()
-    document.write(head)
-    document.write(b'\n  "findings": [')
+    yield head + b'\n  "findings": ['
     for index, finding in enumerate(results.findings):
-        document.write(b",\n    " if index else b"\n    ")
-        document.write(pydantic_core.to_json(finding, by_alias=True, exclude_none=True))
-    document.write(b"\n  ]")
-    document.write(tail)
-    document.write(b"\n")
-    return document.getvalue()
+        yield (b",\n    " if index else b"\n    ") + pydantic_core.to_json(
+            finding, by_alias=True, exclude_none=True
+        )
+    yield b"\n  ]" + tail + b"\n"
 
 
 def _serialised(model: BaseModel) -> bytes:
