@@ -160,7 +160,7 @@ class CrossAppConnect(Rule):
         for database, app in sorted(tenancy.app_databases.items()):
             db = tenancy.databases[database]
             target = quote_ident(database)
-            datacl = [acl_text(i) for i in db.acl]  # once, not once per foreign role
+            datacl: list[str] | None = None  # once per database with a finding
             for role, items, owner in _connect_holders(tenancy, db):
                 exposure = Exposure(f"database/{database}", f"role/{role}", app, database)
                 for access in _database_accesses(tenancy, db, role, items, owner):
@@ -183,6 +183,8 @@ class CrossAppConnect(Rule):
                     "login": tenancy.roles[role].login,
                     "access": exposure.evidence(),
                 }
+                if datacl is None:
+                    datacl = [acl_text(i) for i in db.acl]
                 put_capped(evidence, "datacl", datacl, len(datacl), datacl_query(database))
                 evidence["verify"] = verify_database_privilege(role, database, "CONNECT")
                 yield Verdict(
