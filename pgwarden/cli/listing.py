@@ -71,8 +71,7 @@ class FindingsText:
 
     def _fit(self, text: str, indent: str = "") -> str:
         """One line, cut with an ellipsis to the width."""
-        line = indent + printable(text)
-        return line if len(line) <= self.width else line[: self.width - 1] + "…"
+        return indent + _cut(printable(text), self.width - len(indent))
 
     def _wrap(self, text: str, indent: str) -> list[str]:
         """``text`` wrapped at spaces to the width, every line indented.
@@ -144,8 +143,12 @@ class FindingsText:
         if self.failing:
             lines += ["", "Failing, by rule:"]
             for group in self.failing:
+                # The severity column is padded outside the cut: its colour codes take no
+                # room on the screen.
+                title = _cut(printable(group.rule.title), self.width - 34)
                 lines.append(
-                    self._fit(f"{group.count:>7,}  {group.rule.id:<13} {group.rule.title}", "  ")
+                    f"  {group.count:>7,}  {self._severity(group.severity)} "
+                    f"{group.rule.id:<13} {title}"
                 )
         if self.errors:
             lines += ["", "Not evaluated, by rule:"]
@@ -177,9 +180,7 @@ class FindingsText:
             place += f" [{', '.join(notes)}]"
         if not full:
             # Two lines, each cut to the width: severity and rule, then where; the message.
-            room = self.width - len("  ") - 9 - 14
-            shown = printable(place)
-            shown = shown if len(shown) <= room else shown[: room - 1] + "…"
+            shown = _cut(printable(place), self.width - len("  ") - 9 - 14)
             return [
                 f"  {self._severity(finding.severity)} {finding.rule_id:<13} {shown}",
                 self._fit(finding.message, INDENT),
@@ -267,6 +268,11 @@ class FindingsText:
                     yield from self._finding_lines(finding, full=True)
         yield ""
         yield from self.head()
+
+
+def _cut(text: str, room: int) -> str:
+    """``text`` in ``room`` characters, cut with an ellipsis when longer."""
+    return text if len(text) <= room else text[: room - 1] + "…"
 
 
 def print_findings(
