@@ -26,7 +26,7 @@ from pgwarden.cli import main as cli  # noqa: E402
 from pgwarden.cli.commands import scan as scan_command  # noqa: E402
 from pgwarden.cli.listing import print_findings as cli_print_findings  # noqa: E402
 from pgwarden.cli.outputs import render_outputs as cli_render_outputs  # noqa: E402
-from pgwarden.collect.run import collect as scan_collect  # noqa: E402
+from pgwarden.collect.run import collect_plan as scan_collect_plan  # noqa: E402
 from pgwarden.engine import evaluate as engine_evaluate  # noqa: E402
 from pgwarden.gcpause import without_cycle_collection  # noqa: E402
 from pgwarden.reports.registry import RENDERERS  # noqa: E402
@@ -67,7 +67,7 @@ class Stopwatch:
 
     def install(self) -> None:
         """Put the stopwatches on the scan command's collect, evaluate, render and print steps."""
-        hooks = ("collect", "evaluate", "render_outputs", "print_findings")
+        hooks = ("collect_plan", "evaluate", "render_outputs", "print_findings")
         missing = [name for name in hooks if not hasattr(scan_command, name)]
         if missing:
             raise SystemExit(
@@ -76,7 +76,9 @@ class Stopwatch:
             )
         # The scan command's own names for them, taken from where they are defined (the
         # CLI does not export what it imports).
-        collect = self.wrap("collect", scan_collect)
+        # The scan plans its servers (plan_scan), then collects the plan: the latter is
+        # the collection.
+        collect = self.wrap("collect", scan_collect_plan)
         evaluate = self.wrap("evaluate", engine_evaluate)
 
         def collect_and_record(*args: Any, **kwargs: Any) -> Any:
@@ -103,7 +105,7 @@ class Stopwatch:
             return results
 
         hooked = (
-            ("collect", collect_and_record),
+            ("collect_plan", collect_and_record),
             ("evaluate", evaluate_and_count),
             ("render_outputs", self.wrap("render", cli_render_outputs)),
             ("print_findings", self.wrap("terminal", cli_print_findings)),
