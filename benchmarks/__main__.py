@@ -1,10 +1,12 @@
-"""``python -m benchmarks``: pgwarden at scale, against the floor, with one command.
+"""``python -m benchmarks``: pgwarden at scale, on several shapes of server, with one command.
 
-Builds synthetic shared servers on a throwaway local PostgreSQL (10, 100 and 1,000
-databases; 1,000 and 10,000 roles), measures the floor (one bare connection and
-``SELECT 1`` per database) and ``pgwarden scan`` on each, renders 50,000 synthetic
-findings in every format, opens the HTML report in Chromium, and prints the figures
-and the targets they meet or miss. ``--quick`` runs small sizes as a smoke test.
+Builds each shape of shared server (``benchmarks.shapes``: 1,000 databases and 10,000
+roles, arranged four ways) on a throwaway local PostgreSQL, measures the floor (one
+bare connection and ``SELECT 1`` per database, paying the same login cost) and
+``pgwarden scan --json`` on each, with SCRAM and with trust authentication; renders
+50,000 synthetic findings in JSON, SARIF and HTML; opens the HTML report in Chromium;
+and prints the figures and the targets they meet or miss (exit 1 when one is
+missed). ``--quick`` runs small sizes as a smoke test.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from benchmarks.run import run_benchmark
+from benchmarks.run import AUTHS, run_benchmark
+from benchmarks.shapes import SHAPES
 from benchmarks.tables import print_report, verdicts
 
 
@@ -32,7 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat",
         type=int,
-        help="floor-and-scan pairs per size, the best of each kept (default 3; --quick: 1)",
+        help="floor-and-scan pairs per shape and authentication, the best of each kept "
+        "(default 3; --quick: 1)",
+    )
+    parser.add_argument(
+        "--shape",
+        action="append",
+        dest="shapes",
+        choices=[shape.name for shape in SHAPES],
+        help="measure only this shape (repeatable; default all)",
+    )
+    parser.add_argument(
+        "--auth",
+        action="append",
+        dest="auths",
+        choices=AUTHS,
+        help="measure only this authentication (repeatable; default both)",
     )
     parser.add_argument(
         "--scan-timeout",
@@ -68,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         findings=args.findings,
         browser=not args.no_browser,
         seed=args.seed,
+        shapes=args.shapes,
+        auths=tuple(args.auths or AUTHS),
         progress=lambda message: err.print(
             f"[dim]benchmark {time.monotonic() - started:6.0f} s:[/] {message}", markup=True
         ),

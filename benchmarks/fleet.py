@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.fleet_setup import SimulatedFleet, simulated_fleet
-from benchmarks.run import ProcessRun, run_process
+from benchmarks.measure import ProcessRun, run_process
 from pgwarden.collect.azure.cloud import CLOUDS, AzureClientOptions, AzureSession
 from pgwarden.collect.azure.fleet import list_fleet
 from pgwarden.model.config import parse_config

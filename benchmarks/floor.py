@@ -6,11 +6,20 @@ per database and runs ``SELECT 1``. The same targets, the same credentials and t
 parallelism as ``pgwarden scan --jobs N``; nothing else. Run as its own process
 (``python -m benchmarks.floor``) so its wall time, like the scan's, includes starting
 Python; it prints one JSON line.
+
+The same login cost as the scan, too: pgwarden derives a SCRAM login's keys once
+and logs in to each database with them (libpq 18), so, given ``--scram-env`` (the
+role's iteration count and salt, which the benchmark reads from the server), the
+floor does the same: one PBKDF2, then each login with the keys. Otherwise a saving in
+logins would pass for a saving in the scan. With ``trust`` nobody pays anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -18,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 # The databases pgwarden reads in detail: connectable, not templates, not system ones.
 TARGETS = """
@@ -27,8 +37,30 @@ WHERE datallowconn AND NOT datistemplate
 """
 
 
-def visit(dsn: str, dbname: str) -> None:
-    with psycopg.connect(dsn, dbname=dbname, autocommit=True) as conn:
+LIBPQ_WITH_SCRAM_KEYS = 180000
+
+
+def scram_keys(password: str, verifier: str) -> dict[str, str]:
+    """Connection parameters that log in with keys derived once from ``password``.
+
+    ``verifier`` is ``ITERATIONS:SALT`` (base64), as the role's SCRAM verifier holds them.
+    """
+    iterations, salt = verifier.split(":", 1)
+    salted = hashlib.pbkdf2_hmac(
+        "sha256", password.encode(), base64.b64decode(salt), int(iterations)
+    )
+    client = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    return {
+        "scram_client_key": base64.b64encode(client).decode(),
+        "scram_server_key": base64.b64encode(server).decode(),
+        "require_auth": "scram-sha-256",
+        "password": "",
+    }
+
+
+def visit(dsn: str, dbname: str, login: dict[str, str]) -> None:
+    with psycopg.connect(make_conninfo(dsn, dbname=dbname, **login), autocommit=True) as conn:
         conn.execute("SELECT 1").fetchall()
 
 
@@ -36,16 +68,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.floor")
     parser.add_argument("--dsn-env", required=True, help="variable holding the DSN")
     parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument(
+        "--scram-env", help="variable holding ITERATIONS:SALT of the role's SCRAM verifier"
+    )
     args = parser.parse_args(argv)
     dsn = os.environ[args.dsn_env]
     started = time.perf_counter()
+    login: dict[str, str] = {}
+    verifier = os.environ.get(args.scram_env) if args.scram_env else None
+    if verifier and psycopg.pq.version() >= LIBPQ_WITH_SCRAM_KEYS:
+        login = scram_keys(str(conninfo_to_dict(dsn)["password"]), verifier)
     with psycopg.connect(dsn, autocommit=True) as conn:
         databases = [row[0] for row in conn.execute(TARGETS)]
         with ThreadPoolExecutor(max_workers=max(1, min(args.jobs, len(databases)))) as pool:
-            list(pool.map(lambda name: visit(dsn, name), databases))
+            list(pool.map(lambda name: visit(dsn, name, login), databases))
     elapsed = time.perf_counter() - started
     json.dump(
-        {"loop_seconds": elapsed, "databases": len(databases), "connections": len(databases) + 1},
+        {
+            "loop_seconds": elapsed,
+            "databases": len(databases),
+            "connections": len(databases) + 1,
+            "derived_keys": bool(login),
+        },
         sys.stdout,
     )
     sys.stdout.write("\n")

@@ -2,10 +2,10 @@
 
 ``python -m benchmarks.probe --stats FILE -- scan …`` behaves exactly like
 ``pgwarden scan …`` (same entry point, same arguments, same exit code) and also writes
-FILE: seconds spent importing, collecting, evaluating and rendering (each report
-format separately), and each server's collection metrics from the snapshot
-(statements, connections, seconds per collection phase). The stopwatches wrap the
-functions the CLI calls; nothing else changes.
+FILE: seconds spent importing, collecting, evaluating, rendering (each report format
+separately) and printing the findings on the terminal, and each server's collection
+metrics from the snapshot (statements, connections, seconds per collection phase).
+The stopwatches wrap the functions the CLI calls; nothing else changes.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from typing import Any  # noqa: E402
 
 from pgwarden.cli import main as cli  # noqa: E402
 from pgwarden.cli.commands import scan as scan_command  # noqa: E402
+from pgwarden.cli.listing import print_findings as cli_print_findings  # noqa: E402
 from pgwarden.cli.outputs import render_outputs as cli_render_outputs  # noqa: E402
-from pgwarden.collect.run import collect as scan_collect  # noqa: E402
+from pgwarden.collect.run import collect_plan as scan_collect_plan  # noqa: E402
 from pgwarden.engine import evaluate as engine_evaluate  # noqa: E402
 from pgwarden.gcpause import without_cycle_collection  # noqa: E402
 from pgwarden.reports.registry import RENDERERS  # noqa: E402
@@ -65,8 +66,8 @@ class Stopwatch:
         return timed
 
     def install(self) -> None:
-        """Put the stopwatches on the scan command's collect, evaluate and render steps."""
-        hooks = ("collect", "evaluate", "render_outputs")
+        """Put the stopwatches on the scan command's collect, evaluate, render and print steps."""
+        hooks = ("collect_plan", "evaluate", "render_outputs", "print_findings")
         missing = [name for name in hooks if not hasattr(scan_command, name)]
         if missing:
             raise SystemExit(
@@ -75,7 +76,9 @@ class Stopwatch:
             )
         # The scan command's own names for them, taken from where they are defined (the
         # CLI does not export what it imports).
-        collect = self.wrap("collect", scan_collect)
+        # The scan plans its servers (plan_scan), then collects the plan: the latter is
+        # the collection.
+        collect = self.wrap("collect", scan_collect_plan)
         evaluate = self.wrap("evaluate", engine_evaluate)
 
         def collect_and_record(*args: Any, **kwargs: Any) -> Any:
@@ -102,9 +105,10 @@ class Stopwatch:
             return results
 
         hooked = (
-            ("collect", collect_and_record),
+            ("collect_plan", collect_and_record),
             ("evaluate", evaluate_and_count),
             ("render_outputs", self.wrap("render", cli_render_outputs)),
+            ("print_findings", self.wrap("terminal", cli_print_findings)),
         )
         for name, hook in hooked:
             setattr(scan_command, name, hook)

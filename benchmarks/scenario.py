@@ -97,11 +97,27 @@ def app_name(app: int) -> str:
 
 @dataclass(frozen=True)
 class Plan:
-    """The deterministic design of a synthetic server (nothing is built here)."""
+    """The deterministic design of a synthetic server (nothing is built here).
+
+    The defaults are the benchmark's first shape (``benchmarks.shapes``); the others
+    change how many apps share the databases, how many logins belong to no app, how
+    many databases keep PUBLIC's CONNECT and how deep teams nest.
+
+    ``unmapped_share``: share of the extra roles that are logins of no app (default:
+    ``PLANTED``'s rare stray); half of them still sit in an app's team, as people do
+    who left a project. ``public_connect_share``: share of databases that keep
+    PUBLIC's CONNECT. ``team_every``: one extra role in so many is a team;
+    ``chain_depth``: how many teams nest in each other before a chain starts again at
+    the app's read-only group.
+    """
 
     seed: int = 7
     apps: int = 100
     tables: int = 25
+    unmapped_share: float | None = None
+    public_connect_share: float | None = None
+    team_every: int = TEAM_EVERY
+    chain_depth: int = 2
 
     def _rng(self, *key: object) -> random.Random:
         # One generator per object: an object's fate does not depend on how many
@@ -110,7 +126,12 @@ class Plan:
 
     def _planted(self, kind: str, *key: object) -> frozenset[str]:
         rng = self._rng(kind, *key)
-        return frozenset(name for name, share in PLANTED.items() if rng.random() < share)
+        shares = dict(PLANTED)
+        if kind == "extra" and self.unmapped_share is not None:
+            shares["unmapped_login"] = self.unmapped_share
+        if kind == "database" and self.public_connect_share is not None:
+            shares["public_connect"] = self.public_connect_share
+        return frozenset(name for name, share in shares.items() if rng.random() < share)
 
     # -- roles -------------------------------------------------------------------
 
@@ -163,18 +184,22 @@ class Plan:
             app, ordinal = n % self.apps, n // self.apps
             prefix = app_name(app)
             planted = self._planted("extra", n)
-            if "unmapped_login" in planted:
-                yield RoleSpec(f"legacy_login_{n:05d}", login=True, app=None)
-                continue
             group = last_team.get(app, f"{prefix}_ro")
-            if ordinal % TEAM_EVERY == 0:
+            if "unmapped_login" in planted:
+                # Where logins of no app are many, half still sit in an app's team.
+                stays = self.unmapped_share is not None and n % 2 == 0
+                member_of: tuple[str, ...] = (group,) if stays else ()
+                yield RoleSpec(f"legacy_login_{n:05d}", login=True, app=None, member_of=member_of)
+                continue
+            if ordinal % self.team_every == 0:
                 name = f"{prefix}_team_{ordinal:03d}"
-                # Every other team sits inside the previous one: chains of membership.
-                parent = group if ordinal % (2 * TEAM_EVERY) else f"{prefix}_ro"
+                # Teams sit inside the previous one, chain_depth deep: chains of membership.
+                chained = (ordinal // self.team_every) % self.chain_depth
+                parent = group if chained else f"{prefix}_ro"
                 last_team[app] = name
                 yield RoleSpec(name, login=False, app=app, member_of=(parent,))
                 continue
-            member_of: tuple[str, ...] = (group,)
+            member_of = (group,)
             if "cross_app_member" in planted:
                 member_of += (f"{app_name((app + 1 + n) % self.apps)}_ro",)
             yield RoleSpec(

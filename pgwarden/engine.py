@@ -23,6 +23,7 @@ from pgwarden.gcpause import collector_paused
 from pgwarden.model.compliance import compliance_of
 from pgwarden.model.config import Config, ReportSettings, ServerConfig, Severity
 from pgwarden.model.context import ServerContext
+from pgwarden.model.evidence import bounded_evidence
 from pgwarden.model.frameworks.catalogue import control_title
 from pgwarden.model.results import (
     SEVERITY_ORDER,
@@ -168,7 +169,8 @@ def _finding(verdict: Verdict, rule: type[Rule], severity: Severity, server: str
         resource=verdict.resource,
         principal=verdict.principal,
         message=verdict.message,
-        evidence=verdict.evidence,
+        # A plug-in's list that grows with the server is cut here (model.evidence).
+        evidence=bounded_evidence(verdict.evidence),
         remediation=verdict.remediation,
         fingerprint=fingerprint(rule.id, server, verdict.resource, verdict.principal),
     )

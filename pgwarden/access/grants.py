@@ -20,6 +20,8 @@ from pgwarden.model.identifiers import quote_ident
 from pgwarden.model.snapshot import AclItem, Database
 
 Via = Literal["public", "grant", "membership", "owner"]
+# Membership paths an access spells out in evidence (the remediation cuts them all).
+MAX_PATHS_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,10 @@ class Access:
             rest["grantor"] = item.grantor
         paths = self.paths
         if paths and len(paths[0].path) > 1:
-            rest["paths"] = [p.evidence() for p in paths]
+            # Each path may be a dozen roles long: the shortest few show the way in.
+            rest["paths"] = [p.evidence() for p in paths[:MAX_PATHS_SHOWN]]
+            if len(paths) > MAX_PATHS_SHOWN:
+                rest["paths_total"] = len(paths)
         if self._set_role_note is not None:
             rest["needs_set_role"] = True
             rest["note"] = self._set_role_note

@@ -344,8 +344,9 @@ class RoleGraph:
 
     def admin_of(self, role: str) -> tuple[str, ...]:
         """Roles ``role`` holds directly WITH ADMIN OPTION (it may grant them to anyone)."""
+        # From the member's own grants, not a pass over every grant on the server.
         return tuple(
             target
-            for (member, target), grants in sorted(self._grants.items())
-            if member == role and any(g.admin_option for g in grants)
+            for target in self._any.get(role, ())
+            if any(g.admin_option for g in self._grants[(role, target)])
         )

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from pgwarden.access.graph import PG16, RoleGraph
 from pgwarden.access.privileges import sort_privileges
+from pgwarden.model.evidence import MAX_LISTED
 from pgwarden.model.identifiers import quote_ident, quote_literal
 
 
@@ -57,6 +58,19 @@ def revoke_privileges(
         statement,
         "RESET ROLE;",
     ]
+
+
+def capped_statements(statements: list[str], rest: str) -> list[str]:
+    """The first ``MAX_LISTED`` statements, then one comment on what the rest would do.
+
+    A remediation script is read and run by a person: on a server of thousands of
+    roles the first statements and the rule that makes the others show what to do,
+    where a page of near-identical lines would hide it.
+    """
+    if len(statements) <= MAX_LISTED:
+        return statements
+    left = len(statements) - MAX_LISTED
+    return [*statements[:MAX_LISTED], sql_comment(f"… and {left} more like these: {rest}")]
 
 
 def sql_comment(text: str) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from pgwarden.access.grants import Access, can_connect
 from pgwarden.access.graph import RoleGraph, RolePath
+from pgwarden.access.reach import DatabaseReach
 from pgwarden.access.remediation import revoke_membership
 from pgwarden.model.snapshot import (
     AZURE_ROLES,
@@ -38,7 +39,6 @@ class Tenancy:
     pg: PostgresSnapshot
     context: ServerContext
     graph: RoleGraph = field(init=False)
-    _foreign: dict[str | None, list[str]] = field(init=False, default_factory=dict)
     _connecting: dict[str, list[str]] = field(init=False, default_factory=dict)
     _app_users: dict[str, dict[str, list[str]]] = field(init=False, default_factory=dict)
     _users: dict[tuple[str, str | None], list[str]] = field(init=False, default_factory=dict)
@@ -95,27 +95,10 @@ class Tenancy:
             found.setdefault(db.owner, []).append(name)
         return found
 
-    def connectable(self, role: str) -> list[str]:
-        """Every database ``role`` can log in to now (``can_connect``), sorted.
-
-        Only a database that gives PUBLIC CONNECT, or whose CONNECT grantee or owner
-        ``role`` is or can use, can let it in: the others are never asked.
-        """
-        candidates: set[str] = set(self._connect_sources.get(None, ()))
-        for holder in self.graph.holders(role):
-            candidates.update(self._connect_sources.get(holder, ()))
-        return sorted(d for d in candidates if can_connect(self.databases[d], role, self.graph))
-
     @cached_property
-    def _connect_sources(self) -> dict[str | None, set[str]]:
-        """The databases each grantee (None: PUBLIC) holds CONNECT on, or owns."""
-        found: dict[str | None, set[str]] = {}
-        for name, db in self.databases.items():
-            found.setdefault(db.owner, set()).add(name)
-            for item in db.acl:
-                if "CONNECT" in item.privileges:
-                    found.setdefault(item.grantee, set()).add(name)
-        return found
+    def reach(self) -> DatabaseReach:
+        """Which databases each role can log in to (asked per source of CONNECT, not per role)."""
+        return DatabaseReach(self.graph, self.databases)
 
     @cached_property
     def app_databases(self) -> dict[str, str]:
@@ -215,15 +198,24 @@ class Tenancy:
         # ``principals`` to test membership in: asked for every user of every grantee.
         return frozenset(self.principals)
 
-    def foreign_principals(self, database: str) -> list[str]:
-        """Every existing role that must not reach ``database``, sorted."""
+    def foreign_principals(self, database: str) -> Iterator[str]:
+        """Every existing role that must not reach ``database``, sorted, one at a time.
+
+        Lazily, like ``foreign_logins``: a list per app of nearly every role on the
+        server was apps by roles of work where callers show a few.
+        """
         # Whether a role is foreign depends only on the database's app.
         owner_app = self.app_databases.get(database)
-        if owner_app not in self._foreign:
-            self._foreign[owner_app] = [
-                r for r in self.principals if self.role_apps.get(r) != owner_app
-            ]
-        return self._foreign[owner_app]
+        return (r for r in self.principals if self.role_apps.get(r) != owner_app)
+
+    def count_foreign_principals(self, database: str) -> int:
+        """How many ``foreign_principals`` there are."""
+        owner_app = self.app_databases.get(database)
+        return len(self.principals) - self._principals_per_app.get(owner_app, 0)
+
+    @cached_property
+    def _principals_per_app(self) -> Counter[str | None]:
+        return Counter(self.role_apps.get(r) for r in self.principals)
 
     def foreign_logins(self, database: str) -> Iterator[str]:
         """The foreign principals of ``database`` with LOGIN, sorted, one at a time.
@@ -246,21 +238,22 @@ class Tenancy:
     def _logins_per_app(self) -> Counter[str | None]:
         return Counter(self.role_apps.get(r) for r in self._logins)
 
-    def foreign_connecting(self, db: Database) -> Sequence[str]:
-        """The foreign principals of ``db`` that can log in to it now, sorted.
+    def foreign_connecting(self, db: Database) -> tuple[Iterable[str], int]:
+        """The foreign principals of ``db`` that can log in to it now, sorted, and how many.
 
-        With PUBLIC CONNECT that is every one of them; otherwise only the users of its
-        CONNECT grantees and of its owner can (asked once per database).
+        With PUBLIC CONNECT that is every one of them (listed lazily); otherwise only the
+        users of its CONNECT grantees and of its owner can (asked once per database).
         """
         if not db.allow_connections:
-            return ()
+            return (), 0
         if db.public_connect:
-            return self.foreign_principals(db.name)
+            return self.foreign_principals(db.name), self.count_foreign_principals(db.name)
         if db.name not in self._connecting:
             self._connecting[db.name] = [
                 r for r in self.reaching(db, ("CONNECT",)) if can_connect(db, r, self.graph)
             ]
-        return self._connecting[db.name]
+        found = self._connecting[db.name]
+        return found, len(found)
 
     def app_users(self, grantee: str) -> dict[str, list[str]]:
         """The app roles that are, or can use, ``grantee``, by app."""

@@ -23,8 +23,9 @@ from psycopg import sql
 
 from pgwarden.cli.compliance_tables import frameworks_summary_table
 from pgwarden.cli.flexible_server import as_admin, create_flexible_server
+from pgwarden.cli.listing import print_findings
 from pgwarden.cli.localpg import LocalServer, throwaway_server
-from pgwarden.cli.tables import summary_table
+from pgwarden.cli.options import FORMAT_NAMES
 from pgwarden.cli.terminal import Console
 from pgwarden.collect.run import collect
 from pgwarden.engine import evaluate
@@ -290,20 +291,18 @@ def _run_demo(output_dir: Path, console: Console, pg_bin: Path | None) -> int:
     )
     results = outcome.results
     (output_dir / "snapshot.json").write_text(snapshot.to_json(), encoding="utf-8")
-    written = [output_dir / "snapshot.json"]
-    for renderer, filename in RENDERERS.values():
+    written = [("tenancy map", str(config_path)), ("snapshot", str(output_dir / "snapshot.json"))]
+    for name, (renderer, filename) in RENDERERS.items():
         target = output_dir / filename
         content = renderer(results)
         if isinstance(content, bytes):
             target.write_bytes(content)
         else:
             target.write_text(content, encoding="utf-8")
-        written.append(target)
-    console.print(summary_table(results))
+        written.append((FORMAT_NAMES.get(name, name), str(target)))
+    print_findings(console, results, written)
     console.print(frameworks_summary_table(results))
-    console.print(f"\nThe throwaway server is gone. Outputs in {output_dir}/:")
-    for path in [config_path, *written]:
-        console.print(f"  {path}")
+    console.print(f"\nThe throwaway server is gone; the files above are in {output_dir}/.")
     console.print(
         f"\nAs a CI gate (fail_on = {config.policy.fail_on!r}) this scan would exit "
         f"{outcome.exit_code}. Re-run offline: pgwarden scan --config {config_path} "

@@ -3,36 +3,47 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from pgwarden.model.errors import UsageError
 from pgwarden.model.results import Results
-from pgwarden.reports.registry import RENDERERS
+from pgwarden.reports.registry import RENDERERS, STREAMERS
 
 
-def write_output(path: str, content: str | bytes) -> None:
+def write_output(path: str, content: str | bytes | Iterable[bytes]) -> None:
     """Write an output atomically (``-`` is stdout), so no half file looks complete.
 
-    A regular file is written beside its target and renamed over it; through a symlink,
-    the file it points to is replaced and the link kept. Anything else that exists (a
-    device such as ``/dev/null``, a FIFO) is written into, never replaced.
+    ``content`` may come a piece at a time (``Iterable[bytes]``): written as it comes,
+    it is never whole in memory. A regular file is written beside its target and
+    renamed over it; through a symlink, the file it points to is replaced and the link
+    kept. Anything else that exists (a device such as ``/dev/null``, a FIFO) is written
+    into, never replaced.
     """
-    data = content.encode("utf-8") if isinstance(content, str) else content
+    if isinstance(content, str):
+        pieces: Iterable[bytes] = (content.encode("utf-8"),)
+    elif isinstance(content, bytes):
+        pieces = (content,)
+    else:
+        pieces = content
     if path == "-":
         sys.stdout.flush()
-        sys.stdout.buffer.write(data)
+        for piece in pieces:
+            sys.stdout.buffer.write(piece)
         sys.stdout.buffer.flush()
         return
     target = Path(path)
     try:
         if target.exists() and not target.is_file():
             with target.open("wb") as stream:
-                stream.write(data)
+                _write_all(stream, pieces)
             return
         target = target.resolve() if target.is_symlink() else target
         tmp = target.with_name(f".{target.name}.pgwarden-tmp")
         try:
-            tmp.write_bytes(data)
+            with tmp.open("wb") as stream:
+                _write_all(stream, pieces)
             tmp.replace(target)
         except OSError:
             tmp.unlink(missing_ok=True)
@@ -41,13 +52,26 @@ def write_output(path: str, content: str | bytes) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _write_all(stream: BinaryIO, pieces: Iterable[bytes]) -> None:
+    for piece in pieces:
+        stream.write(piece)
+
+
 def render_outputs(results: Results, outputs: dict[str, str | None]) -> bool:
-    """Render the results in each format given a path; whether anything was written."""
+    """Render the results in each format given a path; whether anything was written.
+
+    A format that can be written a piece at a time (``STREAMERS``) is, so the results
+    JSON of a big server never sits whole in memory beside the results.
+    """
     wrote = False
     for name, path in outputs.items():
         if path is None:
             continue
-        renderer, _default = RENDERERS[name]
-        write_output(path, renderer(results))
+        streamer = STREAMERS.get(name)
+        if streamer is not None:
+            write_output(path, streamer(results))
+        else:
+            renderer, _default = RENDERERS[name]
+            write_output(path, renderer(results))
         wrote = True
     return wrote

@@ -1,4 +1,4 @@
-"""What commands print on stdout as tables and listings: findings, rules, runs, diffs."""
+"""What commands print on stdout as tables and listings: rules, runs, diffs (findings: listing)."""
 
 from __future__ import annotations
 
@@ -9,64 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pgwarden.gate.history.records import RunDiff, RunRecord, StoredFinding
-from pgwarden.model.results import SEVERITY_ORDER, Results, RuleInfo
-
-SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
-
-
-def summary_table(results: Results) -> Table:
-    """The findings as a readable table, most severe first."""
-    summary = results.summary
-    findings = [f for f in results.findings if f.status != "pass"]
-    passes = len(results.findings) - len(findings)
-    caption = (
-        f"{summary.fail} failing, {summary.error} could not be evaluated, "
-        f"{summary.waived} waived, {summary.pass_} rule checks passed"
-        + (f", {passes} pass records (in the reports)" if passes else "")
-        + ("" if results.scan.complete else " — scan INCOMPLETE")
-    )
-    if results.baseline is not None:
-        b = results.baseline
-        caption += f"\nbaseline: {b.new} new, {b.unchanged} unchanged, {b.absent} absent (fixed)"
-    if results.history is not None:
-        h = results.history
-        caption += f"\nrun {h.run_id}: {h.new} new, {h.resolved} resolved since the previous run"
-    with_age = any(f.age_days is not None for f in findings)
-    table = Table(title="pgwarden findings", caption=caption, show_lines=False, expand=False)
-    table.add_column("severity")
-    table.add_column("status")
-    table.add_column("rule")
-    table.add_column("server")
-    table.add_column("resource", overflow="fold")
-    if with_age:
-        table.add_column("age", justify="right")
-    table.add_column("message", overflow="fold")
-    for finding in sorted(
-        findings,
-        key=lambda f: (
-            f.baseline_state == "absent",
-            f.status != "fail",
-            -SEVERITY_ORDER[f.severity],
-            f.rule_id,
-            f.resource,
-        ),
-    ):
-        status: str = finding.status
-        if finding.baseline_state == "absent":
-            status = "fixed (absent)"
-        elif finding.baseline_state is not None:
-            status = f"{status} · {finding.baseline_state}"
-        cells = [
-            f"[{SEVERITY_STYLE[finding.severity]}]{finding.severity}[/]",
-            status,
-            finding.rule_id,
-            finding.server,
-            _plain(finding.resource),
-        ]
-        if with_age:
-            cells.append("" if finding.age_days is None else f"{finding.age_days}d")
-        table.add_row(*cells, _plain(finding.message))
-    return table
+from pgwarden.model.results import RuleInfo
 
 
 def runs_table(runs: Sequence[RunRecord]) -> Table:

@@ -12,15 +12,19 @@ the 1.0 schema ships too, unchanged.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+from collections.abc import Iterator
 from datetime import date, datetime
 from importlib import resources
 from typing import Any, Literal
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pgwarden.model.config import Severity
 from pgwarden.model.errors import ConfigError
+from pgwarden.model.evidence import MAX_LISTED, MORE_SUFFIX, TOTAL_SUFFIX
 
 SEVERITY_ORDER: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 # ``pass``: a rule and resource checked and found compliant (only with --include-passed).
@@ -150,8 +154,20 @@ class Finding(_Doc):
     resource: str
     principal: str | None = None
     message: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
-    remediation: str | None = None
+    evidence: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"what the rule saw, bounded whatever the size of the server: a list "
+        f"(or object) in it holds at most {MAX_LISTED} items, sorted or most important "
+        f"first; when one is cut, '<key>{TOTAL_SUFFIX}' gives how many there are in all and "
+        f"'<key>{MORE_SUFFIX}', where known, a SQL query or command that lists them all. "
+        "Membership paths are shown up to five per access (the rest counted in "
+        "'paths_total'). A finding is a few kilobytes at most.",
+    )
+    remediation: str | None = Field(
+        default=None,
+        description="SQL or steps that fix the finding; a script of many similar statements "
+        f"shows the first {MAX_LISTED} and a comment saying what the rest do",
+    )
     fingerprint: str
     waiver: Waiver | None = None
     baseline_state: BaselineState | None = None
@@ -350,8 +366,47 @@ class Results(_Doc):
     )
 
     def to_json(self) -> str:
-        """The document as pretty-printed JSON (what ``--json`` writes)."""
-        return self.model_dump_json(indent=2, by_alias=True, exclude_none=True) + "\n"
+        """The document as ``--json`` writes it (``results_json``)."""
+        return results_json(self).decode("utf-8")
+
+
+# Where the findings go in the document, at two spaces of indent: no string can hold
+# a raw line break, and nested keys are indented further, so this is found only once.
+_NO_FINDINGS = b'\n  "findings": []'
+
+
+def results_json(results: Results) -> bytes:
+    """The results as ``--json`` writes them (``results_json_chunks``), in one piece."""
+    document = io.BytesIO()
+    for chunk in results_json_chunks(results):
+        document.write(chunk)
+    # getvalue hands over the buffer without copying it.
+    return document.getvalue()
+
+
+def results_json_chunks(results: Results) -> Iterator[bytes]:
+    """The results as ``--json`` writes them, a finding at a time: UTF-8 JSON,
+    pretty-printed but for the findings, which are one compact line each.
+
+    Indented, a finding's nested evidence took as much whitespace as content (a results
+    file of 16,000 findings over 30 MB); a line per finding is the smallest readable
+    form, and the one ``grep`` and ``wc -l`` work with. A finding at a time, so a
+    caller writing a file never holds the whole document: the findings are most of it.
+    """
+    if not results.findings:
+        yield _serialised(results) + b"\n"
+        return
+    head, tail = _serialised(results.model_copy(update={"findings": ()})).split(_NO_FINDINGS)
+    yield head + b'\n  "findings": ['
+    for index, finding in enumerate(results.findings):
+        yield (b",\n    " if index else b"\n    ") + pydantic_core.to_json(
+            finding, by_alias=True, exclude_none=True
+        )
+    yield b"\n  ]" + tail + b"\n"
+
+
+def _serialised(model: BaseModel) -> bytes:
+    return pydantic_core.to_json(model, indent=2, by_alias=True, exclude_none=True)
 
 
 def fingerprint(rule_id: str, server: str, resource: str, principal: str | None) -> str:

@@ -2,7 +2,8 @@
 
 Everything is inline (CSS, JS, data) so the file opens from a mail attachment or an
 evidence archive with no network. What an auditor reads first is rendered as static
-HTML: the scan's identity, the counts, the compliance view (each framework's controls
+HTML: the scan's identity, the counts, each rule with many failing findings told once
+(``rule_groups``: count, examples, fix), the compliance view (each framework's controls
 with their status, and the findings and pass records behind each, capped), the access
 matrix and the coverage; the script adds a framework picker. The
 findings travel as JSON in a ``<script type="application/json">`` block and are drawn
@@ -45,6 +46,7 @@ from pgwarden.gcpause import collector_paused
 from pgwarden.model.results import SEVERITY_ORDER, Finding, Results, RuleInfo
 from pgwarden.reports.access_matrix import ACCESS_KINDS, AccessMatrix, server_access_matrix
 from pgwarden.reports.compliance_view import STATUS_LABELS, control_findings, framework_title
+from pgwarden.reports.rule_groups import MANY, rule_groups, stories, where
 from pgwarden.reports.templating import html_template, static_asset
 from pgwarden.reports.view import (
     STATUS_ORDER,
@@ -133,6 +135,9 @@ def _render(results: Results) -> Iterator[str | bytes]:
         rules=rules,
         severities=SEVERITIES,
         listed=LISTED,
+        told=stories(rule_groups(results, "fail")),
+        many=MANY,
+        where=where,
         noscript_findings=most_severe_first(f for f in results.findings if not is_pass(f))[
             :NOSCRIPT_FINDINGS
         ],

@@ -2,8 +2,10 @@
 
 One test suite per server. Each (rule, resource) pair with a finding is a test case:
 ``failure`` when any finding on it fails, else ``error`` when the rule could not be
-evaluated, else ``skipped`` (waived). A rule that ran and found nothing on a server is
-one passing test case, so the counts show what was checked, not only what failed.
+evaluated, else ``skipped`` (waived); a rule's resources beyond ``MAX_CASES_PER_RULE``
+are one more case, ``(and N more resources)``, that tells them together. A rule that
+ran and found nothing on a server is one passing test case, so the counts show what
+was checked, not only what failed.
 Baseline entries the scan no longer finds are not tests: nothing was checked there;
 nor are pass records (``--include-passed``): their rule's case passes.
 
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 
 from pgwarden.gcpause import collector_paused
 from pgwarden.model.results import Coverage, Finding, Results, RuleInfo
+from pgwarden.reports.rule_groups import EXAMPLES, where
 from pgwarden.reports.view import (
     is_current,
     is_pass,
@@ -33,6 +36,10 @@ from pgwarden.reports.view import (
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 RULE_CASE = "(every resource)"
+# Test cases a rule has on one server, one per resource; the rest are one more case
+# that tells them together (how many, the first of them, the fix): a CI test tab of
+# thousands of cases of one rule hides every other.
+MAX_CASES_PER_RULE = 100
 # Coverage outcomes of rules with no finding to show; "passed" is a plain test case.
 # "failed" and "error" only happen here in a hand-edited document, and still show.
 _COVERAGE_OUTCOME: dict[str, tuple[str, str]] = {
@@ -101,8 +108,18 @@ def _suite(results: Results, server: str, rules: dict[str, RuleInfo], duration: 
     for finding in sorted(current, key=_by_rule):
         groups.setdefault((finding.rule_id, finding.resource), []).append(finding)
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    cases_of_rule: dict[str, int] = {}
+    rest: dict[str, list[Finding]] = {}
     for (rule_id, resource), findings in groups.items():
+        cases = cases_of_rule.get(rule_id, 0)
+        if cases >= MAX_CASES_PER_RULE:
+            rest.setdefault(rule_id, []).extend(findings)
+            continue
+        cases_of_rule[rule_id] = cases + 1
         counts[_case(suite, server, rules[rule_id], resource, findings)] += 1
+    for rule_id, findings in rest.items():
+        resources = len(dict.fromkeys(f.resource for f in findings))
+        counts[_told_case(suite, server, rules[rule_id], resources, findings)] += 1
     for entry in _quiet_coverage(results, server, {rule_id for rule_id, _ in groups}):
         case = _element(suite, "testcase", classname=f"{server}.{entry.rule_id}", name=RULE_CASE)
         outcome = _COVERAGE_OUTCOME.get(entry.outcome)
@@ -152,6 +169,39 @@ def _case(
         return "errors"
     waiver = findings[0].waiver
     _element(case, "skipped", message=f"waived: {waiver_text(waiver)}" if waiver else "waived")
+    return "skipped"
+
+
+def _told_case(
+    suite: ET.Element, server: str, rule: RuleInfo, resources: int, findings: list[Finding]
+) -> str:
+    """One test case for a rule's resources beyond ``MAX_CASES_PER_RULE``: told once."""
+    case = _element(
+        suite, "testcase", classname=f"{server}.{rule.id}", name=f"(and {resources} more resources)"
+    )
+    failing = [f for f in findings if f.status == "fail"]
+    errors = [f for f in findings if f.status == "error"]
+    shown = failing or errors or findings
+    examples = "\n".join(f"- {where(f)}: {f.message}" for f in shown[:EXAMPLES])
+    text = (
+        f"{rule.id}: {rule.title}\n\n{len(shown)} more like this, for example:\n{examples}"
+        + (f"\n\nfix: {rule.remediation}" if rule.remediation else "")
+        + "\n\nThe JSON and HTML reports list every one of them."
+    )
+    if failing:
+        _element(
+            case,
+            "failure",
+            text,
+            message=f"[{failing[0].severity}] {len(failing)} more failing findings of {rule.id}",
+            type=f"{rule.id} {failing[0].severity}",
+        )
+        return "failures"
+    if errors:
+        message = f"{len(errors)} more findings of {rule.id} not evaluated"
+        _element(case, "error", text, message=message, type="not evaluated")
+        return "errors"
+    _element(case, "skipped", message=f"{len(findings)} more waived findings of {rule.id}")
     return "skipped"
 
 

@@ -1,7 +1,9 @@
-"""The output formats the CLI offers: option name → renderer."""
+"""The output formats the CLI offers: option name → renderer (and, where a format can be
+written a piece at a time, the streaming renderer a file is written with)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from importlib import import_module
 
 from pgwarden.model.results import Results
@@ -34,3 +36,15 @@ RENDERERS: dict[str, tuple[Renderer, str]] = {
     "markdown": (_OnFirstUse("pgwarden.reports.markdown", "render_markdown"), "summary.md"),
     "csv": (_OnFirstUse("pgwarden.reports.csv_table", "render_csv"), "results.csv"),
 }
+
+
+def _stream_json(results: Results) -> Iterator[bytes]:
+    """``reports.json.stream_json``, imported on first use as the renderers are."""
+    module = import_module("pgwarden.reports.json")
+    stream: Callable[[Results], Iterator[bytes]] = module.stream_json
+    return stream(results)
+
+
+# Formats written a piece at a time: the results JSON of a big server is tens of
+# megabytes that a file never needs whole in memory.
+STREAMERS: dict[str, Callable[[Results], Iterator[bytes]]] = {"json": _stream_json}

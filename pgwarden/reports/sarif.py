@@ -14,9 +14,12 @@ the scan no longer finds (``absent``) are left out too: GitHub does not read
 Pass records (``--include-passed``) are left out: code scanning tracks alerts, and
 the evidence of compliance belongs to the JSON, CSV and HTML reports.
 
-GitHub rejects a run with more than 25,000 results and an upload over 10 MB
-gzipped; when the findings would exceed either, the most severe are kept and a
-notification says how many were left out.
+GitHub rejects a run with more than 25,000 results and an upload over 10 MB gzipped,
+and of a run it accepts it keeps only 5,000 results (not necessarily the most severe).
+So a run lists at most 5,000 results: the most severe findings one by one, and for
+each rule whose findings did not all fit, one more result that tells the rest as one
+story (how many, the first of them, the fix), with a fingerprint of its own per rule
+and server. A notification says how many findings are not listed one by one.
 
 The log is encoded a result at a time, each built just before it is encoded, so
 rendering holds the finished file rather than a tree of dictionaries for every result.
@@ -41,7 +44,8 @@ from urllib.parse import quote
 import pydantic_core
 
 from pgwarden.gcpause import collector_paused
-from pgwarden.model.results import Finding, Results, RuleInfo, ServerSummary
+from pgwarden.model.results import Finding, Results, RuleInfo, ServerSummary, fingerprint
+from pgwarden.reports.rule_groups import EXAMPLES, first_sentence, where
 from pgwarden.reports.view import (
     family_name,
     help_uri,
@@ -57,7 +61,9 @@ SARIF_SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
 PLACEHOLDER_CONFIG_URI = "pgwarden.toml"
-MAX_RESULTS_PER_RUN = 25_000
+# GitHub rejects a run of more than 25,000 results and keeps only 5,000 of a run it
+# accepts, not necessarily the most severe: pgwarden keeps 5,000 itself, choosing.
+MAX_RESULTS_PER_RUN = 5_000
 MAX_GZIPPED_BYTES = 10 * 1024 * 1024
 
 LEVELS: dict[str, str] = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
@@ -98,17 +104,39 @@ def _render(results: Results, cwd: Path | None) -> bytes:
     found = {name: len(by_server.get(name, ())) for name in names}
     log = _Log(results, descriptors, rule_index, _Locator(results, uri), found, errors)
     # Sorted once, most severe first; cutting to fit is then slicing.
-    ordered = {
-        name: most_severe_first(by_server.get(name, ()))[:MAX_RESULTS_PER_RUN] for name in names
-    }
-    keep = {name: len(ordered[name]) for name in names}
+    ordered = {name: most_severe_first(by_server.get(name, ())) for name in names}
+    keep = {name: _within_count(ordered[name], MAX_RESULTS_PER_RUN) for name in names}
     while True:
-        document = log.document({name: ordered[name][: keep[name]] for name in names})
+        document = log.document({name: _kept(ordered[name], keep[name], rules) for name in names})
         size = _gzipped_size(document)
         if size <= MAX_GZIPPED_BYTES or not any(keep.values()):
             return document
         ratio = MAX_GZIPPED_BYTES / size * 0.95
-        keep = {name: int(count * ratio) for name, count in keep.items()}
+        keep = {
+            name: _within_count(ordered[name], int(count * ratio)) for name, count in keep.items()
+        }
+
+
+def _within_count(ordered: Sequence[Finding], limit: int) -> int:
+    """How many of ``ordered`` to list one by one so that they, with one result per rule
+    for the rest, are at most ``limit`` results."""
+    keep = min(len(ordered), limit)
+    while keep > 0:
+        told = len({f.rule_id for f in ordered[keep:]})
+        if keep + told <= limit:
+            break
+        keep = max(0, limit - told)
+    return keep
+
+
+def _kept(
+    ordered: Sequence[Finding], keep: int, rules: dict[str, RuleInfo]
+) -> tuple[Sequence[Finding], list[tuple[RuleInfo, list[Finding]]]]:
+    """The first ``keep`` findings, and the rest grouped by rule (one result each)."""
+    rest: dict[str, list[Finding]] = {}
+    for finding in ordered[keep:]:
+        rest.setdefault(finding.rule_id, []).append(finding)
+    return ordered[:keep], [(rules[rule_id], group) for rule_id, group in rest.items()]
 
 
 def _gzipped_size(document: bytes) -> int:
@@ -149,11 +177,17 @@ class _Log:
         self.found = found
         self.errors = errors
 
-    def document(self, kept: dict[str, Sequence[Finding]]) -> bytes:
-        """The same bytes as ``json.dumps`` of the whole log, compact, and a final newline."""
+    def document(
+        self, kept: dict[str, tuple[Sequence[Finding], list[tuple[RuleInfo, list[Finding]]]]]
+    ) -> bytes:
+        """The same bytes as ``json.dumps`` of the whole log, compact, and a final newline.
+
+        ``kept``: per server, the findings listed one by one and, per rule, the rest
+        (told as one result each).
+        """
         document = io.BytesIO()
         document.write(_utf8('{"$schema":' + _dumps(SARIF_SCHEMA) + ',"version":"2.1.0","runs":['))
-        for number, (server, findings) in enumerate(kept.items()):
+        for number, (server, (findings, told)) in enumerate(kept.items()):
             head, properties = _run(
                 self.results,
                 server,
@@ -169,10 +203,67 @@ class _Log:
                 if index:
                     document.write(b",")
                 document.write(_result(finding, self.locate, self.rule_index))
+            for index, (rule, group) in enumerate(told):
+                if index or findings:
+                    document.write(b",")
+                document.write(_told_result(server, rule, group, self.locate, self.rule_index))
             document.write(_utf8('],"properties":' + _dumps(properties) + "}"))
         document.write(b"]}\n")
         # getvalue hands over the buffer without copying it.
         return document.getvalue()
+
+
+def _told_result(
+    server: str,
+    rule: RuleInfo,
+    group: Sequence[Finding],
+    locate: _Locator,
+    rule_index: dict[str, int],
+) -> bytes:
+    """One result for the findings of ``rule`` not listed one by one: how many, the first
+    of them, the fix. Its fingerprint is the rule's and server's, so the alert stays one
+    alert, open while any of them are left out."""
+    first = group[0]
+    examples = ", ".join(where(f) for f in group[:EXAMPLES])
+    fix = first_sentence(rule.remediation)
+    text = (
+        f"{len(group):,} more {rule.id} finding{'' if len(group) == 1 else 's'} on this server "
+        f"are not listed one by one (GitHub code scanning keeps {MAX_RESULTS_PER_RUN:,} "
+        f"results per run): {rule.title} For example {examples}."
+        + (f" Fix: {fix}" if fix else "")
+        + " The JSON and HTML reports hold every finding."
+    )
+    resource = f"{rule.id}/left-out"
+    result: dict[str, Any] = {
+        "ruleId": rule.id,
+        "ruleIndex": rule_index[rule.id],
+        "level": LEVELS[first.severity],
+        "message": {"text": text},
+        "locations": [
+            {
+                "physicalLocation": locate.physical(first),
+                "logicalLocations": [
+                    {
+                        "kind": "resource",
+                        "name": f"{len(group):,} resources",
+                        "fullyQualifiedName": f"{server}/{resource}",
+                    }
+                ],
+            }
+        ],
+        "partialFingerprints": {
+            "primaryLocationLineHash": fingerprint(rule.id, server, resource, None)
+        },
+        "properties": {
+            "severity": first.severity,
+            "status": "fail",
+            "resource": resource,
+            "grouped": len(group),
+            "examples": [where(f) for f in group[:EXAMPLES]],
+            "fingerprints": [f.fingerprint for f in group[:EXAMPLES]],
+        },
+    }
+    return pydantic_core.to_json(result)
 
 
 # Location dicts are shared between results, never nested in themselves: no cycle to
@@ -348,9 +439,10 @@ def _notifications(
                 "message": {
                     "text": (
                         f"{dropped} of {total} results left out to stay within GitHub code "
-                        f"scanning's limits ({MAX_RESULTS_PER_RUN} results per run, "
+                        f"scanning's limits ({MAX_RESULTS_PER_RUN} results kept per run, "
                         f"{MAX_GZIPPED_BYTES // (1024 * 1024)} MB gzipped); the most severe "
-                        "were kept. The JSON and HTML reports hold every finding."
+                        "were kept, and each rule's others are counted in one result of "
+                        "their own. The JSON and HTML reports hold every finding."
                     )
                 },
             }

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pgwarden.access.holdings import Holding, direct_holders, direct_holdings
 from pgwarden.access.remediation import in_database, revoke_membership, sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import MAX_LISTED, put_capped
 from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import Role, ServerSnapshot
 from pgwarden.rules.base import (
@@ -28,7 +29,6 @@ from pgwarden.rules.base import (
 from pgwarden.rules.control_sets import ADMIN_PRIVILEGES, AUTHENTICATORS
 
 ACCOUNT_MANAGEMENT = Control(NIST_800_53, "AC-2")
-MAX_LISTED = 25
 
 
 def entra_tenancy(
@@ -52,7 +52,16 @@ def entra_roles(tenancy: Tenancy, kind: str) -> list[Role]:
     return [r for name, r in sorted(tenancy.roles.items()) if r.entra_kind == kind]
 
 
+def _holds(held: list[str]) -> dict[str, object]:
+    """What a person holds, capped as every evidence list is (``model.evidence``)."""
+    shown: dict[str, object] = {}
+    put_capped(shown, "holds", held, len(held))
+    return shown
+
+
 def _capped(items: list[str]) -> list[str]:
+    """A list nested in the evidence (the engine cuts only top-level ones): the first
+    ``MAX_LISTED``, then how many more there are."""
     shown = items[:MAX_LISTED]
     if len(items) > MAX_LISTED:
         shown.append(f"… and {len(items) - MAX_LISTED} more")
@@ -228,8 +237,7 @@ class EntraUserHoldsPrivileges(Rule):
                         "entra_kind": person.entra_kind,
                         "object_id": person.entra_object_id,
                         "database": database,
-                        "holds": _capped(held),
-                        "holds_total": len(held),
+                        **_holds(held),
                     },
                     remediation="\n".join(
                         [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pgwarden.model.evidence import put_capped
 from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict, quote_ident
@@ -32,6 +33,15 @@ class UnmappedDatabase(Rule):
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         assert snapshot.postgres is not None
         mapped = context.app_databases()
+        # The same list on every finding: the first few show the map's naming.
+        shown: dict[str, object] = {}
+        put_capped(
+            shown,
+            "mapped_databases",
+            sorted(mapped),
+            len(mapped),
+            "the databases of each [[server.app]] in the tenancy map",
+        )
         for db in snapshot.postgres.databases:
             if db.is_template or context.is_system_database(db.name):
                 continue
@@ -45,10 +55,11 @@ class UnmappedDatabase(Rule):
                         evidence={"owner": db.owner, "app": mapped[db.name]},
                     )
                 continue
+            evidence: dict[str, object] = {"owner": db.owner, **shown}
             yield Verdict(
                 resource=f"database/{db.name}",
                 message=f"database {db.name!r} belongs to no app in the tenancy map",
-                evidence={"owner": db.owner, "mapped_databases": sorted(mapped)},
+                evidence=evidence,
                 remediation=(
                     f"Add {db.name!r} to the databases of its app in the config, or, if it is "
                     f"abandoned: DROP DATABASE {quote_ident(db.name)};"

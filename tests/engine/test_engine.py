@@ -10,6 +10,7 @@ import pytest
 from pgwarden.engine import evaluate
 from pgwarden.gate.chain import exit_code
 from pgwarden.model.config import parse_config
+from pgwarden.model.evidence import MAX_LISTED
 from pgwarden.model.results import fingerprint
 from pgwarden.model.snapshot import ServerSnapshot, Snapshot
 from pgwarden.rules.base import Rule, ServerContext, Verdict
@@ -191,3 +192,41 @@ def test_rule_docs_links_come_from_the_config_or_the_rule() -> None:
         "PGW-ISO-001": docs.replace("{rule_id}", "PGW-ISO-001"),
         "TEST-DOCS-001": "https://plugins.example.com/TEST-DOCS-001",
     }
+
+
+class _Sprawls(Rule):
+    """A plug-in that lists everything it saw.
+
+    Violation: always.
+
+    Fix: nothing.
+    """
+
+    id = "TEST-SPRAWL-001"
+    severity = "low"
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        yield Verdict(
+            resource="server/ctxeco-db",
+            message="everything",
+            evidence={
+                "names": [f"role_{n:05d}" for n in range(1_000)],
+                "limits": {f"app{n:04d}": n for n in range(100)},
+                "few": ["a", "b"],
+                "count": 3,
+            },
+        )
+
+
+def test_a_plug_ins_long_lists_are_capped_with_their_totals() -> None:
+    results = evaluate(
+        _snapshot(), parse_config(CONFIG, "c.toml"), [RegisteredRule(_Sprawls, "test")]
+    )
+    (finding,) = results.findings
+    evidence = finding.evidence
+    assert evidence["names"] == [f"role_{n:05d}" for n in range(MAX_LISTED)]
+    assert evidence["names_total"] == 1_000
+    assert list(evidence["limits"]) == [f"app{n:04d}" for n in range(MAX_LISTED)]
+    assert evidence["limits_total"] == 100
+    assert evidence["few"] == ["a", "b"] and "few_total" not in evidence
+    assert evidence["count"] == 3

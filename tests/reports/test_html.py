@@ -240,3 +240,13 @@ def test_grouping_by_family_is_a_stable_sort() -> None:
         return (worst[family], catalogue[family], not is_current(f), severity_first(f))
 
     assert _grouped_by_family(findings, rules) == sorted(findings, key=order)
+
+
+def test_many_of_one_kind_is_told_once_in_the_summary(results: Results) -> None:
+    page = render_html(large_results(2_000)).decode("utf-8")
+    summary = page.split('<section id="summary">', 1)[1].split("</section>", 1)[0]
+    assert '<div id="stories">' in summary
+    table = summary.split('<div id="stories">', 1)[1]
+    assert "database/db_000000" in table
+    assert table.count("<tr>") == 1 + len({f.rule_id for f in large_results(2_000).findings})
+    assert '<div id="stories">' not in render_html(results).decode("utf-8")

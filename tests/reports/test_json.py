@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 
 from pgwarden.model.results import (
+    Finding,
     Results,
     load_results,
     results_json_schema,
@@ -55,7 +56,8 @@ def test_json_round_trips(results: Results, hostile_results: Results) -> None:
 
 
 def test_json_is_what_the_results_model_writes(results: Results, hostile_results: Results) -> None:
-    # Rendered a finding at a time, it must still be the model's own serialisation.
+    # Rendered a finding at a time, each evidence on one line, it must still hold exactly
+    # what the model's own serialisation holds, and be what Results.to_json writes.
     documents = [
         results,
         hostile_results,
@@ -63,7 +65,19 @@ def test_json_is_what_the_results_model_writes(results: Results, hostile_results
         results.model_copy(update={"findings": ()}),
     ]
     for document in documents:
-        assert render_json(document) == document.to_json().encode("utf-8")
+        rendered = render_json(document)
+        assert rendered == document.to_json().encode("utf-8")
+        whole = document.model_dump_json(by_alias=True, exclude_none=True)
+        assert json.loads(rendered) == json.loads(whole)
+
+
+def test_each_finding_is_one_line(results: Results) -> None:
+    lines = render_json(results).decode("utf-8").splitlines()
+    start = lines.index('  "findings": [') + 1
+    rows = lines[start : start + len(results.findings)]
+    for row, finding in zip(rows, results.findings, strict=True):
+        assert Finding.model_validate_json(row.strip().rstrip(",")) == finding
+    assert lines[start + len(results.findings)] == "  ],"
 
 
 def _as_written_by_1_0(results: Results) -> dict[str, object]:

@@ -9,8 +9,8 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from junitparser.junitparser import Result
 
 from pgwarden.model.results import Results
-from pgwarden.reports.junit import RULE_CASE, render_junit
-from tests.reports.conftest import HOSTILE
+from pgwarden.reports.junit import MAX_CASES_PER_RULE, RULE_CASE, render_junit
+from tests.reports.conftest import HOSTILE, large_results
 
 
 def parse(text: str, tmp_path: Path) -> JUnitXml:
@@ -86,3 +86,26 @@ def test_hostile_names_are_valid_xml_text(hostile_results: Results, tmp_path: Pa
     messages = " ".join((r.message or "") + (r.text or "") for rs in found.values() for r in rs)
     assert HOSTILE["zep_app"] in messages
     assert HOSTILE["temporal_app"].replace("\x07", "\\x07") in messages
+
+
+def test_a_rule_with_hundreds_of_resources_has_a_bounded_number_of_cases(
+    tmp_path: Path,
+) -> None:
+    many = large_results(2_000, servers=1)
+    xml = parse(render_junit(many), tmp_path)
+    (suite,) = list(xml)
+    per_rule: dict[str, list[str]] = {}
+    for case in suite:
+        per_rule.setdefault(case.classname, []).append(case.name)
+    for names in per_rule.values():
+        assert len(names) <= MAX_CASES_PER_RULE + 1
+    told = [name for names in per_rule.values() for name in names if name.startswith("(and ")]
+    assert told and all(name.endswith(" more resources)") for name in told)
+    # Every finding is still counted: in its own case or in its rule's last one.
+    counted = sum(
+        int(name.split()[1]) if name.startswith("(and ") else 1
+        for names in per_rule.values()
+        for name in names
+        if name != RULE_CASE
+    )
+    assert counted == len({(f.rule_id, f.resource) for f in many.findings})

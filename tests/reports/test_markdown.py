@@ -88,3 +88,25 @@ def test_listed_count_is_a_setting(monkeypatch: pytest.MonkeyPatch, results: Res
     monkeypatch.setattr(markdown, "LISTED", 2)
     text = render_markdown(results)
     assert "…and 8 more failing findings" in text
+
+
+def test_many_of_one_kind_is_told_once_and_does_not_crowd_out_the_rest() -> None:
+    text = render_markdown(large_results(2_000))
+    assert "#### Many of one kind" in text
+    stories = text.split("#### Many of one kind", 1)[1].split("####", 1)[0]
+    # One row per rule, with its count and its first examples.
+    assert stories.count("| 🟥 critical |") + stories.count("| 🟧 high |") >= 1
+    assert "database/db\\_000000" in stories  # markdown-escaped
+    failing = text.split("#### Failing findings", 1)[1].split("<details>", 1)[0]
+    rows = [line for line in failing.splitlines() if line.startswith("| ") and "PGW-" in line]
+    per_rule: dict[str, int] = {}
+    for row in rows:
+        rule = re.search(r"PGW-[A-Z]+-\d{3}", row)
+        assert rule is not None
+        per_rule[rule.group()] = per_rule.get(rule.group(), 0) + 1
+    assert max(per_rule.values()) <= markdown.PER_RULE
+    assert len(per_rule) > 1
+
+
+def test_few_findings_tell_no_story(results: Results) -> None:
+    assert "Many of one kind" not in render_markdown(results)

@@ -195,20 +195,44 @@ def test_hostile_names_survive_as_plain_strings(hostile_results: Results) -> Non
     assert HOSTILE["zep_app"] in messages
 
 
-def test_more_results_than_github_accepts_keeps_the_most_severe(
+def test_more_results_than_github_keeps_tells_the_rest_per_rule(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sarif, "MAX_RESULTS_PER_RUN", 100)
     many = large_results(300, servers=1)
     run = render(many)["runs"][0]
     assert len(run["results"]) == 100
-    kept = [r["properties"] for r in run["results"]]
+    listed = [r for r in run["results"] if "grouped" not in r["properties"]]
+    told = [r for r in run["results"] if "grouped" in r["properties"]]
+    kept = [r["properties"] for r in listed]
     assert all(p["status"] == "fail" for p in kept)
     assert all(p["severity"] == "critical" for p in kept[:50])
-    assert kept[-1]["severity"] == "high"
+    # Every finding not listed one by one is counted in its rule's one result.
+    assert len({r["ruleId"] for r in told}) == len(told) > 0
+    assert len(listed) + sum(r["properties"]["grouped"] for r in told) == 270
+    for result in told:
+        assert result["message"]["text"].startswith(f"{result['properties']['grouped']} more ")
+        assert len(result["properties"]["examples"]) <= 5
     warning = run["invocations"][0]["toolExecutionNotifications"][-1]
     assert warning["level"] == "warning"
-    assert warning["message"]["text"].startswith("170 of 270 results left out")
+    assert warning["message"]["text"].startswith(f"{270 - len(listed)} of 270 results left out")
+
+
+def test_a_rules_told_result_keeps_its_fingerprint_from_run_to_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sarif, "MAX_RESULTS_PER_RUN", 100)
+    first = render(large_results(300, servers=1))["runs"][0]["results"]
+    again = render(large_results(400, servers=1))["runs"][0]["results"]
+
+    def told(results: list[dict[str, Any]]) -> dict[str, str]:
+        return {
+            r["ruleId"]: r["partialFingerprints"]["primaryLocationLineHash"]
+            for r in results
+            if "grouped" in r["properties"]
+        }
+
+    assert told(first) and told(first) == told(again)
 
 
 def test_a_file_over_the_size_limit_is_cut_to_fit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,7 +251,7 @@ def test_github_limits_hold_at_full_scale() -> None:
     text = render_sarif(large_results(30_000, servers=1), cwd=Path("/srv/checkout"))
     assert len(gzip.compress(text)) <= sarif.MAX_GZIPPED_BYTES
     run = json.loads(text)["runs"][0]
-    assert len(run["results"]) == 25_000
+    assert len(run["results"]) == sarif.MAX_RESULTS_PER_RUN == 5_000
     notes = run["invocations"][0]["toolExecutionNotifications"]
     assert any("left out" in n["message"]["text"] for n in notes)
 

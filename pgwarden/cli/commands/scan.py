@@ -13,9 +13,11 @@ import click
 from pgwarden.cli.compliance_tables import frameworks_summary_table
 from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.inputs import load_scan_config, read_snapshot
+from pgwarden.cli.listing import print_findings
 from pgwarden.cli.options import (
     DSN_HELP,
     FAIL_ON,
+    FORMAT_NAMES,
     NO_SCRAM_KEY_REUSE_HELP,
     config_option,
     fleet_options,
@@ -24,7 +26,6 @@ from pgwarden.cli.options import (
     take_outputs,
 )
 from pgwarden.cli.outputs import render_outputs, write_output
-from pgwarden.cli.tables import summary_table
 from pgwarden.cli.terminal import Console
 from pgwarden.collect.plan import plan_scan
 from pgwarden.collect.run import collect_plan
@@ -196,7 +197,12 @@ def scan(
             for line in waiver_warnings(results.waivers):
                 console.warn(line)
         if not quiet and not (wrote and "-" in (*outputs.values(), bundle_path)):
-            console.print(summary_table(results))
+            # With report files, a summary that does not grow with the findings; without
+            # any, the terminal is the report and lists every finding.
+            written = [(FORMAT_NAMES.get(n, n), path) for n, path in outputs.items() if path]
+            if bundle_path is not None:
+                written.append(("evidence bundle", bundle_path))
+            print_findings(console, results, written)
             if results.compliance:
                 console.print(frameworks_summary_table(results))
         sys.exit(outcome.exit_code)

@@ -29,8 +29,6 @@ from pgwarden.rules.database_contents import inspected_databases
 LIBPQ_WRAPPERS = frozenset({"postgres_fdw", "dblink_fdw"})
 # A channel is a flow between tenants, opened with access a role should not hold.
 CHANNEL_CONTROLS = (*INFORMATION_FLOW, Control(NIST_800_53, "AC-6"))
-# Evidence lists stop here (with their total beside them).
-MAX_LISTED = 25
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.channels import UserMapping
+from pgwarden.model.evidence import put_capped_mapping
 from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import (
@@ -20,7 +21,6 @@ from pgwarden.rules.base import (
 )
 from pgwarden.rules.channels._foreign import (
     CHANNEL_CONTROLS,
-    MAX_LISTED,
     Channel,
     channels,
     drop_mapping,
@@ -108,6 +108,14 @@ class ForeignRoleUsesChannel(_MappingRule):
             else f"PUBLIC ({len(foreign)} principal(s) of other apps)"
         )
         alternative = "PUBLIC" if mapping.role is None else quote_ident(mapping.role)
+        evidence: dict[str, object] = {
+            **channel.evidence(),
+            "reaches": {"database": database, "app": app},
+            "mapping": mapping.model_dump(exclude={"option_names"}),
+        }
+        put_capped_mapping(
+            evidence, "principals", ((u, tenancy.role_apps.get(u)) for u in foreign), len(foreign)
+        )
         yield Verdict(
             resource=channel.resource,
             principal=_principal(mapping),
@@ -115,13 +123,7 @@ class ForeignRoleUsesChannel(_MappingRule):
             message=f"{subject} {verb} sessions in database {database!r} of app {app!r} "
             f"{remote} through foreign server {channel.server.name!r} in database "
             f"{channel.database!r}",
-            evidence={
-                **channel.evidence(),
-                "reaches": {"database": database, "app": app},
-                "mapping": mapping.model_dump(exclude={"option_names"}),
-                "principals": {u: tenancy.role_apps.get(u) for u in foreign[:MAX_LISTED]},
-                "principals_total": len(foreign),
-            },
+            evidence=evidence,
             remediation="\n".join(
                 [
                     drop_mapping(channel, mapping),

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pgwarden.access.grants import can_connect
 from pgwarden.access.remediation import in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import put_capped_mapping
 from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_16, CIS_POSTGRESQL_17, NIST_800_53
 from pgwarden.model.routines import DefinerFunction
 from pgwarden.model.snapshot import DatabaseDetail, ServerSnapshot
@@ -39,7 +40,6 @@ DEFINER_CONTROLS = (
     Control(CIS_POSTGRESQL_17, "4.5"),
     Control(NIST_800_53, "AC-6(10)"),
 )
-MAX_LISTED = 25
 
 
 def search_path_schemas(value: str) -> list[str]:
@@ -95,9 +95,8 @@ class Definer:
             "owner": f.owner,
             "owner_app": self.owner_app,
             "search_path": f.search_path,
-            "callers": {c: self.callers[c] for c in callers[:MAX_LISTED]},
-            "callers_total": len(callers),
         }
+        put_capped_mapping(shown, "callers", ((c, self.callers[c]) for c in callers), len(callers))
         if self.owner_power is not None:
             shown["owner_privilege"] = self.owner_power
         if self.writable_path:
@@ -173,7 +172,8 @@ def _connecting(tenancy: Tenancy, inspected: Inspected) -> list[str]:
     """Every principal that can connect to the database: what PUBLIC EXECUTE reaches."""
     db = tenancy.databases[inspected.name]
     own = (r for r in tenancy.app_roles(inspected.app or "") if can_connect(db, r, tenancy.graph))
-    return [*tenancy.foreign_connecting(db), *own]
+    foreign, _total = tenancy.foreign_connecting(db)
+    return [*foreign, *own]
 
 
 def _callers(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import NamedTuple
 
 from pgwarden.access.grants import Access, can_connect, item_access
@@ -20,15 +19,24 @@ from pgwarden.access.graph import RoleGraph
 from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import put_capped
 from pgwarden.model.snapshot import AclItem, Database, DatabaseDetail
 from pgwarden.rules.base import Verdict, quote_ident, quote_literal
-
-MAX_LISTED = 25
 
 # An ACL item's identity: grantee (None: PUBLIC), grantor, privileges and grantable.
 _ItemKey = tuple[str | None, str, tuple[str, ...], tuple[str, ...]]
 # Who holds an object grant's item: (role, access, held through membership).
 _Holders = list[tuple[str, Access, bool]]
+
+
+# How to list every role an evidence list of exposed roles was cut from: on a database
+# PUBLIC may connect to, that is every login (but the app's own, named in the map).
+LOGINS_QUERY = "SELECT rolname FROM pg_roles WHERE rolcanlogin ORDER BY 1;"
+
+
+def datacl_query(database: str) -> str:
+    """A query that shows a database's whole ACL (evidence lists its first items)."""
+    return f"SELECT datacl FROM pg_database WHERE datname = {quote_literal(database)};"
 
 
 def describe_role(tenancy: Tenancy, role: str) -> str:
@@ -37,29 +45,22 @@ def describe_role(tenancy: Tenancy, role: str) -> str:
     return f"role {role!r} (app {app!r})" if app else f"login role {role!r} (no app)"
 
 
-def capped_names(names: Iterable[str], total: int) -> list[str]:
-    """The first names of ``names`` (``total`` in all), then how many more there are."""
-    shown = list(islice(names, MAX_LISTED))
-    if total > MAX_LISTED:
-        shown.append(f"… and {total - MAX_LISTED} more")
-    return shown
-
-
 def database_passed(database: Database, app: str, message: str, **evidence: object) -> Verdict:
     """The pass record of an app database found isolated, with its ACL as the evidence."""
-    acl = [acl_text(i) for i in database.acl]
+    shown: dict[str, object] = {"database": database.name, "owner": database.owner}
+    put_capped(
+        shown,
+        "datacl",
+        (acl_text(i) for i in database.acl),
+        len(database.acl),
+        datacl_query(database.name),
+    )
     return Verdict(
         resource=f"database/{database.name}",
         app=app,
         status="pass",
         message=message,
-        evidence={
-            "database": database.name,
-            "owner": database.owner,
-            "datacl": capped_names(iter(acl), len(acl)),
-            "acl_is_default": database.acl_is_default,
-            **evidence,
-        },
+        evidence={**shown, "acl_is_default": database.acl_is_default, **evidence},
     )
 
 

@@ -6,15 +6,17 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from pgwarden.access.grants import Access, acl_accesses, holds_at_login, ownership_access
 from pgwarden.access.privileges import acl_text
-from pgwarden.access.remediation import revoke_privileges, sql_comment
+from pgwarden.access.remediation import capped_statements, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import put_capped
 from pgwarden.model.snapshot import AclItem, Database, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import LEAST_PRIVILEGE
 from pgwarden.rules.isolation._evidence import (
+    LOGINS_QUERY,
     Exposure,
-    capped_names,
     database_passed,
+    datacl_query,
     describe_role,
     fix_lines,
     remediation_script,
@@ -96,14 +98,13 @@ def _public_database_evidence(
     total = tenancy.count_foreign_logins(db.name) - sum(
         1 for role in granted if tenancy.roles[role].login
     )
-    evidence: dict[str, object] = {
-        "database": db.name,
-        "acl_item": acl_text(item),
-        "datacl": [acl_text(i) for i in db.acl],
-        "acl_is_default": db.acl_is_default,
-        "exposed_roles": capped_names(exposed, total),
-        "verify": verify_database_privilege(None, db.name, privilege),
-    }
+    evidence: dict[str, object] = {"database": db.name, "acl_item": acl_text(item)}
+    put_capped(
+        evidence, "datacl", (acl_text(i) for i in db.acl), len(db.acl), datacl_query(db.name)
+    )
+    evidence["acl_is_default"] = db.acl_is_default
+    put_capped(evidence, "exposed_roles", exposed, total, LOGINS_QUERY)
+    evidence["verify"] = verify_database_privilege(None, db.name, privilege)
     if db.acl_is_default:
         evidence["note"] = (
             "datacl is NULL: PostgreSQL's built-in default gives PUBLIC CONNECT and TEMPORARY"
@@ -121,17 +122,18 @@ def _keep_access(tenancy: Tenancy, db: Database, privilege: str) -> list[str]:
     ]
     if tenancy.context.admin_role in tenancy.roles:
         needed.append(tenancy.context.admin_role)
-    lines: list[str] = []
-    for role in dict.fromkeys(needed):
+    grants = [
+        f"GRANT {privilege} ON DATABASE {quote_ident(db.name)} TO {quote_ident(role)};"
+        for role in dict.fromkeys(needed)
         # Only what counts at login: a membership without INHERIT would not keep it in.
-        if holds_at_login(db.acl, db.owner, role, tenancy.graph, privilege):
-            continue
-        if not lines:
-            lines.append(sql_comment("first keep access for the roles that need it"))
-        lines.append(
-            f"GRANT {privilege} ON DATABASE {quote_ident(db.name)} TO {quote_ident(role)};"
-        )
-    return lines
+        if not holds_at_login(db.acl, db.owner, role, tenancy.graph, privilege)
+    ]
+    if not grants:
+        return []
+    return [
+        sql_comment("first keep access for the roles that need it"),
+        *capped_statements(grants, f"one for each other role of app {app!r} in the tenancy map"),
+    ]
 
 
 class CrossAppConnect(Rule):
@@ -169,11 +171,11 @@ class CrossAppConnect(Rule):
         for database, app in sorted(tenancy.app_databases.items()):
             db = tenancy.databases[database]
             target = quote_ident(database)
-            datacl = [acl_text(i) for i in db.acl]  # once, not once per foreign role
+            datacl: list[str] | None = None  # once per database with a finding
             exposed = False
-            for role in tenancy.reaching(db, ("CONNECT",)):
+            for role, items, owner in _connect_holders(tenancy, db):
                 exposure = Exposure(f"database/{database}", f"role/{role}", app, database)
-                for access in _database_accesses(tenancy, db, role, ("CONNECT",)):
+                for access in _database_accesses(tenancy, db, role, items, owner):
                     exposure.add(access, _revoke_database_item(tenancy, db, access), target)
                 if not exposure.held:
                     continue
@@ -187,20 +189,23 @@ class CrossAppConnect(Rule):
                         f"holds CONNECT on database {database!r} of app {app!r} {how}, "
                         "without INHERIT: not usable to log in today, one INHERIT option away"
                     )
+                evidence: dict[str, object] = {
+                    "database": database,
+                    "database_app": app,
+                    "principal_app": tenancy.role_apps.get(role),
+                    "login": tenancy.roles[role].login,
+                    "access": exposure.evidence(),
+                }
+                if datacl is None:
+                    datacl = [acl_text(i) for i in db.acl]
+                put_capped(evidence, "datacl", datacl, len(datacl), datacl_query(database))
+                evidence["verify"] = verify_database_privilege(role, database, "CONNECT")
                 yield Verdict(
                     resource=exposure.resource,
                     principal=exposure.principal,
                     app=app,
                     message=f"{describe_role(tenancy, role)} {message}",
-                    evidence={
-                        "database": database,
-                        "database_app": app,
-                        "principal_app": tenancy.role_apps.get(role),
-                        "login": tenancy.roles[role].login,
-                        "access": exposure.evidence(),
-                        "datacl": list(datacl),
-                        "verify": verify_database_privilege(role, database, "CONNECT"),
-                    },
+                    evidence=evidence,
                     remediation=remediation_script(fix_lines(tenancy, database, exposure)),
                 )
             if context.include_passed and not exposed:
@@ -210,6 +215,27 @@ class CrossAppConnect(Rule):
                     f"no role of another app (nor a login of no app) holds CONNECT on database "
                     f"{database!r} of app {app!r}",
                 )
+
+
+def _connect_holders(tenancy: Tenancy, db: Database) -> Iterator[tuple[str, list[AclItem], bool]]:
+    """Each foreign principal that is, or can use, a CONNECT grantee or the owner of ``db``.
+
+    With the ACL items it reaches that way, in ACL order, and whether it reaches the
+    owner: asked from the grantees' side (one cached reverse walk each), so the work
+    follows the (role, grantee) pairs there are, never every role by every ACL item.
+    """
+    items: dict[str, list[tuple[int, AclItem]]] = {}
+    for index, item in enumerate(db.acl):
+        if item.grantee is not None and "CONNECT" in item.privileges:
+            items.setdefault(item.grantee, []).append((index, item))
+    reached: dict[str, list[str]] = {}
+    for grantee in {*items, db.owner}:
+        for role in tenancy.foreign_users(grantee, db.name):
+            reached.setdefault(role, []).append(grantee)
+    for role in sorted(reached):
+        grantees = reached[role]
+        held = sorted((pair for g in grantees for pair in items.get(g, ())), key=lambda p: p[0])
+        yield role, [item for _index, item in held], db.owner in grantees
 
 
 def _how(access: Access, owner: str) -> str:
@@ -223,15 +249,16 @@ def _how(access: Access, owner: str) -> str:
 
 
 def _database_accesses(
-    tenancy: Tenancy, db: Database, role: str, privileges: Sequence[str]
+    tenancy: Tenancy, db: Database, role: str, items: Sequence[AclItem], owner: bool
 ) -> list[Access]:
-    """``role``'s non-PUBLIC ways to ``privileges`` on ``db``, ownership included.
+    """``role``'s non-PUBLIC ways to CONNECT on ``db`` through ``items``, ownership included.
 
     The owner holds every privilege however the ACL reads (it can re-grant itself),
-    so an owner reached without an ACL item of its own is access too.
+    so an owner reached without an ACL item of its own is access too (``owner``: the
+    role is, or can use, the owner).
     """
-    found = acl_accesses(db.acl, role, tenancy.graph, privileges, include_public=False)
-    if not any(a.grantee == db.owner for a in found):
+    found = acl_accesses(items, role, tenancy.graph, ("CONNECT",), include_public=False)
+    if owner and not any(a.grantee == db.owner for a in found):
         owned = ownership_access(role, db.owner, tenancy.graph)
         if owned is not None:
             found.append(owned)
@@ -288,13 +315,16 @@ class PublicTemporary(Rule):
             )
         for database, app, db, item in _public_holds(tenancy, "TEMPORARY"):
             connect = db.public_connect
-            keep = [
-                sql_comment(
-                    f"if {role!r} uses temporary tables: GRANT TEMPORARY ON DATABASE "
-                    f"{quote_ident(database)} TO {quote_ident(role)};"
-                )
-                for role in tenancy.app_roles(app)
-            ]
+            keep = capped_statements(
+                [
+                    sql_comment(
+                        f"if {role!r} uses temporary tables: GRANT TEMPORARY ON DATABASE "
+                        f"{quote_ident(database)} TO {quote_ident(role)};"
+                    )
+                    for role in tenancy.app_roles(app)
+                ],
+                f"the same for app {app!r}'s other roles",
+            )
             yield Verdict(
                 resource=f"database/{database}",
                 principal="PUBLIC",

@@ -8,11 +8,11 @@ from pgwarden.access.grants import Access
 from pgwarden.access.privileges import acl_text, sort_privileges
 from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import put_capped
 from pgwarden.model.snapshot import DefaultPrivilege, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
 from pgwarden.rules.isolation._evidence import (
-    MAX_LISTED,
     Exposure,
     ItemAccesses,
     database_passed,
@@ -69,21 +69,29 @@ class LeakyDefaultPrivileges(Rule):
             for default in detail.default_privileges:
                 _default_entry(tenancy, database, app, default, exposures, accesses)
             if context.include_passed and not exposures:
-                yield database_passed(
-                    tenancy.databases[database],
-                    app,
-                    f"no default privilege in database {database!r} of app {app!r} grants to "
-                    "PUBLIC or to another app's role",
-                    default_acl_entries=[
+                entries: dict[str, object] = {}
+                put_capped(
+                    entries,
+                    "default_acl_entries",
+                    (
                         {
                             "creator": d.role,
                             "schema": d.schema_name,
                             "object_type": d.object_type,
                             "defaclacl": [acl_text(i) for i in d.acl],
                         }
-                        for d in detail.default_privileges[:MAX_LISTED]
-                    ],
-                    default_acl_total=len(detail.default_privileges),
+                        for d in detail.default_privileges
+                    ),
+                    len(detail.default_privileges),
+                    f"SELECT defaclrole::regrole, defaclnamespace::regnamespace, defaclobjtype, "
+                    f"defaclacl FROM pg_default_acl;  -- in {database!r}",
+                )
+                yield database_passed(
+                    tenancy.databases[database],
+                    app,
+                    f"no default privilege in database {database!r} of app {app!r} grants to "
+                    "PUBLIC or to another app's role",
+                    **entries,
                 )
             for key in sorted(exposures):
                 yield _default_verdict(tenancy, exposures[key])

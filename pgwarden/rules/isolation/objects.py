@@ -8,14 +8,14 @@ from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_
 from pgwarden.access.privileges import sort_privileges
 from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import put_capped
 from pgwarden.model.snapshot import Database, DatabaseDetail, ObjectGrant, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
 from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
 from pgwarden.rules.isolation._evidence import (
-    MAX_LISTED,
+    LOGINS_QUERY,
     Exposure,
     ItemAccesses,
-    capped_names,
     database_passed,
     describe_role,
     exposure_for,
@@ -26,6 +26,10 @@ from pgwarden.rules.isolation._evidence import (
     successor_owner,
     summarize_targets,
 )
+
+# Accesses a finding spells out in full; beyond them, the first is, and the objects of
+# all are named in held_on.
+MAX_ACCESS_SHOWN = 3
 
 
 class ForeignObjectPrivileges(Rule):
@@ -316,15 +320,20 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
         "database": database,
         "database_app": exposure.app,
         "object_type": exposure.facts.get("object_type", kind),
-        "access": exposure.evidence(MAX_LISTED),
+        # One membership can hand over thousands of objects, each an access that
+        # differs from the next only in its object: beyond a few, the first is spelt
+        # out and the objects are named.
+        "access": exposure.evidence(None if len(exposure.held) <= MAX_ACCESS_SHOWN else 1),
         **{k: v for k, v in exposure.facts.items() if k != "object_type"},
     }
-    if len(exposure.held) > MAX_LISTED:
+    if len(exposure.held) > MAX_ACCESS_SHOWN:
         evidence["access_total"] = len(exposure.held)
+        targets = list(dict.fromkeys(h.target for h in exposure.held))
+        put_capped(evidence, "held_on", targets, len(targets))
     if principal == "PUBLIC":
         subject = "PUBLIC"
-        connecting = tenancy.foreign_connecting(db)
-        evidence["exposed_roles"] = capped_names(connecting, len(connecting))
+        connecting, total = tenancy.foreign_connecting(db)
+        put_capped(evidence, "exposed_roles", connecting, total, LOGINS_QUERY)
     else:
         role = principal.removeprefix("role/")
         subject = describe_role(tenancy, role)

@@ -6,10 +6,16 @@ from collections.abc import Iterable
 
 from pgwarden.access.grants import acl_accesses
 from pgwarden.access.privileges import acl_text
-from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
+from pgwarden.access.remediation import (
+    capped_statements,
+    in_database,
+    revoke_privileges,
+    sql_comment,
+)
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import put_capped, put_capped_mapping
 from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_16, CIS_POSTGRESQL_17, NIST_800_53
-from pgwarden.model.snapshot import ServerSnapshot
+from pgwarden.model.snapshot import AclItem, Database, ServerSnapshot
 from pgwarden.rules.base import (
     Control,
     Rule,
@@ -20,8 +26,8 @@ from pgwarden.rules.base import (
     quote_literal,
 )
 from pgwarden.rules.isolation._evidence import (
-    MAX_LISTED,
     database_passed,
+    datacl_query,
     inspected,
     remediation_script,
     verify_database_privilege,
@@ -73,15 +79,20 @@ class PublicCreateInSchema(Rule):
             )
             clean = public_db is None and not open_schemas
             if context.include_passed and clean and not isinstance(detail, Verdict):
+                checked: dict[str, object] = {}
+                put_capped_mapping(
+                    checked,
+                    "schemas",
+                    ((s.name, [acl_text(i) for i in s.acl]) for s in detail.schemas),
+                    len(detail.schemas),
+                    f"SELECT nspname, nspacl FROM pg_namespace;  -- in {database!r}",
+                )
                 yield database_passed(
                     db,
                     app,
                     f"PUBLIC can create nothing in database {database!r} of app {app!r}, "
                     "nor in any of its schemas",
-                    schemas={
-                        s.name: [acl_text(i) for i in s.acl] for s in detail.schemas[:MAX_LISTED]
-                    },
-                    schemas_total=len(detail.schemas),
+                    **checked,
                 )
             if public_db is not None:
                 yield Verdict(
@@ -89,12 +100,7 @@ class PublicCreateInSchema(Rule):
                     principal="PUBLIC",
                     app=app,
                     message=f"PUBLIC can create schemas in database {database!r} of app {app!r}",
-                    evidence={
-                        "database": database,
-                        "acl_item": acl_text(public_db),
-                        "datacl": [acl_text(i) for i in db.acl],
-                        "verify": verify_database_privilege(None, database, "CREATE"),
-                    },
+                    evidence=_database_evidence(db, public_db),
                     remediation=remediation_script(
                         revoke_privileges(
                             ["CREATE"],
@@ -119,22 +125,34 @@ class PublicCreateInSchema(Rule):
                     "schema": schema.name,
                     "owner": schema.owner,
                     "acl_item": acl_text(item),
-                    "nspacl": [acl_text(i) for i in schema.acl],
-                    "verify": f"SELECT has_schema_privilege('public', "
-                    f"{quote_literal(schema.name)}, 'CREATE');  -- in {database!r}",
                 }
+                put_capped(
+                    evidence,
+                    "nspacl",
+                    (acl_text(i) for i in schema.acl),
+                    len(schema.acl),
+                    f"SELECT nspacl FROM pg_namespace WHERE nspname = {quote_literal(schema.name)};"
+                    f"  -- in {database!r}",
+                )
+                evidence["verify"] = (
+                    f"SELECT has_schema_privilege('public', {quote_literal(schema.name)}, "
+                    f"'CREATE');  -- in {database!r}"
+                )
                 if schema.name == "public":
                     evidence["note"] = _public_schema_note(version, schema.owner)
-                keep = [
-                    sql_comment(
-                        f"if {role!r} creates objects here: GRANT CREATE ON SCHEMA "
-                        f"{quote_ident(schema.name)} TO {quote_ident(role)};"
-                    )
-                    for role in tenancy.app_roles(app)
-                    if not acl_accesses(
-                        schema.acl, role, tenancy.graph, ("CREATE",), include_public=False
-                    )
-                ]
+                keep = capped_statements(
+                    [
+                        sql_comment(
+                            f"if {role!r} creates objects here: GRANT CREATE ON SCHEMA "
+                            f"{quote_ident(schema.name)} TO {quote_ident(role)};"
+                        )
+                        for role in tenancy.app_roles(app)
+                        if not acl_accesses(
+                            schema.acl, role, tenancy.graph, ("CREATE",), include_public=False
+                        )
+                    ],
+                    f"the same for app {app!r}'s other roles",
+                )
                 yield Verdict(
                     resource=f"schema/{database}.{schema.name}",
                     principal="PUBLIC",
@@ -154,6 +172,16 @@ class PublicCreateInSchema(Rule):
                         keep,
                     ),
                 )
+
+
+def _database_evidence(db: Database, item: AclItem) -> dict[str, object]:
+    """What shows PUBLIC's CREATE on a database: its ACL item and the ACL it is in."""
+    evidence: dict[str, object] = {"database": db.name, "acl_item": acl_text(item)}
+    put_capped(
+        evidence, "datacl", (acl_text(i) for i in db.acl), len(db.acl), datacl_query(db.name)
+    )
+    evidence["verify"] = verify_database_privilege(None, db.name, "CREATE")
+    return evidence
 
 
 def _public_schema_note(version: int, owner: str) -> str:

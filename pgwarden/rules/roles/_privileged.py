@@ -18,6 +18,9 @@ from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import Role
 from pgwarden.rules.base import ServerContext, Verdict
 
+# Alternative cuts a remediation script suggests, beside the cut it makes.
+MAX_ALTERNATIVES = 10
+
 ATTRIBUTES: dict[str, str] = {
     "superuser": "bypasses every permission check on the server, in every database",
     "createrole": "creates, alters and drops roles (before PostgreSQL 16: any non-superuser "
@@ -77,13 +80,22 @@ def cut_script(
     lines = [sql_comment(describe)]
     for member, role in cuts:
         lines.extend(revoke_membership(tenancy.graph, member, role, tenancy.version_num))
+    alternatives: list[str] = []
     for path in paths:
         for member, role in path.edges:
             if (member, role) in cuts:
                 continue
             for statement in revoke_membership(tenancy.graph, member, role, tenancy.version_num):
-                lines.append(sql_comment(f"or, for every member of {member!r}: {statement}"))
-    return list(dict.fromkeys(lines)), cuts
+                alternatives.append(sql_comment(f"or, for every member of {member!r}: {statement}"))
+    alternatives = list(dict.fromkeys(alternatives))
+    # Deep chains offer a cut at every grant of every path: the nearest few are enough.
+    if len(alternatives) > MAX_ALTERNATIVES:
+        left = len(alternatives) - MAX_ALTERNATIVES
+        alternatives = [
+            *alternatives[:MAX_ALTERNATIVES],
+            sql_comment(f"… and {left} more grants further along the chains could be cut"),
+        ]
+    return list(dict.fromkeys(lines + alternatives)), cuts
 
 
 def role_passed(role: str, app: str | None, message: str, **evidence: object) -> Verdict:

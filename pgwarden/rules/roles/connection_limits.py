@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pgwarden.access.graph import PG16
-from pgwarden.access.remediation import sql_comment
+from pgwarden.access.remediation import capped_statements, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.config import AppConfig
+from pgwarden.model.evidence import put_capped, put_capped_mapping
 from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_17, NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.roles._privileged import role_passed
+
+# Every login's connection limit, unlimited first: how to see what evidence lists in part.
+LIMITS_QUERY = (
+    "SELECT rolname, rolconnlimit FROM pg_roles WHERE rolcanlogin ORDER BY rolconnlimit, rolname;"
+)
 
 
 def _setting_int(value: str) -> int | None:
@@ -101,16 +107,17 @@ class ConnectionLimits(Rule):
             if verdict is not None:
                 yield verdict
             elif context.include_passed:
+                evidence: dict[str, object] = {
+                    "max_connections": values["max_connections"],
+                    "available": available,
+                }
+                put_capped_mapping(evidence, "app_limits", _largest(caps), len(caps), LIMITS_QUERY)
                 yield Verdict(
                     resource="setting/max_connections",
                     status="pass",
                     message=f"the apps' connection limits add up to {sum(caps.values())}, "
                     f"within the {available} connections the server has for them",
-                    evidence={
-                        "max_connections": values["max_connections"],
-                        "available": available,
-                        "app_limits": caps,
-                    },
+                    evidence=evidence,
                 )
 
     @staticmethod
@@ -123,6 +130,15 @@ class ConnectionLimits(Rule):
     ) -> Iterable[Verdict]:
         bounded = sum(n for n in limits.values() if n >= 0)
         budget = app.connection_budget
+        # Every finding of the app shows its roles' limits: the same capped view for all.
+        shown: dict[str, object] = {}
+        put_capped_mapping(
+            shown,
+            "app_roles_limits",
+            sorted(limits.items(), key=lambda pair: (pair[1] >= 0, pair[0])),
+            len(limits),
+            LIMITS_QUERY,
+        )
         for role in roles:
             if limits[role] >= 0:
                 continue
@@ -144,7 +160,7 @@ class ConnectionLimits(Rule):
                     "role": role,
                     "connection_limit": -1,
                     "connection_budget": budget,
-                    "app_roles_limits": limits,
+                    **shown,
                 },
                 remediation="\n".join(
                     [
@@ -163,10 +179,18 @@ class ConnectionLimits(Rule):
                 app=app.name,
                 message=f"app {app.name!r}'s roles may hold {bounded} connections together, "
                 f"more than its connection_budget of {budget}",
-                evidence={"connection_budget": budget, "app_roles_limits": limits},
+                evidence={"connection_budget": budget, **shown},
                 remediation="\n".join(
-                    [sql_comment(f"an even split of the budget of {budget}")]
-                    + [f"ALTER ROLE {quote_ident(r)} CONNECTION LIMIT {share};" for r in roles]
+                    [
+                        sql_comment(f"an even split of the budget of {budget}"),
+                        *capped_statements(
+                            [
+                                f"ALTER ROLE {quote_ident(r)} CONNECTION LIMIT {share};"
+                                for r in roles
+                            ],
+                            f"the same limit for each of app {app.name!r}'s other roles",
+                        ),
+                    ]
                 ),
             )
 
@@ -199,25 +223,34 @@ class ConnectionLimits(Rule):
                 "set --name max_connections ...; the maximum depends on the SKU)"
             )
         ]
+        statements: list[str] = []
         for app, roles in apps:
             if app.name in caps:
                 share = max(1, available * caps[app.name] // max(committed, 1))
                 per_role = max(1, share // max(len(roles), 1))
-                lines += [
+                statements += [
                     f"ALTER ROLE {quote_ident(r)} CONNECTION LIMIT {per_role};" for r in roles
                 ]
+        lines += capped_statements(
+            statements,
+            "each app's share of the available slots follows its limits, split evenly "
+            "between its roles",
+        )
+        evidence: dict[str, object] = {
+            "max_connections": values["max_connections"],
+            "reserved": reserved,
+            "available": available,
+        }
+        # On a server of a thousand apps the largest consumers are what a reader needs.
+        put_capped_mapping(evidence, "app_limits", _largest(caps), len(caps), LIMITS_QUERY)
+        put_capped_mapping(evidence, "app_budgets", _largest(budgets), len(budgets))
+        without = [a.name for a, roles in apps if roles and a.name not in caps]
+        put_capped(evidence, "apps_without_limit", without, len(without), LIMITS_QUERY)
         return Verdict(
             resource="setting/max_connections",
             message=" and ".join(what)
             + f", more than the {available} connections the server has for them",
-            evidence={
-                "max_connections": values["max_connections"],
-                "reserved": reserved,
-                "available": available,
-                "app_limits": caps,
-                "app_budgets": budgets,
-                "apps_without_limit": [a.name for a, roles in apps if roles and a.name not in caps],
-            },
+            evidence=evidence,
             remediation="\n".join(lines),
         )
 
@@ -232,3 +265,8 @@ def _app_passed(app: AppConfig, limits: dict[str, int]) -> Iterable[Verdict]:
             connection_limit=limit,
             connection_budget=app.connection_budget,
         )
+
+
+def _largest(values: dict[str, int]) -> list[tuple[str, int]]:
+    """``values`` largest first (ties by name): the order a capped list keeps."""
+    return sorted(values.items(), key=lambda pair: (-pair[1], pair[0]))

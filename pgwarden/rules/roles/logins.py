@@ -6,9 +6,18 @@ from collections.abc import Iterable
 
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import MAX_LISTED, put_capped
 from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_17, NIST_800_53
-from pgwarden.model.snapshot import ServerSnapshot
-from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict, quote_ident
+from pgwarden.model.snapshot import Role, ServerSnapshot
+from pgwarden.rules.base import (
+    Control,
+    Rule,
+    Section,
+    ServerContext,
+    Verdict,
+    quote_ident,
+    quote_literal,
+)
 from pgwarden.rules.roles._privileged import admin_unknown, held_attributes, role_passed
 
 
@@ -37,6 +46,7 @@ class UnmappedLogin(Rule):
         tenancy = Tenancy.of(snapshot, context)
         if context.admin_role is None:
             yield admin_unknown(context, "so the admin's login looks like a stray one")
+        admin = quote_ident(context.admin_role) if context.admin_role else "<admin>"
         for name, role in sorted(tenancy.roles.items()):
             if not role.login:
                 continue
@@ -51,22 +61,12 @@ class UnmappedLogin(Rule):
                         accounted_as=f"app {app}" if app else _non_tenant_kind(context, name),
                     )
                 continue
-            owns = tenancy.owned_databases(name)
-            admin = quote_ident(context.admin_role) if context.admin_role else "<admin>"
             yield Verdict(
                 resource=f"role/{name}",
                 principal=f"role/{name}",
                 message=f"login role {name!r} belongs to no app and is neither the admin nor a "
                 "platform role",
-                evidence={
-                    "role": name,
-                    "attributes": [a.upper() for a in held_attributes(role)],
-                    "connection_limit": role.connection_limit,
-                    "valid_until": role.valid_until,
-                    "member_of": sorted(tenancy.graph.holders(name).keys() - {name}),
-                    "can_connect_to": tenancy.connectable(name),
-                    "owns_databases": owns,
-                },
+                evidence=_evidence(tenancy, name, role),
                 remediation="\n".join(
                     [
                         sql_comment(
@@ -93,3 +93,51 @@ def _non_tenant_kind(context: ServerContext, role: str) -> str:
     if role in context.server.platform_roles:
         return "a platform role"
     return "an Azure role, a predefined role or the bootstrap superuser"
+
+
+def _evidence(tenancy: Tenancy, name: str, role: Role) -> dict[str, object]:
+    """What the login holds and reaches, its lists capped (``model.evidence``).
+
+    The databases it can log in to come from ``Tenancy.reach``: those PUBLIC opens are
+    one fact about PUBLIC (counted, and listed by a query, not with every role), those
+    its grants and groups open are listed; never a question per role and database.
+    """
+    literal = quote_literal(name)
+    evidence: dict[str, object] = {
+        "role": name,
+        "attributes": [a.upper() for a in held_attributes(role)],
+        "connection_limit": role.connection_limit,
+        "valid_until": role.valid_until,
+    }
+    groups = sorted(tenancy.graph.holders(name).keys() - {name})
+    put_capped(
+        evidence,
+        "member_of",
+        groups,
+        len(groups),
+        f"SELECT rolname FROM pg_roles WHERE pg_has_role({literal}, oid, 'MEMBER') "
+        f"AND rolname <> {literal} ORDER BY 1;",
+    )
+    reach = tenancy.reach.of(name, MAX_LISTED)
+    put_capped(
+        evidence,
+        "can_connect_to",
+        reach.first,
+        reach.total,
+        "SELECT datname FROM pg_database WHERE datallowconn AND "
+        f"has_database_privilege({literal}, oid, 'CONNECT') ORDER BY 1;",
+    )
+    if reach.through_public:
+        # The same for every login on the server: one fact about PUBLIC (PGW-ISO-001
+        # reports it per app database), counted here, not listed again for each role.
+        evidence["can_connect_through_public"] = reach.through_public
+    owned = tenancy.owned_databases(name)
+    put_capped(
+        evidence,
+        "owns_databases",
+        owned,
+        len(owned),
+        "SELECT datname FROM pg_database WHERE datdba = "
+        f"{quote_literal(quote_ident(name))}::regrole ORDER BY 1;",
+    )
+    return evidence

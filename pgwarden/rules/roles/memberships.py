@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from pgwarden.access.grants import MAX_PATHS_SHOWN
 from pgwarden.access.graph import RolePath
 from pgwarden.access.remediation import verify_membership
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import put_capped
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import ADMIN_PRIVILEGES, PREDEFINED_ROLES, PRIVILEGED_ACCOUNTS
@@ -29,6 +31,12 @@ def _membership_risk(tenancy: Tenancy, role: str, holder: str) -> str | None:
     ):
         return f"a role of app {other!r}: its privileges and ownership in that app's databases"
     return group_risk(tenancy, holder)
+
+
+MEMBERSHIPS_QUERY = (
+    "SELECT m.rolname AS member, r.rolname AS role, a.* FROM pg_auth_members a "
+    "JOIN pg_roles m ON m.oid = a.member JOIN pg_roles r ON r.oid = a.roleid ORDER BY 1, 2;"
+)
 
 
 def _membership_rows(tenancy: Tenancy, paths: Sequence[RolePath]) -> list[dict[str, object]]:
@@ -114,16 +122,14 @@ class AppRoleInPrivilegedRole(Rule):
         paths = tenancy.graph.paths(role, holder)
         set_role = all(p.mode == "set role" for p in paths)
         lines, cuts = cut_script(tenancy, paths, app, f"{role!r} must not use {holder!r}: {risk}")
-        evidence: dict[str, object] = {
-            "role": role,
-            "app": app,
-            "member_of": holder,
-            "risk": risk,
-            "paths": [p.evidence() for p in paths],
-            "membership_grants": _membership_rows(tenancy, paths),
-            "revoke": [f"{m} in {r}" for m, r in cuts],
-            "verify": verify_membership(role, holder, tenancy.version_num),
-        }
+        evidence: dict[str, object] = {"role": role, "app": app, "member_of": holder, "risk": risk}
+        # Deep chains make long paths, each grant a row: the first few show the way in.
+        put_capped(evidence, "paths", [p.evidence() for p in paths[:MAX_PATHS_SHOWN]], len(paths))
+        rows = _membership_rows(tenancy, paths)
+        put_capped(evidence, "membership_grants", rows, len(rows), MEMBERSHIPS_QUERY)
+        revoke = [f"{m} in {r}" for m, r in cuts]
+        put_capped(evidence, "revoke", revoke, len(revoke))
+        evidence["verify"] = verify_membership(role, holder, tenancy.version_num)
         gained = held_attributes(tenancy.roles.get(holder))
         if gained and holder in tenancy.graph.settable(role):
             evidence["gains_attributes_by_set_role"] = [a.upper() for a in gained]

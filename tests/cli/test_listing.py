@@ -1,0 +1,58 @@
+"""What the terminal shows: a summary that does not grow with the findings, or every one.
+
+No server needed: results documents of a few hundred and of thousands of findings.
+"""
+
+from __future__ import annotations
+
+from pgwarden.cli.listing import MOST_SEVERE, FindingsText, printable
+from pgwarden.model.results import Results
+from tests.reports.conftest import large_results
+
+WRITTEN = [("results JSON", "results.json"), ("HTML report", "report.html")]
+
+
+def _with_message(results: Results, message: str) -> Results:
+    first = results.findings[0].model_copy(update={"message": message})
+    return results.model_copy(update={"findings": (first, *results.findings[1:])})
+
+
+def test_the_summary_is_the_same_size_for_500_and_5000_findings() -> None:
+    small = FindingsText(large_results(500), 80).summary(WRITTEN)
+    big = FindingsText(large_results(5_000), 80).summary(WRITTEN)
+    assert len(big) == len(small)
+    assert len(big) < 100  # a screenful or two, whatever the findings
+    assert all(len(line) <= 80 for line in big)
+    text = "\n".join(big)
+    assert "Failing, by rule:" in text
+    assert "Many of one kind:" in text  # every rule has hundreds of findings here
+    assert f"… and {5_000 * 8 // 10 - MOST_SEVERE:,} more failing findings" in text
+    assert "  report.html (HTML report)" in text
+
+
+def test_the_listing_shows_every_finding_in_80_columns() -> None:
+    results = large_results(300)
+    lines = list(FindingsText(results, 80).listing())
+    assert all(len(line) <= 80 for line in lines)
+    text = "\n".join(lines)
+    for finding in results.findings:
+        assert finding.resource in text
+    # A message is wrapped, not cut: its words are all there, in order.
+    first = results.findings[0].message.split()
+    assert " ".join(first) in " ".join(text.split())
+
+
+def test_names_cannot_drive_the_terminal() -> None:
+    hostile = _with_message(large_results(10), "role '\x1b[2J\x1b[31mevil\u202e' is bad")
+    text = "\n".join(FindingsText(hostile, 80).listing())
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "\\x1b[2J" in text and "\\u202e" in text
+    assert printable("a\nb\tc") == "a\\x0ab\\x09c"
+
+
+def test_colour_only_on_a_terminal() -> None:
+    results = large_results(40)
+    plain = "\n".join(FindingsText(results, 80).summary(WRITTEN))
+    coloured = "\n".join(FindingsText(results, 80, color=True).summary(WRITTEN))
+    assert "\x1b[" not in plain
+    assert "\x1b[1;31mcritical" in coloured

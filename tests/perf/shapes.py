@@ -1,0 +1,111 @@
+"""A shared server shaped like the benchmark's "unmapped logins", as a snapshot (no server).
+
+``apps`` apps of one database each; ``logins`` login roles of no app, every other one
+in an app's read-only group (which holds CONNECT on the app's database), every fourth
+in a group of no app holding CONNECT on the first thirty databases; half the databases
+still let PUBLIC connect. Sizes are parameters, so a test can compare two of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pgwarden.model.config import Config
+from pgwarden.model.snapshot import Snapshot
+
+READERS_DATABASES = 30
+
+
+def _database(app: int) -> dict[str, Any]:
+    owner = f"app{app:04d}_owner"
+    acl: list[dict[str, Any]] = [
+        {"grantee": owner, "grantor": owner, "privileges": ["CONNECT", "CREATE", "TEMPORARY"]},
+        {"grantee": f"app{app:04d}_ro", "grantor": owner, "privileges": ["CONNECT"]},
+        {"grantee": "auditor", "grantor": owner, "privileges": ["CONNECT"]},
+    ]
+    if app % 2 == 0:
+        acl.append({"grantee": None, "grantor": owner, "privileges": ["CONNECT", "TEMPORARY"]})
+    if app < READERS_DATABASES:
+        acl.append({"grantee": "readers", "grantor": owner, "privileges": ["CONNECT"]})
+    return {"name": f"app{app:04d}_db", "owner": owner, "acl": acl}
+
+
+def unmapped_logins_snapshot(apps: int, logins: int) -> Snapshot:
+    """The snapshot of a server of ``apps`` apps and ``logins`` logins of no app."""
+    roles: list[dict[str, Any]] = [
+        {"name": "admin", "login": True, "createrole": True},
+        {"name": "auditor", "login": True},
+        {"name": "readers", "login": False},
+    ]
+    memberships: list[dict[str, Any]] = []
+    for app in range(apps):
+        prefix = f"app{app:04d}"
+        roles += [
+            {"name": f"{prefix}_owner", "login": False},
+            {"name": f"{prefix}_ro", "login": False},
+            {"name": f"{prefix}_svc", "login": True, "connection_limit": 10},
+        ]
+        memberships.append({"member": f"{prefix}_svc", "role": f"{prefix}_ro"})
+    for n in range(logins):
+        name = f"legacy_{n:05d}"
+        roles.append({"name": name, "login": True})
+        if n % 2 == 0:
+            memberships.append({"member": name, "role": f"app{n % apps:04d}_ro"})
+        if n % 4 == 0:
+            memberships.append({"member": name, "role": "readers"})
+    databases = [_database(app) for app in range(apps)]
+    return Snapshot.model_validate(
+        {
+            "tool_version": "0.1.0",
+            "collected_at": "2026-11-01T10:00:00Z",
+            "servers": [
+                {
+                    "name": "srv",
+                    "postgres": {
+                        "version": "16.4",
+                        "version_num": 160004,
+                        "connected_as": "auditor",
+                        "endpoint": {"user": "auditor"},
+                        "settings": {
+                            "max_connections": {"name": "max_connections", "value": "500"},
+                            "superuser_reserved_connections": {
+                                "name": "superuser_reserved_connections",
+                                "value": "3",
+                            },
+                            "reserved_connections": {"name": "reserved_connections", "value": "0"},
+                        },
+                        "databases": databases,
+                        "roles": roles,
+                        "memberships": memberships,
+                        "sessions": [],
+                        "database_details": [
+                            {"name": db["name"], "collected": True} for db in databases
+                        ],
+                    },
+                }
+            ],
+        }
+    )
+
+
+def unmapped_logins_config(apps: int) -> Config:
+    """The tenancy map of ``unmapped_logins_snapshot``: each app, its database and roles."""
+    return Config.model_validate(
+        {
+            "server": [
+                {
+                    "name": "srv",
+                    "admin_role": "admin",
+                    "platform_roles": ["auditor"],
+                    "app": [
+                        {
+                            "name": f"app{app:04d}",
+                            "databases": [f"app{app:04d}_db"],
+                            "roles": [f"app{app:04d}_svc", f"app{app:04d}_ro"],
+                        }
+                        for app in range(apps)
+                    ],
+                }
+            ]
+        }
+    )

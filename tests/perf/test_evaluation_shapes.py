@@ -1,0 +1,120 @@
+"""Evaluation follows the size of the server and of the findings, whatever the shape.
+
+On a server where most roles are logins of no app and half the databases let PUBLIC
+connect, every finding stays a few kilobytes, and PGW-ROLE-004 does not ask about
+every role and every database: doubling both roles and databases doubles its work
+(counted as Python calls, not timed), where asking per role and database would
+quadruple it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any
+
+from pgwarden.engine import evaluate, server_context
+from pgwarden.model.evidence import MAX_LISTED
+from pgwarden.model.results import Results
+from pgwarden.rules.base import Verdict
+from pgwarden.rules.isolation.databases import CrossAppConnect
+from pgwarden.rules.registry import load_rules, select_rules
+from pgwarden.rules.roles.logins import UnmappedLogin
+from tests.perf.shapes import (
+    READERS_DATABASES,
+    unmapped_logins_config,
+    unmapped_logins_snapshot,
+)
+
+# "A few kilobytes": no finding's JSON may be larger, at any size of server.
+MAX_FINDING_BYTES = 4_096
+SMALL = (40, 200)
+LARGE = (80, 400)
+
+
+def _evaluate(apps: int, logins: int) -> Results:
+    rules = select_rules(load_rules(), ("PGW-*",))
+    return evaluate(unmapped_logins_snapshot(apps, logins), unmapped_logins_config(apps), rules)
+
+
+def _largest_by_rule(results: Results) -> dict[str, int]:
+    """The size of each rule's largest finding, as compact JSON."""
+    largest: dict[str, int] = {}
+    for finding in results.findings:
+        size = len(finding.model_dump_json(exclude_none=True))
+        largest[finding.rule_id] = max(largest.get(finding.rule_id, 0), size)
+    return largest
+
+
+def test_every_finding_stays_a_few_kilobytes_however_big_the_server() -> None:
+    small, large = _evaluate(*SMALL), _evaluate(*LARGE)
+    unmapped = [f for f in large.findings if f.rule_id == "PGW-ROLE-004"]
+    assert len(unmapped) == LARGE[1]
+    sizes_small, sizes_large = _largest_by_rule(small), _largest_by_rule(large)
+    assert max(sizes_large.values()) <= MAX_FINDING_BYTES, sizes_large
+    # Bounded, not merely small: on twice the server each rule's largest finding is the
+    # same size (names differ in a digit at most).
+    for rule_id, size in sizes_small.items():
+        assert sizes_large[rule_id] <= size * 1.05, rule_id
+    for finding in large.findings:
+        for key, value in finding.evidence.items():
+            if isinstance(value, list | dict):
+                assert len(value) <= MAX_LISTED, (finding.rule_id, key)
+
+
+def test_a_login_in_many_databases_is_counted_and_listed_by_a_query() -> None:
+    results = _evaluate(*LARGE)
+    reader = next(f for f in results.findings if f.resource == "role/legacy_00000")
+    evidence = reader.evidence
+    # Its app's database and the readers' thirty, not those PUBLIC opens to everyone.
+    assert evidence["can_connect_to"][:2] == ["app0000_db", "app0001_db"]
+    assert len(evidence["can_connect_to"]) == MAX_LISTED
+    assert evidence["can_connect_to_total"] == READERS_DATABASES
+    assert "legacy_00000" in evidence["can_connect_to_more"]
+    assert evidence["can_connect_through_public"] == LARGE[0] // 2
+    public = next(f for f in results.findings if f.rule_id == "PGW-ISO-001")
+    assert len(public.evidence["exposed_roles"]) == MAX_LISTED
+    assert public.evidence["exposed_roles_total"] > LARGE[1] // 2
+    assert public.evidence["exposed_roles_more"].startswith("SELECT rolname FROM pg_roles")
+
+
+def _calls_while(check: Callable[[], Iterable[Verdict]]) -> tuple[int, int]:
+    """Python and C function calls made while the verdicts of ``check`` are produced."""
+    calls = 0
+
+    def count(_frame: FrameType, event: str, _arg: Any) -> None:
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        verdicts = list(check())
+    finally:
+        sys.setprofile(None)
+    return calls, len(verdicts)
+
+
+def _rule_calls(rule: type[UnmappedLogin] | type[CrossAppConnect], apps: int, logins: int) -> int:
+    snapshot = unmapped_logins_snapshot(apps, logins)
+    config = unmapped_logins_config(apps)
+    server = snapshot.servers[0]
+    server_config = config.server_named(server.name)
+    assert server_config is not None
+    context = server_context(server, server_config, config)
+    calls, verdicts = _calls_while(lambda: rule().check(server, context))
+    assert verdicts > 0
+    return calls
+
+
+def test_unmapped_logins_work_grows_with_roles_not_roles_times_databases() -> None:
+    # Twice the roles and twice the databases: twice the work when it follows the
+    # roles; four times when every role is asked about every database.
+    small, large = _rule_calls(UnmappedLogin, *SMALL), _rule_calls(UnmappedLogin, *LARGE)
+    assert large / small < 2.6, (small, large)
+
+
+def test_cross_app_connect_work_grows_with_the_grants_not_roles_times_databases() -> None:
+    small, large = _rule_calls(CrossAppConnect, *SMALL), _rule_calls(CrossAppConnect, *LARGE)
+    assert large / small < 2.6, (small, large)
