@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from pgwarden.model.config import SEVERITIES, Severity
+from pgwarden.model.config import SEVERITIES, Policy, Severity
 from pgwarden.model.context import ServerContext
 from pgwarden.model.errors import PgwardenError
 from pgwarden.model.frameworks.catalogue import Control, control_label, control_problem
@@ -118,6 +118,9 @@ class Rule:
     controls: ClassVar[tuple[Control, ...]] = ()
     requires: ClassVar[tuple[Section | str, ...]] = (Section.POSTGRES,)
     help_uri: ClassVar[str | None] = None
+    # A boolean ``[policy]`` key that turns the rule on: while it is false the rule is
+    # skipped with that reason (``not_applicable``), never counted as a pass.
+    policy_switch: ClassVar[str | None] = None
 
     @classmethod
     def doc(cls) -> RuleDoc:
@@ -166,6 +169,11 @@ class Rule:
         for control in cls.controls:
             if (problem := control_problem(control)) is not None:
                 raise RuleDefinitionError(f"{name} ({rule_id}): controls: {problem}")
+        switch = cls.policy_switch
+        if switch is not None and switch not in Policy.model_fields:
+            raise RuleDefinitionError(
+                f"{name} ({rule_id}): policy_switch {switch!r} is not a [policy] key"
+            )
         check = getattr(cls, "check", None)
         if check is None or check is Rule.check:
             raise RuleDefinitionError(f"{name} ({rule_id}): does not implement check()")
@@ -175,9 +183,13 @@ class Rule:
 
         A rule that only runs when the policy asks for something (private access,
         geo-redundant backup, ...) returns the reason when it does not: the engine then
-        records it as skipped, so no compliance control counts it as a pass.
+        records it as skipped, so no compliance control counts it as a pass. By default:
+        the ``policy_switch`` key, when the rule names one and it is false.
         """
-        return None
+        switch = self.policy_switch
+        if switch is None or getattr(context.policy, switch):
+            return None
+        return f"the policy does not ask for it ({switch} = false)"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         """Judge one server; yield a Verdict per violation (or per blind spot).

@@ -108,11 +108,7 @@ class PasswordLoginBesideEntraIdentity(Rule):
         Section.TENANCY_MAP,
         Section.POSTGRES,
     )
-
-    def not_applicable(self, context: ServerContext) -> str | None:
-        if context.policy.require_entra_app_logins:
-            return None
-        return "the policy does not ask for it (require_entra_app_logins = false)"
+    policy_switch = "require_entra_app_logins"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if self.not_applicable(context) is not None:

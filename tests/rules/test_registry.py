@@ -98,6 +98,10 @@ def test_rules_dir_plugin_is_loaded_and_selected(tmp_path: Path) -> None:
     [
         (('id = "ACME-ROLE-001"', 'id = "acme1"'), "is not like PGW-ISO-001"),
         (('severity = "low"', 'severity = "severe"'), "severity must be one of"),
+        (
+            ('severity = "low"', 'severity = "low"\n    policy_switch = "require_nothing"'),
+            "policy_switch 'require_nothing' is not a \\[policy\\] key",
+        ),
         (("    Fix: ALTER ROLE ... NOCREATEDB.\n", ""), "needs a 'Fix:' paragraph"),
         (("RULES = [NoCreatedbAnywhere]", "RULES = [print]"), "is not a Rule subclass"),
         (("RULES = [NoCreatedbAnywhere]", ""), "defines no RULES list"),

@@ -36,11 +36,7 @@ class ThreatProtectionOff(Rule):
     severity = "medium"
     controls = (Control(AZURE_POLICY, "d38668f5-d155-42c7-ab3d-9b57b50f8fbf"), *DEFENDER_CONTROLS)
     requires = (Section.AZURE_THREAT_PROTECTION,)
-
-    def not_applicable(self, context: ServerContext) -> str | None:
-        if context.policy.require_threat_protection:
-            return None
-        return "the policy does not ask for it (require_threat_protection = false)"
+    policy_switch = "require_threat_protection"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if self.not_applicable(context) is not None:
@@ -80,11 +76,7 @@ class DefenderPlanOff(Rule):
     severity = "medium"
     controls = (Control(AZURE_POLICY, "0a9fbe0d-c5c4-4da8-87d8-f4fd77338835"), *DEFENDER_CONTROLS)
     requires = (Section.AZURE_DEFENDER_PLAN,)
-
-    def not_applicable(self, context: ServerContext) -> str | None:
-        if context.policy.require_threat_protection:
-            return None
-        return "the policy does not ask for it (require_threat_protection = false)"
+    policy_switch = "require_threat_protection"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if self.not_applicable(context) is not None:

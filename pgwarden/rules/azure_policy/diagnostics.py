@@ -42,11 +42,7 @@ class NoDiagnosticLogs(Rule):
         Control(NIST_800_53, "AU-12"),
     )
     requires = (Section.AZURE_DIAGNOSTIC_SETTINGS, Section.AZURE_SERVER)
-
-    def not_applicable(self, context: ServerContext) -> str | None:
-        if context.policy.require_diagnostic_logs:
-            return None
-        return "the policy does not ask for it (require_diagnostic_logs = false)"
+    policy_switch = "require_diagnostic_logs"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if self.not_applicable(context) is not None:

@@ -35,11 +35,7 @@ class NoCustomerManagedKey(Rule):
         Control(NIST_800_53, "SC-28(1)"),
     )
     requires = (Section.AZURE_SERVER,)
-
-    def not_applicable(self, context: ServerContext) -> str | None:
-        if context.policy.require_customer_managed_key:
-            return None
-        return "the policy does not ask for it (require_customer_managed_key = false)"
+    policy_switch = "require_customer_managed_key"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if self.not_applicable(context) is not None:

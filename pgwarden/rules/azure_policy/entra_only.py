@@ -34,11 +34,7 @@ class PasswordAuthenticationOn(Rule):
         Control(NIST_800_53, "IA-2"),
     )
     requires = (Section.AZURE_SERVER,)
-
-    def not_applicable(self, context: ServerContext) -> str | None:
-        if context.policy.require_entra_only_auth:
-            return None
-        return "the policy does not ask for it (require_entra_only_auth = false)"
+    policy_switch = "require_entra_only_auth"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if self.not_applicable(context) is not None:

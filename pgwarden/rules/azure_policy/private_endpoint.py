@@ -34,11 +34,7 @@ class NoPrivateEndpoint(Rule):
     severity = "medium"
     controls = (Control(AZURE_POLICY, "5375a5bb-22c6-46d7-8a43-83417cfb4460"), *BOUNDARY)
     requires = (Section.AZURE_SERVER,)
-
-    def not_applicable(self, context: ServerContext) -> str | None:
-        if context.policy.require_private_endpoint:
-            return None
-        return "the policy does not ask for it (require_private_endpoint = false)"
+    policy_switch = "require_private_endpoint"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if self.not_applicable(context) is not None:

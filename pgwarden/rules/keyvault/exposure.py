@@ -66,11 +66,7 @@ class VaultUsesAccessPolicies(Rule):
         Section.TENANCY_MAP,
         Section.AZURE_VAULTS,
     )
-
-    def not_applicable(self, context: ServerContext) -> str | None:
-        if context.policy.require_vault_rbac:
-            return None
-        return "the policy does not ask for it (require_vault_rbac = false)"
+    policy_switch = "require_vault_rbac"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if self.not_applicable(context) is not None:
@@ -125,11 +121,7 @@ class VaultOpenToAllNetworks(Rule):
         Section.TENANCY_MAP,
         Section.AZURE_VAULTS,
     )
-
-    def not_applicable(self, context: ServerContext) -> str | None:
-        if context.policy.require_vault_firewall:
-            return None
-        return "the policy does not ask for it (require_vault_firewall = false)"
+    policy_switch = "require_vault_firewall"
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if self.not_applicable(context) is not None:
