@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any, TypeVar
 
 # Items a list in a finding's evidence holds; the rest are counted (``<key>_total``).
-MAX_LISTED = 25
+MAX_LISTED = 20
 TOTAL_SUFFIX = "_total"
 MORE_SUFFIX = "_more"
 

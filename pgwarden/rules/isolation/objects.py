@@ -20,6 +20,7 @@ from pgwarden.rules.isolation._evidence import (
     describe_role,
     exposure_for,
     fix_lines,
+    held_query,
     inspected,
     is_derived,
     remediation_script,
@@ -328,8 +329,14 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
     }
     if len(exposure.held) > MAX_ACCESS_SHOWN:
         evidence["access_total"] = len(exposure.held)
-        targets = list(dict.fromkeys(h.target for h in exposure.held))
-        put_capped(evidence, "held_on", targets, len(targets))
+        targets = sorted({h.target for h in exposure.held})
+        put_capped(
+            evidence,
+            "held_on",
+            targets,
+            len(targets),
+            None if principal == "PUBLIC" else held_query(principal.removeprefix("role/")),
+        )
     if principal == "PUBLIC":
         subject = "PUBLIC"
         connecting, total = tenancy.foreign_connecting(db)
