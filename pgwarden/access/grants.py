@@ -97,7 +97,10 @@ class Access:
             rest["grantee"] = item.grantee or "PUBLIC"
             rest["grantor"] = item.grantor
         paths = self.paths
-        if paths and len(paths[0].path) > 1:
+        # One direct, inherited membership says nothing the role and the grantee do not;
+        # any other way in (a chain, SET ROLE, several paths) is spelt out.
+        plain = len(paths) == 1 and len(paths[0].path) == 2 and paths[0].mode == "inherit"
+        if paths and len(paths[0].path) > 1 and not plain:
             # Each path may be a dozen roles long: the shortest few show the way in.
             rest["paths"] = [p.evidence() for p in paths[:MAX_PATHS_SHOWN]]
             if len(paths) > MAX_PATHS_SHOWN:

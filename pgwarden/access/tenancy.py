@@ -358,11 +358,10 @@ class Tenancy:
             for stmt in revoke_membership(self.graph, member, role, self.version_num)
         ]
         neutral = not self.legitimate(holder, database)
+        where = ", ".join(f"of {m!r} in {r!r}" for m, r in edges)
         why = (
-            f"{holder!r} is "
-            + ("a group of no app" if neutral else "meant to hold it")
-            + "; the leak is the membership "
-            + ", ".join(f"of {m!r} in {r!r}" for m, r in edges)
-            + ", so that is revoked and the grant stays for the group's other members"
+            f"{holder!r} is a group of no app: revoke the membership {where} (or its grant)"
+            if neutral
+            else f"{holder!r} is meant to hold it: revoke the membership {where}, not the grant"
         )
         return statements, why, revoke_grant if neutral else []

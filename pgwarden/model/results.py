@@ -161,7 +161,8 @@ class Finding(_Doc):
         f"first; when one is cut, '<key>{TOTAL_SUFFIX}' gives how many there are in all and "
         f"'<key>{MORE_SUFFIX}', where known, a SQL query or command that lists them all. "
         "Membership paths are shown up to five per access (the rest counted in "
-        "'paths_total'). A finding is a few kilobytes at most.",
+        "'paths_total'); one direct, inherited membership is the access's role and grantee, "
+        "not repeated as a path. A finding is a few kilobytes at most.",
     )
     remediation: str | None = Field(
         default=None,

@@ -99,7 +99,8 @@ def test_names_are_reported_exactly_as_the_catalog_has_them(hostile: Scenario) -
     assert not keys(results, status="error")
     via_group = finding(results, "PGW-ISO-002", f"database/{DB_A}", f"role/{ROLE_C}")
     (access,) = via_group.evidence["access"]
-    assert access["paths"][0]["path"] == [ROLE_C, GROUP]
+    # One direct membership: the principal and the grantee are the whole path.
+    assert access["grantee"] == GROUP and "paths" not in access
     assert access["chain"] == f'user → {GROUP} → CONNECT on "Données ""Prod""; DROP DATABASE x; --"'
     assert access["acl_item"] == '"Read Only ""grp""\nDROP ROLE postgres; --"=c/pgw_admin'
     script = str(via_group.remediation).splitlines()

@@ -39,35 +39,21 @@ def datacl_query(database: str) -> str:
     return f"SELECT datacl FROM pg_database WHERE datname = {quote_literal(database)};"
 
 
-# What ISO-004 looks at, per catalog: how an object is named, its ACL, its owner, and
-# which rows count (relations: no indexes, TOAST tables or composite types).
-_HELD_CATALOGS = (
-    ("'SCHEMA ' || quote_ident(o.nspname)", "pg_namespace", "nspacl", "nspowner", "true"),
-    (
-        "'RELATION ' || o.oid::regclass::text",
-        "pg_class",
-        "relacl",
-        "relowner",
-        "o.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')",
-    ),
-    ("'ROUTINE ' || o.oid::regprocedure::text", "pg_proc", "proacl", "proowner", "true"),
-)
-
-
 def held_query(role: str) -> str:
     """A query, run in the finding's database, listing every schema, relation and
     routine ``role`` holds a privilege on through itself or a role it belongs to (PUBLIC
-    aside), or owns that way: the whole of what a finding's ``held_on`` names the first of."""
+    aside), or owns that way: the whole of what a finding's ``held_on`` names the first
+    of (relations as ISO-004 counts them: no indexes, TOAST tables or composite types)."""
     who = quote_literal(role)
-    parts = [
-        f"SELECT {label} AS object, a.privilege_type FROM {catalog} AS o "
-        f"CROSS JOIN LATERAL aclexplode(o.{acl}) AS a WHERE {rows} AND a.grantee <> 0 "
-        f"AND pg_has_role({who}, a.grantee, 'MEMBER') "
-        f"UNION SELECT {label}, 'OWNER' FROM {catalog} AS o "
-        f"WHERE {rows} AND pg_has_role({who}, o.{owner}, 'MEMBER')"
-        for label, catalog, acl, owner, rows in _HELD_CATALOGS
-    ]
-    return " UNION ".join(parts) + " ORDER BY 1, 2;"
+    return (
+        "SELECT o, p FROM (SELECT 'SCHEMA '||quote_ident(nspname), nspacl, nspowner "
+        "FROM pg_namespace UNION ALL SELECT 'RELATION '||oid::regclass, relacl, relowner "
+        "FROM pg_class WHERE relkind IN ('r','p','v','m','S','f') UNION ALL "
+        "SELECT 'ROUTINE '||oid::regprocedure, proacl, proowner FROM pg_proc) x(o, a, w), "
+        "LATERAL (SELECT privilege_type FROM aclexplode(a) "
+        f"WHERE grantee <> 0 AND pg_has_role({who}, grantee, 'MEMBER') "
+        f"UNION SELECT 'OWNER' WHERE pg_has_role({who}, w, 'MEMBER')) y(p) ORDER BY 1, 2;"
+    )
 
 
 def describe_role(tenancy: Tenancy, role: str) -> str:

@@ -189,7 +189,6 @@ def _default_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
             "database_app": exposure.app,
             "default_acl_entries": entries,
             "access": exposure.evidence(),
-            "note": "objects already created under these defaults carry the grant: see PGW-ISO-004",
         },
         remediation=remediation_script(
             [in_database(exposure.database)], fix_lines(tenancy, exposure.database, exposure)

@@ -70,8 +70,8 @@ class UnmappedLogin(Rule):
                 remediation="\n".join(
                     [
                         sql_comment(
-                            f"if an app uses it, add {name!r} to that app's roles in "
-                            "pgwarden.toml instead; if nobody does, stop its logins now:"
+                            "an app's? add it to the app's roles in pgwarden.toml; "
+                            "nobody's? stop its logins:"
                         ),
                         f"ALTER ROLE {quote_ident(name)} NOLOGIN;",
                         sql_comment(
