@@ -171,6 +171,12 @@ def inspected(
         )
 
 
+# Held's fields as a tuple, without NamedTuple's keyword-handling constructor.
+_new_held = tuple.__new__
+# What an access through membership revokes of its own: nothing (never changed).
+_NO_REVOKE: list[str] = []
+
+
 class Held(NamedTuple):
     """One way a principal holds something, how to revoke it, and what it is held on.
 
@@ -206,6 +212,20 @@ class Exposure:
         if held.derived and access.grantee is not None:
             self.through.setdefault(access.grantee, []).append(held)
 
+    def add_through(self, access: Access, target: str) -> None:
+        """``add`` for an access held through membership (``is_derived``), ended by
+        revoking the membership rather than anything of its own: one group can hand
+        over thousands of objects, so this is ``add`` without the questions."""
+        held = _new_held(Held, (access, _NO_REVOKE, target, True))
+        self.held.append(held)
+        grantee = access.grantee
+        if grantee is not None:
+            group = self.through.get(grantee)
+            if group is None:
+                self.through[grantee] = [held]
+            else:
+                group.append(held)
+
     @property
     def accesses(self) -> list[Access]:
         """Every access recorded, in the order it was added."""
@@ -235,10 +255,12 @@ def is_derived(access: Access) -> bool:
     return access.via == "membership" or (access.via == "owner" and access.grantee != access.role)
 
 
-def summarize_targets(targets: Sequence[str]) -> str:
-    """The first three ``targets``, then how many more there are."""
+def summarize_targets(targets: Sequence[str], total: int | None = None) -> str:
+    """The first three ``targets``, then how many more there are (``total`` in all, when
+    only the first few are given)."""
     shown = ", ".join(targets[:3])
-    return shown + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
+    count = len(targets) if total is None else total
+    return shown + (f" and {count - 3} more" if count > 3 else "")
 
 
 def fix_lines(
@@ -265,7 +287,7 @@ def fix_lines(
         first = group[0].access
         statements, why = tenancy.cut_membership(first, database)
         path = first.path.describe() if first.path else f"{first.role} → {holder}"
-        targets = summarize_targets([h.target for h in group])
+        targets = summarize_targets([h.target for h in group[:3]], len(group))
         lines.append(sql_comment(f"{path} → {targets}: {why}"))
         lines.extend(statements)
     return lines

@@ -216,7 +216,7 @@ def _object_privileges(
                     through_membership[role] = exposure_for(
                         exposures, f"database/{database}", f"role/{role}", app, database
                     )
-                through_membership[role].add(access, [], target)
+                through_membership[role].add_through(access, target)
                 continue
             exposure = exposure_for(
                 exposures, _object_resource(grant, database), f"role/{role}", app, database
@@ -305,8 +305,10 @@ def _database_phrases(exposure: Exposure) -> list[str]:
             )
             phrases.append(f"can act as {holder!r}, the owner of {what}")
         if granted:
-            privileges = sort_privileges(p for h in granted for p in h.access.privileges)
-            targets = summarize_targets([h.target for h in granted])
+            # One group's grants repeat a few accesses over many objects.
+            accesses = {id(h.access): h.access for h in granted}.values()
+            privileges = sort_privileges(p for a in accesses for p in a.privileges)
+            targets = summarize_targets([h.target for h in granted[:3]], len(granted))
             phrases.append(f"holds {', '.join(privileges)} on {targets} through {holder!r}")
     return list(dict.fromkeys(phrases))
 
