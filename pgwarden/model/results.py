@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pgwarden.model.config import Severity
 from pgwarden.model.errors import ConfigError
 from pgwarden.model.evidence import MAX_LISTED, MORE_SUFFIX, TOTAL_SUFFIX
+from pgwarden.model.frozen import Frozen
 
 SEVERITY_ORDER: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 # ``pass``: a rule and resource checked and found compliant (only with --include-passed).
@@ -34,8 +35,10 @@ ComplianceStatus = Literal["pass", "fail", "error", "not_applicable", "manual"]
 BaselineState = Literal["new", "unchanged", "absent"]
 
 
-class _Doc(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Doc(Frozen):
+    """A part of the results document: immutable, strict about unknown fields, and lean
+    (``Frozen`` shares the set of fields each instance was given: a big scan makes tens
+    of thousands of findings)."""
 
 
 class Tool(_Doc):
