@@ -30,8 +30,44 @@ def _database(app: int) -> dict[str, Any]:
     return {"name": f"app{app:04d}_db", "owner": owner, "acl": acl}
 
 
-def unmapped_logins_snapshot(apps: int, logins: int) -> Snapshot:
-    """The snapshot of a server of ``apps`` apps and ``logins`` logins of no app."""
+def _definer_functions(app: int) -> list[dict[str, Any]]:
+    """Three SECURITY DEFINER routines everyone may EXECUTE (PUBLIC's default): the
+    admin's without a pinned path (PGW-FUNC-001), the app's service role's without one
+    (PGW-FUNC-002), and the admin's with one (PGW-FUNC-003)."""
+    public = [{"grantee": None, "grantor": "admin", "privileges": ["EXECUTE"]}]
+    service = f"app{app:04d}_svc"
+    return [
+        {
+            "schema_name": "app",
+            "name": "purge",
+            "arguments": "",
+            "kind": "function",
+            "owner": "admin",
+            "acl": public,
+        },
+        {
+            "schema_name": "app",
+            "name": "export",
+            "arguments": "n integer",
+            "kind": "function",
+            "owner": service,
+            "acl": [{"grantee": None, "grantor": service, "privileges": ["EXECUTE"]}],
+        },
+        {
+            "schema_name": "app",
+            "name": "stats",
+            "arguments": "",
+            "kind": "function",
+            "owner": "admin",
+            "acl": public,
+            "search_path": "app, pg_temp",
+        },
+    ]
+
+
+def unmapped_logins_snapshot(apps: int, logins: int, *, definers: bool = False) -> Snapshot:
+    """The snapshot of a server of ``apps`` apps and ``logins`` logins of no app (with
+    ``definers``, three SECURITY DEFINER routines in each database)."""
     roles: list[dict[str, Any]] = [
         {"name": "admin", "login": True, "createrole": True},
         {"name": "auditor", "login": True},
@@ -79,7 +115,16 @@ def unmapped_logins_snapshot(apps: int, logins: int) -> Snapshot:
                         "memberships": memberships,
                         "sessions": [],
                         "database_details": [
-                            {"name": db["name"], "collected": True} for db in databases
+                            {
+                                "name": db["name"],
+                                "collected": True,
+                                **(
+                                    {"definer_functions": _definer_functions(app)}
+                                    if definers
+                                    else {}
+                                ),
+                            }
+                            for app, db in enumerate(databases)
                         ],
                     },
                 }

@@ -14,10 +14,17 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
+import pytest
+
 from pgwarden.engine import evaluate, server_context
 from pgwarden.model.evidence import MAX_LISTED
 from pgwarden.model.results import Results
-from pgwarden.rules.base import Verdict
+from pgwarden.rules.base import Rule, Verdict
+from pgwarden.rules.functions.escalation import (
+    ForeignDefinerEscalation,
+    PrivilegedDefinerEscalation,
+)
+from pgwarden.rules.functions.pinned import DefinerCalledAcrossApps
 from pgwarden.rules.isolation.databases import CrossAppConnect
 from pgwarden.rules.registry import load_rules, select_rules
 from pgwarden.rules.roles.logins import UnmappedLogin
@@ -96,8 +103,8 @@ def _calls_while(check: Callable[[], Iterable[Verdict]]) -> tuple[int, int]:
     return calls, len(verdicts)
 
 
-def _rule_calls(rule: type[UnmappedLogin] | type[CrossAppConnect], apps: int, logins: int) -> int:
-    snapshot = unmapped_logins_snapshot(apps, logins)
+def _rule_calls(rule: type[Rule], apps: int, logins: int, *, definers: bool = False) -> int:
+    snapshot = unmapped_logins_snapshot(apps, logins, definers=definers)
     config = unmapped_logins_config(apps)
     server = snapshot.servers[0]
     server_config = config.server_named(server.name)
@@ -118,3 +125,41 @@ def test_unmapped_logins_work_grows_with_roles_not_roles_times_databases() -> No
 def test_cross_app_connect_work_grows_with_the_grants_not_roles_times_databases() -> None:
     small, large = _rule_calls(CrossAppConnect, *SMALL), _rule_calls(CrossAppConnect, *LARGE)
     assert large / small < 2.6, (small, large)
+
+
+@pytest.mark.parametrize(
+    "rule", [PrivilegedDefinerEscalation, ForeignDefinerEscalation, DefinerCalledAcrossApps]
+)
+def test_definer_rules_work_grows_with_the_routines_not_roles_times_routines(
+    rule: type[Rule],
+) -> None:
+    # PUBLIC's EXECUTE reaches every role that can connect: counted once per database,
+    # never listed per routine (which made the work roles times routines).
+    small = _rule_calls(rule, *SMALL, definers=True)
+    large = _rule_calls(rule, *LARGE, definers=True)
+    assert large / small < 2.6, (small, large)
+
+
+def test_definer_evidence_counts_every_caller_and_lists_the_first() -> None:
+    rules = select_rules(load_rules(), ("PGW-FUNC-*",))
+    apps, logins = LARGE
+    results = evaluate(
+        unmapped_logins_snapshot(apps, logins, definers=True), unmapped_logins_config(apps), rules
+    )
+    found = {(f.rule_id, f.resource): f for f in results.findings}
+    # app0000_db lets PUBLIC connect: every principal of the server may call purge, the
+    # admin's, but its owner; app0001_db does not: the app's two roles and the readers'
+    # logins (every fourth login) may, and half the logins through the app's group.
+    purge = found["PGW-FUNC-001", "function/app0000_db.app.purge()"]
+    principals = 2 * apps + logins  # each app's svc and ro, and the logins
+    assert purge.evidence["callers_total"] == principals
+    callers = purge.evidence["callers"]
+    assert list(callers) == sorted(callers) and len(callers) == MAX_LISTED
+    assert set(callers.values()) == {"PUBLIC EXECUTE"}
+    assert f"and {principals} principal(s) may call it" in purge.message
+    # The service role owns export: the other apps' principals are counted, its own not.
+    export = found["PGW-FUNC-002", "function/app0000_db.app.export(n integer)"]
+    assert export.evidence["callers_total"] == principals - 2
+    assert "app0000_svc" not in export.evidence["callers"]
+    closed = found["PGW-FUNC-001", "function/app0001_db.app.purge()"]
+    assert closed.evidence["callers_total"] < principals // 2

@@ -19,18 +19,19 @@ its arguments (dynamic SQL) is not judged: pgwarden does not read routine bodies
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pgwarden.access.grants import can_connect
 from pgwarden.access.remediation import in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import put_capped_mapping
+from pgwarden.model.evidence import MAX_LISTED, put_capped_mapping
 from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_16, CIS_POSTGRESQL_17, NIST_800_53
 from pgwarden.model.routines import DefinerFunction
 from pgwarden.model.snapshot import DatabaseDetail, ServerSnapshot
 from pgwarden.rules.base import Control, Rule, ServerContext, Verdict, quote_ident
 from pgwarden.rules.database_contents import Inspected, inspected_databases
+from pgwarden.rules.functions._callers import Callers, CallerSet, Connecting
 from pgwarden.rules.privileged import privilege_of
 
 # CIS PostgreSQL "Ensure excessive function privileges are revoked": 4.3 in the 16
@@ -65,7 +66,7 @@ class Definer:
     owner_app: str | None
     owner_is_principal: bool
     writable_path: tuple[str, ...]
-    callers: dict[str, str]
+    callers: Callers
     # Whether PUBLIC may CREATE in the routine's own schema (pinning it there is no fix).
     home_writable: bool = False
 
@@ -84,7 +85,7 @@ class Definer:
         f = self.function
         return f"function/{self.database}.{f.schema_name}.{f.name}({f.arguments})"
 
-    def evidence(self, callers: Sequence[str]) -> dict[str, object]:
+    def evidence(self, callers: CallerSet) -> dict[str, object]:
         f = self.function
         path = search_path_schemas(f.search_path) if f.search_path is not None else None
         shown: dict[str, object] = {
@@ -96,7 +97,7 @@ class Definer:
             "owner_app": self.owner_app,
             "search_path": f.search_path,
         }
-        put_capped_mapping(shown, "callers", ((c, self.callers[c]) for c in callers), len(callers))
+        put_capped_mapping(shown, "callers", callers.first(MAX_LISTED), len(callers))
         if self.owner_power is not None:
             shown["owner_privilege"] = self.owner_power
         if self.writable_path:
@@ -105,7 +106,7 @@ class Definer:
             shown["pg_temp_last"] = bool(path) and path[-1] == "pg_temp"
         return shown
 
-    def remediation(self, tenancy: Tenancy, callers: Sequence[str], keep_app: str | None) -> str:
+    def remediation(self, tenancy: Tenancy, callers: CallerSet, keep_app: str | None) -> str:
         """Pin the path, and take EXECUTE from the callers that must not have it."""
         f = self.function
         routine = f"ROUTINE {self.signature}"
@@ -126,7 +127,7 @@ class Definer:
         keep = [
             r
             for r in tenancy.app_roles(keep_app or "")
-            if r != f.owner and r in self.callers and r not in callers
+            if r != f.owner and self.callers.how(r) is not None and r not in callers
         ]
         if public:
             if keep:
@@ -139,9 +140,8 @@ class Definer:
             if i.grantee is not None and i.grantee != f.owner and "EXECUTE" in i.privileges
         }
         for grantee in sorted(grantees):
-            if grantee in callers or any(
-                tenancy.graph.can_use(c, grantee) for c in callers if c in self.callers
-            ):
+            # Asked from the grantee's side: the roles that can use it, not every caller.
+            if any(u in callers for u in (grantee, *tenancy.graph.user_names(grantee))):
                 lines.append(f"REVOKE EXECUTE ON {routine} FROM {quote_ident(grantee)};")
         lines.append(
             sql_comment(
@@ -168,34 +168,26 @@ def _writable(open_schemas: set[str], function: DefinerFunction) -> tuple[str, .
     return tuple(s for s in search_path_schemas(function.search_path) if s in open_schemas)
 
 
-def _connecting(tenancy: Tenancy, inspected: Inspected) -> list[str]:
-    """Every principal that can connect to the database: what PUBLIC EXECUTE reaches."""
-    db = tenancy.databases[inspected.name]
-    own = (r for r in tenancy.app_roles(inspected.app or "") if can_connect(db, r, tenancy.graph))
-    foreign, _total = tenancy.foreign_connecting(db)
-    return [*foreign, *own]
-
-
-def _callers(
-    tenancy: Tenancy, inspected: Inspected, function: DefinerFunction, connecting: list[str]
-) -> dict[str, str]:
-    """The principals that can call ``function`` (connect and EXECUTE), with how."""
-    db = tenancy.databases[inspected.name]
-    found: dict[str, str] = {}
+def _callers(tenancy: Tenancy, function: DefinerFunction, connecting: Connecting) -> Callers:
+    """Who can call ``function``: through each explicit grant (the grantee and the roles
+    that can use it, when they can connect), and with PUBLIC EXECUTE everyone who can
+    connect (``connecting``, never listed here)."""
+    db = connecting.db
+    granted: dict[str, str] = {}
+    public = False
     for item in function.acl:
         if "EXECUTE" not in item.privileges:
             continue
         if item.grantee is None:
-            for role in connecting:
-                found.setdefault(role, "PUBLIC EXECUTE")
+            public = True
             continue
         users = {item.grantee} | tenancy.graph.user_names(item.grantee)
         for role in sorted(users):
             if tenancy.is_principal(role) and can_connect(db, role, tenancy.graph):
                 how = "EXECUTE" if role == item.grantee else f"EXECUTE through {item.grantee!r}"
-                found[role] = how
-    found.pop(function.owner, None)
-    return dict(sorted(found.items()))
+                granted[role] = how
+    granted.pop(function.owner, None)
+    return Callers(dict(sorted(granted.items())), public, connecting, function.owner)
 
 
 def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
@@ -205,7 +197,11 @@ def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
     key = inspected.name
     if key not in cache:
         functions = inspected.detail.definer_functions or ()
-        connecting = _connecting(tenancy, inspected) if functions else []
+        if not functions:
+            cache[key] = []
+            return []
+        # Who can connect is one fact about the database, shared by its routines.
+        connecting = Connecting(tenancy, tenancy.databases[inspected.name], inspected.app)
         open_schemas = _public_create(inspected.detail)
         cache[key] = [
             Definer(
@@ -216,7 +212,7 @@ def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
                 owner_app=tenancy.role_apps.get(function.owner),
                 owner_is_principal=tenancy.is_principal(function.owner),
                 writable_path=_writable(open_schemas, function),
-                callers=_callers(tenancy, inspected, function, connecting),
+                callers=_callers(tenancy, function, connecting),
                 home_writable=function.schema_name in open_schemas,
             )
             for function in functions

@@ -52,7 +52,7 @@ class PrivilegedDefinerEscalation(DefinerRule):
     def judge(self, tenancy: Tenancy, definer: Definer) -> Verdict | None:
         if definer.owner_power is None or definer.pinned or not definer.callers:
             return None
-        callers = list(definer.callers)
+        callers = definer.callers.outside(None)
         return Verdict(
             resource=definer.resource,
             app=definer.app,
@@ -98,11 +98,7 @@ class ForeignDefinerEscalation(DefinerRule):
         if definer.owner_power is not None or not definer.owner_is_principal or definer.pinned:
             return None
         owner = definer.function.owner
-        callers = [
-            c
-            for c in definer.callers
-            if tenancy.role_apps.get(c) != definer.owner_app or definer.owner_app is None
-        ]
+        callers = definer.callers.outside(definer.owner_app)
         if not callers:
             return None
         of = f"app {definer.owner_app!r}" if definer.owner_app else "no app"

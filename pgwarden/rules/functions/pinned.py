@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.rules.base import Section, Verdict
+from pgwarden.rules.functions._callers import CallerSet
 from pgwarden.rules.functions._definer import (
     DEFINER_CONTROLS,
     Definer,
@@ -12,10 +13,10 @@ from pgwarden.rules.functions._definer import (
 )
 
 
-def _foreign_callers(tenancy: Tenancy, definer: Definer) -> list[str]:
+def _foreign_callers(definer: Definer) -> CallerSet:
     """The callers outside the app the routine works for (the owner's, else the database's)."""
     home = definer.app if definer.owner_power is not None else definer.owner_app
-    return [c for c in definer.callers if home is None or tenancy.role_apps.get(c) != home]
+    return definer.callers.outside(home)
 
 
 class DefinerCalledAcrossApps(DefinerRule):
@@ -53,7 +54,7 @@ class DefinerCalledAcrossApps(DefinerRule):
             return None  # PGW-FUNC-001 and -002 judge those
         if definer.owner_power is None and not definer.owner_is_principal:
             return None
-        callers = _foreign_callers(tenancy, definer)
+        callers = _foreign_callers(definer)
         if not callers:
             return None
         owner = definer.function.owner
