@@ -65,9 +65,27 @@ def _definer_functions(app: int) -> list[dict[str, Any]]:
     ]
 
 
-def unmapped_logins_snapshot(apps: int, logins: int, *, definers: bool = False) -> Snapshot:
+def _foreign_servers(app: int, apps: int) -> list[dict[str, Any]]:
+    """A postgres_fdw server to the next app's database on this server, that PUBLIC may
+    use, with a user mapping FOR PUBLIC: every principal that can connect opens it."""
+    return [
+        {
+            "name": "to_next",
+            "wrapper": "postgres_fdw",
+            "owner": "admin",
+            "acl": [{"grantee": None, "grantor": "admin", "privileges": ["USAGE"]}],
+            "options": {"host": "localhost", "dbname": f"app{(app + 1) % apps:04d}_db"},
+            "user_mappings": [{"role": None, "options_visible": True, "remote_user": "report"}],
+        }
+    ]
+
+
+def unmapped_logins_snapshot(
+    apps: int, logins: int, *, definers: bool = False, channels: bool = False
+) -> Snapshot:
     """The snapshot of a server of ``apps`` apps and ``logins`` logins of no app (with
-    ``definers``, three SECURITY DEFINER routines in each database)."""
+    ``definers``, three SECURITY DEFINER routines in each database; with ``channels``, a
+    foreign server in each that everyone may open to the next app's database)."""
     roles: list[dict[str, Any]] = [
         {"name": "admin", "login": True, "createrole": True},
         {"name": "auditor", "login": True},
@@ -121,6 +139,11 @@ def unmapped_logins_snapshot(apps: int, logins: int, *, definers: bool = False) 
                                 **(
                                     {"definer_functions": _definer_functions(app)}
                                     if definers
+                                    else {}
+                                ),
+                                **(
+                                    {"foreign_servers": _foreign_servers(app, apps)}
+                                    if channels
                                     else {}
                                 ),
                             }

@@ -20,6 +20,7 @@ from pgwarden.engine import evaluate, server_context
 from pgwarden.model.evidence import MAX_LISTED
 from pgwarden.model.results import Results
 from pgwarden.rules.base import Rule, Verdict
+from pgwarden.rules.channels.user_mappings import ForeignRoleUsesChannel
 from pgwarden.rules.functions.escalation import (
     ForeignDefinerEscalation,
     PrivilegedDefinerEscalation,
@@ -103,8 +104,10 @@ def _calls_while(check: Callable[[], Iterable[Verdict]]) -> tuple[int, int]:
     return calls, len(verdicts)
 
 
-def _rule_calls(rule: type[Rule], apps: int, logins: int, *, definers: bool = False) -> int:
-    snapshot = unmapped_logins_snapshot(apps, logins, definers=definers)
+def _rule_calls(
+    rule: type[Rule], apps: int, logins: int, *, definers: bool = False, channels: bool = False
+) -> int:
+    snapshot = unmapped_logins_snapshot(apps, logins, definers=definers, channels=channels)
     config = unmapped_logins_config(apps)
     server = snapshot.servers[0]
     server_config = config.server_named(server.name)
@@ -163,3 +166,24 @@ def test_definer_evidence_counts_every_caller_and_lists_the_first() -> None:
     assert "app0000_svc" not in export.evidence["callers"]
     closed = found["PGW-FUNC-001", "function/app0001_db.app.purge()"]
     assert closed.evidence["callers_total"] < principals // 2
+
+
+def test_a_mapping_for_public_is_counted_not_listed_per_role() -> None:
+    # A mapping FOR PUBLIC on a server PUBLIC may use serves everyone who can connect.
+    small = _rule_calls(ForeignRoleUsesChannel, *SMALL, channels=True)
+    large = _rule_calls(ForeignRoleUsesChannel, *LARGE, channels=True)
+    assert large / small < 2.6, (small, large)
+    apps, logins = LARGE
+    results = evaluate(
+        unmapped_logins_snapshot(apps, logins, channels=True),
+        unmapped_logins_config(apps),
+        select_rules(load_rules(), ("PGW-CHAN-002",)),
+    )
+    found = {f.resource: f for f in results.findings}
+    # app0000_db lets PUBLIC connect: every principal but app0001's own two roles (the
+    # target's) opens the channel to app0001_db.
+    public = found["foreign-server/app0000_db.to_next"]
+    assert public.evidence["principals_total"] == 2 * apps + logins - 2
+    assert len(public.evidence["principals"]) == MAX_LISTED
+    assert "app0001_svc" not in public.evidence["principals"]
+    assert f"PUBLIC ({2 * apps + logins - 2} principal(s) of other apps)" in public.message

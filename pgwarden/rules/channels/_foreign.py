@@ -11,9 +11,10 @@ tables already made are the ISO-004 grants on them) in a database it can connect
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pgwarden.access.connecting import Connecting
 from pgwarden.access.grants import acl_accesses, can_connect, ownership_access
 from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
@@ -92,27 +93,49 @@ def uses_server(tenancy: Tenancy, server: ForeignServer, role: str) -> bool:
     )
 
 
-def mapping_users(tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> list[str]:
-    """The principals that open ``channel`` through ``mapping``, sorted.
+def _public_usage(server: ForeignServer) -> bool:
+    return any(i.grantee is None and "USAGE" in i.privileges for i in server.acl)
+
+
+def mapping_users(
+    tenancy: Tenancy, channel: Channel, mapping: UserMapping, app: str | None
+) -> tuple[Iterable[str], int]:
+    """The principals of another app than ``app`` that open ``channel`` through
+    ``mapping``: in name order (read lazily), and how many.
 
     A role's mapping serves that role as the current user: itself, or a role that may
-    ``SET ROLE`` to it. PUBLIC's serves every role without a mapping of its own.
+    ``SET ROLE`` to it. PUBLIC's serves every role without a mapping of its own that
+    holds USAGE: with PUBLIC's USAGE that is everyone who can connect to the server's
+    database (``Connecting``: one fact about the database, never a list per mapping),
+    else the users of the server's owner and of its USAGE grantees.
     """
     db = tenancy.databases.get(channel.database)
     if db is None:
-        return []
+        return (), 0
+    server = channel.server
+    own = {m.role for m in server.user_mappings if m.role is not None}
+    if mapping.role is None and _public_usage(server):
+        connecting = Connecting(tenancy, db, channel.app)
+        left_out = {r for r in (*own, *tenancy.app_roles(app or "")) if r in connecting}
+        users = (r for r in connecting if r not in own and tenancy.role_apps.get(r) != app)
+        return users, len(connecting) - len(left_out)
+    graph = tenancy.graph
     if mapping.role is not None:
-        candidates = {mapping.role} | tenancy.graph.set_role_users(mapping.role)
+        candidates = {mapping.role} | graph.set_role_users(mapping.role)
     else:
-        own = {m.role for m in channel.server.user_mappings if m.role is not None}
-        candidates = {r for r in tenancy.principals if r not in own}
-    return sorted(
+        holders = [server.owner] + [
+            i.grantee for i in server.acl if i.grantee is not None and "USAGE" in i.privileges
+        ]
+        candidates = {u for h in holders for u in (h, *graph.user_names(h))} - own
+    found = sorted(
         role
         for role in candidates
         if tenancy.is_principal(role)
-        and can_connect(db, role, tenancy.graph)
-        and uses_server(tenancy, channel.server, role)
+        and tenancy.role_apps.get(role) != app
+        and can_connect(db, role, graph)
+        and uses_server(tenancy, server, role)
     )
+    return found, len(found)
 
 
 def drop_mapping(channel: Channel, mapping: UserMapping) -> str:

@@ -89,9 +89,8 @@ class ForeignRoleUsesChannel(_MappingRule):
         app = tenancy.app_databases.get(database) if database is not None else None
         if database is None or app is None:
             return
-        users = mapping_users(tenancy, channel, mapping)
-        foreign = [u for u in users if tenancy.role_apps.get(u) != app]
-        if not foreign:
+        foreign, total = mapping_users(tenancy, channel, mapping, app)
+        if not total:
             return
         server = quote_ident(channel.server.name)
         remote = (
@@ -105,7 +104,7 @@ class ForeignRoleUsesChannel(_MappingRule):
         subject = (
             _who(mapping)
             if mapping.role is not None
-            else f"PUBLIC ({len(foreign)} principal(s) of other apps)"
+            else f"PUBLIC ({total} principal(s) of other apps)"
         )
         alternative = "PUBLIC" if mapping.role is None else quote_ident(mapping.role)
         evidence: dict[str, object] = {
@@ -114,7 +113,7 @@ class ForeignRoleUsesChannel(_MappingRule):
             "mapping": mapping.model_dump(exclude={"option_names"}),
         }
         put_capped_mapping(
-            evidence, "principals", ((u, tenancy.role_apps.get(u)) for u in foreign), len(foreign)
+            evidence, "principals", ((u, tenancy.role_apps.get(u)) for u in foreign), total
         )
         yield Verdict(
             resource=channel.resource,

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pgwarden.access.connecting import Connecting
 from pgwarden.access.grants import can_connect
 from pgwarden.access.remediation import in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
@@ -31,7 +32,7 @@ from pgwarden.model.routines import DefinerFunction
 from pgwarden.model.snapshot import DatabaseDetail, ServerSnapshot
 from pgwarden.rules.base import Control, Rule, ServerContext, Verdict, quote_ident
 from pgwarden.rules.database_contents import Inspected, inspected_databases
-from pgwarden.rules.functions._callers import Callers, CallerSet, Connecting
+from pgwarden.rules.functions._callers import Callers, CallerSet
 from pgwarden.rules.privileged import privilege_of
 
 # CIS PostgreSQL "Ensure excessive function privileges are revoked": 4.3 in the 16
