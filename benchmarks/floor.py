@@ -3,7 +3,8 @@
 A bare psycopg loop: one connection to the DSN's database lists the databases (as
 pgwarden's first query does), then a pool of ``--jobs`` threads opens one connection
 per database and runs ``SELECT 1``. The same targets, the same credentials and the same
-parallelism as ``pgwarden scan --jobs N``; nothing else. Run as its own process
+parallelism as ``pgwarden scan --jobs N``; nothing else. (``--reads catalog``
+measures the catalog floor instead: see ``catalog_reads``.) Run as its own process
 (``python -m benchmarks.floor``) so its wall time, like the scan's, includes starting
 Python; it prints one JSON line.
 
@@ -59,9 +60,33 @@ def scram_keys(password: str, verifier: str) -> dict[str, str]:
     }
 
 
-def visit(dsn: str, dbname: str, login: dict[str, str]) -> None:
-    with psycopg.connect(make_conninfo(dsn, dbname=dbname, **login), autocommit=True) as conn:
-        conn.execute("SELECT 1").fetchall()
+# ``--reads catalog``: what each database costs a scanner that must read the catalogs
+# pgwarden reads, with nothing of pgwarden's own: its sessions' settings and its one
+# round trip of catalog statements (``DATABASE_OBJECTS``), every row fetched, none
+# parsed. The scan against this floor is pgwarden's own cost; this floor against the
+# bare one is the cost of the reads themselves. (Imported only then: the bare floor
+# starts no more Python than a bare psycopg loop.)
+
+
+def catalog_reads() -> tuple[str, dict[str, str]]:
+    """pgwarden's per-database statements, and the settings of its sessions."""
+    from pgwarden.collect.postgres.queries import DATABASE_OBJECTS
+    from pgwarden.collect.postgres.session import APPLICATION_NAME, SessionSettings
+
+    session = {"application_name": APPLICATION_NAME, "options": SessionSettings().options(None)}
+    return "; ".join(DATABASE_OBJECTS), session
+
+
+def visit(
+    dsn: str, dbname: str, login: dict[str, str], reads: tuple[str, dict[str, str]] | None
+) -> None:
+    statements, session = reads if reads is not None else ("SELECT 1", {})
+    conninfo = make_conninfo(dsn, dbname=dbname, **login, **session)
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(statements)
+        cur.fetchall()
+        while cur.nextset():
+            cur.fetchall()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,9 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scram-env", help="variable holding ITERATIONS:SALT of the role's SCRAM verifier"
     )
+    parser.add_argument(
+        "--reads",
+        choices=("none", "catalog"),
+        default="none",
+        help="none: SELECT 1 per database (the floor); catalog: pgwarden's catalog "
+        "statements per database, rows fetched and not parsed (the catalog floor)",
+    )
     args = parser.parse_args(argv)
     dsn = os.environ[args.dsn_env]
     started = time.perf_counter()
+    reads = catalog_reads() if args.reads == "catalog" else None
     login: dict[str, str] = {}
     verifier = os.environ.get(args.scram_env) if args.scram_env else None
     if verifier and psycopg.pq.version() >= LIBPQ_WITH_SCRAM_KEYS:
@@ -81,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         databases = [row[0] for row in conn.execute(TARGETS)]
         with ThreadPoolExecutor(max_workers=max(1, min(args.jobs, len(databases)))) as pool:
-            list(pool.map(lambda name: visit(dsn, name, login), databases))
+            list(pool.map(lambda name: visit(dsn, name, login, reads), databases))
     elapsed = time.perf_counter() - started
     json.dump(
         {
