@@ -6,15 +6,45 @@ an eager import that slows every start again fails here, on any machine.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from importlib import import_module
+from pathlib import Path
 
 import click
 import pytest
 
+from pgwarden.cli.localpg import LocalServer
 from pgwarden.cli.main import COMMANDS, CommandEntry, LazyGroup
 from tests.cli import run_pgwarden
+
+# What a scan of a plain PostgreSQL server writing one results JSON has no use for:
+# other commands, report formats it does not write, the Azure SDK, the evidence
+# bundle's cryptography, the history's SQLite, the terminal's rich (with --quiet).
+NOT_FOR_A_PLAIN_SCAN = (
+    "azure",
+    "msal",
+    "cryptography",
+    "jinja2",
+    "rich",
+    "sqlite3",
+    "pgwarden.cli.commands.collect",
+    "pgwarden.cli.commands.report",
+    "pgwarden.cli.compliance_tables",
+    "pgwarden.cli.demo",
+    "pgwarden.cli.draft_map",
+    "pgwarden.evidence",
+    "pgwarden.gate.baseline",
+    "pgwarden.gate.history",
+    "pgwarden.gate.merge",
+    "pgwarden.gate.waivers",
+    "pgwarden.reports.html",
+    "pgwarden.reports.sarif",
+    "pgwarden.reports.junit",
+    "pgwarden.reports.markdown",
+    "pgwarden.reports.csv_table",
+)
 
 
 def _command(entry: CommandEntry) -> click.Command:
@@ -30,16 +60,21 @@ def _commands_section(group: click.Group, width: int) -> str:
     return formatter.getvalue()
 
 
-def _imported_by(code: str) -> set[str]:
+def _imported_by(code: str, cwd: Path | None = None) -> set[str]:
     """The modules a fresh interpreter has imported after running ``code``."""
     run = subprocess.run(
         [sys.executable, "-c", f"{code}\nimport sys\nprint(*sorted(sys.modules))"],
         capture_output=True,
         text=True,
         check=True,
+        cwd=cwd,
         timeout=120,
     )
     return set(run.stdout.split())
+
+
+def _among(imported: set[str], names: tuple[str, ...]) -> set[str]:
+    return {m for m in imported if any(m == n or m.startswith(f"{n}.") for n in names)}
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
@@ -76,3 +111,20 @@ def test_a_command_loads_only_its_own_module() -> None:
     imported = _imported_by("from pgwarden.cli.main import run\nrun(['rules', '--help'])")
     commands = {m for m in imported if m.startswith("pgwarden.cli.commands.")}
     assert commands == {"pgwarden.cli.commands.rules"}
+
+
+def test_a_plain_scan_imports_only_what_it_uses(pg_server: LocalServer, tmp_path: Path) -> None:
+    (tmp_path / "pgwarden.toml").write_text(
+        "[policy]\nsession_samples = 2\nsession_window_seconds = 0.2\n\n"
+        f"[[server]]\nname = 'local'\ndsn = {json.dumps(pg_server.dsn())}\n"
+    )
+    imported = _imported_by(
+        "from pgwarden.cli.main import run\n"
+        "assert run(['scan', '--json', 'results.json', '-q']) in (0, 1, 3)",
+        cwd=tmp_path,
+    )
+    assert json.loads((tmp_path / "results.json").read_text())["findings"]
+    assert "pgwarden.cli.commands.scan" in imported
+    assert not _among(imported, NOT_FOR_A_PLAIN_SCAN)
+    commands = {m for m in imported if m.startswith("pgwarden.cli.commands.")}
+    assert commands == {"pgwarden.cli.commands.scan"}

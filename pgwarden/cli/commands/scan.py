@@ -1,8 +1,8 @@
 """``pgwarden scan``: collect (or load a snapshot), evaluate, gate, report, exit.
 
 What only some runs need (the evidence bundle and its signing, waivers, a baseline,
-the history, the compliance table) is imported where a run asks for it: every scan
-starts without it.
+the history, a shard's mark, the compliance table) is imported where a run asks for
+it: every scan starts without it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from pgwarden.collect.plan import plan_scan
 from pgwarden.collect.run import collect_plan
 from pgwarden.engine import evaluate
 from pgwarden.gate.chain import apply_gate
-from pgwarden.gate.merge import mark_shard
 from pgwarden.model.config import FailOn
 from pgwarden.model.errors import UsageError
 from pgwarden.model.fleet import fleet_config_for_snapshot
@@ -187,7 +186,10 @@ def scan(
         # evidence bundle carries it.
         kept = snapshot if bundle_path else None
         del snapshot
-        results = mark_shard(results, shard)
+        if shard is not None:
+            from pgwarden.gate.merge import mark_shard
+
+            results = mark_shard(results, shard)
         outcome = apply_gate(
             results,
             fail_on=fail_on or config.policy.fail_on,
