@@ -15,6 +15,8 @@ class Inner(BaseModel):
     value: int = 0
 
 
+# The same fields twice, on purpose: read by the hook when a schema is made, and by
+# pydantic's own option as the class is created; the two schemas must agree.
 class ReadOnDemand(BaseModel):
     model_config = ConfigDict(json_schema_extra=describe_properties)
 
