@@ -23,12 +23,17 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 from pgwarden.cli import main as cli  # noqa: E402
+from pgwarden.gcpause import without_cycle_collection  # noqa: E402
+
+# As ``pgwarden`` itself does: its entry point turns the cyclic collector off, then
+# imports the command it runs.
+without_cycle_collection()
+
 from pgwarden.cli.commands import scan as scan_command  # noqa: E402
 from pgwarden.cli.listing import print_findings as cli_print_findings  # noqa: E402
 from pgwarden.cli.outputs import render_outputs as cli_render_outputs  # noqa: E402
 from pgwarden.collect.run import collect_plan as scan_collect_plan  # noqa: E402
 from pgwarden.engine import evaluate as engine_evaluate  # noqa: E402
-from pgwarden.gcpause import without_cycle_collection  # noqa: E402
 from pgwarden.reports.registry import RENDERERS  # noqa: E402
 
 IMPORTED = time.perf_counter()
@@ -158,7 +163,6 @@ def main() -> int:
     watch.install()
     sys.argv = ["pgwarden", *argv]
     watch.main_started = time.perf_counter()
-    without_cycle_collection()  # as ``pgwarden`` itself does
     code = cli.run()
     watch.write(code)
     return code

@@ -9,26 +9,57 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from rich.console import Console as RichConsole
+if TYPE_CHECKING:
+    from rich.console import Console as RichConsole
 
 
 class Console:
-    """stdout for results, stderr for progress: rich on a terminal, plain lines otherwise."""
+    """stdout for results, stderr for progress: rich on a terminal, plain lines otherwise.
+
+    The rich consoles are made when something is first printed through them: a scan
+    with ``--quiet``, or that only writes plain progress lines and warnings, never loads
+    rich.
+    """
 
     def __init__(
         self, quiet: bool = False, *, err: RichConsole | None = None, terminal: bool | None = None
     ) -> None:
         self.quiet = quiet
-        self.out = RichConsole(highlight=False, soft_wrap=False)
-        self.err = err or RichConsole(stderr=True, highlight=False)
+        self._out: RichConsole | None = None
+        self._err = err
         self._terminal = terminal
+
+    @property
+    def out(self) -> RichConsole:
+        """The rich console on stdout."""
+        if self._out is None:
+            from rich.console import Console as RichConsole
+
+            self._out = RichConsole(highlight=False, soft_wrap=False)
+        return self._out
+
+    @property
+    def err(self) -> RichConsole:
+        """The rich console on stderr."""
+        if self._err is None:
+            from rich.console import Console as RichConsole
+
+            self._err = RichConsole(stderr=True, highlight=False)
+        return self._err
+
+    @property
+    def _err_file(self) -> IO[str]:
+        """Where plain lines go: the stderr console's file (a rich console's own default)."""
+        return self._err.file if self._err is not None else sys.stderr
 
     def print(self, *items: Any, wide: bool = False) -> None:
         """Print to stdout; ``wide`` lets a table use 200 columns when stdout is a file or
         pipe (a CI log), where wrapping every cell helps nobody."""
         if wide and not self.out.is_terminal:
+            from rich.console import Console as RichConsole
+
             RichConsole(highlight=False, width=200).print(*items)
             return
         self.out.print(*items)
@@ -43,8 +74,8 @@ class Console:
 
     def warn(self, message: str) -> None:
         """A warning line on stderr, shown even with ``--quiet`` (CI logs need it)."""
-        self.err.file.write(f"pgwarden: warning: {message}\n")
-        self.err.file.flush()
+        self._err_file.write(f"pgwarden: warning: {message}\n")
+        self._err_file.flush()
 
     @contextmanager
     def progress(self, title: str) -> Iterator[Callable[[str], None]]:
@@ -65,8 +96,8 @@ class Console:
 
     def _plain(self, tracker: ScanProgress, message: str) -> None:
         for line in tracker.observe(message):
-            self.err.file.write(f"pgwarden: {line.text}\n")
-        self.err.file.flush()
+            self._err_file.write(f"pgwarden: {line.text}\n")
+        self._err_file.flush()
 
 
 _PLAN = re.compile(r"^(\d+) server\(s\) to collect$")

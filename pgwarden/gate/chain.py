@@ -24,14 +24,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date
+from typing import TYPE_CHECKING
 
 from pgwarden.engine import with_findings
-from pgwarden.gate.baseline import BaselineFile, apply_baseline
-from pgwarden.gate.history.store import HistoryStore
-from pgwarden.gate.waivers import WaiverFile, apply_waivers
 from pgwarden.model.config import FailOn
 from pgwarden.model.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATIONS
 from pgwarden.model.results import SEVERITY_ORDER, Results
+
+if TYPE_CHECKING:
+    # Each step's module is imported when a run takes that step: most scans take none.
+    from pgwarden.gate.baseline import BaselineFile
+    from pgwarden.gate.history.store import HistoryStore
+    from pgwarden.gate.waivers import WaiverFile
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,13 @@ def apply_gate(
     if passes:
         results = with_findings(results, [f for f in results.findings if f.status != "pass"])
     if waivers is not None:
+        from pgwarden.gate.waivers import apply_waivers
+
         day = scan_day(results) if today is None else today
         results = apply_waivers(results, waivers, today=day)
     if baseline is not None:
+        from pgwarden.gate.baseline import apply_baseline
+
         results = apply_baseline(results, baseline.baseline, path=baseline.path)
     if history is not None:
         results = history.record(results)

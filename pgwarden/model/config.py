@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from pgwarden.model.attribute_docs import describe_properties
 from pgwarden.model.errors import TOML_LIMIT_BYTES, ConfigError, read_input
 from pgwarden.model.shards import arm_server_id
 
@@ -27,7 +28,7 @@ PGAUDIT_CLASSES = ("read", "write", "function", "role", "ddl", "misc", "misc_set
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=describe_properties)
 
 
 # A Microsoft Entra object id: a GUID, compared in lower case.

@@ -13,7 +13,7 @@ import importlib.util
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import Distribution, entry_points
 from pathlib import Path
 
 from pgwarden.model.errors import UsageError
@@ -48,8 +48,13 @@ def _accept(found: object, source: str) -> list[type[Rule]]:
 
 def _from_entry_points() -> list[RegisteredRule]:
     registered: list[RegisteredRule] = []
+    names: dict[Distribution, str] = {}
     for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
-        dist = point.dist.name if point.dist is not None else "unknown"
+        if point.dist is not None and point.dist not in names:
+            # Each ask parses the distribution's whole METADATA (its README too): once
+            # per distribution, not once per entry point.
+            names[point.dist] = point.dist.name
+        dist = names[point.dist] if point.dist is not None else "unknown"
         source = BUILT_IN if dist == "pgwarden" else f"{dist} ({point.name})"
         try:
             loaded = point.load()

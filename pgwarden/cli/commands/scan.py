@@ -1,4 +1,9 @@
-"""``pgwarden scan``: collect (or load a snapshot), evaluate, gate, report, exit."""
+"""``pgwarden scan``: collect (or load a snapshot), evaluate, gate, report, exit.
+
+What only some runs need (the evidence bundle and its signing, waivers, a baseline,
+the history, a shard's mark, the compliance table) is imported where a run asks for
+it: every scan starts without it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ from typing import Any
 
 import click
 
-from pgwarden.cli.compliance_tables import frameworks_summary_table
 from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.inputs import load_scan_config, read_snapshot
 from pgwarden.cli.listing import print_findings
@@ -30,13 +34,7 @@ from pgwarden.cli.terminal import Console
 from pgwarden.collect.plan import plan_scan
 from pgwarden.collect.run import collect_plan
 from pgwarden.engine import evaluate
-from pgwarden.evidence.bundle import BundleInput, build_bundle
-from pgwarden.evidence.signing import load_signing_key
-from pgwarden.gate.baseline import load_baseline
 from pgwarden.gate.chain import apply_gate
-from pgwarden.gate.history.store import HistoryStore
-from pgwarden.gate.merge import mark_shard
-from pgwarden.gate.waivers import load_waivers, waiver_warnings
 from pgwarden.model.config import FailOn
 from pgwarden.model.errors import UsageError
 from pgwarden.model.fleet import fleet_config_for_snapshot
@@ -115,13 +113,29 @@ def scan(
     with one_line_errors(), ExitStack() as stack:
         if signing_key_path is not None and bundle_path is None:
             raise UsageError("--signing-key signs an evidence bundle: add --evidence-bundle PATH")
-        signing_key = load_signing_key(signing_key_path) if signing_key_path else None
+        signing_key = None
+        if signing_key_path is not None:
+            from pgwarden.evidence.signing import load_signing_key
+
+            signing_key = load_signing_key(signing_key_path)
         config, raw = load_scan_config(config_path, dsn)
         rules = select_rules(load_rules(rules_dir), include, exclude)
-        waivers = load_waivers(Path(waivers_path)) if waivers_path else None
-        baseline = load_baseline(baseline_path) if baseline_path else None
-        # Opened before the scan, so a bad store stops the run before any server is touched.
-        store = stack.enter_context(HistoryStore.open(history_path)) if history_path else None
+        waivers = None
+        if waivers_path:
+            from pgwarden.gate.waivers import load_waivers
+
+            waivers = load_waivers(Path(waivers_path))
+        baseline = None
+        if baseline_path:
+            from pgwarden.gate.baseline import load_baseline
+
+            baseline = load_baseline(baseline_path)
+        store = None
+        if history_path:
+            from pgwarden.gate.history.store import HistoryStore
+
+            # Opened before the scan, so a bad store stops the run before any server is touched.
+            store = stack.enter_context(HistoryStore.open(history_path))
         console = Console(quiet=quiet)
         started = datetime.now(UTC)
         if snapshot_path is not None:
@@ -172,7 +186,10 @@ def scan(
         # evidence bundle carries it.
         kept = snapshot if bundle_path else None
         del snapshot
-        results = mark_shard(results, shard)
+        if shard is not None:
+            from pgwarden.gate.merge import mark_shard
+
+            results = mark_shard(results, shard)
         outcome = apply_gate(
             results,
             fail_on=fail_on or config.policy.fail_on,
@@ -184,6 +201,8 @@ def scan(
         results = outcome.results
         wrote = render_outputs(results, outputs)
         if bundle_path is not None:
+            from pgwarden.evidence.bundle import BundleInput, build_bundle
+
             bundle = BundleInput(
                 results=results,
                 config=config,
@@ -194,6 +213,8 @@ def scan(
             write_output(bundle_path, build_bundle(bundle))
             wrote = True
         if results.waivers is not None:
+            from pgwarden.gate.waivers import waiver_warnings
+
             for line in waiver_warnings(results.waivers):
                 console.warn(line)
         if not quiet and not (wrote and "-" in (*outputs.values(), bundle_path)):
@@ -204,5 +225,7 @@ def scan(
                 written.append(("evidence bundle", bundle_path))
             print_findings(console, results, written)
             if results.compliance:
+                from pgwarden.cli.compliance_tables import frameworks_summary_table
+
                 console.print(frameworks_summary_table(results))
         sys.exit(outcome.exit_code)
