@@ -150,6 +150,10 @@ def test_filters_search_and_details(
     assert [h.split("\n")[0] for h in headers] == ["Roles and privileges", "Database isolation"]
     page.fill("#pgw-search", "TEMPORAL_APP  membership")  # every word, any case
     page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '2'")
+    page.fill("#pgw-search", "ctxeco-DB")  # a server's name, in no finding's details
+    page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '11'")
+    page.fill("#pgw-search", "Cluster-Wide")  # a rule's title
+    page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '2'")
 
     page.click("#pgw-reset")
     page.uncheck("#pgw-status input[data-name=fail]")

@@ -189,8 +189,8 @@
   // large one packs the rest (data.packed): chunks of findings, one JSON row per line,
   // gzip and base64. A chunk is unpacked when a row in it is to be drawn, and all of
   // them in the background once the first page is shown; a packed row is parsed only
-  // when it is drawn. The search reads each finding as text: haystack[i] holds its
-  // rule, server, app and details as JSON, in lower case.
+  // when it is drawn. The search reads each finding's details as text: haystack[i]
+  // holds them as JSON, in lower case (and its rule, server and app by their names).
   var packed = data.packed, plain = data.details.length;
   var parsed = data.details.concat(new Array(n - plain));
   var lines = packed ? new Array(n) : null;
@@ -206,11 +206,6 @@
     if (row === undefined) row = parsed[index] = JSON.parse(lines[index]);
     return row;
   }
-  function addToHaystack(i, line) {
-    var rule = rules[key(i, RULE)];
-    haystack[i] = (JSON.stringify([rule.id, rule.title, data.servers[key(i, SERVER)],
-      key(i, APP) >= 0 ? data.apps[key(i, APP)] : ""]) + line).toLowerCase();
-  }
   function bytesOf(base64) {
     if (Uint8Array.fromBase64) return Uint8Array.fromBase64(base64);
     var text = atob(base64), bytes = new Uint8Array(text.length);
@@ -223,10 +218,11 @@
         var gzip = new Response(bytesOf(packed.chunks[chunk])).body;
         return new Response(gzip.pipeThrough(new DecompressionStream("gzip"))).text();
       }).then(function (text) {
-        var part = text.split("\n"), first = plain + chunk * perChunk;
+        var part = text.split("\n"), lower = text.toLowerCase().split("\n");
+        var first = plain + chunk * perChunk;
         for (var j = 0; j < part.length; j++) {
           lines[first + j] = part[j];
-          addToHaystack(first + j, part[j]);
+          haystack[first + j] = lower[j];
         }
         packed.chunks[chunk] = null;
         ready[chunk] = true;
@@ -258,7 +254,9 @@
     note.id = "pgw-failed";
     $("pgw-count").after(note);
   }
-  // In order, a chunk at a time, so the page stays responsive; then searches need no wait.
+  // In order, a chunk at a time when the page is idle, so it stays responsive; then
+  // searches need no wait.
+  var whenIdle = window.requestIdleCallback || function (then) { setTimeout(then, 0); };
   function unpackInBackground() {
     var chunk = 0;
     (function next() {
@@ -267,10 +265,10 @@
         document.body.dataset.indexed = String(n);
         return;
       }
-      unpack(chunk++).then(function () { setTimeout(next, 0); }, failed);
+      unpack(chunk++).then(function () { whenIdle(next); }, failed);
     })();
   }
-  for (var i = 0; i < plain; i++) addToHaystack(i, JSON.stringify(parsed[i]));
+  for (var i = 0; i < plain; i++) haystack[i] = JSON.stringify(parsed[i]).toLowerCase();
 
   // ---- filter controls ------------------------------------------------------
   function counts(column, size) {
@@ -317,10 +315,17 @@
 
   // ---- filtering --------------------------------------------------------------
   // Each term as it is written inside a JSON string, for the haystack's JSON text.
+  function asJson(text) { return JSON.stringify(text).slice(1, -1).toLowerCase(); }
   function searchTerms(query) {
-    return query.toLowerCase().split(/\s+/).filter(Boolean).map(function (term) {
-      return JSON.stringify(term).slice(1, -1);
-    });
+    return query.split(/\s+/).filter(Boolean).map(asJson);
+  }
+  var ruleText = rules.map(function (rule) {
+    return asJson(rule.id) + "\n" + asJson(rule.title);
+  });
+  var serverText = data.servers.map(asJson), appText = data.apps.map(asJson);
+  // Per term, whether each rule, server and app names it.
+  function naming(texts, term) {
+    return texts.map(function (text) { return text.indexOf(term) >= 0; });
   }
 
   var filtering = 0;
@@ -340,12 +345,17 @@
     var app = state.app === "" ? null : +state.app;
     var rule = state.rule === "" ? null : +state.rule;
     var out = [], fams = {};
+    var byRule = terms.map(function (term) { return naming(ruleText, term); });
+    var byServer = terms.map(function (term) { return naming(serverText, term); });
+    var byApp = terms.map(function (term) { return naming(appText, term); });
     outer: for (var i = 0, k = 0; i < n; i++, k += KEY) {
       if (!state.sev[keys[k + SEV]] || !state.status[keys[k + STATUS]]) continue;
       if (server !== null && keys[k + SERVER] !== server) continue;
       if (app !== null && keys[k + APP] !== app) continue;
       if (rule !== null && keys[k + RULE] !== rule) continue;
       for (var t = 0; t < terms.length; t++) {
+        if (byRule[t][keys[k + RULE]] || byServer[t][keys[k + SERVER]] ||
+            (keys[k + APP] >= 0 && byApp[t][keys[k + APP]])) continue;
         if (haystack[i].indexOf(terms[t]) < 0) continue outer;
       }
       out.push(i);
@@ -577,7 +587,7 @@
       $("pgw-pager").hidden = filtered.length <= state.size;
       if (!shownOnce) {
         shownOnce = true;
-        setTimeout(unpackInBackground, 0);
+        whenIdle(unpackInBackground);
       }
     });
   }
