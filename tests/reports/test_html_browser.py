@@ -187,6 +187,9 @@ def test_overview_screenshot_and_pdf(
     assert page.locator("#pgw-list details[open]").count() == 13
     page.emulate_media(media="print")
     assert not page.is_visible("#pgw-filters")
+    # Every section is laid out for print, not only those scrolled to on screen.
+    assert "Not isolated" in page.inner_text("#access")
+    assert "Every selected rule on every server" in page.inner_text("#coverage")
     page.pdf(path=str(artifacts / "report.pdf"), format="A4", print_background=True)
     assert (artifacts / "report.pdf").stat().st_size > 10_000
     assert page.errors == []
