@@ -11,9 +11,9 @@ two parts:
   any, ``packed``: ``CHUNK_FINDINGS`` findings at a time, one JSON row per line,
   gzip-compressed and base64-encoded.
 
-Packing is what lets 50,000 findings open in a second. Their details are about 30 MB
-of JSON, which the browser has to read, tokenize and parse before it can show
-anything; packed they are a fifth of that, and report.js parses only the rows it
+Packing is what lets 50,000 findings open in well under a second. Their details are
+about 30 MB of JSON, which the browser has to read, tokenize and parse before it can
+show anything; packed they are a fifth of that, and report.js parses only the rows it
 draws: the first page from the plain rows at once, the packed chunks unpacked in the
 background (or first, for a page that needs them); the search reads the unpacked lines
 as text. A report of up to ``PLAIN_FINDINGS`` findings is plain JSON that any browser
