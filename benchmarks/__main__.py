@@ -6,7 +6,8 @@ bare connection and ``SELECT 1`` per database, paying the same login cost) and
 ``pgwarden scan --json`` on each, with SCRAM and with trust authentication; renders
 50,000 synthetic findings in JSON, SARIF and HTML; opens the HTML report in Chromium;
 and prints the figures and the targets they meet or miss (exit 1 when one is
-missed). ``--quick`` runs small sizes as a smoke test.
+missed). ``--quick`` runs small sizes as a smoke test; ``--reports-only`` builds no
+server and measures only the rendering and the report in Chromium.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from benchmarks.run import AUTHS, run_benchmark
+from benchmarks.run import AUTHS, run_benchmark, run_reports_only, shape_name
 from benchmarks.shapes import SHAPES
 from benchmarks.tables import print_report, verdicts
 
@@ -42,8 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         "--shape",
         action="append",
         dest="shapes",
+        type=shape_name,
         choices=[shape.name for shape in SHAPES],
-        help="measure only this shape (repeatable; default all)",
+        metavar="{" + ",".join(shape.name.replace(" ", "-") for shape in SHAPES) + "}",
+        help="measure only this shape (repeatable; default all); "
+        "'single-db-apps' and 'single-db apps' are the same shape",
     )
     parser.add_argument(
         "--auth",
@@ -63,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium check")
     parser.add_argument(
+        "--reports-only",
+        action="store_true",
+        help="build no server: only render the synthetic findings and open the HTML "
+        "report in Chromium (about a minute)",
+    )
+    parser.add_argument(
         "--seed", type=int, help="seed of the synthetic servers and findings (default 7)"
     )
     default_out = Path(tempfile.gettempdir()) / "pgwarden-benchmark"
@@ -77,21 +87,32 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     err = Console(stderr=True, highlight=False)
     started = time.monotonic()
-    report = run_benchmark(
-        quick=args.quick,
-        jobs=args.jobs,
-        out=args.out,
-        repeat=max(1, args.repeat if args.repeat is not None else (1 if args.quick else 3)),
-        scan_timeout=args.scan_timeout,
-        findings=args.findings,
-        browser=not args.no_browser,
-        seed=args.seed,
-        shapes=args.shapes,
-        auths=tuple(args.auths or AUTHS),
-        progress=lambda message: err.print(
-            f"[dim]benchmark {time.monotonic() - started:6.0f} s:[/] {message}", markup=True
-        ),
-    )
+
+    def progress(message: str) -> None:
+        err.print(f"[dim]benchmark {time.monotonic() - started:6.0f} s:[/] {message}", markup=True)
+
+    if args.reports_only:
+        report = run_reports_only(
+            out=args.out,
+            findings=args.findings,
+            browser=not args.no_browser,
+            seed=args.seed,
+            progress=progress,
+        )
+    else:
+        report = run_benchmark(
+            quick=args.quick,
+            jobs=args.jobs,
+            out=args.out,
+            repeat=max(1, args.repeat if args.repeat is not None else (1 if args.quick else 3)),
+            scan_timeout=args.scan_timeout,
+            findings=args.findings,
+            browser=not args.no_browser,
+            seed=args.seed,
+            shapes=args.shapes,
+            auths=tuple(args.auths or AUTHS),
+            progress=progress,
+        )
     print_report(report, console)
     console.print(f"\nDetails: {args.out / 'benchmark.json'}")
     return 1 if any(v.met is False for v in verdicts(report)) else 0

@@ -158,10 +158,23 @@ def compile_bytecode() -> str:
     return "compiled" if compiled else "could not be written (modules compile at each start)"
 
 
+def shape_name(spelled: str) -> str:
+    """A shape's name as ``SHAPES`` spells it, from either spelling: ``single-db-apps``
+    (one word on a command line) or ``single-db apps``."""
+    for shape in SHAPES:
+        if spelled in (shape.name, shape.name.replace(" ", "-")):
+            return shape.name
+    return spelled
+
+
 def select_shapes(names: Sequence[str] | None, *, small: bool) -> list[Shape]:
-    """The shapes to measure (all by default), sized for ``--quick`` when ``small``."""
+    """The shapes to measure (all by default), sized for ``--quick`` when ``small``.
+
+    A name may be spelled with hyphens for spaces (``deep-chains``).
+    """
+    names = [shape_name(name) for name in names or ()]
     chosen = [s for s in SHAPES if not names or s.name in names]
-    unknown = set(names or ()) - {s.name for s in SHAPES}
+    unknown = set(names) - {s.name for s in SHAPES}
     if unknown:
         known = ", ".join(repr(s.name) for s in SHAPES)
         raise ValueError(f"unknown shape(s) {', '.join(sorted(unknown))}: choose from {known}")
@@ -216,9 +229,63 @@ def run_benchmark(
             scan_timeout=scan_timeout,
             progress=progress,
         )
+    _render_reports(
+        report,
+        findings,
+        seed=chosen[0].plan.seed if chosen else 7,
+        out=out,
+        browser=browser,
+        progress=progress,
+    )
+    report.machine["load_at_end"] = _load()
+    save(report, out)
+    return report
+
+
+def run_reports_only(
+    *,
+    out: Path,
+    findings: int,
+    browser: bool,
+    progress: Callable[[str], None],
+    seed: int | None = None,
+) -> RunReport:
+    """Only the report part of the benchmark: render the synthetic findings, open the HTML.
+
+    No server is built: a minute's check of the renderers and of the report in Chromium.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    report = RunReport(
+        machine={
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_at_start": _load(),
+            "bytecode": compile_bytecode(),
+            "seed": 7 if seed is None else seed,
+            "reports_only": True,
+        }
+    )
+    _render_reports(
+        report, findings, seed=report.machine["seed"], out=out, browser=browser, progress=progress
+    )
+    report.machine["load_at_end"] = _load()
+    save(report, out)
+    return report
+
+
+def _render_reports(
+    report: RunReport,
+    findings: int,
+    *,
+    seed: int,
+    out: Path,
+    browser: bool,
+    progress: Callable[[str], None],
+) -> None:
+    """Render ``findings`` synthetic findings in every format, then open the HTML report."""
     progress(f"rendering {findings:,} synthetic findings")
     try:
-        results = synthetic_results(findings, seed=chosen[0].plan.seed if chosen else 7)
+        results = synthetic_results(findings, seed=seed)
         report.findings = len(results.findings)
         report.renders = render_all(results, out / "renders")
     except Exception as exc:  # pgwarden is a moving target: report it, keep the scan figures
@@ -232,9 +299,6 @@ def run_benchmark(
     else:
         progress("opening the HTML report in Chromium")
         report.browser = measure_in_browser(html, "app007_user_01")
-    report.machine["load_at_end"] = _load()
-    save(report, out)
-    return report
 
 
 def _measure_shape(

@@ -273,11 +273,29 @@ def verdict_table(report: RunReport) -> Table:
 
 def print_report(report: RunReport, console: Console) -> None:
     m = report.machine
+    # --reports-only measures no scan: no jobs, no repeats, no scan tables.
+    scans = "" if m.get("reports_only") else f"--jobs {m['jobs']}, --repeat {m['repeat']}; "
     console.print(
         f"\nmachine: {m['cpus']} CPUs, Python {m['python']}, load {m['load_at_start']} at start, "
-        f"{m.get('load_at_end', 'n/a')} at end; --jobs {m['jobs']}, --repeat {m['repeat']}; "
+        f"{m.get('load_at_end', 'n/a')} at end; {scans}"
         f"seed {m['seed']}; bytecode {m.get('bytecode', 'n/a')}"
     )
+    if not m.get("reports_only"):
+        _print_scans(report, console)
+    if report.render_error:
+        console.print(f"Rendering failed: {report.render_error}")
+    else:
+        console.print(render_table(report))
+    browser = browser_table(report)
+    if browser is not None:
+        console.print(browser)
+    elif report.browser is not None:
+        console.print(f"HTML report in Chromium: {report.browser.note}")
+    console.print(verdict_table(report))
+
+
+def _print_scans(report: RunReport, console: Console) -> None:
+    """The shapes, the statement count, the notes and the scan tables."""
     names = {run.shape: run.description for run in report.runs}
     for name, description in names.items():
         console.print(f"  {name}: {description}")
@@ -298,13 +316,3 @@ def print_report(report: RunReport, console: Console) -> None:
         console.print(note)
     for table in (shape_table(report), phase_table(report)):
         console.print(table)
-    if report.render_error:
-        console.print(f"Rendering failed: {report.render_error}")
-    else:
-        console.print(render_table(report))
-    browser = browser_table(report)
-    if browser is not None:
-        console.print(browser)
-    elif report.browser is not None:
-        console.print(f"HTML report in Chromium: {report.browser.note}")
-    console.print(verdict_table(report))

@@ -5,10 +5,10 @@ evidence archive with no network. What an auditor reads first is rendered as sta
 HTML: the scan's identity, the counts, each rule with many failing findings told once
 (``rule_groups``: count, examples, fix), the compliance view (each framework's controls
 with their status, and the findings and pass records behind each, capped), the access
-matrix and the coverage; the script adds a framework picker. The
-findings travel as JSON in a ``<script type="application/json">`` block and are drawn
-a page at a time by the inline script, so tens of thousands of findings neither bloat
-the DOM nor freeze the browser; filtering runs over the parsed array.
+matrix and the coverage; the script adds a framework picker. The findings travel as
+data (``html_data``: the JSON block, a large report's details packed) and are drawn a
+page at a time by the inline script, so tens of thousands of findings neither bloat
+the DOM nor freeze the browser; filtering runs over each finding's key, five integers.
 
 The access matrix of a small server is a static table of every cell. A larger one
 (more than ``STATIC_MATRIX_CELLS`` cells: 100 apps by 1,000 databases is 100,000)
@@ -17,15 +17,16 @@ the same JSON block, one small code per access cell, for the script to draw a pa
 databases at a time.
 
 Names from the server never reach the page as markup: the template autoescapes, the
-JSON block has ``<``, ``>`` and ``&`` written as ``\\u003c``… so no data can close the
-``<script>`` element, and the script writes only through ``textContent``.
+JSON block has ``<``, ``>`` and ``&`` written as ``\\u003c``… (packed details are
+base64) so no data can close the ``<script>`` element, and the script writes only
+through ``textContent``.
 
 The document is rendered in pieces (``Template.generate``, the findings a batch at a
 time) and encoded as it goes, so rendering costs about the size of the report. The
-findings JSON, most of a large report, never passes through the template: it is
-encoded to UTF-8 and escaped as bytes, and put where the template leaves its
-placeholder. Decoding it to text for Jinja and encoding it back cost as much as
-encoding the findings in the first place.
+data block, most of a large report, never passes through the template: it is encoded
+to UTF-8 as bytes and put where the template leaves its placeholder. Decoding it to
+text for Jinja and encoding it back cost as much as encoding the findings in the
+first place.
 """
 
 from __future__ import annotations
@@ -39,13 +40,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-import pydantic_core
 from markupsafe import Markup
 
 from pgwarden.gcpause import collector_paused
 from pgwarden.model.results import SEVERITY_ORDER, Finding, Results, RuleInfo
-from pgwarden.reports.access_matrix import ACCESS_KINDS, AccessMatrix, server_access_matrix
+from pgwarden.reports.access_matrix import server_access_matrix
 from pgwarden.reports.compliance_view import STATUS_LABELS, control_findings, framework_title
+from pgwarden.reports.html_data import data_block
 from pgwarden.reports.rule_groups import MANY, rule_groups, stories, where
 from pgwarden.reports.templating import html_template, static_asset
 from pgwarden.reports.view import (
@@ -73,30 +74,9 @@ EVIDENCE_CHARACTERS = 400
 # Access matrices up to this many cells are static tables; larger ones are drawn by
 # report.js from the JSON block (a cell is about 150 bytes of HTML, a code about 5).
 STATIC_MATRIX_CELLS = 2_500
-# Bytes of findings JSON escaped and appended to the report at a time (plus one
-# finding): bounds what rendering holds besides the report itself.
-JSON_CHUNK_BYTES = 1 << 17
 # Where the template puts the JSON block. Every value from the results reaches the
 # page escaped, so no chunk of it can hold this markup.
 _DATA_PLACEHOLDER = Markup("<pgw-findings-json>")
-# Column order of a finding in the embedded JSON; report.js reads the same order.
-FINDING_COLUMNS = (
-    "rule",
-    "severity",
-    "status",
-    "server",
-    "app",
-    "resource",
-    "principal",
-    "message",
-    "evidence",
-    "remediation",
-    "waiver",
-    "baseline_state",
-    "first_seen",
-    "fingerprint",
-    "age",
-)
 
 
 @dataclass(frozen=True)
@@ -120,7 +100,7 @@ def _render(results: Results) -> Iterator[str | bytes]:
     apps = _apps(findings)
     matrices = [server_access_matrix(s) for s in results.servers]
     drawn = [m for m in matrices if m.size > STATIC_MATRIX_CELLS]
-    data = _json_bytes(_payload(rules, servers, apps, drawn), _rows(findings, rules, servers, apps))
+    data = data_block(findings, rules, servers, apps, drawn, SEVERITIES)
     page = html_template("report.html").generate(
         results=results,
         scan=results.scan,
@@ -203,114 +183,8 @@ def _grouped_by_family(findings: Sequence[Finding], rules: dict[str, RuleInfo]) 
     return [finding for key in sorted(groups, key=order) for finding in groups[key]]
 
 
-def _payload(
-    rules: dict[str, RuleInfo],
-    servers: list[str],
-    apps: list[str],
-    drawn: list[AccessMatrix],
-) -> dict[str, Any]:
-    """What report.js needs besides the findings: lookup tables, the large matrices."""
-    families = list(dict.fromkeys(rule.family for rule in rules.values()))
-    return {
-        "columns": FINDING_COLUMNS,
-        "severities": SEVERITIES,
-        "statuses": STATUSES,
-        "servers": servers,
-        "apps": apps,
-        "families": [[code, family_name(code)] for code in families],
-        "rules": [
-            {
-                "id": rule.id,
-                "title": rule.title,
-                "family": families.index(rule.family),
-                "severity": rule.severity,
-                "description": rule.description,
-                "remediation": rule.remediation,
-                "frameworks": rule.frameworks,
-                "help": help_uri(rule),
-            }
-            for rule in rules.values()
-        ],
-        "access_kinds": [[kind, label, how] for kind, (label, how) in ACCESS_KINDS.items()],
-        "matrices": [m.compact() for m in drawn],
-    }
-
-
 def _apps(findings: Iterable[Finding]) -> list[str]:
     return sorted({f.app for f in findings if f.app is not None})
-
-
-def _rows(
-    findings: list[Finding], rules: dict[str, RuleInfo], servers: list[str], apps: list[str]
-) -> Iterator[list[Any]]:
-    """One compact row per finding (``FINDING_COLUMNS``), names as indexes into the tables."""
-    rule_index = {rule_id: index for index, rule_id in enumerate(rules)}
-    server_index = {name: index for index, name in enumerate(servers)}
-    app_index = {name: index for index, name in enumerate(apps)}
-    severity_index = {name: index for index, name in enumerate(SEVERITIES)}
-    status_index = {name: index for index, name in enumerate(STATUSES)}
-    # With --history every finding has a first_seen, but only as many different ones
-    # as there were runs, and formatting a time costs more than looking it up.
-    first_seen = cache(utc_text)
-    for f in findings:
-        yield [
-            rule_index[f.rule_id],
-            severity_index[f.severity],
-            status_index[f.status],
-            server_index[f.server],
-            app_index[f.app] if f.app is not None else -1,
-            f.resource,
-            f.principal,
-            f.message,
-            f.evidence or None,
-            f.remediation,
-            [f.waiver.reason, f.waiver.owner, f.waiver.expires.isoformat()] if f.waiver else None,
-            f.baseline_state,
-            first_seen(f.first_seen) if f.first_seen is not None else None,
-            f.fingerprint,
-            _age(f.age_days),
-        ]
-
-
-def _json_bytes(payload: dict[str, Any], findings: Iterable[list[Any]]) -> Iterator[bytes]:
-    """``payload`` with a last key ``findings``: JSON for ``<script type="application/json">``.
-
-    UTF-8, encoded a batch of findings at a time. In JSON ``<``, ``>`` and ``&`` only
-    occur inside strings, where their ``\\u`` escapes mean the same; without them
-    ``</script>`` in a name would end the element.
-    """
-    yield _escaped(_encoded(payload)[:-1] + b',"findings":[')
-    pending: list[bytes] = []
-    size = 0
-    separator = b""
-    for row in findings:
-        encoded = _encoded(row)
-        pending.append(encoded)
-        size += len(encoded)
-        if size >= JSON_CHUNK_BYTES:
-            yield _escaped(separator + b",".join(pending))
-            pending.clear()
-            size = 0
-            separator = b","
-    if pending:
-        yield _escaped(separator + b",".join(pending))
-    yield b"]}"
-
-
-def _encoded(value: Any) -> bytes:
-    """Compact JSON as UTF-8.
-
-    pydantic's encoder takes a third of the time of ``json.dumps``. Evidence is plain
-    data; a date or a set a rule put in it is encoded as JSON has them, anything else
-    by ``str()``, and NaN (which JSON lacks) as null.
-    """
-    return pydantic_core.to_json(value, fallback=str, inf_nan_mode="null")
-
-
-def _escaped(encoded: bytes) -> bytes:
-    for char, escape in ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026")):
-        encoded = encoded.replace(char, escape)
-    return encoded
 
 
 def _coverage_rows(
@@ -335,13 +209,6 @@ def _script_hash(name: str) -> str:
     """The CSP source that lets exactly this inline script run, and nothing injected."""
     digest = hashlib.sha256(str(static_asset(name)).encode("utf-8")).digest()
     return "sha256-" + base64.b64encode(digest).decode("ascii")
-
-
-def _age(days: int | None) -> str | None:
-    """How long a finding has been open at this scan (from ``--history``)."""
-    if days is None:
-        return None
-    return f"{days} day{'' if days == 1 else 's'}"
 
 
 def _duration(start: datetime, end: datetime) -> str:

@@ -52,8 +52,9 @@ def _html_findings(path: Path) -> dict[str, dict[str, Any]]:
     block = re.search(r'<script type="application/json" id="pgw-data">(.*?)</script>', text, re.S)
     assert block is not None
     data = json.loads(block.group(1))
-    columns = data["columns"]
-    rows = [dict(zip(columns, row, strict=True)) for row in data["findings"]]
+    assert data["packed"] is None  # a report this small has every finding's details plain
+    columns = data["detail_columns"]
+    rows = [dict(zip(columns, row, strict=True)) for row in data["details"]]
     return {row["resource"]: row for row in rows}
 
 

@@ -206,6 +206,26 @@ def large_results(count: int, servers: int = 2) -> Results:
     )
 
 
+def hostile_large_results(count: int) -> Results:
+    """``large_results`` with every seventh finding's app named as one of ``HOSTILE``'s
+    names, each over every rule: markup all through a large report, its packed part too."""
+    many = large_results(count)
+    names = list(HOSTILE.values())
+    findings = list(many.findings)
+    for i in range(0, count, 7):
+        # i // 7 picks the rule (eight of them, as i does); i // 56 the name.
+        name = names[i // 56 % len(names)]
+        findings[i] = findings[i].model_copy(
+            update={
+                "app": name,
+                "principal": f"role/{name}",
+                "message": f"role '{name}' of app '{name}' can connect to {findings[i].resource}",
+                "evidence": {"path": [name, "reporting_1"], "acl_item": {"grantee": name}},
+            }
+        )
+    return many.model_copy(update={"findings": tuple(findings)})
+
+
 WIDE_SERVER = "fleet-db"
 
 

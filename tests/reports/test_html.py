@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import random
@@ -13,8 +14,15 @@ from typing import Any
 from pgwarden.model.results import Finding, Results
 from pgwarden.reports.access_matrix import server_access_matrix
 from pgwarden.reports.html import _grouped_by_family, render_html
+from pgwarden.reports.html_data import CHUNK_FINDINGS, PLAIN_FINDINGS
 from pgwarden.reports.view import is_current, rules_by_id, severity_first
-from tests.reports.conftest import HOSTILE, WIDE_SERVER, large_results, wide_matrix_results
+from tests.reports.conftest import (
+    HOSTILE,
+    WIDE_SERVER,
+    hostile_large_results,
+    large_results,
+    wide_matrix_results,
+)
 
 
 def html_text(results: Results) -> str:
@@ -26,6 +34,26 @@ def embedded_data(html: str) -> dict[str, Any]:
     assert match is not None
     data: dict[str, Any] = json.loads(match.group(1))
     return data
+
+
+def embedded_findings(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every finding in the data block, key and details by column name, packed ones
+    unpacked as report.js does (base64, gzip, a JSON row per line)."""
+    keys = data["keys"]
+    width = len(data["key_columns"])
+    rows = list(data["details"])
+    packed = data["packed"]
+    if packed is not None:
+        for chunk in packed["chunks"]:
+            lines = gzip.decompress(base64.b64decode(chunk)).decode("utf-8").split("\n")
+            assert len(lines) <= packed["findings_per_chunk"]
+            rows += [json.loads(line) for line in lines]
+    assert len(keys) == width * len(rows)
+    return [
+        dict(zip(data["key_columns"], keys[i * width : (i + 1) * width], strict=True))
+        | dict(zip(data["detail_columns"], row, strict=True))
+        for i, row in enumerate(rows)
+    ]
 
 
 def test_html_golden(results: Results, golden: Callable[[str, str | bytes], None]) -> None:
@@ -61,17 +89,49 @@ def test_header_names_scan_config_and_completeness(results: Results) -> None:
 
 def test_findings_are_embedded_grouped_by_family(results: Results) -> None:
     data = embedded_data(html_text(results))
-    findings = data["findings"]
-    assert isinstance(findings, list) and len(findings) == len(results.findings)
+    findings = embedded_findings(data)
+    assert len(findings) == len(results.findings)
+    assert data["packed"] is None  # a small report is plain JSON
     rules = data["rules"]
     assert isinstance(rules, list)
-    families = [rules[row[0]]["family"] for row in findings]
+    families = [rules[f["rule"]]["family"] for f in findings]
     # Each family's findings are together.
     seen: list[int] = []
     for family in families:
         if not seen or seen[-1] != family:
             assert family not in seen
             seen.append(family)
+
+
+def test_a_large_report_packs_the_details_after_the_first_thousand_findings() -> None:
+    many = large_results(PLAIN_FINDINGS + 2 * CHUNK_FINDINGS + 7)
+    data = embedded_data(html_text(many))
+    assert len(data["details"]) == PLAIN_FINDINGS
+    assert len(data["packed"]["chunks"]) == 3  # two full chunks and seven findings
+    assert data["packed"]["findings_per_chunk"] == CHUNK_FINDINGS
+    # Unpacked, the same findings in the same order as a plain report would list them.
+    findings = embedded_findings(data)
+    listed = _grouped_by_family(many.findings, rules_by_id(many))
+    assert [f["fingerprint"] for f in findings] == [f.fingerprint for f in listed]
+    last, finding = findings[-1], listed[-1]
+    assert data["rules"][last["rule"]]["id"] == finding.rule_id
+    assert data["apps"][last["app"]] == finding.app
+    assert data["severities"][last["severity"]] == finding.severity
+    assert data["statuses"][last["status"]] == finding.status
+    assert (last["message"], last["evidence"]) == (finding.message, finding.evidence)
+
+
+def test_hostile_names_in_packed_findings_stay_data() -> None:
+    hostile = hostile_large_results(PLAIN_FINDINGS + CHUNK_FINDINGS)
+    html = html_text(hostile)
+    for name in HOSTILE.values():
+        assert name not in html
+    assert "<img" not in html
+    assert html.count("</script>") == 2
+    data = embedded_data(html)
+    packed = embedded_findings(data)[PLAIN_FINDINGS:]
+    assert {data["apps"][f["app"]] for f in packed} >= set(HOSTILE.values())
+    assert any(HOSTILE["temporal_app"] in f["message"] for f in packed)
 
 
 def test_access_matrix_shows_how_each_app_reaches_each_database(results: Results) -> None:
@@ -112,7 +172,8 @@ def test_hostile_names_never_appear_as_markup(hostile_results: Results) -> None:
 def test_no_findings_still_renders(results: Results) -> None:
     empty = results.model_copy(update={"findings": (), "servers": (), "coverage": ()})
     html = html_text(empty)
-    assert embedded_data(html)["findings"] == []
+    data = embedded_data(html)
+    assert data["keys"] == [] and data["details"] == [] and data["packed"] is None
 
 
 def test_run_context_history_baseline_and_waivers(results: Results) -> None:
@@ -123,10 +184,7 @@ def test_run_context_history_baseline_and_waivers(results: Results) -> None:
     assert "<strong>1 expired</strong>, 1 stale" in visible
     assert "audit/waivers.toml:9" in visible  # where the expired waiver is written
     # Each finding's first sighting and age, from the history, for its details.
-    data = embedded_data(html)
-    columns = data["columns"]
-    assert isinstance(columns, list) and isinstance(data["findings"], list)
-    rows = [dict(zip(columns, row, strict=True)) for row in data["findings"]]
+    rows = embedded_findings(embedded_data(html))
     ages = {(row["resource"], row["first_seen"], row["age"]) for row in rows if row["age"]}
     assert ("role/zep_app", "2026-11-03 09:00:00 UTC", "73 days") in ages
     assert ("session/4488", "2027-01-15 09:00:00 UTC", "0 days") in ages

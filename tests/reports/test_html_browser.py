@@ -11,9 +11,11 @@ import pytest
 from pgwarden.model.results import Results
 from pgwarden.reports.access_matrix import AccessMatrix, server_access_matrix
 from pgwarden.reports.html import render_html
+from pgwarden.reports.html_data import PLAIN_FINDINGS
 from pgwarden.reports.templating import reveal_invisible
 from tests.reports.conftest import (
     HOSTILE,
+    hostile_large_results,
     large_results,
     wide_matrix_results,
     with_pass_records,
@@ -60,6 +62,38 @@ def matching(page: Any) -> int:
     return int(page.get_attribute("#pgw-count", "data-matching"))
 
 
+TWO_FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def shown_text(page: Any, selector: str) -> str:
+    """The text of ``selector``'s first match as a reader sees it, scrolled to.
+
+    A section off screen is laid out only when scrolled to (``content-visibility:
+    auto``), and until then its ``innerText`` is empty: scroll, let two frames pass.
+    """
+    found = page.locator(selector).first
+    found.scroll_into_view_if_needed()
+    page.evaluate(
+        "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    )
+    text: str = found.inner_text()
+    return text
+
+
+def page_text(page: Any) -> str:
+    """All the page's text as a reader copies it (select all), laid out or not."""
+    text: str = page.evaluate(
+        """() => {
+          const selection = getSelection();
+          selection.selectAllChildren(document.body);
+          const text = selection.toString();
+          selection.removeAllRanges();
+          return text;
+        }"""
+    )
+    return text
+
+
 # The grid report.js drew: database of each column, then each row's cells.
 DRAWN_GRID = """grid => ({
   columns: Array.from(grid.querySelectorAll("thead th .db"), e => e.textContent),
@@ -101,13 +135,13 @@ def test_filters_search_and_details(
     assert page.locator("#pgw-list details.finding").count() == 13
     assert page.locator("#pgw-list details.gone").count() == 1  # fixed since the baseline
     assert page.locator("table.matrix").count() == 2
-    assert "Not isolated" in page.inner_text("#access")
+    assert "Not isolated" in shown_text(page, "#access")
 
     page.uncheck("#pgw-severity input[data-name=low]")
     page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '11'")
     page.select_option("#pgw-server", label="legacy-db (2)")
     page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '1'")
-    assert "could not be evaluated" in page.inner_text("#pgw-list")
+    assert "could not be evaluated" in shown_text(page, "#pgw-list")
 
     page.click("#pgw-reset")
     page.fill("#pgw-search", "temporal_app")  # in resources, principals and fixes
@@ -115,6 +149,10 @@ def test_filters_search_and_details(
     headers = page.locator("#pgw-list h3.family").all_inner_texts()
     assert [h.split("\n")[0] for h in headers] == ["Roles and privileges", "Database isolation"]
     page.fill("#pgw-search", "TEMPORAL_APP  membership")  # every word, any case
+    page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '2'")
+    page.fill("#pgw-search", "ctxeco-DB")  # a server's name, in no finding's details
+    page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '11'")
+    page.fill("#pgw-search", "Cluster-Wide")  # a rule's title
     page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '2'")
 
     page.click("#pgw-reset")
@@ -149,6 +187,9 @@ def test_overview_screenshot_and_pdf(
     assert page.locator("#pgw-list details[open]").count() == 13
     page.emulate_media(media="print")
     assert not page.is_visible("#pgw-filters")
+    # Every section is laid out for print, not only those scrolled to on screen.
+    assert "Not isolated" in page.inner_text("#access")
+    assert "Every selected rule on every server" in page.inner_text("#coverage")
     page.pdf(path=str(artifacts / "report.pdf"), format="A4", print_background=True)
     assert (artifacts / "report.pdf").stat().st_size > 10_000
     assert page.errors == []
@@ -181,11 +222,12 @@ def test_hostile_names_are_inert_text(
     # Nothing from the data became an element.
     assert page.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
     assert page.evaluate("document.scripts.length") == 2
-    text = page.inner_text("body")
+    text = page_text(page)
     assert HOSTILE["secai-radar"] in text
-    assert HOSTILE["ctxEco"] in page.inner_text("table.matrix")
+    assert HOSTILE["ctxEco"] in shown_text(page, "table.matrix")
     # Shown whole, with the right-to-left override and the BEL made visible.
     assert reveal_invisible(HOSTILE["zep_app"]) in text
+    assert "Every selected rule on every server" in text  # the last section, too
     assert "\u27e8U+202E\u27e9" in text and "\u202e" not in text
     assert reveal_invisible(HOSTILE["temporal_app"]) in text
     page.screenshot(path=str(artifacts / f"report-hostile-csp-{csp}.png"), full_page=True)
@@ -219,6 +261,92 @@ def test_fifty_thousand_findings_stay_usable(page: Any, tmp_path: Path, artifact
     assert "Showing 101\N{EN DASH}200" in page.inner_text("#pgw-count")
     page.screenshot(path=str(artifacts / "report-50000.png"))
     assert page.errors == []
+
+
+def count_says(page: Any, text: str) -> None:
+    """Wait until the findings count reads ``text`` (a function: the CSP forbids eval)."""
+    page.wait_for_function(
+        "text => document.querySelector('#pgw-count').textContent.includes(text)", arg=text
+    )
+
+
+@pytest.mark.parametrize("csp", ["enforced", "bypassed"])
+def test_packed_findings_are_unpacked_and_drawn_as_inert_text(
+    browser: Any, csp: str, tmp_path: Path
+) -> None:
+    page = next(new_page(browser, bypass_csp=csp == "bypassed"))
+    hostile = hostile_large_results(2 * PLAIN_FINDINGS)
+    open_report(page, hostile, tmp_path, "packed-hostile.html")
+    # The last 500 findings: each packed, unpacked for this page.
+    page.select_option("#pgw-size", "500")
+    for shown in ("501", "1,001", "1,501"):
+        page.click("#pgw-next")
+        count_says(page, f"Showing {shown}\N{EN DASH}")
+    rows = page.locator("#pgw-list details")
+    assert rows.count() == 500
+    hostile_rows = page.locator("#pgw-list details", has_text="window.__pwned").all()
+    assert hostile_rows
+    for details in hostile_rows[:12]:
+        details.locator("summary").click()
+    page.locator("#pgw-list .body").nth(min(len(hostile_rows), 12) - 1).wait_for()
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
+    assert page.evaluate("document.scripts.length") == 2
+    text = shown_text(page, "#pgw-list")
+    assert HOSTILE["secai-radar"] in text and HOSTILE["ctxEco"] in text
+    assert reveal_invisible(HOSTILE["temporal_app"]) in text
+    assert "\u27e8U+202E\u27e9" in text and "\u202e" not in text
+    assert page.errors == []
+    page.context.close()
+
+
+def test_the_search_reads_packed_findings_as_they_were_written(page: Any, tmp_path: Path) -> None:
+    hostile = hostile_large_results(3 * PLAIN_FINDINGS)
+    total = len(hostile.findings)
+    open_report(page, hostile, tmp_path, "packed-search.html")
+    # Terms as written in a name: a quote, non-ASCII, an invisible character, a control
+    # character, markup; in any case. The data holds them JSON-escaped.
+    for term, app in (
+        ('\u00dc\u65e5\u672c\u202eTXT"', HOSTILE["zep_app"]),
+        ("temporal\x07app</script>", HOSTILE["temporal_app"]),
+    ):
+        expected = sum(1 for f in hostile.findings if f.app == app)
+        assert 0 < expected < total
+        assert {f.app for f in hostile.findings[PLAIN_FINDINGS:]} >= {app}  # packed, too
+        page.fill("#pgw-search", term)
+        page.wait_for_function(
+            f"document.querySelector('#pgw-count').dataset.matching === '{expected}'"
+        )
+        page.fill("#pgw-search", "")
+        page.wait_for_function(
+            f"document.querySelector('#pgw-count').dataset.matching === '{total}'"
+        )
+    assert page.errors == []
+
+
+def test_without_a_native_base64_decoder_the_packed_findings_still_unpack(
+    page: Any, tmp_path: Path
+) -> None:
+    page.add_init_script("delete Uint8Array.fromBase64")
+    many = large_results(2 * PLAIN_FINDINGS)
+    open_report(page, many, tmp_path, "packed-atob.html")
+    page.wait_for_selector("body[data-indexed]", state="attached")
+    last = many.findings[-1]
+    page.fill("#pgw-search", last.fingerprint)
+    page.wait_for_function("document.querySelector('#pgw-count').dataset.matching === '1'")
+    assert last.resource in shown_text(page, "#pgw-list")
+    assert page.errors == []
+
+
+def test_a_browser_that_cannot_unpack_still_shows_the_plain_findings(
+    page: Any, tmp_path: Path
+) -> None:
+    page.add_init_script("delete window.DecompressionStream")
+    open_report(page, large_results(2 * PLAIN_FINDINGS), tmp_path, "no-unpacking.html")
+    assert matching(page) == 2 * PLAIN_FINDINGS
+    assert page.locator("#pgw-list details").count() == 100
+    page.wait_for_selector("#pgw-failed")
+    assert "could not unpack the findings after the first 1,000" in shown_text(page, "#pgw-failed")
 
 
 def test_a_large_access_matrix_is_drawn_a_page_of_databases_at_a_time(
@@ -274,7 +402,7 @@ def test_hostile_names_in_a_drawn_matrix_are_inert_text(
     page = next(new_page(browser, bypass_csp=csp == "bypassed"))
     open_report(page, wide_matrix_results(hostile=True), tmp_path, "wide-hostile.html")
     page.wait_for_selector(".explorer:not([hidden])")
-    grid = page.inner_text(".explorer [data-role=grid]")
+    grid = shown_text(page, ".explorer [data-role=grid]")
     assert HOSTILE["secai-radar"] in grid and HOSTILE["ctxEco"] in grid
     page.click("details.exposures summary")
     assert HOSTILE["ctxEco"] in page.inner_text("table.exposures")

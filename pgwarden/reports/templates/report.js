@@ -1,4 +1,4 @@
-// pgwarden report: filters, search and pages over the findings embedded as JSON, the
+// pgwarden report: filters, search and pages over the findings embedded as data, the
 // access matrices of servers too large for a static table, and the compliance view's
 // framework picker.
 // Data is only ever written with textContent or as attribute values, never parsed
@@ -6,21 +6,26 @@
 (function () {
   "use strict";
 
-  var COLUMNS = ["rule", "severity", "status", "server", "app", "resource", "principal",
-    "message", "evidence", "remediation", "waiver", "baseline_state", "first_seen",
-    "fingerprint", "age"];
-  var RULE = 0, SEV = 1, STATUS = 2, SERVER = 3, APP = 4, RESOURCE = 5, PRINCIPAL = 6,
-    MESSAGE = 7, EVIDENCE = 8, REMEDIATION = 9, WAIVER = 10, BASELINE = 11,
-    FIRST_SEEN = 12, FINGERPRINT = 13, AGE = 14;
+  // A finding is its key (filters and counts need nothing else) and its details
+  // (what a drawn row shows); html_data.py writes both in these orders.
+  var KEY_COLUMNS = ["rule", "severity", "status", "server", "app"];
+  var DETAIL_COLUMNS = ["resource", "principal", "message", "evidence", "remediation",
+    "waiver", "baseline_state", "first_seen", "fingerprint", "age"];
+  var RULE = 0, SEV = 1, STATUS = 2, SERVER = 3, APP = 4, KEY = KEY_COLUMNS.length;
+  var RESOURCE = 0, PRINCIPAL = 1, MESSAGE = 2, EVIDENCE = 3, REMEDIATION = 4, WAIVER = 5,
+    BASELINE = 6, FIRST_SEEN = 7, FINGERPRINT = 8, AGE = 9;
   // Printing renders every matching finding expanded, up to this many.
   var PRINT_LIMIT = 1000;
   var BASELINE_LABELS = { "new": "new", "unchanged": "in baseline", "absent": "no longer found" };
 
   var data = JSON.parse(document.getElementById("pgw-data").textContent);
-  if (data.columns.join() !== COLUMNS.join()) {
-    throw new Error("pgwarden report: unexpected finding columns " + data.columns.join());
+  if (data.key_columns.join() !== KEY_COLUMNS.join() ||
+      data.detail_columns.join() !== DETAIL_COLUMNS.join()) {
+    throw new Error("pgwarden report: unexpected finding columns " +
+      data.key_columns.join() + " / " + data.detail_columns.join());
   }
-  var F = data.findings, rules = data.rules, n = F.length;
+  var keys = data.keys, rules = data.rules, n = keys.length / KEY;
+  function key(index, column) { return keys[index * KEY + column]; }
   // Pass records (--include-passed) are evidence, not findings: shown when asked for.
   function shownByDefault(status) { return status !== "pass"; }
   var state = {
@@ -28,7 +33,7 @@
     status: data.statuses.map(shownByDefault),
     server: "", app: "", rule: "", q: "", page: 0, size: 100
   };
-  var filtered = [], familyCounts = {}, haystack = null;
+  var filtered = [], familyCounts = {};
 
   function $(id) { return document.getElementById(id); }
   // Invisible and direction-changing characters (as templating.py's reveal_invisible):
@@ -45,7 +50,9 @@
     if (text !== undefined && text !== null) node.textContent = reveal(String(text));
     return node;
   }
-  function fmt(x) { return x.toLocaleString("en-US"); }
+  // 12,345 as en-US writes it, without Intl: loading its locale data at the first call
+  // cost about 30 ms of opening a large report.
+  function fmt(x) { return String(x).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
   function plural(x, word) { return fmt(x) + " " + word + (x === 1 ? "" : "s"); }
   function safeHref(uri) { return /^https?:\/\//i.test(uri || "") ? uri : null; }
 
@@ -177,11 +184,97 @@
     box.hidden = false;
   }
 
+  // ---- the findings' details ------------------------------------------------------
+  // The first ones come as parsed rows (data.details): the whole of a small report. A
+  // large one packs the rest (data.packed): chunks of findings, one JSON row per line,
+  // gzip and base64. A chunk is unpacked when a row in it is to be drawn, and all of
+  // them in the background once the first page is shown; a packed row is parsed only
+  // when it is drawn. The search reads each finding's details as text: haystack[i]
+  // holds them as JSON, in lower case (and its rule, server and app by their names).
+  var packed = data.packed, plain = data.details.length;
+  var parsed = data.details.concat(new Array(n - plain));
+  var lines = packed ? new Array(n) : null;
+  var perChunk = packed ? packed.findings_per_chunk : 1;
+  var chunks = packed ? packed.chunks.length : 0;
+  var unpacking = new Array(chunks), ready = new Array(chunks).fill(false);
+  var haystack = new Array(n), searchable = !packed;
+
+  function chunkOf(index) { return Math.floor((index - plain) / perChunk); }
+  function isReady(index) { return index < plain || ready[chunkOf(index)]; }
+  function detail(index) {
+    var row = parsed[index];
+    if (row === undefined) row = parsed[index] = JSON.parse(lines[index]);
+    return row;
+  }
+  function bytesOf(base64) {
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(base64);
+    var text = atob(base64), bytes = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    return bytes;
+  }
+  function unpack(chunk) {
+    if (!unpacking[chunk]) {
+      unpacking[chunk] = Promise.resolve().then(function () {
+        var gzip = new Response(bytesOf(packed.chunks[chunk])).body;
+        return new Response(gzip.pipeThrough(new DecompressionStream("gzip"))).text();
+      }).then(function (text) {
+        var part = text.split("\n"), lower = text.toLowerCase().split("\n");
+        var first = plain + chunk * perChunk;
+        for (var j = 0; j < part.length; j++) {
+          lines[first + j] = part[j];
+          haystack[first + j] = lower[j];
+        }
+        packed.chunks[chunk] = null;
+        ready[chunk] = true;
+      });
+    }
+    return unpacking[chunk];
+  }
+  function unpackAll() {
+    var all = [];
+    for (var chunk = 0; chunk < chunks; chunk++) all.push(unpack(chunk));
+    return Promise.all(all).then(function () { searchable = true; });
+  }
+  // Calls then() once every finding in indexes can be drawn: at once when it can.
+  function whenReady(indexes, then) {
+    var missing = [];
+    indexes.forEach(function (i) {
+      var chunk = chunkOf(i);
+      if (!isReady(i) && missing.indexOf(chunk) < 0) missing.push(chunk);
+    });
+    if (!missing.length) { then(); return; }
+    Promise.all(missing.map(unpack)).then(then, failed);
+  }
+  // Once, under the count: the findings drawn so far stay; the others cannot be shown.
+  function failed(error) {
+    if ($("pgw-failed")) return;
+    var note = el("p", "count failed", "This browser could not unpack the findings after " +
+      "the first " + fmt(plain) + " (" + error + "): open the report in a current browser, " +
+      "or read the results JSON.");
+    note.id = "pgw-failed";
+    $("pgw-count").after(note);
+  }
+  // In order, a chunk at a time when the page is idle, so it stays responsive; then
+  // searches need no wait.
+  var whenIdle = window.requestIdleCallback || function (then) { setTimeout(then, 0); };
+  function unpackInBackground() {
+    var chunk = 0;
+    (function next() {
+      if (chunk >= chunks) {
+        searchable = true;
+        document.body.dataset.indexed = String(n);
+        return;
+      }
+      unpack(chunk++).then(function () { whenIdle(next); }, failed);
+    })();
+  }
+  for (var i = 0; i < plain; i++) haystack[i] = JSON.stringify(parsed[i]).toLowerCase();
+
   // ---- filter controls ------------------------------------------------------
   function counts(column, size) {
     var out = new Array(size).fill(0), other = 0;
-    for (var i = 0; i < n; i++) {
-      var v = F[i][column];
+    for (var i = column; i < keys.length; i += KEY) {
+      var v = keys[i];
       if (v >= 0) out[v]++; else other++;
     }
     out.other = other;
@@ -221,53 +314,57 @@
   }
 
   // ---- filtering --------------------------------------------------------------
-  // The search index: one lower-case string per finding. Built in slices after the
-  // first render, so the page opens at once and the first search does not pay for it.
-  var indexed = 0, INDEX_SLICE = 5000;
-  function indexUpTo(limit) {
-    if (!haystack) haystack = new Array(n);
-    for (; indexed < limit; indexed++) {
-      var f = F[indexed], rule = rules[f[RULE]];
-      haystack[indexed] = [rule.id, rule.title, data.servers[f[SERVER]],
-        f[APP] >= 0 ? data.apps[f[APP]] : "", f[RESOURCE], f[PRINCIPAL] || "", f[MESSAGE],
-        f[REMEDIATION] || "", f[EVIDENCE] ? JSON.stringify(f[EVIDENCE]) : "",
-        f[WAIVER] ? f[WAIVER].join(" ") : "", f[FINGERPRINT]].join("\n").toLowerCase();
-    }
+  // Each term as it is written inside a JSON string, for the haystack's JSON text.
+  function asJson(text) { return JSON.stringify(text).slice(1, -1).toLowerCase(); }
+  function searchTerms(query) {
+    return query.split(/\s+/).filter(Boolean).map(asJson);
   }
-  function indexInBackground() {
-    indexUpTo(Math.min(n, indexed + INDEX_SLICE));
-    if (indexed < n) setTimeout(indexInBackground, 0);
-    else document.body.dataset.indexed = String(n);
+  var ruleText = rules.map(function (rule) {
+    return asJson(rule.id) + "\n" + asJson(rule.title);
+  });
+  var serverText = data.servers.map(asJson), appText = data.apps.map(asJson);
+  // Per term, whether each rule, server and app names it.
+  function naming(texts, term) {
+    return texts.map(function (text) { return text.indexOf(term) >= 0; });
   }
 
+  var filtering = 0;
   function refilter() {
-    var started = performance.now();
+    var run = ++filtering;
     state.server = $("pgw-server").value;
     state.app = $("pgw-app-filter").value;
     state.rule = $("pgw-rule").value;
-    var terms = state.q.toLowerCase().split(/\s+/).filter(Boolean);
-    if (terms.length && indexed < n) indexUpTo(n);
+    var terms = searchTerms(state.q);
+    if (terms.length && !searchable) {
+      // The newest filter wins: an older one still waiting is dropped.
+      unpackAll().then(function () { if (run === filtering) refilter(); }, failed);
+      return;
+    }
+    var started = performance.now();
     var server = state.server === "" ? null : +state.server;
     var app = state.app === "" ? null : +state.app;
     var rule = state.rule === "" ? null : +state.rule;
     var out = [], fams = {};
-    outer: for (var i = 0; i < n; i++) {
-      var f = F[i];
-      if (!state.sev[f[SEV]] || !state.status[f[STATUS]]) continue;
-      if (server !== null && f[SERVER] !== server) continue;
-      if (app !== null && f[APP] !== app) continue;
-      if (rule !== null && f[RULE] !== rule) continue;
+    var byRule = terms.map(function (term) { return naming(ruleText, term); });
+    var byServer = terms.map(function (term) { return naming(serverText, term); });
+    var byApp = terms.map(function (term) { return naming(appText, term); });
+    outer: for (var i = 0, k = 0; i < n; i++, k += KEY) {
+      if (!state.sev[keys[k + SEV]] || !state.status[keys[k + STATUS]]) continue;
+      if (server !== null && keys[k + SERVER] !== server) continue;
+      if (app !== null && keys[k + APP] !== app) continue;
+      if (rule !== null && keys[k + RULE] !== rule) continue;
       for (var t = 0; t < terms.length; t++) {
+        if (byRule[t][keys[k + RULE]] || byServer[t][keys[k + SERVER]] ||
+            (keys[k + APP] >= 0 && byApp[t][keys[k + APP]])) continue;
         if (haystack[i].indexOf(terms[t]) < 0) continue outer;
       }
       out.push(i);
-      var family = rules[f[RULE]].family;
+      var family = rules[keys[k + RULE]].family;
       fams[family] = (fams[family] || 0) + 1;
     }
     filtered = out; familyCounts = fams; state.page = 0;
-    var took = performance.now() - started;
+    document.body.dataset.filterMs = (performance.now() - started).toFixed(1);
     render();
-    document.body.dataset.filterMs = took.toFixed(1);
   }
 
   // ---- rendering ---------------------------------------------------------------
@@ -281,8 +378,8 @@
   }
 
   function findingRow(index) {
-    var f = F[index], rule = rules[f[RULE]];
-    var sev = data.severities[f[SEV]], status = data.statuses[f[STATUS]];
+    var f = detail(index), rule = rules[key(index, RULE)];
+    var sev = data.severities[key(index, SEV)], status = data.statuses[key(index, STATUS)];
     var details = el("details", "finding sev-" + sev + " status-" + status +
       (f[BASELINE] === "absent" ? " gone" : ""));
     details.dataset.index = String(index);
@@ -295,8 +392,8 @@
     if (f[PRINCIPAL] && f[PRINCIPAL] !== f[RESOURCE]) {
       what.appendChild(el("span", "where", "  ← " + f[PRINCIPAL]));
     }
-    what.appendChild(el("span", "where", "  · " + data.servers[f[SERVER]] +
-      (f[APP] >= 0 ? " / " + data.apps[f[APP]] : "")));
+    what.appendChild(el("span", "where", "  · " + data.servers[key(index, SERVER)] +
+      (key(index, APP) >= 0 ? " / " + data.apps[key(index, APP)] : "")));
     if (f[BASELINE]) {
       what.appendChild(el("span", "tag " + f[BASELINE], BASELINE_LABELS[f[BASELINE]]));
     }
@@ -355,12 +452,12 @@
   function fillBody(details) {
     if (details.dataset.filled) return;
     details.dataset.filled = "1";
-    var f = F[+details.dataset.index], rule = rules[f[RULE]];
+    var index = +details.dataset.index, f = detail(index), rule = rules[key(index, RULE)];
     var body = el("div", "body");
     section(body, "Finding");
     body.appendChild(el("p", null, f[MESSAGE]));
-    var facts = [["Server", data.servers[f[SERVER]]]];
-    if (f[APP] >= 0) facts.push(["App", data.apps[f[APP]]]);
+    var facts = [["Server", data.servers[key(index, SERVER)]]];
+    if (key(index, APP) >= 0) facts.push(["App", data.apps[key(index, APP)]]);
     facts.push(["Resource", f[RESOURCE]]);
     if (f[PRINCIPAL]) facts.push(["Principal", f[PRINCIPAL]]);
     if (f[BASELINE] === "absent") {
@@ -448,10 +545,10 @@
     var fragment = document.createDocumentFragment();
     var lastFamily = -1;
     for (var k = start; k < end; k++) {
-      var family = rules[F[filtered[k]][RULE]].family;
+      var family = rules[key(filtered[k], RULE)].family;
       if (family !== lastFamily) {
         var continued = k === start && k > 0 &&
-          rules[F[filtered[k - 1]][RULE]].family === family;
+          rules[key(filtered[k - 1], RULE)].family === family;
         fragment.appendChild(familyHeader(family, continued));
         lastFamily = family;
       }
@@ -466,23 +563,33 @@
     list.appendChild(fragment);
   }
 
+  // The count changes with the rows it describes: when their details are at hand.
+  var drawing = 0, shownOnce = false;
   function render() {
+    var run = ++drawing;
     var pages = Math.max(1, Math.ceil(filtered.length / state.size));
     if (state.page >= pages) state.page = pages - 1;
     var start = state.page * state.size;
     var end = Math.min(filtered.length, start + state.size);
-    renderRange(start, end, false);
-    var count = $("pgw-count");
-    count.textContent = filtered.length
-      ? "Showing " + fmt(start + 1) + "–" + fmt(end) + " of " +
-        plural(filtered.length, "matching finding") + " (" + fmt(n) + " in total)"
-      : "0 of " + plural(n, "finding") + " match.";
-    count.dataset.matching = String(filtered.length);
-    count.dataset.shown = String(end - start);
-    $("pgw-page").textContent = "Page " + fmt(state.page + 1) + " of " + fmt(pages);
-    $("pgw-prev").disabled = state.page === 0;
-    $("pgw-next").disabled = state.page >= pages - 1;
-    $("pgw-pager").hidden = filtered.length <= state.size;
+    whenReady(filtered.slice(start, end), function () {
+      if (run !== drawing) return;
+      renderRange(start, end, false);
+      var count = $("pgw-count");
+      count.textContent = filtered.length
+        ? "Showing " + fmt(start + 1) + "–" + fmt(end) + " of " +
+          plural(filtered.length, "matching finding") + " (" + fmt(n) + " in total)"
+        : "0 of " + plural(n, "finding") + " match.";
+      count.dataset.matching = String(filtered.length);
+      count.dataset.shown = String(end - start);
+      $("pgw-page").textContent = "Page " + fmt(state.page + 1) + " of " + fmt(pages);
+      $("pgw-prev").disabled = state.page === 0;
+      $("pgw-next").disabled = state.page >= pages - 1;
+      $("pgw-pager").hidden = filtered.length <= state.size;
+      if (!shownOnce) {
+        shownOnce = true;
+        whenIdle(unpackInBackground);
+      }
+    });
   }
 
   // ---- wiring --------------------------------------------------------------------
@@ -522,9 +629,17 @@
       event.preventDefault(); search.focus();
     }
   });
+  // Printing cannot wait: it prints the findings unpacked so far (all of them, but in
+  // the first moments after a large report opens).
   window.addEventListener("beforeprint", function () {
-    renderRange(0, Math.min(filtered.length, PRINT_LIMIT), true);
-    if (filtered.length > PRINT_LIMIT) {
+    var limit = Math.min(filtered.length, PRINT_LIMIT), end = 0;
+    while (end < limit && isReady(filtered[end])) end++;
+    renderRange(0, end, true);
+    if (end < limit) {
+      $("pgw-list").appendChild(el("p", "empty", "Printed the first " + fmt(end) + " of " +
+        plural(filtered.length, "matching finding") + "; the others were still being " +
+        "unpacked: print again in a moment."));
+    } else if (filtered.length > PRINT_LIMIT) {
       $("pgw-list").appendChild(el("p", "empty", "Printed the first " + fmt(PRINT_LIMIT) +
         " of " + plural(filtered.length, "matching finding") + "; narrow the filters to print others."));
     }
@@ -550,5 +665,4 @@
   });
   $("pgw-app").hidden = false;
   refilter();
-  setTimeout(indexInBackground, 0);
 })();
