@@ -33,8 +33,6 @@ from pgwarden.rules.registry import load_rules
 from tests.browser import CHROMIUM_ARGS
 
 CHROMIUM = "/usr/bin/chromium"
-# Seconds between starting Chromium and opening the report in it.
-BROWSER_SETTLE_SECONDS = 1.0
 FORMATS = ("json", "sarif", "html")
 
 
@@ -197,8 +195,7 @@ class BrowserTimings:
 
 
 def measure_in_browser(html: Path, search_term: str) -> BrowserTimings:
-    """Open the report in a running Chromium, then time a search, a rule filter and a
-    severity filter.
+    """Open the report, then time a search, a rule filter and a severity filter.
 
     Each filter is timed from the user's action to the moment the findings count
     says the new number (the search includes the report's typing debounce).
@@ -216,10 +213,6 @@ def measure_in_browser(html: Path, search_term: str) -> BrowserTimings:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page()
-                # Chromium goes on starting up after launch() returns (its own UI's
-                # renderers): on two cores that took about 0.2 s from each opening
-                # timed at once. The report is timed as it opens in a running browser.
-                time.sleep(BROWSER_SETTLE_SECONDS)
                 started = time.perf_counter()
                 page.goto(html.resolve().as_uri(), wait_until="load", timeout=120_000)
                 # A selector, not a predicate: Playwright polls a predicate with eval,
