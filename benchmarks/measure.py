@@ -214,10 +214,16 @@ class Scan:
 
 
 def measure_floor(
-    env: dict[str, str], jobs: int, workdir: Path, server_clock: ServerClock
+    env: dict[str, str],
+    jobs: int,
+    workdir: Path,
+    server_clock: ServerClock,
+    *,
+    reads: str = "none",
 ) -> Floor:
+    """The floor (``reads`` none) or the catalog floor (``catalog``): ``benchmarks.floor``."""
     command = [sys.executable, "-m", "benchmarks.floor", "--dsn-env", DSN_VARIABLE]
-    command += ["--jobs", str(jobs), "--scram-env", SCRAM_VARIABLE]
+    command += ["--jobs", str(jobs), "--scram-env", SCRAM_VARIABLE, "--reads", reads]
     run = run_process(command, env, 600, workdir, server_clock)
     if run.exit_code != 0:
         raise RuntimeError(f"the floor loop failed: {run.stderr.strip()[-500:]}")
@@ -260,6 +266,16 @@ def measure_scan(
     return Scan(run, stats, results.stat().st_size if results.exists() else None)
 
 
+@dataclass
+class Pairs:
+    """The best floor, catalog floor and scan of a shape, and the ratio of each pair."""
+
+    floor: Floor
+    catalog: Floor
+    scan: Scan
+    ratios: list[float]
+
+
 def measure_pairs(
     config: Path,
     env: dict[str, str],
@@ -268,24 +284,29 @@ def measure_pairs(
     timeout: float,
     repeat: int,
     server_clock: ServerClock,
-) -> tuple[Floor, Scan, list[float]]:
-    """The floor and the scan in turn, ``repeat`` times; the best of each, and the
-    ratio of each pair.
+) -> Pairs:
+    """The floor, the catalog floor and the scan in turn, ``repeat`` times; the best of
+    each, and the ratio of each scan to the floor taken with it.
 
     Taken in turn rather than one block after the other, so a machine whose speed
-    drifts during the run (other tenants, frequency scaling) weighs on both alike.
+    drifts during the run (other tenants, frequency scaling) weighs on all alike.
     """
     floors: list[Floor] = []
+    catalogs: list[Floor] = []
     scans: list[Scan] = []
     for attempt in range(repeat):
         floors.append(measure_floor(env, jobs, workdir / f"floor-{attempt}", server_clock))
+        catalogs.append(
+            measure_floor(env, jobs, workdir / f"catalog-{attempt}", server_clock, reads="catalog")
+        )
         scans.append(
             measure_scan(config, env, jobs, workdir / f"scan-{attempt}", timeout, server_clock)
         )
         if not scans[-1].complete:
             break  # a scan that fails or times out is not repeated
     floor = min(floors, key=lambda f: f.wall)
+    catalog = min(catalogs, key=lambda f: f.wall)
     complete = [s for s in scans if s.complete]
     ratios = [s.run.wall / f.wall for f, s in zip(floors, scans, strict=True) if s.complete]
     best = min(complete, key=lambda s: s.run.wall) if complete else scans[-1]
-    return floor, best, ratios
+    return Pairs(floor, catalog, best, ratios)

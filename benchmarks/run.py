@@ -91,6 +91,9 @@ class ShapeRun:
     # Scan over floor of each pair taken in turn (``--repeat``): how much the ratio of
     # the bests could owe to one lucky or unlucky minute.
     pair_ratios: list[float] = field(default_factory=list)
+    # A bare loop making pgwarden's own catalog reads (``benchmarks.floor --reads
+    # catalog``): the scan against it is pgwarden's own cost.
+    catalog: Floor | None = None
 
     @property
     def label(self) -> str:
@@ -99,6 +102,13 @@ class ShapeRun:
     @property
     def ratio(self) -> float | None:
         return self.scan.run.wall / self.floor.wall if self.scan.complete else None
+
+    @property
+    def catalog_ratio(self) -> float | None:
+        """The scan over the catalog floor (informative: the issue's target is the floor)."""
+        if not self.scan.complete or self.catalog is None:
+            return None
+        return self.scan.run.wall / self.catalog.wall
 
     @property
     def pair_median(self) -> float | None:
@@ -344,10 +354,21 @@ def _measure_shape(
             if auth == "scram":
                 env[SCRAM_VARIABLE] = scram_verifier(server, AUDITOR)
             with synthetic.app_sessions():
-                floor, scan, ratios = measure_pairs(
+                pairs = measure_pairs(
                     config, env, jobs, workdir / auth, scan_timeout, repeat, server_clock
                 )
-            run = ShapeRun(shape.name, shape.description, auth, size, built, floor, scan, ratios)
+            run = ShapeRun(
+                shape.name,
+                shape.description,
+                auth,
+                size,
+                built,
+                pairs.floor,
+                pairs.scan,
+                pairs.ratios,
+                pairs.catalog,
+            )
+            floor, scan = pairs.floor, pairs.scan
             report.runs.append(run)
             state = (
                 f"x{run.ratio:.2f} the floor ({scan.run.wall:.2f} s / {floor.wall:.2f} s)"

@@ -58,6 +58,8 @@ def shape_table(report: RunReport) -> Table:
             "scan",
             "x floor",
             "median of pairs",
+            "catalog floor",
+            "x catalog floor",
             "peak RSS MB",
             "results JSON MB",
             "findings",
@@ -79,6 +81,8 @@ def shape_table(report: RunReport) -> Table:
             _s(scan.run.wall),
             _s(run.ratio),
             _s(run.pair_median),
+            _s(run.catalog.wall if run.catalog is not None else None),
+            _s(run.catalog_ratio),
             f"{scan.run.peak_rss_mb:.0f}",
             _mb(scan.json_bytes),
             "—" if scan.findings is None else f"{scan.findings:,}",
@@ -303,7 +307,11 @@ def _print_scans(report: RunReport, console: Console) -> None:
         "The scan writes the results JSON and prints its terminal summary (stdout to a "
         "file); it keeps the default session sampling (4 samples over 2 s, beside the "
         "per-database reads). With SCRAM the floor derives the login keys once, as the "
-        "scan does (libpq 18); with trust no login costs anything."
+        "scan does (libpq 18); with trust no login costs anything. The catalog floor is "
+        "the same loop making pgwarden's own per-database reads (its session settings, its "
+        "one round trip of catalog statements), rows fetched and not parsed: what any "
+        "scanner reading these catalogs pays; x catalog floor is pgwarden's own cost on "
+        "top (informative: the targets are against the floor)."
     )
     statements = statement_shape(report)
     if statements is not None:
