@@ -9,7 +9,7 @@ so their work follows the objects, not roles times objects.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pgwarden.access.grants import can_connect
@@ -19,32 +19,33 @@ from pgwarden.model.snapshot import Database
 
 @dataclass
 class Connecting:
-    """The principals that can connect to one database (of app ``app``): counted, tested
-    and listed lazily, the same for every routine in it."""
+    """The principals that can connect to one database: its app's own roles that can,
+    and ``Tenancy.foreign_connecting``'s, counted, tested and listed lazily."""
 
     tenancy: Tenancy
     db: Database
-    app: str | None
+    app: str | None = field(init=False)
     own: tuple[str, ...] = field(init=False)
-    _listed: frozenset[str] | None = field(init=False, default=None)
-    _foreign: tuple[str, ...] = field(init=False, default=())
-    _foreign_count: int = field(init=False, default=0)
+    _foreign_count: int = field(init=False)
+    # The foreign ones as a set, where they are a bounded list (no PUBLIC CONNECT).
+    _listed: frozenset[str] | None = field(init=False)
+
+    @classmethod
+    def of(cls, tenancy: Tenancy, db: Database) -> Connecting:
+        """The one for ``db`` in this evaluation of its server (made once, then shared)."""
+        cache: dict[str, Connecting] = tenancy.context.shared.setdefault("connecting", {})
+        found = cache.get(db.name)
+        if found is None or found.tenancy is not tenancy:
+            found = cache[db.name] = cls(tenancy, db)
+        return found
 
     def __post_init__(self) -> None:
         tenancy, db = self.tenancy, self.db
-        self.own = tuple(
-            sorted(
-                r for r in tenancy.app_roles(self.app or "") if can_connect(db, r, tenancy.graph)
-            )
-        )
-        if db.allow_connections and not db.public_connect:
-            # Only the users of its CONNECT grantees and owner: a bounded list.
-            found, _count = tenancy.foreign_connecting(db)
-            self._foreign = tuple(found)
-            self._foreign_count = len(self._foreign)
-            self._listed = frozenset(self._foreign)
-        elif db.allow_connections:
-            self._foreign_count = tenancy.count_foreign_principals(db.name)
+        self.app = tenancy.app_databases.get(db.name)
+        own = tenancy.app_roles(self.app or "")
+        self.own = tuple(sorted(r for r in own if can_connect(db, r, tenancy.graph)))
+        foreign, self._foreign_count = tenancy.foreign_connecting(db)
+        self._listed = None if db.public_connect else frozenset(foreign)
 
     def __len__(self) -> int:
         return len(self.own) + self._foreign_count
@@ -62,8 +63,5 @@ class Connecting:
 
     def __iter__(self) -> Iterator[str]:
         """Every one, in name order, one at a time."""
-        if self._listed is not None or not self.db.allow_connections:
-            foreign: Iterable[str] = self._foreign
-        else:
-            foreign = self.tenancy.foreign_principals(self.db.name)
+        foreign, _count = self.tenancy.foreign_connecting(self.db)
         return heapq.merge(self.own, foreign)

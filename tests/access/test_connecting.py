@@ -33,7 +33,8 @@ def tenancy() -> Tenancy:
 def test_connecting_is_every_principal_that_can_connect(tenancy: Tenancy, app: int) -> None:
     db = tenancy.databases[f"app{app:04d}_db"]
     expected = [r for r in tenancy.principals if can_connect(db, r, tenancy.graph)]
-    connecting = Connecting(tenancy, db, tenancy.app_databases[db.name])
+    connecting = Connecting.of(tenancy, db)
+    assert connecting.app == tenancy.app_databases[db.name]
     assert list(connecting) == expected
     assert len(connecting) == len(expected)
     assert {r for r in tenancy.roles if r in connecting} == set(expected)
@@ -43,6 +44,6 @@ def test_connecting_is_every_principal_that_can_connect(tenancy: Tenancy, app: i
 
 def test_nobody_connects_where_connections_are_off(tenancy: Tenancy) -> None:
     db = tenancy.databases["app0000_db"].model_copy(update={"allow_connections": False})
-    connecting = Connecting(tenancy, db, "app0000")
+    connecting = Connecting(tenancy, db)
     assert list(connecting) == [] and len(connecting) == 0
     assert not any(r in connecting for r in tenancy.roles)

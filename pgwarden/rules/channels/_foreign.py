@@ -115,7 +115,7 @@ def mapping_users(
     server = channel.server
     own = {m.role for m in server.user_mappings if m.role is not None}
     if mapping.role is None and _public_usage(server):
-        connecting = Connecting(tenancy, db, channel.app)
+        connecting = Connecting.of(tenancy, db)
         left_out = {r for r in (*own, *tenancy.app_roles(app or "")) if r in connecting}
         users = (r for r in connecting if r not in own and tenancy.role_apps.get(r) != app)
         return users, len(connecting) - len(left_out)

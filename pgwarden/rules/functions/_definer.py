@@ -202,7 +202,7 @@ def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
             cache[key] = []
             return []
         # Who can connect is one fact about the database, shared by its routines.
-        connecting = Connecting(tenancy, tenancy.databases[inspected.name], inspected.app)
+        connecting = Connecting.of(tenancy, tenancy.databases[inspected.name])
         open_schemas = _public_create(inspected.detail)
         cache[key] = [
             Definer(
