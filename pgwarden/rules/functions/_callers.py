@@ -85,7 +85,7 @@ class CallerSet:
         total = len(callers.connecting) + sum(
             1 for role in callers.granted if role not in callers.connecting
         )
-        if callers.owner in callers.connecting or callers.owner in callers.granted:
+        if callers.owner in callers.connecting:  # (``granted`` never holds the owner)
             total -= 1
         if self.app is not None:
             total -= sum(
