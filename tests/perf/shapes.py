@@ -80,12 +80,36 @@ def _foreign_servers(app: int, apps: int) -> list[dict[str, Any]]:
     ]
 
 
+def _tables(app: int, tables: int) -> list[dict[str, Any]]:
+    """``tables`` tables of the app's owner, on each of which its read-only group holds
+    SELECT: every foreign member of that group is handed all of them."""
+    owner = f"app{app:04d}_owner"
+    return [
+        {
+            "schema_name": "app",
+            "name": f"t{n:04d}",
+            "kind": "table",
+            "owner": owner,
+            "grantee": f"app{app:04d}_ro",
+            "grantor": owner,
+            "privileges": ["SELECT"],
+        }
+        for n in range(tables)
+    ]
+
+
 def unmapped_logins_snapshot(
-    apps: int, logins: int, *, definers: bool = False, channels: bool = False
+    apps: int,
+    logins: int,
+    *,
+    definers: bool = False,
+    channels: bool = False,
+    tables: int = 0,
 ) -> Snapshot:
     """The snapshot of a server of ``apps`` apps and ``logins`` logins of no app (with
     ``definers``, three SECURITY DEFINER routines in each database; with ``channels``, a
-    foreign server in each that everyone may open to the next app's database)."""
+    foreign server in each that everyone may open to the next app's database; with
+    ``tables``, that many tables in each that the app's read-only group may read)."""
     roles: list[dict[str, Any]] = [
         {"name": "admin", "login": True, "createrole": True},
         {"name": "auditor", "login": True},
@@ -146,6 +170,7 @@ def unmapped_logins_snapshot(
                                     if channels
                                     else {}
                                 ),
+                                **({"object_grants": _tables(app, tables)} if tables else {}),
                             }
                             for app, db in enumerate(databases)
                         ],

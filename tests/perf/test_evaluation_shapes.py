@@ -27,6 +27,7 @@ from pgwarden.rules.functions.escalation import (
 )
 from pgwarden.rules.functions.pinned import DefinerCalledAcrossApps
 from pgwarden.rules.isolation.databases import CrossAppConnect
+from pgwarden.rules.isolation.objects import ForeignObjectPrivileges
 from pgwarden.rules.registry import load_rules, select_rules
 from pgwarden.rules.roles.logins import UnmappedLogin
 from tests.perf.shapes import (
@@ -105,9 +106,17 @@ def _calls_while(check: Callable[[], Iterable[Verdict]]) -> tuple[int, int]:
 
 
 def _rule_calls(
-    rule: type[Rule], apps: int, logins: int, *, definers: bool = False, channels: bool = False
+    rule: type[Rule],
+    apps: int,
+    logins: int,
+    *,
+    definers: bool = False,
+    channels: bool = False,
+    tables: int = 0,
 ) -> int:
-    snapshot = unmapped_logins_snapshot(apps, logins, definers=definers, channels=channels)
+    snapshot = unmapped_logins_snapshot(
+        apps, logins, definers=definers, channels=channels, tables=tables
+    )
     config = unmapped_logins_config(apps)
     server = snapshot.servers[0]
     server_config = config.server_named(server.name)
@@ -128,6 +137,43 @@ def test_unmapped_logins_work_grows_with_roles_not_roles_times_databases() -> No
 def test_cross_app_connect_work_grows_with_the_grants_not_roles_times_databases() -> None:
     small, large = _rule_calls(CrossAppConnect, *SMALL), _rule_calls(CrossAppConnect, *LARGE)
     assert large / small < 2.6, (small, large)
+
+
+def test_objects_through_a_group_cost_members_plus_objects_not_members_times_objects() -> None:
+    # Twice the foreign members of each app's group and twice the tables it may read:
+    # twice the work when what the group hands over is gathered once per database and
+    # shared by its members; four times when each member is given each table.
+    apps, logins = SMALL
+    small = _rule_calls(ForeignObjectPrivileges, apps, 2 * logins, tables=40)
+    large = _rule_calls(ForeignObjectPrivileges, apps, 4 * logins, tables=80)
+    assert large / small < 2.6, (small, large)
+
+
+def test_a_group_handing_over_many_tables_is_one_bounded_finding_per_member() -> None:
+    apps, logins = SMALL
+    tables = 3 * MAX_LISTED
+    results = evaluate(
+        unmapped_logins_snapshot(apps, logins, tables=tables),
+        unmapped_logins_config(apps),
+        select_rules(load_rules(), ("PGW-ISO-004",)),
+    )
+    found = {(f.resource, f.principal): f for f in results.findings}
+    # legacy_00000 is in app0000_ro: every table of app0000_db, through the group.
+    finding = found["database/app0000_db", "role/legacy_00000"]
+    evidence = finding.evidence
+    assert evidence["access_total"] == tables
+    assert evidence["held_on"] == [f"TABLE app.t{n:04d}" for n in range(MAX_LISTED)]
+    assert evidence["held_on_total"] == tables
+    assert "legacy_00000" in evidence["held_on_more"]
+    assert len(evidence["access"]) == 1
+    assert evidence["access"][0]["grantee"] == "app0000_ro"
+    assert (
+        f"holds SELECT on TABLE app.t0000, TABLE app.t0001, TABLE app.t0002 and "
+        f"{tables - 3} more through 'app0000_ro'" in finding.message
+    )
+    assert "REVOKE app0000_ro FROM legacy_00000" in (finding.remediation or "")
+    # One finding per foreign member and database, none per table.
+    assert not [f for f in results.findings if f.resource.startswith("table/")]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 from pgwarden.access.grants import Access, can_connect, item_access
@@ -189,12 +190,95 @@ class Held(NamedTuple):
     derived: bool
 
 
+class Handover:
+    """The object grants one group holds in one database, gathered once.
+
+    Every foreign member of the group is handed the same objects, and one group can
+    hold thousands: its members share this record instead of each being given each
+    object, so the work follows the members plus the objects, never their product. A
+    member's own ``Held`` for an object is made only when asked for (``first``), and
+    only the first few ever are.
+    """
+
+    def __init__(self, grantee: str, accesses: ItemAccesses) -> None:
+        self.grantee = grantee
+        self.items: list[tuple[AclItem, str]] = []
+        self._accesses = accesses
+        # Each member's first objects, as asked for (the message, the evidence and the
+        # remediation each ask for the first one to three).
+        self._first: dict[str, list[Held]] = {}
+
+    def add(self, item: AclItem, target: str) -> None:
+        """The group holds ``item``'s privileges on ``target``."""
+        self.items.append((item, target))
+
+    def first(self, role: str, limit: int | None) -> list[Held]:
+        """The first ``limit`` objects (all when None) as ``role``, a member of the
+        group, holds them, in grant order."""
+        known = self._first.get(role)
+        if known is None or (
+            len(known) < len(self.items) and (limit is None or limit > len(known))
+        ):
+            access = self._accesses.access
+            wanted = None if limit is None else max(limit, 3)
+            known = self._first[role] = [
+                _new_held(Held, (_member_access(access(item, role)), _NO_REVOKE, target, True))
+                for item, target in self.items[:wanted]
+            ]
+        return known[:limit]
+
+    @cached_property
+    def targets(self) -> list[str]:
+        """The objects handed over, sorted, each once."""
+        return sorted({target for _item, target in self.items})
+
+    @cached_property
+    def target_set(self) -> frozenset[str]:
+        return frozenset(self.targets)
+
+    @cached_property
+    def privileges(self) -> frozenset[str]:
+        """Every privilege handed over, on any of the objects."""
+        return frozenset(p for item, _target in self.items for p in item.privileges)
+
+
+def _member_access(access: Access | None) -> Access:
+    # A member can use the group, so it holds each of the group's grants.
+    assert access is not None, "a member of a group holds the group's grants"
+    return access
+
+
+@dataclass
+class Through:
+    """What a principal holds through one role it belongs to: what was recorded one by
+    one (``held``), and the group's shared object grants (``handover``), which come
+    after the first ``handover_at`` of ``held``, in the order they were found."""
+
+    held: list[Held] = field(default_factory=list)
+    handover: Handover | None = None
+    handover_at: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.held) + (len(self.handover.items) if self.handover else 0)
+
+    def first(self, role: str, limit: int) -> list[Held]:
+        """The first ``limit`` of what ``role`` holds through the role, in the order
+        it was found."""
+        if self.handover is None:
+            return self.held[:limit]
+        return _spliced(self.held, [(self.handover_at, self.handover)], role, limit)
+
+
 @dataclass
 class Exposure:
     """Everything one principal holds on one resource, gathered before reporting.
 
-    ``through``: what it holds through each role it belongs to, grouped by that role
-    as it is added (the message and the remediation both ask for it).
+    ``held``: what was recorded one by one (``add``); ``handovers``: groups' object
+    grants shared with their other members (``hand_over``), each placed after the
+    first ``n`` of ``held``. ``through``: what it holds through each role it belongs
+    to, grouped by that role in the order first found (the message and the
+    remediation both ask for it).
     """
 
     resource: str
@@ -203,37 +287,85 @@ class Exposure:
     database: str
     held: list[Held] = field(default_factory=list)
     facts: dict[str, object] = field(default_factory=dict)
-    through: dict[str, list[Held]] = field(default_factory=dict)
+    through: dict[str, Through] = field(default_factory=dict)
+    handovers: list[tuple[int, Handover]] = field(default_factory=list)
 
     def add(self, access: Access, revoke: list[str], target: str) -> None:
         """Record ``access`` held on ``target``, ended by the statements ``revoke``."""
         held = Held(access, revoke, target, is_derived(access))
         self.held.append(held)
         if held.derived and access.grantee is not None:
-            self.through.setdefault(access.grantee, []).append(held)
-
-    def add_through(self, access: Access, target: str) -> None:
-        """``add`` for an access held through membership (``is_derived``), ended by
-        revoking the membership rather than anything of its own: one group can hand
-        over thousands of objects, so this is ``add`` without the questions."""
-        held = _new_held(Held, (access, _NO_REVOKE, target, True))
-        self.held.append(held)
-        grantee = access.grantee
-        if grantee is not None:
-            group = self.through.get(grantee)
+            group = self.through.get(access.grantee)
             if group is None:
-                self.through[grantee] = [held]
-            else:
-                group.append(held)
+                group = self.through[access.grantee] = Through()
+            group.held.append(held)
+
+    def hand_over(self, handover: Handover) -> None:
+        """Record what ``handover``'s group holds as held through it (the principal is a
+        member), ended by revoking the membership (``fix_lines``)."""
+        self.handovers.append((len(self.held), handover))
+        group = self.through.get(handover.grantee)
+        if group is None:
+            group = self.through[handover.grantee] = Through()
+        assert group.handover is None, "one handover per group and database"
+        group.handover, group.handover_at = handover, len(group.held)
+
+    @property
+    def role(self) -> str:
+        return self.principal.removeprefix("role/")
+
+    @property
+    def count(self) -> int:
+        """How many accesses are recorded, handed over ones included."""
+        return len(self.held) + sum(len(h.items) for _at, h in self.handovers)
 
     @property
     def accesses(self) -> list[Access]:
-        """Every access recorded, in the order it was added."""
+        """Every access recorded with ``add``, in the order it was added."""
         return [h.access for h in self.held]
+
+    def first(self, limit: int | None) -> list[Held]:
+        """The first ``limit`` accesses held (all when None), handed over ones
+        included, in the order they were found."""
+        if not self.handovers:
+            return self.held[:limit]
+        return _spliced(self.held, self.handovers, self.role, limit)
 
     def evidence(self, limit: int | None = None) -> list[dict[str, object]]:
         """The first ``limit`` accesses (all when None) as findings show them."""
-        return [h.access.evidence(h.target) for h in self.held[:limit]]
+        return [h.access.evidence(h.target) for h in self.first(limit)]
+
+    def targets(self, limit: int) -> tuple[list[str], int]:
+        """The first ``limit`` objects held, sorted, each once; and how many there are."""
+        own = {h.target for h in self.held}
+        shared = [h for _at, h in self.handovers]
+        if not shared:
+            ordered = sorted(own)
+            return ordered[:limit], len(ordered)
+        if len(shared) == 1:
+            # The common case: one group's objects, shared, and a few of the member's own.
+            total = len(shared[0].targets) + len(own - shared[0].target_set)
+        else:
+            total = len(own.union(*(h.target_set for h in shared)))
+        # The first ``limit`` of the union are among the first ``limit`` of each part.
+        return sorted(own.union(*(h.targets[:limit] for h in shared)))[:limit], total
+
+
+def _spliced(
+    held: list[Held], handovers: list[tuple[int, Handover]], role: str, limit: int | None
+) -> list[Held]:
+    """The first ``limit`` (all when None) of ``held`` with each handover's objects, as
+    ``role`` holds them, placed after the first ``at`` of ``held``."""
+    found: list[Held] = []
+    start = 0
+    for at, handover in handovers:
+        found += held[start:at]
+        start = at
+        if limit is not None and len(found) >= limit:
+            return found[:limit]
+        found += handover.first(role, None if limit is None else limit - len(found))
+    found += held[start:]
+    return found[:limit]
 
 
 def exposure_for(
@@ -270,10 +402,15 @@ def fix_lines(
 
     With ``cut_memberships``, everything held through one role is ended together by
     revoking the membership (the role's own grants are reported on their own), so a
-    group granted thousands of tables costs one line, not thousands.
+    group granted thousands of tables costs one line, not thousands. What a group
+    hands over (``Exposure.hand_over``) is always ended that way.
     """
     lines: list[str] = []
-    grouped = exposure.through if cut_memberships else {}
+    grouped = (
+        exposure.through
+        if cut_memberships
+        else {k: g for k, g in exposure.through.items() if g.handover is not None}
+    )
     for held in exposure.held:
         if held.derived and held.access.grantee in grouped:
             continue
@@ -284,10 +421,11 @@ def fix_lines(
             if not alternative.startswith("--"):
                 lines.append(sql_comment(f"alternative: {alternative}"))
     for holder, group in grouped.items():
-        first = group[0].access
+        first_held = group.first(exposure.role, 3)
+        first = first_held[0].access
         statements, why = tenancy.cut_membership(first, database)
         path = first.path.describe() if first.path else f"{first.role} → {holder}"
-        targets = summarize_targets([h.target for h in group[:3]], len(group))
+        targets = summarize_targets([h.target for h in first_held], group.count)
         lines.append(sql_comment(f"{path} → {targets}: {why}"))
         lines.extend(statements)
     return lines

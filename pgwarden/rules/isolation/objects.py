@@ -8,13 +8,14 @@ from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_
 from pgwarden.access.privileges import sort_privileges
 from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import put_capped
+from pgwarden.model.evidence import MAX_LISTED, put_capped
 from pgwarden.model.snapshot import Database, DatabaseDetail, ObjectGrant, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
 from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
 from pgwarden.rules.isolation._evidence import (
     LOGINS_QUERY,
     Exposure,
+    Handover,
     ItemAccesses,
     database_passed,
     describe_role,
@@ -170,8 +171,9 @@ def _object_privileges(
     # Most grants go to roles no foreign principal can use (the app's own): asked once
     # per grantee, they are passed over before anything is built for them.
     users_of: dict[str, list[str]] = {}
-    # What a role holds through membership goes to its one finding for the database.
-    through_membership: dict[str, Exposure] = {}
+    # What a group holds, gathered once and handed to each foreign member (one
+    # finding per member and database, ended by one REVOKE of the membership).
+    handovers: dict[str, tuple[Handover, list[str]]] = {}
     for grant in detail.object_grants:
         grantee = grant.grantee
         if grantee is not None:
@@ -206,17 +208,12 @@ def _object_privileges(
             continue
         # Many objects carry the same grant (a group given SELECT on every table): who
         # holds it, and how, is worked out once per grant and app, not once per object.
+        members: list[str] = []
         for role, access, derived in accesses.holders(
             grantee, grantor, privileges, tenancy, database
         ):
             if derived:
-                # Through membership: one finding per database, ended by one REVOKE of
-                # the membership (``fix_lines``), never by revoking this grant.
-                if role not in through_membership:
-                    through_membership[role] = exposure_for(
-                        exposures, f"database/{database}", f"role/{role}", app, database
-                    )
-                through_membership[role].add_through(access, target)
+                members.append(role)
                 continue
             exposure = exposure_for(
                 exposures, _object_resource(grant, database), f"role/{role}", app, database
@@ -227,6 +224,16 @@ def _object_privileges(
                 target,
             )
             exposure.facts.update(object_type=grant.kind, owner=grant.owner)
+        if members:
+            if grantee not in handovers:
+                # Who reaches a grantee through membership does not depend on the grant.
+                handovers[grantee] = (Handover(grantee, accesses), members)
+            handovers[grantee][0].add(accesses.item(grantee, grantor, privileges), target)
+    for handover, members in handovers.values():
+        for role in members:
+            exposure_for(
+                exposures, f"database/{database}", f"role/{role}", app, database
+            ).hand_over(handover)
 
 
 def _object_resource(grant: ObjectGrant, database: str) -> str:
@@ -294,9 +301,9 @@ def _database_phrases(exposure: Exposure) -> list[str]:
             )
         else:
             phrases.append(f"holds {', '.join(access.privileges)} on the database")
+    role = exposure.role
     for holder, group in exposure.through.items():
-        owned = [h.target for h in group if h.access.via == "owner"]
-        granted = [h for h in group if h.access.via != "owner"]
+        owned = [h.target for h in group.held if h.access.via == "owner"]
         if owned:
             what = (
                 "the database"
@@ -304,17 +311,24 @@ def _database_phrases(exposure: Exposure) -> list[str]:
                 else summarize_targets([t.rsplit(" in ", 1)[0] for t in owned])
             )
             phrases.append(f"can act as {holder!r}, the owner of {what}")
-        if granted:
-            # One group's grants repeat a few accesses over many objects.
-            accesses = {id(h.access): h.access for h in granted}.values()
-            privileges = sort_privileges(p for a in accesses for p in a.privileges)
-            targets = summarize_targets([h.target for h in granted[:3]], len(granted))
+        count = group.count - len(owned)
+        if count:
+            # One group's grants repeat a few accesses over many objects: what it hands
+            # over is summed once for all its members (``Handover``).
+            own = [h.access for h in group.held if h.access.via != "owner"]
+            privileges = sort_privileges(
+                {p for a in own for p in a.privileges}
+                | (group.handover.privileges if group.handover else frozenset())
+            )
+            first = [h for h in group.first(role, 3 + len(owned)) if h.access.via != "owner"]
+            targets = summarize_targets([h.target for h in first[:3]], count)
             phrases.append(f"holds {', '.join(privileges)} on {targets} through {holder!r}")
     return list(dict.fromkeys(phrases))
 
 
 def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
     accesses = exposure.accesses
+    count = exposure.count
     database = exposure.database
     db = tenancy.databases[database]
     kind, name = exposure.resource.split("/", 1)
@@ -326,17 +340,17 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
         # One membership can hand over thousands of objects, each an access that
         # differs from the next only in its object: beyond a few, the first is spelt
         # out and the objects are named.
-        "access": exposure.evidence(None if len(exposure.held) <= MAX_ACCESS_SHOWN else 1),
+        "access": exposure.evidence(None if count <= MAX_ACCESS_SHOWN else 1),
         **{k: v for k, v in exposure.facts.items() if k != "object_type"},
     }
-    if len(exposure.held) > MAX_ACCESS_SHOWN:
-        evidence["access_total"] = len(exposure.held)
-        targets = sorted({h.target for h in exposure.held})
+    if count > MAX_ACCESS_SHOWN:
+        evidence["access_total"] = count
+        targets, total = exposure.targets(MAX_LISTED)
         put_capped(
             evidence,
             "held_on",
             targets,
-            len(targets),
+            total,
             None if principal == "PUBLIC" else held_query(principal.removeprefix("role/")),
         )
     if principal == "PUBLIC":
