@@ -9,7 +9,13 @@ from pgwarden.access.privileges import sort_privileges
 from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_LISTED, put_capped
-from pgwarden.model.snapshot import Database, DatabaseDetail, ObjectGrant, ServerSnapshot
+from pgwarden.model.snapshot import (
+    AclItem,
+    Database,
+    DatabaseDetail,
+    ObjectGrant,
+    ServerSnapshot,
+)
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
 from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
 from pgwarden.rules.isolation._evidence import (
@@ -23,7 +29,6 @@ from pgwarden.rules.isolation._evidence import (
     fix_lines,
     held_query,
     inspected,
-    is_derived,
     remediation_script,
     successor_owner,
     summarize_targets,
@@ -74,8 +79,17 @@ class ForeignObjectPrivileges(Rule):
             if isinstance(detail, Verdict):
                 yield detail
             else:
-                _schema_privileges(tenancy, detail, app, exposures, accesses)
-                _object_privileges(tenancy, detail, app, exposures, accesses)
+                # What a group holds, gathered once and handed to each foreign member:
+                # one finding per member and database, ended by one REVOKE of the
+                # membership (``fix_lines``).
+                handovers: dict[str, tuple[Handover, list[str]]] = {}
+                _schema_privileges(tenancy, detail, app, exposures, accesses, handovers)
+                _object_privileges(tenancy, detail, app, exposures, accesses, handovers)
+                for handover, members in handovers.values():
+                    for role in members:
+                        exposure_for(
+                            exposures, f"database/{database}", f"role/{role}", app, database
+                        ).hand_over(handover)
                 _object_ownership(tenancy, detail, app, exposures)
                 if context.include_passed and not exposures:
                     yield database_passed(
@@ -125,18 +139,26 @@ def _schema_privileges(
     app: str,
     exposures: dict[tuple[str, str], Exposure],
     accesses: ItemAccesses,
+    handovers: dict[str, tuple[Handover, list[str]]],
 ) -> None:
     database = detail.name
     for schema in detail.schemas:
         target = f"SCHEMA {quote_ident(schema.name)}"
         for item in schema.acl:
             # pg_database_owner stands for the database owner: that is ownership, above.
-            if item.grantee is None or item.grantee == "pg_database_owner":
+            grantee = item.grantee
+            if grantee is None or grantee == "pg_database_owner":
                 continue
-            users = tenancy.foreign_users(item.grantee, database)
+            users = tenancy.foreign_users(grantee, database)
             if not users:
                 continue
-            if item.grantee == schema.owner:
+            members = [role for role in users if role != grantee]
+            if members:
+                _hand_over(handovers, accesses, grantee, members, item, target)
+            if grantee not in users:
+                continue
+            # The grantee itself is foreign: its own grant, on the schema.
+            if grantee == schema.owner:
                 revoke = [
                     sql_comment(f"{schema.owner!r} owns the schema: hand it to the app"),
                     f"ALTER SCHEMA {quote_ident(schema.name)} OWNER TO "
@@ -144,20 +166,29 @@ def _schema_privileges(
                 ]
             else:
                 revoke = revoke_privileges(
-                    item.privileges, target, item.grantee, item.grantor, schema.owner
+                    item.privileges, target, grantee, item.grantor, schema.owner
                 )
-            for role in users:
-                access = accesses.access(item, role)
-                if access is None or not access.privileges:
-                    continue
-                resource = (
-                    f"database/{database}"
-                    if is_derived(access)
-                    else f"schema/{database}.{schema.name}"
-                )
-                exposure_for(exposures, resource, f"role/{role}", app, database).add(
-                    access, revoke, target
-                )
+            access = accesses.access(item, grantee)
+            if access is not None:
+                exposure_for(
+                    exposures, f"schema/{database}.{schema.name}", f"role/{grantee}", app, database
+                ).add(access, revoke, target)
+
+
+def _hand_over(
+    handovers: dict[str, tuple[Handover, list[str]]],
+    accesses: ItemAccesses,
+    grantee: str,
+    members: list[str],
+    item: AclItem,
+    target: str,
+) -> None:
+    """Record that ``grantee``, and so each of its foreign ``members``, holds ``item``
+    on ``target``: once for the group, whatever the number of members."""
+    if grantee not in handovers:
+        # Who reaches a grantee through membership does not depend on the grant.
+        handovers[grantee] = (Handover(grantee, accesses), members)
+    handovers[grantee][0].add(item, target)
 
 
 def _object_privileges(
@@ -166,14 +197,12 @@ def _object_privileges(
     app: str,
     exposures: dict[tuple[str, str], Exposure],
     accesses: ItemAccesses,
+    handovers: dict[str, tuple[Handover, list[str]]],
 ) -> None:
     database = detail.name
     # Most grants go to roles no foreign principal can use (the app's own): asked once
     # per grantee, they are passed over before anything is built for them.
     users_of: dict[str, list[str]] = {}
-    # What a group holds, gathered once and handed to each foreign member (one
-    # finding per member and database, ended by one REVOKE of the membership).
-    handovers: dict[str, tuple[Handover, list[str]]] = {}
     for grant in detail.object_grants:
         grantee = grant.grantee
         if grantee is not None:
@@ -225,15 +254,8 @@ def _object_privileges(
             )
             exposure.facts.update(object_type=grant.kind, owner=grant.owner)
         if members:
-            if grantee not in handovers:
-                # Who reaches a grantee through membership does not depend on the grant.
-                handovers[grantee] = (Handover(grantee, accesses), members)
-            handovers[grantee][0].add(accesses.item(grantee, grantor, privileges), target)
-    for handover, members in handovers.values():
-        for role in members:
-            exposure_for(
-                exposures, f"database/{database}", f"role/{role}", app, database
-            ).hand_over(handover)
+            item = accesses.item(grantee, grantor, privileges)
+            _hand_over(handovers, accesses, grantee, members, item, target)
 
 
 def _object_resource(grant: ObjectGrant, database: str) -> str:
