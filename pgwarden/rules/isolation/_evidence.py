@@ -26,8 +26,6 @@ from pgwarden.rules.base import Verdict, quote_ident, quote_literal
 
 # An ACL item's identity: grantee (None: PUBLIC), grantor, privileges and grantable.
 _ItemKey = tuple[str | None, str, tuple[str, ...], tuple[str, ...]]
-# Who holds an object grant's item: (role, access, held through membership).
-_Holders = list[tuple[str, Access, bool]]
 
 
 # How to list every role an evidence list of exposed roles was cut from: on a database
@@ -431,6 +429,16 @@ def fix_lines(
     return lines
 
 
+class Holders(NamedTuple):
+    """Who among a database's foreign principals holds an object grant's ``item``: the
+    grantee itself (``direct``, with its access), and the roles that hold it through
+    membership in the grantee (``members``)."""
+
+    item: AclItem
+    direct: list[tuple[str, Access]]
+    members: list[str]
+
+
 class ItemAccesses:
     """Each role's way to an ACL item, for every database one rule looks into.
 
@@ -445,7 +453,7 @@ class ItemAccesses:
         self._graph = graph
         self._items: dict[_ItemKey, AclItem] = {}
         self._accesses: dict[tuple[_ItemKey, str], Access | None] = {}
-        self._holders: dict[tuple[_ItemKey, str | None], _Holders] = {}
+        self._holders: dict[tuple[_ItemKey, str | None], Holders] = {}
 
     def item(self, grantee: str | None, grantor: str, privileges: tuple[str, ...]) -> AclItem:
         """The ACL item an object grant stands for."""
@@ -471,8 +479,8 @@ class ItemAccesses:
         privileges: tuple[str, ...],
         tenancy: Tenancy,
         database: str,
-    ) -> _Holders:
-        """Each foreign principal of ``database`` holding an object grant's item, and how.
+    ) -> Holders:
+        """The foreign principals of ``database`` holding an object grant's item, and how.
 
         Who is foreign depends only on the database's app: worked out once per app, not
         once per database and object.
@@ -481,9 +489,15 @@ class ItemAccesses:
         found = self._holders.get(key)
         if found is None:
             item = self.item(grantee, grantor, privileges)
-            found = self._holders[key] = [
-                (role, access, is_derived(access))
-                for role in tenancy.foreign_users(grantee, database)
-                if (access := self.access(item, role)) is not None
-            ]
+            direct: list[tuple[str, Access]] = []
+            members: list[str] = []
+            for role in tenancy.foreign_users(grantee, database):
+                access = self.access(item, role)
+                if access is None:
+                    continue
+                if is_derived(access):
+                    members.append(role)
+                else:
+                    direct.append((role, access))
+            found = self._holders[key] = Holders(item, direct, members)
         return found

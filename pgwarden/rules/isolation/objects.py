@@ -237,13 +237,8 @@ def _object_privileges(
             continue
         # Many objects carry the same grant (a group given SELECT on every table): who
         # holds it, and how, is worked out once per grant and app, not once per object.
-        members: list[str] = []
-        for role, access, derived in accesses.holders(
-            grantee, grantor, privileges, tenancy, database
-        ):
-            if derived:
-                members.append(role)
-                continue
+        holders = accesses.holders(grantee, grantor, privileges, tenancy, database)
+        for role, access in holders.direct:
             exposure = exposure_for(
                 exposures, _object_resource(grant, database), f"role/{role}", app, database
             )
@@ -253,9 +248,8 @@ def _object_privileges(
                 target,
             )
             exposure.facts.update(object_type=grant.kind, owner=grant.owner)
-        if members:
-            item = accesses.item(grantee, grantor, privileges)
-            _hand_over(handovers, accesses, grantee, members, item, target)
+        if holders.members:
+            _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
 
 
 def _object_resource(grant: ObjectGrant, database: str) -> str:
