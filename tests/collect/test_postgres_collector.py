@@ -10,6 +10,7 @@ import pytest
 from pgwarden.cli.demo import ADMIN, AUDITOR, SeedServer, app_sessions
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.collect.postgres import queries as q
+from pgwarden.collect.postgres.catalog import reported_kinds as catalog_kinds
 from pgwarden.collect.postgres.collector import PostgresCollector
 from pgwarden.collect.postgres.scram import ScramKeyReuse
 from pgwarden.collect.postgres.session import connect
@@ -105,6 +106,20 @@ def test_database_details(snapshot: PostgresSnapshot) -> None:
     )
     assert any(i.is_public and i.privileges == ("SELECT",) for i in default.acl)
     assert snapshot.detail("postgres") is None  # system databases are not detailed
+
+
+def test_only_the_reported_relation_kinds_are_read(seed_server: SeedServer) -> None:
+    # Indexes, TOAST tables and composite types stay on the server: a table with a
+    # primary key and a text column is four relations, and a database of 100,000
+    # tables would send 400,000 rows for the 100,000 reported.
+    assert set(q.RELATION_KINDS) == {k for k in catalog_kinds() if not k.startswith("routine:")}
+    kinds = ", ".join(f"'{kind}'" for kind in q.RELATION_KINDS)
+    assert f"relkind IN ({kinds})" in q.DATABASE_OBJECTS[1]
+    with psycopg.connect(seed_server.dsn(AUDITOR, "secairadar")) as conn:
+        every = {row[0] for row in conn.execute("SELECT relkind FROM pg_class WHERE oid >= 16384")}
+        read = {row[4] for row in conn.execute(q.DATABASE_OBJECTS[1].encode())}
+    assert {"i", "t"} <= every  # the seed's tables have keys and TOAST tables
+    assert "r" in read and read <= set(q.RELATION_KINDS)
 
 
 def test_statement_count_is_constant_per_database(seed_server: SeedServer) -> None:

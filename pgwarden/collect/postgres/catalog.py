@@ -55,6 +55,13 @@ _RELKINDS = {
     "routine:w": "window function",
 }
 
+
+def reported_kinds() -> frozenset[str]:
+    """The relation kinds (``pg_class.relkind``) and routine kinds (``routine:`` and
+    ``pg_proc.prokind``) whose grants and ownership are reported."""
+    return frozenset(_RELKINDS)
+
+
 # A grant as read: schema, name, kind, owner, ACL item text, routine arguments.
 GrantKey = tuple[str, str, str, str, str, str | None]
 _UNSEEN: Any = object()
