@@ -27,6 +27,7 @@ from functools import cached_property
 from itertools import pairwise
 from typing import Literal
 
+from pgwarden.model.evidence import MAX_LISTED
 from pgwarden.model.snapshot import Membership
 
 Mode = Literal["direct", "inherit", "set role"]
@@ -64,12 +65,33 @@ class RolePath:
         """The membership grants of the path as (member, role) pairs."""
         return tuple(pairwise(self.path))
 
+    @property
+    def shown(self) -> tuple[str, ...]:
+        """The roles a finding shows: every role of a path of up to ``MAX_LISTED``;
+        of a longer one, the first and the last ``MAX_LISTED // 2`` (where it starts,
+        and the grants that end in the privilege)."""
+        path = self.path
+        if len(path) <= MAX_LISTED:
+            return path
+        half = MAX_LISTED // 2
+        return (*path[:half], *path[-half:])
+
     def describe(self) -> str:
-        return " → ".join(self.path)
+        """The path as a message or a comment reads it, a long one with its middle
+        counted: ``a → … 180 more roles … → z``."""
+        path = self.path
+        if len(path) <= MAX_LISTED:
+            return " → ".join(path)
+        half = MAX_LISTED // 2
+        middle = f"… {len(path) - 2 * half} more roles …"
+        return " → ".join((*path[:half], middle, *path[-half:]))
 
     def evidence(self) -> dict[str, object]:
-        """The path as findings show it."""
-        shown: dict[str, object] = {"path": list(self.path), "mode": self.mode}
+        """The path as findings show it (``shown``; ``path_total``: every role of a
+        longer one)."""
+        shown: dict[str, object] = {"path": list(self.shown), "mode": self.mode}
+        if len(self.path) > MAX_LISTED:
+            shown["path_total"] = len(self.path)
         if self.set_role:
             shown["set_role"] = self.set_role
         return shown

@@ -105,11 +105,14 @@ def unmapped_logins_snapshot(
     definers: bool = False,
     channels: bool = False,
     tables: int = 0,
+    chain: int = 0,
 ) -> Snapshot:
     """The snapshot of a server of ``apps`` apps and ``logins`` logins of no app (with
     ``definers``, three SECURITY DEFINER routines in each database; with ``channels``, a
     foreign server in each that everyone may open to the next app's database; with
-    ``tables``, that many tables in each that the app's read-only group may read)."""
+    ``tables``, that many tables in each that the app's read-only group may read; with
+    ``chain``, a login ``chain0000`` reaching the first app's read-only group through
+    that many groups, one inside the next)."""
     roles: list[dict[str, Any]] = [
         {"name": "admin", "login": True, "createrole": True},
         {"name": "auditor", "login": True},
@@ -131,6 +134,12 @@ def unmapped_logins_snapshot(
             memberships.append({"member": name, "role": f"app{n % apps:04d}_ro"})
         if n % 4 == 0:
             memberships.append({"member": name, "role": "readers"})
+    links = [f"chain{n:04d}" for n in range(chain + 1)] if chain else []
+    roles += [{"name": name, "login": n == 0} for n, name in enumerate(links)]
+    memberships += [
+        {"member": member, "role": role}
+        for member, role in zip(links, [*links[1:], "app0000_ro"], strict=False)
+    ]
     databases = [_database(app) for app in range(apps)]
     return Snapshot.model_validate(
         {

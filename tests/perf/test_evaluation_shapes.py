@@ -72,6 +72,37 @@ def test_every_finding_stays_a_few_kilobytes_however_big_the_server() -> None:
                 assert len(value) <= MAX_LISTED, (finding.rule_id, key)
 
 
+def test_a_long_membership_chain_is_shown_by_its_ends() -> None:
+    # A login reaches an app's group through 200 groups: its finding names where the
+    # chain starts and the grants that end in the privilege, and counts the rest.
+    apps, logins = SMALL
+    results = evaluate(
+        unmapped_logins_snapshot(apps, logins, chain=200),
+        unmapped_logins_config(apps),
+        select_rules(load_rules(), ("PGW-*",)),
+    )
+    found = next(
+        f
+        for f in results.findings
+        if f.rule_id == "PGW-ISO-002" and f.principal == "role/chain0000"
+    )
+    assert len(found.model_dump_json(exclude_none=True)) <= MAX_FINDING_BYTES
+    (access,) = found.evidence["access"]
+    (path,) = access["paths"]
+    # chain0000 to chain0200, then the app's group: 202 roles.
+    assert path["path_total"] == 202
+    half = MAX_LISTED // 2
+    assert path["path"] == [
+        *(f"chain{n:04d}" for n in range(half)),
+        *(f"chain{n:04d}" for n in range(202 - half, 201)),
+        "app0000_ro",
+    ]
+    middle = f"chain{half - 1:04d} → … {202 - 2 * half} more roles … → chain{202 - half:04d}"
+    assert middle in access["chain"]
+    for other in results.findings:
+        assert len(other.model_dump_json(exclude_none=True)) <= MAX_FINDING_BYTES, other.rule_id
+
+
 def test_a_login_in_many_databases_is_counted_and_listed_by_a_query() -> None:
     results = _evaluate(*LARGE)
     reader = next(f for f in results.findings if f.resource == "role/legacy_00000")

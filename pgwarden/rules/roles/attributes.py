@@ -111,7 +111,8 @@ class PrivilegedAppRole(Rule):
                     {
                         "role": target,
                         "attributes": [a.upper() for a in attributes],
-                        "path": list(path.path),
+                        "path": list(path.shown),
+                        **({"path_total": len(path.path)} if path.shown != path.path else {}),
                         "verify": verify_membership(role, target, tenancy.version_num),
                     }
                     for target, attributes, path in gained
