@@ -23,7 +23,7 @@ from pgwarden.gcpause import collector_paused
 from pgwarden.model.compliance import compliance_of
 from pgwarden.model.config import Config, ReportSettings, ServerConfig, Severity
 from pgwarden.model.context import ServerContext
-from pgwarden.model.evidence import bounded_evidence
+from pgwarden.model.evidence import bounded_evidence, bounded_message
 from pgwarden.model.frameworks.catalogue import control_title
 from pgwarden.model.results import (
     SEVERITY_ORDER,
@@ -168,8 +168,9 @@ def _finding(verdict: Verdict, rule: type[Rule], severity: Severity, server: str
         app=verdict.app,
         resource=verdict.resource,
         principal=verdict.principal,
-        message=verdict.message,
-        # A plug-in's list that grows with the server is cut here (model.evidence).
+        # A plug-in's message or list that grows with the server is cut here
+        # (model.evidence).
+        message=bounded_message(verdict.message),
         evidence=bounded_evidence(verdict.evidence),
         remediation=verdict.remediation,
         fingerprint=fingerprint(rule.id, server, verdict.resource, verdict.principal),

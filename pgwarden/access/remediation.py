@@ -7,7 +7,7 @@ its source: the ACL item (revoked as its grantor) or the membership grant (revok
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pgwarden.access.graph import PG16, RoleGraph
 from pgwarden.access.privileges import sort_privileges
@@ -71,6 +71,30 @@ def capped_statements(statements: list[str], rest: str) -> list[str]:
         return statements
     left = len(statements) - MAX_LISTED
     return [*statements[:MAX_LISTED], sql_comment(f"… and {left} more like these: {rest}")]
+
+
+# Blocks (a comment and the statements it explains) a remediation script spells out
+# when a principal has many ways in: each names a chain, and a few show the way.
+MAX_BLOCKS = 5
+
+
+def capped_blocks(blocks: Sequence[list[str]], rest: str, total: int | None = None) -> list[str]:
+    """The first ``MAX_BLOCKS`` blocks (a comment and the statements it explains),
+    while they hold at most ``MAX_LISTED`` statements, then one comment on what the
+    rest would do (``total`` blocks in all, when only the first few are given). A
+    block is never cut (a ``SET ROLE`` stays with its ``RESET ROLE``), and the first
+    is always kept."""
+    lines: list[str] = []
+    statements = 0
+    for index, block in enumerate(blocks):
+        count = sum(1 for line in block if not line.startswith("--"))
+        if index and (index == MAX_BLOCKS or statements + count > MAX_LISTED):
+            left = (len(blocks) if total is None else total) - index
+            lines.append(sql_comment(f"… and {left} more like these: {rest}"))
+            break
+        lines += block
+        statements += count
+    return lines
 
 
 def sql_comment(text: str) -> str:

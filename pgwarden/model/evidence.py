@@ -17,12 +17,15 @@ so no plug-in can make one finding grow with the server either.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
 # Items a list in a finding's evidence holds; the rest are counted (``<key>_total``).
 MAX_LISTED = 20
+# Characters of a finding's message: it says what is wrong in a line or two, naming the
+# first few of anything (``summarize_targets``); a longer one is cut (``bounded_message``).
+MAX_MESSAGE_CHARS = 1000
 TOTAL_SUFFIX = "_total"
 MORE_SUFFIX = "_more"
 
@@ -95,3 +98,27 @@ def bounded_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
         cut[key] = shown
         cut.setdefault(key + TOTAL_SUFFIX, size)
     return evidence if cut is None else cut
+
+
+def bounded_message(message: str) -> str:
+    """``message`` cut to ``MAX_MESSAGE_CHARS``, ending in an ellipsis when cut: the
+    engine's guard against a plug-in's message that names everything it found."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def summarize_targets(targets: Sequence[str], total: int | None = None) -> str:
+    """The first three ``targets``, then how many more there are (``total`` in all, when
+    only the first few are given)."""
+    shown = ", ".join(targets[:3])
+    count = len(targets) if total is None else total
+    return shown + (f" and {count - 3} more" if count > 3 else "")
+
+
+def summarize_phrases(phrases: Sequence[str], separator: str, limit: int = 3) -> str:
+    """The first ``limit`` phrases joined by ``separator``, then how many more there are
+    (a message names the first few ways in, however many there are)."""
+    shown = separator.join(phrases[:limit])
+    more = len(phrases) - limit
+    return shown + (f" and {more} more way{'s' if more != 1 else ''}" if more > 0 else "")

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pgwarden.model.config import Severity
 from pgwarden.model.errors import ConfigError
-from pgwarden.model.evidence import MAX_LISTED, MORE_SUFFIX, TOTAL_SUFFIX
+from pgwarden.model.evidence import MAX_LISTED, MAX_MESSAGE_CHARS, MORE_SUFFIX, TOTAL_SUFFIX
 from pgwarden.model.frozen import Frozen
 
 SEVERITY_ORDER: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
@@ -156,7 +156,10 @@ class Finding(_Doc):
     app: str | None = None
     resource: str
     principal: str | None = None
-    message: str
+    message: str = Field(
+        description=f"what is wrong, naming the first few of anything; at most "
+        f"{MAX_MESSAGE_CHARS} characters"
+    )
     evidence: dict[str, Any] = Field(
         default_factory=dict,
         description=f"what the rule saw, bounded whatever the size of the server: a list "

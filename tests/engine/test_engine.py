@@ -10,7 +10,7 @@ import pytest
 from pgwarden.engine import evaluate
 from pgwarden.gate.chain import exit_code
 from pgwarden.model.config import parse_config
-from pgwarden.model.evidence import MAX_LISTED
+from pgwarden.model.evidence import MAX_LISTED, MAX_MESSAGE_CHARS
 from pgwarden.model.results import fingerprint
 from pgwarden.model.snapshot import ServerSnapshot, Snapshot
 from pgwarden.rules.base import Rule, ServerContext, Verdict
@@ -208,7 +208,7 @@ class _Sprawls(Rule):
     def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
         yield Verdict(
             resource="server/ctxeco-db",
-            message="everything",
+            message="found " + ", ".join(f"role_{n:05d}" for n in range(1_000)),
             evidence={
                 "names": [f"role_{n:05d}" for n in range(1_000)],
                 "limits": {f"app{n:04d}": n for n in range(100)},
@@ -230,3 +230,6 @@ def test_a_plug_ins_long_lists_are_capped_with_their_totals() -> None:
     assert evidence["limits_total"] == 100
     assert evidence["few"] == ["a", "b"] and "few_total" not in evidence
     assert evidence["count"] == 3
+    # Its message too: cut to a bounded line that says it was cut.
+    assert len(finding.message) == MAX_MESSAGE_CHARS and finding.message.endswith("…")
+    assert finding.message.startswith("found role_00000, role_00001")

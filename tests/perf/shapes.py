@@ -190,6 +190,34 @@ def unmapped_logins_snapshot(
     )
 
 
+def many_ways_in_snapshot(apps: int, logins: int, groups: int) -> Snapshot:
+    """``unmapped_logins_snapshot`` where ``legacy_00001`` also belongs to ``groups``
+    groups of no app, each holding CONNECT on the first app's database, USAGE on its
+    schema, SELECT on one table of it and SELECT on the tables its owner will create:
+    one login with that many ways into one database."""
+    data = unmapped_logins_snapshot(apps, logins).model_dump(mode="json")
+    pg = data["servers"][0]["postgres"]
+    owner = "app0000_owner"
+    detail = pg["database_details"][0]
+    detail["schemas"] = [{"name": "app", "owner": owner, "acl": []}]
+    detail["object_grants"] = []
+    detail["default_privileges"] = []
+    for n in range(groups):
+        group = f"grp{n:04d}"
+        pg["roles"].append({"name": group, "login": False})
+        pg["memberships"].append({"member": "legacy_00001", "role": group})
+        read = {"grantee": group, "grantor": owner, "privileges": ["SELECT"]}
+        pg["databases"][0]["acl"].append({**read, "privileges": ["CONNECT"]})
+        detail["schemas"][0]["acl"].append({**read, "privileges": ["USAGE"]})
+        detail["object_grants"].append(
+            {"schema_name": "app", "name": f"t{n}", "kind": "table", "owner": owner, **read}
+        )
+        detail["default_privileges"].append(
+            {"role": owner, "schema_name": "app", "object_type": "table", "acl": [read]}
+        )
+    return Snapshot.model_validate(data)
+
+
 def unmapped_logins_config(apps: int) -> Config:
     """The tenancy map of ``unmapped_logins_snapshot``: each app, its database and roles."""
     return Config.model_validate(

@@ -19,6 +19,7 @@ import pytest
 from pgwarden.engine import evaluate, server_context
 from pgwarden.model.evidence import MAX_LISTED
 from pgwarden.model.results import Results
+from pgwarden.model.snapshot import Snapshot
 from pgwarden.rules.base import Rule, Verdict
 from pgwarden.rules.channels.user_mappings import ForeignRoleUsesChannel
 from pgwarden.rules.functions.escalation import (
@@ -32,6 +33,7 @@ from pgwarden.rules.registry import load_rules, select_rules
 from pgwarden.rules.roles.logins import UnmappedLogin
 from tests.perf.shapes import (
     READERS_DATABASES,
+    many_ways_in_snapshot,
     unmapped_logins_config,
     unmapped_logins_snapshot,
 )
@@ -101,6 +103,59 @@ def test_a_long_membership_chain_is_shown_by_its_ends() -> None:
     assert middle in access["chain"]
     for other in results.findings:
         assert len(other.model_dump_json(exclude_none=True)) <= MAX_FINDING_BYTES, other.rule_id
+
+
+def test_a_login_with_hundreds_of_ways_in_has_findings_of_the_same_size() -> None:
+    # One login in 50, then 500, groups that each open the same database: its
+    # findings name the first few ways in, count the rest, and do not grow.
+    apps, logins = SMALL
+    rules = select_rules(load_rules(), ("PGW-*",))
+    sizes = []
+    for groups in (50, 500):
+        results = evaluate(
+            many_ways_in_snapshot(apps, logins, groups), unmapped_logins_config(apps), rules
+        )
+        mine = [f for f in results.findings if f.principal == "role/legacy_00001"]
+        assert {f.rule_id for f in mine} >= {"PGW-ISO-002", "PGW-ISO-004", "PGW-ISO-006"}
+        for finding in mine:
+            if finding.rule_id != "PGW-ROLE-004":
+                assert finding.evidence["access_total"] >= groups, finding.rule_id
+            assert f"and {groups - 3} more" in finding.message or finding.rule_id in (
+                "PGW-ROLE-004",
+                "PGW-ISO-006",
+            )
+        sizes.append({f.rule_id: len(f.model_dump_json(exclude_none=True)) for f in mine})
+    fifty, five_hundred = sizes
+    for rule_id, size in five_hundred.items():
+        assert size <= 1.05 * fifty[rule_id], rule_id
+        assert size <= 1.5 * MAX_FINDING_BYTES, rule_id
+
+
+def test_an_app_role_that_can_set_role_to_hundreds_names_the_first_few() -> None:
+    # app0000_svc belongs to 500 groups of no app with CREATEROLE and CREATEDB: one
+    # PGW-ROLE-001 finding that names five, counts the rest and stays small.
+    apps, logins = SMALL
+    data = unmapped_logins_snapshot(apps, logins).model_dump(mode="json")
+    postgres = data["servers"][0]["postgres"]
+    for n in range(500):
+        group = f"pgrp{n:04d}"
+        postgres["roles"].append(
+            {"name": group, "login": False, "createrole": True, "createdb": True}
+        )
+        postgres["memberships"].append({"member": "app0000_svc", "role": group})
+    results = evaluate(
+        Snapshot.model_validate(data),
+        unmapped_logins_config(apps),
+        select_rules(load_rules(), ("PGW-ROLE-001",)),
+    )
+    (finding,) = [f for f in results.findings if f.resource == "role/app0000_svc"]
+    assert len(finding.model_dump_json(exclude_none=True)) <= MAX_FINDING_BYTES
+    assert len(finding.evidence["via_set_role"]) == 5
+    assert finding.evidence["via_set_role_total"] == 500
+    assert "the attributes of 495 more roles by SET ROLE" in finding.message
+    remediation = finding.remediation or ""
+    assert remediation.count("REVOKE") == 5
+    assert "… and 495 more like these" in remediation
 
 
 def test_a_login_in_many_databases_is_counted_and_listed_by_a_query() -> None:

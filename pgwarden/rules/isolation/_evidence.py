@@ -10,7 +10,7 @@ grantor), the membership grant that lets a foreign role in, or the ownership.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -18,9 +18,9 @@ from typing import NamedTuple
 from pgwarden.access.grants import Access, can_connect, item_access
 from pgwarden.access.graph import RoleGraph
 from pgwarden.access.privileges import acl_text
-from pgwarden.access.remediation import sql_comment
+from pgwarden.access.remediation import capped_blocks, sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import put_capped
+from pgwarden.model.evidence import put_capped, summarize_targets
 from pgwarden.model.snapshot import AclItem, Database, DatabaseDetail
 from pgwarden.rules.base import Verdict, quote_ident, quote_literal
 
@@ -169,6 +169,9 @@ def inspected(
             ),
         )
 
+
+# Ways in a finding spells out in full; beyond them, they are counted (``access_total``).
+MAX_WAYS_SHOWN = 5
 
 # Held's fields as a tuple, without NamedTuple's keyword-handling constructor.
 _new_held = tuple.__new__
@@ -333,6 +336,13 @@ class Exposure:
         """The first ``limit`` accesses (all when None) as findings show them."""
         return [h.access.evidence(h.target) for h in self.first(limit)]
 
+    def put_accesses(self, evidence: dict[str, object], limit: int = MAX_WAYS_SHOWN) -> None:
+        """The first ``limit`` accesses under ``access``, and ``access_total`` when
+        there are more (a principal in hundreds of groups has hundreds of ways in)."""
+        evidence["access"] = self.evidence(limit)
+        if self.count > limit:
+            evidence["access_total"] = self.count
+
     def targets(self, limit: int) -> tuple[list[str], int]:
         """The first ``limit`` objects held, sorted, each once; and how many there are."""
         own = {h.target for h in self.held}
@@ -385,25 +395,19 @@ def is_derived(access: Access) -> bool:
     return access.via == "membership" or (access.via == "owner" and access.grantee != access.role)
 
 
-def summarize_targets(targets: Sequence[str], total: int | None = None) -> str:
-    """The first three ``targets``, then how many more there are (``total`` in all, when
-    only the first few are given)."""
-    shown = ", ".join(targets[:3])
-    count = len(targets) if total is None else total
-    return shown + (f" and {count - 3} more" if count > 3 else "")
-
-
 def fix_lines(
     tenancy: Tenancy, database: str, exposure: Exposure, *, cut_memberships: bool = False
 ) -> list[str]:
-    """The remediation script's lines, each preceded by the chain it ends and why.
+    """The remediation script's lines, each block preceded by the chain it ends and why.
 
     With ``cut_memberships``, everything held through one role is ended together by
     revoking the membership (the role's own grants are reported on their own), so a
     group granted thousands of tables costs one line, not thousands. What a group
-    hands over (``Exposure.hand_over``) is always ended that way.
+    hands over (``Exposure.hand_over``) is always ended that way. A principal with
+    many ways in gets the first blocks, up to ``MAX_LISTED`` statements, and a
+    comment counting the rest (the evidence lists them).
     """
-    lines: list[str] = []
+    blocks: list[list[str]] = []
     grouped = (
         exposure.through
         if cut_memberships
@@ -413,20 +417,17 @@ def fix_lines(
         if held.derived and held.access.grantee in grouped:
             continue
         statements, why, alternatives = tenancy.source_fix(held.access, database, held.revoke)
-        lines.append(sql_comment(f"{held.access.chain(held.target)}: {why}"))
-        lines.extend(statements)
-        for alternative in alternatives:
-            if not alternative.startswith("--"):
-                lines.append(sql_comment(f"alternative: {alternative}"))
+        block = [sql_comment(f"{held.access.chain(held.target)}: {why}"), *statements]
+        block += [sql_comment(f"alternative: {a}") for a in alternatives if not a.startswith("--")]
+        blocks.append(block)
     for holder, group in grouped.items():
         first_held = group.first(exposure.role, 3)
         first = first_held[0].access
         statements, why = tenancy.cut_membership(first, database)
         path = first.path.describe() if first.path else f"{first.role} → {holder}"
         targets = summarize_targets([h.target for h in first_held], group.count)
-        lines.append(sql_comment(f"{path} → {targets}: {why}"))
-        lines.extend(statements)
-    return lines
+        blocks.append([sql_comment(f"{path} → {targets}: {why}"), *statements])
+    return capped_blocks(blocks, "one for each other way in that the evidence counts")
 
 
 class Holders(NamedTuple):

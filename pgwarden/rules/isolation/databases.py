@@ -8,7 +8,7 @@ from pgwarden.access.grants import Access, acl_accesses, holds_at_login, ownersh
 from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import capped_statements, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import put_capped
+from pgwarden.model.evidence import put_capped, summarize_phrases
 from pgwarden.model.snapshot import AclItem, Database, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import LEAST_PRIVILEGE
@@ -181,7 +181,9 @@ class CrossAppConnect(Rule):
                     continue
                 exposed = True
                 accesses = exposure.accesses
-                how = " and ".join(dict.fromkeys(_how(a, db.owner) for a in accesses))
+                how = summarize_phrases(
+                    list(dict.fromkeys(_how(a, db.owner) for a in accesses)), " and "
+                )
                 if any(a.usable_at_login for a in accesses):
                     message = f"can connect to database {database!r} of app {app!r} {how}"
                 else:
@@ -194,8 +196,8 @@ class CrossAppConnect(Rule):
                     "database_app": app,
                     "principal_app": tenancy.role_apps.get(role),
                     "login": tenancy.roles[role].login,
-                    "access": exposure.evidence(),
                 }
+                exposure.put_accesses(evidence)
                 if datacl is None:
                     datacl = [acl_text(i) for i in db.acl]
                 put_capped(evidence, "datacl", datacl, len(datacl), datacl_query(database))

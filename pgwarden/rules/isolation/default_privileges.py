@@ -8,11 +8,12 @@ from pgwarden.access.grants import Access
 from pgwarden.access.privileges import acl_text, sort_privileges
 from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import put_capped
+from pgwarden.model.evidence import put_capped, summarize_targets
 from pgwarden.model.snapshot import DefaultPrivilege, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
 from pgwarden.rules.isolation._evidence import (
+    MAX_WAYS_SHOWN,
     Exposure,
     ItemAccesses,
     database_passed,
@@ -83,8 +84,7 @@ class LeakyDefaultPrivileges(Rule):
                         for d in detail.default_privileges
                     ),
                     len(detail.default_privileges),
-                    f"SELECT defaclrole::regrole, defaclnamespace::regnamespace, defaclobjtype, "
-                    f"defaclacl FROM pg_default_acl;  -- in {database!r}",
+                    _default_acl_query(database),
                 )
                 yield database_passed(
                     tenancy.databases[database],
@@ -164,6 +164,14 @@ def _append_fact(exposure: Exposure, fact: dict[str, object]) -> None:
         entries.append(fact)
 
 
+def _default_acl_query(database: str) -> str:
+    """A query listing every default privilege entry of ``database``, run there."""
+    return (
+        "SELECT defaclrole::regrole, defaclnamespace::regnamespace, defaclobjtype, "
+        f"defaclacl FROM pg_default_acl;  -- in {database!r}"
+    )
+
+
 def _default_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
     principal = exposure.principal
     subject = (
@@ -177,19 +185,23 @@ def _default_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
     creators = sorted({str(e["creator"]) for e in entries if isinstance(e, dict)})
     kinds = sorted({str(e["object_type"]) for e in entries if isinstance(e, dict)})
     where = exposure.resource.split("/", 1)[1]
+    evidence: dict[str, object] = {
+        "database": exposure.database,
+        "database_app": exposure.app,
+        "default_acl_entries": entries[:MAX_WAYS_SHOWN],
+    }
+    if len(entries) > MAX_WAYS_SHOWN:
+        evidence["default_acl_entries_total"] = len(entries)
+        evidence["default_acl_entries_more"] = _default_acl_query(exposure.database)
+    exposure.put_accesses(evidence)
     return Verdict(
         resource=exposure.resource,
         principal=principal,
         app=exposure.app,
         message=f"default privileges in {where!r} (app {exposure.app!r}) give {subject} "
         f"{', '.join(privileges)} on every new {' and '.join(kinds)} created by "
-        f"{', '.join(map(repr, creators))}",
-        evidence={
-            "database": exposure.database,
-            "database_app": exposure.app,
-            "default_acl_entries": entries,
-            "access": exposure.evidence(),
-        },
+        f"{summarize_targets([repr(c) for c in creators])}",
+        evidence=evidence,
         remediation=remediation_script(
             [in_database(exposure.database)], fix_lines(tenancy, exposure.database, exposure)
         ),

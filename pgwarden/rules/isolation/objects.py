@@ -8,7 +8,7 @@ from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_
 from pgwarden.access.privileges import sort_privileges
 from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import MAX_LISTED, put_capped
+from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_phrases, summarize_targets
 from pgwarden.model.snapshot import (
     AclItem,
     Database,
@@ -31,7 +31,6 @@ from pgwarden.rules.isolation._evidence import (
     inspected,
     remediation_script,
     successor_owner,
-    summarize_targets,
 )
 
 # Accesses a finding spells out in full; beyond them, the first is, and the objects of
@@ -379,8 +378,8 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
         evidence["principal_app"] = tenancy.role_apps.get(role)
         evidence["can_connect"] = can_connect(db, role, tenancy.graph)
     if kind == "database":
-        message = f"in database {name!r} of app {exposure.app!r}, {subject} " + "; ".join(
-            _database_phrases(exposure)
+        message = f"in database {name!r} of app {exposure.app!r}, {subject} " + (
+            summarize_phrases(_database_phrases(exposure), "; ")
         )
     else:
         privileges = sort_privileges(p for a in accesses for p in a.privileges)

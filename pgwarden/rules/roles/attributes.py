@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pgwarden.access.graph import PG16
-from pgwarden.access.remediation import sql_comment, verify_membership
+from pgwarden.access.remediation import (
+    MAX_BLOCKS,
+    capped_blocks,
+    sql_comment,
+    verify_membership,
+)
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import put_capped, summarize_targets
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import ADMIN_PRIVILEGES, PRIVILEGED_ACCOUNTS
@@ -17,6 +23,9 @@ from pgwarden.rules.roles._privileged import (
     held_attributes,
     role_passed,
 )
+
+# Roles reached by SET ROLE a finding names; beyond them, they are counted.
+MAX_GAINED_SHOWN = 5
 
 
 class PrivilegedAppRole(Rule):
@@ -92,7 +101,7 @@ class PrivilegedAppRole(Rule):
                 )
             if "createrole" in direct:
                 admin_of = tenancy.graph.admin_of(role)
-                evidence["admin_option_on"] = list(admin_of)
+                put_capped(evidence, "admin_option_on", admin_of, len(admin_of))
                 evidence["note"] = (
                     "PostgreSQL 16+: CREATEROLE manages the roles it holds ADMIN OPTION on"
                     if tenancy.version_num >= PG16
@@ -103,10 +112,11 @@ class PrivilegedAppRole(Rule):
                     lines.append(
                         sql_comment(
                             "it keeps ADMIN OPTION (it may grant them to anyone) on: "
-                            + ", ".join(map(repr, admin_of))
+                            + summarize_targets([repr(r) for r in admin_of[:3]], len(admin_of))
                         )
                     )
             if gained:
+                # A role that can SET ROLE to hundreds: the first few, and how many.
                 evidence["via_set_role"] = [
                     {
                         "role": target,
@@ -115,21 +125,34 @@ class PrivilegedAppRole(Rule):
                         **({"path_total": len(path.path)} if path.shown != path.path else {}),
                         "verify": verify_membership(role, target, tenancy.version_num),
                     }
-                    for target, attributes, path in gained
+                    for target, attributes, path in gained[:MAX_GAINED_SHOWN]
                 ]
-                for target, attributes, _path in gained:
-                    paths = tenancy.graph.set_paths(role, target)
-                    cut_lines, _cuts = cut_script(
+                if len(gained) > MAX_GAINED_SHOWN:
+                    evidence["via_set_role_total"] = len(gained)
+                blocks = [
+                    cut_script(
                         tenancy,
-                        paths,
+                        tenancy.graph.set_paths(role, target),
                         app,
                         f"{role!r} can SET ROLE {target!r} and so take "
                         + ", ".join(a.upper() for a in attributes),
-                    )
-                    lines.extend(cut_lines)
+                    )[0]
+                    for target, attributes, _path in gained[: MAX_BLOCKS + 1]
+                ]
+                lines += capped_blocks(
+                    blocks,
+                    "one for each other role it can SET ROLE to (via_set_role_total)",
+                    len(gained),
+                )
             held = [a.upper() for a in direct] + [
-                f"{a.upper()} (via SET ROLE {t!r})" for t, attrs, _ in gained for a in attrs
+                f"{a.upper()} (via SET ROLE {t!r})"
+                for t, attrs, _ in gained[:MAX_GAINED_SHOWN]
+                for a in attrs
             ]
+            if len(gained) > MAX_GAINED_SHOWN:
+                held.append(
+                    f"the attributes of {len(gained) - MAX_GAINED_SHOWN} more roles by SET ROLE"
+                )
             yield Verdict(
                 resource=f"role/{role}",
                 principal=f"role/{role}",
