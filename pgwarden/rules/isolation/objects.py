@@ -22,6 +22,7 @@ from pgwarden.rules.isolation._evidence import (
     LOGINS_QUERY,
     Exposure,
     Handover,
+    Holders,
     ItemAccesses,
     database_passed,
     describe_role,
@@ -202,6 +203,9 @@ def _object_privileges(
     # Most grants go to roles no foreign principal can use (the app's own): asked once
     # per grantee, they are passed over before anything is built for them.
     users_of: dict[str, list[str]] = {}
+    # A wide database repeats a few grants over thousands of objects: each distinct
+    # grant's holders are looked up once here.
+    holders_of: dict[tuple[str, str, tuple[str, ...]], Holders] = {}
     for grant in detail.object_grants:
         grantee = grant.grantee
         if grantee is not None:
@@ -236,7 +240,10 @@ def _object_privileges(
             continue
         # Many objects carry the same grant (a group given SELECT on every table): who
         # holds it, and how, is worked out once per grant and app, not once per object.
-        holders = accesses.holders(grantee, grantor, privileges, tenancy, database)
+        holders = holders_of.get((grantee, grantor, privileges))
+        if holders is None:
+            holders = accesses.holders(grantee, grantor, privileges, tenancy, database)
+            holders_of[grantee, grantor, privileges] = holders
         for role, access in holders.direct:
             exposure = exposure_for(
                 exposures, _object_resource(grant, database), f"role/{role}", app, database
@@ -248,7 +255,11 @@ def _object_privileges(
             )
             exposure.facts.update(object_type=grant.kind, owner=grant.owner)
         if holders.members:
-            _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
+            handed = handovers.get(grantee)
+            if handed is None:
+                _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
+            else:
+                handed[0].add(holders.item, target)
 
 
 def _object_resource(grant: ObjectGrant, database: str) -> str:
