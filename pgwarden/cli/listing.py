@@ -281,10 +281,68 @@ def _cut(text: str, room: int) -> str:
 def print_findings(
     console: Console, results: Results, written: Sequence[tuple[str, str]] = ()
 ) -> None:
-    """The summary when reports were written to files (``written``), else every finding."""
-    out = console.out
-    color = out.is_terminal and out.color_system is not None
-    text = FindingsText(results, out.width, color=color)
+    """The summary when reports were written to files (``written``), else every finding.
+
+    Written to a file or a pipe (a CI log), the text is plain and rich is not loaded.
+    """
+    plain = console.plain_out()
+    if plain is not None:
+        file, width = plain
+        color = False
+    else:
+        out = console.out
+        file, width = out.file, out.width
+        color = out.is_terminal and out.color_system is not None
+    text = FindingsText(results, width, color=color)
     lines = text.summary(written) if written else list(text.listing())
-    out.file.write("\n".join(lines) + "\n")
-    out.file.flush()
+    file.write("\n".join(lines) + "\n")
+    file.flush()
+
+
+def compliance_lines(results: Results) -> list[str]:
+    """How many controls of each framework pass, fail, need a person or do not apply:
+    the terminal's compliance table as plain, aligned lines."""
+    rows: list[tuple[str, ...]] = [
+        ("framework", "id", "pass", "fail", "error", "manual", "not applicable")
+    ]
+    for framework in results.compliance or ():
+        counts = framework.summary
+        rows.append(
+            (
+                printable(framework.short_name or framework.name),
+                printable(framework.id),
+                *map(
+                    str,
+                    (
+                        counts.pass_,
+                        counts.fail,
+                        counts.error,
+                        counts.manual,
+                        counts.not_applicable,
+                    ),
+                ),
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = ["", "compliance by framework"]
+    for row in rows:
+        cells = [
+            cell.ljust(width) if column < 2 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return lines
+
+
+def print_compliance(console: Console, results: Results) -> None:
+    """The compliance table after the findings: plain lines to a file or a pipe (rich is
+    not loaded), a rich table on a terminal."""
+    plain = console.plain_out()
+    if plain is not None:
+        file, _width = plain
+        file.write("\n".join(compliance_lines(results)) + "\n")
+        file.flush()
+        return
+    from pgwarden.cli.compliance_tables import frameworks_summary_table
+
+    console.print(frameworks_summary_table(results))

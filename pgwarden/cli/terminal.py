@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import threading
@@ -48,6 +49,35 @@ class Console:
 
             self._err = RichConsole(stderr=True, highlight=False)
         return self._err
+
+    def plain_out(self) -> tuple[IO[str], int] | None:
+        """stdout and the width rich would give it, when stdout is not a terminal (a CI
+        log, a file), found without loading rich; None when rich should decide (a
+        terminal, ``FORCE_COLOR`` or ``TTY_COMPATIBLE=1``, Windows)."""
+        if self._out is not None or sys.platform == "win32":
+            return None
+        compatible = os.environ.get("TTY_COMPATIBLE", "")
+        force = os.environ.get("FORCE_COLOR")
+        if compatible == "1" or (compatible != "0" and force not in (None, "")):
+            return None
+        try:
+            if compatible != "0" and sys.stdout.isatty():
+                return None
+        except (AttributeError, ValueError):
+            return None
+        # As rich sizes a console: the first of stdin, stdout and stderr that is a
+        # terminal, then COLUMNS, else 80.
+        width = 0
+        for descriptor in (0, 1, 2):
+            try:
+                width = os.get_terminal_size(descriptor).columns
+                break
+            except (AttributeError, ValueError, OSError):
+                continue
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit():
+            width = int(columns)
+        return sys.stdout, width or 80
 
     @property
     def _err_file(self) -> IO[str]:

@@ -128,3 +128,25 @@ def test_a_plain_scan_imports_only_what_it_uses(pg_server: LocalServer, tmp_path
     assert not _among(imported, NOT_FOR_A_PLAIN_SCAN)
     commands = {m for m in imported if m.startswith("pgwarden.cli.commands.")}
     assert commands == {"pgwarden.cli.commands.scan"}
+
+
+def test_a_scan_printing_its_summary_to_a_log_does_not_load_rich(
+    pg_server: LocalServer, tmp_path: Path
+) -> None:
+    # stdout and stderr are pipes, as in CI: the summary is plain text, sized as rich
+    # would size it, without loading rich.
+    (tmp_path / "pgwarden.toml").write_text(
+        "[policy]\nsession_samples = 1\nsession_window_seconds = 0\n\n"
+        f"[[server]]\nname = 'local'\ndsn = {json.dumps(pg_server.dsn())}\n"
+    )
+    imported = _imported_by(
+        "import contextlib, io, sys\n"
+        "from pgwarden.cli.main import run\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    code = run(['scan', '--json', 'results.json'])\n"
+        "assert code in (0, 1, 3) and 'failing by severity' in out.getvalue(), out.getvalue()\n"
+        "assert 'results.json' in out.getvalue()",
+        cwd=tmp_path,
+    )
+    assert not _among(imported, ("rich",))

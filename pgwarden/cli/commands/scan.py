@@ -17,7 +17,7 @@ import click
 
 from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.inputs import load_scan_config, read_snapshot
-from pgwarden.cli.listing import print_findings
+from pgwarden.cli.listing import print_compliance, print_findings
 from pgwarden.cli.options import (
     DSN_HELP,
     FAIL_ON,
@@ -225,7 +225,5 @@ def scan(
                 written.append(("evidence bundle", bundle_path))
             print_findings(console, results, written)
             if results.compliance:
-                from pgwarden.cli.compliance_tables import frameworks_summary_table
-
-                console.print(frameworks_summary_table(results))
+                print_compliance(console, results)
         sys.exit(outcome.exit_code)
