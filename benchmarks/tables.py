@@ -9,6 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.run import (
+    RunReport,
+    ShapeRun,
+    statement_shape,
+    statements_per_database,
+)
+from benchmarks.targets import (
     MAX_EVAL_RENDER_SHARE,
     MAX_FILTER_SECONDS,
     MAX_FLOOR_RATIO,
@@ -16,11 +22,8 @@ from benchmarks.run import (
     MAX_OPEN_SECONDS,
     MAX_PEAK_RSS_MB,
     MAX_RENDER_SECONDS,
-    RunReport,
-    ShapeRun,
-    statement_shape,
-    statements_per_database,
 )
+from benchmarks.wide import wide_lines, wide_verdicts
 
 
 def _table(title: str, columns: Sequence[str], *, text: Sequence[str] = ()) -> Table:
@@ -236,6 +239,17 @@ def verdicts(report: RunReport) -> list[Verdict]:
         found += _run_verdicts(run, statements_per_database(run, statements), expected, quick=quick)
     if statements is None and report.runs:
         found.append(Verdict("statements per database: constant", "not calibrated", None))
+    if report.wide is not None:
+        for target, measured, met in wide_verdicts(report.wide):
+            # A quick run's scan is too short for a share of it to mean anything.
+            share = "of the scan" in target
+            found.append(
+                Verdict(
+                    f"wide database: {target}",
+                    f"{measured} {QUICK}" if quick and share else measured,
+                    None if quick and share else met,
+                )
+            )
     renders = {r.format: r for r in report.renders}
     for name in ("json", "sarif", "html"):
         r = renders.get(name)
@@ -286,6 +300,8 @@ def print_report(report: RunReport, console: Console) -> None:
     )
     if not m.get("reports_only"):
         _print_scans(report, console)
+    if report.wide is not None:
+        console.print(wide_lines(report.wide))
     if report.render_error:
         console.print(f"Rendering failed: {report.render_error}")
     else:
