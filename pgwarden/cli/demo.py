@@ -21,9 +21,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from pgwarden.cli.compliance_tables import frameworks_summary_table
 from pgwarden.cli.flexible_server import as_admin, create_flexible_server
-from pgwarden.cli.listing import print_findings
+from pgwarden.cli.listing import print_compliance, print_findings
 from pgwarden.cli.localpg import LocalServer, throwaway_server
 from pgwarden.cli.options import FORMAT_NAMES
 from pgwarden.cli.terminal import Console
@@ -301,7 +300,7 @@ def _run_demo(output_dir: Path, console: Console, pg_bin: Path | None) -> int:
             target.write_text(content, encoding="utf-8")
         written.append((FORMAT_NAMES.get(name, name), str(target)))
     print_findings(console, results, written)
-    console.print(frameworks_summary_table(results))
+    print_compliance(console, results)
     console.print(f"\nThe throwaway server is gone; the files above are in {output_dir}/.")
     console.print(
         f"\nAs a CI gate (fail_on = {config.policy.fail_on!r}) this scan would exit "
