@@ -7,7 +7,7 @@ auditor could not see in a catalog it read is recorded as a Gap by the caller.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from pgwarden.collect.postgres import reach
@@ -155,33 +155,29 @@ def _schema_default_acl(owner: str) -> tuple[AclItem, ...]:
 
 def database_objects(
     database: str,
-    result_sets: list[list[tuple[Any, ...]]],
+    result_sets: Iterable[Iterable[tuple[Any, ...]]],
     role_names: Mapping[int, str],
     known_grants: dict[GrantKey, ObjectGrant | None],
-    mapping_rows: Iterable[tuple[Any, ...]] = (),
+    mapping_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
 ) -> DatabaseDetail:
     """Join the result sets of ``DATABASE_OBJECTS`` (see its comment) into a DatabaseDetail.
 
+    The result sets are read once each, in order, and the relations' rows one at a
+    time: a database of 100,000 tables never holds all their rows as Python objects at
+    once (the server's reply itself is held whole by libpq).
     ``known_grants`` holds the grants read so far, shared by every database of the
     server: databases made from the same migrations (an app's, or a tenant's) repeat
     the same grants, which are then built once and shared (they are immutable).
-    ``mapping_rows`` are ``FOREIGN_SERVER_MAPPINGS``' rows where there are foreign
-    servers. Raises AclSyntaxError for an ACL that does not parse.
+    ``mapping_rows`` reads ``FOREIGN_SERVER_MAPPINGS``' rows, asked for only where
+    there are foreign servers. Raises AclSyntaxError for an ACL that does not parse.
     """
 
     def role(oid: int) -> str:
         # A role created after the role list was read: named as pg_get_userbyid would.
         return role_names.get(oid) or f"unknown (OID={oid})"
 
-    (
-        schema_rows,
-        relation_rows,
-        routine_rows,
-        default_rows,
-        server_rows,
-        extension_rows,
-        language_rows,
-    ) = result_sets
+    sets = iter(result_sets)
+    schema_rows = list(next(sets))
     namespaces = {oid: name for oid, name, _owner, _acl in schema_rows}
     user_namespaces = {oid for oid, name in namespaces.items() if _user_schema(name)}
     schemas = sorted(
@@ -196,15 +192,6 @@ def database_objects(
         ),
         key=lambda s: s.name,
     )
-    defaults = [
-        DefaultPrivilege(
-            role=role(owner),
-            schema_name=namespaces.get(namespace),
-            object_type=_DEFAULT_ACL_TYPES.get(kind, "table"),
-            acl=parse_acl(acl),
-        )
-        for namespace, owner, kind, acl in default_rows
-    ]
     grants: list[ObjectGrant] = []
 
     def grant(
@@ -234,16 +221,32 @@ def database_objects(
                 grants.append(known)
 
     owned: dict[tuple[str, str], int] = {}
-    for namespace, name, owner, acl, kind in relation_rows:
+    for namespace, name, owner, acl, kind in next(sets):
         if namespace not in user_namespaces or kind not in _RELKINDS:
             continue  # system schemas; indexes, TOAST tables, composite types
         key = (role(owner), kind)
         owned[key] = owned.get(key, 0) + 1
         if acl is not None:
             grant(namespace, name, key[0], acl, kind, None)
+    routine_rows = list(next(sets))
     for namespace, name, owner, acl, kind, arguments, *_definer in routine_rows:
         if acl is not None and namespace in user_namespaces and f"routine:{kind}" in _RELKINDS:
             grant(namespace, name, role(owner), acl, f"routine:{kind}", arguments)
+    defaults = [
+        DefaultPrivilege(
+            role=role(owner),
+            schema_name=namespaces.get(namespace),
+            object_type=_DEFAULT_ACL_TYPES.get(kind, "table"),
+            acl=parse_acl(acl),
+        )
+        for namespace, owner, kind, acl in next(sets)
+    ]
+    server_rows = list(next(sets))
+    # Only a database with foreign servers pays for reading user mappings.
+    servers = reach.foreign_servers(server_rows, mapping_rows() if server_rows else (), role)
+    # Each set is read before the next is asked for (they share one cursor).
+    extension_rows = list(next(sets))
+    language_rows = list(next(sets))
     user_schemas = {oid: namespaces[oid] for oid in user_namespaces}
     return DatabaseDetail(
         name=database,
@@ -256,7 +259,7 @@ def database_objects(
             for (owner, kind), count in sorted(owned.items())
         ),
         definer_functions=reach.definer_functions(routine_rows, user_schemas, role),
-        foreign_servers=reach.foreign_servers(server_rows, mapping_rows, role),
+        foreign_servers=servers,
         extensions=reach.extensions(extension_rows, namespaces, role),
         untrusted_languages=reach.untrusted_languages(language_rows, role),
     )

@@ -55,8 +55,6 @@ from pgwarden.model.snapshot import (
 )
 
 DEFAULT_JOBS = 4
-# The result set of DATABASE_OBJECTS that lists foreign servers.
-SERVERS_RESULT = 4
 
 ProgressCallback = Callable[[str], None]
 
@@ -173,21 +171,19 @@ class PostgresCollector:
             return cur.fetchall()
 
     def _result_sets(
-        self, conn: psycopg.Connection[Any], statements: tuple[str, ...]
-    ) -> list[list[tuple[Any, ...]]]:
+        self, cur: psycopg.Cursor[tuple[Any, ...]], statements: tuple[str, ...]
+    ) -> Iterator[Iterator[tuple[Any, ...]]]:
         """The rows of each statement, sent together in one round trip (one Query
-        message, so no parameters); each statement is counted."""
+        message, so no parameters), each statement counted: one result set after the
+        other, each to be read before the next, its rows made as they are read."""
         self.stats.count(statements=len(statements))
-        with conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(sql.SQL("; ".join(statements)))
-            result_sets = [cur.fetchall()]
-            while cur.nextset():
-                result_sets.append(cur.fetchall())
-        if len(result_sets) != len(statements):
-            raise psycopg.ProgrammingError(
-                f"expected {len(statements)} result sets, the server sent {len(result_sets)}"
-            )
-        return result_sets
+        cur.execute(sql.SQL("; ".join(statements)))
+        for index in range(len(statements)):
+            if index and not cur.nextset():
+                raise psycopg.ProgrammingError(
+                    f"expected {len(statements)} result sets, the server sent {index}"
+                )
+            yield iter(cur)
 
     # -- collection ----------------------------------------------------------------
 
@@ -411,17 +407,18 @@ class PostgresCollector:
 
     def _database_detail(self, database: Database) -> DatabaseDetail:
         try:
-            with self._connect(database.name) as conn:
-                result_sets = self._result_sets(conn, q.DATABASE_OBJECTS)
-                # Only a database with foreign servers pays for reading user mappings.
-                mapping_rows = (
-                    self._rows(conn, q.FOREIGN_SERVER_MAPPINGS, tuple_row)
-                    if result_sets[SERVERS_RESULT]
-                    else []
+            with (
+                self._connect(database.name) as conn,
+                conn.cursor(row_factory=tuple_row) as cur,
+            ):
+                # Read as the rows are joined: the session closes when they are.
+                return database_objects(
+                    database.name,
+                    self._result_sets(cur, q.DATABASE_OBJECTS),
+                    self._role_names,
+                    self._known_grants,
+                    lambda: self._rows(conn, q.FOREIGN_SERVER_MAPPINGS, tuple_row),
                 )
-            return database_objects(
-                database.name, result_sets, self._role_names, self._known_grants, mapping_rows
-            )
         except psycopg.Error as exc:
             return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))
         except AclSyntaxError as exc:
