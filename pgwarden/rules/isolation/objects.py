@@ -185,10 +185,11 @@ def _hand_over(
 ) -> None:
     """Record that ``grantee``, and so each of its foreign ``members``, holds ``item``
     on ``target``: once for the group, whatever the number of members."""
-    if grantee not in handovers:
+    handed = handovers.get(grantee)
+    if handed is None:
         # Who reaches a grantee through membership does not depend on the grant.
-        handovers[grantee] = (Handover(grantee, accesses), members)
-    handovers[grantee][0].add(item, target)
+        handed = handovers[grantee] = (Handover(grantee, accesses), members)
+    handed[0].add(item, target)
 
 
 def _object_privileges(
@@ -255,11 +256,7 @@ def _object_privileges(
             )
             exposure.facts.update(object_type=grant.kind, owner=grant.owner)
         if holders.members:
-            handed = handovers.get(grantee)
-            if handed is None:
-                _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
-            else:
-                handed[0].add(holders.item, target)
+            _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
 
 
 def _object_resource(grant: ObjectGrant, database: str) -> str:
@@ -377,14 +374,14 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
             "held_on",
             targets,
             total,
-            None if principal == "PUBLIC" else held_query(principal.removeprefix("role/")),
+            None if principal == "PUBLIC" else held_query(exposure.role),
         )
     if principal == "PUBLIC":
         subject = "PUBLIC"
         connecting, total = tenancy.foreign_connecting(db)
         put_capped(evidence, "exposed_roles", connecting, total, LOGINS_QUERY)
     else:
-        role = principal.removeprefix("role/")
+        role = exposure.role
         subject = describe_role(tenancy, role)
         evidence["principal_app"] = tenancy.role_apps.get(role)
         evidence["can_connect"] = can_connect(db, role, tenancy.graph)
