@@ -79,19 +79,24 @@ class RolePath:
     def describe(self) -> str:
         """The path as a message or a comment reads it, a long one with its middle
         counted: ``a → … 180 more roles … → z``."""
-        path = self.path
-        if len(path) <= MAX_LISTED:
-            return " → ".join(path)
-        half = MAX_LISTED // 2
-        middle = f"… {len(path) - 2 * half} more roles …"
-        return " → ".join((*path[:half], middle, *path[-half:]))
+        shown = self.shown
+        if len(shown) == len(self.path):
+            return " → ".join(shown)
+        half = len(shown) // 2
+        middle = f"… {len(self.path) - len(shown)} more roles …"
+        return " → ".join((*shown[:half], middle, *shown[half:]))
+
+    def roles_evidence(self) -> dict[str, object]:
+        """The path's roles as findings show them: ``path`` (``shown``), and
+        ``path_total``, the number of roles, when some are left out."""
+        roles: dict[str, object] = {"path": list(self.shown)}
+        if len(self.path) > MAX_LISTED:
+            roles["path_total"] = len(self.path)
+        return roles
 
     def evidence(self) -> dict[str, object]:
-        """The path as findings show it (``shown``; ``path_total``: every role of a
-        longer one)."""
-        shown: dict[str, object] = {"path": list(self.shown), "mode": self.mode}
-        if len(self.path) > MAX_LISTED:
-            shown["path_total"] = len(self.path)
+        """The path as findings show it: its roles (``roles_evidence``) and mode."""
+        shown: dict[str, object] = {**self.roles_evidence(), "mode": self.mode}
         if self.set_role:
             shown["set_role"] = self.set_role
         return shown

@@ -7,7 +7,8 @@ its source: the ACL item (revoked as its grantor) or the membership grant (revok
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from itertools import islice
 
 from pgwarden.access.graph import PG16, RoleGraph
 from pgwarden.access.privileges import sort_privileges
@@ -78,22 +79,23 @@ def capped_statements(statements: list[str], rest: str) -> list[str]:
 MAX_BLOCKS = 5
 
 
-def capped_blocks(blocks: Sequence[list[str]], rest: str, total: int | None = None) -> list[str]:
-    """The first ``MAX_BLOCKS`` blocks (a comment and the statements it explains),
-    while they hold at most ``MAX_LISTED`` statements, then one comment on what the
-    rest would do (``total`` blocks in all, when only the first few are given). A
-    block is never cut (a ``SET ROLE`` stays with its ``RESET ROLE``), and the first
-    is always kept."""
+def capped_blocks(blocks: Iterable[list[str]], total: int, rest: str) -> list[str]:
+    """The first ``MAX_BLOCKS`` of ``blocks`` (``total`` in all; each a comment and the
+    statements it explains, made as they are read), while they hold at most
+    ``MAX_LISTED`` statements, then one comment on what the rest would do. A block is
+    never cut (a ``SET ROLE`` stays with its ``RESET ROLE``), and the first is always
+    kept."""
     lines: list[str] = []
-    statements = 0
-    for index, block in enumerate(blocks):
+    statements = kept = 0
+    for block in islice(blocks, MAX_BLOCKS):
         count = sum(1 for line in block if not line.startswith("--"))
-        if index and (index == MAX_BLOCKS or statements + count > MAX_LISTED):
-            left = (len(blocks) if total is None else total) - index
-            lines.append(sql_comment(f"… and {left} more like these: {rest}"))
+        if kept and statements + count > MAX_LISTED:
             break
         lines += block
         statements += count
+        kept += 1
+    if total > kept:
+        lines.append(sql_comment(f"… and {total - kept} more like these: {rest}"))
     return lines
 
 

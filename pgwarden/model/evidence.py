@@ -23,6 +23,9 @@ from typing import Any, TypeVar
 
 # Items a list in a finding's evidence holds; the rest are counted (``<key>_total``).
 MAX_LISTED = 20
+# Ways into one resource (accesses, roles reached by SET ROLE) a finding spells out in
+# full when a principal has many; the rest are counted.
+MAX_WAYS_SHOWN = 5
 # Characters of a finding's message: it says what is wrong in a line or two, naming the
 # first few of anything (``summarize_targets``); a longer one is cut (``bounded_message``).
 MAX_MESSAGE_CHARS = 1000
@@ -43,15 +46,18 @@ def put_capped(
     items: Iterable[Any],
     total: int,
     more: str | None = None,
+    *,
+    limit: int = MAX_LISTED,
 ) -> None:
-    """Put the first ``MAX_LISTED`` of ``items`` (``total`` in all) under ``key``.
+    """Put the first ``limit`` (``MAX_LISTED``) of ``items`` (``total`` in all) under
+    ``key``.
 
     ``items`` should already be in the order a reader wants (sorted, or most
     important first); only as many as are shown are read. When some are left out,
     ``<key>_total`` says how many there are and ``<key>_more`` how to list them all.
     """
-    evidence[key] = first(items)
-    if total > MAX_LISTED:
+    evidence[key] = first(items, limit)
+    if total > limit:
         evidence[key + TOTAL_SUFFIX] = total
         if more is not None:
             evidence[key + MORE_SUFFIX] = more

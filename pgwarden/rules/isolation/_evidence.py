@@ -20,7 +20,7 @@ from pgwarden.access.graph import RoleGraph
 from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import capped_blocks, sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import put_capped, summarize_targets
+from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
 from pgwarden.model.snapshot import AclItem, Database, DatabaseDetail
 from pgwarden.rules.base import Verdict, quote_ident, quote_literal
 
@@ -169,9 +169,6 @@ def inspected(
             ),
         )
 
-
-# Ways in a finding spells out in full; beyond them, they are counted (``access_total``).
-MAX_WAYS_SHOWN = 5
 
 # Held's fields as a tuple, without NamedTuple's keyword-handling constructor.
 _new_held = tuple.__new__
@@ -339,9 +336,7 @@ class Exposure:
     def put_accesses(self, evidence: dict[str, object], limit: int = MAX_WAYS_SHOWN) -> None:
         """The first ``limit`` accesses under ``access``, and ``access_total`` when
         there are more (a principal in hundreds of groups has hundreds of ways in)."""
-        evidence["access"] = self.evidence(limit)
-        if self.count > limit:
-            evidence["access_total"] = self.count
+        put_capped(evidence, "access", self.evidence(limit), self.count, limit=limit)
 
     def targets(self, limit: int) -> tuple[list[str], int]:
         """The first ``limit`` objects held, sorted, each once; and how many there are."""
@@ -404,30 +399,36 @@ def fix_lines(
     revoking the membership (the role's own grants are reported on their own), so a
     group granted thousands of tables costs one line, not thousands. What a group
     hands over (``Exposure.hand_over``) is always ended that way. A principal with
-    many ways in gets the first blocks, up to ``MAX_LISTED`` statements, and a
-    comment counting the rest (the evidence lists them).
+    many ways in gets the first blocks and a comment counting the rest
+    (``capped_blocks``; the evidence lists them).
     """
-    blocks: list[list[str]] = []
     grouped = (
         exposure.through
         if cut_memberships
         else {k: g for k, g in exposure.through.items() if g.handover is not None}
     )
-    for held in exposure.held:
-        if held.derived and held.access.grantee in grouped:
-            continue
-        statements, why, alternatives = tenancy.source_fix(held.access, database, held.revoke)
-        block = [sql_comment(f"{held.access.chain(held.target)}: {why}"), *statements]
-        block += [sql_comment(f"alternative: {a}") for a in alternatives if not a.startswith("--")]
-        blocks.append(block)
-    for holder, group in grouped.items():
-        first_held = group.first(exposure.role, 3)
-        first = first_held[0].access
-        statements, why = tenancy.cut_membership(first, database)
-        path = first.path.describe() if first.path else f"{first.role} → {holder}"
-        targets = summarize_targets([h.target for h in first_held], group.count)
-        blocks.append([sql_comment(f"{path} → {targets}: {why}"), *statements])
-    return capped_blocks(blocks, "one for each other way in that the evidence counts")
+    own = [h for h in exposure.held if not (h.derived and h.access.grantee in grouped)]
+
+    def blocks() -> Iterator[list[str]]:
+        # Made as the script takes them: only the first few ever are.
+        for held in own:
+            statements, why, alternatives = tenancy.source_fix(held.access, database, held.revoke)
+            yield [
+                sql_comment(f"{held.access.chain(held.target)}: {why}"),
+                *statements,
+                *(sql_comment(f"alternative: {a}") for a in alternatives if not a.startswith("--")),
+            ]
+        for holder, group in grouped.items():
+            first_held = group.first(exposure.role, 3)
+            first = first_held[0].access
+            statements, why = tenancy.cut_membership(first, database)
+            path = first.path.describe() if first.path else f"{first.role} → {holder}"
+            targets = summarize_targets([h.target for h in first_held], group.count)
+            yield [sql_comment(f"{path} → {targets}: {why}"), *statements]
+
+    return capped_blocks(
+        blocks(), len(own) + len(grouped), "one for each other way in that the evidence counts"
+    )
 
 
 class Holders(NamedTuple):

@@ -8,12 +8,11 @@ from pgwarden.access.grants import Access
 from pgwarden.access.privileges import acl_text, sort_privileges
 from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import put_capped, summarize_targets
+from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
 from pgwarden.model.snapshot import DefaultPrivilege, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
 from pgwarden.rules.isolation._evidence import (
-    MAX_WAYS_SHOWN,
     Exposure,
     ItemAccesses,
     database_passed,
@@ -185,14 +184,15 @@ def _default_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
     creators = sorted({str(e["creator"]) for e in entries if isinstance(e, dict)})
     kinds = sorted({str(e["object_type"]) for e in entries if isinstance(e, dict)})
     where = exposure.resource.split("/", 1)[1]
-    evidence: dict[str, object] = {
-        "database": exposure.database,
-        "database_app": exposure.app,
-        "default_acl_entries": entries[:MAX_WAYS_SHOWN],
-    }
-    if len(entries) > MAX_WAYS_SHOWN:
-        evidence["default_acl_entries_total"] = len(entries)
-        evidence["default_acl_entries_more"] = _default_acl_query(exposure.database)
+    evidence: dict[str, object] = {"database": exposure.database, "database_app": exposure.app}
+    put_capped(
+        evidence,
+        "default_acl_entries",
+        entries,
+        len(entries),
+        _default_acl_query(exposure.database),
+        limit=MAX_WAYS_SHOWN,
+    )
     exposure.put_accesses(evidence)
     return Verdict(
         resource=exposure.resource,

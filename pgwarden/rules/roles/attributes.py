@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pgwarden.access.graph import PG16
-from pgwarden.access.remediation import (
-    MAX_BLOCKS,
-    capped_blocks,
-    sql_comment,
-    verify_membership,
-)
+from pgwarden.access.remediation import capped_blocks, sql_comment, verify_membership
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import put_capped, summarize_targets
+from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import ADMIN_PRIVILEGES, PRIVILEGED_ACCOUNTS
@@ -23,9 +18,6 @@ from pgwarden.rules.roles._privileged import (
     held_attributes,
     role_passed,
 )
-
-# Roles reached by SET ROLE a finding names; beyond them, they are counted.
-MAX_GAINED_SHOWN = 5
 
 
 class PrivilegedAppRole(Rule):
@@ -117,19 +109,22 @@ class PrivilegedAppRole(Rule):
                     )
             if gained:
                 # A role that can SET ROLE to hundreds: the first few, and how many.
-                evidence["via_set_role"] = [
-                    {
-                        "role": target,
-                        "attributes": [a.upper() for a in attributes],
-                        "path": list(path.shown),
-                        **({"path_total": len(path.path)} if path.shown != path.path else {}),
-                        "verify": verify_membership(role, target, tenancy.version_num),
-                    }
-                    for target, attributes, path in gained[:MAX_GAINED_SHOWN]
-                ]
-                if len(gained) > MAX_GAINED_SHOWN:
-                    evidence["via_set_role_total"] = len(gained)
-                blocks = [
+                put_capped(
+                    evidence,
+                    "via_set_role",
+                    (
+                        {
+                            "role": target,
+                            "attributes": [a.upper() for a in attributes],
+                            **path.roles_evidence(),
+                            "verify": verify_membership(role, target, tenancy.version_num),
+                        }
+                        for target, attributes, path in gained
+                    ),
+                    len(gained),
+                    limit=MAX_WAYS_SHOWN,
+                )
+                blocks = (
                     cut_script(
                         tenancy,
                         tenancy.graph.set_paths(role, target),
@@ -137,21 +132,21 @@ class PrivilegedAppRole(Rule):
                         f"{role!r} can SET ROLE {target!r} and so take "
                         + ", ".join(a.upper() for a in attributes),
                     )[0]
-                    for target, attributes, _path in gained[: MAX_BLOCKS + 1]
-                ]
+                    for target, attributes, _path in gained
+                )
                 lines += capped_blocks(
                     blocks,
-                    "one for each other role it can SET ROLE to (via_set_role_total)",
                     len(gained),
+                    "one for each other role it can SET ROLE to (via_set_role_total)",
                 )
             held = [a.upper() for a in direct] + [
                 f"{a.upper()} (via SET ROLE {t!r})"
-                for t, attrs, _ in gained[:MAX_GAINED_SHOWN]
+                for t, attrs, _ in gained[:MAX_WAYS_SHOWN]
                 for a in attrs
             ]
-            if len(gained) > MAX_GAINED_SHOWN:
+            if len(gained) > MAX_WAYS_SHOWN:
                 held.append(
-                    f"the attributes of {len(gained) - MAX_GAINED_SHOWN} more roles by SET ROLE"
+                    f"the attributes of {len(gained) - MAX_WAYS_SHOWN} more roles by SET ROLE"
                 )
             yield Verdict(
                 resource=f"role/{role}",
