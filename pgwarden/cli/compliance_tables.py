@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from pgwarden.model.results import ComplianceFramework, Results
+from pgwarden.model.results import SUMMARY_STATUSES, ComplianceFramework, Results
 
 STATUS_STYLE = {
     "pass": "green",
@@ -21,18 +21,17 @@ def frameworks_summary_table(results: Results) -> Table:
     table = Table(title="compliance by framework", show_lines=False, expand=False)
     table.add_column("framework")
     table.add_column("id")
-    for status in ("pass", "fail", "error", "manual", "not applicable"):
+    for status in SUMMARY_STATUSES:
         table.add_column(status, justify="right")
     for framework in results.compliance or ():
-        s = framework.summary
         table.add_row(
             escape(framework.short_name or framework.name),
             escape(framework.id),
-            _count(s.pass_, "pass"),
-            _count(s.fail, "fail"),
-            _count(s.error, "error"),
-            _count(s.manual, "manual"),
-            str(s.not_applicable),
+            # Not applicable is counted plain; the other statuses in their colour.
+            *(
+                str(value) if status == "not applicable" else _count(value, status)
+                for status, value in framework.summary.by_status()
+            ),
         )
     return table
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from pgwarden.cli.terminal import Console
-from pgwarden.model.results import SEVERITY_ORDER, Finding, Results
+from pgwarden.model.results import SEVERITY_ORDER, SUMMARY_STATUSES, Finding, Results
 from pgwarden.reports.rule_groups import RuleGroup, groups_by_status, stories, where
 from pgwarden.reports.view import server_names, waiver_text
 
@@ -301,26 +301,14 @@ def print_findings(
 
 def compliance_lines(results: Results) -> list[str]:
     """How many controls of each framework pass, fail, need a person or do not apply:
-    the terminal's compliance table as plain, aligned lines."""
-    rows: list[tuple[str, ...]] = [
-        ("framework", "id", "pass", "fail", "error", "manual", "not applicable")
-    ]
+    the terminal's compliance table (``compliance_tables``) as plain, aligned lines."""
+    rows: list[tuple[str, ...]] = [("framework", "id", *SUMMARY_STATUSES)]
     for framework in results.compliance or ():
-        counts = framework.summary
         rows.append(
             (
                 printable(framework.short_name or framework.name),
                 printable(framework.id),
-                *map(
-                    str,
-                    (
-                        counts.pass_,
-                        counts.fail,
-                        counts.error,
-                        counts.manual,
-                        counts.not_applicable,
-                    ),
-                ),
+                *(str(count) for _status, count in framework.summary.by_status()),
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]

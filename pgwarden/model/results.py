@@ -334,6 +334,11 @@ class ComplianceControl(_Doc):
     note: str | None = None
 
 
+# A framework's control statuses as a table heads them, in the order the terminal's
+# compliance table shows them (``ComplianceSummary.by_status``).
+SUMMARY_STATUSES = ("pass", "fail", "error", "manual", "not applicable")
+
+
 class ComplianceSummary(_Doc):
     """How many of a framework's controls have each status."""
 
@@ -344,6 +349,11 @@ class ComplianceSummary(_Doc):
     manual: int = 0
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def by_status(self) -> tuple[tuple[str, int], ...]:
+        """Each status of ``SUMMARY_STATUSES`` and how many controls have it."""
+        counts = (self.pass_, self.fail, self.error, self.manual, self.not_applicable)
+        return tuple(zip(SUMMARY_STATUSES, counts, strict=True))
 
 
 class ComplianceFramework(_Doc):
