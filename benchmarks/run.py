@@ -211,19 +211,15 @@ def run_benchmark(
         chosen = [replace(s, plan=replace(s.plan, seed=seed)) for s in chosen]
     out.mkdir(parents=True, exist_ok=True)
     report = RunReport(
-        machine={
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_at_start": _load(),
-            "bytecode": compile_bytecode(),
-            "jobs": jobs,
-            "seed": chosen[0].plan.seed if chosen else seed,
-            "size": size.label,
-            "quick": quick,
-            "repeat": repeat,
-            "shapes": [s.name for s in chosen],
-            "auths": list(auths),
-        }
+        machine=_machine(
+            jobs=jobs,
+            seed=chosen[0].plan.seed if chosen else seed,
+            size=size.label,
+            quick=quick,
+            repeat=repeat,
+            shapes=[s.name for s in chosen],
+            auths=list(auths),
+        )
     )
     calibrate = QUICK_CALIBRATION if quick else FULL_CALIBRATION
     for shape in chosen:
@@ -252,9 +248,7 @@ def run_benchmark(
         browser=browser,
         progress=progress,
     )
-    report.machine["load_at_end"] = _load()
-    save(report, out)
-    return report
+    return _finish(report, out)
 
 
 def run_reports_only(
@@ -270,19 +264,26 @@ def run_reports_only(
     No server is built: a minute's check of the renderers and of the report in Chromium.
     """
     out.mkdir(parents=True, exist_ok=True)
-    report = RunReport(
-        machine={
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_at_start": _load(),
-            "bytecode": compile_bytecode(),
-            "seed": 7 if seed is None else seed,
-            "reports_only": True,
-        }
-    )
+    report = RunReport(machine=_machine(seed=7 if seed is None else seed, reports_only=True))
     _render_reports(
         report, findings, seed=report.machine["seed"], out=out, browser=browser, progress=progress
     )
+    return _finish(report, out)
+
+
+def _machine(**run: Any) -> dict[str, Any]:
+    """The machine as a run starts on it (bytecode compiled first), and the run's options."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_at_start": _load(),
+        "bytecode": compile_bytecode(),
+        **run,
+    }
+
+
+def _finish(report: RunReport, out: Path) -> RunReport:
+    """The load at the end, and everything written to ``benchmark.json``."""
     report.machine["load_at_end"] = _load()
     save(report, out)
     return report
