@@ -407,28 +407,24 @@ def fix_lines(
         if cut_memberships
         else {k: g for k, g in exposure.through.items() if g.handover is not None}
     )
-    own = [h for h in exposure.held if not (h.derived and h.access.grantee in grouped)]
-
-    def blocks() -> Iterator[list[str]]:
-        # Made as the script takes them: only the first few ever are.
-        for held in own:
-            statements, why, alternatives = tenancy.source_fix(held.access, database, held.revoke)
-            yield [
-                sql_comment(f"{held.access.chain(held.target)}: {why}"),
-                *statements,
-                *(sql_comment(f"alternative: {a}") for a in alternatives if not a.startswith("--")),
-            ]
-        for holder, group in grouped.items():
-            first_held = group.first(exposure.role, 3)
-            first = first_held[0].access
-            statements, why = tenancy.cut_membership(first, database)
-            path = first.path.describe() if first.path else f"{first.role} → {holder}"
-            targets = summarize_targets([h.target for h in first_held], group.count)
-            yield [sql_comment(f"{path} → {targets}: {why}"), *statements]
-
-    return capped_blocks(
-        blocks(), len(own) + len(grouped), "one for each other way in that the evidence counts"
-    )
+    # Every block is made: a principal rarely has more than the few a script shows, and
+    # making them as read costs each finding more than it saves the rare one.
+    blocks: list[list[str]] = []
+    for held in exposure.held:
+        if held.derived and held.access.grantee in grouped:
+            continue
+        statements, why, alternatives = tenancy.source_fix(held.access, database, held.revoke)
+        block = [sql_comment(f"{held.access.chain(held.target)}: {why}"), *statements]
+        block += [sql_comment(f"alternative: {a}") for a in alternatives if not a.startswith("--")]
+        blocks.append(block)
+    for holder, group in grouped.items():
+        first_held = group.first(exposure.role, 3)
+        first = first_held[0].access
+        statements, why = tenancy.cut_membership(first, database)
+        path = first.path.describe() if first.path else f"{first.role} → {holder}"
+        targets = summarize_targets([h.target for h in first_held], group.count)
+        blocks.append([sql_comment(f"{path} → {targets}: {why}"), *statements])
+    return capped_blocks(blocks, len(blocks), "one for each other way in that the evidence counts")
 
 
 class Holders(NamedTuple):
