@@ -70,13 +70,15 @@ class TlsFixture:
 
 @dataclass
 class Failure:
-    """A canned error for requests whose path matches ``path`` (regex), ``times`` times."""
+    """A canned error for requests whose path matches ``path`` (regex), ``times`` times;
+    with ``query``, only those whose query string matches it too (one page of a list)."""
 
     path: str
     status: int
     code: str = "Failure"
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1_000_000
+    query: str | None = None
 
 
 @dataclass
@@ -467,8 +469,9 @@ class FakeAzure:
         *,
         times: int = 1_000_000,
         headers: dict[str, str] | None = None,
+        query: str | None = None,
     ) -> None:
-        self.failures.append(Failure(path, status, code, headers or {}, times))
+        self.failures.append(Failure(path, status, code, headers or {}, times, query))
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -481,7 +484,14 @@ class FakeAzure:
     def _injected(self, request: Request) -> Response | None:
         with self._lock:
             for failure in self.failures:
-                if failure.times > 0 and re.search(failure.path, request.path):
+                if (
+                    failure.times > 0
+                    and re.search(failure.path, request.path)
+                    and (
+                        failure.query is None
+                        or re.search(failure.query, urlsplit(request.url).query)
+                    )
+                ):
                     failure.times -= 1
                     return _error(
                         failure.status, failure.code, f"injected {failure.status}", failure.headers

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pgwarden.collect.azure.cloud import AzureSession
 from pgwarden.collect.azure.server import collect_azure
+from pgwarden.engine import evaluate
 from pgwarden.model.config import parse_config
-from pgwarden.model.snapshot import FirewallRule
+from pgwarden.model.snapshot import FirewallRule, ServerSnapshot, Snapshot
 from pgwarden.rules.network import parse_range
+from pgwarden.rules.registry import load_rules
 from tests.azure.conftest import make_session
-from tests.azure.fakes import FakeAzure, SeedAzure, StaticCredential, TlsFixture
+from tests.azure.fakes import (
+    FUTURE,
+    FakeAzure,
+    FakeSecret,
+    SeedAzure,
+    StaticCredential,
+    TlsFixture,
+)
 
 
 def test_a_500_then_success_is_retried(
@@ -38,6 +48,45 @@ def test_a_500_that_persists_is_a_gap_not_a_pass(
     gap = snapshot.gap("azure.configurations")
     assert gap is not None and "500" in gap.reason
     assert "\n" not in gap.reason
+
+
+def test_a_vault_list_cut_short_is_an_error_for_its_secrets_not_a_pass(
+    seed: SeedAzure, fake: FakeAzure, tls: TlsFixture, credential: StaticCredential
+) -> None:
+    # A connection string without an expiry on the vault's first page, then a page
+    # that keeps failing: the vault's other secrets were never seen, so PGW-KV-002
+    # and PGW-KV-005 both say the vault is not shown clean, while the app's designated
+    # secret, read on its own, is still judged.
+    radar = seed.radar_vault
+    radar.secrets = {
+        "a-legacy-database-url": FakeSecret(
+            "postgresql://old_app@db.example.com/secairadar?sslmode=require"
+        ),
+        **radar.secrets,
+        **{f"z-other-{n}": FakeSecret("not a dsn", expires=FUTURE) for n in range(6)},
+    }
+    fake.fail(r"^/secrets$", 503, "ServiceUnavailable", query=r"skiptoken=4\b")
+    session = make_session(fake, tls, credential, retry_total=1)
+    config = parse_config(seed.config(), "pgwarden.toml")
+    azure = collect_azure(config, config.server[0], session)
+    vault = azure.vault("secai-radar-kv")
+    assert vault is not None and vault.secrets is None and vault.secrets_gap is not None
+    snapshot = Snapshot(
+        tool_version="test",
+        collected_at=datetime.now(UTC),
+        servers=(ServerSnapshot(name="ctxeco-db", azure=azure),),
+    )
+    results = evaluate(snapshot, config, load_rules())
+    found = {
+        (f.rule_id, f.status, f.resource)
+        for f in results.findings
+        if f.rule_id in ("PGW-KV-002", "PGW-KV-005")
+    }
+    assert ("PGW-KV-002", "error", "vault/secai-radar-kv") in found
+    assert ("PGW-KV-005", "error", "vault/secai-radar-kv") in found
+    # The page that failed was asked for (and retried): the listing was not cut silently.
+    pages = [p for _h, p, _a in fake.requests if p.rstrip("/") == "/secrets"]
+    assert len(pages) >= 3
 
 
 def _session_at(

@@ -246,6 +246,15 @@ def replace(**fields: Any) -> Change:
     return lambda a: a.model_copy(update=fields)
 
 
+def compose(*changes: Change) -> Change:
+    def change(a: AzureSnapshot) -> AzureSnapshot:
+        for each in changes:
+            a = each(a)
+        return a
+
+    return change
+
+
 STRICT = (
     "require_geo_redundant_backup = true\nrequire_private_access = true\n"
     "require_high_availability = true\nrequire_entra_auth = true"
@@ -536,6 +545,26 @@ CASES: list[tuple[type[Rule], Change, str, list[tuple[str, str]]]] = [
         vault(0, secrets=(ADMIN_DSN.model_copy(update={"expires_on": None}),)),
         "",
         [("fail", "secret/secai-radar-kv/migrations-dsn")],
+    ),
+    # A vault that could not be listed: its other connection strings were not seen,
+    # so KV-005 says so (the designated secret, read on its own, is still judged).
+    (
+        DsnSecretLifecycle,
+        vault(0, secrets=None, secrets_gap=FORBIDDEN),
+        "",
+        [("error", "vault/secai-radar-kv")],
+    ),
+    (
+        DsnSecretLifecycle,
+        compose(
+            secret_info(0, expires_on=None),
+            replace(
+                vaults=None,
+                gaps=(Gap(section="azure.vaults", reason="Azure refused to list the vaults"),),
+            ),
+        ),
+        "",
+        [("fail", "secret/secai-radar-kv/database-url"), ("error", "server/ctxeco-db")],
     ),
     (VaultNotRecoverable, vault(1, purge_protection=False), "", [("fail", "vault/ctxeco-kv")]),
     (VaultNotRecoverable, vault(1, soft_delete=False), "", [("fail", "vault/ctxeco-kv")]),

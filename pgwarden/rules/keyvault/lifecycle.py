@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from pgwarden.model.frameworks.catalogue import CIS_AZURE
-from pgwarden.model.snapshot import SecretInfo, ServerSnapshot
+from pgwarden.model.snapshot import Gap, SecretInfo, ServerSnapshot
 from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
 from pgwarden.rules.control_sets import AUTHENTICATORS
 from pgwarden.rules.keyvault._secrets import (
@@ -19,15 +19,39 @@ from pgwarden.rules.keyvault._secrets import (
 )
 
 
-def dsn_secrets(snapshot: ServerSnapshot) -> Iterator[tuple[SecretInfo, str | None]]:
-    """Every connection-string secret seen: designated ones first, with their app."""
+def dsn_secrets(snapshot: ServerSnapshot) -> Iterator[tuple[SecretInfo, str | None] | Verdict]:
+    """Every connection-string secret seen: designated ones first, with their app; then
+    an ``error`` for each vault whose secrets could not be listed (its other connection
+    strings were not seen, so they are not shown clean)."""
     seen: set[tuple[str, str]] = set()
     for item in designated_secrets(snapshot):
         if item.secret is not None:
             seen.add((item.vault.lower(), item.name))
             yield item.secret, item.app
-    for vault in snapshot.azure.vaults or () if snapshot.azure else ():
-        for secret in vault.secrets or ():
+    azure = snapshot.azure
+    assert azure is not None
+    if azure.vaults is None:
+        gap = azure.gap(Section.AZURE_VAULTS)
+        if gap is not None:
+            yield Verdict(
+                resource=f"server/{snapshot.name}",
+                status="error",
+                message=gap_message("the vaults holding the apps' secrets", gap)
+                + "; connection strings other than the apps' designated ones were not checked",
+            )
+        return
+    for vault in azure.vaults:
+        if vault.secrets is None:
+            gap = vault.secrets_gap or Gap(section="azure.keyvault", reason="not listed")
+            yield Verdict(
+                resource=f"vault/{vault.name}",
+                app=vault_app(snapshot, vault),
+                status="error",
+                message=gap_message(f"vault {vault.name}", gap)
+                + "; connection strings other than the apps' designated ones were not checked",
+            )
+            continue
+        for secret in vault.secrets:
             if secret.connection_string and (vault.name.lower(), secret.name) not in seen:
                 yield secret, vault_app(snapshot, vault)
 
@@ -56,7 +80,11 @@ class DsnSecretLifecycle(Rule):
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         now = datetime.now(UTC)
-        for secret, app in dsn_secrets(snapshot):
+        for seen in dsn_secrets(snapshot):
+            if isinstance(seen, Verdict):
+                yield seen
+                continue
+            secret, app = seen
             problems = []
             if secret.enabled is False:
                 problems.append("is disabled")
