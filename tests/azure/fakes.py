@@ -353,6 +353,9 @@ class FakeAzure:
         self.graph_queries: list[dict[str, Any]] = []
         self.graph_canned: list[dict[str, Any]] = []  # answers given before any rows
         self.failures: list[Failure] = []
+        # Page the lists ARM documents as one page (metric alerts, diagnostic
+        # settings, Defender pricings) as it pages others: a client must follow them.
+        self.page_single_page_lists = False
         self.requests: list[tuple[str, str, str]] = []  # (host, path, authorization)
         self.arm = HTTPServer(ssl_context=tls.server_context(), threaded=True)
         self.arm.expect_request(re.compile(".*")).respond_with_handler(self._arm)
@@ -399,6 +402,7 @@ class FakeAzure:
             self.graph_quota = GraphQuota()
             self.graph_queries.clear()
             self.graph_canned.clear()
+            self.page_single_page_lists = False
             self.failures.clear()
             self.requests.clear()
 
@@ -746,35 +750,33 @@ class FakeAzure:
         if server is None:
             return _error(404, "ResourceNotFound", f"server {match['name']} was not found")
         # Not paged at api-version 2021-05-01-preview: one "value" list.
-        return _json(
-            {
-                "value": [
-                    {
-                        "id": f"{server.id}/providers/microsoft.insights/diagnosticSettings/"
-                        f"{setting['name']}",
-                        "type": "Microsoft.Insights/diagnosticSettings",
-                        "name": setting["name"],
-                        "properties": setting["properties"],
-                    }
-                    for setting in server.diagnostic_settings
-                ]
-            }
+        return self._single_page(
+            request,
+            [
+                {
+                    "id": f"{server.id}/providers/microsoft.insights/diagnosticSettings/"
+                    f"{setting['name']}",
+                    "type": "Microsoft.Insights/diagnosticSettings",
+                    "name": setting["name"],
+                    "properties": setting["properties"],
+                }
+                for setting in server.diagnostic_settings
+            ],
         )
 
     def _pricings(self, request: Request, match: dict[str, str]) -> Response:
-        return _json(
-            {
-                "value": [
-                    {
-                        "id": f"/subscriptions/{match['sub']}/providers/Microsoft.Security/"
-                        f"pricings/{name}",
-                        "name": name,
-                        "type": "Microsoft.Security/pricings",
-                        "properties": {"pricingTier": tier, "freeTrialRemainingTime": "PT0S"},
-                    }
-                    for name, tier in self.defender_plans.items()
-                ]
-            }
+        return self._single_page(
+            request,
+            [
+                {
+                    "id": f"/subscriptions/{match['sub']}/providers/Microsoft.Security/"
+                    f"pricings/{name}",
+                    "name": name,
+                    "type": "Microsoft.Security/pricings",
+                    "properties": {"pricingTier": tier, "freeTrialRemainingTime": "PT0S"},
+                }
+                for name, tier in self.defender_plans.items()
+            ],
         )
 
     @staticmethod
@@ -862,7 +864,13 @@ class FakeAzure:
 
     def _alerts(self, request: Request, match: dict[str, str]) -> Response:
         # Metric alerts are not paged by ARM (api-version 2018-03-01): one "value" list.
-        return _json({"value": self.metric_alerts})
+        return self._single_page(request, self.metric_alerts)
+
+    def _single_page(self, request: Request, items: list[dict[str, Any]]) -> Response:
+        """A list ARM documents as one page: one, unless told to page it."""
+        if self.page_single_page_lists:
+            return self._page(request, self.arm_url, items)
+        return _json({"value": items})
 
     # --- Key Vault -----------------------------------------------------------------
 

@@ -241,6 +241,63 @@ def test_metric_alerts_are_matched_to_the_server(seed: SeedAzure, session: Azure
     assert alerts["cpu"].metrics == ("cpu_percent",) and alerts["off"].enabled is False
 
 
+def test_lists_documented_as_one_page_are_read_to_their_last_page(
+    seed: SeedAzure, session: AzureSession
+) -> None:
+    # ARM documents metric alerts, diagnostic settings and Defender pricings as one
+    # page each; answered in pages of two, every page is still read (what covers the
+    # server is on the last one), so no list is cut short silently.
+    fake = seed.fake
+    fake.page_single_page_lists = True
+    server_id = seed.server.id
+    fake.metric_alerts += [
+        metric_alert(f"elsewhere-{n}", server_id.replace("ctxeco-db", f"db{n}"), ["cpu_percent"])
+        for n in range(4)
+    ]
+    fake.metric_alerts.append(metric_alert("ours", server_id, ["cpu_percent"]))
+    seed.server.diagnostic_settings = [
+        {"name": f"metrics-{n}", "properties": {"logs": []}} for n in range(4)
+    ] + [
+        {
+            "name": "logs",
+            "properties": {
+                "workspaceId": "/subscriptions/x/workspaces/w",
+                "logs": [{"category": "PostgreSQLLogs", "enabled": True}],
+            },
+        }
+    ]
+    fake.defender_plans.update({f"Plan{n}": "Free" for n in range(4)})
+    fake.defender_plans["OpenSourceRelationalDatabases"] = "Standard"
+    config = _config(seed)
+    snapshot = collect_azure(config, config.server[0], session)
+    assert snapshot.gaps == ()
+    assert [a.name for a in snapshot.metric_alerts or ()] == ["ours"]
+    assert [d.name for d in snapshot.diagnostic_settings or ()][-1] == "logs"
+    assert len(snapshot.diagnostic_settings or ()) == 5
+    assert snapshot.defender_plan is not None
+    assert snapshot.defender_plan.pricing_tier == "Standard"
+    alert_pages = [p for _h, p, _a in fake.requests if p.endswith("/metricAlerts")]
+    assert len(alert_pages) == 3
+
+
+def test_a_list_whose_pages_never_end_is_a_gap(seed: SeedAzure, session: AzureSession) -> None:
+    fake = seed.fake
+    # Every page links to the same next page.
+    link = (
+        f"{fake.arm_url}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Insights/"
+        "metricAlerts?api-version=2018-03-01&page=again"
+    )
+    body = {"value": [], "nextLink": link}
+    fake.serve_example(
+        "/providers/Microsoft.Insights/metricAlerts$", {"responses": {"200": {"body": body}}}
+    )
+    config = _config(seed)
+    snapshot = collect_azure(config, config.server[0], session)
+    assert snapshot.metric_alerts is None
+    gap = snapshot.gap("azure.alerts")
+    assert gap is not None and "an unexpected answer from Azure" in gap.reason
+
+
 def test_arm_collector_discovers_by_resource_group(seed: SeedAzure, session: AzureSession) -> None:
     collector = ArmCollector(session, SUBSCRIPTION)
     try:

@@ -10,10 +10,15 @@ deserialize included) costs the alerts section only.
 
 from __future__ import annotations
 
+from operator import itemgetter
+from typing import Any
+
+from azure.core.pipeline import PipelineResponse
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.monitor.models import MetricAlertResource
 
 from pgwarden.collect.azure.cloud import AzureSession, azure_gap, host_of
+from pgwarden.collect.azure.rest import follow_pages, next_link
 from pgwarden.model.snapshot import Gap, MetricAlert
 
 FLEXIBLE_SERVER_TYPE = "microsoft.dbforpostgresql/flexibleservers"
@@ -72,8 +77,33 @@ def collect_metric_alerts(
 
 
 def _subscription_alerts(session: AzureSession, subscription_id: str) -> tuple[MetricAlert, ...]:
+    """Every metric alert of the subscription, every page of them.
+
+    The SDK's pager for this list (api-version 2018-03-01, documented as one page)
+    drops a ``nextLink``; a list cut short would pass servers whose alerts are on a
+    later page. Each page's link is read from its answer and followed here.
+    """
     client = MonitorManagementClient(session.credential, subscription_id, **session.arm_kwargs())
+
+    def page(link: str | None) -> tuple[list[MetricAlertResource], str | None]:
+        links: list[str | None] = []
+
+        def remember_link(response: PipelineResponse[Any, Any]) -> None:
+            try:
+                links.append(next_link(response.http_response.json()))
+            except ValueError:
+                links.append(None)  # not JSON: the SDK raises its own error for the page
+
+        pages = client.metric_alerts.list_by_subscription(raw_response_hook=remember_link)
+        items = list(next(pages.by_page(continuation_token=link), ()))
+        return items, links[-1] if links else None
+
     try:
-        return tuple(_alert(a) for a in client.metric_alerts.list_by_subscription())
+        alerts = [
+            _alert(resource)
+            for resources, _link in follow_pages(page(None), page, link_of=itemgetter(1))
+            for resource in resources
+        ]
+        return tuple(alerts)
     finally:
         client.close()

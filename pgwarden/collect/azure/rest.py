@@ -10,7 +10,8 @@ each answer is parsed into the snapshot's models here, checking every value's ty
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -34,11 +35,13 @@ class ArmRequestSender(Protocol):
     def send_request(self, request: HttpRequest, *, stream: bool = False) -> HttpResponse: ...
 
 
-def arm_get(client: ArmRequestSender, path: str, api_version: str) -> Any:
-    """The JSON of ``GET path`` on the client's ARM endpoint; HTTP errors raise."""
-    request = HttpRequest(
-        "GET", path, params={"api-version": api_version}, headers={"Accept": "application/json"}
-    )
+def arm_get(client: ArmRequestSender, path: str, api_version: str | None) -> Any:
+    """The JSON of ``GET path`` on the client's ARM endpoint; HTTP errors raise.
+
+    ``api_version`` None: ``path`` is a whole URL that carries its own (a nextLink).
+    """
+    params = {"api-version": api_version} if api_version is not None else {}
+    request = HttpRequest("GET", path, params=params, headers={"Accept": "application/json"})
     response = client.send_request(request)
     if response.status_code >= 400:
         map_error(
@@ -54,11 +57,48 @@ class UnexpectedAnswer(ValueError):
     """An answer whose shape is not the documented one (its content is never quoted)."""
 
 
-def _items(body: Any) -> list[dict[str, Any]]:
-    values = body.get("value") if isinstance(body, dict) else None
-    if not isinstance(values, list):
-        raise UnexpectedAnswer("no 'value' list")
-    return [item for item in values if isinstance(item, dict)]
+T = TypeVar("T")
+
+# Pages of one list followed before the answer is taken as endless (a nextLink that
+# never ends, or leads back): the section is then an error, never a partial list.
+MAX_PAGES = 1000
+
+
+def next_link(body: Any) -> str | None:
+    """The ``nextLink`` of a list page, when there is one."""
+    link = body.get("nextLink") if isinstance(body, dict) else None
+    return link if isinstance(link, str) and link else None
+
+
+def follow_pages(
+    first: T, page: Callable[[str], T], link_of: Callable[[T], str | None] = next_link
+) -> Iterator[T]:
+    """``first`` and every page after it, each read with ``page(link_of(previous))``.
+
+    The lists read this way are documented as one page, but ARM may page any list: a
+    ``nextLink`` left unread would be a silent gap, so every one is followed.
+    """
+    body, seen = first, set[str]()
+    yield body
+    while (link := link_of(body)) is not None:
+        if link in seen or len(seen) >= MAX_PAGES:
+            raise UnexpectedAnswer("a list whose pages do not end")
+        seen.add(link)
+        body = page(link)
+        yield body
+
+
+def _items(client: ArmRequestSender, path: str, api_version: str) -> list[dict[str, Any]]:
+    """Every item of a list, its pages followed."""
+    items: list[dict[str, Any]] = []
+    for body in follow_pages(
+        arm_get(client, path, api_version), lambda link: arm_get(client, link, None)
+    ):
+        values = body.get("value") if isinstance(body, dict) else None
+        if not isinstance(values, list):
+            raise UnexpectedAnswer("no 'value' list")
+        items.extend(item for item in values if isinstance(item, dict))
+    return items
 
 
 def _text(value: Any) -> str | None:
@@ -67,10 +107,10 @@ def _text(value: Any) -> str | None:
 
 
 def diagnostic_settings(client: ArmRequestSender, resource_id: str) -> list[DiagnosticSetting]:
-    """The diagnostic settings of a resource (not paged at this api-version)."""
+    """The diagnostic settings of a resource (documented as one page at this api-version)."""
     path = f"{resource_id.rstrip('/')}/providers/Microsoft.Insights/diagnosticSettings"
     found: list[DiagnosticSetting] = []
-    for item in _items(arm_get(client, path, DIAGNOSTIC_SETTINGS_API)):
+    for item in _items(client, path, DIAGNOSTIC_SETTINGS_API):
         props = item.get("properties")
         props = props if isinstance(props, dict) else {}
         logs = props.get("logs")
@@ -96,7 +136,7 @@ def diagnostic_settings(client: ArmRequestSender, resource_id: str) -> list[Diag
 def defender_plan(client: ArmRequestSender, subscription_id: str, plan: str) -> DefenderPlan:
     """A subscription's Defender for Cloud plan, from the list of its pricings."""
     path = f"/subscriptions/{subscription_id}/providers/Microsoft.Security/pricings"
-    for item in _items(arm_get(client, path, PRICINGS_API)):
+    for item in _items(client, path, PRICINGS_API):
         if (_text(item.get("name")) or "").lower() != plan.lower():
             continue
         props = item.get("properties")
