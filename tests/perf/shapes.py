@@ -218,6 +218,26 @@ def many_ways_in_snapshot(apps: int, logins: int, groups: int) -> Snapshot:
     return Snapshot.model_validate(data)
 
 
+def many_mappings_snapshot(apps: int, logins: int, groups: int) -> Snapshot:
+    """``unmapped_logins_snapshot`` with ``channels``, where the first database's foreign
+    server (to the second app's database) may be used by ``groups`` groups of no app,
+    each with a user mapping of its own, and ``app0002_svc`` belongs to every group:
+    one principal of a third app with that many mappings into one database."""
+    data = unmapped_logins_snapshot(apps, logins, channels=True).model_dump(mode="json")
+    pg = data["servers"][0]["postgres"]
+    [server] = pg["database_details"][0]["foreign_servers"]
+    server["acl"], server["user_mappings"] = [], []
+    for n in range(groups):
+        group = f"fdw{n:04d}"
+        pg["roles"].append({"name": group, "login": False})
+        pg["memberships"].append({"member": "app0002_svc", "role": group})
+        server["acl"].append({"grantee": group, "grantor": "admin", "privileges": ["USAGE"]})
+        server["user_mappings"].append(
+            {"role": group, "options_visible": True, "remote_user": "report"}
+        )
+    return Snapshot.model_validate(data)
+
+
 def unmapped_logins_config(apps: int) -> Config:
     """The tenancy map of ``unmapped_logins_snapshot``: each app, its database and roles."""
     return Config.model_validate(

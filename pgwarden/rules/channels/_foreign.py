@@ -11,11 +11,11 @@ tables already made are the ISO-004 grants on them) in a database it can connect
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass
 
 from pgwarden.access.connecting import Connecting
-from pgwarden.access.grants import acl_accesses, can_connect, ownership_access
+from pgwarden.access.grants import can_connect
 from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.channels import ForeignServer, UserMapping
@@ -86,15 +86,24 @@ def channels(
                 yield Channel(item.name, item.app, server, target)
 
 
-def uses_server(tenancy: Tenancy, server: ForeignServer, role: str) -> bool:
-    """Whether ``role`` holds USAGE on ``server`` (as its owner, a grant, or PUBLIC's)."""
-    return ownership_access(role, server.owner, tenancy.graph) is not None or bool(
-        acl_accesses(server.acl, role, tenancy.graph, ("USAGE",))
-    )
-
-
 def _public_usage(server: ForeignServer) -> bool:
     return any(i.grantee is None and "USAGE" in i.privileges for i in server.acl)
+
+
+def _usage_holders(tenancy: Tenancy, database: str, server: ForeignServer) -> frozenset[str]:
+    """Every role that holds USAGE on ``server`` other than through PUBLIC (its owner's
+    users and its USAGE grantees'), worked out once per server: each mapping asks."""
+    cache: dict[tuple[str, str], frozenset[str]] = tenancy.context.shared.setdefault(
+        "foreign-server-usage", {}
+    )
+    key = (database, server.name)
+    if key not in cache:
+        graph = tenancy.graph
+        holders = [server.owner] + [
+            i.grantee for i in server.acl if i.grantee is not None and "USAGE" in i.privileges
+        ]
+        cache[key] = frozenset(u for h in holders for u in (h, *graph.user_names(h)))
+    return cache[key]
 
 
 def mapping_users(
@@ -120,20 +129,20 @@ def mapping_users(
         users = (r for r in connecting if r not in own and tenancy.role_apps.get(r) != app)
         return users, len(connecting) - len(left_out)
     graph = tenancy.graph
-    if mapping.role is not None:
-        candidates = {mapping.role} | graph.set_role_users(mapping.role)
-    else:
-        holders = [server.owner] + [
-            i.grantee for i in server.acl if i.grantee is not None and "USAGE" in i.privileges
-        ]
-        candidates = {u for h in holders for u in (h, *graph.user_names(h))} - own
+    usage = _usage_holders(tenancy, channel.database, server)
+    public = _public_usage(server)
+    candidates: Set[str] = (
+        {mapping.role} | graph.set_role_users(mapping.role)
+        if mapping.role is not None
+        else usage - own
+    )
     found = sorted(
         role
         for role in candidates
         if tenancy.is_principal(role)
         and tenancy.role_apps.get(role) != app
         and can_connect(db, role, graph)
-        and uses_server(tenancy, server, role)
+        and (public or role in usage)
     )
     return found, len(found)
 

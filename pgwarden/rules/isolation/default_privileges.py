@@ -159,7 +159,10 @@ def _default_entry(
 def _append_fact(exposure: Exposure, fact: dict[str, object]) -> None:
     entries = exposure.facts.setdefault("default_acl_entries", [])
     assert isinstance(entries, list)
-    if fact not in entries:
+    # Each default entry makes one fact and appends it for each of its grants that
+    # reach this exposure, one after another: only the last entry can be this one
+    # (a search of the whole list made thousands of entries on one database quadratic).
+    if not entries or entries[-1] is not fact:
         entries.append(fact)
 
 
