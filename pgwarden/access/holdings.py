@@ -16,12 +16,15 @@ from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.identifiers import quote_ident
 from pgwarden.model.snapshot import AclItem, DatabaseDetail
 
-_DEFAULT_OBJECTS = {
+# ALTER DEFAULT PRIVILEGES' keyword for each kind of object it covers (large objects:
+# PostgreSQL 18+).
+DEFAULT_ACL_OBJECTS = {
     "table": "TABLES",
     "sequence": "SEQUENCES",
     "function": "FUNCTIONS",
     "type": "TYPES",
     "schema": "SCHEMAS",
+    "large object": "LARGE OBJECTS",
 }
 
 
@@ -174,7 +177,7 @@ def direct_holdings(tenancy: Tenancy, role: str, database: str) -> list[Holding]
         for item in _named(default.acl, role):
             in_schema = quote_ident(default.schema_name) if default.schema_name else None
             where = f" IN SCHEMA {in_schema}" if in_schema else ""
-            objects = _DEFAULT_OBJECTS[default.object_type]
+            objects = DEFAULT_ACL_OBJECTS[default.object_type]
             found.append(
                 Holding(
                     database,

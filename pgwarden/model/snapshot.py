@@ -136,7 +136,7 @@ class DefaultPrivilege(Frozen):
 
     role: str
     schema_name: str | None
-    object_type: Literal["table", "sequence", "function", "type", "schema"]
+    object_type: Literal["table", "sequence", "function", "type", "schema", "large object"]
     acl: tuple[AclItem, ...]
 
 

@@ -15,7 +15,8 @@ findings are compared whole with what that version must give:
   roles it creates, and no longer lets a role take any role it likes;
 * 17: the MAINTAIN privilege and ``pg_maintain`` (PGW-ISO-004, PGW-ROLE-002);
 * 18: ``log_connections`` is a list of aspects (PGW-LOG-001 wants ``authorization``);
-  MD5 passwords are deprecated and warned about, and still found (PGW-AUTH-001).
+  MD5 passwords are deprecated and warned about, and still found (PGW-AUTH-001);
+  default privileges cover large objects (PGW-ISO-006).
 """
 
 from __future__ import annotations
@@ -101,6 +102,13 @@ DATABASE_SQL: dict[str, tuple[tuple[int, str], ...]] = {
         # 14: a schema owned by pg_database_owner: north_app's, as west_db's owner.
         (PG14, "CREATE SCHEMA shared AUTHORIZATION pg_database_owner"),
     ),
+    "south_db": (
+        # 18: default privileges for large objects (PGW-ISO-006).
+        (
+            PG18,
+            "ALTER DEFAULT PRIVILEGES FOR ROLE south_app GRANT SELECT ON LARGE OBJECTS TO PUBLIC",
+        ),
+    ),
 }
 
 
@@ -170,6 +178,8 @@ def expected_findings(version: int) -> set[Key]:
     if version >= PG17:
         found.add(("PGW-ISO-004", "table/north_db.north.ledger", "role/south_app"))
         found.add(("PGW-ROLE-002", "role/pg_maintain", "role/west_app"))
+    if version >= PG18:
+        found.add(("PGW-ISO-006", "database/south_db", "PUBLIC"))
     return found
 
 
@@ -189,10 +199,46 @@ def test_features_exist_exactly_from_their_version(
     version = version_of(snapshot)
     later = [("postgres", s) for since, s in SERVER_SQL if since > version]
     later += [(db, s) for db, sql in DATABASE_SQL.items() for since, s in sql if since > version]
-    assert len(later) == {14: 3, 15: 3, 16: 2}.get(version // 10000, 0)
+    assert len(later) == {14: 4, 15: 4, 16: 3, 17: 1}.get(version // 10000, 0)
     for database, statement in later:
         with scenario.superuser(database) as conn, pytest.raises(errors.ProgrammingError):
             conn.execute(statement)
+
+
+# -- 18: default privileges for large objects ---------------------------------------------
+
+
+def test_default_privileges_on_large_objects(
+    scanned: tuple[Scenario, Snapshot, Results],
+) -> None:
+    """From 18 ALTER DEFAULT PRIVILEGES covers large objects: read as such (not as
+    tables), and revoked, as the finding says, on large objects."""
+    scenario, snapshot, results = scanned
+    if version_of(snapshot) < PG18:
+        return  # the statement was refused (test_features_exist_exactly_from_their_version)
+    pg = snapshot.servers[0].postgres
+    assert pg is not None
+    detail = pg.detail("south_db")
+    assert detail is not None
+    [default] = detail.default_privileges
+    assert (default.role, default.object_type) == ("south_app", "large object")
+    found = finding(results, "PGW-ISO-006", "database/south_db", "PUBLIC")
+    assert (
+        "ALTER DEFAULT PRIVILEGES FOR ROLE south_app REVOKE SELECT ON LARGE OBJECTS FROM PUBLIC;"
+        in str(found.remediation)
+    )
+    with scenario.superuser("south_db") as conn:
+        conn.execute("SET ROLE south_app")
+        created = conn.execute("SELECT lo_from_bytea(0, 'x')").fetchone()
+        assert created is not None
+        row = conn.execute(
+            "SELECT lomacl::text FROM pg_largeobject_metadata WHERE oid = %s", created
+        ).fetchone()
+        conn.rollback()
+    assert row is not None and "=r/south_app" in str(row[0])
+    apply_remediation(scenario, found)
+    _, after = scenario.scan()
+    assert ("PGW-ISO-006", "database/south_db", "PUBLIC") not in keys(after)
 
 
 # -- 14: pg_read_all_data, pg_write_all_data, pg_database_owner -------------------------

@@ -40,7 +40,15 @@ WATCHED_SETTINGS = (
 # older server would report a visibility gap for a setting that cannot exist.
 WATCHED_SETTINGS_SINCE = {"reserved_connections": 160000}
 
-_DEFAULT_ACL_TYPES = {"r": "table", "S": "sequence", "f": "function", "T": "type", "n": "schema"}
+# pg_default_acl.defaclobjtype ('L', large objects: PostgreSQL 18+).
+_DEFAULT_ACL_TYPES = {
+    "r": "table",
+    "S": "sequence",
+    "f": "function",
+    "T": "type",
+    "n": "schema",
+    "L": "large object",
+}
 # Relation kinds that hold data or name it, and routine kinds (prefixed "routine:").
 _RELKINDS = {
     "r": "table",

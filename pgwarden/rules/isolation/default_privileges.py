@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pgwarden.access.grants import Access
+from pgwarden.access.holdings import DEFAULT_ACL_OBJECTS
 from pgwarden.access.privileges import acl_text, sort_privileges
 from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
@@ -26,13 +27,6 @@ from pgwarden.rules.isolation._evidence import (
 # What PostgreSQL grants PUBLIC on every new object of these kinds: restating it in a
 # default ACL (which a global ALTER DEFAULT PRIVILEGES entry always does) is no leak.
 BUILT_IN_PUBLIC = {"function": {"EXECUTE"}, "type": {"USAGE"}}
-_DEFAULT_ACL_KEYWORDS = {
-    "table": "TABLES",
-    "sequence": "SEQUENCES",
-    "function": "FUNCTIONS",
-    "type": "TYPES",
-    "schema": "SCHEMAS",
-}
 
 
 class LeakyDefaultPrivileges(Rule):
@@ -104,7 +98,7 @@ def _default_entry(
     exposures: dict[tuple[str, str], Exposure],
     accesses: ItemAccesses,
 ) -> None:
-    keyword = _DEFAULT_ACL_KEYWORDS[default.object_type]
+    keyword = DEFAULT_ACL_OBJECTS[default.object_type]
     creator = quote_ident(default.role)
     if default.schema_name is not None:
         scope = f" IN SCHEMA {quote_ident(default.schema_name)}"
