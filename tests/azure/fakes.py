@@ -352,6 +352,9 @@ class FakeAzure:
         self.graph_quota = GraphQuota()
         self.graph_queries: list[dict[str, Any]] = []
         self.graph_canned: list[dict[str, Any]] = []  # answers given before any rows
+        # Cut the answer after this many rows, as Resource Graph does when it truncates:
+        # resultTruncated "true" and no $skipToken.
+        self.graph_truncate_at: int | None = None
         self.failures: list[Failure] = []
         # Page the lists ARM documents as one page (metric alerts, diagnostic
         # settings, Defender pricings) as it pages others: a client must follow them.
@@ -402,6 +405,7 @@ class FakeAzure:
             self.graph_quota = GraphQuota()
             self.graph_queries.clear()
             self.graph_canned.clear()
+            self.graph_truncate_at = None
             self.page_single_page_lists = False
             self.failures.clear()
             self.requests.clear()
@@ -651,7 +655,11 @@ class FakeAzure:
             "facets": [],
             "data": page,
         }
-        if start + top < len(rows):
+        if self.graph_truncate_at is not None and start + top >= self.graph_truncate_at:
+            answer["data"] = rows[start : self.graph_truncate_at]
+            answer["count"] = len(answer["data"])
+            answer["resultTruncated"] = "true"
+        elif start + top < len(rows):
             answer["$skipToken"] = base64.b64encode(str(start + top).encode()).decode()
         return _json(answer, 200, quota)
 

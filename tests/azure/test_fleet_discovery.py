@@ -77,6 +77,21 @@ def test_every_page_is_read_with_its_skip_token(fake: FakeAzure, session: AzureS
     assert auths == {f"Bearer {TOKEN_CANARY}.https://management.azure.com/.default"}
 
 
+def test_an_answer_cut_short_is_an_error_not_a_smaller_fleet(
+    fake: FakeAzure, session: AzureSession
+) -> None:
+    # Resource Graph may truncate an answer (resultTruncated, no $skipToken): the
+    # servers left out would be neither audited nor named, so discovery stops.
+    fake.graph_rows.extend(graph_row(f"pg-{i:04d}") for i in range(1_500))
+    fake.graph_truncate_at = 1_200
+    with pytest.raises(ConfigError) as raised:
+        discover_fleet(fleet_config(fake), FleetMaps(None, {}), session)
+    assert str(raised.value) == (
+        "[fleet] discover: Azure Resource Graph returned 1200 of 1500 rows and no way to "
+        "read the rest (fix: narrow the discovery's scope, or run the scan again)"
+    )
+
+
 def test_filters_by_subscription_tag_and_name(fake: FakeAzure, session: AzureSession) -> None:
     fake.graph_rows.extend(
         [

@@ -77,6 +77,8 @@ class GraphPage:
     rows: tuple[dict[str, Any], ...]
     skip_token: str | None
     total_records: int | None = None
+    # resultTruncated: Resource Graph left rows out and gave no token to read them.
+    truncated: bool = False
 
 
 @dataclass
@@ -128,15 +130,25 @@ class ResourceGraphClient:
         """Every row of the query, page after page."""
         started = time.perf_counter()
         token: str | None = None
+        read = 0
         try:
             while True:
                 page = self.page(query, token)
+                read += len(page.rows)
                 yield from page.rows
                 if not page.skip_token:
-                    return
+                    break
                 token = page.skip_token
         finally:
             self.stats.seconds += time.perf_counter() - started
+        # A list cut short would leave servers unaudited and unnamed: never taken as whole.
+        total = page.total_records
+        if page.truncated or (total is not None and read < total):
+            shown = f"{read} of {total}" if total is not None else f"only {read}"
+            raise ConfigError(
+                f"[fleet] discover: Azure Resource Graph returned {shown} rows and no way to "
+                "read the rest (fix: narrow the discovery's scope, or run the scan again)"
+            )
 
     def page(self, query: GraphQuery, skip_token: str | None) -> GraphPage:
         """One page; throttling is waited out, every other failure is one ConfigError."""
@@ -190,10 +202,12 @@ class ResourceGraphClient:
         self.stats.rows += len(rows)
         self.stats.pages_rows.append(len(rows))
         total = body.get("totalRecords")
+        truncated = body.get("resultTruncated")
         return GraphPage(
             rows=tuple(rows),
             skip_token=token if isinstance(token, str) and token else None,
             total_records=total if isinstance(total, int) else None,
+            truncated=truncated is True or str(truncated).lower() == "true",
         )
 
     def _failure(self, response: HttpResponse) -> ConfigError:
