@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pgwarden.access.connecting import Connecting
-from pgwarden.access.grants import can_connect
 from pgwarden.access.remediation import in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_LISTED, put_capped_mapping
@@ -173,7 +172,6 @@ def _callers(tenancy: Tenancy, function: DefinerFunction, connecting: Connecting
     """Who can call ``function``: through each explicit grant (the grantee and the roles
     that can use it, when they can connect), and with PUBLIC EXECUTE everyone who can
     connect (``connecting``, never listed here)."""
-    db = connecting.db
     granted: dict[str, str] = {}
     public = False
     for item in function.acl:
@@ -184,7 +182,7 @@ def _callers(tenancy: Tenancy, function: DefinerFunction, connecting: Connecting
             continue
         users = {item.grantee} | tenancy.graph.user_names(item.grantee)
         for role in sorted(users):
-            if tenancy.is_principal(role) and can_connect(db, role, tenancy.graph):
+            if tenancy.is_principal(role) and role in connecting:
                 how = "EXECUTE" if role == item.grantee else f"EXECUTE through {item.grantee!r}"
                 granted[role] = how
     granted.pop(function.owner, None)
