@@ -15,9 +15,11 @@ waiver that was already expired when it was written (``created`` on or after
 
 from __future__ import annotations
 
+import fnmatch
+import heapq
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatchcase
@@ -218,29 +220,97 @@ def _evaluated_by(entry: WaiverEntry, pairs: frozenset[tuple[str, str]]) -> bool
     )
 
 
+_GLOB_CHARS = re.compile(r"[*?\[]")
+# The waiver's optional globs, each matched against the finding's field of that name.
+_OPTIONAL = ("server", "app", "principal")
+
+
+def _glob(pattern: str) -> Callable[[str], object]:
+    """``fnmatchcase(name, pattern)`` for one pattern, compiled once."""
+    return re.compile(fnmatch.translate(pattern)).match
+
+
+class _Index:
+    """The waivers that may cover a finding, found without trying every waiver.
+
+    Per rule id (the few the results hold), the waivers whose rule glob takes it: those
+    naming an exact resource by that resource, the others in a list; each pattern
+    compiled once. A finding then meets only the waivers that could match it, in file
+    order, where trying every waiver made waivers times findings work.
+    """
+
+    def __init__(self, entries: Sequence[WaiverEntry]) -> None:
+        self.entries = entries
+        self.rule = [_glob(e.rule) for e in entries]
+        self.resource = [_glob(e.resource) for e in entries]
+        self.others = [
+            tuple(
+                (field, _glob(pattern))
+                for field in _OPTIONAL
+                if (pattern := getattr(e, field)) is not None
+            )
+            for e in entries
+        ]
+        self.by_rule: dict[str, tuple[dict[str, list[int]], list[int]]] = {}
+
+    def _for_rule(self, rule_id: str) -> tuple[dict[str, list[int]], list[int]]:
+        found = self.by_rule.get(rule_id)
+        if found is None:
+            exact: dict[str, list[int]] = {}
+            globs: list[int] = []
+            for i, entry in enumerate(self.entries):
+                if not self.rule[i](rule_id):
+                    continue
+                if _GLOB_CHARS.search(entry.resource):
+                    globs.append(i)
+                else:
+                    exact.setdefault(entry.resource, []).append(i)
+            found = self.by_rule[rule_id] = (exact, globs)
+        return found
+
+    def matching(self, finding: Finding) -> list[int]:
+        """The waivers that cover ``finding``, in file order."""
+        if finding.status != "fail" or finding.baseline_state == "absent":
+            return []
+        exact, globs = self._for_rule(finding.rule_id)
+        named = exact.get(finding.resource, ())
+        candidates = heapq.merge(named, (i for i in globs if self.resource[i](finding.resource)))
+        return [
+            i
+            for i in candidates
+            if all(
+                (value := getattr(finding, field)) is not None and match(value)
+                for field, match in self.others[i]
+            )
+        ]
+
+
 def apply_waivers(results: Results, waivers: WaiverFile, *, today: date) -> Results:
     """Waive the failing findings the file covers; report expired and stale waivers.
 
     The first unexpired waiver (in file order) that matches a finding applies.
     ``today`` is the date waivers are judged against (the gate passes the scan's UTC date).
     """
-    active = [(i, entry) for i, entry in enumerate(waivers.entries) if not entry.expired(today)]
+    active = [not entry.expired(today) for entry in waivers.entries]
     matched: dict[int, list[str]] = {i: [] for i in range(len(waivers.entries))}
+    index = _Index(waivers.entries)
     findings: list[Finding] = []
     applied = 0
     for finding in results.findings:
-        for i, entry in enumerate(waivers.entries):
-            if entry.matches(finding):
-                matched[i].append(finding.fingerprint)
-        cover = next(((i, e) for i, e in active if e.matches(finding)), None)
+        covering = index.matching(finding)
+        for i in covering:
+            matched[i].append(finding.fingerprint)
+        cover = next((i for i in covering if active[i]), None)
         if cover is None:
             findings.append(finding)
             continue
-        i, entry = cover
         applied += 1
         findings.append(
             finding.model_copy(
-                update={"status": "waived", "waiver": _as_waiver(entry, waivers.source(i))}
+                update={
+                    "status": "waived",
+                    "waiver": _as_waiver(waivers.entries[cover], waivers.source(cover)),
+                }
             )
         )
     ran = evaluated(results)
