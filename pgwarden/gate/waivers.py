@@ -328,8 +328,10 @@ def apply_waivers(results: Results, waivers: WaiverFile, *, today: date) -> Resu
     return with_findings(results, findings, waivers=report)
 
 
-def waiver_warnings(report: WaiverReport) -> list[str]:
-    """One line per waiver that needs its owner's attention."""
+def waiver_warnings(report: WaiverReport, limit: int | None = None) -> list[str]:
+    """One line per waiver that needs its owner's attention; with ``limit``, the first
+    ``limit`` of them and a line counting the rest (the results' ``waivers`` section
+    names every one)."""
     lines: list[str] = []
     for note in report.expired:
         w = note.waiver
@@ -345,4 +347,11 @@ def waiver_warnings(report: WaiverReport) -> list[str]:
             f"{w.source}: waiver for {w.rule} {w.resource} matches no finding (stale; "
             f"owner {w.owner}): remove it"
         )
+    if limit is not None and len(lines) > limit:
+        rest = len(lines) - limit
+        lines = [
+            *lines[:limit],
+            f"{report.file}: {rest:,} more expired or stale waiver(s); the results' "
+            "'waivers' section names every one",
+        ]
     return lines

@@ -13,7 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pgwarden.gate.chain import exit_code
-from pgwarden.gate.waivers import WaiverEntry, _Index, apply_waivers, parse_waivers
+from pgwarden.gate.waivers import (
+    WaiverEntry,
+    _Index,
+    apply_waivers,
+    parse_waivers,
+    waiver_warnings,
+)
 from pgwarden.model.errors import ConfigError
 from pgwarden.model.results import (
     Coverage,
@@ -371,3 +377,20 @@ def test_waivers_cost_findings_plus_waivers_not_their_product() -> None:
 
     small, large = calls(400), calls(800)
     assert large / small < 2.6, (small, large)
+
+
+def test_hundreds_of_stale_waivers_warn_in_a_screenful_when_reports_are_written() -> None:
+    text = "".join(
+        f'[[waiver]]\nrule = "PGW-ISO-001"\nresource = "database/gone{i:03d}"\n'
+        f'reason = "r"\nowner = "o"\nexpires = 2026-06-30\n\n'
+        for i in range(300)
+    )
+    results = apply_waivers(_results("database/zep"), parse_waivers(text, "w.toml"), today=TODAY)
+    assert results.waivers is not None and len(results.waivers.stale) == 300
+    assert len(waiver_warnings(results.waivers)) == 300
+    capped = waiver_warnings(results.waivers, 20)
+    assert capped[:20] == waiver_warnings(results.waivers)[:20]
+    assert capped[20:] == [
+        "w.toml: 280 more expired or stale waiver(s); the results' 'waivers' section names "
+        "every one"
+    ]

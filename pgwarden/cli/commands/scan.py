@@ -41,6 +41,9 @@ from pgwarden.model.fleet import fleet_config_for_snapshot
 from pgwarden.model.shards import Shard
 from pgwarden.rules.registry import load_rules, select_rules
 
+# Waiver warnings shown when report files were written (the results list every one).
+MAX_WAIVER_WARNINGS = 20
+
 
 @click.command()
 @config_option
@@ -215,7 +218,9 @@ def scan(
         if results.waivers is not None:
             from pgwarden.gate.waivers import waiver_warnings
 
-            for line in waiver_warnings(results.waivers):
+            # With report files, as many lines as a screen holds; the results name all.
+            limit = MAX_WAIVER_WARNINGS if wrote else None
+            for line in waiver_warnings(results.waivers, limit):
                 console.warn(line)
         if not quiet and not (wrote and "-" in (*outputs.values(), bundle_path)):
             # With report files, a summary that does not grow with the findings; without
