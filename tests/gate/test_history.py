@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
 import pytest
 
+from pgwarden.engine import summarize
 from pgwarden.gate.history.records import StoredFinding, compare_server
 from pgwarden.gate.history.store import HistoryStore
 from pgwarden.model.errors import ConfigError, UsageError
+from pgwarden.model.results import (
+    Coverage,
+    Finding,
+    Results,
+    ScanInfo,
+    ServerSummary,
+    Tool,
+    fingerprint,
+)
 from tests.gate.conftest import Workspace, config_text
 
 RULE = "PGW-ISO-001"
@@ -162,3 +176,60 @@ def test_open_refuses_what_is_not_a_store(tmp_path: Path) -> None:
         HistoryStore.open(" ")
     with pytest.raises(ConfigError, match="is a directory"):
         HistoryStore.open(str(tmp_path))
+
+
+def _fleet_run(servers: int, per_server: int, started: datetime) -> Results:
+    """A run over ``servers`` servers, each failing PGW-ISO-001 on ``per_server`` databases."""
+    names = [f"srv-{n:03d}" for n in range(servers)]
+    findings = [
+        Finding(
+            rule_id=RULE,
+            severity="high",
+            status="fail",
+            server=server,
+            resource=f"database/db{d}",
+            principal="PUBLIC",
+            message="PUBLIC may connect",
+            fingerprint=fingerprint(RULE, server, f"database/db{d}", "PUBLIC"),
+        )
+        for server in names
+        for d in range(per_server)
+    ]
+    coverage = [Coverage(rule_id=RULE, server=server, outcome="failed") for server in names]
+    return Results(
+        tool=Tool(version="test"),
+        scan=ScanInfo(started_at=started, finished_at=started, complete=True),
+        servers=tuple(ServerSummary(name=server) for server in names),
+        findings=tuple(findings),
+        summary=summarize(findings, coverage),
+        coverage=tuple(coverage),
+    )
+
+
+def test_recording_a_fleet_reads_each_server_once_not_the_run_per_server(
+    tmp_path: Path,
+) -> None:
+    # Twice the servers (and so twice the findings): twice the work to compare each
+    # server with its previous run (Python calls counted, not timed); reading the whole
+    # previous run once per server made it four times (200 servers, 50,000 findings: 98 s).
+    def calls(servers: int) -> int:
+        started = datetime(2026, 11, 1, tzinfo=UTC)
+        with HistoryStore.open(str(tmp_path / f"h{servers}.db")) as store:
+            store.record(_fleet_run(servers, 20, started))
+            counted = 0
+
+            def count(_frame: FrameType, event: str, _arg: Any) -> None:
+                nonlocal counted
+                if event in ("call", "c_call"):
+                    counted += 1
+
+            sys.setprofile(count)
+            try:
+                second = store.record(_fleet_run(servers, 20, started + timedelta(days=1)))
+            finally:
+                sys.setprofile(None)
+        assert second.history is not None and second.history.new == 0
+        return counted
+
+    small, large = calls(40), calls(80)
+    assert large / small < 2.6, (small, large)

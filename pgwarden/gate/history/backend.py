@@ -52,6 +52,11 @@ HISTORY_SCHEMA = (
     "ON pgwarden_findings (fingerprint, run_id)",
     "CREATE INDEX IF NOT EXISTS pgwarden_run_servers_server "
     "ON pgwarden_run_servers (server, run_id)",
+    # A run's findings and coverage are read server by server: a fleet's run is not
+    # read whole once for each of its servers.
+    "CREATE INDEX IF NOT EXISTS pgwarden_findings_server ON pgwarden_findings (run_id, server)",
+    "CREATE INDEX IF NOT EXISTS pgwarden_coverage_server "
+    "ON pgwarden_coverage (server, rule_id, run_id)",
 )
 
 

@@ -182,12 +182,15 @@ class HistoryStore:
             raise UsageError(f"run {reference!r}: no such run in {self.display}")
         return found[0]
 
-    def findings(self, run_id: int) -> list[StoredFinding]:
-        """Every finding a run recorded."""
+    def findings(self, run_id: int, server: str | None = None) -> list[StoredFinding]:
+        """Every finding a run recorded (on ``server`` only, when given)."""
+        where, params = "run_id = ?", list[object]([run_id])
+        if server is not None:
+            where, params = ("run_id = ? AND server = ?", [run_id, server])
         rows = self._db.execute(
             "SELECT fingerprint, rule_id, severity, status, server, app, resource, principal, "
-            "message FROM pgwarden_findings WHERE run_id = ? ORDER BY fingerprint",
-            (run_id,),
+            f"message FROM pgwarden_findings WHERE {where} ORDER BY fingerprint",
+            params,
         )
         return [
             StoredFinding(
@@ -233,11 +236,7 @@ class HistoryStore:
         }
         before: list[StoredFinding] = []
         for run_id in sorted(set(latest.values())):
-            before += [
-                f
-                for f in self.findings(run_id)
-                if f.server == server and latest.get(f.rule_id) == run_id
-            ]
+            before += [f for f in self.findings(run_id, server) if latest.get(f.rule_id) == run_id]
         previous = self._runs("WHERE id = ?", [max(latest.values())]) if latest else []
         return before, set(latest), previous[0] if previous else None
 
@@ -256,7 +255,7 @@ class HistoryStore:
 
     def diff(self, before: RunRecord, after: RunRecord) -> RunDiff:
         """What changed between two recorded runs, server by server."""
-        old, new = self.findings(before.id), self.findings(after.id)
+        old, new = _by_server(self.findings(before.id)), _by_server(self.findings(after.id))
         old_ran, new_ran = self.rules_ran(before.id), self.rules_ran(after.id)
         common = [s for s in after.servers if s in before.servers]
         return RunDiff(
@@ -265,8 +264,8 @@ class HistoryStore:
             servers=tuple(
                 compare_server(
                     server,
-                    [f for f in old if f.server == server],
-                    [f for f in new if f.server == server],
+                    old.get(server, []),
+                    new.get(server, []),
                     before_ran=old_ran.get(server, set()),
                     after_ran=new_ran.get(server, set()),
                 )
@@ -288,6 +287,7 @@ class HistoryStore:
         ran_now: dict[str, set[str]] = {}
         for rule_id, server in evaluated(results):
             ran_now.setdefault(server, set()).add(rule_id)
+        now = _by_server(StoredFinding.of(f) for f in current)
         with self._transaction():
             servers: list[tuple[ServerChange, RunRecord | None]] = []
             for summary in results.servers:
@@ -295,7 +295,7 @@ class HistoryStore:
                 change = compare_server(
                     summary.name,
                     before,
-                    [StoredFinding.of(f) for f in current if f.server == summary.name],
+                    now.get(summary.name, []),
                     before_ran=before_ran,
                     after_ran=ran_now.get(summary.name, set()),
                 )
@@ -398,3 +398,11 @@ def _resolved(finding: StoredFinding, first_seen: datetime | None) -> ResolvedFi
 def _chunks(items: Sequence[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield list(items[start : start + _CHUNK])
+
+
+def _by_server(findings: Iterable[StoredFinding]) -> dict[str, list[StoredFinding]]:
+    """Findings grouped by server, in their order."""
+    grouped: dict[str, list[StoredFinding]] = {}
+    for finding in findings:
+        grouped.setdefault(finding.server, []).append(finding)
+    return grouped
