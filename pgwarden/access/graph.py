@@ -21,7 +21,7 @@ PostgreSQL semantics, versions 11-17:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import pairwise
@@ -157,6 +157,8 @@ class RoleGraph:
         # held through membership is ever one SET ROLE away.
         self.always_inherits: bool = not self._set_only
         self._holders: dict[str, dict[str, RolePath]] = {}
+        self._leads_to: dict[str, frozenset[str]] = {}
+        self._reverse_usable: dict[str, list[str]] | None = None
         self._settable: dict[str, dict[str, RolePath]] = {}
         self._paths: dict[tuple[str, str, int], tuple[RolePath, ...]] = {}
         self._user_names: dict[str, frozenset[str]] = {}
@@ -283,23 +285,94 @@ class RoleGraph:
         return self._paths[key]
 
     def _search(self, role: str, holder: str, limit: int) -> tuple[RolePath, ...]:
-        found: list[RolePath] = []
-        steps = 0
-        stack: list[tuple[str, ...]] = [(role,)]
-        while stack and len(found) < limit and steps < _MAX_STEPS:
-            path = stack.pop()
-            steps += 1
-            for nxt in reversed(self._usable.get(path[-1], ())):
-                if nxt in path:
+        """Up to ``limit`` paths: the shortest, then depth-first from each of the role's
+        own groups in turn, so that every grant by which the role leads to ``holder``
+        starts one (a REVOKE of each path's first grant then cuts every way in) when
+        there are no more of them than ``limit``.
+
+        Only roles that lead to ``holder`` are stepped to: a search never wanders into
+        the rest of the graph (on a lattice of a thousand roles, it wandered 20,000
+        steps for each member and group, and missed the shortest way in).
+        """
+        reaching = self._reaching(holder)
+
+        def onward(current: str) -> list[str]:
+            return [n for n in self._usable.get(current, ()) if n == holder or n in reaching]
+
+        found: dict[tuple[str, ...], RolePath] = {}
+        shortest = self._shortest(role, holder, onward)
+        if shortest is not None:
+            found[shortest.path] = shortest
+        budget = [_MAX_STEPS]
+        walks = [self._walks((role, first), holder, onward, budget) for first in onward(role)]
+        while walks and len(found) < limit:
+            for walk in list(walks):
+                path = next(walk, None)
+                if path is None:
+                    walks.remove(walk)
                     continue
-                extended = (*path, nxt)
+                found.setdefault(path.path, path)
+                if len(found) >= limit:
+                    break
+        return tuple(
+            sorted(found.values(), key=lambda p: (len(p.path), p.mode != "inherit", p.path))
+        )
+
+    def _walks(
+        self,
+        start: tuple[str, ...],
+        holder: str,
+        onward: Callable[[str], list[str]],
+        budget: list[int],
+    ) -> Iterator[RolePath]:
+        """The usable paths that begin with ``start`` and end at ``holder``, depth-first,
+        while the shared step ``budget`` lasts."""
+        stack = [start]
+        while stack and budget[0] > 0:
+            path = stack.pop()
+            budget[0] -= 1
+            if path[-1] == holder:
+                classified = self.classify(path)
+                if classified is not None:
+                    yield classified
+                continue
+            for nxt in reversed(onward(path[-1])):
+                if nxt not in path:
+                    stack.append((*path, nxt))
+
+    def _shortest(
+        self, role: str, holder: str, onward: Callable[[str], list[str]]
+    ) -> RolePath | None:
+        """A shortest path from ``role`` to ``holder`` (breadth-first), if it is usable."""
+        parent: dict[str, str | None] = {role: None}
+        queue = deque([role])
+        while queue:
+            current = queue.popleft()
+            for nxt in onward(current):
+                if nxt in parent:
+                    continue
+                parent[nxt] = current
                 if nxt == holder:
-                    classified = self.classify(extended)
-                    if classified is not None:
-                        found.append(classified)
-                else:
-                    stack.append(extended)
-        return tuple(sorted(found, key=lambda p: (len(p.path), p.mode != "inherit", p.path)))
+                    path = [nxt]
+                    step: str | None = current
+                    while step is not None:
+                        path.append(step)
+                        step = parent[step]
+                    return self.classify(tuple(reversed(path)))
+                queue.append(nxt)
+        return None
+
+    def _reaching(self, holder: str) -> frozenset[str]:
+        """Every role with a membership path to ``holder`` along usable grants (one walk
+        backwards per holder, cached)."""
+        cached = self._leads_to.get(holder)
+        if cached is None:
+            if self._reverse_usable is None:
+                self._reverse_usable = self._reversed(self._usable)
+            found = self._reach({holder}, self._reverse_usable)
+            found.discard(holder)
+            cached = self._leads_to[holder] = frozenset(found)
+        return cached
 
     def set_paths(self, role: str, target: str) -> tuple[RolePath, ...]:
         """The paths along which ``role`` may ``SET ROLE`` to ``target`` (SET all the way).

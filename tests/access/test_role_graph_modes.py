@@ -60,3 +60,39 @@ def test_options_of_one_pair_add_up_and_admin_only_gives_nothing() -> None:
     assert "f" not in graph.holders("e")
     assert graph.any_path("e", "f") == ("e", "f")
     assert graph.names == {"a", "b", "c", "d", "e", "f"}
+
+
+def _lattice(layers: int = 10, width: int = 100, fan: int = 5) -> list[Membership]:
+    """``layers`` layers of ``width`` roles, each a member of ``fan`` roles of the layer
+    above; the top layer in ``top``: exponentially many ways from the bottom to ``top``."""
+    grants = [
+        Membership(
+            member=f"L{i:02d}_{j:03d}", role=f"L{i - 1:02d}_{(j * 7 + k * 13 + i) % width:03d}"
+        )
+        for i in range(1, layers)
+        for j in range(width)
+        for k in range(fan)
+    ]
+    return grants + [Membership(member=f"L00_{j:03d}", role="top") for j in range(width)]
+
+
+def test_a_lattice_shows_the_shortest_way_and_every_first_grant() -> None:
+    # The bottom role reaches pg_read_all_data through one short chain, named after
+    # the lattice's groups, and reaches top through each of its five groups: the paths
+    # hold the short chain, and a path through every one of the five (so revoking each
+    # path's first grant cuts every way in).
+    bottom = "L09_000"
+    graph = RoleGraph(
+        [
+            *_lattice(),
+            Membership(member=bottom, role="zz_chain"),
+            Membership(member="zz_chain", role="pg_read_all_data"),
+        ]
+    )
+    [short] = graph.paths(bottom, "pg_read_all_data")
+    assert short.path == (bottom, "zz_chain", "pg_read_all_data")
+    to_top = graph.paths(bottom, "top")
+    firsts = {p.edges[0][1] for p in to_top}
+    groups = {m.role for m in _lattice() if m.member == bottom}
+    assert firsts == groups and len(groups) == 5
+    assert all(p.path[-1] == "top" and len(p.path) == 11 for p in to_top)
