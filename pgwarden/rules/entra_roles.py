@@ -12,9 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pgwarden.access.holdings import Holding, direct_holders, direct_holdings
-from pgwarden.access.remediation import in_database, revoke_membership, sql_comment
+from pgwarden.access.remediation import (
+    capped_blocks,
+    in_database,
+    revoke_membership,
+    sql_comment,
+)
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import MAX_LISTED, put_capped
+from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_targets
 from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import Role, ServerSnapshot
 from pgwarden.rules.base import (
@@ -289,11 +294,12 @@ class EntraGroupSpansApps(Rule):
             if len(reached) < 2:
                 continue
             own_app = tenancy.role_apps.get(group.name)
-            blocks: list[str] = []
+            app_blocks: list[list[str]] = []
             for app, databases in sorted(reached.items()):
                 if app == own_app:
                     continue
-                blocks.append(sql_comment(f"to keep the group out of app {app!r}:"))
+                blocks = [sql_comment(f"to keep the group out of app {app!r}:")]
+                app_blocks.append(blocks)
                 cuts = {
                     holder
                     for through in databases.values()
@@ -310,13 +316,19 @@ class EntraGroupSpansApps(Rule):
                         for h in direct_holdings(tenancy, group.name, database)
                     )
             apps = sorted(reached)
+            # However many apps the group spans: the first few blocks, and a count.
+            script = capped_blocks(
+                (list(dict.fromkeys(b)) for b in app_blocks),
+                len(app_blocks),
+                "one for each other app the evidence names",
+            )
             yield Verdict(
                 resource=f"role/{group.name}",
                 principal=f"role/{group.name}",
                 app=own_app,
                 message=f"Entra group {group.name!r} holds privileges in the databases of "
-                f"{len(apps)} apps ({', '.join(map(repr, apps))}): every member of the group "
-                "reaches them all",
+                f"{len(apps)} apps ({summarize_targets([repr(a) for a in apps])}): every "
+                "member of the group reaches them all",
                 evidence={
                     "role": group.name,
                     "entra_kind": group.entra_kind,
@@ -337,7 +349,7 @@ class EntraGroupSpansApps(Rule):
                         for app, dbs in sorted(reached.items())
                     },
                 },
-                remediation="\n".join(dict.fromkeys(blocks)) if blocks else None,
+                remediation="\n".join(dict.fromkeys(script)) if app_blocks else None,
             )
 
 
