@@ -205,10 +205,16 @@ def _told_case(
     return "skipped"
 
 
+# Findings spelt out in one test case (one rule and resource): a database that
+# thousands of logins reach is one case, not megabytes of one.
+MAX_DETAILS_PER_CASE = 20
+
+
 def _details(rule: RuleInfo, findings: list[Finding]) -> str:
-    """Every finding on this rule and resource, with its evidence and fix."""
+    """The findings on this rule and resource (the first ``MAX_DETAILS_PER_CASE``, then
+    a count of the rest), with their evidence and fix."""
     blocks = [f"{rule.id}: {rule.title}"]
-    for finding in findings:
+    for finding in findings[:MAX_DETAILS_PER_CASE]:
         lines = [f"[{finding.status} · {finding.severity}] {finding.message}"]
         if finding.app is not None:
             lines.append(f"app: {finding.app}")
@@ -228,6 +234,12 @@ def _details(rule: RuleInfo, findings: list[Finding]) -> str:
             lines.append(f"fix:\n{finding.remediation or rule.remediation}")
         lines.append(f"fingerprint: {finding.fingerprint}")
         blocks.append("\n".join(lines))
+    if len(findings) > MAX_DETAILS_PER_CASE:
+        rest = len(findings) - MAX_DETAILS_PER_CASE
+        blocks.append(
+            f"... and {rest:,} more finding(s) of {rule.id} on this resource: the JSON and "
+            "HTML reports hold every one"
+        )
     return "\n\n".join(blocks)
 
 

@@ -9,7 +9,12 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from junitparser.junitparser import Result
 
 from pgwarden.model.results import Results
-from pgwarden.reports.junit import MAX_CASES_PER_RULE, RULE_CASE, render_junit
+from pgwarden.reports.junit import (
+    MAX_CASES_PER_RULE,
+    MAX_DETAILS_PER_CASE,
+    RULE_CASE,
+    render_junit,
+)
 from tests.reports.conftest import HOSTILE, large_results
 
 
@@ -109,3 +114,32 @@ def test_a_rule_with_hundreds_of_resources_has_a_bounded_number_of_cases(
         if name != RULE_CASE
     )
     assert counted == len({(f.rule_id, f.resource) for f in many.findings})
+
+
+def test_a_resource_thousands_of_principals_reach_is_one_bounded_case(
+    results: Results, tmp_path: Path
+) -> None:
+    # One database that 500 logins can reach: 500 findings on one rule and resource,
+    # one case that spells out the first few and counts the rest.
+    [first] = [f for f in results.findings if f.status == "fail"][:1]
+    many = results.model_copy(
+        update={
+            "findings": tuple(
+                first.model_copy(
+                    update={"principal": f"role/login{n:04d}", "fingerprint": f"fp{n}"}
+                )
+                for n in range(500)
+            )
+        }
+    )
+    xml = parse(render_junit(many), tmp_path)
+    [failure] = [
+        r
+        for (_suite, _rule, name), rs in cases(xml).items()
+        if name != RULE_CASE
+        for r in rs
+        if isinstance(r, Failure)
+    ]
+    text = failure.text or ""
+    assert text.count("fingerprint: ") == MAX_DETAILS_PER_CASE
+    assert f"... and {500 - MAX_DETAILS_PER_CASE} more finding(s) of {first.rule_id}" in text
