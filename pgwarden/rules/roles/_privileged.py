@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from operator import attrgetter
 
 from pgwarden.access.graph import RolePath
-from pgwarden.access.remediation import revoke_membership, sql_comment
+from pgwarden.access.remediation import revoke_count, revoke_membership, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import Role
 from pgwarden.rules.base import ServerContext, Verdict
@@ -80,21 +80,29 @@ def cut_script(
     lines = [sql_comment(describe)]
     for member, role in cuts:
         lines.extend(revoke_membership(tenancy.graph, member, role, tenancy.version_num))
+    # Deep chains offer a cut at every grant of every path: the nearest few are
+    # written, the rest only counted (writing them all cost a finding its paths times
+    # their length in statements).
     alternatives: list[str] = []
+    left = 0
+    seen = set(cuts)
     for path in paths:
         for member, role in path.edges:
-            if (member, role) in cuts:
+            if (member, role) in seen:
+                continue
+            seen.add((member, role))
+            if len(alternatives) >= MAX_ALTERNATIVES:
+                left += revoke_count(tenancy.graph, member, role, tenancy.version_num)
                 continue
             for statement in revoke_membership(tenancy.graph, member, role, tenancy.version_num):
                 alternatives.append(sql_comment(f"or, for every member of {member!r}: {statement}"))
-    alternatives = list(dict.fromkeys(alternatives))
-    # Deep chains offer a cut at every grant of every path: the nearest few are enough.
     if len(alternatives) > MAX_ALTERNATIVES:
-        left = len(alternatives) - MAX_ALTERNATIVES
-        alternatives = [
-            *alternatives[:MAX_ALTERNATIVES],
-            sql_comment(f"… and {left} more grants further along the chains could be cut"),
-        ]
+        left += len(alternatives) - MAX_ALTERNATIVES
+        alternatives = alternatives[:MAX_ALTERNATIVES]
+    if left:
+        alternatives.append(
+            sql_comment(f"… and {left} more grants further along the chains could be cut")
+        )
     return list(dict.fromkeys(lines + alternatives)), cuts
 
 

@@ -41,14 +41,14 @@ MEMBERSHIPS_QUERY = (
 
 def _membership_rows(tenancy: Tenancy, paths: Sequence[RolePath]) -> list[dict[str, object]]:
     """The pg_auth_members rows behind ``paths``: what an auditor can check by hand."""
-    rows: list[dict[str, object]] = []
+    rows: dict[tuple[str, str, str | None], dict[str, object]] = {}
     for path in paths:
         for member, role in path.edges:
             for grant in tenancy.graph.grants(member, role):
-                row = grant.model_dump()
-                if row not in rows:
-                    rows.append(row)
-    return rows
+                key = (grant.member, grant.role, grant.grantor)
+                if key not in rows:
+                    rows[key] = grant.model_dump()
+    return list(rows.values())
 
 
 class AppRoleInPrivilegedRole(Rule):
