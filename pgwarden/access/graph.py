@@ -238,6 +238,21 @@ class RoleGraph:
         self._holders[role] = result
         return result
 
+    def usable_groups(self, role: str) -> tuple[frozenset[str], frozenset[str]]:
+        """The roles whose privileges ``role`` can use (``role`` excluded): those it
+        inherits, and those only a ``SET ROLE`` reaches. ``holders`` without the paths,
+        and not kept: asked for every login of a server, a path to every group each
+        one reaches, kept, grew with roles times groups times the depth of the graph."""
+        inherited = self._reach({role}, self._inherit)
+        set_only: set[str] = set()
+        if not self._set_only.isdisjoint(inherited):
+            for target in self._reach({role}, self._set) - inherited:
+                set_only |= self._reach({target}, self._inherit)
+            set_only -= inherited
+        inherited.discard(role)
+        set_only.discard(role)
+        return frozenset(inherited), frozenset(set_only)
+
     def settable(self, role: str) -> dict[str, RolePath]:
         """Every role ``role`` may ``SET ROLE`` to (and so take its attributes from)."""
         cached = self._settable.get(role)

@@ -96,11 +96,8 @@ class DatabaseReach:
     def of(self, role: str, limit: int) -> Reach:
         """The databases ``role`` can log in to other than through PUBLIC: the first
         ``limit`` and how many; and how many PUBLIC opens to every role."""
-        holders = self._graph.holders(role)
         # Only groups reached by inheritance count at login (grants.can_connect).
-        groups = frozenset(
-            name for name, path in holders.items() if name != role and path.mode != "set role"
-        )
+        groups, _set_only = self._graph.usable_groups(role)
         opened = self._groups(groups)
         own = sorted(self._sources.get(role, ()))
         extra = [d for d in own if d not in opened.members]

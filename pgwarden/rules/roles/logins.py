@@ -109,7 +109,8 @@ def _evidence(tenancy: Tenancy, name: str, role: Role) -> dict[str, object]:
         "connection_limit": role.connection_limit,
         "valid_until": role.valid_until,
     }
-    groups = sorted(tenancy.graph.holders(name).keys() - {name})
+    inherited, set_only = tenancy.graph.usable_groups(name)
+    groups = sorted(inherited | set_only)
     put_capped(
         evidence,
         "member_of",
