@@ -157,7 +157,7 @@ class RoleGraph:
         # held through membership is ever one SET ROLE away.
         self.always_inherits: bool = not self._set_only
         self._holders: dict[str, dict[str, RolePath]] = {}
-        self._leads_to: dict[str, frozenset[str]] = {}
+        self._distances: dict[str, dict[str, int]] = {}
         self._reverse_usable: dict[str, list[str]] | None = None
         self._settable: dict[str, dict[str, RolePath]] = {}
         self._paths: dict[tuple[str, str, int], tuple[RolePath, ...]] = {}
@@ -309,13 +309,13 @@ class RoleGraph:
         the rest of the graph (on a lattice of a thousand roles, it wandered 20,000
         steps for each member and group, and missed the shortest way in).
         """
-        reaching = self._reaching(holder)
+        reaching = self._toward(holder)
 
         def onward(current: str) -> list[str]:
             return [n for n in self._usable.get(current, ()) if n == holder or n in reaching]
 
         found: dict[tuple[str, ...], RolePath] = {}
-        shortest = self._shortest(role, holder, onward)
+        shortest = self._shortest(role, holder)
         if shortest is not None:
             found[shortest.path] = shortest
         budget = [_MAX_STEPS]
@@ -355,38 +355,35 @@ class RoleGraph:
                 if nxt not in path:
                     stack.append((*path, nxt))
 
-    def _shortest(
-        self, role: str, holder: str, onward: Callable[[str], list[str]]
-    ) -> RolePath | None:
-        """A shortest path from ``role`` to ``holder`` (breadth-first), if it is usable."""
-        parent: dict[str, str | None] = {role: None}
-        queue = deque([role])
-        while queue:
-            current = queue.popleft()
-            for nxt in onward(current):
-                if nxt in parent:
-                    continue
-                parent[nxt] = current
-                if nxt == holder:
-                    path = [nxt]
-                    step: str | None = current
-                    while step is not None:
-                        path.append(step)
-                        step = parent[step]
-                    return self.classify(tuple(reversed(path)))
-                queue.append(nxt)
-        return None
+    def _shortest(self, role: str, holder: str) -> RolePath | None:
+        """A shortest path from ``role`` to ``holder``, if it is usable: of several, the
+        first in name order, each step to the first group one step nearer the holder
+        (``_toward``: the distances, found once for every role)."""
+        distance = self._toward(holder)
+        if role not in distance:
+            return None
+        path = [role]
+        while path[-1] != holder:
+            nearer = distance[path[-1]] - 1
+            path.append(next(n for n in self._usable[path[-1]] if distance.get(n) == nearer))
+        return self.classify(tuple(path))
 
-    def _reaching(self, holder: str) -> frozenset[str]:
-        """Every role with a membership path to ``holder`` along usable grants (one walk
-        backwards per holder, cached)."""
-        cached = self._leads_to.get(holder)
+    def _toward(self, holder: str) -> dict[str, int]:
+        """How many grants from ``holder`` each role with a membership path to it along
+        usable grants is (``holder``: 0; one walk backwards per holder, cached)."""
+        cached = self._distances.get(holder)
         if cached is None:
             if self._reverse_usable is None:
                 self._reverse_usable = self._reversed(self._usable)
-            found = self._reach({holder}, self._reverse_usable)
-            found.discard(holder)
-            cached = self._leads_to[holder] = frozenset(found)
+            cached = {holder: 0}
+            queue = deque([holder])
+            while queue:
+                current = queue.popleft()
+                for member in self._reverse_usable.get(current, ()):
+                    if member not in cached:
+                        cached[member] = cached[current] + 1
+                        queue.append(member)
+            self._distances[holder] = cached
         return cached
 
     def set_paths(self, role: str, target: str) -> tuple[RolePath, ...]:

@@ -176,8 +176,10 @@ class Tenancy:
 
     def is_principal(self, role: str) -> bool:
         """A role whose access is judged by itself: an app role, or a login of no app."""
-        if role in self.role_apps:
-            return True
+        # A set lookup: asked for every role of every path of every finding.
+        return role in self.role_apps or role in self._principal_names
+
+    def _judged_by_itself(self, role: str) -> bool:
         found = self.roles.get(role)
         return found is not None and found.login and not self.is_non_tenant(role)
 
@@ -191,7 +193,9 @@ class Tenancy:
     @cached_property
     def principals(self) -> tuple[str, ...]:
         """Every role judged by itself (app roles, logins of no app), sorted."""
-        return tuple(sorted(r for r in self.roles if self.is_principal(r)))
+        return tuple(
+            sorted(r for r in self.roles if r in self.role_apps or self._judged_by_itself(r))
+        )
 
     @cached_property
     def _principal_names(self) -> frozenset[str]:
