@@ -1,10 +1,22 @@
 """SARIF 2.1.0 (``--sarif``): for GitHub code scanning and other SARIF consumers.
 
-One run per server, each with ``automationDetails.id = pgwarden/<server>/``, so the
-alerts of scheduled scans of different servers stay apart in code scanning. A live
-resource has no file, so every result points at the block of the tenancy map that
-declares its app (or its server): that is where the owners' intent is written down,
-and GitHub needs a physical location. The resource itself is the logical location.
+Up to 20 servers, one run per server, each with ``automationDetails.id =
+pgwarden/<server>/``, so the alerts of scheduled scans of different servers stay apart
+in code scanning. GitHub refuses a file of more than 20 runs, so a larger fleet is
+told in exactly 20 runs, ``pgwarden/servers-NN-of-20/`` (NN from 01): a server goes to
+run ``crc32(name) % 20 + 1``, which other servers coming or going never change, so each
+alert keeps its category from scan to scan (a part scanned with ``--shard I/N`` puts
+``shard-I-of-N/`` before ``servers-``, so the parts' files can be uploaded side by
+side). All 20 are written, an empty one too: uploading it closes the alerts of servers
+no longer scanned. Such a run lists its servers in its properties, every result names
+its server (the logical location's ``fullyQualifiedName``, the fingerprint) and every
+notification begins with it; its ``driver.rules`` holds only the rules its results and
+notifications name, ``ruleIndex`` counting in that list, so the catalogue is not
+repeated twenty times. A run of one server keeps the whole catalogue, as it always has.
+
+A live resource has no file, so every result points at the block of the tenancy map
+that declares its app (or its server): that is where the owners' intent is written
+down, and GitHub needs a physical location. The resource itself is the logical location.
 
 Findings with status ``error`` are not results (nothing was found, something could
 not be looked at): they make the run's ``executionSuccessful`` false and appear as
@@ -17,9 +29,12 @@ the evidence of compliance belongs to the JSON, CSV and HTML reports.
 GitHub rejects a run with more than 25,000 results and an upload over 10 MB gzipped,
 and of a run it accepts it keeps only 5,000 results (not necessarily the most severe).
 So a run lists at most 5,000 results: the most severe findings one by one, and for
-each rule whose findings did not all fit, one more result that tells the rest as one
-story (how many, the first of them, the fix), with a fingerprint of its own per rule
-and server. A notification says how many findings are not listed one by one.
+each rule and server whose findings did not all fit, one more result that tells the
+rest as one story (how many, on which server, the first of them, the fix), with a
+fingerprint of its own per rule and server. A notification says how many findings are
+not listed one by one. A log that is still over 10 MB gzipped with nothing but those
+stories, or a run with more than 25,000 of them, is not written: GitHub would refuse
+it (see ``TooLargeForGitHub``).
 
 The log is encoded a result at a time, each built just before it is encoded, so
 rendering holds the finished file rather than a tree of dictionaries for every result.
@@ -35,7 +50,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,7 +59,15 @@ from urllib.parse import quote
 import pydantic_core
 
 from pgwarden.gcpause import collector_paused
-from pgwarden.model.results import Finding, Results, RuleInfo, ServerSummary, fingerprint
+from pgwarden.model.errors import UsageError
+from pgwarden.model.results import (
+    Coverage,
+    Finding,
+    Results,
+    RuleInfo,
+    ServerSummary,
+    fingerprint,
+)
 from pgwarden.reports.rule_groups import EXAMPLES, first_sentence, where
 from pgwarden.reports.view import (
     family_name,
@@ -65,6 +88,11 @@ PLACEHOLDER_CONFIG_URI = "pgwarden.toml"
 # accepts, not necessarily the most severe: pgwarden keeps 5,000 itself, choosing.
 MAX_RESULTS_PER_RUN = 5_000
 MAX_GZIPPED_BYTES = 10 * 1024 * 1024
+# A run with more results than this is rejected, not cut (GitHub's "Results per run").
+MAX_RESULTS_ACCEPTED = 25_000
+# GitHub code scanning rejects a SARIF file with more runs than this ("Runs per file:
+# 20" in its documented upload limits): a larger fleet shares 20 runs.
+MAX_RUNS = 20
 
 LEVELS: dict[str, str] = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
 # GitHub maps security-severity to its own labels: critical from 9.0, high from 7.0,
@@ -79,8 +107,22 @@ SECURITY_SEVERITY: dict[str, str] = {
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:/")
 
 
+class TooLargeForGitHub(UsageError):
+    """The log would break one of GitHub code scanning's upload limits even cut down.
+
+    Raised rather than the file written with a warning: a CI job uploads the file in its
+    next step, GitHub refuses it (at upload, or while processing it after the step has
+    passed) and the alerts silently stay as the last scan left them. A warning line in a
+    long log is easily missed; a failed step that says what to do is not. The formats
+    written before SARIF are on disk, and the CLI prints this one line (exit code 2).
+    """
+
+
 def render_sarif(results: Results, *, cwd: Path | None = None) -> bytes:
-    """The results as a SARIF 2.1.0 log in UTF-8; ``cwd`` anchors the config file's URI."""
+    """The results as a SARIF 2.1.0 log in UTF-8; ``cwd`` anchors the config file's URI.
+
+    Raises ``TooLargeForGitHub`` when no cut of the log fits GitHub's limits.
+    """
     with collector_paused():
         return _render(results, cwd)
 
@@ -89,8 +131,6 @@ def _render(results: Results, cwd: Path | None) -> bytes:
     base = (cwd or Path.cwd()).resolve()
     uri = config_uri(results.scan.config, base)
     rules = rules_by_id(results)
-    rule_index = {rule_id: index for index, rule_id in enumerate(rules)}
-    descriptors = [_rule_descriptor(rule) for rule in rules.values()]
     by_server: dict[str, list[Finding]] = {name: [] for name in server_names(results)}
     # Sorted out once: each run's notifications and success flag need its errors.
     errors: dict[str, list[Finding]] = {name: [] for name in by_server}
@@ -99,30 +139,156 @@ def _render(results: Results, cwd: Path | None) -> bytes:
             errors[finding.server].append(finding)
         elif is_current(finding) and not is_pass(finding):
             by_server[finding.server].append(finding)
+    # Likewise the coverage entries in error and the summaries, a pass each, rather
+    # than a pass over all of them for every server.
+    failed: dict[str, list[Coverage]] = {}
+    for entry in results.coverage:
+        if entry.outcome == "error":
+            failed.setdefault(entry.server, []).append(entry)
+    summaries: dict[str, ServerSummary] = {}
+    for summary in results.servers:
+        summaries.setdefault(summary.name, summary)
     # A results document without servers still yields one (empty) run.
-    names = list(by_server) or [""]
-    found = {name: len(by_server.get(name, ())) for name in names}
-    log = _Log(results, descriptors, rule_index, _Locator(results, uri), found, errors)
-    # Sorted once, most severe first; cutting to fit is then slicing.
-    ordered = {name: most_severe_first(by_server.get(name, ())) for name in names}
-    keep = {name: _within_count(ordered[name], MAX_RESULTS_PER_RUN) for name in names}
+    plans = _plan_runs(list(by_server) or [""], results.scan.shard)
+    grouped = len(by_server) > MAX_RUNS
+    catalogue = _Catalogue(rules)
+    runs = []
+    for automation_id, servers in plans:
+        # Most severe first, sorted once; cutting to fit is then slicing.
+        if len(servers) == 1:
+            ordered = most_severe_first(by_server.get(servers[0], ()))
+        else:
+            ordered = most_severe_first([f for s in servers for f in by_server[s]])
+        run_errors = {s: errors.get(s, []) for s in servers}
+        run_failed = {s: failed.get(s, []) for s in servers}
+        if grouped:
+            named = {f.rule_id for f in ordered}
+            named.update(f.rule_id for listed in run_errors.values() for f in listed)
+            named.update(c.rule_id for listed in run_failed.values() for c in listed)
+            rule_ids = [rule_id for rule_id in rules if rule_id in named]
+        else:
+            rule_ids = list(rules)
+        runs.append(
+            _Run(
+                automation_id,
+                servers,
+                grouped,
+                ordered,
+                run_errors,
+                run_failed,
+                catalogue.descriptors(rule_ids),
+                {rule_id: index for index, rule_id in enumerate(rule_ids)},
+            )
+        )
+    for run in runs:
+        # Cut to the bone, a run tells each server's rule once: too many only if it has
+        # more findings than GitHub accepts results (counting them costs a pass).
+        if len(run.ordered) <= MAX_RESULTS_ACCEPTED:
+            continue
+        stories = len({(f.server, f.rule_id) for f in run.ordered})
+        if stories > MAX_RESULTS_ACCEPTED:
+            raise TooLargeForGitHub(
+                f"--sarif: run {run.automation_id} would hold {stories:,} results even with "
+                f"each rule's findings on each server told as one, over the "
+                f"{MAX_RESULTS_ACCEPTED:,} GitHub code scanning accepts in a run; " + _SPLIT_ADVICE
+            )
+    log = _Log(results, _Locator(results, uri), summaries, runs, rules)
+    keep = [_within_count(run.ordered, MAX_RESULTS_PER_RUN) for run in runs]
     while True:
-        document = log.document({name: _kept(ordered[name], keep[name], rules) for name in names})
+        document = log.document(keep)
         size = _gzipped_size(document)
-        if size <= MAX_GZIPPED_BYTES or not any(keep.values()):
+        if size <= MAX_GZIPPED_BYTES:
             return document
+        if not any(keep):
+            raise TooLargeForGitHub(
+                f"--sarif: the SARIF log would be {size / (1024 * 1024):.1f} MB gzipped even "
+                f"with each rule's findings on each server told as one result, over the "
+                f"{MAX_GZIPPED_BYTES // (1024 * 1024)} MB GitHub code scanning accepts; "
+                + _SPLIT_ADVICE
+            )
         ratio = MAX_GZIPPED_BYTES / size * 0.95
-        keep = {
-            name: _within_count(ordered[name], int(count * ratio)) for name, count in keep.items()
-        }
+        keep = [
+            _within_count(run.ordered, int(count * ratio))
+            for run, count in zip(runs, keep, strict=True)
+        ]
+
+
+_SPLIT_ADVICE = (
+    "scan the fleet in shards (--shard I/N) and upload one SARIF file per shard "
+    "(the JSON report holds every finding)"
+)
+
+
+def _plan_runs(names: list[str], shard: str | None) -> list[tuple[str, list[str]]]:
+    """Each run's ``automationDetails.id`` and servers, in the order written.
+
+    Up to ``MAX_RUNS`` servers, a run each. More share ``MAX_RUNS`` runs, a server in run
+    ``crc32(name) % MAX_RUNS``: where it goes depends on its name alone, so servers coming
+    or going never move another, and its alerts keep their category.
+    """
+    if len(names) <= MAX_RUNS:
+        return [(f"pgwarden/{name}/" if name else "pgwarden/", [name]) for name in names]
+    groups: list[list[str]] = [[] for _ in range(MAX_RUNS)]
+    for name in names:
+        groups[zlib.crc32(name.encode("utf-8")) % MAX_RUNS].append(name)
+    prefix = "pgwarden/"
+    if shard:
+        index, _, count = shard.partition("/")
+        prefix += f"shard-{index}-of-{count}/"
+    width = len(str(MAX_RUNS))
+    return [
+        (f"{prefix}servers-{number:0{width}d}-of-{MAX_RUNS}/", servers)
+        for number, servers in enumerate(groups, start=1)
+    ]
+
+
+class _Catalogue:
+    """Rule descriptors, each built once however many runs list it."""
+
+    def __init__(self, rules: dict[str, RuleInfo]) -> None:
+        self.rules = rules
+        self.built: dict[str, dict[str, Any]] = {}
+
+    def descriptors(self, rule_ids: Iterable[str]) -> list[dict[str, Any]]:
+        listed = []
+        for rule_id in rule_ids:
+            descriptor = self.built.get(rule_id)
+            if descriptor is None:
+                descriptor = self.built[rule_id] = _rule_descriptor(self.rules[rule_id])
+            listed.append(descriptor)
+        return listed
+
+
+class _Run:
+    """One run: its servers, their findings most severe first, errors and rules."""
+
+    def __init__(
+        self,
+        automation_id: str,
+        servers: list[str],
+        grouped: bool,
+        ordered: list[Finding],
+        errors: dict[str, list[Finding]],
+        failed: dict[str, list[Coverage]],
+        descriptors: list[dict[str, Any]],
+        rule_index: dict[str, int],
+    ) -> None:
+        self.automation_id = automation_id
+        self.servers = servers
+        self.grouped = grouped
+        self.ordered = ordered
+        self.errors = errors
+        self.failed = failed
+        self.descriptors = descriptors
+        self.rule_index = rule_index
 
 
 def _within_count(ordered: Sequence[Finding], limit: int) -> int:
     """How many of ``ordered`` to list one by one so that they, with one result per rule
-    for the rest, are at most ``limit`` results."""
+    and server for the rest, are at most ``limit`` results."""
     keep = min(len(ordered), limit)
     while keep > 0:
-        told = len({f.rule_id for f in ordered[keep:]})
+        told = len({(f.server, f.rule_id) for f in ordered[keep:]})
         if keep + told <= limit:
             break
         keep = max(0, limit - told)
@@ -131,12 +297,15 @@ def _within_count(ordered: Sequence[Finding], limit: int) -> int:
 
 def _kept(
     ordered: Sequence[Finding], keep: int, rules: dict[str, RuleInfo]
-) -> tuple[Sequence[Finding], list[tuple[RuleInfo, list[Finding]]]]:
-    """The first ``keep`` findings, and the rest grouped by rule (one result each)."""
-    rest: dict[str, list[Finding]] = {}
+) -> tuple[Sequence[Finding], list[tuple[str, RuleInfo, list[Finding]]]]:
+    """The first ``keep`` findings, and the rest grouped by server and rule (one result
+    each)."""
+    rest: dict[tuple[str, str], list[Finding]] = {}
     for finding in ordered[keep:]:
-        rest.setdefault(finding.rule_id, []).append(finding)
-    return ordered[:keep], [(rules[rule_id], group) for rule_id, group in rest.items()]
+        rest.setdefault((finding.server, finding.rule_id), []).append(finding)
+    return ordered[:keep], [
+        (server, rules[rule_id], group) for (server, rule_id), group in rest.items()
+    ]
 
 
 def _gzipped_size(document: bytes) -> int:
@@ -159,54 +328,45 @@ def _gzipped_size(document: bytes) -> int:
 
 
 class _Log:
-    """The SARIF log as JSON in UTF-8, for the findings kept on each server."""
+    """The SARIF log as JSON in UTF-8, for the findings kept in each run."""
 
     def __init__(
         self,
         results: Results,
-        descriptors: list[dict[str, Any]],
-        rule_index: dict[str, int],
         locate: _Locator,
-        found: dict[str, int],
-        errors: dict[str, list[Finding]],
+        summaries: dict[str, ServerSummary],
+        runs: list[_Run],
+        rules: dict[str, RuleInfo],
     ) -> None:
         self.results = results
-        self.descriptors = descriptors
-        self.rule_index = rule_index
         self.locate = locate
-        self.found = found
-        self.errors = errors
+        self.summaries = summaries
+        self.runs = runs
+        self.rules = rules
 
-    def document(
-        self, kept: dict[str, tuple[Sequence[Finding], list[tuple[RuleInfo, list[Finding]]]]]
-    ) -> bytes:
+    def document(self, keep: list[int]) -> bytes:
         """The same bytes as ``json.dumps`` of the whole log, compact, and a final newline.
 
-        ``kept``: per server, the findings listed one by one and, per rule, the rest
-        (told as one result each).
+        ``keep``: per run, how many of its findings (most severe first) are listed one by
+        one; the rest are told as one result per server and rule.
         """
         document = io.BytesIO()
         document.write(_utf8('{"$schema":' + _dumps(SARIF_SCHEMA) + ',"version":"2.1.0","runs":['))
-        for number, (server, (findings, told)) in enumerate(kept.items()):
-            head, properties = _run(
-                self.results,
-                server,
-                len(findings),
-                self.found,
-                self.descriptors,
-                self.rule_index,
-                self.errors.get(server, []),
-            )
+        for number, (run, count) in enumerate(zip(self.runs, keep, strict=True)):
+            findings, told = _kept(run.ordered, count, self.rules)
+            head, properties = _run(self.results, run, len(findings), self.summaries)
             # The run's last two keys are its results and properties.
             document.write(_utf8(("," if number else "") + _dumps(head)[:-1] + ',"results":['))
             for index, finding in enumerate(findings):
                 if index:
                     document.write(b",")
-                document.write(_result(finding, self.locate, self.rule_index))
-            for index, (rule, group) in enumerate(told):
+                document.write(_result(finding, self.locate, run.rule_index))
+            for index, (server, rule, group) in enumerate(told):
                 if index or findings:
                     document.write(b",")
-                document.write(_told_result(server, rule, group, self.locate, self.rule_index))
+                document.write(
+                    _told_result(server, rule, group, self.locate, run.rule_index, run.grouped)
+                )
             document.write(_utf8('],"properties":' + _dumps(properties) + "}"))
         document.write(b"]}\n")
         # getvalue hands over the buffer without copying it.
@@ -219,15 +379,18 @@ def _told_result(
     group: Sequence[Finding],
     locate: _Locator,
     rule_index: dict[str, int],
+    grouped: bool = False,
 ) -> bytes:
-    """One result for the findings of ``rule`` not listed one by one: how many, the first
-    of them, the fix. Its fingerprint is the rule's and server's, so the alert stays one
-    alert, open while any of them are left out."""
+    """One result for the findings of ``rule`` on ``server`` not listed one by one: how
+    many, the first of them, the fix. Its fingerprint is the rule's and server's, so the
+    alert stays one alert, open while any of them are left out. In a run of several
+    servers (``grouped``) the text names the server."""
     first = group[0]
     examples = ", ".join(where(f) for f in group[:EXAMPLES])
     fix = first_sentence(rule.remediation)
+    on = f"on {server}" if grouped else "on this server"
     text = (
-        f"{len(group):,} more {rule.id} finding{'' if len(group) == 1 else 's'} on this server "
+        f"{len(group):,} more {rule.id} finding{'' if len(group) == 1 else 's'} {on} "
         f"are not listed one by one (GitHub code scanning keeps {MAX_RESULTS_PER_RUN:,} "
         f"results per run): {rule.title} For example {examples}."
         + (f" Fix: {fix}" if fix else "")
@@ -412,26 +575,28 @@ def _result(finding: Finding, locate: _Locator, rule_index: dict[str, int]) -> b
 
 def _notifications(
     results: Results,
-    server: str,
+    run: _Run,
     dropped: int,
     total: int,
-    rule_index: dict[str, int],
-    errors: Sequence[Finding],
+    summaries: dict[str, ServerSummary],
 ) -> list[dict[str, Any]]:
     notes: list[dict[str, Any]] = []
-    summary = _summary_of(results, server)
-    for error in summary.errors if summary is not None else ():
-        notes.append({"level": "error", "message": {"text": f"{server}: {error}"}})
-    # Each error finding says what is missing; a coverage entry in error without one
-    # (a hand-edited document) still gets its line.
-    explained: set[str] = set()
-    for finding in errors:
-        explained.add(finding.rule_id)
-        notes.append(_rule_note(finding.rule_id, finding.message, rule_index))
-    for entry in results.coverage:
-        if entry.server == server and entry.outcome == "error" and entry.rule_id not in explained:
-            reason = entry.reason or f"{entry.rule_id} could not be evaluated"
-            notes.append(_rule_note(entry.rule_id, reason, rule_index))
+    for server in run.servers:
+        summary = summaries.get(server)
+        for error in summary.errors if summary is not None else ():
+            notes.append({"level": "error", "message": {"text": f"{server}: {error}"}})
+        # In a run of several servers, each note begins with the server it is about.
+        prefix = f"{server}: " if run.grouped else ""
+        # Each error finding says what is missing; a coverage entry in error without one
+        # (a hand-edited document) still gets its line.
+        explained: set[str] = set()
+        for finding in run.errors[server]:
+            explained.add(finding.rule_id)
+            notes.append(_rule_note(finding.rule_id, prefix + finding.message, run.rule_index))
+        for entry in run.failed[server]:
+            if entry.rule_id not in explained:
+                reason = entry.reason or f"{entry.rule_id} could not be evaluated"
+                notes.append(_rule_note(entry.rule_id, prefix + reason, run.rule_index))
     if dropped:
         notes.append(
             {
@@ -442,7 +607,9 @@ def _notifications(
                         f"scanning's limits ({MAX_RESULTS_PER_RUN} results kept per run, "
                         f"{MAX_GZIPPED_BYTES // (1024 * 1024)} MB gzipped); the most severe "
                         "were kept, and each rule's others are counted in one result of "
-                        "their own. The JSON and HTML reports hold every finding."
+                        "their own"
+                        + (" per server" if run.grouped else "")
+                        + ". The JSON and HTML reports hold every finding."
                     )
                 },
             }
@@ -457,38 +624,27 @@ def _rule_note(rule_id: str, text: str, rule_index: dict[str, int]) -> dict[str,
     return note
 
 
-def _summary_of(results: Results, server: str) -> ServerSummary | None:
-    return next((s for s in results.servers if s.name == server), None)
-
-
 def _run(
-    results: Results,
-    server: str,
-    kept: int,
-    found: dict[str, int],
-    descriptors: list[dict[str, Any]],
-    rule_index: dict[str, int],
-    errors: Sequence[Finding],
+    results: Results, run: _Run, kept: int, summaries: dict[str, ServerSummary]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The run of one server but its results, and its properties (which follow them).
-
-    ``errors`` are the server's findings with status ``error``, in document order.
-    """
-    summary = _summary_of(results, server)
-    complete = summary.complete if summary is not None else results.scan.complete
-    errored = bool(errors) or any(
-        c.server == server and c.outcome == "error" for c in results.coverage
+    """The run but its results, and its properties (which follow them)."""
+    complete = all(
+        summary.complete if summary is not None else results.scan.complete
+        for summary in (summaries.get(server) for server in run.servers)
     )
+    errored = any(run.errors[server] or run.failed[server] for server in run.servers)
     invocation: dict[str, Any] = {
         "executionSuccessful": complete and not errored,
         "startTimeUtc": _utc(results.scan.started_at),
         "endTimeUtc": _utc(results.scan.finished_at),
     }
-    total = found[server]
-    notes = _notifications(results, server, total - kept, total, rule_index, errors)
+    total = len(run.ordered)
+    notes = _notifications(results, run, total - kept, total, summaries)
     if notes:
         invocation["toolExecutionNotifications"] = notes
-    properties: dict[str, Any] = {"server": server}
+    properties: dict[str, Any] = (
+        {"servers": run.servers} if run.grouped else {"server": run.servers[0]}
+    )
     if results.scan.config_sha256:
         properties["config_sha256"] = results.scan.config_sha256
     head = {
@@ -497,10 +653,10 @@ def _run(
                 "name": "pgwarden",
                 "version": results.tool.version,
                 "semanticVersion": results.tool.version,
-                "rules": descriptors,
+                "rules": run.descriptors,
             }
         },
-        "automationDetails": {"id": f"pgwarden/{server}/" if server else "pgwarden/"},
+        "automationDetails": {"id": run.automation_id},
         "invocations": [invocation],
         "columnKind": "utf16CodeUnits",
     }

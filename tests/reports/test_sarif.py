@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
@@ -13,7 +14,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from pgwarden.model.results import Results
+from pgwarden.model.errors import UsageError
+from pgwarden.model.results import Results, fingerprint
 from pgwarden.reports import sarif
 from pgwarden.reports.sarif import config_uri, render_sarif
 from tests.reports.conftest import HOSTILE, large_results
@@ -273,3 +275,154 @@ def test_evidence_is_written_as_json_dumps_writes_it(results: Results) -> None:
         results.model_copy(update={"findings": (finding,)}), cwd=Path("/srv/checkout")
     )
     assert b'"evidence":{"ratio":1e-05,"share":2e-05,"by_role":{"null":1,"2":1.5e-06}}' in text
+
+
+# More servers than GitHub takes runs in one file (20): they share 20 runs.
+
+
+def runs_by_server(document: dict[str, Any]) -> dict[str, str]:
+    """Each server's run (automationDetails.id), from the runs' properties."""
+    placed: dict[str, str] = {}
+    for run in document["runs"]:
+        for server in run["properties"]["servers"]:
+            assert server not in placed
+            placed[server] = run["automationDetails"]["id"]
+    return placed
+
+
+def server_of(result: dict[str, Any]) -> str:
+    name: str = result["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+    return name.partition("/")[0]
+
+
+def test_a_fleet_of_more_than_20_servers_shares_20_runs() -> None:
+    many = large_results(2_000, servers=25)
+    document = render(many)
+    assert_valid_sarif(document)
+    runs = document["runs"]
+    assert len(runs) == sarif.MAX_RUNS == 20
+    assert [r["automationDetails"]["id"] for r in runs] == [
+        f"pgwarden/servers-{n:02d}-of-20/" for n in range(1, 21)
+    ]
+    placed = runs_by_server(document)
+    assert sorted(placed) == sorted(f"server-{n}" for n in range(25))
+    # Each server's findings are all in its run, and only there.
+    listed = {f.fingerprint for f in many.findings if f.status in ("fail", "waived")}
+    seen: list[str] = []
+    for run in runs:
+        for result in run["results"]:
+            assert server_of(result) in run["properties"]["servers"]
+            seen.append(result["partialFingerprints"]["primaryLocationLineHash"])
+    assert len(seen) == len(set(seen)) and set(seen) == listed
+
+
+def test_a_server_keeps_its_run_when_others_come_and_go() -> None:
+    fleet = runs_by_server(render(large_results(600, servers=25)))
+    grown = runs_by_server(render(large_results(600, servers=26)))
+    shrunk = runs_by_server(render(large_results(600, servers=21)))
+    assert {s: grown[s] for s in fleet} == fleet
+    assert {s: fleet[s] for s in shrunk} == shrunk
+    for server, run_id in fleet.items():
+        number = zlib.crc32(server.encode("utf-8")) % 20 + 1
+        assert run_id == f"pgwarden/servers-{number:02d}-of-20/"
+
+
+def test_a_shared_run_lists_only_its_rules_and_indexes_them() -> None:
+    many = large_results(2_000, servers=25)
+    # Each server fails one rule of the eight, so runs differ in the rules they name.
+    rule_ids = [rule.id for rule in many.rules]
+    findings = tuple(
+        f for f in many.findings if f.rule_id == rule_ids[int(f.server.split("-")[1]) % 8]
+    )
+    document = render(many.model_copy(update={"findings": findings}))
+    assert_valid_sarif(document)
+    sizes = set()
+    for run in document["runs"]:
+        rules = run["tool"]["driver"]["rules"]
+        ids = [rule["id"] for rule in rules]
+        named = {r["ruleId"] for r in run["results"]}
+        notes = run["invocations"][0].get("toolExecutionNotifications", [])
+        named |= {n["associatedRule"]["id"] for n in notes if "associatedRule" in n}
+        assert ids == [rule_id for rule_id in rule_ids if rule_id in named]
+        for result in run["results"]:
+            assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
+        for note in notes:
+            if "associatedRule" in note:
+                assert rules[note["associatedRule"]["index"]]["id"] == note["associatedRule"]["id"]
+        sizes.add(len(ids))
+    assert len(sizes) > 1  # not the whole catalogue everywhere
+
+
+def test_a_shared_run_names_the_server_of_each_notification() -> None:
+    many = large_results(2_000, servers=25)
+    in_error = {f.server for f in many.findings if f.status == "error"}
+    assert 1 < len(in_error) < 25
+    document = render(many)
+    for run in document["runs"]:
+        servers = set(run["properties"]["servers"])
+        invocation = run["invocations"][0]
+        notes = invocation.get("toolExecutionNotifications", [])
+        rule_notes = [n for n in notes if "associatedRule" in n]
+        assert invocation["executionSuccessful"] is not bool(servers & in_error)
+        assert {n["message"]["text"].partition(": ")[0] for n in rule_notes} == servers & in_error
+
+
+def test_a_shared_run_tells_the_rest_per_rule_and_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sarif, "MAX_RESULTS_PER_RUN", 100)
+    many = large_results(8_000, servers=25)
+    document = render(many)
+    assert_valid_sarif(document)
+    crowded = max(document["runs"], key=lambda r: len(r["properties"]["servers"]))
+    assert len(crowded["properties"]["servers"]) > 1
+    results = crowded["results"]
+    assert len(results) == 100
+    told = [r for r in results if "grouped" in r["properties"]]
+    pairs = [(server_of(r), r["ruleId"]) for r in told]
+    assert len(pairs) == len(set(pairs)) > 0
+    assert len({server for server, _ in pairs}) > 1
+    for result, (server, rule_id) in zip(told, pairs, strict=True):
+        assert f" more {rule_id} finding" in result["message"]["text"]
+        assert f" on {server} are not listed" in result["message"]["text"]
+        assert result["partialFingerprints"]["primaryLocationLineHash"] == fingerprint(
+            rule_id, server, f"{rule_id}/left-out", None
+        )
+    listed = len(results) - len(told)
+    counted = listed + sum(r["properties"]["grouped"] for r in told)
+    servers = set(crowded["properties"]["servers"])
+    assert counted == sum(
+        1 for f in many.findings if f.server in servers and f.status in ("fail", "waived")
+    )
+
+
+def test_a_shard_of_a_large_fleet_has_runs_of_its_own() -> None:
+    many = large_results(600, servers=25)
+    part = many.model_copy(update={"scan": many.scan.model_copy(update={"shard": "2/5"})})
+    ids = [r["automationDetails"]["id"] for r in render(part)["runs"]]
+    assert ids == [f"pgwarden/shard-2-of-5/servers-{n:02d}-of-20/" for n in range(1, 21)]
+
+
+def test_up_to_20_servers_keep_a_run_each_with_the_whole_catalogue() -> None:
+    many = large_results(600, servers=20)
+    document = render(many)
+    assert [r["automationDetails"]["id"] for r in document["runs"]] == [
+        f"pgwarden/server-{n}/" for n in range(20)
+    ]
+    catalogue = [rule.id for rule in many.rules]
+    for run in document["runs"]:
+        assert [rule["id"] for rule in run["tool"]["driver"]["rules"]] == catalogue
+        assert run["properties"]["server"] == run["automationDetails"]["id"].split("/")[1]
+
+
+def test_a_log_github_would_refuse_is_not_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Still over the size limit with every finding told per rule and server: an error
+    # (exit code 2, one line), not a file GitHub refuses after the job has passed.
+    monkeypatch.setattr(sarif, "MAX_GZIPPED_BYTES", 2_000)
+    with pytest.raises(UsageError, match=r"MB gzipped even with .*--shard I/N"):
+        render_sarif(large_results(2_000, servers=25), cwd=Path("/srv/checkout"))
+    monkeypatch.undo()
+    # A run with more stories (rule and server) than GitHub accepts in a run.
+    monkeypatch.setattr(sarif, "MAX_RESULTS_ACCEPTED", 12)
+    with pytest.raises(sarif.TooLargeForGitHub, match="over the 12 GitHub code scanning"):
+        render_sarif(large_results(2_000, servers=25), cwd=Path("/srv/checkout"))
