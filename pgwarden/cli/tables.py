@@ -36,8 +36,19 @@ def runs_table(runs: Sequence[RunRecord]) -> Table:
     return table
 
 
-def diff_lines(diff: RunDiff) -> list[str]:
-    """``pgwarden diff`` as text: + new, - resolved, ~ status changed, per server."""
+# Lines of each kind (new, resolved, changed) shown per server; --json lists all.
+MAX_DIFF_LINES = 20
+
+
+def diff_lines(diff: RunDiff, limit: int = MAX_DIFF_LINES) -> list[str]:
+    """``pgwarden diff`` as text: + new, - resolved, ~ status changed, per server (the
+    first ``limit`` of each kind, then how many more)."""
+
+    def capped(kind: str, lines: list[str], total: int) -> list[str]:
+        if total <= limit:
+            return lines
+        more = f"  … and {total - limit:,} more {kind} (pgwarden diff --json lists every one)"
+        return [*lines[:limit], more]
 
     def when(run: RunRecord) -> str:
         return run.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -54,9 +65,17 @@ def diff_lines(diff: RunDiff) -> list[str]:
             f"{change.server}: {len(change.new)} new, {len(change.resolved)} resolved, "
             f"{len(change.changed)} changed status"
         )
-        lines += [f"  + {describe(f)}" for f in change.new]
-        lines += [f"  - {describe(f)}" for f in change.resolved]
-        lines += [f"  ~ {describe(b)} ({a.status} → {b.status})" for a, b in change.changed]
+        lines += capped("new", [f"  + {describe(f)}" for f in change.new[:limit]], len(change.new))
+        lines += capped(
+            "resolved",
+            [f"  - {describe(f)}" for f in change.resolved[:limit]],
+            len(change.resolved),
+        )
+        lines += capped(
+            "changed",
+            [f"  ~ {describe(b)} ({a.status} → {b.status})" for a, b in change.changed[:limit]],
+            len(change.changed),
+        )
     for server in diff.only_before:
         lines.append(f"{server}: only in run {diff.before.id} (not compared)")
     for server in diff.only_after:

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
+from pgwarden.cli.tables import MAX_DIFF_LINES, diff_lines
 from pgwarden.engine import summarize
 from pgwarden.gate.history.records import StoredFinding, compare_server
 from pgwarden.gate.history.store import HistoryStore
@@ -233,3 +234,22 @@ def test_recording_a_fleet_reads_each_server_once_not_the_run_per_server(
 
     small, large = calls(40), calls(80)
     assert large / small < 2.6, (small, large)
+
+
+def test_a_diff_of_thousands_of_changes_prints_a_screenful_per_server(tmp_path: Path) -> None:
+    started = datetime(2026, 11, 1, tzinfo=UTC)
+    with HistoryStore.open(str(tmp_path / "h.db")) as store:
+        store.record(_fleet_run(2, 5, started))
+        store.record(_fleet_run(2, 500, started + timedelta(days=1)))
+        before, after = store.run("latest~1"), store.run("latest")
+        diff = store.diff(before, after)
+    lines = diff_lines(diff)
+    for server in ("srv-000", "srv-001"):
+        assert f"{server}: 495 new, 0 resolved, 0 changed status" in lines
+    assert (
+        lines.count(
+            f"  … and {495 - MAX_DIFF_LINES:,} more new (pgwarden diff --json lists every one)"
+        )
+        == 2
+    )
+    assert len([line for line in lines if line.startswith("  + ")]) == 2 * MAX_DIFF_LINES
