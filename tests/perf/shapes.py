@@ -218,11 +218,14 @@ def many_ways_in_snapshot(apps: int, logins: int, groups: int) -> Snapshot:
     return Snapshot.model_validate(data)
 
 
-def many_mappings_snapshot(apps: int, logins: int, groups: int) -> Snapshot:
+def many_mappings_snapshot(
+    apps: int, logins: int, groups: int, *, visible: bool = True
+) -> Snapshot:
     """``unmapped_logins_snapshot`` with ``channels``, where the first database's foreign
     server (to the second app's database) may be used by ``groups`` groups of no app,
     each with a user mapping of its own, and ``app0002_svc`` belongs to every group:
-    one principal of a third app with that many mappings into one database."""
+    one principal of a third app with that many mappings into one database (without
+    ``visible``, their options hidden from the auditor)."""
     data = unmapped_logins_snapshot(apps, logins, channels=True).model_dump(mode="json")
     pg = data["servers"][0]["postgres"]
     [server] = pg["database_details"][0]["foreign_servers"]
@@ -233,7 +236,8 @@ def many_mappings_snapshot(apps: int, logins: int, groups: int) -> Snapshot:
         pg["memberships"].append({"member": "app0002_svc", "role": group})
         server["acl"].append({"grantee": group, "grantor": "admin", "privileges": ["USAGE"]})
         server["user_mappings"].append(
-            {"role": group, "options_visible": True, "remote_user": "report"}
+            {"role": group, "options_visible": visible}
+            | ({"remote_user": "report"} if visible else {})
         )
     return Snapshot.model_validate(data)
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pgwarden.engine import evaluate, server_context
-from pgwarden.model.evidence import MAX_LISTED
+from pgwarden.model.evidence import MAX_LISTED, MAX_WAYS_SHOWN
 from pgwarden.model.results import Results
 from pgwarden.model.snapshot import Snapshot
 from pgwarden.rules.base import Rule, Verdict
@@ -349,3 +349,27 @@ def test_many_mappings_into_one_database_cost_the_mappings_not_their_square() ->
 
     small, large = calls(100), calls(200)
     assert large / small < 2.6, (small, large)
+
+
+def test_mappings_hidden_from_the_auditor_are_one_error_per_foreign_server() -> None:
+    # 200 mappings whose options only their roles may read: one cause, one check, one
+    # error for the server (one each was 10,000 errors at 500 servers of 20 mappings).
+    apps, logins = SMALL
+    results = evaluate(
+        many_mappings_snapshot(apps, logins, 200, visible=False),
+        unmapped_logins_config(apps),
+        select_rules(load_rules(), ("PGW-CHAN-003",)),
+    )
+    [error] = [
+        f
+        for f in results.findings
+        if f.status == "error" and f.resource == "foreign-server/app0000_db.to_next"
+    ]
+    assert error.principal is None
+    assert error.evidence["hidden_mappings_total"] == 200
+    assert len(error.evidence["hidden_mappings"]) == MAX_WAYS_SHOWN
+    assert "the options of 200 user mappings (for role 'fdw0000', role 'fdw0001', role " in (
+        error.message
+    )
+    assert "only each mapped role itself or a superuser may read them" in error.message
+    assert len(error.model_dump_json()) <= MAX_FINDING_BYTES

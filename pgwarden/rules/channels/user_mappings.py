@@ -7,7 +7,12 @@ from collections.abc import Iterable
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.channels import UserMapping
-from pgwarden.model.evidence import put_capped_mapping
+from pgwarden.model.evidence import (
+    MAX_WAYS_SHOWN,
+    put_capped,
+    put_capped_mapping,
+    summarize_targets,
+)
 from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import (
@@ -135,6 +140,51 @@ class ForeignRoleUsesChannel(_MappingRule):
         )
 
 
+def _hidden_options(channel: Channel, hidden: list[UserMapping]) -> Verdict:
+    """One ``error`` for the mappings of a foreign server whose options the auditor may
+    not read: one cause and one check, however many mappings share them."""
+    server = channel.server
+    readers = []
+    if any(m.role is None for m in hidden):
+        readers.append(f"members of the server's owner {server.owner!r} (a mapping FOR PUBLIC)")
+    roles = sorted(m.role for m in hidden if m.role is not None)
+    if roles:
+        readers.append("each mapped role itself" if len(roles) > 1 else f"{roles[0]!r} itself")
+    who = " or ".join([*readers, "a superuser"])
+    if len(hidden) == 1:
+        [mapping] = hidden
+        what = f"the options of the user mapping for {_who(mapping)}"
+        principal: str | None = _principal(mapping)
+        evidence: dict[str, object] = {**channel.evidence(), "mapping": mapping.model_dump()}
+    else:
+        names = [_who(m) for m in sorted(hidden, key=lambda m: (m.role is not None, m.role or ""))]
+        what = f"the options of {len(hidden)} user mappings (for {summarize_targets(names)})"
+        principal = None
+        evidence = {**channel.evidence()}
+        put_capped(
+            evidence,
+            "hidden_mappings",
+            (m.model_dump() for m in hidden),
+            len(hidden),
+            f"SELECT usename FROM pg_user_mappings WHERE srvname = {quote_literal(server.name)};"
+            f"  -- in {channel.database!r}",
+            limit=MAX_WAYS_SHOWN,
+        )
+    return Verdict(
+        resource=channel.resource,
+        principal=principal,
+        app=channel.app,
+        status="error",
+        message=f"{what} on foreign server {server.name!r} in database {channel.database!r}, "
+        f"which leads to this server, are hidden from the auditor: only {who} may read them",
+        evidence=evidence,
+        remediation=sql_comment(
+            f"check as {who}: SELECT usename, umoptions FROM pg_user_mappings "
+            f"WHERE srvname = {quote_literal(server.name)};"
+        ),
+    )
+
+
 class CredentialsInUserMapping(_MappingRule):
     """A user mapping stores the credentials of a privileged role or of another app's role.
 
@@ -167,30 +217,22 @@ class CredentialsInUserMapping(_MappingRule):
         Section.POSTGRES,
     )
 
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        tenancy = Tenancy.of(snapshot, context)
+        for channel in channels(tenancy, snapshot, self.id):
+            if isinstance(channel, Verdict):
+                yield channel
+                continue
+            mappings = channel.server.user_mappings
+            hidden = [m for m in mappings if not m.options_visible]
+            if hidden:
+                yield _hidden_options(channel, hidden)
+            for mapping in mappings:
+                if mapping.options_visible:
+                    yield from self.judge(tenancy, channel, mapping)
+
     def judge(self, tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:
         server = channel.server
-        if not mapping.options_visible:
-            who = (
-                "members of the server's owner "
-                f"{server.owner!r} (a mapping FOR PUBLIC) or a superuser"
-                if mapping.role is None
-                else f"{mapping.role!r} itself or a superuser"
-            )
-            yield Verdict(
-                resource=channel.resource,
-                principal=_principal(mapping),
-                app=channel.app,
-                status="error",
-                message=f"the options of the user mapping for {_who(mapping)} on foreign server "
-                f"{server.name!r} in database {channel.database!r}, which leads to this "
-                f"server, are hidden from the auditor: only {who} may read them",
-                evidence={**channel.evidence(), "mapping": mapping.model_dump()},
-                remediation=sql_comment(
-                    f"check as {who}: SELECT usename, umoptions FROM pg_user_mappings "
-                    f"WHERE srvname = {quote_literal(server.name)};"
-                ),
-            )
-            return
         remote = mapping.remote_user
         if remote is None or remote == mapping.role or remote not in tenancy.roles:
             return  # the role's own name, or no role of this server
