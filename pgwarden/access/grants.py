@@ -9,7 +9,7 @@ Membership follows ``graph``'s semantics. One more rule applies to logging in:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -20,8 +20,23 @@ from pgwarden.model.identifiers import quote_ident
 from pgwarden.model.snapshot import AclItem, Database
 
 Via = Literal["public", "grant", "membership", "owner"]
-# Membership paths an access spells out in evidence (the remediation cuts them all).
+# Membership paths an access spells out in evidence (the remediation cuts them all):
+# at most this many, and of long ones as many as hold this many role names together
+# (the first always), so deep chains keep a finding a few kilobytes.
 MAX_PATHS_SHOWN = 5
+MAX_PATH_NAMES_SHOWN = 40
+
+
+def shown_paths(paths: Sequence[RolePath]) -> list[RolePath]:
+    """The paths a finding spells out: the first few, within the names' budget."""
+    shown: list[RolePath] = []
+    names = 0
+    for path in paths[:MAX_PATHS_SHOWN]:
+        names += len(path.shown)
+        if shown and names > MAX_PATH_NAMES_SHOWN:
+            break
+        shown.append(path)
+    return shown
 
 
 @dataclass(frozen=True)
@@ -102,8 +117,9 @@ class Access:
         plain = len(paths) == 1 and len(paths[0].path) == 2 and paths[0].mode == "inherit"
         if paths and len(paths[0].path) > 1 and not plain:
             # Each path may be a dozen roles long: the shortest few show the way in.
-            rest["paths"] = [p.evidence() for p in paths[:MAX_PATHS_SHOWN]]
-            if len(paths) > MAX_PATHS_SHOWN:
+            shown = shown_paths(paths)
+            rest["paths"] = [p.evidence() for p in shown]
+            if len(paths) > len(shown):
                 rest["paths_total"] = len(paths)
         if self._set_role_note is not None:
             rest["needs_set_role"] = True

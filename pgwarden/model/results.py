@@ -166,8 +166,9 @@ class Finding(_Doc):
         f"(or object) in it holds at most {MAX_LISTED} items, sorted or most important "
         f"first; when one is cut, '<key>{TOTAL_SUFFIX}' gives how many there are in all and "
         f"'<key>{MORE_SUFFIX}', where known, a SQL query or command that lists them all. "
-        "Membership paths are shown up to five per access (the rest counted in "
-        f"'paths_total'), a path of more than {MAX_LISTED} roles by its first and last "
+        "Membership paths are shown up to five per access, fewer when they are long (at "
+        "most 40 role names together; the rest counted in 'paths_total'), a path of more "
+        f"than {MAX_LISTED} roles by its first and last "
         f"{MAX_LISTED // 2} ('path_total' giving its length); one direct, inherited "
         "membership is the access's role and grantee, not repeated as a path. A finding is "
         "a few kilobytes at most.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
+from itertools import pairwise
 from types import FrameType
 from typing import Any
 
@@ -373,3 +374,36 @@ def test_mappings_hidden_from_the_auditor_are_one_error_per_foreign_server() -> 
     )
     assert "only each mapped role itself or a superuser may read them" in error.message
     assert len(error.model_dump_json()) <= MAX_FINDING_BYTES
+
+
+def test_an_app_role_deep_in_a_lattice_of_groups_has_a_finding_of_a_few_kilobytes() -> None:
+    # app0000_svc reaches pg_read_all_data through 24 layers of two groups each, every
+    # group in both of the next layer's: 2^24 paths of 26 roles. The finding shows the
+    # first few paths within a budget of role names and the first grants, and counts
+    # the rest.
+    apps, logins = SMALL
+    data = unmapped_logins_snapshot(apps, logins).model_dump(mode="json")
+    pg = data["servers"][0]["postgres"]
+    layers = [[f"layer{n:02d}_{side}" for side in "ab"] for n in range(24)]
+    pg["roles"] += [{"name": name, "login": False} for layer in layers for name in layer]
+    pg["roles"].append({"name": "pg_read_all_data", "login": False})
+    pg["memberships"] += [{"member": "app0000_svc", "role": name} for name in layers[0]]
+    pg["memberships"] += [
+        {"member": member, "role": role}
+        for below, above in pairwise(layers)
+        for member in below
+        for role in above
+    ]
+    pg["memberships"] += [{"member": name, "role": "pg_read_all_data"} for name in layers[-1]]
+    results = evaluate(
+        Snapshot.model_validate(data),
+        unmapped_logins_config(apps),
+        select_rules(load_rules(), ("PGW-ROLE-002",)),
+    )
+    [found] = [f for f in results.findings if f.resource == "role/pg_read_all_data"]
+    assert len(found.model_dump_json(exclude_none=True)) <= MAX_FINDING_BYTES
+    assert found.evidence["paths_total"] > len(found.evidence["paths"])
+    assert "membership_grants_more" in found.evidence
+    # Both first grants are revoked: every way in starts with one of them.
+    assert "REVOKE layer00_a FROM app0000_svc;" in str(found.remediation)
+    assert "REVOKE layer00_b FROM app0000_svc;" in str(found.remediation)

@@ -19,7 +19,7 @@ from pgwarden.model.snapshot import Role
 from pgwarden.rules.base import ServerContext, Verdict
 
 # Alternative cuts a remediation script suggests, beside the cut it makes.
-MAX_ALTERNATIVES = 10
+MAX_ALTERNATIVES = 5
 
 ATTRIBUTES: dict[str, str] = {
     "superuser": "bypasses every permission check on the server, in every database",

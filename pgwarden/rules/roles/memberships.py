@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from pgwarden.access.grants import MAX_PATHS_SHOWN
+from pgwarden.access.grants import shown_paths
 from pgwarden.access.graph import RolePath
 from pgwarden.access.remediation import verify_membership
 from pgwarden.access.tenancy import Tenancy
@@ -33,6 +33,8 @@ def _membership_risk(tenancy: Tenancy, role: str, holder: str) -> str | None:
     return group_risk(tenancy, holder)
 
 
+# pg_auth_members rows a finding shows (a deep chain has a row per grant).
+MAX_ROWS_SHOWN = 10
 MEMBERSHIPS_QUERY = (
     "SELECT m.rolname AS member, r.rolname AS role, a.* FROM pg_auth_members a "
     "JOIN pg_roles m ON m.oid = a.member JOIN pg_roles r ON r.oid = a.roleid ORDER BY 1, 2;"
@@ -124,9 +126,13 @@ class AppRoleInPrivilegedRole(Rule):
         lines, cuts = cut_script(tenancy, paths, app, f"{role!r} must not use {holder!r}: {risk}")
         evidence: dict[str, object] = {"role": role, "app": app, "member_of": holder, "risk": risk}
         # Deep chains make long paths, each grant a row: the first few show the way in.
-        put_capped(evidence, "paths", [p.evidence() for p in paths[:MAX_PATHS_SHOWN]], len(paths))
-        rows = _membership_rows(tenancy, paths)
-        put_capped(evidence, "membership_grants", rows, len(rows), MEMBERSHIPS_QUERY)
+        shown = shown_paths(paths)
+        put_capped(evidence, "paths", [p.evidence() for p in shown], len(paths), limit=len(shown))
+        # The grants of the paths shown, as pg_auth_members holds them; the query lists all.
+        rows = _membership_rows(tenancy, shown)
+        put_capped(
+            evidence, "membership_grants", rows, len(rows), MEMBERSHIPS_QUERY, limit=MAX_ROWS_SHOWN
+        )
         revoke = [f"{m} in {r}" for m, r in cuts]
         put_capped(evidence, "revoke", revoke, len(revoke))
         evidence["verify"] = verify_membership(role, holder, tenancy.version_num)
