@@ -5,9 +5,10 @@ server parameters, Entra administrators and threat protection setting with
 ``azure-mgmt-postgresqlflexibleservers``, its diagnostic settings and the
 subscription's Defender plan through the same client's pipeline (``rest``); Reader on
 the server is enough, and Reader on the subscription for the Defender plan. It also
-discovers every Flexible Server of a subscription or resource group. Any failure of a
-call (refused, throttled, unreadable, unexpected) becomes a Gap of its section only; a
-configured server that ARM does not know is a config error.
+discovers every Flexible Server of a subscription or resource group (a server listed
+in full is not read again). Any failure of a call (refused, throttled, unreadable,
+unexpected) becomes a Gap of its section only; a configured server that ARM does not
+know is a config error.
 """
 
 from __future__ import annotations
@@ -132,6 +133,18 @@ def server_from_arm(server: models.Server, subscription_id: str) -> AzureServer:
     )
 
 
+def listed_in_full(server: models.Server) -> bool:
+    """Whether a listed server holds what ``servers.get`` would: its properties, and
+    its private endpoint connections (a server in a VNet has none to give)."""
+    props = server.properties
+    if props is None:
+        return False
+    network = props.network
+    return props.private_endpoint_connections is not None or bool(
+        network and network.delegated_subnet_resource_id
+    )
+
+
 def _private_endpoint(connection: models.PrivateEndpointConnection) -> PrivateEndpoint:
     props = connection.properties
     state = props.private_link_service_connection_state if props else None
@@ -157,18 +170,27 @@ class ArmCollector:
 
     def list_servers(self, resource_group: str | None) -> list[AzureServer]:
         """Every Flexible Server of the subscription (or of one resource group); raises."""
+        return [server for server, _full in self._list(resource_group)]
+
+    def _list(self, resource_group: str | None) -> list[tuple[AzureServer, bool]]:
+        """The listed servers, each with whether the list gave it in full."""
         pages: Iterable[models.Server] = (
             self._client.servers.list_by_resource_group(resource_group)
             if resource_group
             else self._client.servers.list_by_subscription()
         )
-        return [server_from_arm(s, self._subscription) for s in pages]
+        return [(server_from_arm(s, self._subscription), listed_in_full(s)) for s in pages]
 
     def discover(self, resource_group: str | None) -> list[AzureServer]:
         """``[azure] discover``: a scope that cannot be listed is a config error."""
+        return [server for server, _full in self.discover_in_full(resource_group)]
+
+    def discover_in_full(self, resource_group: str | None) -> list[tuple[AzureServer, bool]]:
+        """``discover``, each server with whether the list gave it in full (``collect``
+        then need not read it again)."""
         where = f"resource group {resource_group}" if resource_group else "the subscription"
         try:
-            return self.list_servers(resource_group)
+            return self._list(resource_group)
         except ResourceNotFoundError as exc:
             raise ConfigError(
                 f"[azure] discover: {where} of subscription {self._subscription} "
@@ -204,11 +226,15 @@ class ArmCollector:
             host=host_of(self._session.arm_endpoint),
         )
 
-    def collect(self, resource_group: str, name: str, where: str) -> ArmServerData:
+    def collect(
+        self, resource_group: str, name: str, where: str, listed: AzureServer | None = None
+    ) -> ArmServerData:
         """Everything ARM shows of one server, each part read on its own.
 
-        A 404 for the server is a ConfigError (the config names a server that is not
-        there); every other failure, of any kind, is a Gap of the part that failed.
+        ``listed``: the server as ``[azure] discover`` listed it in full; its
+        properties are then not read again (``servers.get``). A 404 for the server is
+        a ConfigError (the config names a server that is not there); every other
+        failure, of any kind, is a Gap of the part that failed.
         """
         role = f"Reader on the server {name} (or on its resource group {resource_group})"
         host = host_of(self._session.arm_endpoint)
@@ -259,10 +285,14 @@ class ArmCollector:
                 return None
 
         ops = self._client
-        arm = attempt(
-            "azure.server",
-            f"read server {name}",
-            lambda: server_from_arm(ops.servers.get(resource_group, name), self._subscription),
+        arm = (
+            listed
+            if listed is not None
+            else attempt(
+                "azure.server",
+                f"read server {name}",
+                lambda: server_from_arm(ops.servers.get(resource_group, name), self._subscription),
+            )
         )
         rules = attempt(
             "azure.firewall",

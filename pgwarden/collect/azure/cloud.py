@@ -5,8 +5,9 @@ DNS suffix, PostgreSQL Entra scope), the credential (``DefaultAzureCredential``,
 ``AZURE_TOKEN_CREDENTIALS``, managed identity, workload identity and ``az login`` all
 work) and the HTTP settings: bounded retries, a bounded budget for ``Retry-After``
 waits, and no body logging. It also counts the Azure calls each collecting thread
-makes and keeps subscription-wide answers (metric alerts, Defender plans) for the run,
-so a fleet of servers in one subscription reads them once. Azure failures become
+makes and keeps subscription-wide answers (metric alerts, Defender plans, the key
+vault list, role definitions, the servers ``[azure] discover`` listed) for the run, so
+a fleet of servers in one subscription reads them once. Azure failures become
 one-line ``Gap``s naming the role assignment that is missing; nothing here ever
 formats a token or a response body (``collect.failure`` reduces an exception to its
 status, error code and request id).
@@ -182,6 +183,17 @@ class RunCache:
             raise failure
         result: T = value
         return result
+
+    def put(self, key: Hashable, value: object) -> None:
+        """Keep ``value`` as the answer for ``key`` (an answer that came with another)."""
+        with self._lock:
+            self._outcomes.setdefault(key, (value, None))
+
+    def peek(self, key: Hashable) -> Any:
+        """The answer kept for ``key``; None when there is none (or it was a failure)."""
+        with self._lock:
+            value, _failure = self._outcomes.get(key, (None, None))
+        return value
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -29,6 +30,9 @@ from pgwarden.collect.endpoint import endpoint_of
 from pgwarden.model.config import AppConfig
 from pgwarden.model.errors import ConfigError, ConnectError
 from pgwarden.model.snapshot import AppSecret, Endpoint, Gap, KeyVault, SecretInfo
+
+if TYPE_CHECKING:
+    from azure.mgmt.keyvault.models import Vault
 
 # Npgsql / ADO.NET keys (lower case, spaces removed) and the Endpoint field they fill.
 _ADO_KEYS = {
@@ -141,6 +145,8 @@ class KeyVaultData:
 
     app_secrets: tuple[AppSecret, ...]
     vaults: tuple[KeyVault, ...]
+    # The subscription's vaults as ARM listed them (empty when they could not be listed).
+    listed: tuple[VaultProperties, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,27 @@ class VaultProperties:
     rbac: bool | None
     public_network_access: str | None
     default_action: str | None
+    # The access policies as listed (SDK ``AccessPolicyEntry``s); None when the list
+    # left them out, and the vault's access is then read with ``vaults.get``.
+    access_policies: tuple[Any, ...] | None = None
+
+
+def _vault_properties(vault: Vault) -> VaultProperties:
+    props = vault.properties
+    acls = props.network_acls if props else None
+    policies = props.access_policies if props else None
+    return VaultProperties(
+        name=vault.name or "",
+        id=vault.id,
+        uri_host=host_of(props.vault_uri).lower() if props and props.vault_uri else None,
+        # Soft delete cannot be turned off since 2020; ARM may omit it.
+        soft_delete=props.enable_soft_delete if props else None,
+        purge_protection=bool(props.enable_purge_protection) if props else None,
+        rbac=props.enable_rbac_authorization if props else None,
+        public_network_access=enum_text(props.public_network_access) if props else None,
+        default_action=enum_text(acls.default_action) if acls else None,
+        access_policies=tuple(policies) if policies is not None else None,
+    )
 
 
 class KeyVaultCollector:
@@ -191,7 +218,9 @@ class KeyVaultCollector:
         for app, ref in refs:
             vault = vaults[ref.vault_url]
             app_secrets.append(self._app_secret(app.name, app.secret or "", ref, vault))
-        return KeyVaultData(app_secrets=tuple(app_secrets), vaults=tuple(vaults.values()))
+        return KeyVaultData(
+            app_secrets=tuple(app_secrets), vaults=tuple(vaults.values()), listed=tuple(properties)
+        )
 
     def collect_vaults(self, names: Sequence[str] = ()) -> tuple[tuple[KeyVault, ...], Gap | None]:
         """Vaults by name (every vault of the subscription when none is named), as
@@ -209,53 +238,42 @@ class KeyVaultCollector:
     # --- ARM: vault properties -------------------------------------------------------
 
     def vault_properties(self) -> tuple[list[VaultProperties], Gap | None]:
-        """Every vault of the subscription with its ARM properties, or the Gap why not."""
-        if self._subscription is None:
+        """Every vault of the subscription with its ARM properties, or the Gap why not.
+
+        The list is read once per subscription and run (``AzureSession.cache``): every
+        server of a fleet looks for its apps' vaults in the same answer (a failure too).
+        """
+        subscription = self._subscription
+        if subscription is None:
             return [], Gap(
                 section="azure.vaults",
                 reason="the vault's properties need a subscription: this server has no "
                 "azure reference",
                 fix="add azure = { subscription_id = … } to the server",
             )
-        # vaults.list() returns generic resources without properties; list_by_subscription
-        # returns full vaults, and finding a vault by name or URI needs no resource group.
-        client = KeyVaultManagementClient(
-            self._session.credential, self._subscription, **self._session.arm_kwargs()
-        )
         try:
-            found: list[VaultProperties] = []
-            for vault in client.vaults.list_by_subscription():
-                props = vault.properties
-                acls = props.network_acls if props else None
-                found.append(
-                    VaultProperties(
-                        name=vault.name or "",
-                        id=vault.id,
-                        uri_host=host_of(props.vault_uri).lower()
-                        if props and props.vault_uri
-                        else None,
-                        # Soft delete cannot be turned off since 2020; ARM may omit it.
-                        soft_delete=props.enable_soft_delete if props else None,
-                        purge_protection=bool(props.enable_purge_protection) if props else None,
-                        rbac=props.enable_rbac_authorization if props else None,
-                        public_network_access=enum_text(props.public_network_access)
-                        if props
-                        else None,
-                        default_action=enum_text(acls.default_action) if acls else None,
-                    )
-                )
-            return found, None
+            found = self._session.cache.get(
+                ("key-vaults", subscription.lower()), lambda: self._list_vaults(subscription)
+            )
         except Exception as exc:
             return [], azure_gap(
                 "azure.vaults",
                 exc,
-                action=f"list the key vaults of subscription {self._subscription}",
-                role=f"Reader on subscription {self._subscription} (pgwarden finds the apps' "
+                action=f"list the key vaults of subscription {subscription}",
+                role=f"Reader on subscription {subscription} (pgwarden finds the apps' "
                 "vaults by listing them)",
                 host=host_of(self._session.arm_endpoint),
             )
-        finally:
-            client.close()
+        return list(found), None
+
+    def _list_vaults(self, subscription: str) -> tuple[VaultProperties, ...]:
+        """Every vault of the subscription, every page of them; raises."""
+        # vaults.list() returns generic resources without properties; list_by_subscription
+        # returns full vaults, and finding a vault by name or URI needs no resource group.
+        with KeyVaultManagementClient(
+            self._session.credential, subscription, **self._session.arm_kwargs()
+        ) as client:
+            return tuple(_vault_properties(vault) for vault in client.vaults.list_by_subscription())
 
     # --- data plane: secret metadata and DSN secrets ---------------------------------
 

@@ -1,5 +1,6 @@
 """Assemble one server's AzureSnapshot from the ARM, Key Vault and Monitor collectors,
-and find the Flexible Servers that ``[azure] discover`` asks for."""
+and find the Flexible Servers that ``[azure] discover`` asks for (a server discovery
+listed in full is kept for the run, so collecting it does not read it again)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pgwarden.collect.azure.keyvault import KeyVaultCollector
 from pgwarden.collect.azure.monitor import collect_metric_alerts
 from pgwarden.collect.azure.vault_access import VaultAccessCollector
 from pgwarden.model.config import AzureRef, Config, ServerConfig
+from pgwarden.model.shards import arm_server_id
 from pgwarden.model.snapshot import AzureServer, AzureSnapshot, Gap
 
 
@@ -34,7 +36,12 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
             arm = (
                 unavailable(group)
                 if isinstance(group, Gap)
-                else collector.collect(group, name, f"{where}.azure")
+                else collector.collect(
+                    group,
+                    name,
+                    f"{where}.azure",
+                    listed=_listed(session, ref.subscription_id, group, name),
+                )
             )
         finally:
             collector.close()
@@ -60,7 +67,7 @@ def collect_azure(config: Config, server: ServerConfig, session: AzureSession) -
         )
         data = keyvault.collect(server.app, f"{where}.app")
         app_secrets, vaults = data.app_secrets, data.vaults
-        vault_access = VaultAccessCollector(session).collect(vaults)
+        vault_access = VaultAccessCollector(session).collect(vaults, data.listed)
     return AzureSnapshot(
         cloud=session.cloud.name,
         server=arm.server,
@@ -99,14 +106,19 @@ def discover_servers(config: Config, session: AzureSession) -> list[DiscoveredSe
     for scope in config.azure.discover:
         collector = ArmCollector(session, scope.subscription_id)
         try:
-            servers = collector.discover(scope.resource_group)
+            servers = collector.discover_in_full(scope.resource_group)
         finally:
             collector.close()
-        for arm in servers:
+        for arm, in_full in servers:
             if _configured(config, arm) or any(
                 d.server.id.lower() == arm.id.lower() for d in found
             ):
                 continue
+            if in_full:
+                # collect_azure takes it from here instead of reading it again.
+                session.cache.put(
+                    _listed_key(arm.subscription_id, arm.resource_group, arm.name), arm
+                )
             name = arm.name if arm.name not in taken else f"{arm.resource_group}/{arm.name}"
             taken.add(name)
             ref = AzureRef(
@@ -116,6 +128,18 @@ def discover_servers(config: Config, session: AzureSession) -> list[DiscoveredSe
             )
             found.append(DiscoveredServer(ServerConfig(name=name, azure=ref), arm))
     return found
+
+
+def _listed_key(subscription_id: str, resource_group: str, name: str) -> tuple[str, str]:
+    return ("discovered-server", arm_server_id(subscription_id, resource_group, name))
+
+
+def _listed(
+    session: AzureSession, subscription_id: str, resource_group: str, name: str
+) -> AzureServer | None:
+    """The server as discovery listed it in full, if it was discovered (not configured)."""
+    listed = session.cache.peek(_listed_key(subscription_id, resource_group, name))
+    return listed if isinstance(listed, AzureServer) else None
 
 
 def _configured(config: Config, arm: AzureServer) -> bool:

@@ -9,10 +9,12 @@ secrets applies; a role reads secrets when its data actions match
 not-data-actions. Otherwise the vault's access policies apply: ``get`` (or ``all``)
 on secrets reads values, ``list`` reads metadata.
 
-Reads the vault with ``azure-mgmt-keyvault`` (``vaults.get``) and its role
-assignments and role definitions with ``azure-mgmt-authorization``
-(``role_assignments.list_for_scope``, ``role_definitions.get_by_id``): Reader on the
-vault is enough (it includes ``Microsoft.Authorization/roleAssignments/read`` and
+Takes the vault's authorization mode and access policies from the subscription's
+vault list when it carries them (``vaults.list_by_subscription`` does), else reads the
+vault with ``azure-mgmt-keyvault`` (``vaults.get``); reads its role assignments and
+role definitions with ``azure-mgmt-authorization`` (``role_assignments.list_for_scope``,
+``role_definitions.get_by_id``, each definition once per run): Reader on the vault is
+enough (it includes ``Microsoft.Authorization/roleAssignments/read`` and
 ``roleDefinitions/read``). Every failure becomes a Gap of this section, for the vault
 it concerns; nothing here formats a response body.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,7 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.keyvault import KeyVaultManagementClient
 
 from pgwarden.collect.azure.cloud import AzureSession, azure_gap, enum_text, host_of
+from pgwarden.collect.azure.keyvault import VaultProperties
 from pgwarden.model.snapshot import Gap, KeyVault, SecretReader, VaultAccess
 
 if TYPE_CHECKING:
@@ -141,17 +144,30 @@ def _failure(exc: Exception, *, action: str, role: str, host: str) -> Gap:
 
 @dataclass
 class VaultAccessCollector:
-    """Reads who can read the secrets of the apps' vaults (one instance per server)."""
+    """Reads who can read the secrets of the apps' vaults (one instance per server).
+
+    Role definitions are read once per run (``AzureSession.cache``, by lower-case id):
+    every vault and server assigned the same role shares the answer.
+    """
 
     session: AzureSession
-    # Role definitions by lower-case id: a scan asks for each one once.
-    _roles: dict[str, RolePermissions | Gap] = field(default_factory=dict)
 
-    def collect(self, vaults: Sequence[KeyVault]) -> tuple[VaultAccess, ...]:
-        """The access of each vault; a vault that could not be read carries its Gap."""
-        return tuple(self._vault(vault) for vault in vaults)
+    def collect(
+        self, vaults: Sequence[KeyVault], listed: Iterable[VaultProperties] = ()
+    ) -> tuple[VaultAccess, ...]:
+        """The access of each vault; a vault that could not be read carries its Gap.
 
-    def _vault(self, vault: KeyVault) -> VaultAccess:
+        ``listed``: the subscription's vaults as ``vaults.list_by_subscription`` gave
+        them; a vault found there with its authorization mode (and access policies)
+        is not read again.
+        """
+        by_id = {p.id.lower(): p for p in listed if p.id}
+        return tuple(
+            self._vault(vault, by_id.get(vault.id.lower()) if vault.id else None)
+            for vault in vaults
+        )
+
+    def _vault(self, vault: KeyVault, listed: VaultProperties | None = None) -> VaultAccess:
         host = host_of(self.session.arm_endpoint)
         located = _subscription_and_group(vault.id) if vault.id else None
         if vault.id is None or located is None:
@@ -171,14 +187,14 @@ class VaultAccessCollector:
         subscription, group = located
         role = f"{READER_ROLE} on vault {vault.name}"
         try:
-            with KeyVaultManagementClient(
-                self.session.credential, subscription, **self.session.arm_kwargs()
-            ) as client:
-                arm = client.vaults.get(group, vault.name)
-            props = arm.properties
-            rbac = bool(props.enable_rbac_authorization) if props else False
+            settings = _listed_settings(listed)
+            if settings is None:
+                with KeyVaultManagementClient(
+                    self.session.credential, subscription, **self.session.arm_kwargs()
+                ) as client:
+                    settings = _arm_settings(client.vaults.get(group, vault.name))
+            rbac, policies = settings
             if not rbac:
-                policies = list(props.access_policies or ()) if props else []
                 return VaultAccess(
                     vault=vault.name,
                     id=vault.id,
@@ -243,21 +259,41 @@ class VaultAccessCollector:
         role: str,
         host: str,
     ) -> RolePermissions | Gap:
-        key = definition_id.lower()
-        if key not in self._roles:
-            guid = definition_id.rstrip("/").rsplit("/", 1)[-1]
-            try:
-                self._roles[key] = role_permissions(
+        guid = definition_id.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            # Once per run: a refusal is kept too, and becomes each vault's own gap.
+            return self.session.cache.get(
+                ("role-definition", definition_id.lower()),
+                lambda: role_permissions(
                     client.role_definitions.get_by_id(definition_id.lstrip("/"))
-                )
-            except Exception as exc:
-                self._roles[key] = _failure(
-                    exc,
-                    action=f"read role definition {guid} assigned on vault {vault}",
-                    role=f"{role} (Microsoft.Authorization/roleDefinitions/read)",
-                    host=host,
-                )
-        return self._roles[key]
+                ),
+            )
+        except Exception as exc:
+            return _failure(
+                exc,
+                action=f"read role definition {guid} assigned on vault {vault}",
+                role=f"{role} (Microsoft.Authorization/roleDefinitions/read)",
+                host=host,
+            )
+
+
+def _listed_settings(listed: VaultProperties | None) -> tuple[bool, list[Any]] | None:
+    """Whether the listed vault uses RBAC, and its access policies; None when the list
+    did not carry what deciding needs (the vault is then read with ``vaults.get``)."""
+    if listed is None:
+        return None
+    if listed.rbac:
+        return True, []
+    if listed.access_policies is None:
+        return None
+    return False, list(listed.access_policies)
+
+
+def _arm_settings(arm: Any) -> tuple[bool, list[Any]]:
+    """The same, from ``vaults.get``: a vault without the flag uses access policies."""
+    props = arm.properties
+    rbac = bool(props.enable_rbac_authorization) if props else False
+    return rbac, list(props.access_policies or ()) if props and not rbac else []
 
 
 def _rbac_reader(
