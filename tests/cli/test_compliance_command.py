@@ -41,9 +41,24 @@ def test_unknown_framework_and_old_results_are_one_line_errors(tmp_path: Path) -
     runner = CliRunner()
     unknown = runner.invoke(cli, ["compliance", str(FIXTURE), "--framework", "pci-dss-4"])
     assert unknown.exit_code == 2 and "not in these results" in unknown.output
+    # Without the section, the rules' controls and the coverage judge it again.
+    trimmed = json.loads(FIXTURE.read_text("utf-8"))
+    del trimmed["compliance"]
+    path = tmp_path / "trimmed.json"
+    path.write_text(json.dumps(trimmed), encoding="utf-8")
+    again = runner.invoke(cli, ["compliance", str(path), "--json"])
+    whole = runner.invoke(cli, ["compliance", str(FIXTURE), "--json"])
+    assert again.exit_code == 0, again.output
+    judged = {f["id"]: f for f in json.loads(again.output)}
+    assert set(judged) == {f["id"] for f in json.loads(whole.output)}
+    control = next(c for c in judged["cis-postgresql-16-1.0.0"]["controls"] if c["id"] == "4.2")
+    assert control["status"] == "fail"
+    # Without controls either (results schema 1.0), nothing to judge by.
     old = json.loads(FIXTURE.read_text("utf-8"))
     old["schema_version"] = "1.0"
     del old["compliance"]
+    for rule in old["rules"]:
+        rule.pop("controls", None)
     path = tmp_path / "old.json"
     path.write_text(json.dumps(old), encoding="utf-8")
     refused = runner.invoke(cli, ["compliance", str(path)])

@@ -11,7 +11,9 @@ from pgwarden.cli.compliance_tables import controls_table, frameworks_summary_ta
 from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.inputs import read_results
 from pgwarden.cli.terminal import Console
+from pgwarden.model.compliance import compliance_of
 from pgwarden.model.errors import ConfigError, UsageError
+from pgwarden.model.results import ComplianceFramework
 
 STATUSES = ("pass", "fail", "error", "manual", "not_applicable")
 
@@ -34,15 +36,21 @@ def compliance_cmd(
     with one_line_errors():
         results = read_results(Path(results_path))
         if results.compliance is None:
-            raise ConfigError(
-                f"{results_path}: no compliance section (results schema "
-                f"{results.schema_version}); scan again with this pgwarden"
-            )
-        frameworks = results.compliance
+            # A document written without the section (by another tool, or trimmed):
+            # judged again from its rules' controls and coverage, when it has them.
+            if not any(rule.controls for rule in results.rules):
+                raise ConfigError(
+                    f"{results_path}: no compliance section, and no rule names the controls "
+                    f"it maps to (results schema {results.schema_version}); scan again with "
+                    "this pgwarden"
+                )
+            results = results.model_copy(update={"compliance": compliance_of(results)})
+        every: tuple[ComplianceFramework, ...] = results.compliance or ()
+        frameworks = every
         if framework_id is not None:
-            frameworks = tuple(f for f in frameworks if f.id.lower() == framework_id.lower())
+            frameworks = tuple(f for f in every if f.id.lower() == framework_id.lower())
             if not frameworks:
-                known = ", ".join(f.id for f in results.compliance)
+                known = ", ".join(f.id for f in every)
                 raise UsageError(f"--framework {framework_id!r}: not in these results ({known})")
         elif statuses:
             raise UsageError("--status lists one framework's controls: add --framework ID")
