@@ -161,6 +161,10 @@ def _schema_default_acl(owner: str) -> tuple[AclItem, ...]:
     return (AclItem(grantee=owner, grantor=owner, privileges=("CREATE", "USAGE")),)
 
 
+# Grants kept for later databases to share (about 150 bytes each with their keys).
+MAX_KNOWN_GRANTS = 50_000
+
+
 def database_objects(
     database: str,
     result_sets: Iterable[Iterable[tuple[Any, ...]]],
@@ -173,9 +177,10 @@ def database_objects(
     The result sets are read once each, in order, and the relations' rows one at a
     time: a database of 100,000 tables never holds all their rows as Python objects at
     once (the server's reply itself is held whole by libpq).
-    ``known_grants`` holds the grants read so far, shared by every database of the
-    server: databases made from the same migrations (an app's, or a tenant's) repeat
-    the same grants, which are then built once and shared (they are immutable).
+    ``known_grants`` holds the grants read so far (the first ``MAX_KNOWN_GRANTS``),
+    shared by every database of the server: databases made from the same migrations
+    (an app's, or a tenant's) repeat the same grants, which are then built once and
+    shared (they are immutable).
     ``mapping_rows`` reads ``FOREIGN_SERVER_MAPPINGS``' rows, asked for only where
     there are foreign servers. Raises AclSyntaxError for an ACL that does not parse.
     """
@@ -211,7 +216,7 @@ def database_objects(
             known = known_grants.get(key, _UNSEEN)
             if known is _UNSEEN:
                 item = parse_acl_item(text)
-                known = known_grants[key] = (
+                known = (
                     None  # the owner's own privileges are ownership, not a grant
                     if item.grantee == owner
                     else ObjectGrant(
@@ -225,6 +230,10 @@ def database_objects(
                         arguments=arguments,
                     )
                 )
+                # Kept while there is room: databases that repeat their grants share
+                # them; one of 100,000 tables no other repeats would only double them.
+                if len(known_grants) < MAX_KNOWN_GRANTS:
+                    known_grants[key] = known
             if known is not None:
                 grants.append(known)
 
