@@ -33,14 +33,6 @@ def revoke_membership(graph: RoleGraph, member: str, role: str, version_num: int
     return list(dict.fromkeys(statements)) or [f"{head};"]
 
 
-def revoke_count(graph: RoleGraph, member: str, role: str, version_num: int) -> int:
-    """How many statements ``revoke_membership`` writes for the pair, without them."""
-    if version_num < PG16:
-        return 1
-    grants = graph.access_grants(member, role) or graph.grants(member, role)
-    return len({g.grantor for g in grants}) or 1
-
-
 def revoke_privileges(
     privileges: Iterable[str],
     on: str,

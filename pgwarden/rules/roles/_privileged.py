@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from operator import attrgetter
 
 from pgwarden.access.graph import RolePath
-from pgwarden.access.remediation import revoke_count, revoke_membership, sql_comment
+from pgwarden.access.remediation import revoke_membership, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import Role
 from pgwarden.rules.base import ServerContext, Verdict
@@ -81,27 +81,26 @@ def cut_script(
     for member, role in cuts:
         lines.extend(revoke_membership(tenancy.graph, member, role, tenancy.version_num))
     # Deep chains offer a cut at every grant of every path: the nearest few are
-    # written, the rest only counted (writing them all cost a finding its paths times
-    # their length in statements).
+    # written, the other memberships only counted (writing them all cost a finding its
+    # paths times their length in statements).
     alternatives: list[str] = []
-    left = 0
-    seen = set(cuts)
-    for path in paths:
-        for member, role in path.edges:
-            if (member, role) in seen:
-                continue
-            seen.add((member, role))
-            if len(alternatives) >= MAX_ALTERNATIVES:
-                left += revoke_count(tenancy.graph, member, role, tenancy.version_num)
-                continue
-            for statement in revoke_membership(tenancy.graph, member, role, tenancy.version_num):
-                alternatives.append(sql_comment(f"or, for every member of {member!r}: {statement}"))
-    if len(alternatives) > MAX_ALTERNATIVES:
-        left += len(alternatives) - MAX_ALTERNATIVES
-        alternatives = alternatives[:MAX_ALTERNATIVES]
-    if left:
+    edges = dict.fromkeys(edge for path in paths for edge in path.edges)
+    for cut in cuts:
+        edges.pop(cut, None)
+    written = 0
+    for member, role in edges:
+        if len(alternatives) >= MAX_ALTERNATIVES:
+            break
+        written += 1
+        for statement in revoke_membership(tenancy.graph, member, role, tenancy.version_num):
+            alternatives.append(sql_comment(f"or, for every member of {member!r}: {statement}"))
+    alternatives = alternatives[:MAX_ALTERNATIVES]
+    if len(edges) > written:
         alternatives.append(
-            sql_comment(f"… and {left} more grants further along the chains could be cut")
+            sql_comment(
+                f"… and {len(edges) - written} more memberships further along the chains "
+                "could be cut"
+            )
         )
     return list(dict.fromkeys(lines + alternatives)), cuts
 

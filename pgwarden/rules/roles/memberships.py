@@ -9,7 +9,7 @@ from pgwarden.access.graph import RolePath
 from pgwarden.access.remediation import verify_membership
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import put_capped
-from pgwarden.model.snapshot import ServerSnapshot
+from pgwarden.model.snapshot import Membership, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import ADMIN_PRIVILEGES, PREDEFINED_ROLES, PRIVILEGED_ACCOUNTS
 from pgwarden.rules.roles._privileged import (
@@ -41,15 +41,13 @@ MEMBERSHIPS_QUERY = (
 )
 
 
-def _membership_rows(tenancy: Tenancy, paths: Sequence[RolePath]) -> list[dict[str, object]]:
+def _membership_rows(tenancy: Tenancy, paths: Sequence[RolePath]) -> list[Membership]:
     """The pg_auth_members rows behind ``paths``: what an auditor can check by hand."""
-    rows: dict[tuple[str, str, str | None], dict[str, object]] = {}
+    rows: dict[tuple[str, str, str | None], Membership] = {}
     for path in paths:
         for member, role in path.edges:
             for grant in tenancy.graph.grants(member, role):
-                key = (grant.member, grant.role, grant.grantor)
-                if key not in rows:
-                    rows[key] = grant.model_dump()
+                rows.setdefault((grant.member, grant.role, grant.grantor), grant)
     return list(rows.values())
 
 
@@ -131,7 +129,12 @@ class AppRoleInPrivilegedRole(Rule):
         # The grants of the paths shown, as pg_auth_members holds them; the query lists all.
         rows = _membership_rows(tenancy, shown)
         put_capped(
-            evidence, "membership_grants", rows, len(rows), MEMBERSHIPS_QUERY, limit=MAX_ROWS_SHOWN
+            evidence,
+            "membership_grants",
+            (row.model_dump() for row in rows),
+            len(rows),
+            MEMBERSHIPS_QUERY,
+            limit=MAX_ROWS_SHOWN,
         )
         revoke = [f"{m} in {r}" for m, r in cuts]
         put_capped(evidence, "revoke", revoke, len(revoke))
