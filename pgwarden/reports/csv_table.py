@@ -62,12 +62,27 @@ def neutralized(value: str) -> str:
 
 def render_csv(results: Results) -> bytes:
     """The findings as CSV in UTF-8, one row per finding (pass records included)."""
+    return b"".join(stream_csv(results))
+
+
+# Rows encoded at a time when the CSV is written a piece at a time.
+_ROWS_PER_PIECE = 2_000
+
+
+def stream_csv(results: Results) -> Iterator[bytes]:
+    """``render_csv`` a few thousand rows at a time: the CSV of 200,000 findings is
+    never held whole (as text, then as bytes) on its way to a file."""
     rules = rules_by_id(results)
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, dialect="excel", lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    writer.writerows(_rows(results.findings, rules))
-    return buffer.getvalue().encode("utf-8")
+    for count, row in enumerate(_rows(results.findings, rules), start=1):
+        writer.writerow(row)
+        if count % _ROWS_PER_PIECE == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
 
 
 def _rows(findings: Iterable[Finding], rules: dict[str, RuleInfo]) -> Iterator[list[str]]:

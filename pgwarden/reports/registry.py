@@ -38,13 +38,23 @@ RENDERERS: dict[str, tuple[Renderer, str]] = {
 }
 
 
-def _stream_json(results: Results) -> Iterator[bytes]:
-    """``reports.json.stream_json``, imported on first use as the renderers are."""
-    module = import_module("pgwarden.reports.json")
-    stream: Callable[[Results], Iterator[bytes]] = module.stream_json
-    return stream(results)
+class _StreamOnFirstUse:
+    """A streaming renderer whose module is imported when it first streams."""
+
+    def __init__(self, module: str, function: str) -> None:
+        self.module = module
+        self.function = function
+
+    def __call__(self, results: Results) -> Iterator[bytes]:
+        stream: Callable[[Results], Iterator[bytes]] = getattr(
+            import_module(self.module), self.function
+        )
+        return stream(results)
 
 
-# Formats written a piece at a time: the results JSON of a big server is tens of
-# megabytes that a file never needs whole in memory.
-STREAMERS: dict[str, Callable[[Results], Iterator[bytes]]] = {"json": _stream_json}
+# Formats written a piece at a time: the results JSON (or CSV) of a big server is tens
+# of megabytes that a file never needs whole in memory.
+STREAMERS: dict[str, Callable[[Results], Iterator[bytes]]] = {
+    "json": _StreamOnFirstUse("pgwarden.reports.json", "stream_json"),
+    "csv": _StreamOnFirstUse("pgwarden.reports.csv_table", "stream_csv"),
+}

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from pgwarden.model.results import Finding, Results, Waiver, fingerprint
-from pgwarden.reports.csv_table import COLUMNS, FORMULA_STARTS, neutralized, render_csv
-from tests.reports.conftest import with_pass_records
+from pgwarden.reports.csv_table import COLUMNS, FORMULA_STARTS, neutralized, render_csv, stream_csv
+from tests.reports.conftest import large_results, with_pass_records
 
 # Names a hostile tenant can give a role, database or application, each a formula or a
 # DDE command in some spreadsheet, and text that needs quoting.
@@ -118,3 +118,13 @@ def test_every_formula_start_is_neutralized(value: str) -> None:
 @pytest.mark.parametrize("value", ["database/zep", "", "1-2", "a=b", "role/x@y"])
 def test_other_values_are_left_alone(value: str) -> None:
     assert neutralized(value) == value
+
+
+def test_a_big_csv_is_written_in_pieces_that_end_with_whole_rows() -> None:
+    many = large_results(5_000, servers=2)
+    pieces = list(stream_csv(many))
+    assert len(pieces) > 2
+    assert all(piece.endswith(b"\r\n") for piece in pieces)
+    rows = list(csv.reader(io.StringIO(b"".join(pieces).decode("utf-8"), newline="")))
+    assert len(rows) == len(many.findings) + 1
+    assert [row[-1] for row in rows[1:]] == [f.fingerprint for f in many.findings]
