@@ -95,8 +95,9 @@ class Console:
         self.out.print(*items)
 
     def note(self, message: str) -> None:
+        # One line however long: a CI log is no 80-column terminal to wrap for.
         if not self.quiet:
-            self.err.print(message, markup=False, highlight=False)
+            self.err.print(message, markup=False, highlight=False, soft_wrap=True)
 
     @property
     def terminal(self) -> bool:

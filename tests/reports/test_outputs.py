@@ -39,3 +39,11 @@ def test_report_re_renders_a_saved_result_in_every_format(tmp_path: Path) -> Non
         assert (tmp_path / default).stat().st_size > 0
     assert json.loads((tmp_path / "results.sarif").read_text("utf-8"))["version"] == "2.1.0"
     assert (tmp_path / "results.json").read_text("utf-8") == FIXTURE.read_text("utf-8")
+    # One line per file written, however long its path (no wrapping in a CI log).
+    wrote = [line for line in outcome.stderr.splitlines() if line.startswith("pgwarden: wrote")]
+    assert wrote[0] == f"pgwarden: wrote the results JSON to {tmp_path / 'results.json'}"
+    assert len(wrote) == len(RENDERERS)
+    quiet = CliRunner().invoke(
+        cli, ["report", str(FIXTURE), "--json", str(tmp_path / "q.json"), "-q"]
+    )
+    assert quiet.exit_code == 0 and "wrote" not in quiet.stderr

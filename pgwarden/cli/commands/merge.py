@@ -56,7 +56,7 @@ def merge(
             console.warn(f"missing shard(s): {shards}: their servers are not in the results")
         of = f" of {merged.shards} shard(s)" if merged.shards else ""
         console.note(
-            f"pgwarden: merged {len(parts)} part(s){of}: {len(results.servers)} server(s), "
-            f"{results.summary.fail} failing, {results.summary.error} error(s)"
+            f"pgwarden: merged {len(parts)} part(s){of}: {len(results.servers):,} server(s), "
+            f"{results.summary.fail:,} failing, {results.summary.error:,} error(s)"
         )
         sys.exit(exit_code(results, fail_on))
