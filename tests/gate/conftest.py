@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,16 @@ from psycopg import sql
 
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.cli.main import cli
+from pgwarden.engine import summarize
+from pgwarden.model.results import (
+    Coverage,
+    Finding,
+    Results,
+    ScanInfo,
+    ServerSummary,
+    Tool,
+    fingerprint,
+)
 
 DSN_VARIABLE = "PGWARDEN_GATE_DSN"
 SERVER = "shared-db"
@@ -84,3 +96,49 @@ def workspace(clean_server: LocalServer, tmp_path: Path) -> Workspace:
 def findings_by_resource(results: dict[str, Any], rule: str) -> dict[str, dict[str, Any]]:
     """The findings of one rule, keyed by resource."""
     return {f["resource"]: f for f in results["findings"] if f["rule_id"] == rule}
+
+
+def public_connect_run(
+    servers: Sequence[str],
+    open_databases: Mapping[str, Sequence[str]],
+    started: datetime,
+    *,
+    shard: str | None = None,
+) -> Results:
+    """The results of one run: each server failing PGW-ISO-001 on its open databases."""
+    rule = "PGW-ISO-001"
+    findings = [
+        Finding(
+            rule_id=rule,
+            severity="high",
+            status="fail",
+            server=server,
+            resource=f"database/{database}",
+            principal="PUBLIC",
+            message="PUBLIC may connect",
+            fingerprint=fingerprint(rule, server, f"database/{database}", "PUBLIC"),
+        )
+        for server in servers
+        for database in open_databases.get(server, ())
+    ]
+    coverage = [
+        Coverage(
+            rule_id=rule,
+            server=server,
+            outcome="failed" if open_databases.get(server) else "passed",
+        )
+        for server in servers
+    ]
+    return Results(
+        tool=Tool(version="test"),
+        scan=ScanInfo(
+            started_at=started,
+            finished_at=started + timedelta(seconds=1),
+            complete=True,
+            shard=shard,
+        ),
+        servers=tuple(ServerSummary(name=server) for server in servers),
+        findings=tuple(findings),
+        summary=summarize(findings, coverage),
+        coverage=tuple(coverage),
+    )

@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
-from typing import Any
 from urllib.parse import quote
 
 import psycopg
 import pytest
 
 from pgwarden.cli.tables import MAX_DIFF_LINES, diff_lines
-from pgwarden.engine import summarize
 from pgwarden.gate.history.records import StoredFinding, compare_server
 from pgwarden.gate.history.store import HistoryStore
 from pgwarden.model.errors import ConfigError, UsageError
 from pgwarden.model.results import (
-    Coverage,
-    Finding,
     Results,
-    ScanInfo,
-    ServerSummary,
-    Tool,
-    fingerprint,
 )
-from tests.gate.conftest import Workspace, config_text
+from tests.calls import counted_calls
+from tests.gate.conftest import Workspace, config_text, public_connect_run
 
 RULE = "PGW-ISO-001"
 
@@ -182,29 +173,8 @@ def test_open_refuses_what_is_not_a_store(tmp_path: Path) -> None:
 def _fleet_run(servers: int, per_server: int, started: datetime) -> Results:
     """A run over ``servers`` servers, each failing PGW-ISO-001 on ``per_server`` databases."""
     names = [f"srv-{n:03d}" for n in range(servers)]
-    findings = [
-        Finding(
-            rule_id=RULE,
-            severity="high",
-            status="fail",
-            server=server,
-            resource=f"database/db{d}",
-            principal="PUBLIC",
-            message="PUBLIC may connect",
-            fingerprint=fingerprint(RULE, server, f"database/db{d}", "PUBLIC"),
-        )
-        for server in names
-        for d in range(per_server)
-    ]
-    coverage = [Coverage(rule_id=RULE, server=server, outcome="failed") for server in names]
-    return Results(
-        tool=Tool(version="test"),
-        scan=ScanInfo(started_at=started, finished_at=started, complete=True),
-        servers=tuple(ServerSummary(name=server) for server in names),
-        findings=tuple(findings),
-        summary=summarize(findings, coverage),
-        coverage=tuple(coverage),
-    )
+    databases = [f"db{d}" for d in range(per_server)]
+    return public_connect_run(names, dict.fromkeys(names, databases), started)
 
 
 def test_recording_a_fleet_reads_each_server_once_not_the_run_per_server(
@@ -217,18 +187,9 @@ def test_recording_a_fleet_reads_each_server_once_not_the_run_per_server(
         started = datetime(2026, 11, 1, tzinfo=UTC)
         with HistoryStore.open(str(tmp_path / f"h{servers}.db")) as store:
             store.record(_fleet_run(servers, 20, started))
-            counted = 0
-
-            def count(_frame: FrameType, event: str, _arg: Any) -> None:
-                nonlocal counted
-                if event in ("call", "c_call"):
-                    counted += 1
-
-            sys.setprofile(count)
-            try:
-                second = store.record(_fleet_run(servers, 20, started + timedelta(days=1)))
-            finally:
-                sys.setprofile(None)
+            counted, second = counted_calls(
+                lambda: store.record(_fleet_run(servers, 20, started + timedelta(days=1)))
+            )
         assert second.history is not None and second.history.new == 0
         return counted
 

@@ -14,18 +14,11 @@ from urllib.parse import quote
 
 import psycopg
 
-from pgwarden.engine import summarize
 from pgwarden.gate.history.store import HistoryStore
 from pgwarden.model.results import (
-    Coverage,
-    Finding,
     Results,
-    ScanInfo,
-    ServerSummary,
-    Tool,
-    fingerprint,
 )
-from tests.gate.conftest import Workspace
+from tests.gate.conftest import Workspace, public_connect_run
 
 SHARDS = 8
 SERVERS_PER_SHARD = 5
@@ -35,41 +28,7 @@ RULE = "PGW-ISO-001"
 def _part(shard: int, open_databases: dict[str, list[str]], started: datetime) -> Results:
     """One shard's results: its servers, each failing ISO-001 on its open databases."""
     servers = [f"srv-{shard}-{i}" for i in range(SERVERS_PER_SHARD)]
-    findings = [
-        Finding(
-            rule_id=RULE,
-            severity="high",
-            status="fail",
-            server=server,
-            resource=f"database/{database}",
-            principal="PUBLIC",
-            message="PUBLIC may connect",
-            fingerprint=fingerprint(RULE, server, f"database/{database}", "PUBLIC"),
-        )
-        for server in servers
-        for database in open_databases.get(server, [])
-    ]
-    coverage = [
-        Coverage(
-            rule_id=RULE,
-            server=server,
-            outcome="failed" if open_databases.get(server) else "passed",
-        )
-        for server in servers
-    ]
-    return Results(
-        tool=Tool(version="test"),
-        scan=ScanInfo(
-            started_at=started,
-            finished_at=started + timedelta(seconds=1),
-            complete=True,
-            shard=f"{shard}/{SHARDS}",
-        ),
-        servers=tuple(ServerSummary(name=server) for server in servers),
-        findings=tuple(findings),
-        summary=summarize(findings, coverage),
-        coverage=tuple(coverage),
-    )
+    return public_connect_run(servers, open_databases, started, shard=f"{shard}/{SHARDS}")
 
 
 def _record_all_at_once(uri: str, parts: list[Results]) -> list[Results]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime, timedelta
-from types import FrameType
-from typing import Any
 
 import jsonschema
 import pytest
@@ -30,6 +27,7 @@ from pgwarden.model.results import (
     fingerprint,
     shipped_results_schema,
 )
+from tests.calls import counted_calls
 from tests.gate.conftest import SERVER, Workspace, config_text, findings_by_resource
 
 TODAY = date(2026, 5, 10)
@@ -360,18 +358,7 @@ def test_waivers_cost_findings_plus_waivers_not_their_product() -> None:
         )
         waivers = parse_waivers(text, "waivers.toml")
         results = _results(*resources)
-        counted = 0
-
-        def count(_frame: FrameType, event: str, _arg: Any) -> None:
-            nonlocal counted
-            if event in ("call", "c_call"):
-                counted += 1
-
-        sys.setprofile(count)
-        try:
-            waived = apply_waivers(results, waivers, today=TODAY)
-        finally:
-            sys.setprofile(None)
+        counted, waived = counted_calls(lambda: apply_waivers(results, waivers, today=TODAY))
         assert waived.waivers is not None and waived.waivers.applied == len(waivers.entries)
         return counted
 

@@ -9,11 +9,8 @@ quadruple it.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from itertools import pairwise
-from types import FrameType
-from typing import Any
 
 import pytest
 
@@ -32,6 +29,7 @@ from pgwarden.rules.isolation.databases import CrossAppConnect
 from pgwarden.rules.isolation.objects import ForeignObjectPrivileges
 from pgwarden.rules.registry import load_rules, select_rules
 from pgwarden.rules.roles.logins import UnmappedLogin
+from tests.calls import counted_calls
 from tests.perf.shapes import (
     READERS_DATABASES,
     many_mappings_snapshot,
@@ -178,18 +176,7 @@ def test_a_login_in_many_databases_is_counted_and_listed_by_a_query() -> None:
 
 def _calls_while(check: Callable[[], Iterable[Verdict]]) -> tuple[int, int]:
     """Python and C function calls made while the verdicts of ``check`` are produced."""
-    calls = 0
-
-    def count(_frame: FrameType, event: str, _arg: Any) -> None:
-        nonlocal calls
-        if event in ("call", "c_call"):
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        verdicts = list(check())
-    finally:
-        sys.setprofile(None)
+    calls, verdicts = counted_calls(lambda: list(check()))
     return calls, len(verdicts)
 
 

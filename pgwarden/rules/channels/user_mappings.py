@@ -53,8 +53,12 @@ class _MappingRule(Rule):
             if isinstance(channel, Verdict):
                 yield channel
                 continue
-            for mapping in channel.server.user_mappings:
-                yield from self.judge(tenancy, channel, mapping)
+            yield from self.judge_channel(tenancy, channel)
+
+    def judge_channel(self, tenancy: Tenancy, channel: Channel) -> Iterable[Verdict]:
+        """The verdicts on the user mappings of ``channel``: each judged on its own."""
+        for mapping in channel.server.user_mappings:
+            yield from self.judge(tenancy, channel, mapping)
 
     def judge(self, tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:
         """The verdicts on one user mapping of ``channel``."""
@@ -217,19 +221,15 @@ class CredentialsInUserMapping(_MappingRule):
         Section.POSTGRES,
     )
 
-    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        tenancy = Tenancy.of(snapshot, context)
-        for channel in channels(tenancy, snapshot, self.id):
-            if isinstance(channel, Verdict):
-                yield channel
-                continue
-            mappings = channel.server.user_mappings
-            hidden = [m for m in mappings if not m.options_visible]
-            if hidden:
-                yield _hidden_options(channel, hidden)
-            for mapping in mappings:
-                if mapping.options_visible:
-                    yield from self.judge(tenancy, channel, mapping)
+    def judge_channel(self, tenancy: Tenancy, channel: Channel) -> Iterable[Verdict]:
+        # The mappings whose options are hidden share one cause: one error for them.
+        mappings = channel.server.user_mappings
+        hidden = [m for m in mappings if not m.options_visible]
+        if hidden:
+            yield _hidden_options(channel, hidden)
+        for mapping in mappings:
+            if mapping.options_visible:
+                yield from self.judge(tenancy, channel, mapping)
 
     def judge(self, tenancy: Tenancy, channel: Channel, mapping: UserMapping) -> Iterable[Verdict]:
         server = channel.server
