@@ -62,16 +62,26 @@ def render_outputs(results: Results, outputs: dict[str, str | None]) -> bool:
 
     A format that can be written a piece at a time (``STREAMERS``) is, so the results
     JSON of a big server never sits whole in memory beside the results.
+    A format that cannot be written (a path that cannot be written, a SARIF log too
+    large for GitHub) does not cost the others: they are written, then the first
+    failure is raised.
     """
     wrote = False
+    failed: UsageError | None = None
     for name, path in outputs.items():
         if path is None:
             continue
-        streamer = STREAMERS.get(name)
-        if streamer is not None:
-            write_output(path, streamer(results))
-        else:
-            renderer, _default = RENDERERS[name]
-            write_output(path, renderer(results))
+        try:
+            streamer = STREAMERS.get(name)
+            if streamer is not None:
+                write_output(path, streamer(results))
+            else:
+                renderer, _default = RENDERERS[name]
+                write_output(path, renderer(results))
+        except UsageError as exc:
+            failed = failed or exc
+            continue
         wrote = True
+    if failed is not None:
+        raise failed
     return wrote

@@ -47,3 +47,22 @@ def test_report_re_renders_a_saved_result_in_every_format(tmp_path: Path) -> Non
         cli, ["report", str(FIXTURE), "--json", str(tmp_path / "q.json"), "-q"]
     )
     assert quiet.exit_code == 0 and "wrote" not in quiet.stderr
+
+
+def test_a_format_that_cannot_be_written_does_not_cost_the_others(tmp_path: Path) -> None:
+    # The JSON's folder does not exist: the Markdown after it is still written, and the
+    # run ends with the one-line error (exit 2).
+    outcome = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            str(FIXTURE),
+            "--json",
+            str(tmp_path / "missing" / "results.json"),
+            "--markdown",
+            str(tmp_path / "summary.md"),
+        ],
+    )
+    assert outcome.exit_code == 2
+    assert "cannot write" in outcome.output
+    assert (tmp_path / "summary.md").stat().st_size > 0
