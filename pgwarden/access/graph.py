@@ -314,12 +314,17 @@ class RoleGraph:
         def onward(current: str) -> list[str]:
             return [n for n in self._usable.get(current, ()) if n == holder or n in reaching]
 
+        firsts = onward(role)
+        if firsts == [holder]:
+            # The role's one way there is its own grant (most members of most groups).
+            direct = self.classify((role, holder))
+            return (direct,) if direct is not None else ()
         found: dict[tuple[str, ...], RolePath] = {}
         shortest = self._shortest(role, holder)
         if shortest is not None:
             found[shortest.path] = shortest
         budget = [_MAX_STEPS]
-        walks = [self._walks((role, first), holder, onward, budget) for first in onward(role)]
+        walks = [self._walks((role, first), holder, onward, budget) for first in firsts]
         while walks and len(found) < limit:
             for walk in list(walks):
                 path = next(walk, None)
