@@ -301,7 +301,7 @@ def test_a_list_whose_pages_never_end_is_a_gap(seed: SeedAzure, session: AzureSe
 def test_arm_collector_discovers_by_resource_group(seed: SeedAzure, session: AzureSession) -> None:
     collector = ArmCollector(session, SUBSCRIPTION)
     try:
-        assert [s.name for s in collector.discover("ctxeco-rg")] == ["ctxeco-db"]
+        assert [s.name for s, _full in collector.discover("ctxeco-rg")] == ["ctxeco-db"]
         assert collector.discover("empty-rg") == []
     finally:
         collector.close()

@@ -221,8 +221,8 @@ def test_discovery_and_customer_managed_keys_from_the_list_examples(
     serve_examples(fake)
     collector = ArmCollector(session, SUBSCRIPTION)
     try:
-        everywhere = {s.name: s for s in collector.discover(None)}
-        in_group = [s.name for s in collector.discover(GROUP)]
+        everywhere = {s.name: s for s, _full in collector.discover(None)}
+        in_group = [s.name for s, _full in collector.discover(GROUP)]
     finally:
         collector.close()
     assert sorted(everywhere) == [f"exampleserver{n}" for n in range(1, 5)]

@@ -181,13 +181,10 @@ class ArmCollector:
         )
         return [(server_from_arm(s, self._subscription), listed_in_full(s)) for s in pages]
 
-    def discover(self, resource_group: str | None) -> list[AzureServer]:
-        """``[azure] discover``: a scope that cannot be listed is a config error."""
-        return [server for server, _full in self.discover_in_full(resource_group)]
-
-    def discover_in_full(self, resource_group: str | None) -> list[tuple[AzureServer, bool]]:
-        """``discover``, each server with whether the list gave it in full (``collect``
-        then need not read it again)."""
+    def discover(self, resource_group: str | None) -> list[tuple[AzureServer, bool]]:
+        """``[azure] discover``: each server with whether the list gave it in full
+        (``collect`` then need not read it again); a scope that cannot be listed is a
+        config error."""
         where = f"resource group {resource_group}" if resource_group else "the subscription"
         try:
             return self._list(resource_group)

@@ -106,7 +106,7 @@ def discover_servers(config: Config, session: AzureSession) -> list[DiscoveredSe
     for scope in config.azure.discover:
         collector = ArmCollector(session, scope.subscription_id)
         try:
-            servers = collector.discover_in_full(scope.resource_group)
+            servers = collector.discover(scope.resource_group)
         finally:
             collector.close()
         for arm, in_full in servers:
