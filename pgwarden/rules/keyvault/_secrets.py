@@ -23,6 +23,18 @@ def gap_message(what: str, gap: Gap) -> str:
     return f"{what}: {gap.reason}" + (f" (fix: {gap.fix})" if gap.fix else "")
 
 
+def unlisted_vault(vault: KeyVault, app: str | None = None, consequence: str = "") -> Verdict:
+    """The ``error`` for a vault whose secrets could not be listed (``consequence``
+    says what the rule could then not check)."""
+    gap = vault.secrets_gap or Gap(section="azure.keyvault", reason="not listed")
+    return Verdict(
+        resource=f"vault/{vault.name}",
+        app=app,
+        status="error",
+        message=gap_message(f"vault {vault.name}", gap) + consequence,
+    )
+
+
 def store_command(vault: str, name: str) -> str:
     """The Azure CLI command that stores a corrected connection string as the secret."""
     # --file keeps the connection string off the command line and out of shell history.

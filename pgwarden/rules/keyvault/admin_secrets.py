@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pgwarden.model.snapshot import Gap, ServerSnapshot
+from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
 from pgwarden.rules.control_sets import ADMIN_FOR_APPLICATIONS, ADMIN_PRIVILEGES, AUTHENTICATORS
@@ -16,6 +16,7 @@ from pgwarden.rules.keyvault._secrets import (
     secret_passed,
     secret_resource,
     store_command,
+    unlisted_vault,
     vault_app,
 )
 
@@ -136,12 +137,7 @@ class VaultHoldsAdminSecret(Rule):
             # means it is not shown clean.
             reported = False
             if vault.secrets is None:
-                gap = vault.secrets_gap or Gap(section="azure.keyvault", reason="not listed")
-                yield Verdict(
-                    resource=f"vault/{vault.name}",
-                    status="error",
-                    message=gap_message(f"vault {vault.name}", gap),
-                )
+                yield unlisted_vault(vault)
                 continue
             for secret in vault.secrets:
                 if not secret.connection_string or (vault.name.lower(), secret.name) in designated:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from pgwarden.model.frameworks.catalogue import CIS_AZURE
-from pgwarden.model.snapshot import Gap, SecretInfo, ServerSnapshot
+from pgwarden.model.snapshot import SecretInfo, ServerSnapshot
 from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
 from pgwarden.rules.control_sets import AUTHENTICATORS
 from pgwarden.rules.keyvault._secrets import (
@@ -15,8 +15,11 @@ from pgwarden.rules.keyvault._secrets import (
     secret_passed,
     secret_resource,
     store_command,
+    unlisted_vault,
     vault_app,
 )
+
+_OTHERS_UNCHECKED = "; connection strings other than the apps' designated ones were not checked"
 
 
 def dsn_secrets(snapshot: ServerSnapshot) -> Iterator[tuple[SecretInfo, str | None] | Verdict]:
@@ -37,19 +40,12 @@ def dsn_secrets(snapshot: ServerSnapshot) -> Iterator[tuple[SecretInfo, str | No
                 resource=f"server/{snapshot.name}",
                 status="error",
                 message=gap_message("the vaults holding the apps' secrets", gap)
-                + "; connection strings other than the apps' designated ones were not checked",
+                + _OTHERS_UNCHECKED,
             )
         return
     for vault in azure.vaults:
         if vault.secrets is None:
-            gap = vault.secrets_gap or Gap(section="azure.keyvault", reason="not listed")
-            yield Verdict(
-                resource=f"vault/{vault.name}",
-                app=vault_app(snapshot, vault),
-                status="error",
-                message=gap_message(f"vault {vault.name}", gap)
-                + "; connection strings other than the apps' designated ones were not checked",
-            )
+            yield unlisted_vault(vault, vault_app(snapshot, vault), _OTHERS_UNCHECKED)
             continue
         for secret in vault.secrets:
             if secret.connection_string and (vault.name.lower(), secret.name) not in seen:
