@@ -394,3 +394,36 @@ def test_an_app_role_deep_in_a_lattice_of_groups_has_a_finding_of_a_few_kilobyte
     # Both first grants are revoked: every way in starts with one of them.
     assert "REVOKE layer00_a FROM app0000_svc;" in str(found.remediation)
     assert "REVOKE layer00_b FROM app0000_svc;" in str(found.remediation)
+
+
+def test_alternative_cuts_keep_each_membership_whole() -> None:
+    # From PostgreSQL 16 a membership granted by two roles takes two REVOKEs: an
+    # alternative cut shows both or neither, and the count names the ones left out.
+    apps, logins = SMALL
+    data = unmapped_logins_snapshot(apps, logins).model_dump(mode="json")
+    pg = data["servers"][0]["postgres"]
+    chain = [f"link{n:02d}" for n in range(8)]
+    pg["roles"] += [{"name": name, "login": False} for name in [*chain, "pg_read_all_data"]]
+    pg["roles"].append({"name": "other_admin", "login": True, "createrole": True})
+    steps = list(pairwise(["app0000_svc", *chain, "pg_read_all_data"]))
+    pg["memberships"] += [
+        {"member": member, "role": role, "grantor": grantor}
+        for member, role in steps
+        for grantor in ("admin", "other_admin")
+    ]
+    results = evaluate(
+        Snapshot.model_validate(data),
+        unmapped_logins_config(apps),
+        select_rules(load_rules(), ("PGW-ROLE-002",)),
+    )
+    [found] = [f for f in results.findings if f.resource == "role/pg_read_all_data"]
+    lines = str(found.remediation).splitlines()
+    shown = [line for line in lines if line.startswith("-- or, for every member of")]
+    assert shown and len(shown) % 2 == 0
+    for member, role in steps[1:]:
+        revokes = [line for line in shown if f"REVOKE {role} FROM {member} GRANTED BY" in line]
+        assert len(revokes) in (0, 2), (member, role)
+    written = len(shown) // 2
+    assert f"-- … and {len(steps) - 1 - written} more memberships further along the chains" in (
+        "\n".join(lines)
+    )

@@ -87,14 +87,17 @@ def cut_script(
     edges = dict.fromkeys(edge for path in paths for edge in path.edges)
     for cut in cuts:
         edges.pop(cut, None)
+    # A membership's REVOKEs (one per grantor from 16) are written together or not at
+    # all: one cut short would leave a grant standing that the count does not name.
     written = 0
     for member, role in edges:
-        if len(alternatives) >= MAX_ALTERNATIVES:
+        statements = revoke_membership(tenancy.graph, member, role, tenancy.version_num)
+        if len(alternatives) + len(statements) > MAX_ALTERNATIVES:
             break
         written += 1
-        for statement in revoke_membership(tenancy.graph, member, role, tenancy.version_num):
-            alternatives.append(sql_comment(f"or, for every member of {member!r}: {statement}"))
-    alternatives = alternatives[:MAX_ALTERNATIVES]
+        alternatives += [
+            sql_comment(f"or, for every member of {member!r}: {s}") for s in statements
+        ]
     if len(edges) > written:
         alternatives.append(
             sql_comment(
