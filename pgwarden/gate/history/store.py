@@ -184,9 +184,11 @@ class HistoryStore:
 
     def findings(self, run_id: int, server: str | None = None) -> list[StoredFinding]:
         """Every finding a run recorded (on ``server`` only, when given)."""
-        where, params = "run_id = ?", list[object]([run_id])
+        where = "run_id = ?"
+        params: list[int | str] = [run_id]
         if server is not None:
-            where, params = ("run_id = ? AND server = ?", [run_id, server])
+            where += " AND server = ?"
+            params.append(server)
         rows = self._db.execute(
             "SELECT fingerprint, rule_id, severity, status, server, app, resource, principal, "
             f"message FROM pgwarden_findings WHERE {where} ORDER BY fingerprint",
