@@ -51,6 +51,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -155,10 +156,7 @@ def _render(results: Results, cwd: Path | None) -> bytes:
     runs = []
     for automation_id, servers in plans:
         # Most severe first, sorted once; cutting to fit is then slicing.
-        if len(servers) == 1:
-            ordered = most_severe_first(by_server.get(servers[0], ()))
-        else:
-            ordered = most_severe_first([f for s in servers for f in by_server[s]])
+        ordered = most_severe_first(f for s in servers for f in by_server.get(s, ()))
         run_errors = {s: errors.get(s, []) for s in servers}
         run_failed = {s: failed.get(s, []) for s in servers}
         if grouped:
@@ -259,28 +257,18 @@ class _Catalogue:
         return listed
 
 
+@dataclass(frozen=True)
 class _Run:
     """One run: its servers, their findings most severe first, errors and rules."""
 
-    def __init__(
-        self,
-        automation_id: str,
-        servers: list[str],
-        grouped: bool,
-        ordered: list[Finding],
-        errors: dict[str, list[Finding]],
-        failed: dict[str, list[Coverage]],
-        descriptors: list[dict[str, Any]],
-        rule_index: dict[str, int],
-    ) -> None:
-        self.automation_id = automation_id
-        self.servers = servers
-        self.grouped = grouped
-        self.ordered = ordered
-        self.errors = errors
-        self.failed = failed
-        self.descriptors = descriptors
-        self.rule_index = rule_index
+    automation_id: str
+    servers: list[str]
+    grouped: bool
+    ordered: list[Finding]
+    errors: dict[str, list[Finding]]
+    failed: dict[str, list[Coverage]]
+    descriptors: list[dict[str, Any]]
+    rule_index: dict[str, int]
 
 
 def _within_count(ordered: Sequence[Finding], limit: int) -> int:
