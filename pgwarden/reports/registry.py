@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from importlib import import_module
+from typing import Generic, TypeVar
 
 from pgwarden.model.results import Results
 from pgwarden.reports.base import Renderer
 
+T = TypeVar("T")
 
-class _OnFirstUse:
-    """A renderer whose module is imported when it first renders.
+
+class _OnFirstUse(Generic[T]):
+    """A renderer (or streaming renderer) whose module is imported when it first runs.
 
     Jinja, the XML writer and the rest load only for the formats a run writes: starting
     ``pgwarden`` costs less, and most scans write one or two formats.
@@ -22,9 +25,9 @@ class _OnFirstUse:
         self.function = function
         self.__name__ = function
 
-    def __call__(self, results: Results) -> str | bytes:
-        renderer: Renderer = getattr(import_module(self.module), self.function)
-        return renderer(results)
+    def __call__(self, results: Results) -> T:
+        render: Callable[[Results], T] = getattr(import_module(self.module), self.function)
+        return render(results)
 
 
 # Order is the order of the CLI options and of the demo's output files.
@@ -38,23 +41,9 @@ RENDERERS: dict[str, tuple[Renderer, str]] = {
 }
 
 
-class _StreamOnFirstUse:
-    """A streaming renderer whose module is imported when it first streams."""
-
-    def __init__(self, module: str, function: str) -> None:
-        self.module = module
-        self.function = function
-
-    def __call__(self, results: Results) -> Iterator[bytes]:
-        stream: Callable[[Results], Iterator[bytes]] = getattr(
-            import_module(self.module), self.function
-        )
-        return stream(results)
-
-
 # Formats written a piece at a time: the results JSON (or CSV) of a big server is tens
 # of megabytes that a file never needs whole in memory.
 STREAMERS: dict[str, Callable[[Results], Iterator[bytes]]] = {
-    "json": _StreamOnFirstUse("pgwarden.reports.json", "stream_json"),
-    "csv": _StreamOnFirstUse("pgwarden.reports.csv_table", "stream_csv"),
+    "json": _OnFirstUse("pgwarden.reports.json", "stream_json"),
+    "csv": _OnFirstUse("pgwarden.reports.csv_table", "stream_csv"),
 }
