@@ -131,9 +131,15 @@ def _count(fake: FakeAzure, pattern: re.Pattern[str]) -> int:
     return sum(1 for _host, path, _auth in fake.requests if pattern.search(path))
 
 
-def _scan(fake: FakeAzure, session: AzureSession, servers: int) -> list[AzureSnapshot]:
+def _scan(
+    fake: FakeAzure, session: AzureSession, servers: int, *, refused: str | None = None
+) -> list[AzureSnapshot]:
+    """Each server of a fleet of ``servers`` collected; requests whose path matches
+    ``refused`` are answered 403."""
     fake.reset()
     config = _fleet_config(fake, servers)
+    if refused is not None:
+        fake.fail(refused, 403, "AuthorizationFailed")
     return [collect_azure(config, server, session) for server in config.server]
 
 
@@ -184,10 +190,7 @@ def test_a_vault_list_failure_is_read_once_and_each_server_keeps_its_gap(
     fake: FakeAzure, tls: TlsFixture, credential: StaticCredential
 ) -> None:
     session = make_session(fake, tls, credential)
-    fake.reset()
-    config = _fleet_config(fake, 3)
-    fake.fail(VAULT_LIST.pattern, 403, "AuthorizationFailed")
-    snapshots = [collect_azure(config, server, session) for server in config.server]
+    snapshots = _scan(fake, session, 3, refused=VAULT_LIST.pattern)
     assert _count(fake, VAULT_LIST) == 1
     for snapshot in snapshots:
         # Unlisted, the vault is named after its host; its properties carry the gap.
@@ -209,10 +212,7 @@ def test_a_role_definition_failure_names_each_vault_it_concerns(
     fake: FakeAzure, tls: TlsFixture, credential: StaticCredential
 ) -> None:
     session = make_session(fake, tls, credential)
-    fake.reset()
-    config = _fleet_config(fake, 2)
-    fake.fail(f"/roleDefinitions/{CUSTOM}$", 403, "AuthorizationFailed")
-    snapshots = [collect_azure(config, server, session) for server in config.server]
+    snapshots = _scan(fake, session, 2, refused=f"/roleDefinitions/{CUSTOM}$")
     # Read (and refused) once for the run; every server still records the gap.
     assert _count(fake, re.compile(f"/roleDefinitions/{CUSTOM}$")) == 1
     for snapshot in snapshots:
