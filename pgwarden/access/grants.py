@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Literal
 
+from pgwarden.access.cached import cached_property
 from pgwarden.access.graph import RoleGraph, RolePath
 from pgwarden.access.privileges import acl_text, sort_privileges
 from pgwarden.model.identifiers import quote_ident

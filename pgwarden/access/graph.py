@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from itertools import pairwise
 from typing import Literal
 
+from pgwarden.access.cached import cached_property
 from pgwarden.model.evidence import MAX_LISTED
 from pgwarden.model.snapshot import Membership
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from itertools import groupby, islice
 
+from pgwarden.access.cached import cached_property
 from pgwarden.access.graph import RoleGraph
 from pgwarden.model.snapshot import Database
 

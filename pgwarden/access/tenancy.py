@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING
 
+from pgwarden.access.cached import cached_property
 from pgwarden.access.grants import Access, can_connect
 from pgwarden.access.graph import RoleGraph, RolePath
 from pgwarden.access.reach import DatabaseReach
@@ -42,6 +42,10 @@ class Tenancy:
     _connecting: dict[str, list[str]] = field(init=False, default_factory=dict)
     _app_users: dict[str, dict[str, list[str]]] = field(init=False, default_factory=dict)
     _users: dict[tuple[str, str | None], list[str]] = field(init=False, default_factory=dict)
+    _revokes: dict[tuple[str, str], list[str]] = field(init=False, default_factory=dict)
+    _cuts: dict[tuple[RolePath, str | None], tuple[str, str] | None] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.graph = RoleGraph(self.pg.memberships)
@@ -297,12 +301,24 @@ class Tenancy:
         Foreign roles joining a legitimate role or a neutral group is where the
         leak is made; cutting it there leaves every other member's access intact.
         None means the path never leaves foreign roles: the grant at its end is
-        itself the leak.
+        itself the leak. Worked out once per path and app (ISO-002, -004 and -006
+        each cut the same memberships).
         """
-        for member, role in path.edges:
-            if not self.foreign(role, database):
-                return (member, role)
-        return None
+        key = (path, self.app_databases.get(database))
+        if key not in self._cuts:
+            self._cuts[key] = next(
+                ((member, role) for member, role in path.edges if not self.foreign(role, database)),
+                None,
+            )
+        return self._cuts[key]
+
+    def revoke(self, member: str, role: str) -> list[str]:
+        """The REVOKEs that end ``member``'s use of ``role`` (``revoke_membership``),
+        made once per membership. The list is shared: callers copy from it."""
+        key = (member, role)
+        if key not in self._revokes:
+            self._revokes[key] = revoke_membership(self.graph, member, role, self.version_num)
+        return self._revokes[key]
 
     def cut_membership(self, access: Access, database: str) -> tuple[list[str], str]:
         """REVOKEs that end ``access.role``'s use of ``access.grantee``, and why there.
@@ -312,9 +328,7 @@ class Tenancy:
         """
         holder = access.grantee
         cuts = list(dict.fromkeys(self.cut_point(p, database) or p.edges[0] for p in access.paths))
-        statements = [
-            stmt for m, r in cuts for stmt in revoke_membership(self.graph, m, r, self.version_num)
-        ]
+        statements = [stmt for m, r in cuts for stmt in self.revoke(m, r)]
         where = ", ".join(f"of {m!r} in {r!r}" for m, r in cuts)
         if holder is not None and self.foreign(holder, database):
             why = (
@@ -352,15 +366,11 @@ class Tenancy:
             first_edges = [
                 stmt
                 for member, role in dict.fromkeys(p.edges[0] for p in access.paths if p.edges)
-                for stmt in revoke_membership(self.graph, member, role, self.version_num)
+                for stmt in self.revoke(member, role)
             ]
             return revoke_grant, why, first_edges
         edges = [cut for cut in dict.fromkeys(cuts) if cut is not None]
-        statements = [
-            stmt
-            for member, role in edges
-            for stmt in revoke_membership(self.graph, member, role, self.version_num)
-        ]
+        statements = [stmt for member, role in edges for stmt in self.revoke(member, role)]
         neutral = not self.legitimate(holder, database)
         where = ", ".join(f"of {m!r} in {r!r}" for m, r in edges)
         why = (

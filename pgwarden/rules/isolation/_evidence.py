@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import NamedTuple
 
+from pgwarden.access.cached import cached_property
 from pgwarden.access.grants import Access, can_connect, item_access
 from pgwarden.access.graph import RoleGraph
 from pgwarden.access.privileges import acl_text
