@@ -56,6 +56,10 @@ def describe_failure(exc: BaseException) -> str:
     The one way pgwarden turns an exception from the outside world into text. A
     response that could not be read says so; anything else is named by its type.
     """
+    reason = getattr(exc, "safe_reason", None)
+    if isinstance(reason, str):
+        # pgwarden's own refusal (``azure.cloud.OffEndpointRequest``): text of its own.
+        return reason
     status = http_status(exc)
     if status is not None:
         text = f"HTTP {status}"

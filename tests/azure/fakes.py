@@ -359,6 +359,9 @@ class FakeAzure:
         # Page the lists ARM documents as one page (metric alerts, diagnostic
         # settings, Defender pricings) as it pages others: a client must follow them.
         self.page_single_page_lists = False
+        # Point every nextLink at this base instead of the host that served the page
+        # (a misrouted or hostile answer): a client must not follow it there.
+        self.link_base: str | None = None
         self.requests: list[tuple[str, str, str]] = []  # (host, path, authorization)
         self.arm = HTTPServer(ssl_context=tls.server_context(), threaded=True)
         self.arm.expect_request(re.compile(".*")).respond_with_handler(self._arm)
@@ -407,6 +410,7 @@ class FakeAzure:
             self.graph_canned.clear()
             self.graph_truncate_at = None
             self.page_single_page_lists = False
+            self.link_base = None
             self.failures.clear()
             self.requests.clear()
 
@@ -514,7 +518,8 @@ class FakeAzure:
         body: dict[str, Any] = {"value": items[start:end]}
         if end < len(items):
             version = query.get("api-version", ["x"])[0]
-            body["nextLink"] = f"{base}{request.path}?api-version={version}&$skiptoken={end}"
+            link_base = self.link_base or base
+            body["nextLink"] = f"{link_base}{request.path}?api-version={version}&$skiptoken={end}"
         return _json(body)
 
     # --- ARM -----------------------------------------------------------------------

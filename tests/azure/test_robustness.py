@@ -3,14 +3,25 @@ and every message built from an exception is its status, error code and request 
 
 from __future__ import annotations
 
-from azure.core.exceptions import DeserializationError
+import re
 
-from pgwarden.collect.azure.cloud import AzureSession
+from azure.core.exceptions import DeserializationError
+from pytest_httpserver import HTTPServer
+
+from pgwarden.collect.azure.cloud import AzureSession, origin
 from pgwarden.collect.azure.monitor import collect_metric_alerts
 from pgwarden.collect.azure.server import collect_azure
 from pgwarden.collect.failure import describe_failure
 from pgwarden.model.config import parse_config
-from tests.azure.fakes import SUBSCRIPTION, FakeAzure, SeedAzure, metric_alert
+from tests.azure.fakes import (
+    FUTURE,
+    SUBSCRIPTION,
+    FakeAzure,
+    FakeSecret,
+    SeedAzure,
+    TlsFixture,
+    metric_alert,
+)
 
 BODY = '{"value": [{"properties": {"description": "another team\'s secret plan"}}]}'
 
@@ -105,3 +116,53 @@ def test_calls_are_counted_per_thread(
     # Key Vault's challenge round trip (a request without a token) is not a call.
     challenges = [r for r in sent if not r[2]]
     assert session.calls_in_thread() - before == len(sent) - len(challenges)
+
+
+def test_a_next_link_to_another_host_is_not_followed(
+    fake: FakeAzure, seed: SeedAzure, session: AzureSession, tls: TlsFixture
+) -> None:
+    # Every list page links to another host (a misrouted or hostile answer): the
+    # SDK's pipeline would send the scan's bearer token there. Nothing is sent; each
+    # list that had a second page is a gap for its section, and nothing else is lost.
+    elsewhere = HTTPServer(ssl_context=tls.server_context())
+    elsewhere.expect_request(re.compile(".*")).respond_with_json({"value": []})
+    elsewhere.start()
+    try:
+        fake.link_base = f"https://localhost:{elsewhere.port}"
+        fake.page_single_page_lists = True
+        seed.radar_vault.secrets = {
+            **seed.radar_vault.secrets,
+            "z-other": FakeSecret("not a dsn", expires=FUTURE),
+        }
+        config = parse_config(seed.config(), "pgwarden.toml")
+        azure = collect_azure(config, config.server[0], session)
+        assert elsewhere.log == []
+    finally:
+        elsewhere.stop()
+    refused = (
+        f"a link in Azure's answer led away from {fake.arm_url}: not followed, and no "
+        "credential sent there"
+    )
+    gaps = {g.section: g.reason for g in azure.gaps}
+    # The firewall rules (four, two a page) and server parameters, listed by the SDK's
+    # pagers; diagnostic settings, listed by pgwarden's own pager (paged here).
+    assert "azure.firewall" in gaps and "azure.configurations" in gaps
+    assert all(refused in reason for reason in gaps.values()), gaps
+    assert str(elsewhere.port) not in azure.model_dump_json()
+    assert azure.server is not None  # one GET, no page to follow
+    # The vault's secret list (three secrets, two a page) is read from the vault's host.
+    vault = azure.vault("secai-radar-kv")
+    assert vault is not None and vault.secrets is None and vault.secrets_gap is not None
+    assert f"led away from {seed.radar_vault.url}" in vault.secrets_gap.reason
+
+
+def test_an_origin_is_scheme_host_and_port_with_the_default_filled_in() -> None:
+    assert origin("https://Management.Azure.com/x") == origin(
+        "https://management.azure.com:443/subscriptions?$skiptoken=2"
+    )
+    assert origin("https://management.azure.com/") != origin("https://management.azure.com:8443/")
+    assert origin("https://management.azure.com/") != origin("http://management.azure.com/")
+    assert origin("https://management.azure.com.evil.example/") != origin(
+        "https://management.azure.com/"
+    )
+    assert origin("https://host:99999/") is None

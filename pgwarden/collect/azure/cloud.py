@@ -157,6 +157,57 @@ class AzureCallCounter(SansIOHTTPPolicy[Any, Any]):
         return int(getattr(self._local, "calls", 0))
 
 
+def origin(url: str) -> tuple[str, str, int | None] | None:
+    """A URL's scheme, host (lower case) and port (the scheme's default when absent):
+    ``https://management.azure.com:443/x`` and ``https://Management.Azure.com/y`` are
+    one origin. None when the URL cannot be read (an invalid port, say)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+class OffEndpointRequest(AzureError):
+    """A request a client was about to send away from its own endpoint: refused.
+
+    Its message is pgwarden's own (the endpoint it was pinned to, from the config or
+    the cloud), never the link that Azure's answer carried.
+    """
+
+    def __init__(self, endpoint: str) -> None:
+        self.safe_reason = (
+            f"a link in Azure's answer led away from {endpoint}: not followed, and no "
+            "credential sent there"
+        )
+        super().__init__(self.safe_reason)
+
+
+class PinnedEndpointPolicy(SansIOHTTPPolicy[Any, Any]):
+    """Lets a client send requests only to the endpoint it was made for.
+
+    Every page after the first is read from the ``nextLink`` (or Key Vault's
+    ``nextLink``) of the page before, a URL taken from the answer; the SDK's pipeline
+    would send the bearer token wherever it points. A link to another scheme, host or
+    port is refused before anything is sent: that list is then a gap for its section,
+    never a token handed to another host. (A redirect is azure-core's
+    ``RedirectPolicy``'s, which drops the token when it leaves the host.)
+    """
+
+    def __init__(self, endpoint: str) -> None:
+        self._endpoint = endpoint.rstrip("/")
+        self._origin = origin(endpoint)
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        if self._origin is None or origin(request.http_request.url) != self._origin:
+            raise OffEndpointRequest(self._endpoint)
+
+
 class RunCache:
     """Answers computed once per run, whichever thread asks first (others wait).
 
@@ -248,8 +299,9 @@ class AzureSession:
         """Azure calls the current thread has sent with this session's clients."""
         return self.counter.calls()
 
-    def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for any azure-core based client."""
+    def client_kwargs(self, endpoint: str) -> dict[str, Any]:
+        """Keyword arguments for an azure-core based client of ``endpoint`` (the base
+        URL every request it sends must stay on: ``PinnedEndpointPolicy``)."""
         options = self.options
         return {
             "retry_policy": BoundedRetryPolicy(
@@ -263,7 +315,7 @@ class AzureSession:
             # tokens in token responses) when anything turns it on; replace it with a
             # policy that does nothing. HttpLoggingPolicy (headers, redacted) stays.
             "logging_policy": SansIOHTTPPolicy(),
-            "per_call_policies": [self.counter],
+            "per_call_policies": [PinnedEndpointPolicy(endpoint), self.counter],
             "connection_verify": options.connection_verify,
             "connection_timeout": options.connection_timeout_s,
             "read_timeout": options.read_timeout_s,
@@ -276,7 +328,7 @@ class AzureSession:
             # A list: a plain string would be split into one scope per character. The
             # scope stays the cloud's even when arm_endpoint points elsewhere.
             "credential_scopes": [self.cloud.arm_scope],
-            **self.client_kwargs(),
+            **self.client_kwargs(self.arm_endpoint),
         }
 
     def vault_url(self, vault: str) -> str:

@@ -117,7 +117,7 @@ def secret_client(session: AzureSession, url: str) -> SecretClient:
     # in the config, so its host need not end in the cloud's vault suffix.
     verify = host.endswith("." + session.cloud.keyvault_suffix)
     return SecretClient(
-        url, session.credential, verify_challenge_resource=verify, **session.client_kwargs()
+        url, session.credential, verify_challenge_resource=verify, **session.client_kwargs(url)
     )
 
 
