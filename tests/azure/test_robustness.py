@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from azure.core.exceptions import DeserializationError
+from azure.core.pipeline import PipelineContext, PipelineRequest
+from azure.core.rest import HttpRequest
 from pytest_httpserver import HTTPServer
 
-from pgwarden.collect.azure.cloud import AzureSession, origin
+from pgwarden.collect.azure.cloud import (
+    AzureSession,
+    OffEndpointRequest,
+    PinnedEndpointPolicy,
+    origin,
+)
 from pgwarden.collect.azure.monitor import collect_metric_alerts
 from pgwarden.collect.azure.server import collect_azure
 from pgwarden.collect.failure import describe_failure
@@ -166,3 +174,27 @@ def test_an_origin_is_scheme_host_and_port_with_the_default_filled_in() -> None:
         "https://management.azure.com/"
     )
     assert origin("https://host:99999/") is None
+
+
+def test_an_arm_client_given_another_endpoint_may_still_follow_links_to_its_clouds() -> None:
+    # An arm_endpoint for a proxy or a private route: ARM's own links name the cloud's
+    # endpoint, which the token is meant for; any other host stays refused.
+    policy = PinnedEndpointPolicy(
+        "https://arm.proxy.example:8443/", ("https://management.azure.com/",)
+    )
+
+    def send(url: str) -> None:
+        policy.on_request(PipelineRequest(HttpRequest("GET", url), PipelineContext(None)))
+
+    send("https://arm.proxy.example:8443/subscriptions?$skiptoken=1")
+    send("https://management.azure.com:443/subscriptions?$skiptoken=2")
+    for elsewhere in (
+        "https://management.azure.com.evil.example/x",
+        "http://arm.proxy.example:8443/",
+    ):
+        with pytest.raises(OffEndpointRequest) as refused:
+            send(elsewhere)
+        assert describe_failure(refused.value) == (
+            "a link in Azure's answer led away from https://arm.proxy.example:8443: not "
+            "followed, and no credential sent there"
+        )

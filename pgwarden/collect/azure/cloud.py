@@ -196,15 +196,17 @@ class PinnedEndpointPolicy(SansIOHTTPPolicy[Any, Any]):
     would send the bearer token wherever it points. A link to another scheme, host or
     port is refused before anything is sent: that list is then a gap for its section,
     never a token handed to another host. (A redirect is azure-core's
-    ``RedirectPolicy``'s, which drops the token when it leaves the host.)
+    ``RedirectPolicy``'s, which drops the token when it leaves the host.) ``also``:
+    another endpoint the token is meant for (an ARM client given a private or test
+    ``arm_endpoint`` may still follow links to its cloud's own ARM endpoint).
     """
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, also: tuple[str, ...] = ()) -> None:
         self._endpoint = endpoint.rstrip("/")
-        self._origin = origin(endpoint)
+        self._origins = {o for url in (endpoint, *also) if (o := origin(url)) is not None}
 
     def on_request(self, request: PipelineRequest[Any]) -> None:
-        if self._origin is None or origin(request.http_request.url) != self._origin:
+        if origin(request.http_request.url) not in self._origins:
             raise OffEndpointRequest(self._endpoint)
 
 
@@ -299,9 +301,9 @@ class AzureSession:
         """Azure calls the current thread has sent with this session's clients."""
         return self.counter.calls()
 
-    def client_kwargs(self, endpoint: str) -> dict[str, Any]:
+    def client_kwargs(self, endpoint: str, also: tuple[str, ...] = ()) -> dict[str, Any]:
         """Keyword arguments for an azure-core based client of ``endpoint`` (the base
-        URL every request it sends must stay on: ``PinnedEndpointPolicy``)."""
+        URL every request it sends must stay on, or on ``also``: ``PinnedEndpointPolicy``)."""
         options = self.options
         return {
             "retry_policy": BoundedRetryPolicy(
@@ -315,7 +317,7 @@ class AzureSession:
             # tokens in token responses) when anything turns it on; replace it with a
             # policy that does nothing. HttpLoggingPolicy (headers, redacted) stays.
             "logging_policy": SansIOHTTPPolicy(),
-            "per_call_policies": [PinnedEndpointPolicy(endpoint), self.counter],
+            "per_call_policies": [PinnedEndpointPolicy(endpoint, also), self.counter],
             "connection_verify": options.connection_verify,
             "connection_timeout": options.connection_timeout_s,
             "read_timeout": options.read_timeout_s,
@@ -328,7 +330,7 @@ class AzureSession:
             # A list: a plain string would be split into one scope per character. The
             # scope stays the cloud's even when arm_endpoint points elsewhere.
             "credential_scopes": [self.cloud.arm_scope],
-            **self.client_kwargs(self.arm_endpoint),
+            **self.client_kwargs(self.arm_endpoint, (self.cloud.arm_endpoint,)),
         }
 
     def vault_url(self, vault: str) -> str:

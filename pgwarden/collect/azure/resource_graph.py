@@ -99,7 +99,7 @@ class ResourceGraphClient:
     def __init__(self, session: AzureSession, pacer: QueryPacer | None = None) -> None:
         self._session = session
         self._pacer = pacer or _PACER
-        kwargs = session.client_kwargs(session.arm_endpoint)
+        kwargs = session.client_kwargs(session.arm_endpoint, (session.cloud.arm_endpoint,))
         config: Configuration[Any, Any] = Configuration(**kwargs)
         config.headers_policy = HeadersPolicy()
         config.user_agent_policy = UserAgentPolicy(sdk_moniker=f"pgwarden/{__version__}")
