@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pgwarden.collect.run import DEFAULT_SERVER_JOBS
+from pgwarden.collect.plan import DEFAULT_SERVER_JOBS
 from pgwarden.model.errors import UsageError
 from pgwarden.model.shards import Shard, parse_shard
 from pgwarden.reports.registry import RENDERERS

@@ -10,8 +10,6 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from psycopg.conninfo import make_conninfo
-
 from pgwarden.collect.azure.secret_ref import KEYVAULT_PREFIX, parse_secret_ref
 from pgwarden.collect.endpoint import parse_dsn
 from pgwarden.collect.failure import describe_failure
@@ -116,4 +114,6 @@ def with_entra_token(
             f"{where}: password=entra: no Entra token for {cloud.postgres_scope}: {reason} "
             "(sign in with 'az login' or use a managed or workload identity)"
         ) from None
+    from psycopg.conninfo import make_conninfo
+
     return make_conninfo(dsn, password=token)

@@ -9,15 +9,17 @@ import ipaddress
 import os
 from collections.abc import Mapping
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
-
 from pgwarden.model.errors import ConfigError
 from pgwarden.model.snapshot import Endpoint
 
 
 def parse_dsn(dsn: str, where: str) -> dict[str, str]:
     """Parse a URI or key/value DSN; a malformed one is a ConfigError without the DSN."""
+    # The driver is loaded when a DSN is read, not when the module is: commands that
+    # never connect (report, diff, merge) need not pay for it.
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:

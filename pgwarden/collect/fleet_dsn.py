@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import re
 
-from psycopg import ProgrammingError
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from pgwarden.model.config import FLEET_PLACEHOLDERS
 from pgwarden.model.errors import ConfigError
 from pgwarden.model.fleet import FleetServer
@@ -34,6 +31,10 @@ def render_dsn(template: str, server: FleetServer) -> str:
     never a keyword of its own. Values must also look like Azure names or host names
     (``UnsafeFleetValue`` otherwise), so a hostile name fails that one server.
     """
+    # The driver parses and rebuilds the DSN; loaded only when a template is used.
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
     marks = {name: f"pgwardenplaceholder{index}x" for index, name in enumerate(FLEET_PLACEHOLDERS)}
     text = template
     for name, mark in marks.items():

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from pgwarden.collect.azure.cloud import AzureSession
     from pgwarden.collect.azure.fleet import FleetDiscovery
 
+# Servers collected at the same time (``--servers-parallel``).
+DEFAULT_SERVER_JOBS = 4
 DISCOVERED_WITHOUT_DSN = (
     "found by [azure] discover: no dsn is configured, so its PostgreSQL side was not audited"
 )

@@ -14,7 +14,13 @@ from pgwarden import __version__
 from pgwarden.collect.dsn import resolve_dsn
 from pgwarden.collect.endpoint import describe_endpoint, endpoint_of
 from pgwarden.collect.failure import describe_failure
-from pgwarden.collect.plan import DISCOVERED_WITHOUT_DSN, ScanPlan, Target, plan_scan
+from pgwarden.collect.plan import (
+    DEFAULT_SERVER_JOBS,
+    DISCOVERED_WITHOUT_DSN,
+    ScanPlan,
+    Target,
+    plan_scan,
+)
 from pgwarden.collect.postgres.collector import DEFAULT_JOBS, PostgresCollector
 from pgwarden.collect.postgres.scram import ScramKeyReuse
 from pgwarden.model.config import Config, ServerConfig
@@ -32,7 +38,6 @@ if TYPE_CHECKING:
 # collectors' own "SERVER: ..." lines in between and "SERVER: N Azure call(s)" before
 # the end when the server was read in Azure (terminal.ScanProgress counts them).
 Progress = Callable[[str], None]
-DEFAULT_SERVER_JOBS = 4
 # How long past its budget a server that does not notice it may run before the scan
 # reports it and moves on (its sessions end within their own timeouts).
 OVERRUN_GRACE_S = 5.0

@@ -150,3 +150,29 @@ def test_a_scan_printing_its_summary_to_a_log_does_not_load_rich(
         cwd=tmp_path,
     )
     assert not _among(imported, ("rich",))
+
+
+def test_commands_that_never_connect_do_not_load_the_postgresql_driver(tmp_path: Path) -> None:
+    # The results of a saved snapshot's scan re-rendered and tabled by framework:
+    # psycopg (a fifth of a short command's start) is loaded only to read a DSN or to
+    # connect.
+    snapshot = Path(__file__).parent.parent / "fixtures" / "small_server.json"
+    data = json.loads(snapshot.read_text())
+    names = [s["name"] for s in data["servers"]]
+    (tmp_path / "pgwarden.toml").write_text(
+        "".join(f"[[server]]\nname = {json.dumps(n)}\n\n" for n in names)
+    )
+    scanned = run_pgwarden(
+        "scan", "--snapshot", str(snapshot), "--json", "results.json", "-q", cwd=tmp_path
+    )
+    assert scanned.returncode in (0, 1, 3), scanned.stderr
+    for command in (
+        "['report', 'results.json', '--markdown', 'results.md']",
+        "['compliance', 'results.json']",
+    ):
+        imported = _imported_by(
+            f"from pgwarden.cli.main import run\nassert run({command}) in (0, 1), {command!r}",
+            cwd=tmp_path,
+        )
+        assert not _among(imported, ("psycopg",)), command
+    assert (tmp_path / "results.md").exists()
