@@ -26,6 +26,8 @@ class Connecting:
     db: Database
     app: str | None = field(init=False)
     own: tuple[str, ...] = field(init=False)
+    # ``own`` to test membership in: asked once per app role per routine or mapping.
+    _own_set: frozenset[str] = field(init=False)
     _foreign_count: int = field(init=False)
     # The foreign ones as a set, where they are a bounded list (no PUBLIC CONNECT).
     _listed: frozenset[str] | None = field(init=False)
@@ -44,6 +46,7 @@ class Connecting:
         self.app = tenancy.app_databases.get(db.name)
         own = tenancy.app_roles(self.app or "")
         self.own = tuple(sorted(r for r in own if can_connect(db, r, tenancy.graph)))
+        self._own_set = frozenset(self.own)
         foreign, self._foreign_count = tenancy.foreign_connecting(db)
         self._listed = None if db.public_connect else frozenset(foreign)
 
@@ -51,7 +54,7 @@ class Connecting:
         return len(self.own) + self._foreign_count
 
     def __contains__(self, role: str) -> bool:
-        if role in self.own:
+        if role in self._own_set:
             return True
         if self._listed is not None:
             return role in self._listed

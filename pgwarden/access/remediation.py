@@ -61,17 +61,18 @@ def revoke_privileges(
     ]
 
 
-def capped_statements(statements: list[str], rest: str) -> list[str]:
-    """The first ``MAX_LISTED`` statements, then one comment on what the rest would do.
+def capped_statements(statements: list[str], rest: str, limit: int = MAX_LISTED) -> list[str]:
+    """The first ``limit`` (``MAX_LISTED``) statements, then one comment on what the
+    rest would do.
 
     A remediation script is read and run by a person: on a server of thousands of
     roles the first statements and the rule that makes the others show what to do,
     where a page of near-identical lines would hide it.
     """
-    if len(statements) <= MAX_LISTED:
+    if len(statements) <= limit:
         return statements
-    left = len(statements) - MAX_LISTED
-    return [*statements[:MAX_LISTED], sql_comment(f"… and {left} more like these: {rest}")]
+    left = len(statements) - limit
+    return [*statements[:limit], sql_comment(f"… and {left} more like these: {rest}")]
 
 
 # Blocks (a comment and the statements it explains) a remediation script spells out

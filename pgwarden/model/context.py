@@ -6,7 +6,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgwarden.model.config import Policy, ServerConfig
+from pgwarden.model.config import AppConfig, Policy, ServerConfig
 from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES
 
 
@@ -29,16 +29,33 @@ class ServerContext:
         return self.server.name
 
     def app_of_database(self, database: str) -> str | None:
-        app = self.server.app_of_database(database)
+        app = self._apps.by_database.get(database)
         return app.name if app else None
 
     def app_of_role(self, role: str) -> str | None:
-        app = self.server.app_of_role(role)
+        app = self._apps.by_role.get(role)
         return app.name if app else None
 
+    def app_named(self, name: str) -> AppConfig | None:
+        """The ``[[server.app]]`` called ``name``."""
+        return self._apps.by_name.get(name)
+
+    def app_of_identity(self, object_id: str) -> AppConfig | None:
+        """The app whose ``identities`` list the Entra object id (in any case)."""
+        return self._apps.by_identity.get(object_id.lower())
+
     def app_databases(self) -> dict[str, str]:
-        """Every database named in the map, with its app."""
-        return {db: app.name for app in self.server.app for db in app.databases}
+        """Every database named in the map, with its app (a new dict: callers may keep it)."""
+        return {db: app.name for db, app in self._apps.by_database.items()}
+
+    @property
+    def _apps(self) -> _AppIndex:
+        # Rules ask per secret, session or grant: a map of 5,000 apps is indexed once
+        # per server's evaluation, not searched each time.
+        found = self.shared.get("app_index")
+        if not isinstance(found, _AppIndex) or found.server is not self.server:
+            found = self.shared["app_index"] = _AppIndex(self.server)
+        return found
 
     def is_system_database(self, database: str) -> bool:
         return database in SYSTEM_DATABASES
@@ -58,3 +75,24 @@ class ServerContext:
             fnmatch.fnmatchcase(application_name, pattern)
             for pattern in self.policy.admin_application_names
         )
+
+
+class _AppIndex:
+    """The tenancy map's apps by name, database, role and Entra object id; where the map
+    lists a role or database under several apps, the first (as ``ServerConfig``'s
+    ``app_of_*`` answer)."""
+
+    def __init__(self, server: ServerConfig) -> None:
+        self.server = server
+        self.by_name: dict[str, AppConfig] = {}
+        self.by_database: dict[str, AppConfig] = {}
+        self.by_role: dict[str, AppConfig] = {}
+        self.by_identity: dict[str, AppConfig] = {}
+        for app in server.app:
+            self.by_name.setdefault(app.name, app)
+            for database in app.databases:
+                self.by_database.setdefault(database, app)
+            for role in app.roles:
+                self.by_role.setdefault(role, app)
+            for identity in app.identities:
+                self.by_identity.setdefault(identity, app)

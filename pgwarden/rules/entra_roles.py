@@ -9,17 +9,19 @@ object ids, and so to their roles.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from pgwarden.access.holdings import Holding, direct_holders, direct_holdings
 from pgwarden.access.remediation import (
     capped_blocks,
+    capped_statements,
     in_database,
     revoke_membership,
     sql_comment,
 )
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_targets
+from pgwarden.model.evidence import MAX_LISTED, MAX_WAYS_SHOWN, put_capped, summarize_targets
 from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import Role, ServerSnapshot
 from pgwarden.rules.base import (
@@ -131,6 +133,12 @@ class PasswordLoginBesideEntraIdentity(Rule):
         by_object_id = {
             r.entra_object_id: name for name, r in tenancy.roles.items() if r.entra_object_id
         }
+        # Sessions seen per user, counted once: asked for each password role.
+        sessions = Counter(
+            s.user
+            for s in tenancy.pg.sessions or ()
+            if s.user is not None and s.database is not None
+        )
         for app in context.server.app:
             if not app.identities:
                 continue
@@ -140,27 +148,35 @@ class PasswordLoginBesideEntraIdentity(Rule):
                 if role is None or not role.login or role.entra_kind is not None:
                     continue
                 yield self._verdict(
-                    tenancy, app.name, app.identities, entra, role, secret_users.get(app.name)
+                    app.name,
+                    app.identities,
+                    entra,
+                    role,
+                    sessions[role.name],
+                    secret_users.get(app.name),
                 )
 
     def _verdict(
         self,
-        tenancy: Tenancy,
         app: str,
         identities: tuple[str, ...],
         entra: dict[str, str],
         role: Role,
+        sessions: int,
         secret_user: str | None,
     ) -> Verdict:
-        sessions = [
-            s for s in tenancy.pg.sessions or () if s.user == role.name and s.database is not None
-        ]
         missing = [i for i in identities if i not in entra]
-        lines = [
-            "SELECT * FROM pgaadauth_create_principal_with_oid("
-            f"{quote_literal(f'{app}-{i[:8]}')}, {quote_literal(i)}, 'service', false, false);"
-            for i in missing
-        ]
+        lines = capped_statements(
+            [
+                "SELECT * FROM pgaadauth_create_principal_with_oid("
+                f"{quote_literal(f'{app}-{i[:8]}')}, {quote_literal(i)}, 'service', false, "
+                "false);"
+                for i in missing
+            ],
+            "one for each other identity of the app without a role",
+            # Each is a long line: the first few show the way.
+            limit=MAX_WAYS_SHOWN,
+        )
         if missing:
             lines.insert(0, sql_comment("create the identity's role (as the Entra administrator):"))
         lines += [
@@ -176,17 +192,27 @@ class PasswordLoginBesideEntraIdentity(Rule):
             app=app,
             message=f"app {app!r} {how} with the password role {role.name!r} although the "
             f"tenancy map gives it the Entra identit{'y' if len(identities) == 1 else 'ies'} "
-            f"{', '.join(identities)}"
-            + (f" (no role carries {', '.join(missing)} yet)" if missing else ""),
-            evidence={
-                "password_role": role.name,
-                "identities": list(identities),
-                "entra_roles": sorted(n for n in entra.values()),
-                "sessions_seen": len(sessions),
-                "dsn_secret_user": secret_user,
-            },
+            f"{summarize_targets(identities)}"
+            + (f" (no role carries {summarize_targets(missing)} yet)" if missing else ""),
+            evidence=_entra_login_evidence(role, identities, entra, sessions, secret_user),
             remediation="\n".join(lines),
         )
+
+
+def _entra_login_evidence(
+    role: Role,
+    identities: tuple[str, ...],
+    entra: dict[str, str],
+    sessions: int,
+    secret_user: str | None,
+) -> dict[str, object]:
+    evidence: dict[str, object] = {"password_role": role.name}
+    put_capped(evidence, "identities", identities, len(identities))
+    entra_roles = sorted(entra.values())
+    put_capped(evidence, "entra_roles", entra_roles, len(entra_roles))
+    evidence["sessions_seen"] = sessions
+    evidence["dsn_secret_user"] = secret_user
+    return evidence
 
 
 class EntraUserHoldsPrivileges(Rule):

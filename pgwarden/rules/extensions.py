@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from pgwarden.access.remediation import in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.evidence import put_capped, summarize_targets
 from pgwarden.model.extensions import Extension
 from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.identifiers import setting_list
@@ -256,25 +257,29 @@ class AzureExtensionsAllowTooMuch(Rule):
             return  # not an Azure server, or no extension may be created
         listed = setting_list(value)
         policy = context.policy.allowed_extensions
+        allowed = frozenset(policy or ())
         too_much = [
             name
             for name in listed
-            if (policy is not None and name not in policy)
-            or (name in CHANNEL_EXTENSIONS and name not in (policy or ()))
+            if (policy is not None and name not in allowed)
+            or (name in CHANNEL_EXTENSIONS and name not in allowed)
         ]
         if not too_much:
             return
-        kept = ",".join(n for n in listed if n not in too_much)
+        refused = frozenset(too_much)
+        kept = ",".join(n for n in listed if n not in refused)
+        evidence: dict[str, object] = {"setting": AZURE_EXTENSIONS}
+        put_capped(evidence, "value", listed, len(listed))
+        put_capped(evidence, "not_allowed_by_policy", too_much, len(too_much))
+        if policy is None:
+            evidence["allowed_extensions"] = None
+        else:
+            put_capped(evidence, "allowed_extensions", policy, len(policy))
         yield Verdict(
             resource=f"setting/{AZURE_EXTENSIONS}",
             message=f"azure.extensions on server {context.name!r} allows "
-            f"{', '.join(too_much)}, which the policy does not",
-            evidence={
-                "setting": AZURE_EXTENSIONS,
-                "value": listed,
-                "not_allowed_by_policy": too_much,
-                "allowed_extensions": list(policy) if policy is not None else None,
-            },
+            f"{summarize_targets(too_much)}, which the policy does not",
+            evidence=evidence,
             remediation=set_parameter(snapshot, context, AZURE_EXTENSIONS, f"'{kept}'"),
         )
 

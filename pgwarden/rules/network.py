@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from pgwarden.model.evidence import put_capped_mapping
 from pgwarden.model.frameworks.catalogue import AZURE_POLICY, CIS_AZURE
 from pgwarden.model.snapshot import AzureServer, FirewallRule, ServerSnapshot
 from pgwarden.rules.azure_cli import server_args
@@ -68,20 +69,26 @@ def parse_range(rule: FirewallRule) -> IpRange | None:
     return IpRange(rule, start, end) if start <= end else None
 
 
-def exposed_databases(context: ServerContext) -> dict[str, str]:
-    """Every app database (with its app): a firewall rule opens the whole server."""
-    return dict(sorted(context.app_databases().items()))
+def put_exposed_databases(evidence: dict[str, object], context: ServerContext) -> None:
+    """The app databases (with their apps) a public endpoint opens: all of them, for a
+    firewall rule opens the whole server; the first ``MAX_LISTED`` by name and the count
+    (sorted once per server, not once per rule)."""
+    pairs: list[tuple[str, str]] | None = context.shared.get("exposed_databases")
+    if pairs is None:
+        pairs = context.shared["exposed_databases"] = sorted(context.app_databases().items())
+    put_capped_mapping(evidence, "exposed_databases", pairs, len(pairs))
 
 
 def firewall_evidence(context: ServerContext, span: IpRange) -> dict[str, object]:
-    return {
+    evidence: dict[str, object] = {
         "start_ip": span.rule.start_ip,
         "end_ip": span.rule.end_ip,
         "addresses": span.addresses,
         "equivalent_prefix": f"/{span.prefix}",
         "as_cidrs": span.cidrs(),
-        "exposed_databases": exposed_databases(context),
     }
+    put_exposed_databases(evidence, context)
+    return evidence
 
 
 def _firewall_ranges(
@@ -326,17 +333,18 @@ class PublicNetworkAccess(Rule):
                     },
                 )
             return
+        evidence: dict[str, object] = {
+            "public_network_access": server.public_network_access,
+            "delegated_subnet": server.delegated_subnet_id,
+            "private_endpoint_connections": server.private_endpoint_connections,
+            "firewall_rules": len(snapshot.azure.firewall_rules or ()),
+        }
+        put_exposed_databases(evidence, context)
         yield Verdict(
             resource=f"server/{context.name}",
             message=f"server {server.name!r} accepts connections from the internet (public "
             "network access is enabled) while the policy requires private access",
-            evidence={
-                "public_network_access": server.public_network_access,
-                "delegated_subnet": server.delegated_subnet_id,
-                "private_endpoint_connections": server.private_endpoint_connections,
-                "firewall_rules": len(snapshot.azure.firewall_rules or ()),
-                "exposed_databases": exposed_databases(context),
-            },
+            evidence=evidence,
             remediation=(
                 "Create a private endpoint for the server, then: az postgres flexible-server "
                 f"update {server_args(snapshot, context)} --public-access Disabled"

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
+from pgwarden.access.cached import cached_property
 from pgwarden.access.connecting import Connecting
 
 PUBLIC_EXECUTE = "PUBLIC EXECUTE"
@@ -23,7 +24,10 @@ PUBLIC_EXECUTE = "PUBLIC EXECUTE"
 @dataclass(frozen=True)
 class Callers:
     """Who can call one routine: ``granted`` (role to how, name order) through explicit
-    grants, and with ``public`` everyone in ``connecting`` through PUBLIC EXECUTE."""
+    grants, and with ``public`` everyone in ``connecting`` through PUBLIC EXECUTE.
+
+    Every role in ``granted`` is in ``connecting`` (a grant to a role that cannot
+    connect calls nothing): ``_definer._callers`` keeps only those."""
 
     granted: dict[str, str]
     public: bool
@@ -76,15 +80,18 @@ class CallerSet:
             last = role
 
     def __len__(self) -> int:
+        return self._count
+
+    @cached_property
+    def _count(self) -> int:
+        # Asked by the evidence and the verdict of each finding: counted once.
         callers = self.callers
         tenancy = callers.connecting.tenancy
         if not callers.public:
             return sum(1 for role in callers.granted if role in self)
-        # Everyone who can connect, the granted ones who cannot (none, in practice),
-        # less the owner and the roles of the app left out: each a bounded count.
-        total = len(callers.connecting) + sum(
-            1 for role in callers.granted if role not in callers.connecting
-        )
+        # Everyone who can connect (the granted roles among them), less the owner and
+        # the roles of the app left out: each a bounded count.
+        total = len(callers.connecting)
         if callers.owner in callers.connecting:  # (``granted`` never holds the owner)
             total -= 1
         if self.app is not None:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pgwarden.access.connecting import Connecting
-from pgwarden.access.remediation import in_database, sql_comment
+from pgwarden.access.remediation import capped_statements, in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_LISTED, put_capped_mapping
 from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_16, CIS_POSTGRESQL_17, NIST_800_53
@@ -132,7 +132,12 @@ class Definer:
         if public:
             if keep:
                 lines.append(sql_comment("first keep EXECUTE for the roles meant to call it"))
-                lines.extend(f"GRANT EXECUTE ON {routine} TO {quote_ident(r)};" for r in keep)
+                lines.extend(
+                    capped_statements(
+                        [f"GRANT EXECUTE ON {routine} TO {quote_ident(r)};" for r in keep],
+                        f"one for each other role of app {keep_app!r} that calls it",
+                    )
+                )
             lines.append(f"REVOKE EXECUTE ON {routine} FROM PUBLIC;")
         grantees = {
             i.grantee
@@ -168,10 +173,16 @@ def _writable(open_schemas: set[str], function: DefinerFunction) -> tuple[str, .
     return tuple(s for s in search_path_schemas(function.search_path) if s in open_schemas)
 
 
-def _callers(tenancy: Tenancy, function: DefinerFunction, connecting: Connecting) -> Callers:
+def _callers(
+    tenancy: Tenancy,
+    function: DefinerFunction,
+    connecting: Connecting,
+    reached: dict[str, dict[str, str]],
+) -> Callers:
     """Who can call ``function``: through each explicit grant (the grantee and the roles
     that can use it, when they can connect), and with PUBLIC EXECUTE everyone who can
-    connect (``connecting``, never listed here)."""
+    connect (``connecting``, never listed here). ``reached``: what each grantee's
+    grant reaches in this database, worked out once for all its routines."""
     granted: dict[str, str] = {}
     public = False
     for item in function.acl:
@@ -180,11 +191,15 @@ def _callers(tenancy: Tenancy, function: DefinerFunction, connecting: Connecting
         if item.grantee is None:
             public = True
             continue
-        users = {item.grantee} | tenancy.graph.user_names(item.grantee)
-        for role in sorted(users):
-            if tenancy.is_principal(role) and role in connecting:
-                how = "EXECUTE" if role == item.grantee else f"EXECUTE through {item.grantee!r}"
-                granted[role] = how
+        grantee = item.grantee
+        if grantee not in reached:
+            users = {grantee} | tenancy.graph.user_names(grantee)
+            reached[grantee] = {
+                role: "EXECUTE" if role == grantee else f"EXECUTE through {grantee!r}"
+                for role in sorted(users)
+                if tenancy.is_principal(role) and role in connecting
+            }
+        granted.update(reached[grantee])
     granted.pop(function.owner, None)
     return Callers(dict(sorted(granted.items())), public, connecting, function.owner)
 
@@ -202,6 +217,7 @@ def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
         # Who can connect is one fact about the database, shared by its routines.
         connecting = Connecting.of(tenancy, tenancy.databases[inspected.name])
         open_schemas = _public_create(inspected.detail)
+        reached: dict[str, dict[str, str]] = {}
         cache[key] = [
             Definer(
                 database=inspected.name,
@@ -211,7 +227,7 @@ def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
                 owner_app=tenancy.role_apps.get(function.owner),
                 owner_is_principal=tenancy.is_principal(function.owner),
                 writable_path=_writable(open_schemas, function),
-                callers=_callers(tenancy, function, connecting),
+                callers=_callers(tenancy, function, connecting, reached),
                 home_writable=function.schema_name in open_schemas,
             )
             for function in functions

@@ -82,7 +82,8 @@ class AppSecretUsesAdmin(Rule):
                         admin_role=admin,
                     )
                 continue
-            roles = next((a.roles for a in context.server.app if a.name == item.app), ())
+            found = context.app_named(item.app)
+            roles = found.roles if found is not None else ()
             yield Verdict(
                 resource=secret_resource(item.vault, item.name),
                 principal=f"role/{admin}",

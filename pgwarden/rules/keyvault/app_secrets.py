@@ -137,7 +137,7 @@ class AppSecretPointsElsewhere(Rule):
                     remediation=store_command(item.vault, item.name),
                 )
                 continue
-            app = next((a for a in context.server.app if a.name == item.app), None)
+            app = context.app_named(item.app)
             database = endpoint.database
             if app is None or not app.databases or database in app.databases:
                 if context.include_passed:

@@ -167,7 +167,7 @@ class ForeignAppReadsSecret(Rule):
                 continue
             item = found.item
             for principal, grants in found.by_principal.items():
-                other = context.server.app_of_identity(principal)
+                other = context.app_of_identity(principal)
                 if other is None or other.name == item.app:
                     continue
                 yield Verdict(
@@ -214,7 +214,7 @@ class UnknownSecretReader(Rule):
                 continue
             item = found.item
             for principal, grants in found.by_principal.items():
-                if principal in allowed or context.server.app_of_identity(principal):
+                if principal in allowed or context.app_of_identity(principal):
                     continue
                 kind = next((g.principal_type for g in grants if g.principal_type), None)
                 yield Verdict(
