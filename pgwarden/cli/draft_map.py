@@ -42,8 +42,9 @@ CROSS_ACCESS_SHOWN = 10
 
 
 def _toml_string(value: str) -> str:
-    # JSON string escapes are valid TOML basic-string escapes.
-    return json.dumps(value, ensure_ascii=False)
+    # JSON string escapes are valid TOML basic-string escapes; JSON leaves DEL (U+007F)
+    # raw, which a TOML string may not hold.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007F")
 
 
 def _toml_list(values: Sequence[str]) -> str:

@@ -5,6 +5,7 @@ drafted as ``init`` drafts it, and (where it matters) scanned with the draft."""
 from __future__ import annotations
 
 import secrets
+import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgwarden.cli.draft_map import Draft, InitRequest, draft_map
+from pgwarden.cli.draft_map import Draft, InitRequest, _toml_string, draft_map
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.collect.run import collect
 from pgwarden.engine import evaluate
@@ -303,9 +304,10 @@ def test_names_that_say_nothing(
 def test_hostile_names_stay_inside_their_strings(
     clean_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A role or database name with a line break, quotes and brackets cannot end a
+    """A role or database name with a line break, quotes, brackets or other control
+    characters (DEL, which JSON leaves raw and TOML forbids, among them) cannot end a
     comment or a string of the draft: the map loads and names them exactly."""
-    role, database = 'odd"\n[[server]]\nrole', "odd db\n# REVIEW"
+    role, database = 'odd"\n[[server]]\nrole\x7f', "odd db\n# REVIEW\x7f\x1b\t"
     server = build(clean_server, [AUDITOR], [f"CREATE ROLE {AUDITOR} IN ROLE pg_monitor"])
     with psycopg.connect(clean_server.dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
@@ -330,3 +332,9 @@ def test_azure_options_need_a_subscription(tmp_path: Path) -> None:
     assert run.stderr.strip() == (
         "pgwarden: error: --resource-group and --server-name need --azure-subscription"
     )
+
+
+def test_every_character_a_name_may_hold_survives_a_toml_string() -> None:
+    # PostgreSQL names may hold any character but NUL.
+    name = "".join(chr(c) for c in range(1, 0x80)) + "é→\u202e\u200b😀\U0010fffd"
+    assert tomllib.loads(f"name = {_toml_string(name)}")["name"] == name
