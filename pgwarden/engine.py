@@ -23,7 +23,7 @@ from pgwarden.gcpause import collector_paused
 from pgwarden.model.compliance import compliance_of
 from pgwarden.model.config import Config, ReportSettings, ServerConfig, Severity
 from pgwarden.model.context import ServerContext
-from pgwarden.model.evidence import bounded_evidence, bounded_message
+from pgwarden.model.evidence import bounded_evidence, bounded_message, shown_script
 from pgwarden.model.frameworks.catalogue import control_title
 from pgwarden.model.results import (
     SEVERITY_ORDER,
@@ -172,7 +172,7 @@ def _finding(verdict: Verdict, rule: type[Rule], severity: Severity, server: str
         # (model.evidence).
         message=bounded_message(verdict.message),
         evidence=bounded_evidence(verdict.evidence),
-        remediation=verdict.remediation,
+        remediation=shown_script(verdict.remediation),
         fingerprint=fingerprint(rule.id, server, verdict.resource, verdict.principal),
     )
 

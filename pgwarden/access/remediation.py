@@ -13,7 +13,7 @@ from itertools import islice
 from pgwarden.access.graph import PG16, RoleGraph
 from pgwarden.access.privileges import sort_privileges
 from pgwarden.model.evidence import MAX_LISTED
-from pgwarden.model.identifiers import quote_ident, quote_literal
+from pgwarden.model.identifiers import printable, quote_ident, quote_literal
 
 
 def revoke_membership(graph: RoleGraph, member: str, role: str, version_num: int) -> list[str]:
@@ -104,16 +104,31 @@ def sql_comment(text: str) -> str:
     """``text`` as one SQL comment line.
 
     Role and database names may contain line breaks; written raw into a ``--``
-    comment they would end it and turn the rest of the name into SQL.
+    comment they would end it and turn the rest of the name into SQL. Every character
+    that is not printable is escaped (``identifiers.printable``): nor may a name run an
+    escape code, or turn the text around it, when the script is shown.
     """
-    flat = text.replace("\r", "\\r").replace("\n", "\\n")
-    return f"-- {flat}"
+    return f"-- {printable(text)}"
 
 
 def in_database(database: str) -> str:
-    """The comment that opens a script which must run inside ``database``."""
+    """The comment that opens a script which must run inside ``database``, with how to
+    get there in psql."""
     name = quote_ident(database)
-    return sql_comment(f"run in database {name} (psql: \\connect {name})")
+    return sql_comment(f"run in database {name} ({psql_connect(database)})")
+
+
+def psql_connect(database: str) -> str:
+    """psql's way into ``database``, or why there is none."""
+    if not database.isprintable():
+        # A meta-command is one line of text: psql cannot name it.
+        return "psql's \\connect cannot name it: use a client that takes the name as a parameter"
+    if "=" in database or database.startswith(("postgresql://", "postgres://")):
+        # psql would read the name as a connection string: give it one, keeping the
+        # rest of the connection.
+        value = database.replace("\\", "\\\\").replace("'", "\\'").replace('"', '""')
+        return f"psql: \\connect -reuse-previous=on \"dbname='{value}'\""
+    return f"psql: \\connect {quote_ident(database)}"
 
 
 def verify_membership(member: str, role: str, version_num: int) -> str:

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
+from pgwarden.model.identifiers import printable
+
 # Items a list in a finding's evidence holds; the rest are counted (``<key>_total``).
 MAX_LISTED = 20
 # Ways into one resource (accesses, roles reached by SET ROLE) a finding spells out in
@@ -107,11 +109,24 @@ def bounded_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
 
 
 def bounded_message(message: str) -> str:
-    """``message`` cut to ``MAX_MESSAGE_CHARS``, ending in an ellipsis when cut: the
-    engine's guard against a plug-in's message that names everything it found."""
+    """``message`` with every character that is not printable escaped, cut to
+    ``MAX_MESSAGE_CHARS`` and ending in an ellipsis when cut: the engine's guard against
+    a name that would run an escape code where the message is shown, and a plug-in's
+    message that names everything it found."""
+    message = printable(message)
     if len(message) <= MAX_MESSAGE_CHARS:
         return message
     return message[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def shown_script(script: str | None) -> str | None:
+    """A remediation script with every character that is not printable escaped, line by
+    line (the engine's guard: built-in rules quote such names with escapes PostgreSQL
+    reads, ``identifiers.quote_ident``; a name left raw must not run an escape code where
+    the script is shown)."""
+    if script is None or script.isprintable():
+        return script
+    return "\n".join(printable(line) for line in script.split("\n"))
 
 
 def summarize_targets(targets: Sequence[str], total: int | None = None) -> str:

@@ -1,4 +1,12 @@
-"""SQL text: quoting identifiers and literals for remediation SQL and messages."""
+"""SQL text: quoting identifiers and literals for remediation SQL and messages.
+
+A name may hold any character but NUL: line breaks, escape sequences, right-to-left
+overrides, zero-width spaces. Written raw into a script, a report or a terminal, such a
+name would run escape codes when the file is shown, or reorder the SQL around it as it
+is read. Names that are not all printable are written with escapes PostgreSQL reads
+back to the same name (``U&"…\\001B…"`` identifiers, ``E'…\\u001B…'`` literals), and text
+for people (messages, SQL comments) shows them escaped (``printable``).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +17,53 @@ from functools import lru_cache
 # Cached: remediation SQL names the same roles and databases tens of thousands of times.
 @lru_cache(maxsize=65_536)
 def quote_ident(identifier: str) -> str:
-    """Quote an SQL identifier when PostgreSQL would need it (as ``quote_ident`` does)."""
+    """Quote an SQL identifier when PostgreSQL would need it (as ``quote_ident`` does);
+    one holding a character that is not printable, as a Unicode-escaped identifier."""
     if _PLAIN_IDENTIFIER.match(identifier) and identifier not in _KEYWORDS:
         return identifier
-    return '"' + identifier.replace('"', '""') + '"'
+    quoted = identifier.replace('"', '""')
+    if identifier.isprintable():
+        return f'"{quoted}"'
+    return 'U&"' + "".join(_unicode_escape(c) for c in quoted) + '"'
 
 
 def quote_literal(value: str) -> str:
-    """Quote an SQL string literal (standard_conforming_strings on)."""
-    return "'" + value.replace("'", "''") + "'"
+    """Quote an SQL string literal; one holding a backslash or a character that is not
+    printable, as an escape string (``E'…'``: read the same whatever
+    standard_conforming_strings says)."""
+    quoted = value.replace("'", "''")
+    if value.isprintable() and "\\" not in value:
+        return f"'{quoted}'"
+    return "E'" + "".join(_escape_string_char(c) for c in quoted) + "'"
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable escaped as Python writes it
+    (``\\n``, ``\\x1b``, ``\\u202e``): for messages and SQL comments, where a name must
+    not break the line, run an escape code or turn the text around it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _unicode_escape(char: str) -> str:
+    # In a U&"…" identifier the backslash is the escape: itself doubled, and a
+    # character that is not printable by its code point.
+    if char == "\\":
+        return "\\\\"
+    if char.isprintable():
+        return char
+    code = ord(char)
+    return f"\\{code:04X}" if code <= 0xFFFF else f"\\+{code:06X}"
+
+
+def _escape_string_char(char: str) -> str:
+    if char == "\\":
+        return "\\\\"
+    if char.isprintable():
+        return char
+    code = ord(char)
+    return f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}"
 
 
 _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")

@@ -233,3 +233,38 @@ def test_a_plug_ins_long_lists_are_capped_with_their_totals() -> None:
     # Its message too: cut to a bounded line that says it was cut.
     assert len(finding.message) == MAX_MESSAGE_CHARS and finding.message.endswith("…")
     assert finding.message.startswith("found role_00000, role_00001")
+
+
+class _RawNames(Rule):
+    """Writes a name raw into its message and script.
+
+    Rationale: a test of the engine's guard.
+
+    Violation: always.
+
+    Fix: nothing.
+    """
+
+    id = "TEST-RAW-001"
+    severity = "low"
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        name = "evil\x1b]0;owned\x07\u202egnp.exe\nDROP TABLE x;"
+        yield Verdict(
+            resource="server/ctxeco-db",
+            message=f"role {name} is odd",
+            remediation=f'-- about {name}\nALTER ROLE "{name}" NOLOGIN;',
+        )
+
+
+def test_a_plug_ins_raw_names_reach_no_output_raw() -> None:
+    # A name with an escape sequence, a right-to-left override and a line break, left
+    # raw by a rule: the finding's message and each line of its script are escaped.
+    results = evaluate(
+        _snapshot(), parse_config(CONFIG, "c.toml"), [RegisteredRule(_RawNames, "test")]
+    )
+    (finding,) = results.findings
+    assert finding.message == "role evil\\x1b]0;owned\\x07\\u202egnp.exe\\nDROP TABLE x; is odd"
+    script = (finding.remediation or "").split("\n")
+    assert script[0] == "-- about evil\\x1b]0;owned\\x07\\u202egnp.exe"
+    assert all(line.isprintable() for line in script)

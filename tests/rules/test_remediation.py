@@ -104,14 +104,21 @@ def test_names_are_reported_exactly_as_the_catalog_has_them(hostile: Scenario) -
     assert access["chain"] == f'user → {GROUP} → CONNECT on "Données ""Prod""; DROP DATABASE x; --"'
     assert access["acl_item"] == '"Read Only ""grp""\nDROP ROLE postgres; --"=c/pgw_admin'
     script = str(via_group.remediation).splitlines()
-    # The membership is revoked with both names quoted; "user" is a reserved word.
-    assert 'REVOKE "Read Only ""grp""' in script
-    assert f'DROP ROLE postgres; --" FROM "user"{granted_by(version)};' in script
-    # In comments the line break is written as \n: it cannot end the comment.
+    # The membership is revoked with both names quoted ("user" is a reserved word), the
+    # line break written as an escape PostgreSQL reads back: one line, nothing raw.
+    assert (
+        'REVOKE U&"Read Only ""grp""\\000ADROP ROLE postgres; --" '
+        f'FROM "user"{granted_by(version)};'
+    ) in script
+    # In comments the line break is written as \n (or \000A, in a quoted name): it
+    # cannot end the comment.
     comments = [line for line in script if line.startswith("--")]
-    assert comments and all("DROP ROLE postgres" not in c or "\\n" in c for c in comments)
-    # (Inside the quoted identifier of the REVOKE, the line break is plain SQL: running
-    # the script below proves nothing else is executed.)
+    assert comments
+    for comment in comments:
+        assert "DROP ROLE postgres" not in comment or "\\n" in comment or "\\000A" in comment
+    assert all(line.isprintable() for line in script)
+    # Running every script below proves each reaches the named role and nothing else
+    # is executed.
     assert_round_trip(hostile, snapshot, results)
 
 
