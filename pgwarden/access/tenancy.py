@@ -83,10 +83,7 @@ class Tenancy:
 
     @cached_property
     def _details(self) -> dict[str, DatabaseDetail]:
-        found: dict[str, DatabaseDetail] = {}
-        for detail in self.pg.database_details:
-            found.setdefault(detail.name, detail)  # the first one, as PostgresSnapshot.detail
-        return found
+        return self.pg.details_by_name()
 
     def owned_databases(self, role: str) -> list[str]:
         """The databases ``role`` owns, sorted."""

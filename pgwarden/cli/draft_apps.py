@@ -102,6 +102,13 @@ class AppsGuess:
     unplaced_reach: dict[str, tuple[CrossAccess, ...]] = field(default_factory=dict)
 
 
+def first_few(texts: Sequence[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``texts`` joined, then how many more: a draft's comment
+    names a few of anything, however many databases an app or a role spans."""
+    more = f"; and {len(texts) - shown} more" if len(texts) > shown else ""
+    return "; ".join(texts[:shown]) + more
+
+
 def favourites(claims: Mapping[str, Claim]) -> list[str]:
     """The databases a role's evidence favours most (several on a tie)."""
     ranked = [claim for claim in claims.values() if claim.intent > 0]
@@ -242,11 +249,13 @@ class AppWeigher:
     secrets: Sequence[DsnSecret] = ()
     logins: frozenset[str] = frozenset()
     _connect: dict[str, dict[str, str]] = field(init=False)
-    _order: list[str] = field(init=False)
+    _order: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
         self._connect = connect_reach(self.databases, self.graph)
-        self._order = [db.name for db in self.databases]
+        # Each database's place on the server, to list what a role reaches in order
+        # without walking every database for every role.
+        self._order = {db.name: index for index, db in enumerate(self.databases)}
 
     def weigh(self) -> AppsGuess:
         """The apps, the roles split between apps, and what unplaced roles reach."""
@@ -314,7 +323,7 @@ class AppWeigher:
 
     def _describe(self, role: str, databases: Sequence[str]) -> str:
         claims = self.claims.get(role, {})
-        return "; ".join(f"{db}: {claims[db].describe()}" for db in databases if db in claims)
+        return first_few([f"{db}: {claims[db].describe()}" for db in databases if db in claims])
 
     def _app_role(self, role: str, group: Sequence[str]) -> AppRole:
         claims = self.claims[role]
@@ -363,10 +372,11 @@ class AppWeigher:
             shown = how.setdefault(db, [])
             if not (shown and via == "CONNECT granted to it"):  # already in the evidence
                 shown.append(via)
+        order = self._order
         found = [
             CrossAccess(role, app_of_db[db], db, ", ".join(how[db]))
-            for db in self._order
-            if db in how and app_of_db[db] != own_app
+            for db in sorted((db for db in how if db in order), key=order.__getitem__)
+            if app_of_db[db] != own_app
         ]
         for group in sorted(self.graph.holders(role)):
             other = app_of_role.get(group)

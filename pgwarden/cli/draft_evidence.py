@@ -280,9 +280,10 @@ class EvidenceReader:
                 claims.setdefault(database, Claim(role, database)).evidence.append(item)
 
         databases = [db for db in self.pg.databases if db.name in self.databases]
+        details = self.pg.details_by_name()
         for db in databases:
             self._database_level(db, add)
-            detail = self.pg.detail(db.name)
+            detail = details.get(db.name)
             if detail is not None and detail.collected:
                 self._inside(detail, add)
         for (role, database), use in sorted(session_uses(self.pg).items()):

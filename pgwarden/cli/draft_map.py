@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pgwarden.cli.draft_apps import AppGuess
+from pgwarden.cli.draft_apps import AppGuess, first_few
 from pgwarden.cli.draft_review import ReviewItem, ordered
 from pgwarden.cli.draft_tenancy import TenancyGuess, app_databases, guess_tenancy
 from pgwarden.collect.azure.secret_ref import KEYVAULT_PREFIX, parse_secret_ref
@@ -27,8 +27,9 @@ from pgwarden.collect.postgres.collector import PostgresCollector
 from pgwarden.collect.postgres.scram import ScramKeyReuse
 from pgwarden.model.config import AzureRef, Config, ServerConfig, load_config
 from pgwarden.model.errors import CollectorError, ConnectError, UsageError
-from pgwarden.model.identifiers import quote_ident
-from pgwarden.model.snapshot import AzureServer, Endpoint, PostgresSnapshot
+from pgwarden.model.evidence import MAX_LISTED
+from pgwarden.model.identifiers import quote_ident, quote_literal
+from pgwarden.model.snapshot import SYSTEM_DATABASES, AzureServer, Endpoint, PostgresSnapshot
 
 if TYPE_CHECKING:
     # The Azure SDK is imported only when init reads Azure: plain PostgreSQL drafts
@@ -57,13 +58,29 @@ def _comment(text: str) -> str:
 
 
 def auditor_sql(databases: list[str], role: str = "pgwarden_auditor") -> str:
-    """The least-privilege auditor: pg_monitor plus CONNECT on every database."""
+    """The least-privilege auditor: pg_monitor plus CONNECT on every database (one
+    GRANT each; beyond ``MAX_LISTED`` databases, one loop over them all, so the draft
+    grows with the apps, not the databases)."""
     lines = [
         f"CREATE ROLE {quote_ident(role)} LOGIN PASSWORD '<choose one>' CONNECTION LIMIT 10;",
         f"GRANT pg_monitor TO {quote_ident(role)};",
     ]
+    if len(databases) <= MAX_LISTED:
+        lines += [
+            f"GRANT CONNECT ON DATABASE {quote_ident(db)} TO {quote_ident(role)};"
+            for db in databases
+        ]
+        return "\n".join(lines)
+    system = ", ".join(quote_literal(name) for name in sorted(SYSTEM_DATABASES))
     lines += [
-        f"GRANT CONNECT ON DATABASE {quote_ident(db)} TO {quote_ident(role)};" for db in databases
+        f"-- CONNECT on each of the {len(databases)} databases that are not templates or "
+        "the system's:",
+        "DO $$DECLARE d name; BEGIN",
+        "  FOR d IN SELECT datname FROM pg_database",
+        f"           WHERE NOT datistemplate AND datname NOT IN ({system}) LOOP",
+        f"    EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', d, {quote_literal(role)});",
+        "  END LOOP;",
+        "END$$;",
     ]
     return "\n".join(lines)
 
@@ -356,7 +373,7 @@ def _render_app(app: AppGuess) -> list[str]:
         f"name = {_toml_string(app.name)}   {_review_comment(f'named {app.name_from}')}",
     ]
     if app.grouped_because:
-        out.append(_review_comment(f"one app because {'; '.join(app.grouped_because)}"))
+        out.append(_review_comment(f"one app because {first_few(app.grouped_because)}"))
     out.append(f"databases = {_toml_list(app.databases)}")
     if app.roles:
         for member in app.roles:

@@ -20,6 +20,7 @@ from pgwarden.cli.draft_apps import (
     AppWeigher,
     SplitRole,
     entra_identities_apart,
+    first_few,
 )
 from pgwarden.cli.draft_evidence import (
     Category,
@@ -31,6 +32,7 @@ from pgwarden.cli.draft_evidence import (
 from pgwarden.cli.draft_review import ReviewItem, ordered
 from pgwarden.cli.draft_roles import AdminGuess, NonTenants, PlatformRole, guess_non_tenants
 from pgwarden.model.config import Policy
+from pgwarden.model.evidence import summarize_targets
 from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES, Database, PostgresSnapshot
 
 DEFAULT_ADMIN_TOOLS = Policy().admin_application_names
@@ -192,11 +194,11 @@ def _apps_review(
                 "high",
                 "cross-app-access",
                 f"role/{role}",
-                f"a role of {app.name} that also reaches {_first(reached)}: kept as "
+                f"a role of {app.name} that also reaches {first_few(reached)}: kept as "
                 "suspected cross-app access, not intent; the scan reports it",
             )
     for role, reach in apps.unplaced_reach.items():
-        described = _first([a.reached() for a in reach])
+        described = first_few([a.reached() for a in reach])
         yield ReviewItem(
             "medium",
             "unplaced-role",
@@ -210,15 +212,15 @@ def _apps_review(
                 "medium",
                 "grouped-databases",
                 f"app/{app.name}",
-                f"{', '.join(app.databases)} are drafted as one app because "
-                f"{'; '.join(app.grouped_because)}: split them if they are different apps",
+                f"{summarize_targets(app.databases)} are drafted as one app because "
+                f"{first_few(app.grouped_because)}: split them if they are different apps",
             )
         if not app.roles:
             yield ReviewItem(
                 "medium",
                 "no-roles",
                 f"app/{app.name}",
-                f"nothing shows which role works in {', '.join(app.databases)} (no owner, "
+                f"nothing shows which role works in {summarize_targets(app.databases)} (no owner, "
                 "session, secret or name): add its roles",
             )
         for member in app.roles:
@@ -253,11 +255,6 @@ def _apps_review(
             )
 
 
-def _first(texts: Sequence[str], shown: int = 5) -> str:
-    more = f"; and {len(texts) - shown} more" if len(texts) > shown else ""
-    return "; ".join(texts[:shown]) + more
-
-
 def _groups_review(
     pg: PostgresSnapshot,
     databases: Sequence[Database],
@@ -288,15 +285,16 @@ def _groups_review(
             "low",
             "group-role",
             f"role/{group}",
-            f"a group of no app holding CONNECT on {_first(names)}; its members: "
-            f"{_first(members) or 'no one yet'}",
+            f"a group of no app holding CONNECT on {first_few(names)}; its members: "
+            f"{first_few(members) or 'no one yet'}",
         )
 
 
 def _visibility_review(pg: PostgresSnapshot, databases: Sequence[Database]) -> Iterator[ReviewItem]:
     """What init could not see, and so could not weigh."""
+    details = pg.details_by_name()
     for db in databases:
-        detail = pg.detail(db.name)
+        detail = details.get(db.name)
         if detail is not None and not detail.collected:
             yield ReviewItem(
                 "medium",

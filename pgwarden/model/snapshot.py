@@ -231,10 +231,18 @@ class PostgresSnapshot(Frozen):
         return self.settings.get(name)
 
     def detail(self, database: str) -> DatabaseDetail | None:
+        """What was read inside ``database`` (a search: for many, ``details_by_name``)."""
         for detail in self.database_details:
             if detail.name == database:
                 return detail
         return None
+
+    def details_by_name(self) -> dict[str, DatabaseDetail]:
+        """Every database's detail by name, as ``detail`` finds it (the first of a name)."""
+        found: dict[str, DatabaseDetail] = {}
+        for detail in self.database_details:
+            found.setdefault(detail.name, detail)
+        return found
 
     def gap(self, section: str) -> Gap | None:
         for gap in self.gaps:
