@@ -372,8 +372,10 @@ def _evaluate(
 ) -> Results:
     tally = _Tally(findings=[], coverage=[])
     summaries: list[ServerSummary] = []
+    # A fleet's map names thousands of servers: each is found by name, not searched for.
+    configured = {s.name: s for s in reversed(config.server)}
     for server in snapshot.servers:
-        server_config = config.server_named(server.name) or ServerConfig(name=server.name)
+        server_config = configured.get(server.name) or ServerConfig(name=server.name)
         context = server_context(server, server_config, config, include_passed=include_passed)
         _evaluate_server(server, context, rules, dict(config.policy.severity), tally)
         summaries.append(_server_summary(server, server_config, context))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -171,6 +172,14 @@ class AppConfig(_Strict):
         return _check_object_ids(value)
 
 
+def _raise_all(problems: list[str]) -> None:
+    """One error naming every problem a check found (the first three, and how many more):
+    a map of 1,000 databases claimed twice is not one problem."""
+    if problems:
+        more = f"; and {len(problems) - 3} more like these" if len(problems) > 3 else ""
+        raise ValueError("; ".join(problems[:3]) + more)
+
+
 class ServerConfig(_Strict):
     """One server of the tenancy map."""
 
@@ -193,34 +202,38 @@ class ServerConfig(_Strict):
     @field_validator("app")
     @classmethod
     def _unique_apps(cls, apps: tuple[AppConfig, ...]) -> tuple[AppConfig, ...]:
-        seen: dict[str, str] = {}
+        names: set[str] = set()
+        twice: list[str] = []
         for app in apps:
-            if app.name in seen:
-                raise ValueError(f"app {app.name!r} is named twice")
-            seen[app.name] = app.name
+            if app.name in names:
+                twice.append(f"app {app.name!r} is named twice")
+            names.add(app.name)
         owners: dict[str, str] = {}
         for app in apps:
             for database in app.databases:
                 if database in owners:
-                    raise ValueError(
+                    twice.append(
                         f"database {database!r} belongs to both "
                         f"{owners[database]!r} and {app.name!r}"
                     )
-                owners[database] = app.name
+                owners.setdefault(database, app.name)
+        _raise_all(twice)
         return apps
 
     @field_validator("app")
     @classmethod
     def _unique_identities(cls, apps: tuple[AppConfig, ...]) -> tuple[AppConfig, ...]:
         owners: dict[str, str] = {}
+        twice: list[str] = []
         for app in apps:
             for identity in app.identities:
                 if identity in owners and owners[identity] != app.name:
-                    raise ValueError(
+                    twice.append(
                         f"identity {identity!r} belongs to both {owners[identity]!r} and "
                         f"{app.name!r}"
                     )
-                owners[identity] = app.name
+                owners.setdefault(identity, app.name)
+        _raise_all(twice)
         return apps
 
     def wants_azure(self) -> bool:
@@ -394,10 +407,8 @@ class Config(_Strict):
     @field_validator("server")
     @classmethod
     def _unique_servers(cls, servers: tuple[ServerConfig, ...]) -> tuple[ServerConfig, ...]:
-        names = [s.name for s in servers]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"server {name!r} is named twice")
+        named = Counter(server.name for server in servers)
+        _raise_all([f"server {name!r} is named twice" for name, n in named.items() if n > 1])
         return servers
 
     def server_named(self, name: str) -> ServerConfig | None:

@@ -136,3 +136,17 @@ def test_libpq_environment_is_the_default_source() -> None:
         5433,
         "auditor",
     )
+
+
+def test_every_database_claimed_twice_is_named_or_counted() -> None:
+    apps = "".join(
+        f'[[server.app]]\nname = "{app}"\ndatabases = [{", ".join(f"{chr(34)}d{n}{chr(34)}" for n in range(50))}]\n'
+        for app in ("x", "y")
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(f'[[server]]\nname = "a"\n{apps}', "pgwarden.toml")
+    message = str(info.value)
+    assert "database 'd0' belongs to both 'x' and 'y'" in message
+    assert "database 'd2' belongs to both 'x' and 'y'" in message
+    assert "and 47 more like these" in message
+    assert "\n" not in message
