@@ -139,9 +139,9 @@ def test_libpq_environment_is_the_default_source() -> None:
 
 
 def test_every_database_claimed_twice_is_named_or_counted() -> None:
+    databases = ", ".join(f'"d{n}"' for n in range(50))
     apps = "".join(
-        f'[[server.app]]\nname = "{app}"\ndatabases = [{", ".join(f"{chr(34)}d{n}{chr(34)}" for n in range(50))}]\n'
-        for app in ("x", "y")
+        f'[[server.app]]\nname = "{app}"\ndatabases = [{databases}]\n' for app in ("x", "y")
     )
     with pytest.raises(ConfigError) as info:
         parse_config(f'[[server]]\nname = "a"\n{apps}', "pgwarden.toml")
