@@ -24,7 +24,7 @@ def quote_ident(identifier: str) -> str:
     quoted = identifier.replace('"', '""')
     if identifier.isprintable():
         return f'"{quoted}"'
-    return 'U&"' + "".join(_unicode_escape(c) for c in quoted) + '"'
+    return 'U&"' + "".join(_escaped(c, _U_SHORT, _U_LONG) for c in quoted) + '"'
 
 
 def quote_literal(value: str) -> str:
@@ -34,7 +34,7 @@ def quote_literal(value: str) -> str:
     quoted = value.replace("'", "''")
     if value.isprintable() and "\\" not in value:
         return f"'{quoted}'"
-    return "E'" + "".join(_escape_string_char(c) for c in quoted) + "'"
+    return "E'" + "".join(_escaped(c, _E_SHORT, _E_LONG) for c in quoted) + "'"
 
 
 def printable(text: str) -> str:
@@ -46,24 +46,20 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _unicode_escape(char: str) -> str:
-    # In a U&"…" identifier the backslash is the escape: itself doubled, and a
-    # character that is not printable by its code point.
+# How a code point is written in a U&"…" identifier and in an E'…' string.
+_U_SHORT, _U_LONG = "\\{:04X}", "\\+{:06X}"
+_E_SHORT, _E_LONG = "\\u{:04X}", "\\U{:08X}"
+
+
+def _escaped(char: str, short: str, long: str) -> str:
+    # The backslash is the escape in both: itself doubled, and a character that is
+    # not printable written by its code point.
     if char == "\\":
         return "\\\\"
     if char.isprintable():
         return char
     code = ord(char)
-    return f"\\{code:04X}" if code <= 0xFFFF else f"\\+{code:06X}"
-
-
-def _escape_string_char(char: str) -> str:
-    if char == "\\":
-        return "\\\\"
-    if char.isprintable():
-        return char
-    code = ord(char)
-    return f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}"
+    return (short if code <= 0xFFFF else long).format(code)
 
 
 _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
