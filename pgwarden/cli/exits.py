@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import click
 
@@ -24,5 +25,11 @@ def one_line_errors() -> Iterator[None]:
         click.echo(f"pgwarden: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("pgwarden: interrupted; no results were written", err=True)
-        sys.exit(130)
+        interrupted()
+
+
+def interrupted() -> NoReturn:
+    """Ctrl-C: one line, and exit 130 (nothing half-written is left: writers replace
+    their files only once complete)."""
+    click.echo("pgwarden: interrupted; no results were written", err=True)
+    sys.exit(130)

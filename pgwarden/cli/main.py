@@ -17,6 +17,7 @@ from typing import NamedTuple, NoReturn
 import click
 
 from pgwarden import __version__
+from pgwarden.cli.exits import interrupted
 from pgwarden.gcpause import without_cycle_collection
 from pgwarden.model.errors import EXIT_USAGE, PgwardenError
 
@@ -130,6 +131,14 @@ class LazyGroup(click.Group):
                 raise TypeError(f"{entry.module}.{entry.attribute} is not a click command")
             self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        # Ctrl-C before the command's own handler (``exits.one_line_errors``) is reached,
+        # as its module is being imported: click would end it as "Aborted!", exit 1.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            interrupted()
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Stand-ins that carry only the help: click shortens it exactly as it would the

@@ -16,7 +16,7 @@ import click
 import pytest
 
 from pgwarden.cli.localpg import LocalServer
-from pgwarden.cli.main import COMMANDS, CommandEntry, LazyGroup
+from pgwarden.cli.main import COMMANDS, CommandEntry, LazyGroup, run
 from tests.cli import run_pgwarden
 
 # What a scan of a plain PostgreSQL server writing one results JSON has no use for:
@@ -176,3 +176,15 @@ def test_commands_that_never_connect_do_not_load_the_postgresql_driver(tmp_path:
         )
         assert not _among(imported, ("psycopg",)), command
     assert (tmp_path / "results.md").exists()
+
+
+def test_ctrl_c_while_a_command_is_imported_is_an_interruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Ctrl-C lands while the command's module loads, before its own handler: click
+    # alone would end it as "Aborted!" with exit 1, the code for violations found.
+    (tmp_path / "slow_to_load.py").write_text("raise KeyboardInterrupt\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(COMMANDS, "slow", CommandEntry("slow_to_load", "cmd", "Loads slowly."))
+    assert run(["slow"]) == 130
+    assert capsys.readouterr().err == "pgwarden: interrupted; no results were written\n"
