@@ -175,7 +175,7 @@ def test_ctrl_c_leaves_no_file_and_no_session(seed_server: SeedServer, tmp_path:
     time.sleep(3)
     run.send_signal(signal.SIGINT)
     _out, err = run.communicate(timeout=60)
-    assert run.returncode == 130
+    assert run.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not (tmp_path / "out.json").exists()
     assert not list(tmp_path.glob(".*tmp"))
