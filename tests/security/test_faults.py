@@ -38,7 +38,15 @@ def _pgwarden(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Pop
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell runs a background job with SIGINT ignored, and an ignored signal stays
+        # ignored across exec: a test run that way would send Ctrl-C to a pgwarden that
+        # cannot receive it. pgwarden is started as from a terminal.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _config(tmp_path: Path, samples: int = 1, window: float = 0.0) -> Path:
