@@ -249,25 +249,38 @@ class ServerConfig(_Strict):
             )
         return self.name
 
+    # One lookup each: an evaluation asks many, through the index its context keeps
+    # (``ServerContext``; a frozen model holds no cache that a copy would not carry stale).
+
     def app_of_database(self, database: str) -> AppConfig | None:
-        for app in self.app:
-            if database in app.databases:
-                return app
-        return None
+        return AppIndex(self).by_database.get(database)
 
     def app_of_role(self, role: str) -> AppConfig | None:
-        for app in self.app:
-            if role in app.roles:
-                return app
-        return None
+        return AppIndex(self).by_role.get(role)
 
     def app_of_identity(self, object_id: str) -> AppConfig | None:
         """The app whose ``identities`` list the Entra object id (compared in lower case)."""
-        wanted = object_id.lower()
-        for app in self.app:
-            if wanted in app.identities:
-                return app
-        return None
+        return AppIndex(self).by_identity.get(object_id.lower())
+
+
+class AppIndex:
+    """A server's apps by name, database, role and Entra object id (lower case); where
+    the map lists a role or database under several apps, the first."""
+
+    def __init__(self, server: ServerConfig) -> None:
+        self.server = server
+        self.by_name: dict[str, AppConfig] = {}
+        self.by_database: dict[str, AppConfig] = {}
+        self.by_role: dict[str, AppConfig] = {}
+        self.by_identity: dict[str, AppConfig] = {}
+        for app in server.app:
+            self.by_name.setdefault(app.name, app)
+            for database in app.databases:
+                self.by_database.setdefault(database, app)
+            for role in app.roles:
+                self.by_role.setdefault(role, app)
+            for identity in app.identities:
+                self.by_identity.setdefault(identity, app)
 
 
 # Secret names or content types that mark a Key Vault secret as a connection string:

@@ -6,7 +6,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgwarden.model.config import AppConfig, Policy, ServerConfig
+from pgwarden.model.config import AppConfig, AppIndex, Policy, ServerConfig
 from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES
 
 
@@ -49,12 +49,12 @@ class ServerContext:
         return {db: app.name for db, app in self._apps.by_database.items()}
 
     @property
-    def _apps(self) -> _AppIndex:
+    def _apps(self) -> AppIndex:
         # Rules ask per secret, session or grant: a map of 5,000 apps is indexed once
         # per server's evaluation, not searched each time.
         found = self.shared.get("app_index")
-        if not isinstance(found, _AppIndex) or found.server is not self.server:
-            found = self.shared["app_index"] = _AppIndex(self.server)
+        if not isinstance(found, AppIndex) or found.server is not self.server:
+            found = self.shared["app_index"] = AppIndex(self.server)
         return found
 
     def is_system_database(self, database: str) -> bool:
@@ -75,24 +75,3 @@ class ServerContext:
             fnmatch.fnmatchcase(application_name, pattern)
             for pattern in self.policy.admin_application_names
         )
-
-
-class _AppIndex:
-    """The tenancy map's apps by name, database, role and Entra object id; where the map
-    lists a role or database under several apps, the first (as ``ServerConfig``'s
-    ``app_of_*`` answer)."""
-
-    def __init__(self, server: ServerConfig) -> None:
-        self.server = server
-        self.by_name: dict[str, AppConfig] = {}
-        self.by_database: dict[str, AppConfig] = {}
-        self.by_role: dict[str, AppConfig] = {}
-        self.by_identity: dict[str, AppConfig] = {}
-        for app in server.app:
-            self.by_name.setdefault(app.name, app)
-            for database in app.databases:
-                self.by_database.setdefault(database, app)
-            for role in app.roles:
-                self.by_role.setdefault(role, app)
-            for identity in app.identities:
-                self.by_identity.setdefault(identity, app)
