@@ -17,7 +17,6 @@ from pgwarden.access.remediation import (
     capped_blocks,
     capped_statements,
     in_database,
-    revoke_membership,
     sql_comment,
 )
 from pgwarden.access.tenancy import Tenancy
@@ -334,7 +333,7 @@ class EntraGroupSpansApps(Rule):
                 }
                 for holder in sorted(cuts):
                     member, role = paths[holder].edges[0]
-                    blocks += revoke_membership(tenancy.graph, member, role, tenancy.version_num)
+                    blocks += tenancy.revoke(member, role)
                 if any(group.name in through for through in databases.values()):
                     blocks += _script(
                         h

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from operator import attrgetter
 
 from pgwarden.access.graph import RolePath
-from pgwarden.access.remediation import revoke_membership, sql_comment
+from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import Role
 from pgwarden.rules.base import ServerContext, Verdict
@@ -79,7 +79,7 @@ def cut_script(
     cuts = list(dict.fromkeys(_own_cut(tenancy, path, app) for path in paths))
     lines = [sql_comment(describe)]
     for member, role in cuts:
-        lines.extend(revoke_membership(tenancy.graph, member, role, tenancy.version_num))
+        lines.extend(tenancy.revoke(member, role))
     # Deep chains offer a cut at every grant of every path: the nearest few are
     # written, the other memberships only counted (writing them all cost a finding its
     # paths times their length in statements).
@@ -91,7 +91,7 @@ def cut_script(
     # all: one cut short would leave a grant standing that the count does not name.
     written = 0
     for member, role in edges:
-        statements = revoke_membership(tenancy.graph, member, role, tenancy.version_num)
+        statements = tenancy.revoke(member, role)
         if len(alternatives) + len(statements) > MAX_ALTERNATIVES:
             break
         written += 1
