@@ -15,7 +15,9 @@ control characters (a role named with a terminal escape sequence) are shown esca
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 
 from pgwarden.cli.terminal import Console
 from pgwarden.model.results import SEVERITY_ORDER, SUMMARY_STATUSES, Finding, Results
@@ -71,7 +73,7 @@ class FindingsText:
 
     def _fit(self, text: str, indent: str = "") -> str:
         """One line, cut with an ellipsis to the width."""
-        return indent + _cut(printable(text), self.width - len(indent))
+        return indent + _cut(printable(text), self.width - cells(indent))
 
     def _wrap(self, text: str, indent: str) -> list[str]:
         """``text`` wrapped at spaces to the width, every line indented.
@@ -79,23 +81,25 @@ class FindingsText:
         A greedy split, not textwrap: thousands of messages are wrapped, and this is a
         fraction of textwrap's cost for what a message holds (words and names).
         """
-        room = self.width - len(indent)
+        room = self.width - cells(indent)
         lines: list[str] = []
-        line = ""
+        line, used = "", 0
         for word in printable(text).split(" "):
-            while len(word) > room:  # a name longer than the line: cut it across lines
+            size = cells(word)
+            while size > room:  # a name longer than the line: cut it across lines
                 if line:
                     lines.append(indent + line)
-                    line = ""
-                lines.append(indent + word[:room])
-                word = word[room:]
+                    line, used = "", 0
+                head, word = _split(word, room)
+                lines.append(indent + head)
+                size = cells(word)
             if not line:
-                line = word
-            elif len(line) + 1 + len(word) <= room:
-                line = f"{line} {word}"
+                line, used = word, size
+            elif used + 1 + size <= room:
+                line, used = f"{line} {word}", used + 1 + size
             else:
                 lines.append(indent + line)
-                line = word
+                line, used = word, size
         lines.append(indent + line)
         return lines
 
@@ -273,9 +277,40 @@ class FindingsText:
         yield from self.head()
 
 
+def cells(text: str) -> int:
+    """The terminal columns ``text`` takes: two for a wide character (CJK, most emoji),
+    none for a combining mark or a zero-width character, one for the rest."""
+    if text.isascii():
+        return len(text)
+    return sum(map(_char_cells, text))
+
+
+@lru_cache(maxsize=4096)
+def _char_cells(char: str) -> int:
+    if unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _split(text: str, room: int) -> tuple[str, str]:
+    """The longest start of ``text`` that fits ``room`` columns (at least one
+    character), and the rest."""
+    if text.isascii():
+        return text[:room], text[room:]
+    used = 0
+    for index, char in enumerate(text):
+        used += _char_cells(char)
+        if used > room:
+            index = max(index, 1)
+            return text[:index], text[index:]
+    return text, ""
+
+
 def _cut(text: str, room: int) -> str:
-    """``text`` in ``room`` characters, cut with an ellipsis when longer."""
-    return text if len(text) <= room else text[: room - 1] + "…"
+    """``text`` in ``room`` columns, cut with an ellipsis when longer."""
+    if cells(text) <= room:
+        return text
+    return _split(text, room - 1)[0] + "…"
 
 
 def print_findings(
@@ -299,26 +334,50 @@ def print_findings(
     file.flush()
 
 
-def compliance_lines(results: Results) -> list[str]:
+# The compliance table's names keep this many columns before its headers are shortened.
+MIN_NAME = 12
+_SHORT_STATUS = {"error": "err", "not applicable": "n/a"}
+
+
+def compliance_lines(results: Results, width: int = 80) -> list[str]:
     """How many controls of each framework pass, fail, need a person or do not apply:
-    the terminal's compliance table (``compliance_tables``) as plain, aligned lines."""
-    rows: list[tuple[str, ...]] = [("framework", "id", *SUMMARY_STATUSES)]
-    for framework in results.compliance or ():
-        rows.append(
-            (
-                printable(framework.short_name or framework.name),
-                printable(framework.id),
-                *(str(count) for _status, count in framework.summary.by_status()),
-            )
-        )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    lines = ["", "compliance by framework"]
-    for row in rows:
-        cells = [
-            cell.ljust(width) if column < 2 else cell.rjust(width)
-            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+    the terminal's compliance table (``compliance_tables``) as plain, aligned lines,
+    ``width`` columns at most: the framework ids (``pgwarden compliance`` lists them)
+    are left out when they do not fit, then the names are cut."""
+    width = max(width, MIN_WIDTH)
+    frameworks = results.compliance or ()
+    names = [printable(f.short_name or f.name) for f in frameworks]
+    ids = [printable(f.id) for f in frameworks]
+    counts = [[str(count) for _status, count in f.summary.by_status()] for f in frameworks]
+    headers = list(SUMMARY_STATUSES)
+
+    def room_for(headers: list[str]) -> tuple[list[int], int]:
+        widths = [
+            max([len(header)] + [len(row[column]) for row in counts])
+            for column, header in enumerate(headers)
         ]
-        lines.append("  " + "  ".join(cells).rstrip())
+        # Two spaces before each column.
+        return widths, sum(2 + w for w in widths)
+
+    count_widths, counts_room = room_for(headers)
+    if 2 + MIN_NAME + counts_room > width:
+        headers = [_SHORT_STATUS.get(h, h) for h in headers]
+        count_widths, counts_room = room_for(headers)
+    name_width = max([len("framework")] + [cells(name) for name in names])
+    id_width = max([len("id")] + [len(i) for i in ids])
+    with_ids = 2 + name_width + 2 + id_width + counts_room <= width
+    name_width = min(name_width, max(width - 2 - counts_room, 6))
+
+    def line(name: str, ident: str, row: Sequence[str]) -> str:
+        name = _cut(name, name_width)
+        cells_ = [name + " " * (name_width - cells(name))]
+        if with_ids:
+            cells_.append(ident.ljust(id_width))
+        cells_ += [cell.rjust(w) for cell, w in zip(row, count_widths, strict=True)]
+        return "  " + "  ".join(cells_).rstrip()
+
+    lines = ["", "compliance by framework", line("framework", "id", headers)]
+    lines += [line(*row) for row in zip(names, ids, counts, strict=True)]
     return lines
 
 
@@ -327,8 +386,8 @@ def print_compliance(console: Console, results: Results) -> None:
     not loaded), a rich table on a terminal."""
     plain = console.plain_out()
     if plain is not None:
-        file, _width = plain
-        file.write("\n".join(compliance_lines(results)) + "\n")
+        file, width = plain
+        file.write("\n".join(compliance_lines(results, width)) + "\n")
         file.flush()
         return
     from pgwarden.cli.compliance_tables import frameworks_summary_table

@@ -5,7 +5,10 @@ No server needed: results documents of a few hundred and of thousands of finding
 
 from __future__ import annotations
 
-from pgwarden.cli.listing import MOST_SEVERE, FindingsText, printable
+import pytest
+
+from pgwarden.cli.listing import MOST_SEVERE, FindingsText, cells, compliance_lines, printable
+from pgwarden.model.compliance import compliance_of
 from pgwarden.model.results import Results
 from tests.reports.conftest import large_results
 
@@ -56,3 +59,36 @@ def test_colour_only_on_a_terminal() -> None:
     coloured = "\n".join(FindingsText(results, 80, color=True).summary(WRITTEN))
     assert "\x1b[" not in plain
     assert "\x1b[1;31mcritical" in coloured
+
+
+def test_wide_characters_take_two_columns() -> None:
+    # An elephant emoji and CJK take two cells each; a combining accent and a zero-width
+    # joiner none: the line is measured as a terminal draws it, not in characters.
+    assert cells("ab") == 2
+    assert cells("🐘") == 2 and cells("数据") == 4
+    assert cells("e\u0301") == 1 and cells("a\u200db") == 2
+    name = "🐘" * 40 + "数据库" * 10
+    results = _with_message(large_results(10), f"role {name!r} of app 'x' is bad")
+    listing = list(FindingsText(results, 80).listing())
+    summary = FindingsText(results, 80).summary(WRITTEN)
+    assert all(cells(line) <= 80 for line in listing + summary)
+    # Wrapped, not lost: every character of the name is in the listing.
+    assert name in "".join(line.strip() for line in listing)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_the_compliance_table_fits_the_width(width: int) -> None:
+    results = large_results(50)
+    results = results.model_copy(update={"compliance": compliance_of(results)})
+    assert results.compliance
+    lines = compliance_lines(results, width)
+    assert all(cells(line) <= width for line in lines), "\n".join(lines)
+    header, rows = lines[2], lines[3:]
+    assert header.split()[1] == ("id" if width >= 120 else "pass")
+    assert len(rows) == len(results.compliance)
+    for row, framework in zip(rows, results.compliance, strict=True):
+        # Every framework has its row and its counts; its name is cut only when too long.
+        counts = [str(count) for _status, count in framework.summary.by_status()]
+        assert row.split()[-len(counts) :] == counts
+        name = framework.short_name or framework.name
+        assert row[2:].startswith(name) or row[2:].split("…")[0] in name
