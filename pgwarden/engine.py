@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import typing
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+
+import pydantic_core
 
 from pgwarden import __version__
 from pgwarden.access.matrix import access_cells, entra_principals
@@ -177,6 +180,73 @@ def _finding(verdict: Verdict, rule: type[Rule], severity: Severity, server: str
     )
 
 
+_STATUSES = frozenset(typing.get_args(typing.get_type_hints(Verdict)["status"]))
+_TEXT_FIELDS = ("resource", "message")
+_OPTIONAL_TEXT_FIELDS = ("principal", "app", "remediation")
+
+
+def _recordable(verdicts: Sequence[object], rule: type[Rule], plug_in: bool) -> list[Verdict]:
+    """The verdicts that can become findings; in place of those that cannot, one
+    ``error`` saying why: a rule's bad output is an error for that rule, never a crash
+    of the scan nor a silent pass.
+
+    A plug-in's evidence is made plain JSON data here (a set or tuple a list, a date
+    its ISO text, NaN null), as every report writes it; a built-in rule's is the test
+    suite's to check. The reason names the field, never its value.
+    """
+    kept: list[Verdict] = []
+    problem: str | None = None
+    for verdict in verdicts:
+        why = _unrecordable(verdict)
+        if why is None and plug_in:
+            assert isinstance(verdict, Verdict)
+            try:
+                evidence = pydantic_core.to_jsonable_python(verdict.evidence, inf_nan_mode="null")
+            except (pydantic_core.PydanticSerializationError, ValueError, RecursionError) as exc:
+                why = f"its evidence cannot be written as JSON ({_first_line(exc)})"
+            else:
+                verdict = replace(verdict, evidence=evidence)
+        if why is None:
+            kept.append(typing.cast(Verdict, verdict))
+        elif problem is None:
+            problem = why
+    if problem is not None:
+        # Its own resource: a verdict of the rule on the server keeps its fingerprint.
+        kept.append(
+            Verdict(
+                resource=f"rule/{rule.id}",
+                message=f"{rule.id} reported a verdict pgwarden cannot record: {problem}",
+                status="error",
+            )
+        )
+    return kept
+
+
+def _unrecordable(verdict: object) -> str | None:
+    """Why ``verdict`` cannot become a finding (a field of the wrong type), or None."""
+    if not isinstance(verdict, Verdict):
+        return f"yielded a {type(verdict).__name__}, not a Verdict"
+    for name in _TEXT_FIELDS:
+        if not isinstance(getattr(verdict, name), str):
+            return f"its {name} is a {type(getattr(verdict, name)).__name__}, not text"
+    for name in _OPTIONAL_TEXT_FIELDS:
+        value = getattr(verdict, name)
+        if value is not None and not isinstance(value, str):
+            return f"its {name} is a {type(value).__name__}, not text"
+    if verdict.status not in _STATUSES:
+        return f"its status is not one of {', '.join(sorted(_STATUSES))}"
+    if not isinstance(verdict.evidence, dict) or not all(
+        isinstance(key, str) for key in verdict.evidence
+    ):
+        return "its evidence is not a mapping of names to values"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _evaluate_server(
     server: ServerSnapshot,
     context: ServerContext,
@@ -228,7 +298,11 @@ def _evaluate_server(
             ]
         else:
             try:
-                verdicts = list(checker.check(server, context))
+                verdicts = _recordable(
+                    list(checker.check(server, context)),
+                    rule,
+                    plug_in=entry.source != BUILT_IN,
+                )
             except Exception as exc:  # a crashing rule is an error finding, never a pass
                 verdicts = [_crashed(rule, server.name, exc)]
         seen: set[str] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from pgwarden.model.config import parse_config
 from pgwarden.model.evidence import MAX_LISTED, MAX_MESSAGE_CHARS
 from pgwarden.model.results import fingerprint
 from pgwarden.model.snapshot import ServerSnapshot, Snapshot
+from pgwarden.reports.registry import RENDERERS
 from pgwarden.rules.base import Rule, ServerContext, Verdict
 from pgwarden.rules.registry import RegisteredRule, load_rules, select_rules
 
@@ -268,3 +270,92 @@ def test_a_plug_ins_raw_names_reach_no_output_raw() -> None:
     script = (finding.remediation or "").split("\n")
     assert script[0] == "-- about evil\\x1b]0;owned\\x07\\u202egnp.exe"
     assert all(line.isprintable() for line in script)
+
+
+class _Malformed(Rule):
+    """Yields one good verdict among verdicts the engine cannot record.
+
+    Rationale: a test of the engine's guard.
+
+    Violation: always.
+
+    Fix: nothing.
+    """
+
+    id = "TEST-BAD-001"
+    severity = "low"
+    bad: tuple[object, ...] = ()
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        yield Verdict(resource="server/ctxeco-db", message="a good one")
+        yield from self.bad  # type: ignore[misc]
+
+
+class _Dated(Rule):
+    """Puts values JSON has no type for into its evidence.
+
+    Rationale: a test of the engine's guard.
+
+    Violation: always.
+
+    Fix: nothing.
+    """
+
+    id = "TEST-DATED-001"
+    severity = "low"
+
+    def check(self, snapshot: ServerSnapshot, config: ServerContext) -> Iterable[Verdict]:
+        yield Verdict(
+            resource="server/ctxeco-db",
+            message="dated",
+            evidence={
+                "when": date(2026, 1, 2),
+                "roles": {"b"},
+                "pair": (1, 2),
+                "ratio": float("nan"),
+            },
+        )
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ({"resource": "server/x", "message": "a dict"}, "yielded a dict, not a Verdict"),
+        (Verdict(resource=None, message="m"), "its resource is a NoneType, not text"),  # type: ignore[arg-type]
+        (Verdict(resource="r", message=42), "its message is a int, not text"),  # type: ignore[arg-type]
+        (Verdict(resource="r", message="m", remediation=b"x"), "its remediation is a bytes"),  # type: ignore[arg-type]
+        (Verdict(resource="r", message="m", status="failed"), "its status is not one of"),  # type: ignore[arg-type]
+        (Verdict(resource="r", message="m", evidence=[1]), "its evidence is not a mapping"),  # type: ignore[arg-type]
+        (Verdict(resource="r", message="m", evidence={"o": object()}), "cannot be written as JSON"),
+    ],
+)
+def test_a_plug_ins_verdict_that_cannot_be_recorded_is_an_error_of_that_rule(
+    bad: object, reason: str
+) -> None:
+    # Before: an exception out of the engine (a traceback, exit 1 as if violations were
+    # found), or, for evidence JSON cannot hold, a traceback while the reports were written.
+    rule = type("_OneBad", (_Malformed,), {"bad": (bad,)})
+    rules = [RegisteredRule(rule, "acme (test)"), *select_rules(load_rules(), ("PGW-ISO-001",))]
+    results = evaluate(_snapshot(), parse_config(CONFIG, "c.toml"), rules)
+    mine = {f.status: f for f in results.findings if f.rule_id == "TEST-BAD-001"}
+    assert sorted(mine) == ["error", "fail"]
+    assert mine["fail"].message == "a good one"
+    error = mine["error"].message
+    assert error.startswith("TEST-BAD-001 reported a verdict pgwarden cannot record: ")
+    assert reason in error
+    assert "object at 0x" not in error  # the reason names the field, not the value
+    assert not results.scan.complete
+    # The other rules' findings stand, and every report can be written.
+    assert any(f.rule_id == "PGW-ISO-001" for f in results.findings)
+    for render, _name in RENDERERS.values():
+        assert render(results)
+
+
+def test_a_plug_ins_evidence_is_made_plain_json_data() -> None:
+    results = evaluate(
+        _snapshot(), parse_config(CONFIG, "c.toml"), [RegisteredRule(_Dated, "acme (test)")]
+    )
+    (finding,) = results.findings
+    assert finding.evidence == {"when": "2026-01-02", "roles": ["b"], "pair": [1, 2], "ratio": None}
+    for render, _name in RENDERERS.values():
+        assert render(results)
