@@ -72,6 +72,12 @@ def take_outputs(kwargs: dict[str, Any]) -> dict[str, str | None]:
     return {name: kwargs.pop(f"out_{name}") for name in RENDERERS}
 
 
+def output_flags(outputs: dict[str, str | None]) -> dict[str, str | None]:
+    """``take_outputs``' paths by the option that named them (``--json``), for
+    ``outputs.check_outputs``."""
+    return {f"--{name}": path for name, path in outputs.items()}
+
+
 def _shard(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Shard | None:
     if value is None:
         return None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,6 +51,38 @@ def write_output(path: str, content: str | bytes | Iterable[bytes]) -> None:
             raise
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def check_outputs(named: Mapping[str, str | None]) -> None:
+    """Refuse, before anything is scanned or read, outputs that cannot all be written:
+    two on stdout (the documents would run into each other), two to one file (the
+    last would replace the first), a directory, or a file in a folder that does not
+    exist. ``named`` maps each option (``--json``) to its path, or None when not given.
+    """
+    on_stdout: list[str] = []
+    files: dict[str, str] = {}
+    for option, path in named.items():
+        if path is None:
+            continue
+        if path == "-":
+            on_stdout.append(option)
+            if len(on_stdout) > 1:
+                raise UsageError(
+                    f"{on_stdout[0]} and {option} both write to stdout ('-'): "
+                    "one output at most may go there"
+                )
+            continue
+        target = Path(path)
+        if target.is_dir():
+            raise UsageError(f"cannot write {path}: it is a directory")
+        if not target.exists() and not target.parent.is_dir():
+            raise UsageError(f"cannot write {path}: there is no folder {target.parent}")
+        if target.exists() and not target.is_file():
+            continue  # a device such as /dev/null: written into, by any number
+        key = os.path.realpath(target)
+        if key in files:
+            raise UsageError(f"{files[key]} and {option} both write {path}")
+        files[key] = option
 
 
 def _write_all(stream: BinaryIO, pieces: Iterable[bytes]) -> None:

@@ -10,8 +10,8 @@ import click
 
 from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.inputs import read_results
-from pgwarden.cli.options import FAIL_ON, output_options, take_outputs
-from pgwarden.cli.outputs import render_outputs, write_output
+from pgwarden.cli.options import FAIL_ON, output_flags, output_options, take_outputs
+from pgwarden.cli.outputs import check_outputs, render_outputs, write_output
 from pgwarden.cli.terminal import Console
 from pgwarden.gate.chain import exit_code
 from pgwarden.gate.merge import ResultsPart, merge_results
@@ -45,6 +45,7 @@ def merge(
         if output is None and not any(outputs.values()):
             names = ", ".join("--" + name for name in RENDERERS)
             raise UsageError(f"name an output: -o RESULTS.json, or one of {names}")
+        check_outputs({"-o": output, **output_flags(outputs)})
         merged = merge_results([ResultsPart(path, read_results(Path(path))) for path in parts])
         results = merged.results
         if output is not None:

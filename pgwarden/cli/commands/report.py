@@ -9,8 +9,8 @@ import click
 
 from pgwarden.cli.exits import one_line_errors
 from pgwarden.cli.inputs import read_results
-from pgwarden.cli.options import FORMAT_NAMES, output_options, take_outputs
-from pgwarden.cli.outputs import render_outputs
+from pgwarden.cli.options import FORMAT_NAMES, output_flags, output_options, take_outputs
+from pgwarden.cli.outputs import check_outputs, render_outputs
 from pgwarden.cli.terminal import Console
 from pgwarden.model.errors import UsageError
 from pgwarden.reports.registry import RENDERERS
@@ -24,6 +24,7 @@ def report(results_path: str, quiet: bool, **kwargs: Any) -> None:
     """Re-render a saved results document in other formats."""
     outputs = take_outputs(kwargs)
     with one_line_errors():
+        check_outputs(output_flags(outputs))
         results = read_results(Path(results_path))
         if not render_outputs(results, outputs):
             raise UsageError(f"name at least one output: {', '.join('--' + n for n in RENDERERS)}")

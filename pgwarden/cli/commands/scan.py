@@ -26,10 +26,11 @@ from pgwarden.cli.options import (
     config_option,
     fleet_options,
     history_option,
+    output_flags,
     output_options,
     take_outputs,
 )
-from pgwarden.cli.outputs import render_outputs, write_output
+from pgwarden.cli.outputs import check_outputs, render_outputs, write_output
 from pgwarden.cli.terminal import Console
 from pgwarden.collect.plan import plan_scan
 from pgwarden.collect.run import collect_plan
@@ -114,6 +115,7 @@ def scan(
     """Scan servers (or a snapshot) and report violations."""
     outputs = take_outputs(kwargs)
     with one_line_errors(), ExitStack() as stack:
+        check_outputs({**output_flags(outputs), "--evidence-bundle": bundle_path})
         if signing_key_path is not None and bundle_path is None:
             raise UsageError("--signing-key signs an evidence bundle: add --evidence-bundle PATH")
         signing_key = None
