@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from pgwarden.cli.demo import ADMIN, AUDITOR, SeedServer, app_sessions
 from pgwarden.cli.localpg import LocalServer
+from pgwarden.collect.postgres import collector as collector_module
 from pgwarden.collect.postgres import queries as q
 from pgwarden.collect.postgres.catalog import reported_kinds as catalog_kinds
 from pgwarden.collect.postgres.collector import PostgresCollector
@@ -175,6 +177,64 @@ def test_auditor_without_connect_records_a_gap(seed_server: SeedServer) -> None:
     gap = pg.gap("database:secairadar")
     assert gap is not None and gap.fix == "GRANT CONNECT ON DATABASE secairadar TO blind_auditor"
     assert pg.detail("zep") is not None and pg.detail("zep").collected  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def tight_auditor(seed_server: SeedServer) -> Iterator[str]:
+    """An auditor whose role may hold few sessions: ``ALTER ROLE ... CONNECTION LIMIT``
+    is set by each test."""
+    server = seed_server.server
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute("CREATE ROLE tight_auditor LOGIN PASSWORD 'tight-pw' IN ROLE pg_monitor")
+        for db in ("secairadar", "zep", "temporal", "ctxEco"):
+            conn.execute(f'GRANT CONNECT ON DATABASE "{db}" TO tight_auditor')
+    try:
+        yield server.dsn("tight_auditor", "tight-pw")
+    finally:
+        with psycopg.connect(server.dsn(), autocommit=True) as conn:
+            conn.execute("DROP OWNED BY tight_auditor")
+            conn.execute("DROP ROLE tight_auditor")
+
+
+def _limit(seed_server: SeedServer, sessions: int) -> None:
+    with psycopg.connect(seed_server.server.dsn(), autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE tight_auditor CONNECTION LIMIT {sessions}")
+
+
+def test_databases_refused_for_want_of_slots_are_read_again(
+    seed_server: SeedServer, tight_auditor: str
+) -> None:
+    # Two sessions for the role: the server-wide one leaves one for eight parallel
+    # readers; the databases refused are read again, one at a time.
+    _limit(seed_server, 2)
+    pg = PostgresCollector(
+        tight_auditor, jobs=8, session_samples=0, session_window_seconds=0
+    ).collect()
+    assert pg.details_by_name(), "no database was read"
+    refused = [d.name for d in pg.database_details if not d.collected]
+    assert refused == [], [pg.detail(name).error for name in refused]  # type: ignore[union-attr]
+    assert not [gap for gap in pg.gaps if gap.section.startswith("database:")]
+
+
+def test_a_server_without_slots_is_not_waited_on_forever(
+    seed_server: SeedServer, tight_auditor: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One session: the server-wide one holds it, so no database can ever be read. Each
+    # is tried again a bounded number of times, then reported with its error and fix.
+    monkeypatch.setattr(collector_module, "SLOT_RETRY_WAITS", (0.01, 0.02))
+    _limit(seed_server, 1)
+    pg = PostgresCollector(
+        tight_auditor, jobs=2, session_samples=1, session_window_seconds=0
+    ).collect()
+    radar = pg.detail("secairadar")
+    assert radar is not None and not radar.collected
+    assert "too many connections for role" in (radar.error or "")
+    assert radar.error is not None and radar.error.endswith(
+        "(refused again 2 time(s), one read at a time)"
+    )
+    gap = pg.gap("database:secairadar")
+    assert gap is not None and "scan with fewer parallel connections (--jobs)" in (gap.fix or "")
 
 
 def test_unreachable_and_wrong_password_are_one_line(pg_server: LocalServer) -> None:

@@ -55,6 +55,12 @@ from pgwarden.model.snapshot import (
 )
 
 DEFAULT_JOBS = 4
+# A database refused for want of connection slots is read again once the others are
+# done, one at a time: after each refusal, wait this long (seconds), then try again.
+SLOT_RETRY_WAITS = (0.25, 0.5, 1.0, 2.0)
+# Retrying stops after this many seconds of waiting in all (a server whose slots
+# never free up is not waited on for each of its databases).
+SLOT_RETRY_BUDGET = 20.0
 
 ProgressCallback = Callable[[str], None]
 
@@ -400,10 +406,35 @@ class PostgresCollector:
         pool = ThreadPoolExecutor(max_workers=min(self.jobs, len(targets)))
         try:
             reads = pool.map(self._database_detail, targets)
-            yield lambda: list(reads)
+            yield lambda: self._retried(targets, list(reads))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self.stats.add_phase("databases", time.perf_counter() - started)
+
+    def _retried(
+        self, targets: list[Database], details: list[DatabaseDetail]
+    ) -> list[DatabaseDetail]:
+        """``details``, with each database refused for want of connection slots read
+        again, one at a time, after the others (``SLOT_RETRY_WAITS``): on a busy shared
+        server the parallel sessions (``--jobs``) can meet its connection limit, and the
+        slots free up as the other reads end."""
+        waited = 0.0
+        for index, detail in enumerate(details):
+            waits = iter(SLOT_RETRY_WAITS)
+            tries = 0
+            while not detail.collected and out_of_slots(detail.error or ""):
+                wait = next(waits, None)
+                if wait is None or waited + wait > SLOT_RETRY_BUDGET:
+                    break
+                time.sleep(wait)
+                waited += wait
+                tries += 1
+                detail = self._database_detail(targets[index])
+            if tries and not detail.collected:
+                again = f"refused again {tries} time(s), one read at a time"
+                detail = detail.model_copy(update={"error": f"{detail.error} ({again})"})
+            details[index] = detail
+        return details
 
     def _database_detail(self, database: Database) -> DatabaseDetail:
         try:
@@ -436,11 +467,24 @@ def _cron_fix(error: str, database: str, auditor: str) -> str:
     return "check that the auditor can connect to pg_cron's database and scan again"
 
 
+def out_of_slots(error: str) -> bool:
+    """Whether a login was refused for want of a connection slot (SQLSTATE 53300: the
+    server's, a role's or a database's limit, or the slots reserved for others)."""
+    return any(
+        text in error
+        for text in (
+            "too many connections",
+            "too many clients",
+            "remaining connection slots are reserved",
+        )
+    )
+
+
 def _fix_for(error: str, database: str, auditor: str) -> str:
     """What would let the auditor read a database it could not, judged by the error."""
     if "permission denied" in error:
         return f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {quote_ident(auditor)}"
-    if "too many connections" in error:
+    if out_of_slots(error):
         return (
             "raise the connection limit of the auditor or the database, or scan with fewer "
             "parallel connections (--jobs)"
