@@ -61,6 +61,15 @@ def _server_name(dsn: str) -> str:
     return server_name_of(endpoint_of(literal))
 
 
+def nothing_collected(snapshot: Snapshot, done: str = "collected") -> None:
+    """Refuse a collection that reached none of its servers (``scan`` and ``collect``
+    alike): one line, "nothing was ``done``", with each server's reason; exit 2, and
+    nothing written."""
+    if snapshot.servers and all(s.postgres is None and s.azure is None for s in snapshot.servers):
+        reasons = "; ".join(f"{s.name}: {e.reason}" for s in snapshot.servers for e in s.errors)
+        raise UsageError(f"nothing was {done}: {reasons}")
+
+
 def read_snapshot(path: Path) -> Snapshot:
     """Load a snapshot file; a bad one is one clear line.
 

@@ -88,6 +88,28 @@ def test_every_server_unreachable_is_nothing_scanned(workspace: Workspace) -> No
     assert run.stderr.startswith("pgwarden: error: nothing was scanned: east: ")
 
 
+def test_collect_says_when_it_reached_no_server_or_only_some(workspace: Workspace) -> None:
+    # Before: a snapshot of nothing, written with exit 0, as if collected.
+    workspace.create_database("alpha", public_connect=False)
+    workspace.write("pgwarden.toml", config_text({"alpha": "alpha"}, servers=SERVERS))
+    down = {"EAST_DSN": _closed_port_dsn(), "WEST_DSN": _closed_port_dsn()}
+    none = workspace.pgwarden("collect", "-o", "none.json", "-q", env=down)
+    assert none.exit_code == 2
+    assert none.stderr.startswith("pgwarden: error: nothing was collected: east: ")
+    assert not (workspace.path / "none.json").exists()
+    # One server down: the snapshot is written, with the failure in it; exit 3, as a
+    # scan that could not see everything.
+    some = workspace.pgwarden(
+        "collect", "-o", "some.json", "-q", env=_env(workspace, west_up=False)
+    )
+    assert some.exit_code == 3, some.output
+    assert "pgwarden: warning: west: " in some.stderr
+    servers = {s["name"]: s for s in workspace.json("some.json")["servers"]}
+    assert servers["east"]["postgres"] is not None and servers["west"]["errors"]
+    scanned = workspace.pgwarden("scan", "--snapshot", "some.json", "--rules", "PGW-ISO-001", "-q")
+    assert scanned.exit_code == 3
+
+
 def test_plain_progress_lines_when_not_a_terminal(workspace: Workspace) -> None:
     workspace.create_database("alpha", public_connect=False)
     workspace.write("pgwarden.toml", config_text({"alpha": "alpha"}, servers=SERVERS))

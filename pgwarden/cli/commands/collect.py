@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from pgwarden.cli.exits import one_line_errors
-from pgwarden.cli.inputs import load_scan_config
+from pgwarden.cli.inputs import load_scan_config, nothing_collected
 from pgwarden.cli.options import DSN_HELP, NO_SCRAM_KEY_REUSE_HELP, config_option, fleet_options
 from pgwarden.cli.outputs import write_output
 from pgwarden.cli.terminal import Console
@@ -46,6 +48,7 @@ def collect_cmd(
                 shard=shard,
                 server_timeout=server_timeout,
             )
+        nothing_collected(snapshot)
         write_output(output, snapshot.to_json())
         for server in snapshot.servers:
             for error in server.errors:
@@ -54,3 +57,7 @@ def collect_cmd(
             click.echo(
                 f"snapshot of {len(snapshot.servers)} server(s) written to {output}", err=True
             )
+    if any(server.errors for server in snapshot.servers):
+        # Written, with what failed recorded in it (a scan of it reports each as an
+        # error); but the collection is incomplete, as a scan's exit 3 says.
+        sys.exit(3)

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from pgwarden.cli.exits import one_line_errors
-from pgwarden.cli.inputs import load_scan_config, read_snapshot
+from pgwarden.cli.inputs import load_scan_config, nothing_collected, read_snapshot
 from pgwarden.cli.listing import print_compliance, print_findings
 from pgwarden.cli.options import (
     DSN_HELP,
@@ -171,13 +171,7 @@ def scan(
                     scram_key_reuse=not no_scram_key_reuse,
                     server_timeout=server_timeout,
                 )
-            if snapshot.servers and all(
-                s.postgres is None and s.azure is None for s in snapshot.servers
-            ):
-                reasons = "; ".join(
-                    f"{s.name}: {e.reason}" for s in snapshot.servers for e in s.errors
-                )
-                raise UsageError(f"nothing was scanned: {reasons}")
+            nothing_collected(snapshot, "scanned")
         results = evaluate(
             snapshot,
             config,
