@@ -61,13 +61,19 @@ def _server_name(dsn: str) -> str:
     return server_name_of(endpoint_of(literal))
 
 
+# Servers whose failure "nothing was collected" spells out; the rest are counted.
+SHOWN_REASONS = 3
+
+
 def nothing_collected(snapshot: Snapshot, done: str = "collected") -> None:
     """Refuse a collection that reached none of its servers (``scan`` and ``collect``
     alike): one line, "nothing was ``done``", with each server's reason; exit 2, and
     nothing written."""
     if snapshot.servers and all(s.postgres is None and s.azure is None for s in snapshot.servers):
-        reasons = "; ".join(f"{s.name}: {e.reason}" for s in snapshot.servers for e in s.errors)
-        raise UsageError(f"nothing was {done}: {reasons}")
+        reasons = [f"{s.name}: {e.reason}" for s in snapshot.servers for e in s.errors]
+        # A fleet of a thousand servers behind a closed firewall: the first few say why.
+        more = f"; and {len(reasons) - SHOWN_REASONS} more" if len(reasons) > SHOWN_REASONS else ""
+        raise UsageError(f"nothing was {done}: {'; '.join(reasons[:SHOWN_REASONS])}{more}")
 
 
 def read_snapshot(path: Path) -> Snapshot:

@@ -88,6 +88,17 @@ def test_every_server_unreachable_is_nothing_scanned(workspace: Workspace) -> No
     assert run.stderr.startswith("pgwarden: error: nothing was scanned: east: ")
 
 
+def test_a_fleet_out_of_reach_is_told_in_one_short_line(workspace: Workspace) -> None:
+    servers = {f"db{n:02d}": f"env:DSN_{n:02d}" for n in range(10)}
+    workspace.write("pgwarden.toml", config_text({}, servers=servers))
+    env = {f"DSN_{n:02d}": _closed_port_dsn() for n in range(10)}
+    run = workspace.pgwarden("scan", "-q", env=env)
+    assert run.exit_code == 2
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("pgwarden: error: nothing was scanned: db00: ")
+    assert "db02: " in line and "db03: " not in line and line.endswith("; and 7 more")
+
+
 def test_collect_says_when_it_reached_no_server_or_only_some(workspace: Workspace) -> None:
     # Before: a snapshot of nothing, written with exit 0, as if collected.
     workspace.create_database("alpha", public_connect=False)
@@ -96,6 +107,7 @@ def test_collect_says_when_it_reached_no_server_or_only_some(workspace: Workspac
     none = workspace.pgwarden("collect", "-o", "none.json", "-q", env=down)
     assert none.exit_code == 2
     assert none.stderr.startswith("pgwarden: error: nothing was collected: east: ")
+    assert len(none.stderr.splitlines()) == 1
     assert not (workspace.path / "none.json").exists()
     # One server down: the snapshot is written, with the failure in it; exit 3, as a
     # scan that could not see everything.
