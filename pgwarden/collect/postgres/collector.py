@@ -405,7 +405,7 @@ class PostgresCollector:
         started = time.perf_counter()
         pool = ThreadPoolExecutor(max_workers=min(self.jobs, len(targets)))
         try:
-            reads = pool.map(self._database_detail, targets)
+            reads = pool.map(self._read_database, targets)
             yield lambda: self._retried(targets, list(reads))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -436,6 +436,13 @@ class PostgresCollector:
             details[index] = detail
         return details
 
+    def _read_database(self, database: Database) -> DatabaseDetail:
+        """``_database_detail``, counted once in the progress (a retry is not)."""
+        try:
+            return self._database_detail(database)
+        finally:
+            self.progress(f"database {database.name}")
+
     def _database_detail(self, database: Database) -> DatabaseDetail:
         try:
             with (
@@ -454,8 +461,6 @@ class PostgresCollector:
             return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))
         except AclSyntaxError as exc:
             return DatabaseDetail(name=database.name, collected=False, error=str(exc))
-        finally:
-            self.progress(f"database {database.name}")
 
 
 def _cron_fix(error: str, database: str, auditor: str) -> str:
