@@ -201,7 +201,8 @@ class PostgresCollector:
             try:
                 main = self._connect()
             except psycopg.Error as exc:
-                raise CollectorError(f"cannot connect to {where}: {one_line(exc)}") from None
+                error = one_line(exc)
+                raise CollectorError(f"cannot connect to {where}: {error}{_hint(error)}") from None
             if self.scram_key_reuse is not None:
                 self.scram_key_reuse.start(
                     main,
@@ -470,6 +471,19 @@ def _cron_fix(error: str, database: str, auditor: str) -> str:
     if "permission denied" in error:
         return f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {auditor}"
     return "check that the auditor can connect to pg_cron's database and scan again"
+
+
+def _hint(error: str) -> str:
+    """What to do about a refused first login, when the error says."""
+    if "unsupported startup parameter" in error:
+        # PgBouncer (Azure's built-in one listens on 6432) refuses the ``options`` that
+        # make every pgwarden session read-only and time-limited.
+        return (
+            " (a connection pooler such as PgBouncer refuses the settings that keep "
+            "pgwarden's sessions read-only: connect to the server itself, on Azure port "
+            "5432, not the built-in PgBouncer's 6432)"
+        )
+    return ""
 
 
 def out_of_slots(error: str) -> bool:
