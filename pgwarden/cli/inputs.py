@@ -91,6 +91,11 @@ def read_snapshot(path: Path) -> Snapshot:
             reason = first.get("ctx", {}).get("error") or first["msg"]
             raise ConfigError(f"{path}: not valid JSON: {reason}") from None
         place = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        if any(e["loc"] == ("findings",) for e in exc.errors(include_url=False)):
+            raise ConfigError(
+                f"{path}: a results document, not a snapshot: 'pgwarden report' renders it "
+                "again, 'pgwarden collect' writes a snapshot"
+            ) from None
         raise ConfigError(f"{path}: not a pgwarden snapshot: {place}: {first['msg']}") from None
 
 

@@ -446,6 +446,11 @@ def load_results(text: str, where: str) -> Results:
     except ValidationError as exc:
         first = exc.errors()[0]
         place = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        if isinstance(data, dict) and "collected_at" in data and "findings" not in data:
+            raise ConfigError(
+                f"{where}: a snapshot, not a results document: evaluate it with "
+                "'pgwarden scan --snapshot'"
+            ) from None
         raise ConfigError(f"{where}: {place}: {first['msg']}") from None
 
 

@@ -13,6 +13,7 @@ SNAPSHOT = (
     '"collected_at": "2026-01-01T00:00:00Z", "servers": []}'
 )
 DEEP = 100_000
+RESULTS_PATH = Path(__file__).parent.parent / "reports" / "fixtures" / "results.json"
 
 CASES: list[tuple[str, bytes, list[str], str]] = [
     ("deep.toml", b"a = " + b"[" * DEEP + b"]" * DEEP, ["scan", "--config"], "nested too deeply"),
@@ -49,6 +50,14 @@ CASES: list[tuple[str, bytes, list[str], str]] = [
         "not valid JSON",
     ),
     ("results.json", b'{"schema_version": "2.0"}', ["report"], "schema_version"),
+    # One kind of document where the other is wanted: said so, with the command for it.
+    ("snapshot.json", SNAPSHOT.encode(), ["report"], "a snapshot, not a results document"),
+    (
+        "results2.json",
+        RESULTS_PATH.read_bytes(),
+        ["scan", "--snapshot"],
+        "a results document, not a snapshot",
+    ),
 ]
 
 
