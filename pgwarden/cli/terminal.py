@@ -86,11 +86,14 @@ class Console:
 
     def print(self, *items: Any, wide: bool = False) -> None:
         """Print to stdout; ``wide`` lets a table use 200 columns when stdout is a file or
-        pipe (a CI log), where wrapping every cell helps nobody."""
+        pipe (a CI log), where wrapping every cell helps nobody, unless ``COLUMNS`` says
+        how wide to be."""
         if wide and not self.out.is_terminal:
             from rich.console import Console as RichConsole
 
-            RichConsole(highlight=False, width=200).print(*items)
+            columns = os.environ.get("COLUMNS", "")
+            width = int(columns) if columns.isdigit() and int(columns) > 0 else 200
+            RichConsole(highlight=False, width=width).print(*items)
             return
         self.out.print(*items)
 

@@ -63,3 +63,14 @@ def test_unknown_framework_and_old_results_are_one_line_errors(tmp_path: Path) -
     path.write_text(json.dumps(old), encoding="utf-8")
     refused = runner.invoke(cli, ["compliance", str(path)])
     assert refused.exit_code == 2 and "no compliance section" in refused.output
+
+
+def test_a_piped_table_is_wide_unless_columns_says_otherwise() -> None:
+    # Piped (a CI log), the control table takes 200 columns rather than wrap every cell;
+    # an explicit COLUMNS is obeyed.
+    args = ["compliance", str(FIXTURE), "--framework", "cis-postgresql-16-1.0.0"]
+    wide = CliRunner().invoke(cli, args, env={"COLUMNS": ""})
+    narrow = CliRunner().invoke(cli, args, env={"COLUMNS": "80"})
+    assert wide.exit_code == narrow.exit_code == 0
+    assert max(len(line) for line in wide.output.splitlines()) > 80
+    assert max(len(line) for line in narrow.output.splitlines()) <= 80
