@@ -225,14 +225,14 @@ def _recordable(verdicts: Sequence[object], rule: type[Rule], plug_in: bool) -> 
 def _unrecordable(verdict: object) -> str | None:
     """Why ``verdict`` cannot become a finding (a field of the wrong type), or None."""
     if not isinstance(verdict, Verdict):
-        return f"yielded a {type(verdict).__name__}, not a Verdict"
+        return f"it yielded a {type(verdict).__name__} object, not a Verdict"
     for name in _TEXT_FIELDS:
         if not isinstance(getattr(verdict, name), str):
-            return f"its {name} is a {type(getattr(verdict, name)).__name__}, not text"
+            return f"its {name} is {_kind(getattr(verdict, name))}, not text"
     for name in _OPTIONAL_TEXT_FIELDS:
         value = getattr(verdict, name)
         if value is not None and not isinstance(value, str):
-            return f"its {name} is a {type(value).__name__}, not text"
+            return f"its {name} is {_kind(value)}, not text"
     if verdict.status not in _STATUSES:
         return f"its status is not one of {', '.join(sorted(_STATUSES))}"
     if not isinstance(verdict.evidence, dict) or not all(
@@ -240,6 +240,11 @@ def _unrecordable(verdict: object) -> str | None:
     ):
         return "its evidence is not a mapping of names to values"
     return None
+
+
+def _kind(value: object) -> str:
+    """What ``value`` is, by its type (never its content)."""
+    return "None" if value is None else f"of type {type(value).__name__}"
 
 
 def _first_line(exc: BaseException) -> str:

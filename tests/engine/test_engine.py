@@ -320,10 +320,10 @@ class _Dated(Rule):
 @pytest.mark.parametrize(
     ("bad", "reason"),
     [
-        ({"resource": "server/x", "message": "a dict"}, "yielded a dict, not a Verdict"),
-        (Verdict(resource=None, message="m"), "its resource is a NoneType, not text"),  # type: ignore[arg-type]
-        (Verdict(resource="r", message=42), "its message is a int, not text"),  # type: ignore[arg-type]
-        (Verdict(resource="r", message="m", remediation=b"x"), "its remediation is a bytes"),  # type: ignore[arg-type]
+        ({"resource": "server/x", "message": "a dict"}, "it yielded a dict object, not a Verdict"),
+        (Verdict(resource=None, message="m"), "its resource is None, not text"),  # type: ignore[arg-type]
+        (Verdict(resource="r", message=42), "its message is of type int, not text"),  # type: ignore[arg-type]
+        (Verdict(resource="r", message="m", remediation=b"x"), "its remediation is of type bytes"),  # type: ignore[arg-type]
         (Verdict(resource="r", message="m", status="failed"), "its status is not one of"),  # type: ignore[arg-type]
         (Verdict(resource="r", message="m", evidence=[1]), "its evidence is not a mapping"),  # type: ignore[arg-type]
         (Verdict(resource="r", message="m", evidence={"o": object()}), "cannot be written as JSON"),
