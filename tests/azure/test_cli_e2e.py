@@ -190,7 +190,9 @@ def test_collect_writes_a_snapshot_without_secrets(
     run = pgwarden(
         seed.fake, tls, "-vv", "collect", "--config", str(config), "-o", "snap.json", cwd=tmp_path
     )
-    assert run.returncode == 0, run.stderr
+    # Azure was read; the server's PostgreSQL (nothing listens) was not: written, exit 3.
+    assert run.returncode == 3, run.stderr
+    assert "pgwarden: warning: ctxeco-db: cannot connect to " in run.stderr
     text = (tmp_path / "snap.json").read_text(encoding="utf-8")
     snapshot = json.loads(text)
     assert snapshot["servers"][0]["azure"]["server"]["administrator_login"] == "ctxecoadmin"
