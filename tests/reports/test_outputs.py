@@ -50,8 +50,29 @@ def test_report_re_renders_a_saved_result_in_every_format(tmp_path: Path) -> Non
 
 
 def test_a_format_that_cannot_be_written_does_not_cost_the_others(tmp_path: Path) -> None:
-    # The JSON's folder does not exist: the Markdown after it is still written, and the
+    # A file the kernel will not create (a folder that exists, where nothing may be
+    # made: found only when writing): the Markdown after it is still written, and the
     # run ends with the one-line error (exit 2).
+    outcome = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            str(FIXTURE),
+            "--json",
+            "/proc/pgwarden-results.json",
+            "--markdown",
+            str(tmp_path / "summary.md"),
+        ],
+    )
+    assert outcome.exit_code == 2
+    assert "cannot write /proc/pgwarden-results.json" in outcome.output
+    assert (tmp_path / "summary.md").stat().st_size > 0
+
+
+def test_an_output_known_unwritable_stops_the_run_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    # The JSON's folder does not exist: known before anything is read, so nothing is.
     outcome = CliRunner().invoke(
         cli,
         [
@@ -64,5 +85,5 @@ def test_a_format_that_cannot_be_written_does_not_cost_the_others(tmp_path: Path
         ],
     )
     assert outcome.exit_code == 2
-    assert "cannot write" in outcome.output
-    assert (tmp_path / "summary.md").stat().st_size > 0
+    assert "there is no folder" in outcome.output
+    assert not (tmp_path / "summary.md").exists()
