@@ -176,9 +176,24 @@ class SessionUse:
 
 @lru_cache(maxsize=4096)
 def name_parts(name: str) -> tuple[str, ...]:
-    """The parts of a name that may say whose it is (lower case, generic parts dropped)."""
-    words = re.findall(r"[a-z]+|[0-9]+", name.lower())
-    return tuple(w for w in words if w not in GENERIC_NAME_PARTS)
+    """The parts of a name that may say whose it is (lower case, generic parts dropped).
+
+    A generic word followed by a number is one part, an identifier: ``app000_svc`` and
+    ``app000_db0003`` share ``app000``, where ``app`` alone says nothing.
+    """
+    parts: list[str] = []
+    generic: str | None = None  # the generic word just read, kept if a number follows
+    for word in re.findall(r"[a-z]+|[0-9]+", name.lower()):
+        if generic is not None and word.isdigit():
+            parts.append(generic + word)
+        elif word not in GENERIC_NAME_PARTS:
+            parts.append(word)
+        generic = word if word in GENERIC_NAME_PARTS else None
+    return tuple(parts)
+
+
+def _letters(part: str) -> int:
+    return sum(1 for char in part if char.isalpha())
 
 
 def _leading_stems(parts: tuple[str, ...]) -> list[str]:
@@ -192,16 +207,17 @@ def name_affinity(role: str, database: str) -> float:
     ``secairadar_app`` and ``secairadar``, ``ctxeco_app`` and ``ctxEco`` share a stem.
     ``temporal_app`` and ``temporal_visibility`` are related: one name is the other's
     leading words. ``tenant1`` and ``tenant10`` are not (a stem is compared word by
-    word), nor ``svc1`` and ``db1`` (digits and generic words alone are no name).
+    word), nor ``svc1`` and ``db1`` (digits alone are no name, and a generic word with a
+    number is one word). ``app1_svc`` and ``app1_db`` share ``app1``.
     """
     role_parts, db_parts = name_parts(role), name_parts(database)
-    if not any(p.isalpha() for p in role_parts) or not any(p.isalpha() for p in db_parts):
+    if all(p.isdigit() for p in role_parts) or all(p.isdigit() for p in db_parts):
         return 0.0
     role_stem, db_stem = "".join(role_parts), "".join(db_parts)
     if role_stem == db_stem:
         return 1.0
     shorter, longer = sorted((role_parts, db_parts), key=lambda parts: len("".join(parts)))
-    meaningful = any(p.isalpha() and len(p) >= 3 for p in shorter)
+    meaningful = any(_letters(p) >= 3 for p in shorter)
     return 0.5 if meaningful and "".join(shorter) in _leading_stems(longer) else 0.0
 
 

@@ -23,6 +23,13 @@ from pgwarden.cli.draft_evidence import name_affinity, related_names
         ("tenant1_app", "tenant10", 0.0),
         ("tenant0001_app", "tenant0002", 0.0),
         ("svc1", "db1", 0.0),  # digits and generic words are no name
+        ("svc_1", "db_1", 0.0),
+        # A generic word with a number is an identifier: "app000", not "app" and "000".
+        ("app000_svc", "app000_db0003", 0.5),
+        ("app1_svc", "app1", 1.0),
+        ("db1_owner", "db1", 1.0),
+        ("app000_svc", "app001_db0003", 0.0),
+        ("app1_svc", "app10_db", 0.0),
         ("app_user", "app_db", 0.0),
         ("ab_app", "ab_extra", 0.0),  # two letters lead nothing
         ("zep_app", "ctxEco", 0.0),
@@ -32,7 +39,9 @@ def test_name_affinity(role: str, database: str, affinity: float) -> None:
     assert name_affinity(role, database) == affinity
 
 
-WORDS = st.sampled_from(["temporal", "visibility", "zep", "app", "db", "1", "10", "ab", "radar"])
+WORDS = st.sampled_from(
+    ["temporal", "visibility", "zep", "app", "db", "1", "10", "ab", "radar", "app1", "db10"]
+)
 NAMES = st.lists(WORDS, min_size=1, max_size=4).map("_".join)
 
 
