@@ -15,9 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pgwarden.cli.draft_review import ReviewItem
-from pgwarden.model.snapshot import AZURE_ROLES, Database, PostgresSnapshot, Role
+from pgwarden.model.snapshot import (
+    AZURE_ADMIN_GROUP,
+    AZURE_ROLES,
+    Database,
+    PostgresSnapshot,
+    Role,
+)
 
-FLEXIBLE_ADMIN_GROUP = "azure_pg_admin"
+FLEXIBLE_ADMIN_GROUP = AZURE_ADMIN_GROUP
 # Predefined roles that only let their members watch the server.
 MONITORING_ROLES = frozenset(
     {"pg_monitor", "pg_read_all_settings", "pg_read_all_stats", "pg_stat_scan_tables"}

@@ -24,8 +24,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pgwarden.model.snapshot import AZURE_ADMIN_GROUP
+
 AZURE_SUPERUSER = "azuresu"
-AZURE_ADMIN_GROUP = "azure_pg_admin"
 AZURE_REPLICATION = "replication"
 AZURE_MAINTENANCE_DATABASE = "azure_maintenance"
 AZURE_QUERY_STORE_DATABASE = "azure_sys"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -13,7 +14,7 @@ from pgwarden.collect.endpoint import endpoint_of, server_name_of
 from pgwarden.model.config import Config, ServerConfig, load_config
 from pgwarden.model.errors import ConfigError, UsageError, read_input
 from pgwarden.model.results import Results, load_results
-from pgwarden.model.snapshot import Snapshot
+from pgwarden.model.snapshot import AZURE_ADMIN_GROUP, Snapshot
 
 LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
 
@@ -74,6 +75,36 @@ def nothing_collected(snapshot: Snapshot, done: str = "collected") -> None:
         # A fleet of a thousand servers behind a closed firewall: the first few say why.
         more = f"; and {len(reasons) - SHOWN_REASONS} more" if len(reasons) > SHOWN_REASONS else ""
         raise UsageError(f"nothing was {done}: {'; '.join(reasons[:SHOWN_REASONS])}{more}")
+
+
+def over_privileged(snapshot: Snapshot, config: Config) -> Iterator[str]:
+    """A warning for each server read by more than a least-privilege auditor: a
+    superuser, the server's admin role, or a member of Flexible Server's
+    ``azure_pg_admin``. The scan is as complete (and its sessions as read-only), but
+    the credentials it was given could change everything it audits."""
+    for server in snapshot.servers:
+        pg = server.postgres
+        if pg is None:
+            continue
+        who = pg.connected_as
+        role = next((r for r in pg.roles if r.name == who), None)
+        found = config.server_named(server.name)
+        admin = found.admin_role if found is not None else None
+        if admin is None and server.azure is not None and server.azure.server is not None:
+            admin = server.azure.server.administrator_login
+        if role is not None and role.superuser:
+            why = "a superuser"
+        elif who == admin:
+            why = "the server's admin role"
+        elif any(m.member == who and m.role == AZURE_ADMIN_GROUP for m in pg.memberships):
+            why = f"a member of {AZURE_ADMIN_GROUP}"
+        else:
+            continue
+        yield (
+            f"{server.name}: read as {who!r}, {why}: an audit needs only a least-privilege "
+            "auditor (pg_monitor and CONNECT on each database; 'pgwarden init' prints the "
+            "SQL), and these credentials could change what they audit"
+        )
 
 
 def read_snapshot(path: Path) -> Snapshot:

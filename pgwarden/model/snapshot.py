@@ -42,7 +42,9 @@ from pgwarden.model.routines import DefinerFunction
 SYSTEM_DATABASES = frozenset(
     {"postgres", "template0", "template1", "azure_maintenance", "azure_sys"}
 )
-AZURE_ROLES = frozenset({"azuresu", "azure_pg_admin", "replication"})
+# Flexible Server's group of its admin and of the roles the admin makes admins.
+AZURE_ADMIN_GROUP = "azure_pg_admin"
+AZURE_ROLES = frozenset({"azuresu", AZURE_ADMIN_GROUP, "replication"})
 
 
 class Role(Frozen):

@@ -13,7 +13,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pgwarden.cli.demo import AUDITOR, DEMO_CONFIG, DEMO_DSN_VARIABLE, SeedServer, app_sessions
+from pgwarden.cli.demo import (
+    ADMIN,
+    AUDITOR,
+    DEMO_CONFIG,
+    DEMO_DSN_VARIABLE,
+    SeedServer,
+    app_sessions,
+)
 from pgwarden.model.results import shipped_results_schema
 from tests.cli import run_pgwarden
 
@@ -108,6 +115,31 @@ def test_outputs_keep_symlinks_and_write_into_fifos(live: tuple[Path, dict[str, 
     assert json.loads((work / "store" / "kept.sarif").read_text())["version"] == "2.1.0"
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert json.loads(received[0])["schema_version"] == "1.1"
+
+
+@pytest.mark.parametrize(
+    ("who", "why"),
+    [(AUDITOR, None), (ADMIN, "the server's admin role"), ("postgres", "a superuser")],
+)
+def test_a_scan_read_as_more_than_an_auditor_is_told(
+    seed_server: SeedServer, tmp_path: Path, who: str, why: str | None
+) -> None:
+    (tmp_path / "pgwarden.toml").write_text(FAST)
+    dsn = seed_server.server.dsn() if who == "postgres" else seed_server.dsn(who)
+    run = pgwarden(
+        "scan", "--rules", "PGW-TLS-*", "--json", "r.json", "-q",
+        env={DEMO_DSN_VARIABLE: dsn}, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode in (0, 1), run.stderr
+    warnings = [line for line in run.stderr.splitlines() if "least-privilege auditor" in line]
+    if why is None:
+        assert warnings == []
+    else:
+        assert warnings == [
+            f"pgwarden: warning: ctxeco-db: read as {who!r}, {why}: an audit needs only a "
+            "least-privilege auditor (pg_monitor and CONNECT on each database; 'pgwarden "
+            "init' prints the SQL), and these credentials could change what they audit"
+        ]
 
 
 def test_summary_table_without_output_flags(live: tuple[Path, dict[str, str]]) -> None:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from pgwarden.cli.exits import one_line_errors
-from pgwarden.cli.inputs import load_scan_config, nothing_collected
+from pgwarden.cli.inputs import load_scan_config, nothing_collected, over_privileged
 from pgwarden.cli.options import DSN_HELP, NO_SCRAM_KEY_REUSE_HELP, config_option, fleet_options
 from pgwarden.cli.outputs import write_output
 from pgwarden.cli.terminal import Console
@@ -53,6 +53,8 @@ def collect_cmd(
         for server in snapshot.servers:
             for error in server.errors:
                 click.echo(f"pgwarden: warning: {server.name}: {error.reason}", err=True)
+        for warning in over_privileged(snapshot, config):
+            console.warn(warning)
         if not quiet and output != "-":
             click.echo(
                 f"snapshot of {len(snapshot.servers)} server(s) written to {output}", err=True

@@ -16,7 +16,12 @@ from typing import Any
 import click
 
 from pgwarden.cli.exits import one_line_errors
-from pgwarden.cli.inputs import load_scan_config, nothing_collected, read_snapshot
+from pgwarden.cli.inputs import (
+    load_scan_config,
+    nothing_collected,
+    over_privileged,
+    read_snapshot,
+)
 from pgwarden.cli.listing import print_compliance, print_findings
 from pgwarden.cli.options import (
     DSN_HELP,
@@ -172,6 +177,8 @@ def scan(
                     server_timeout=server_timeout,
                 )
             nothing_collected(snapshot, "scanned")
+            for warning in over_privileged(snapshot, config):
+                console.warn(warning)
         results = evaluate(
             snapshot,
             config,
