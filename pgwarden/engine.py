@@ -25,7 +25,8 @@ from pgwarden.access.matrix import access_cells, entra_principals
 from pgwarden.gcpause import collector_paused
 from pgwarden.model.compliance import compliance_of
 from pgwarden.model.config import Config, ReportSettings, ServerConfig, Severity
-from pgwarden.model.context import ServerContext
+from pgwarden.model.context import ServerContext, admin_role_of
+from pgwarden.model.errors import one_line
 from pgwarden.model.evidence import bounded_evidence, bounded_message, shown_script
 from pgwarden.model.frameworks.catalogue import control_title
 from pgwarden.model.results import (
@@ -143,14 +144,11 @@ def server_context(
     server: ServerSnapshot, config: ServerConfig, cfg: Config, *, include_passed: bool = False
 ) -> ServerContext:
     """What the rules need to know about what the owners meant for this server."""
-    admin = config.admin_role
-    if admin is None and server.azure is not None and server.azure.server is not None:
-        admin = server.azure.server.administrator_login
     auditor = server.postgres.connected_as if server.postgres is not None else None
     return ServerContext(
         server=config,
         policy=cfg.policy,
-        admin_role=admin,
+        admin_role=admin_role_of(server, config),
         auditor_role=auditor,
         include_passed=include_passed,
     )
@@ -203,7 +201,7 @@ def _recordable(verdicts: Sequence[object], rule: type[Rule], plug_in: bool) -> 
             try:
                 evidence = pydantic_core.to_jsonable_python(verdict.evidence, inf_nan_mode="null")
             except (pydantic_core.PydanticSerializationError, ValueError, RecursionError) as exc:
-                why = f"its evidence cannot be written as JSON ({_first_line(exc)})"
+                why = f"its evidence cannot be written as JSON ({one_line(exc)})"
             else:
                 verdict = replace(verdict, evidence=evidence)
         if why is None:
@@ -245,11 +243,6 @@ def _unrecordable(verdict: object) -> str | None:
 def _kind(value: object) -> str:
     """What ``value`` is, by its type (never its content)."""
     return "None" if value is None else f"of type {type(value).__name__}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _evaluate_server(
@@ -452,7 +445,7 @@ def _evaluate(
     tally = _Tally(findings=[], coverage=[])
     summaries: list[ServerSummary] = []
     # A fleet's map names thousands of servers: each is found by name, not searched for.
-    configured = {s.name: s for s in reversed(config.server)}
+    configured = config.servers_by_name()
     for server in snapshot.servers:
         server_config = configured.get(server.name) or ServerConfig(name=server.name)
         context = server_context(server, server_config, config, include_passed=include_passed)

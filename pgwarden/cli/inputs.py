@@ -12,6 +12,7 @@ from pgwarden.cli.options import DEFAULT_CONFIG
 from pgwarden.collect.dsn import check_dsn_source
 from pgwarden.collect.endpoint import endpoint_of, server_name_of
 from pgwarden.model.config import Config, ServerConfig, load_config
+from pgwarden.model.context import admin_role_of
 from pgwarden.model.errors import ConfigError, UsageError, read_input
 from pgwarden.model.results import Results, load_results
 from pgwarden.model.snapshot import AZURE_ADMIN_GROUP, Snapshot
@@ -82,19 +83,16 @@ def over_privileged(snapshot: Snapshot, config: Config) -> Iterator[str]:
     superuser, the server's admin role, or a member of Flexible Server's
     ``azure_pg_admin``. The scan is as complete (and its sessions as read-only), but
     the credentials it was given could change everything it audits."""
+    configured = config.servers_by_name()
     for server in snapshot.servers:
         pg = server.postgres
         if pg is None:
             continue
         who = pg.connected_as
         role = next((r for r in pg.roles if r.name == who), None)
-        found = config.server_named(server.name)
-        admin = found.admin_role if found is not None else None
-        if admin is None and server.azure is not None and server.azure.server is not None:
-            admin = server.azure.server.administrator_login
         if role is not None and role.superuser:
             why = "a superuser"
-        elif who == admin:
+        elif who == admin_role_of(server, configured.get(server.name)):
             why = "the server's admin role"
         elif any(m.member == who and m.role == AZURE_ADMIN_GROUP for m in pg.memberships):
             why = f"a member of {AZURE_ADMIN_GROUP}"

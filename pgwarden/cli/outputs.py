@@ -75,9 +75,10 @@ def check_outputs(named: Mapping[str, str | None]) -> None:
         target = Path(path)
         if target.is_dir():
             raise UsageError(f"cannot write {path}: it is a directory")
-        if not target.exists() and not target.parent.is_dir():
-            raise UsageError(f"cannot write {path}: there is no folder {target.parent}")
-        if target.exists() and not target.is_file():
+        if not target.exists():
+            if not target.parent.is_dir():
+                raise UsageError(f"cannot write {path}: there is no folder {target.parent}")
+        elif not target.is_file():
             continue  # a device such as /dev/null: written into, by any number
         key = os.path.realpath(target)
         if key in files:

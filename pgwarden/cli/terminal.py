@@ -74,9 +74,9 @@ class Console:
                 break
             except (AttributeError, ValueError, OSError):
                 continue
-        columns = os.environ.get("COLUMNS", "")
-        if columns.isdigit():
-            width = int(columns)
+        columns = _columns()
+        if columns is not None:
+            width = columns
         return sys.stdout, width or 80
 
     @property
@@ -91,9 +91,7 @@ class Console:
         if wide and not self.out.is_terminal:
             from rich.console import Console as RichConsole
 
-            columns = os.environ.get("COLUMNS", "")
-            width = int(columns) if columns.isdigit() and int(columns) > 0 else 200
-            RichConsole(highlight=False, width=width).print(*items)
+            RichConsole(highlight=False, width=_columns() or 200).print(*items)
             return
         self.out.print(*items)
 
@@ -132,6 +130,12 @@ class Console:
         for line in tracker.observe(message):
             self._err_file.write(f"pgwarden: {line.text}\n")
         self._err_file.flush()
+
+
+def _columns() -> int | None:
+    """The width ``COLUMNS`` sets, when it holds a number."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() else None
 
 
 _PLAN = re.compile(r"^(\d+) server\(s\) to collect$")

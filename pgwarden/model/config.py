@@ -430,6 +430,11 @@ class Config(_Strict):
                 return server
         return None
 
+    def servers_by_name(self) -> dict[str, ServerConfig]:
+        """Each server by its name, the first of a name winning as in ``server_named``:
+        made per call, for a caller that looks up many (a fleet names thousands)."""
+        return {server.name: server for server in reversed(self.server)}
+
 
 def _location(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
     """Turn a pydantic error location into the TOML key a user would look for."""

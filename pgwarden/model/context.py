@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pgwarden.model.config import AppConfig, AppIndex, Policy, ServerConfig
-from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES
+from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES, ServerSnapshot
+
+
+def admin_role_of(server: ServerSnapshot, config: ServerConfig | None) -> str | None:
+    """The server's admin role: the map's ``admin_role``, else ARM's
+    ``administratorLogin`` when Azure was read."""
+    admin = config.admin_role if config is not None else None
+    if admin is None and server.azure is not None and server.azure.server is not None:
+        admin = server.azure.server.administrator_login
+    return admin
 
 
 @dataclass(frozen=True)
