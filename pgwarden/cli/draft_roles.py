@@ -23,7 +23,6 @@ from pgwarden.model.snapshot import (
     Role,
 )
 
-FLEXIBLE_ADMIN_GROUP = AZURE_ADMIN_GROUP
 # Predefined roles that only let their members watch the server.
 MONITORING_ROLES = frozenset(
     {"pg_monitor", "pg_read_all_settings", "pg_read_all_stats", "pg_stat_scan_tables"}
@@ -96,7 +95,7 @@ def guess_admin(
     def owns(role: str) -> str:
         return f"owns {owned[role]} of {total} app database(s)"
 
-    members = {m.member for m in pg.memberships if m.role == FLEXIBLE_ADMIN_GROUP}
+    members = {m.member for m in pg.memberships if m.role == AZURE_ADMIN_GROUP}
     shaped = sorted(
         (
             name
@@ -129,7 +128,7 @@ def guess_admin(
         guess = AdminGuess(
             shaped[0],
             "flexible-server",
-            f"member of {FLEXIBLE_ADMIN_GROUP} with CREATEROLE and CREATEDB, as Flexible "
+            f"member of {AZURE_ADMIN_GROUP} with CREATEROLE and CREATEDB, as Flexible "
             f"Server's admin is; {owns(shaped[0])}",
         )
     else:
@@ -151,7 +150,7 @@ def guess_admin(
         # On Azure, ARM knows the admin for certain.
         arm = (
             ", or run init with --azure-subscription to read ARM's administratorLogin"
-            if FLEXIBLE_ADMIN_GROUP in roles
+            if AZURE_ADMIN_GROUP in roles
             else ""
         )
         review.append(
@@ -169,7 +168,7 @@ def guess_admin(
                 "medium",
                 "admin-shaped",
                 f"role/{name}",
-                f"{name!r} is also a member of {FLEXIBLE_ADMIN_GROUP} with CREATEROLE and "
+                f"{name!r} is also a member of {AZURE_ADMIN_GROUP} with CREATEROLE and "
                 f"CREATEDB ({owns(name)}): left out of every app; list it in platform_roles "
                 "if it is meant to span databases",
             )

@@ -15,7 +15,7 @@ from operator import attrgetter
 from pgwarden.access.graph import RolePath
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.snapshot import Role
+from pgwarden.model.snapshot import AZURE_ADMIN_GROUP, Role
 from pgwarden.rules.base import ServerContext, Verdict
 
 # Alternative cuts a remediation script suggests, beside the cut it makes.
@@ -134,6 +134,6 @@ def group_risk(tenancy: Tenancy, holder: str) -> str | None:
     """Why no app role may use ``holder``'s privileges, whatever the apps, or None."""
     if holder == tenancy.context.admin_role:
         return "the server's admin role: everything the admin may do, on every database"
-    if holder == "azure_pg_admin":
+    if holder == AZURE_ADMIN_GROUP:
         return "Azure's administrators group (azure_pg_admin)"
     return HIGH_PRIVILEGE_ROLES.get(holder)

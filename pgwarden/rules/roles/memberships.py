@@ -9,7 +9,7 @@ from pgwarden.access.graph import RolePath
 from pgwarden.access.remediation import verify_membership
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import put_capped
-from pgwarden.model.snapshot import Membership, ServerSnapshot
+from pgwarden.model.snapshot import AZURE_ADMIN_GROUP, Membership, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import ADMIN_PRIVILEGES, PREDEFINED_ROLES, PRIVILEGED_ACCOUNTS
 from pgwarden.rules.roles._privileged import (
@@ -25,7 +25,7 @@ def _membership_risk(tenancy: Tenancy, role: str, holder: str) -> str | None:
     """Why ``role`` (an app role) must not use ``holder``'s privileges, or None."""
     other = tenancy.role_apps.get(holder)
     if (
-        holder not in (tenancy.context.admin_role, "azure_pg_admin")
+        holder not in (tenancy.context.admin_role, AZURE_ADMIN_GROUP)
         and other is not None
         and other != tenancy.role_apps.get(role)
     ):
