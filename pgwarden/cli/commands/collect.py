@@ -12,6 +12,7 @@ from pgwarden.cli.options import DSN_HELP, NO_SCRAM_KEY_REUSE_HELP, config_optio
 from pgwarden.cli.outputs import write_output
 from pgwarden.cli.terminal import Console
 from pgwarden.collect.run import collect
+from pgwarden.model.errors import EXIT_INCOMPLETE
 from pgwarden.model.shards import Shard
 
 
@@ -62,4 +63,4 @@ def collect_cmd(
     if any(server.errors for server in snapshot.servers):
         # Written, with what failed recorded in it (a scan of it reports each as an
         # error); but the collection is incomplete, as a scan's exit 3 says.
-        sys.exit(3)
+        sys.exit(EXIT_INCOMPLETE)
