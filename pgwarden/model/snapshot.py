@@ -7,6 +7,7 @@ reach it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Literal
 
@@ -37,6 +38,7 @@ from pgwarden.model.endpoint import Endpoint as Endpoint
 from pgwarden.model.extensions import Extension, ProceduralLanguage
 from pgwarden.model.frozen import Frozen
 from pgwarden.model.gap import Gap as Gap
+from pgwarden.model.json_pieces import spliced, whole
 from pgwarden.model.routines import DefinerFunction
 
 SYSTEM_DATABASES = frozenset(
@@ -273,4 +275,18 @@ class Snapshot(Frozen):
 
     def to_json(self) -> str:
         """The snapshot file's text (``None`` kept: a null grantee is PUBLIC)."""
-        return self.model_dump_json(indent=1) + "\n"
+        return self.to_json_bytes().decode("utf-8")
+
+    def to_json_bytes(self) -> bytes:
+        """``to_json`` in UTF-8, made without ever holding it as text as well."""
+        return b"".join(self.json_pieces())
+
+    def json_pieces(self) -> Iterator[bytes]:
+        """``to_json`` in UTF-8 a piece at a time: a database's details at most, for a
+        file written without the whole snapshot's JSON in memory."""
+
+        def server(value: ServerSnapshot) -> Iterator[bytes]:
+            return spliced(value, "postgres.database_details", 1, lambda d: whole(d, 1))
+
+        yield from spliced(self, "servers", 1, server)
+        yield b"\n"

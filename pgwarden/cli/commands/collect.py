@@ -50,7 +50,7 @@ def collect_cmd(
                 server_timeout=server_timeout,
             )
         nothing_collected(snapshot)
-        write_output(output, snapshot.to_json())
+        write_output(output, snapshot.json_pieces())
         for server in snapshot.servers:
             for error in server.errors:
                 click.echo(f"pgwarden: warning: {server.name}: {error.reason}", err=True)
