@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pgwarden.cli.demo import AUDITOR, DEMO_CONFIG, DEMO_DSN_VARIABLE, SeedServer, app_sessions
 from pgwarden.model.results import shipped_results_schema
+from pgwarden.model.snapshot import Snapshot
 from tests.cli import run_pgwarden
 from tests.evidence import rewrite_entry
 
@@ -185,6 +186,10 @@ def test_the_bundle_verifies_and_holds_no_secret(
     assert manifest["servers"][0]["postgres_role"] == AUDITOR
     assert manifest["scan"]["started_at"].startswith(results["scan"]["started_at"][:19])
     assert json.loads(contents["results.json"]) == results
+    # The snapshot, written a database at a time, is the snapshot the scan evaluated.
+    snapshot = Snapshot.model_validate_json(contents["snapshot.json"])
+    assert snapshot.to_json_bytes() == contents["snapshot.json"]
+    assert [s.name for s in snapshot.servers] == [s["name"] for s in results["servers"]]
     password = dsn.split("password=")[1].split()[0]
     assert not any(password.encode() in data for data in contents.values())
 

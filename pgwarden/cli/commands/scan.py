@@ -188,9 +188,13 @@ def scan(
             snapshot_path=snapshot_path,
             include_passed=include_passed,
         )
-        # The results carry what renderers need: free the catalog copy first, unless the
-        # evidence bundle carries it.
-        kept = snapshot if bundle_path else None
+        # The results carry what renderers need: free the catalog copy first (the
+        # evidence bundle's copy is written out now, not held).
+        kept = None
+        if bundle_path is not None:
+            from pgwarden.evidence.bundle import SnapshotFile
+
+            kept = SnapshotFile.of(snapshot)
         del snapshot
         if shard is not None:
             from pgwarden.gate.merge import mark_shard
