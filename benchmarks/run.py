@@ -335,6 +335,7 @@ def _measure_shape(
     progress(f"{shape.name}: starting a throwaway PostgreSQL and building {size.label}")
     with throwaway_server(SERVER_SETTINGS) as server:
         synthetic = SyntheticServer(server, shape.plan)
+        report.machine["postgres"] = synthetic.server_version
         server_clock = server_cpu_clock(server.data_dir)
         started = time.perf_counter()
         if calibrate is not None:

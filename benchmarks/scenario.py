@@ -359,6 +359,13 @@ class SyntheticServer:
         return self.server.dsn()
 
     @cached_property
+    def server_version(self) -> str:
+        """The server's PostgreSQL version, as ``SHOW server_version`` gives it."""
+        with psycopg.connect(self._superuser_dsn) as conn:
+            row = conn.execute("SELECT current_setting('server_version')").fetchone()
+        return str(row[0]) if row is not None else "unknown"
+
+    @cached_property
     def _copy_strategy(self) -> str:
         """CREATE DATABASE's clause that copies the template's files (15+: the default
         logs every block of it to the WAL; before 15 copying files is the only way)."""

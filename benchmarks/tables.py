@@ -293,8 +293,10 @@ def print_report(report: RunReport, console: Console) -> None:
     m = report.machine
     # --reports-only measures no scan: no jobs, no repeats, no scan tables.
     scans = "" if m.get("reports_only") else f"--jobs {m['jobs']}, --repeat {m['repeat']}; "
+    postgres = f", PostgreSQL {m['postgres']}" if "postgres" in m else ""
     console.print(
-        f"\nmachine: {m['cpus']} CPUs, Python {m['python']}, load {m['load_at_start']} at start, "
+        f"\nmachine: {m['cpus']} CPUs, Python {m['python']}{postgres}, "
+        f"load {m['load_at_start']} at start, "
         f"{m.get('load_at_end', 'n/a')} at end; {scans}"
         f"seed {m['seed']}; bytecode {m.get('bytecode', 'n/a')}"
     )
