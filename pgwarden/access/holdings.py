@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pgwarden.access.remediation import revoke_privileges, sql_comment
+from pgwarden.access.remediation import grant_target, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.identifiers import quote_ident
 from pgwarden.model.snapshot import AclItem, DatabaseDetail
@@ -144,19 +144,17 @@ def direct_holdings(tenancy: Tenancy, role: str, database: str) -> list[Holding]
     for grant in detail.object_grants:
         if grant.grantee != role:
             continue
+        on, _target, revoked = grant_target(grant, grant.privileges)
         qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
-        if grant.arguments is not None:
-            target = f"ROUTINE {qualified}({grant.arguments})"
-        else:
-            target = f"{'SEQUENCE' if grant.kind == 'sequence' else 'TABLE'} {qualified}"
+        what = f"{grant.kind} {qualified}"
+        if grant.column is not None:
+            what = f"column {quote_ident(grant.column)} of {what}"
         found.append(
             Holding(
                 database,
-                f"{', '.join(grant.privileges)} on {grant.kind} {qualified}",
+                f"{', '.join(grant.privileges)} on {what}",
                 tuple(
-                    revoke_privileges(
-                        grant.privileges, target, role, grant.grantor or grant.owner, grant.owner
-                    )
+                    revoke_privileges(revoked, on, role, grant.grantor or grant.owner, grant.owner)
                 ),
             )
         )

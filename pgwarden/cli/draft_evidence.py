@@ -339,7 +339,8 @@ class EvidenceReader:
         granted: dict[str, list[str]] = {}
         for grant in detail.object_grants:
             if grant.grantee is not None:
-                what = f"{'/'.join(grant.privileges)} on {grant.schema_name}.{grant.name}"
+                column = f" ({grant.column})" if grant.column is not None else ""
+                what = f"{'/'.join(grant.privileges)} on {grant.schema_name}.{grant.name}{column}"
                 granted.setdefault(grant.grantee, []).append(what)
         for role, objects in sorted(granted.items()):
             more = f" and {len(objects) - 2} more object(s)" if len(objects) > 2 else ""

@@ -148,7 +148,9 @@ class ObjectGrant(Frozen):
     """Privileges a grantee holds on a relation or routine, other than as its owner.
 
     ``grantor`` is who granted them (a REVOKE must be issued as that role);
-    ``arguments`` is a routine's identity argument list (None for relations).
+    ``arguments`` is a routine's identity argument list (None for relations);
+    ``column`` names the column of a column privilege (``GRANT SELECT (c) ON t``),
+    None for a privilege on the whole object.
     """
 
     schema_name: str
@@ -159,6 +161,7 @@ class ObjectGrant(Frozen):
     privileges: tuple[str, ...]
     grantor: str | None = None
     arguments: str | None = None
+    column: str | None = None
 
 
 class Ownership(Frozen):

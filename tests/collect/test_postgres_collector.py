@@ -134,7 +134,9 @@ def test_statement_count_is_constant_per_database(seed_server: SeedServer) -> No
     )
     pg = collector.collect()
     detailed = len(pg.database_details)
-    server_wide = 6  # info, settings, databases, roles, Entra labels, memberships
+    # info, settings, databases, roles, databases holding column grants, Entra labels,
+    # memberships
+    server_wide = 7
     per_database = len(q.DATABASE_OBJECTS)  # sent in one round trip
     # A database with foreign servers (zep) reads their user mappings too.
     with_servers = sum(1 for d in pg.database_details if d.foreign_servers)

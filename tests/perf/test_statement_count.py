@@ -81,9 +81,9 @@ def test_constant_statements_and_one_connection_per_database(
     per_database = len(q.DATABASE_OBJECTS)
     server_wide = small.stats.statements - per_database * len(small.database_details)
     assert large.stats.statements - per_database * len(large.database_details) == server_wide
-    # Identity, settings, databases, roles, Entra labels, memberships, and the two
-    # session samples.
-    assert server_wide == 6 + 2
+    # Identity, settings, databases, roles, the databases holding column grants, Entra
+    # labels, memberships, and the two session samples.
+    assert server_wide == 7 + 2
     # The main session, the login checking the derived SCRAM keys, the session sampler,
     # one per database.
     assert small.stats.connections == len(small.database_details) + 3

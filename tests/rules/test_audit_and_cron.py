@@ -144,7 +144,7 @@ def test_cron_jobs_across_apps(scenario: Scenario) -> None:
     assert pg.stats is not None
     detailed = len(pg.database_details)
     samples = pg.session_samples
-    assert pg.stats.statements == 6 + 1 + samples + len(q.DATABASE_OBJECTS) * detailed
+    assert pg.stats.statements == 7 + 1 + samples + len(q.DATABASE_OBJECTS) * detailed
     # Unscheduling as told ends the finding.
     scenario.execute("cron_home", [str(cross.remediation)])
     _, again = _scan(scenario)

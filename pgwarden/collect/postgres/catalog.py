@@ -156,6 +156,25 @@ def _user_schema(name: str) -> bool:
     )
 
 
+def _column_grants(
+    schema: str, name: str, owner: str, kind: str, column: str, acl: list[str]
+) -> Iterator[ObjectGrant]:
+    """A column's ACL as grants on that column (the owner's own items are ownership)."""
+    for text in acl:
+        item = parse_acl_item(text)
+        if item.grantee != owner:
+            yield ObjectGrant(
+                schema_name=schema,
+                name=name,
+                kind=_RELKINDS[kind],
+                owner=owner,
+                grantee=item.grantee,
+                privileges=item.privileges,
+                grantor=item.grantor,
+                column=column,
+            )
+
+
 def _schema_default_acl(owner: str) -> tuple[AclItem, ...]:
     """``acldefault('n', owner)``: a schema's owner holds USAGE and CREATE, nobody else."""
     return (AclItem(grantee=owner, grantor=owner, privileges=("CREATE", "USAGE")),)
@@ -171,6 +190,7 @@ def database_objects(
     role_names: Mapping[int, str],
     known_grants: dict[GrantKey, ObjectGrant | None],
     mapping_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
+    column_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
 ) -> DatabaseDetail:
     """Join the result sets of ``DATABASE_OBJECTS`` (see its comment) into a DatabaseDetail.
 
@@ -182,7 +202,9 @@ def database_objects(
     (an app's, or a tenant's) repeat the same grants, which are then built once and
     shared (they are immutable).
     ``mapping_rows`` reads ``FOREIGN_SERVER_MAPPINGS``' rows, asked for only where
-    there are foreign servers. Raises AclSyntaxError for an ACL that does not parse.
+    there are foreign servers; ``column_rows`` reads ``COLUMN_GRANTS``' rows (the
+    caller passes ``tuple`` where the server says there are none). Raises
+    AclSyntaxError for an ACL that does not parse.
     """
 
     def role(oid: int) -> str:
@@ -264,6 +286,11 @@ def database_objects(
     # Each set is read before the next is asked for (they share one cursor).
     extension_rows = list(next(sets))
     language_rows = list(next(sets))
+    for namespace, name, owner, kind, column, acl in column_rows():
+        if namespace in user_namespaces and kind in _RELKINDS:
+            grants.extend(
+                _column_grants(namespaces[namespace], name, role(owner), kind, column, acl)
+            )
     user_schemas = {oid: namespaces[oid] for oid in user_namespaces}
     return DatabaseDetail(
         name=database,

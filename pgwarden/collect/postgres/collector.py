@@ -136,6 +136,8 @@ class PostgresCollector:
         # Role OID to name, from the server-wide role list: owners in each database.
         self._role_names: dict[int, str] = {}
         self._known_grants: dict[GrantKey, ObjectGrant | None] = {}
+        # The databases whose column privileges are read (None: every database).
+        self._column_grants: frozenset[str] | None = None
         self._own_pids: set[int] = set()
         self._pids_lock = threading.Lock()
 
@@ -242,6 +244,7 @@ class PostgresCollector:
                 databases = tuple(databases_of(self._fetch(main, q.DATABASES)))
                 role_rows = self._fetch(main, q.ROLES)
                 self._role_names = {row.pop("oid"): row["name"] for row in role_rows}
+                self._column_grants = self._column_grant_databases(main)
             self.progress(f"{where}: {len(databases)} databases, {len(role_rows)} roles")
             self._wait_for_keys()
             sampler = SessionSampler(
@@ -319,6 +322,16 @@ class PostgresCollector:
             server_port=info["server_port"],
             pg_cron=cron,
         )
+
+    def _column_grant_databases(
+        self, main: psycopg.Connection[dict[str, Any]]
+    ) -> frozenset[str] | None:
+        """The databases holding column privileges (``COLUMN_GRANT_DATABASES``); None,
+        so that every database's are read, when the server would not say."""
+        try:
+            return frozenset(row["name"] for row in self._fetch(main, q.COLUMN_GRANT_DATABASES))
+        except psycopg.Error:
+            return None
 
     def _entra_principals(
         self, main: psycopg.Connection[dict[str, Any]], gaps: list[Gap]
@@ -445,6 +458,7 @@ class PostgresCollector:
             self.progress(f"database {database.name}")
 
     def _database_detail(self, database: Database) -> DatabaseDetail:
+        columns = self._column_grants is None or database.name in self._column_grants
         try:
             with (
                 self._connect(database.name) as conn,
@@ -457,6 +471,7 @@ class PostgresCollector:
                     self._role_names,
                     self._known_grants,
                     lambda: self._rows(conn, q.FOREIGN_SERVER_MAPPINGS, tuple_row),
+                    (lambda: self._rows(conn, q.COLUMN_GRANTS, tuple_row)) if columns else tuple,
                 )
         except psycopg.Error as exc:
             return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))

@@ -287,6 +287,8 @@ class Exposure:
     facts: dict[str, object] = field(default_factory=dict)
     through: dict[str, Through] = field(default_factory=dict)
     handovers: list[tuple[int, Handover]] = field(default_factory=list)
+    # The columns held by column privileges (None: none were).
+    columns: set[str] | None = None
 
     def add(self, access: Access, revoke: list[str], target: str) -> None:
         """Record ``access`` held on ``target``, ended by the statements ``revoke``."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_access
 from pgwarden.access.privileges import sort_privileges
-from pgwarden.access.remediation import in_database, revoke_privileges, sql_comment
+from pgwarden.access.remediation import grant_target, in_database, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_phrases, summarize_targets
 from pgwarden.model.snapshot import (
@@ -45,7 +45,8 @@ class ForeignObjectPrivileges(Rule):
     Object privileges are the inner wall: even with CONNECT revoked they show who was
     meant to read or change another tenant's data, and one GRANT CONNECT (or a
     PUBLIC CONNECT left in place) makes them live. Checked per database: privileges
-    on tables, views, sequences and routines, on schemas, on the database itself
+    on tables, views, sequences and routines, on columns (``GRANT SELECT (c) ON t``:
+    reported on the table, the columns named), on schemas, on the database itself
     (CREATE, TEMPORARY), and ownership of its objects or of the database. A grant to
     the role itself is reported per object (``table/DB.SCHEMA.NAME``,
     ``function/DB.SCHEMA.NAME(ARGS)``, ``schema/DB.NAME``), as is a privilege granted to
@@ -221,11 +222,7 @@ def _object_privileges(
             privileges = tuple(p for p in privileges if p != "EXECUTE")
         if not privileges:
             continue
-        qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
-        if routine:
-            target = f"ROUTINE {qualified}({grant.arguments})"
-        else:
-            target = f"{'SEQUENCE' if grant.kind == 'sequence' else 'TABLE'} {qualified}"
+        on, target, revoked = grant_target(grant, privileges)
         grantor = grant.grantor or grant.owner
         if grantee is None:
             item = accesses.item(None, grantor, privileges)
@@ -234,10 +231,10 @@ def _object_privileges(
             )
             exposure.add(
                 Access("PUBLIC", privileges, "public", None, grantor, (), item),
-                revoke_privileges(privileges, target, None, grantor, grant.owner),
+                revoke_privileges(revoked, on, None, grantor, grant.owner),
                 target,
             )
-            exposure.facts.update(object_type=grant.kind, owner=grant.owner)
+            _note(exposure, grant)
             continue
         # Many objects carry the same grant (a group given SELECT on every table): who
         # holds it, and how, is worked out once per grant and app, not once per object.
@@ -251,12 +248,21 @@ def _object_privileges(
             )
             exposure.add(
                 access,
-                revoke_privileges(privileges, target, grantee, grantor, grant.owner),
+                revoke_privileges(revoked, on, grantee, grantor, grant.owner),
                 target,
             )
-            exposure.facts.update(object_type=grant.kind, owner=grant.owner)
+            _note(exposure, grant)
         if holders.members:
             _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
+
+
+def _note(exposure: Exposure, grant: ObjectGrant) -> None:
+    """What the finding says of the object: its kind, its owner, the columns held."""
+    exposure.facts.update(object_type=grant.kind, owner=grant.owner)
+    if grant.column is not None:
+        if exposure.columns is None:
+            exposure.columns = set()
+        exposure.columns.add(grant.column)
 
 
 def _object_resource(grant: ObjectGrant, database: str) -> str:
@@ -391,9 +397,15 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
         )
     else:
         privileges = sort_privileges(p for a in accesses for p in a.privileges)
-        message = (
-            f"{subject} holds {', '.join(privileges)} on {kind} {name!r} of app {exposure.app!r}"
-        )
+        on = f"{kind} {name!r}"
+        if exposure.columns:
+            columns = sorted(exposure.columns)
+            put_capped(evidence, "columns", columns, len(columns))
+            if all(held.target.startswith("COLUMN ") for held in exposure.held):
+                plural = "s" if len(columns) > 1 else ""
+                named = summarize_targets([quote_ident(c) for c in columns])
+                on = f"column{plural} {named} of {on}"
+        message = f"{subject} holds {', '.join(privileges)} on {on} of app {exposure.app!r}"
     return Verdict(
         resource=exposure.resource,
         principal=principal,
