@@ -159,20 +159,37 @@ def _user_schema(name: str) -> bool:
 def _column_grants(
     schema: str, name: str, owner: str, kind: str, column: str, acl: list[str]
 ) -> Iterator[ObjectGrant]:
-    """A column's ACL as grants on that column (the owner's own items are ownership)."""
+    """A column's ACL as grants on that column."""
     for text in acl:
-        item = parse_acl_item(text)
-        if item.grantee != owner:
-            yield ObjectGrant(
-                schema_name=schema,
-                name=name,
-                kind=_RELKINDS[kind],
-                owner=owner,
-                grantee=item.grantee,
-                privileges=item.privileges,
-                grantor=item.grantor,
-                column=column,
-            )
+        grant = _object_grant(schema, name, kind, owner, parse_acl_item(text), column=column)
+        if grant is not None:
+            yield grant
+
+
+def _object_grant(
+    schema: str,
+    name: str,
+    kind: str,
+    owner: str,
+    item: AclItem,
+    arguments: str | None = None,
+    column: str | None = None,
+) -> ObjectGrant | None:
+    """An ACL item of an object (or of its column) as a grant; None for the owner's own
+    privileges, which are ownership, not a grant."""
+    if item.grantee == owner:
+        return None
+    return ObjectGrant(
+        schema_name=schema,
+        name=sys.intern(name),
+        kind=_RELKINDS[kind],
+        owner=owner,
+        grantee=item.grantee,
+        privileges=item.privileges,
+        grantor=item.grantor,
+        arguments=arguments,
+        column=column,
+    )
 
 
 def _schema_default_acl(owner: str) -> tuple[AclItem, ...]:
@@ -237,21 +254,7 @@ def database_objects(
             key = (schema, name, kind, owner, text, arguments)
             known = known_grants.get(key, _UNSEEN)
             if known is _UNSEEN:
-                item = parse_acl_item(text)
-                known = (
-                    None  # the owner's own privileges are ownership, not a grant
-                    if item.grantee == owner
-                    else ObjectGrant(
-                        schema_name=schema,
-                        name=sys.intern(name),
-                        kind=_RELKINDS[kind],
-                        owner=owner,
-                        grantee=item.grantee,
-                        privileges=item.privileges,
-                        grantor=item.grantor,
-                        arguments=arguments,
-                    )
-                )
+                known = _object_grant(schema, name, kind, owner, parse_acl_item(text), arguments)
                 # Kept while there is room: databases that repeat their grants share
                 # them; one of 100,000 tables no other repeats would only double them.
                 if len(known_grants) < MAX_KNOWN_GRANTS:
