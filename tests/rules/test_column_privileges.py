@@ -33,6 +33,8 @@ APPS = (
     App("gamma", ("gamma_db",), ("gamma_app",)),
 )
 CUSTOMERS = "table/alpha_db.alpha.customers"
+HOSTILE = "note\x1b[31m\nDROP TABLE x;"
+HOSTILE_SQL = 'U&"note\\001B[31m\\000ADROP TABLE x;"'
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +51,10 @@ def scanned(pg_server: LocalServer) -> tuple[Scenario, Snapshot, Results]:
                 "CREATE SCHEMA alpha AUTHORIZATION alpha_app",
                 'CREATE TABLE alpha.customers (id int, email text, "Card No" text, ssn text)',
                 "ALTER TABLE alpha.customers OWNER TO alpha_app",
-                # Another app's role, directly, on two columns.
-                "GRANT SELECT (id, email) ON alpha.customers TO beta_app",
+                # Another app's role, directly, on three columns, one named to run an
+                # escape code and break the line where it is written raw.
+                f"ALTER TABLE alpha.customers ADD COLUMN {HOSTILE_SQL} text",
+                f"GRANT SELECT (id, email, {HOSTILE_SQL}) ON alpha.customers TO beta_app",
                 # Another app's role, through a group, on a quoted column name.
                 'GRANT UPDATE ("Card No") ON alpha.customers TO "Gamma Team"',
                 # PUBLIC, in a database the server lists for its other column privileges.
@@ -84,11 +88,14 @@ def test_another_apps_column_privileges_are_found(
     beta = finding(results, "PGW-ISO-004", CUSTOMERS, "role/beta_app")
     assert beta.evidence["access"][0]["privileges"] == ["SELECT"]
     assert beta.evidence["object_type"] == "table"
-    assert beta.evidence["columns"] == ["email", "id"]
+    assert beta.evidence["columns"] == ["email", "id", HOSTILE]
     assert beta.message == (
-        "role 'beta_app' (app 'beta') holds SELECT on columns email, id of table "
-        "'alpha_db.alpha.customers' of app 'alpha'"
+        f"role 'beta_app' (app 'beta') holds SELECT on columns email, id, {HOSTILE_SQL} "
+        "of table 'alpha_db.alpha.customers' of app 'alpha'"
     )
+    revoke = "REVOKE SELECT ({}) ON TABLE alpha.customers FROM beta_app;"
+    assert revoke.format(HOSTILE_SQL) in str(beta.remediation)
+    assert "\x1b" not in str(beta.remediation) and "\x1b" not in beta.message
     public = finding(results, "PGW-ISO-004", CUSTOMERS, "PUBLIC")
     assert public.evidence["columns"] == ["id"]
     assert "REVOKE SELECT (id) ON TABLE alpha.customers FROM PUBLIC;" in str(public.remediation)
@@ -121,6 +128,7 @@ def test_only_databases_holding_column_privileges_are_read_for_them(
     assert {g.column for g in details["alpha_db"].object_grants} == {
         "id",
         "email",
+        HOSTILE,
         "Card No",
         "ssn",
     }
