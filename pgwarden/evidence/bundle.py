@@ -49,6 +49,7 @@ from pgwarden.evidence.redaction import effective_config_json, redacted_config_t
 from pgwarden.evidence.signing import public_key_fingerprint, sign
 from pgwarden.model.azure import AzureIdentity
 from pgwarden.model.config import Config
+from pgwarden.model.errors import UsageError
 from pgwarden.model.results import Results
 from pgwarden.model.snapshot import Snapshot
 from pgwarden.reports.registry import RENDERERS, STREAMERS
@@ -79,13 +80,24 @@ class _File:
 
     @classmethod
     def write(cls, path: str, what: str, pieces: Iterable[bytes]) -> _File:
-        staged = tempfile.TemporaryFile(prefix="pgwarden-bundle-")  # noqa: SIM115 - kept open
         digest = hashlib.sha256()
         size = 0
-        for piece in pieces:
-            digest.update(piece)
-            size += len(piece)
-            staged.write(piece)
+        try:
+            staged = tempfile.TemporaryFile(prefix="pgwarden-bundle-")  # noqa: SIM115 - kept
+            try:
+                for piece in pieces:
+                    digest.update(piece)
+                    size += len(piece)
+                    staged.write(piece)
+            except OSError:
+                staged.close()
+                raise
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write the evidence bundle's {path} to a temporary file in "
+                f"{tempfile.gettempdir()} (set TMPDIR to a folder with room): "
+                f"{exc.strerror or exc}"
+            ) from None
         return cls(path, what, staged, digest.hexdigest(), size)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -240,3 +241,18 @@ def test_signing_keys_pem_openssh_and_encrypted(
     garbage.write_text("not a key")
     with pytest.raises(UsageError, match="not a readable private key"):
         load_signing_key(garbage)
+
+
+def test_no_room_for_the_bundles_files_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bundle's files go through temporary files: a temporary folder that cannot
+    # take them is one line naming it and what to do, not a traceback.
+    missing = tmp_path / "no-such-folder"
+    monkeypatch.setattr(tempfile, "tempdir", str(missing))
+    with pytest.raises(UsageError) as raised:
+        _write(tmp_path, load_fixture())
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"temporary file in {missing}" in message and "TMPDIR" in message
+    assert not (tmp_path / "bundle.zip").exists()
