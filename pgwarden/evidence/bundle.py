@@ -53,6 +53,7 @@ from pgwarden.model.errors import UsageError
 from pgwarden.model.results import Results
 from pgwarden.model.snapshot import Snapshot
 from pgwarden.reports.registry import RENDERERS, STREAMERS
+from pgwarden.reports.sarif import TooLargeForGitHub
 
 # Where each report goes, and what it is (the JSON report is results.json itself).
 REPORT_FILES: dict[str, tuple[str, str]] = {
@@ -89,7 +90,7 @@ class _File:
                     digest.update(piece)
                     size += len(piece)
                     staged.write(piece)
-            except OSError:
+            except BaseException:
                 staged.close()
                 raise
         except OSError as exc:
@@ -153,7 +154,12 @@ def _build(source: BundleInput, files: list[_File]) -> bytes:
         notes.append("no snapshot: the results were not produced by this run's collection")
     for name, (path, what) in REPORT_FILES.items():
         streamer = STREAMERS.get(name)
-        add(path, what, streamer(results) if streamer else _one(RENDERERS[name][0](results)))
+        try:
+            add(path, what, streamer(results) if streamer else _one(RENDERERS[name][0](results)))
+        except TooLargeForGitHub as exc:
+            # A SARIF log GitHub would refuse is not written (see reports.sarif); the
+            # bundle keeps every other file and says why this one is missing.
+            notes.append(f"{path} left out: {exc}")
     if source.config_text is not None:
         redacted = redacted_config_text(source.config_text)
         if redacted is None:

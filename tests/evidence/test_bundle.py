@@ -22,8 +22,9 @@ from pgwarden.evidence.verify import verify_bundle
 from pgwarden.model.config import parse_config
 from pgwarden.model.errors import UsageError
 from pgwarden.model.results import Results
+from pgwarden.reports import sarif
 from tests.evidence import rewrite_entry
-from tests.reports.conftest import load_fixture
+from tests.reports.conftest import large_results, load_fixture
 
 # A canary: it must appear in no byte of the bundle.
 PASSWORD = "Sup3r-s3cret_pw"
@@ -256,3 +257,21 @@ def test_no_room_for_the_bundles_files_is_one_clear_error(
     assert "\n" not in message
     assert f"temporary file in {missing}" in message and "TMPDIR" in message
     assert not (tmp_path / "bundle.zip").exists()
+
+
+def test_a_sarif_log_github_would_refuse_leaves_only_itself_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Too many rule-and-server stories for one GitHub run: the SARIF log is not made
+    # (reports.sarif), and the bundle keeps every other file and says why.
+    monkeypatch.setattr(sarif, "MAX_RESULTS_ACCEPTED", 12)
+    path = _write(tmp_path, large_results(2_000, servers=25))
+    contents = _contents(path)
+    assert "reports/results.sarif" not in contents
+    assert {"results.json", "reports/report.html", "reports/results.csv"} <= set(contents)
+    manifest = json.loads(contents["manifest.json"])
+    assert any(
+        note.startswith("reports/results.sarif left out: ") and "GitHub" in note
+        for note in manifest["notes"]
+    )
+    assert verify_bundle(path).intact
