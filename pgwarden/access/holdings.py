@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pgwarden.access.remediation import grant_target, revoke_privileges, sql_comment
+from pgwarden.access.remediation import column_target, object_target, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.identifiers import quote_ident
 from pgwarden.model.snapshot import AclItem, DatabaseDetail
@@ -144,10 +144,10 @@ def direct_holdings(tenancy: Tenancy, role: str, database: str) -> list[Holding]
     for grant in detail.object_grants:
         if grant.grantee != role:
             continue
-        on, _target, revoked = grant_target(grant, grant.privileges)
         qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
-        what = f"{grant.kind} {qualified}"
+        on, revoked, what = object_target(grant), grant.privileges, f"{grant.kind} {qualified}"
         if grant.column is not None:
+            _label, revoked = column_target(grant, grant.privileges)
             what = f"column {quote_ident(grant.column)} of {what}"
         found.append(
             Holding(

@@ -17,24 +17,21 @@ from pgwarden.model.identifiers import printable, quote_ident, quote_literal
 from pgwarden.model.snapshot import ObjectGrant
 
 
-def grant_target(
-    grant: ObjectGrant, privileges: tuple[str, ...]
-) -> tuple[str, str, tuple[str, ...]]:
-    """What a REVOKE of ``privileges`` of ``grant`` names, and what people read.
-
-    The object (``TABLE "s"."t"``, ``SEQUENCE ...``, ``ROUTINE ...(arguments)``); its
-    name for people (the same, or ``COLUMN "s"."t"."c"`` for a column privilege); and
-    the privileges as REVOKE names them (``SELECT ("c")`` for a column's).
-    """
+def object_target(grant: ObjectGrant) -> str:
+    """What a REVOKE of ``grant`` names: ``TABLE "s"."t"`` (a view, a foreign table),
+    ``SEQUENCE ...`` or ``ROUTINE ...(arguments)``; for a column privilege, its table."""
     qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
     if grant.arguments is not None:
-        target = f"ROUTINE {qualified}({grant.arguments})"
-    else:
-        target = f"{'SEQUENCE' if grant.kind == 'sequence' else 'TABLE'} {qualified}"
-    if grant.column is None:
-        return target, target, privileges
-    column = quote_ident(grant.column)
-    return target, f"COLUMN {qualified}.{column}", tuple(f"{p} ({column})" for p in privileges)
+        return f"ROUTINE {qualified}({grant.arguments})"
+    return f"{'SEQUENCE' if grant.kind == 'sequence' else 'TABLE'} {qualified}"
+
+
+def column_target(grant: ObjectGrant, privileges: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """A column privilege's name for people (``COLUMN "s"."t"."c"``) and its privileges
+    as REVOKE names them (``SELECT ("c")``)."""
+    column = quote_ident(grant.column or "")
+    qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
+    return f"COLUMN {qualified}.{column}", tuple(f"{p} ({column})" for p in privileges)
 
 
 def revoke_membership(graph: RoleGraph, member: str, role: str, version_num: int) -> list[str]:

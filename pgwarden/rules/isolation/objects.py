@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_access
 from pgwarden.access.privileges import sort_privileges
-from pgwarden.access.remediation import grant_target, in_database, revoke_privileges, sql_comment
+from pgwarden.access.remediation import column_target, in_database, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_phrases, summarize_targets
 from pgwarden.model.snapshot import (
@@ -186,11 +186,21 @@ def _hand_over(
 ) -> None:
     """Record that ``grantee``, and so each of its foreign ``members``, holds ``item``
     on ``target``: once for the group, whatever the number of members."""
+    _handover(handovers, accesses, grantee, members).add(item, target)
+
+
+def _handover(
+    handovers: dict[str, tuple[Handover, list[str]]],
+    accesses: ItemAccesses,
+    grantee: str,
+    members: list[str],
+) -> Handover:
+    """What ``grantee`` hands over to its foreign ``members``: one record a group."""
     handed = handovers.get(grantee)
     if handed is None:
         # Who reaches a grantee through membership does not depend on the grant.
         handed = handovers[grantee] = (Handover(grantee, accesses), members)
-    handed[0].add(item, target)
+    return handed[0]
 
 
 def _object_privileges(
@@ -208,6 +218,8 @@ def _object_privileges(
     # A wide database repeats a few grants over thousands of objects: each distinct
     # grant's holders are looked up once here.
     holders_of: dict[tuple[str, str, tuple[str, ...]], Holders] = {}
+    # Each group's handover, by grantee: one record for all its members.
+    handing: dict[str, Handover] = {}
     for grant in detail.object_grants:
         grantee = grant.grantee
         if grantee is not None:
@@ -222,7 +234,15 @@ def _object_privileges(
             privileges = tuple(p for p in privileges if p != "EXECUTE")
         if not privileges:
             continue
-        on, target, revoked = grant_target(grant, privileges)
+        # Computed for every grant of a wide database: inline, not per call.
+        qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
+        if routine:
+            on = f"ROUTINE {qualified}({grant.arguments})"
+        else:
+            on = f"{'SEQUENCE' if grant.kind == 'sequence' else 'TABLE'} {qualified}"
+        target, revoked = on, privileges
+        if grant.column is not None:
+            target, revoked = column_target(grant, privileges)
         grantor = grant.grantor or grant.owner
         if grantee is None:
             item = accesses.item(None, grantor, privileges)
@@ -234,7 +254,9 @@ def _object_privileges(
                 revoke_privileges(revoked, on, None, grantor, grant.owner),
                 target,
             )
-            _note(exposure, grant)
+            exposure.facts.update(object_type=grant.kind, owner=grant.owner)
+            if grant.column is not None:
+                _note_column(exposure, grant.column)
             continue
         # Many objects carry the same grant (a group given SELECT on every table): who
         # holds it, and how, is worked out once per grant and app, not once per object.
@@ -251,18 +273,23 @@ def _object_privileges(
                 revoke_privileges(revoked, on, grantee, grantor, grant.owner),
                 target,
             )
-            _note(exposure, grant)
+            exposure.facts.update(object_type=grant.kind, owner=grant.owner)
+            if grant.column is not None:
+                _note_column(exposure, grant.column)
         if holders.members:
-            _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
+            handover = handing.get(grantee)
+            if handover is None:
+                handover = handing[grantee] = _handover(
+                    handovers, accesses, grantee, holders.members
+                )
+            handover.items.append((holders.item, target))
 
 
-def _note(exposure: Exposure, grant: ObjectGrant) -> None:
-    """What the finding says of the object: its kind, its owner, the columns held."""
-    exposure.facts.update(object_type=grant.kind, owner=grant.owner)
-    if grant.column is not None:
-        if exposure.columns is None:
-            exposure.columns = set()
-        exposure.columns.add(grant.column)
+def _note_column(exposure: Exposure, column: str) -> None:
+    """The finding names the columns held by column privileges."""
+    if exposure.columns is None:
+        exposure.columns = set()
+    exposure.columns.add(column)
 
 
 def _object_resource(grant: ObjectGrant, database: str) -> str:
