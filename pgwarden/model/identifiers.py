@@ -14,11 +14,24 @@ import re
 from functools import lru_cache
 
 
-# Cached: remediation SQL names the same roles and databases tens of thousands of times.
-@lru_cache(maxsize=65_536)
 def quote_ident(identifier: str) -> str:
     """Quote an SQL identifier when PostgreSQL would need it (as ``quote_ident`` does);
     one holding a character that is not printable, as a Unicode-escaped identifier."""
+    # Most names are plain lower-case words, answered here without the cache: a wide
+    # database's 100,000 table names would each miss it and push out the roles.
+    if (
+        identifier.isascii()
+        and identifier.islower()
+        and identifier.isidentifier()
+        and identifier not in _KEYWORDS
+    ):
+        return identifier
+    return _quoted(identifier)
+
+
+# Cached: remediation SQL names the same roles and databases tens of thousands of times.
+@lru_cache(maxsize=65_536)
+def _quoted(identifier: str) -> str:
     if _PLAIN_IDENTIFIER.match(identifier) and identifier not in _KEYWORDS:
         return identifier
     quoted = identifier.replace('"', '""')
@@ -62,7 +75,7 @@ def _escaped(char: str, short: str, long: str) -> str:
     return (short if code <= 0xFFFF else long).format(code)
 
 
-_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # PostgreSQL's reserved, type/function-name and column-name keywords (pg_get_keywords()
 # with catcode <> 'U'): these cannot stand bare where a role or database name goes.
 _KEYWORDS = frozenset(

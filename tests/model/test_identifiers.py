@@ -96,3 +96,36 @@ def test_a_database_psql_cannot_name_says_so() -> None:
     assert hint.isprintable()
     assert "psql's \\connect cannot name it" in hint
     assert 'U&"line\\000Abreak"' in hint
+
+
+# Printable names, plain and not: quoted here as PostgreSQL's own quote_ident quotes them
+# (plain lower-case words take a path of their own, before the cache).
+PRINTABLE = [
+    "t_001",
+    "_x",
+    "_1",
+    "x1",
+    "a$b",
+    "Abc",
+    "aBc",
+    "ü",
+    "é_x",
+    "select",
+    "user",
+    "a b",
+    "1a",
+    "a-b",
+    "x" * 63,
+    "table",
+    "name",
+    "t_ä",
+    "order_items",
+    "g2",
+]
+
+
+def test_names_are_quoted_as_postgresql_quotes_them(clean_server: LocalServer) -> None:
+    with psycopg.connect(clean_server.dsn(), autocommit=True) as conn:
+        for name in PRINTABLE:
+            theirs = conn.execute("SELECT quote_ident(%s)", (name,)).fetchone()
+            assert theirs == (quote_ident(name),), name
