@@ -161,7 +161,9 @@ class ObjectGrant(Frozen):
     privileges: tuple[str, ...]
     grantor: str | None = None
     arguments: str | None = None
-    column: str | None = None
+    # Left out of the JSON when None: most grants are on whole objects, and a snapshot
+    # without column privileges stays what pgwarden wrote before it read them.
+    column: str | None = Field(default=None, exclude_if=lambda column: column is None)
 
 
 class Ownership(Frozen):

@@ -3,6 +3,7 @@ no piece is more than one database's details."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from pgwarden.model.azure import AzureServer, AzureSnapshot
 from pgwarden.model.gap import Gap
 from pgwarden.model.json_pieces import spliced, whole
-from pgwarden.model.snapshot import ServerSnapshot, Snapshot
+from pgwarden.model.snapshot import ObjectGrant, ServerSnapshot, Snapshot
 from tests.perf.shapes import unmapped_logins_snapshot
 
 
@@ -72,3 +73,15 @@ def test_a_list_that_is_not_there_is_refused() -> None:
     snapshot = Snapshot(tool_version="0.1.0", collected_at=datetime.now(UTC), servers=())
     with pytest.raises(AttributeError):
         list(spliced(snapshot, "databases", 1, lambda d: whole(d, 1)))
+
+
+def test_a_grant_on_a_whole_object_writes_no_column() -> None:
+    # Most grants are on whole objects: their JSON stays what it was before column
+    # privileges were read (a snapshot of 71,000 grants would grow by 1.7 MB of nulls).
+    grant = ObjectGrant(
+        schema_name="s", name="t", kind="table", owner="o", grantee="g", privileges=("SELECT",)
+    )
+    assert "column" not in json.loads(grant.model_dump_json())
+    on_column = grant.model_copy(update={"column": "email"})
+    assert json.loads(on_column.model_dump_json())["column"] == "email"
+    assert ObjectGrant.model_validate_json(on_column.model_dump_json()) == on_column
