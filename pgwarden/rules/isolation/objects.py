@@ -6,7 +6,13 @@ from collections.abc import Iterable
 
 from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_access
 from pgwarden.access.privileges import sort_privileges
-from pgwarden.access.remediation import column_target, in_database, revoke_privileges, sql_comment
+from pgwarden.access.remediation import (
+    column_target,
+    in_database,
+    object_target,
+    revoke_privileges,
+    sql_comment,
+)
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_phrases, summarize_targets
 from pgwarden.model.snapshot import (
@@ -186,21 +192,11 @@ def _hand_over(
 ) -> None:
     """Record that ``grantee``, and so each of its foreign ``members``, holds ``item``
     on ``target``: once for the group, whatever the number of members."""
-    _handover(handovers, accesses, grantee, members).add(item, target)
-
-
-def _handover(
-    handovers: dict[str, tuple[Handover, list[str]]],
-    accesses: ItemAccesses,
-    grantee: str,
-    members: list[str],
-) -> Handover:
-    """What ``grantee`` hands over to its foreign ``members``: one record a group."""
     handed = handovers.get(grantee)
     if handed is None:
         # Who reaches a grantee through membership does not depend on the grant.
         handed = handovers[grantee] = (Handover(grantee, accesses), members)
-    return handed[0]
+    handed[0].add(item, target)
 
 
 def _object_privileges(
@@ -218,8 +214,6 @@ def _object_privileges(
     # A wide database repeats a few grants over thousands of objects: each distinct
     # grant's holders are looked up once here.
     holders_of: dict[tuple[str, str, tuple[str, ...]], Holders] = {}
-    # Each group's handover, by grantee: one record for all its members.
-    handing: dict[str, Handover] = {}
     for grant in detail.object_grants:
         grantee = grant.grantee
         if grantee is not None:
@@ -234,12 +228,7 @@ def _object_privileges(
             privileges = tuple(p for p in privileges if p != "EXECUTE")
         if not privileges:
             continue
-        # Computed for every grant of a wide database: inline, not per call.
-        qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
-        if routine:
-            on = f"ROUTINE {qualified}({grant.arguments})"
-        else:
-            on = f"{'SEQUENCE' if grant.kind == 'sequence' else 'TABLE'} {qualified}"
+        on = object_target(grant)
         target, revoked = on, privileges
         if grant.column is not None:
             target, revoked = column_target(grant, privileges)
@@ -277,12 +266,7 @@ def _object_privileges(
             if grant.column is not None:
                 _note_column(exposure, grant.column)
         if holders.members:
-            handover = handing.get(grantee)
-            if handover is None:
-                handover = handing[grantee] = _handover(
-                    handovers, accesses, grantee, holders.members
-                )
-            handover.items.append((holders.item, target))
+            _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
 
 
 def _note_column(exposure: Exposure, column: str) -> None:
