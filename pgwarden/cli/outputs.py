@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 from pgwarden.model.errors import UsageError
 from pgwarden.model.results import Results
-from pgwarden.reports.registry import RENDERERS, STREAMERS
+from pgwarden.reports.registry import pieces, render
 
 
 def write_output(path: str, content: str | bytes | Iterable[bytes]) -> None:
@@ -22,15 +22,9 @@ def write_output(path: str, content: str | bytes | Iterable[bytes]) -> None:
     kept. Anything else that exists (a device such as ``/dev/null``, a FIFO) is written
     into, never replaced.
     """
-    if isinstance(content, str):
-        pieces: Iterable[bytes] = (content.encode("utf-8"),)
-    elif isinstance(content, bytes):
-        pieces = (content,)
-    else:
-        pieces = content
     if path == "-":
         sys.stdout.flush()
-        for piece in pieces:
+        for piece in pieces(content):
             sys.stdout.buffer.write(piece)
         sys.stdout.buffer.flush()
         return
@@ -38,13 +32,13 @@ def write_output(path: str, content: str | bytes | Iterable[bytes]) -> None:
     try:
         if target.exists() and not target.is_file():
             with target.open("wb") as stream:
-                _write_all(stream, pieces)
+                _write_all(stream, pieces(content))
             return
         target = target.resolve() if target.is_symlink() else target
         tmp = target.with_name(f".{target.name}.pgwarden-tmp")
         try:
             with tmp.open("wb") as stream:
-                _write_all(stream, pieces)
+                _write_all(stream, pieces(content))
             tmp.replace(target)
         except OSError:
             tmp.unlink(missing_ok=True)
@@ -86,8 +80,8 @@ def check_outputs(named: Mapping[str, str | None]) -> None:
         files[key] = option
 
 
-def _write_all(stream: BinaryIO, pieces: Iterable[bytes]) -> None:
-    for piece in pieces:
+def _write_all(stream: BinaryIO, chunks: Iterable[bytes]) -> None:
+    for piece in chunks:
         stream.write(piece)
 
 
@@ -106,12 +100,7 @@ def render_outputs(results: Results, outputs: dict[str, str | None]) -> bool:
         if path is None:
             continue
         try:
-            streamer = STREAMERS.get(name)
-            if streamer is not None:
-                write_output(path, streamer(results))
-            else:
-                renderer, _default = RENDERERS[name]
-                write_output(path, renderer(results))
+            write_output(path, render(name, results))
         except UsageError as exc:
             failed = failed or exc
             continue

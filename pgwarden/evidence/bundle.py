@@ -28,7 +28,7 @@ import io
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
@@ -52,7 +52,7 @@ from pgwarden.model.config import Config
 from pgwarden.model.errors import UsageError
 from pgwarden.model.results import Results
 from pgwarden.model.snapshot import Snapshot
-from pgwarden.reports.registry import RENDERERS, STREAMERS
+from pgwarden.reports.registry import pieces, render
 from pgwarden.reports.sarif import TooLargeForGitHub
 
 # Where each report goes, and what it is (the JSON report is results.json itself).
@@ -80,13 +80,13 @@ class _File:
     size: int
 
     @classmethod
-    def write(cls, path: str, what: str, pieces: Iterable[bytes]) -> _File:
+    def write(cls, path: str, what: str, chunks: Iterable[bytes]) -> _File:
         digest = hashlib.sha256()
         size = 0
         try:
             staged = tempfile.TemporaryFile(prefix="pgwarden-bundle-")  # noqa: SIM115 - kept
             try:
-                for piece in pieces:
+                for piece in chunks:
                     digest.update(piece)
                     size += len(piece)
                     staged.write(piece)
@@ -144,18 +144,17 @@ def _build(source: BundleInput, files: list[_File]) -> bytes:
     results = source.results
     notes = list(source.notes)
 
-    def add(path: str, what: str, pieces: Iterable[bytes]) -> None:
-        files.append(_File.write(path, what, pieces))
+    def add(path: str, what: str, chunks: Iterable[bytes]) -> None:
+        files.append(_File.write(path, what, chunks))
 
-    add("results.json", "results (pgwarden JSON)", STREAMERS["json"](results))
+    add("results.json", "results (pgwarden JSON)", pieces(render("json", results)))
     if source.snapshot is not None:
         files.append(source.snapshot.file)
     else:
         notes.append("no snapshot: the results were not produced by this run's collection")
     for name, (path, what) in REPORT_FILES.items():
-        streamer = STREAMERS.get(name)
         try:
-            add(path, what, streamer(results) if streamer else _one(RENDERERS[name][0](results)))
+            add(path, what, pieces(render(name, results)))
         except TooLargeForGitHub as exc:
             # A SARIF log GitHub would refuse is not written (see reports.sarif); the
             # bundle keeps every other file and says why this one is missing.
@@ -168,11 +167,11 @@ def _build(source: BundleInput, files: list[_File]) -> bytes:
                 "line; config/effective.json shows the config with every password redacted"
             )
         else:
-            add("config/pgwarden.toml", "config file, passwords redacted", _one(redacted))
+            add("config/pgwarden.toml", "config file, passwords redacted", pieces(redacted))
     add(
         "config/effective.json",
         "the config pgwarden used, passwords redacted",
-        _one(effective_config_json(source.config)),
+        pieces(effective_config_json(source.config)),
     )
     key = source.signing_key
     manifest = Manifest(
@@ -201,10 +200,6 @@ def _build(source: BundleInput, files: list[_File]) -> bytes:
         entries.append((SIGNATURE, sign(key, manifest_bytes)))
     entries += [(f.path, f) for f in files]
     return _zip(entries, results.scan.started_at)
-
-
-def _one(content: str | bytes) -> Iterator[bytes]:
-    yield content.encode("utf-8") if isinstance(content, str) else content
 
 
 def _servers(results: Results, snapshot: SnapshotFile | None) -> tuple[ScannedServer, ...]:

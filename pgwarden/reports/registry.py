@@ -3,7 +3,7 @@ written a piece at a time, the streaming renderer a file is written with)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib import import_module
 from typing import Generic, TypeVar
 
@@ -47,3 +47,19 @@ STREAMERS: dict[str, Callable[[Results], Iterator[bytes]]] = {
     "json": _OnFirstUse("pgwarden.reports.json", "stream_json"),
     "csv": _OnFirstUse("pgwarden.reports.csv_table", "stream_csv"),
 }
+
+
+def render(name: str, results: Results) -> str | bytes | Iterator[bytes]:
+    """The format ``name`` of ``results``: a piece at a time where the format can be
+    (``STREAMERS``), else whole, rendered now (a renderer's error is raised here)."""
+    streamer = STREAMERS.get(name)
+    return streamer(results) if streamer is not None else RENDERERS[name][0](results)
+
+
+def pieces(content: str | bytes | Iterable[bytes]) -> Iterable[bytes]:
+    """``content`` as UTF-8 bytes, a piece at a time (whole content is one piece)."""
+    if isinstance(content, str):
+        return (content.encode("utf-8"),)
+    if isinstance(content, bytes):
+        return (content,)
+    return content
