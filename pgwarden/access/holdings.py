@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pgwarden.access.remediation import column_target, object_target, revoke_privileges, sql_comment
+from pgwarden.access.remediation import (
+    column_target,
+    large_objects_named,
+    object_target,
+    revoke_large_objects,
+    revoke_privileges,
+    sql_comment,
+)
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.identifiers import quote_ident
 from pgwarden.model.snapshot import AclItem, DatabaseDetail
@@ -75,6 +82,7 @@ def _detail_holders(detail: DatabaseDetail) -> set[str]:
         names.update(i.grantee for i in schema.acl if i.grantee)
     names.update(g.grantee for g in detail.object_grants if g.grantee)
     names.update(o.role for o in detail.ownership)
+    names.update(i.grantee for lo in detail.large_objects for i in lo.acl if i.grantee)
     for default in detail.default_privileges:
         names.update(i.grantee for i in default.acl if i.grantee)
     return names
@@ -158,6 +166,15 @@ def direct_holdings(tenancy: Tenancy, role: str, database: str) -> list[Holding]
                 ),
             )
         )
+    for large in detail.large_objects:
+        for item in _named(large.acl, role):
+            found.append(
+                Holding(
+                    database,
+                    f"{', '.join(item.privileges)} on " + large_objects_named(large, prose=True),
+                    tuple(revoke_large_objects(large, item.privileges, role, item.grantor)),
+                )
+            )
     for owned in detail.ownership:
         if owned.role == role:
             plural = "s" if owned.count != 1 else ""

@@ -14,7 +14,7 @@ from pgwarden.access.graph import PG16, RoleGraph
 from pgwarden.access.privileges import sort_privileges
 from pgwarden.model.evidence import MAX_LISTED
 from pgwarden.model.identifiers import printable, quote_ident, quote_literal
-from pgwarden.model.snapshot import ObjectGrant
+from pgwarden.model.snapshot import LargeObjects, ObjectGrant
 
 
 def object_target(grant: ObjectGrant) -> str:
@@ -32,6 +32,51 @@ def column_target(grant: ObjectGrant, privileges: tuple[str, ...]) -> tuple[str,
     column = quote_ident(grant.column or "")
     qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
     return f"COLUMN {qualified}.{column}", tuple(f"{p} ({column})" for p in privileges)
+
+
+def large_objects_named(objects: LargeObjects, *, prose: bool = False) -> str:
+    """Large objects as people read them: ``LARGE OBJECT 16401``, or for several
+    ``LARGE OBJECTS 16401, 16402, 16403 (40 in all)`` (in ``prose``, lower case)."""
+    word = "large object" if prose else "LARGE OBJECT"
+    if objects.count == 1:
+        return f"{word} {objects.oids[0]}"
+    listed = ", ".join(str(oid) for oid in objects.oids[:3])
+    more = f" ({objects.count:,} in all)" if objects.count > 3 else ""
+    return f"{word}{'s' if prose else 'S'} {listed}{more}"
+
+
+def revoke_large_objects(
+    objects: LargeObjects, privileges: Iterable[str], grantee: str | None, grantor: str | None
+) -> list[str]:
+    """REVOKE ``privileges`` on ``objects`` from ``grantee`` (None: PUBLIC), as its grantor.
+
+    One REVOKE names them when the snapshot lists them all; beyond that (a database
+    may hold millions alike) a DO block, on one line, revokes from each large object of
+    the owner whose ACL names the grantee by that grantor.
+    """
+    revoked = ", ".join(sort_privileges(privileges))
+    target = "PUBLIC" if grantee is None else quote_ident(grantee)
+    if objects.count <= len(objects.oids):
+        listed = ", ".join(str(oid) for oid in objects.oids)
+        return as_grantor(
+            f"REVOKE {revoked} ON LARGE OBJECT {listed} FROM {target};", grantor, objects.owner
+        )
+    named = "0" if grantee is None else f"{quote_literal(quote_ident(grantee))}::regrole"
+    by = f"{quote_literal(quote_ident(grantor or objects.owner))}::regrole"
+    body = (
+        "DECLARE o oid; BEGIN FOR o IN SELECT m.oid FROM pg_largeobject_metadata AS m "
+        f"WHERE m.lomowner = {quote_literal(quote_ident(objects.owner))}::regrole "
+        "AND EXISTS (SELECT FROM aclexplode(m.lomacl) AS i "
+        f"WHERE i.grantee = {named} AND i.grantor = {by}) "
+        f"LOOP EXECUTE {quote_literal(f'REVOKE {revoked} ON LARGE OBJECT ')} || o || "
+        f"{quote_literal(f' FROM {target}')}; END LOOP; END"
+    )
+    # Dollar quotes that the body (role names among it) cannot end.
+    tag, n = "$pgwarden$", 0
+    while tag in body:
+        n += 1
+        tag = f"$pgwarden{n}$"
+    return as_grantor(f"DO {tag}{body}{tag};", grantor, objects.owner)
 
 
 def revoke_membership(graph: RoleGraph, member: str, role: str, version_num: int) -> list[str]:
@@ -67,6 +112,12 @@ def revoke_privileges(
     """
     target = "PUBLIC" if grantee is None else quote_ident(grantee)
     statement = f"REVOKE {', '.join(sort_privileges(privileges))} ON {on} FROM {target};"
+    return as_grantor(statement, grantor, owner)
+
+
+def as_grantor(statement: str, grantor: str | None, owner: str | None) -> list[str]:
+    """``statement`` (a REVOKE), issued as ``grantor`` when not the owner's: a REVOKE only
+    removes the ACL items its issuer granted."""
     if grantor is None or owner is None or grantor == owner:
         return [statement]
     return [

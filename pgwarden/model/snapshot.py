@@ -166,8 +166,23 @@ class ObjectGrant(Frozen):
     column: str | None = Field(default=None, exclude_if=lambda column: column is None)
 
 
+class LargeObjects(Frozen):
+    """Large objects of one owner that share one ACL: how many, and the first OIDs.
+
+    ``acl`` holds the items other than the owner's own (empty: only the owner may
+    read or write them, the default); ``oids`` the first ``MAX_LISTED`` OIDs in
+    ascending order. One row per owner and ACL, not per object: a database may hold
+    millions of large objects made alike.
+    """
+
+    owner: str
+    acl: tuple[AclItem, ...] = ()
+    count: int
+    oids: tuple[int, ...]
+
+
 class Ownership(Frozen):
-    """How many relations of one kind a role owns in a database."""
+    """How many relations (or large objects) of one kind a role owns in a database."""
 
     role: str
     kind: str
@@ -190,6 +205,11 @@ class DatabaseDetail(Frozen):
     foreign_servers: tuple[ForeignServer, ...] | None = None
     extensions: tuple[Extension, ...] | None = None
     untrusted_languages: tuple[ProceduralLanguage, ...] | None = None
+    # Left out of the JSON when empty: nearly every database holds no large object, and
+    # a snapshot without them stays what pgwarden wrote before it read them.
+    large_objects: tuple[LargeObjects, ...] = Field(
+        default=(), exclude_if=lambda objects: not objects
+    )
 
 
 class CollectionMetrics(Frozen):

@@ -81,6 +81,10 @@ def entra_scan(pg_server: LocalServer) -> Iterator[tuple[Scenario, Snapshot, Res
                 "CREATE TABLE public.memories (id int)",
                 'GRANT SELECT ON public.memories TO "alice@contoso.com"',
                 "GRANT SELECT ON public.memories TO zep_app",
+                # And one of the app's large objects.
+                "SELECT lo_create(94000)",
+                "ALTER LARGE OBJECT 94000 OWNER TO zep_app",
+                'GRANT SELECT ON LARGE OBJECT 94000 TO "alice@contoso.com"',
             ],
         },
         platform_roles=("pgw_auditor", "dba@contoso.com"),
@@ -145,6 +149,7 @@ def test_evidence_and_fixes(entra_scan: tuple[Scenario, Snapshot, Results]) -> N
     assert person.evidence["holds"] == [
         "CONNECT on database zep",
         'SELECT on table "public".memories',
+        "SELECT on large object 94000",
     ]
     group = finding(results, "PGW-ENTRA-003", "role/data-team", "role/data-team")
     assert group.severity == "high"

@@ -19,6 +19,7 @@ from pgwarden.model.snapshot import (
     DatabaseDetail,
     DefaultPrivilege,
     Gap,
+    LargeObjects,
     ObjectGrant,
     Ownership,
     SchemaInfo,
@@ -62,6 +63,10 @@ _RELKINDS = {
     "routine:a": "aggregate",
     "routine:w": "window function",
 }
+# Ownership is counted per relation kind, and for large objects under a key no relkind
+# can take.
+_LARGE_OBJECT = "large object"
+_OWNED_KINDS = {**_RELKINDS, _LARGE_OBJECT: "large object"}
 
 
 def reported_kinds() -> frozenset[str]:
@@ -208,6 +213,7 @@ def database_objects(
     known_grants: dict[GrantKey, ObjectGrant | None],
     mapping_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
     column_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
+    large_object_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
 ) -> DatabaseDetail:
     """Join the result sets of ``DATABASE_OBJECTS`` (see its comment) into a DatabaseDetail.
 
@@ -219,9 +225,9 @@ def database_objects(
     (an app's, or a tenant's) repeat the same grants, which are then built once and
     shared (they are immutable).
     ``mapping_rows`` reads ``FOREIGN_SERVER_MAPPINGS``' rows, asked for only where
-    there are foreign servers; ``column_rows`` reads ``COLUMN_GRANTS``' rows (the
-    caller passes ``tuple`` where the server says there are none). Raises
-    AclSyntaxError for an ACL that does not parse.
+    there are foreign servers; ``column_rows`` reads ``COLUMN_GRANTS``' rows and
+    ``large_object_rows`` ``LARGE_OBJECTS``' (the caller passes ``tuple`` where the
+    server says there are none). Raises AclSyntaxError for an ACL that does not parse.
     """
 
     def role(oid: int) -> str:
@@ -294,6 +300,18 @@ def database_objects(
             grants.extend(
                 _column_grants(namespaces[namespace], name, role(owner), kind, column, acl)
             )
+    large_objects = []
+    for owner_oid, acl, count, oids in large_object_rows():
+        owner = role(owner_oid)
+        owned[owner, _LARGE_OBJECT] = owned.get((owner, _LARGE_OBJECT), 0) + count
+        large_objects.append(
+            LargeObjects(
+                owner=owner,
+                acl=tuple(i for i in parse_acl(acl) if i.grantee != owner) if acl else (),
+                count=count,
+                oids=tuple(oids),
+            )
+        )
     user_schemas = {oid: namespaces[oid] for oid in user_namespaces}
     return DatabaseDetail(
         name=database,
@@ -302,11 +320,12 @@ def database_objects(
         default_privileges=tuple(defaults),
         object_grants=tuple(grants),
         ownership=tuple(
-            Ownership(role=owner, kind=_RELKINDS[kind], count=count)
+            Ownership(role=owner, kind=_OWNED_KINDS[kind], count=count)
             for (owner, kind), count in sorted(owned.items())
         ),
         definer_functions=reach.definer_functions(routine_rows, user_schemas, role),
         foreign_servers=servers,
         extensions=reach.extensions(extension_rows, namespaces, role),
         untrusted_languages=reach.untrusted_languages(language_rows, role),
+        large_objects=tuple(sorted(large_objects, key=lambda lo: lo.oids)),
     )

@@ -136,8 +136,10 @@ class PostgresCollector:
         # Role OID to name, from the server-wide role list: owners in each database.
         self._role_names: dict[int, str] = {}
         self._known_grants: dict[GrantKey, ObjectGrant | None] = {}
-        # The databases whose column privileges are read (None: every database).
+        # The databases whose column privileges, and whose large objects, are read
+        # (None: every database's).
         self._column_grants: frozenset[str] | None = None
+        self._large_objects: frozenset[str] | None = None
         self._own_pids: set[int] = set()
         self._pids_lock = threading.Lock()
 
@@ -244,7 +246,7 @@ class PostgresCollector:
                 databases = tuple(databases_of(self._fetch(main, q.DATABASES)))
                 role_rows = self._fetch(main, q.ROLES)
                 self._role_names = {row.pop("oid"): row["name"] for row in role_rows}
-                self._column_grants = self._column_grant_databases(main)
+                self._column_grants, self._large_objects = self._sparse_catalogs(main)
             self.progress(f"{where}: {len(databases)} databases, {len(role_rows)} roles")
             self._wait_for_keys()
             sampler = SessionSampler(
@@ -323,15 +325,20 @@ class PostgresCollector:
             pg_cron=cron,
         )
 
-    def _column_grant_databases(
+    def _sparse_catalogs(
         self, main: psycopg.Connection[dict[str, Any]]
-    ) -> frozenset[str] | None:
-        """The databases holding column privileges (``COLUMN_GRANT_DATABASES``); None,
-        so that every database's are read, when the server would not say."""
+    ) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+        """The databases holding column privileges, and those holding large objects
+        (``SPARSE_CATALOG_DATABASES``); None each, so that every database's are read,
+        when the server would not say."""
         try:
-            return frozenset(row["name"] for row in self._fetch(main, q.COLUMN_GRANT_DATABASES))
+            rows = self._fetch(main, q.SPARSE_CATALOG_DATABASES)
         except psycopg.Error:
-            return None
+            return None, None
+        return (
+            frozenset(row["name"] for row in rows if row["holds"] == "column grants"),
+            frozenset(row["name"] for row in rows if row["holds"] == "large objects"),
+        )
 
     def _entra_principals(
         self, main: psycopg.Connection[dict[str, Any]], gaps: list[Gap]
@@ -459,6 +466,7 @@ class PostgresCollector:
 
     def _database_detail(self, database: Database) -> DatabaseDetail:
         columns = self._column_grants is None or database.name in self._column_grants
+        objects = self._large_objects is None or database.name in self._large_objects
         try:
             with (
                 self._connect(database.name) as conn,
@@ -472,6 +480,7 @@ class PostgresCollector:
                     self._known_grants,
                     lambda: self._rows(conn, q.FOREIGN_SERVER_MAPPINGS, tuple_row),
                     (lambda: self._rows(conn, q.COLUMN_GRANTS, tuple_row)) if columns else tuple,
+                    (lambda: self._rows(conn, q.LARGE_OBJECTS, tuple_row)) if objects else tuple,
                 )
         except psycopg.Error as exc:
             return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))

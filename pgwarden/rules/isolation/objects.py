@@ -9,16 +9,25 @@ from pgwarden.access.privileges import sort_privileges
 from pgwarden.access.remediation import (
     column_target,
     in_database,
+    large_objects_named,
     object_target,
+    revoke_large_objects,
     revoke_privileges,
     sql_comment,
 )
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_phrases, summarize_targets
+from pgwarden.model.evidence import (
+    MAX_LISTED,
+    TOTAL_SUFFIX,
+    put_capped,
+    summarize_phrases,
+    summarize_targets,
+)
 from pgwarden.model.snapshot import (
     AclItem,
     Database,
     DatabaseDetail,
+    LargeObjects,
     ObjectGrant,
     ServerSnapshot,
 )
@@ -39,7 +48,11 @@ from pgwarden.rules.isolation._evidence import (
     remediation_script,
     successor_owner,
 )
+from pgwarden.rules.server_settings import alter_system
 
+# The setting that turns off every large object's privilege checks (PostgreSQL's
+# compatibility with releases before 9.0).
+LO_COMPAT = "lo_compat_privileges"
 # Accesses a finding spells out in full; beyond them, the first is, and the objects of
 # all are named in held_on.
 MAX_ACCESS_SHOWN = 3
@@ -52,24 +65,31 @@ class ForeignObjectPrivileges(Rule):
     meant to read or change another tenant's data, and one GRANT CONNECT (or a
     PUBLIC CONNECT left in place) makes them live. Checked per database: privileges
     on tables, views, sequences and routines, on columns (``GRANT SELECT (c) ON t``:
-    reported on the table, the columns named), on schemas, on the database itself
-    (CREATE, TEMPORARY), and ownership of its objects or of the database. A grant to
-    the role itself is reported per object (``table/DB.SCHEMA.NAME``,
-    ``function/DB.SCHEMA.NAME(ARGS)``, ``schema/DB.NAME``), as is a privilege granted to
-    PUBLIC on a relation (once, as PUBLIC; PUBLIC EXECUTE on routines is the default).
-    What a role holds through membership in another role (inherit or SET ROLE), and
-    what it owns, is reported once per database (``database/DB``): one membership can
-    hand over thousands of objects. Membership in pg_read_all_data and the like is
-    PGW-ROLE-002's.
+    reported on the table, the columns named), on large objects, on schemas, on the
+    database itself (CREATE, TEMPORARY), and ownership of its objects (large objects
+    included) or of the database. A grant to the role itself is reported per object
+    (``table/DB.SCHEMA.NAME``, ``function/DB.SCHEMA.NAME(ARGS)``, ``schema/DB.NAME``),
+    as is a privilege granted to PUBLIC on a relation (once, as PUBLIC; PUBLIC EXECUTE
+    on routines is the default). What a role holds through membership in another role
+    (inherit or SET ROLE), what it owns, and what it (or PUBLIC) holds on large
+    objects, is reported once per database (``database/DB``): one membership can hand
+    over thousands of objects, and a database may hold millions of large objects made
+    alike (the finding lists the first 20 OIDs, counts them all and gives the query
+    that lists them). With ``lo_compat_privileges`` on, the server checks no large
+    object's privileges: every role that may connect reads and rewrites them all, which
+    is reported as PUBLIC's SELECT and UPDATE in each database holding large objects.
+    Membership in pg_read_all_data and the like is PGW-ROLE-002's.
 
     Violation: A role of app A (or a login of no app) holds any privilege on, or owns,
     an object in a database of app B, directly or through a role it belongs to; or
-    PUBLIC holds a privilege on a relation there.
+    PUBLIC holds a privilege on a relation or a large object there.
 
-    Fix: REVOKE a direct grant (as its grantor); hand owned objects to the app
-    (REASSIGN OWNED, ALTER ... OWNER TO); end access through a group with REVOKE
-    <group> FROM <member> where the chain leaves the foreign roles (the group's own
-    grants, if it is another app's role, are reported and fixed on their own).
+    Fix: REVOKE a direct grant (as its grantor; for more large objects than the
+    finding lists, a DO block revokes from each); hand owned objects to the app
+    (REASSIGN OWNED, ALTER ... OWNER TO); turn lo_compat_privileges off; end access
+    through a group with REVOKE <group> FROM <member> where the chain leaves the
+    foreign roles (the group's own grants, if it is another app's role, are reported
+    and fixed on their own).
     """
 
     id = "PGW-ISO-004"
@@ -80,6 +100,9 @@ class ForeignObjectPrivileges(Rule):
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
         accesses = ItemAccesses(tenancy.graph)
+        pg = snapshot.postgres
+        compat = pg.setting(LO_COMPAT) if pg is not None else None
+        lo_compat = compat is not None and compat.value == "on"
         for database, app, detail in inspected(tenancy, self.id):
             exposures: dict[tuple[str, str], Exposure] = {}
             _database_level(tenancy, tenancy.databases[database], app, exposures)
@@ -92,6 +115,9 @@ class ForeignObjectPrivileges(Rule):
                 handovers: dict[str, tuple[Handover, list[str]]] = {}
                 _schema_privileges(tenancy, detail, app, exposures, accesses, handovers)
                 _object_privileges(tenancy, detail, app, exposures, accesses, handovers)
+                _large_object_privileges(tenancy, detail, app, exposures, accesses, handovers)
+                if lo_compat:
+                    _large_objects_unchecked(detail, app, exposures)
                 for handover, members in handovers.values():
                     for role in members:
                         exposure_for(
@@ -107,6 +133,11 @@ class ForeignObjectPrivileges(Rule):
                         schemas_checked=len(detail.schemas),
                         object_grants_checked=len(detail.object_grants),
                         owners=sorted({o.role for o in detail.ownership}),
+                        **(
+                            {"large_objects_checked": sum(lo.count for lo in detail.large_objects)}
+                            if detail.large_objects
+                            else {}
+                        ),
                     )
             for key in sorted(exposures):
                 yield _object_verdict(tenancy, exposures[key])
@@ -269,6 +300,98 @@ def _object_privileges(
             _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
 
 
+def _large_object_privileges(
+    tenancy: Tenancy,
+    detail: DatabaseDetail,
+    app: str,
+    exposures: dict[tuple[str, str], Exposure],
+    accesses: ItemAccesses,
+    handovers: dict[str, tuple[Handover, list[str]]],
+) -> None:
+    """Privileges on the database's large objects held by foreign roles or PUBLIC.
+
+    Reported on the database (``database/DB``), not per object: large objects have no
+    names, and a database may hold millions made alike (the snapshot has one entry
+    per owner and ACL, with the first OIDs).
+    """
+    database = detail.name
+    resource = f"database/{database}"
+    for objects in detail.large_objects:
+        target = large_objects_named(objects)
+        for item in objects.acl:
+            grantee = item.grantee
+            revoke = revoke_large_objects(objects, item.privileges, grantee, item.grantor)
+            if grantee is None:
+                access = Access("PUBLIC", item.privileges, "public", None, item.grantor, (), item)
+                exposure = exposure_for(exposures, resource, "PUBLIC", app, database)
+                exposure.add(access, revoke, target)
+                _note_large_objects(exposure, objects, _granted_large_objects(None))
+                continue
+            users = tenancy.foreign_users(grantee, database)
+            if not users:
+                continue
+            members = [role for role in users if role != grantee]
+            if members:
+                _hand_over(handovers, accesses, grantee, members, item, target)
+            held = accesses.access(item, grantee) if grantee in users else None
+            if held is not None:
+                exposure = exposure_for(exposures, resource, f"role/{grantee}", app, database)
+                exposure.add(held, revoke, target)
+                _note_large_objects(exposure, objects, _granted_large_objects(grantee))
+
+
+def _large_objects_unchecked(
+    detail: DatabaseDetail, app: str, exposures: dict[tuple[str, str], Exposure]
+) -> None:
+    """With lo_compat_privileges on, the server checks no large object's privileges:
+    every role that may connect reads and rewrites all of them, as PUBLIC would."""
+    if not detail.large_objects:
+        return
+    database = detail.name
+    total = sum(objects.count for objects in detail.large_objects)
+    exposure = exposure_for(exposures, f"database/{database}", "PUBLIC", app, database)
+    fix = [
+        sql_comment(
+            f"{LO_COMPAT} = on skips every large object's privilege checks, in every "
+            "database of the server: turn it off"
+        ),
+        sql_comment(
+            "Azure Database for PostgreSQL flexible server: az postgres flexible-server "
+            f"parameter set --name {LO_COMPAT} --value off"
+        ),
+        sql_comment("self-managed PostgreSQL, as a superuser (one statement each):"),
+        alter_system(LO_COMPAT, "off"),
+    ]
+    everyone = Access("PUBLIC", ("SELECT", "UPDATE"), "public", None)
+    exposure.add(everyone, fix, f"LARGE OBJECTS, all {total:,} ({LO_COMPAT} is on)")
+    exposure.facts[LO_COMPAT] = "on"
+    for objects in detail.large_objects:
+        _note_large_objects(
+            exposure, objects, "SELECT oid, lomowner::regrole FROM pg_largeobject_metadata;"
+        )
+
+
+def _note_large_objects(exposure: Exposure, objects: LargeObjects, more: str) -> None:
+    """The finding lists the large objects held: the first OIDs (each entry holds its
+    own first ones, so the first of their union are the first of all), how many, and
+    ``more``, a query that lists them all."""
+    facts = exposure.facts
+    listed = facts.get("large_objects")
+    before = list(listed) if isinstance(listed, list) else []
+    counted = facts.get("large_objects" + TOTAL_SUFFIX, len(before))
+    total = (counted if isinstance(counted, int) else len(before)) + objects.count
+    put_capped(facts, "large_objects", sorted({*before, *objects.oids}), total, more)
+
+
+def _granted_large_objects(grantee: str | None) -> str:
+    """A query listing the large objects whose ACL names ``grantee`` (None: PUBLIC)."""
+    named = "0" if grantee is None else f"{quote_literal(quote_ident(grantee))}::regrole"
+    return (
+        "SELECT m.oid, m.lomowner::regrole FROM pg_largeobject_metadata AS m WHERE EXISTS "
+        f"(SELECT FROM aclexplode(m.lomacl) AS i WHERE i.grantee = {named}) ORDER BY m.oid;"
+    )
+
+
 def _note_column(exposure: Exposure, column: str) -> None:
     """The finding names the columns held by column privileges."""
     if exposure.columns is None:
@@ -306,9 +429,13 @@ def _object_ownership(
             owns = exposure.facts.setdefault("owns", {})
             assert isinstance(owns, dict)
             owns[owner] = counts
+            regrole = f"{quote_literal(quote_ident(owner))}::regrole"
             exposure.facts["list_owned"] = (
-                "SELECT relname, relkind FROM pg_class WHERE relowner = "
-                f"{quote_literal(quote_ident(owner))}::regrole;"
+                f"SELECT relname, relkind FROM pg_class WHERE relowner = {regrole};"
+            ) + (
+                f" SELECT oid FROM pg_largeobject_metadata WHERE lomowner = {regrole};"
+                if "large object" in counts
+                else ""
             )
 
 
@@ -339,6 +466,10 @@ def _database_phrases(exposure: Exposure) -> list[str]:
             phrases.append(
                 "owns the database" if whole else f"owns {held.target.rsplit(' in ', 1)[0]}"
             )
+        elif held.target.startswith("LARGE OBJECT"):
+            lower = held.target.replace("LARGE OBJECTS", "large objects", 1)
+            what = lower.replace("LARGE OBJECT", "large object", 1)
+            phrases.append(f"holds {', '.join(access.privileges)} on {what}")
         else:
             phrases.append(f"holds {', '.join(access.privileges)} on the database")
     role = exposure.role
