@@ -187,13 +187,7 @@ def _schema_privileges(
             grantee = item.grantee
             if grantee is None or grantee == "pg_database_owner":
                 continue
-            users = tenancy.foreign_users(grantee, database)
-            if not users:
-                continue
-            members = [role for role in users if role != grantee]
-            if members:
-                _hand_over(handovers, accesses, grantee, members, item, target)
-            if grantee not in users:
+            if not _hand_to_members(tenancy, database, handovers, accesses, grantee, item, target):
                 continue
             # The grantee itself is foreign: its own grant, on the schema.
             if grantee == schema.owner:
@@ -211,6 +205,26 @@ def _schema_privileges(
                 exposure_for(
                     exposures, f"schema/{database}.{schema.name}", f"role/{grantee}", app, database
                 ).add(access, revoke, target)
+
+
+def _hand_to_members(
+    tenancy: Tenancy,
+    database: str,
+    handovers: dict[str, tuple[Handover, list[str]]],
+    accesses: ItemAccesses,
+    grantee: str,
+    item: AclItem,
+    target: str,
+) -> bool:
+    """Hand ``item`` on ``target`` over to the foreign principals that hold it through
+    membership in ``grantee``; whether ``grantee`` is itself a foreign principal."""
+    users = tenancy.foreign_users(grantee, database)
+    if not users:
+        return False
+    members = [role for role in users if role != grantee]
+    if members:
+        _hand_over(handovers, accesses, grantee, members, item, target)
+    return grantee in users
 
 
 def _hand_over(
@@ -327,13 +341,9 @@ def _large_object_privileges(
                 exposure.add(access, revoke, target)
                 _note_large_objects(exposure, objects, _granted_large_objects(None))
                 continue
-            users = tenancy.foreign_users(grantee, database)
-            if not users:
+            if not _hand_to_members(tenancy, database, handovers, accesses, grantee, item, target):
                 continue
-            members = [role for role in users if role != grantee]
-            if members:
-                _hand_over(handovers, accesses, grantee, members, item, target)
-            held = accesses.access(item, grantee) if grantee in users else None
+            held = accesses.access(item, grantee)
             if held is not None:
                 exposure = exposure_for(exposures, resource, f"role/{grantee}", app, database)
                 exposure.add(held, revoke, target)
