@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pgwarden.model.acl import AclItem as AclItem  # re-exported: its home before model.acl
 from pgwarden.model.azure import AppSecret as AppSecret
@@ -177,8 +177,14 @@ class LargeObjects(Frozen):
 
     owner: str
     acl: tuple[AclItem, ...] = ()
-    count: int
-    oids: tuple[int, ...]
+    count: int = Field(ge=1)
+    oids: tuple[Annotated[int, Field(ge=0)], ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _counted(self) -> LargeObjects:
+        if len(self.oids) > self.count:
+            raise ValueError(f"lists {len(self.oids)} OIDs of {self.count} large objects")
+        return self
 
 
 class Ownership(Frozen):

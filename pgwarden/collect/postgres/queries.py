@@ -179,9 +179,10 @@ WHERE a.attrelid >= '16384'::oid AND a.attnum > 0 AND NOT a.attisdropped
 
 # PostgreSQL 11+: one database's large objects, one row per owner and ACL (a NULL ACL
 # is the default: the owner alone), with how many share them and the first 20 OIDs
-# (``model.evidence.MAX_LISTED``), never a row per object: a database may hold
-# millions. Grouped on the ACL's text (an ordered aggregate cannot hash-group
-# aclitem[], which has no sort order); the ACL itself is the first object's.
+# (as many as a finding lists, ``model.evidence.MAX_LISTED``: a test holds the two
+# together), never a row per object: a database may hold millions. Grouped on the
+# ACL's text (an ordered aggregate cannot hash-group aclitem[], which has no sort
+# order); the ACL itself is the first object's.
 # pg_largeobject_metadata is readable by PUBLIC (the contents, pg_largeobject, are not
 # read).
 LARGE_OBJECTS = """
