@@ -52,6 +52,11 @@ def held(pg_server: LocalServer) -> Scenario:
                 # Owned by the group: held through it as ownership.
                 sql.SQL("CREATE TABLE {}.owned (id int)").format(i(SCHEMA)),
                 sql.SQL("ALTER TABLE {}.owned OWNER TO {}").format(i(SCHEMA), i(GROUP)),
+                # A column and a large object, granted to the group.
+                sql.SQL('CREATE TABLE {}."col t" (id int, "sec ret" text)').format(i(SCHEMA)),
+                sql.SQL('GRANT SELECT ("sec ret") ON {}."col t" TO {}').format(i(SCHEMA), i(GROUP)),
+                sql.SQL("SELECT lo_create(95000)"),
+                sql.SQL("GRANT SELECT ON LARGE OBJECT 95000 TO {}").format(i(GROUP)),
             ]
         },
     )
@@ -62,7 +67,7 @@ def test_held_on_is_capped_sorted_and_the_query_lists_every_object(held: Scenari
     found = finding(results, "PGW-ISO-004", f"database/{DB}", f"role/{STRAY}")
     evidence = found.evidence
     held_on = evidence["held_on"]
-    total = len(TABLES) + 2  # the schema and the owned table too
+    total = len(TABLES) + 4  # the schema, the owned table, a column, a large object too
     assert len(held_on) == MAX_LISTED
     assert held_on == sorted(held_on)
     assert evidence["held_on_total"] == total
@@ -74,11 +79,15 @@ def test_held_on_is_capped_sorted_and_the_query_lists_every_object(held: Scenari
     assert len(objects) == total
     assert 'SCHEMA "Sch""ema"' in objects
     assert ('RELATION "Sch""ema".owned', "OWNER") in rows
+    assert ('COLUMN "Sch""ema"."col t"."sec ret"', "SELECT") in rows
+    assert ("LARGE OBJECT 95000", "SELECT") in rows
     assert all(("RELATION " + f'"Sch""ema".{table}', "SELECT") in rows for table in TABLES)
     # The first items shown are the first of the whole list, sorted.
     qualified = '"Sch""ema"'
     expected = [
         '1 table in "held db"',  # what the group owns, counted
+        f'COLUMN {qualified}."col t"."sec ret"',
+        "LARGE OBJECT 95000",
         f"SCHEMA {qualified}",
         *(f"TABLE {qualified}.{table}" for table in TABLES),
     ]

@@ -39,16 +39,21 @@ def datacl_query(database: str) -> str:
 
 
 def held_query(role: str) -> str:
-    """A query, run in the finding's database, listing every schema, relation and
-    routine ``role`` holds a privilege on through itself or a role it belongs to (PUBLIC
-    aside), or owns that way: the whole of what a finding's ``held_on`` names the first
-    of (relations as ISO-004 counts them: no indexes, TOAST tables or composite types)."""
+    """A query, run in the finding's database, listing every schema, relation, column,
+    routine and large object ``role`` holds a privilege on through itself or a role it
+    belongs to (PUBLIC aside), or owns that way: the whole of what a finding's
+    ``held_on`` names the first of (relations as ISO-004 counts them: no indexes, TOAST
+    tables or composite types; a column's privileges apart from its table's)."""
     who = quote_literal(role)
     return (
         "SELECT o, p FROM (SELECT 'SCHEMA '||quote_ident(nspname), nspacl, nspowner "
         "FROM pg_namespace UNION ALL SELECT 'RELATION '||oid::regclass, relacl, relowner "
         "FROM pg_class WHERE relkind IN ('r','p','v','m','S','f') UNION ALL "
-        "SELECT 'ROUTINE '||oid::regprocedure, proacl, proowner FROM pg_proc) x(o, a, w), "
+        "SELECT 'COLUMN '||attrelid::regclass||'.'||quote_ident(attname), attacl, NULL "
+        "FROM pg_attribute WHERE attacl IS NOT NULL AND attnum > 0 UNION ALL "
+        "SELECT 'ROUTINE '||oid::regprocedure, proacl, proowner FROM pg_proc UNION ALL "
+        "SELECT 'LARGE OBJECT '||oid, lomacl, lomowner FROM pg_largeobject_metadata) "
+        "x(o, a, w), "
         "LATERAL (SELECT privilege_type FROM aclexplode(a) "
         f"WHERE grantee <> 0 AND pg_has_role({who}, grantee, 'MEMBER') "
         f"UNION SELECT 'OWNER' WHERE pg_has_role({who}, w, 'MEMBER')) y(p) ORDER BY 1, 2;"
