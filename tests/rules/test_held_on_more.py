@@ -14,6 +14,7 @@ from psycopg import sql
 
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.model.evidence import MAX_LISTED
+from pgwarden.rules.isolation._evidence import held_query
 from tests.rules.scenario import AUDITOR, App, Scenario, build_scenario, finding
 
 DB = "held db"
@@ -92,3 +93,12 @@ def test_held_on_is_capped_sorted_and_the_query_lists_every_object(held: Scenari
         *(f"TABLE {qualified}.{table}" for table in TABLES),
     ]
     assert held_on == expected[:MAX_LISTED], held_on
+
+
+def test_the_query_reads_columns_and_large_objects_only_for_a_finding_holding_some() -> None:
+    # Each costs every such finding a select more in its text: 3,000 findings of a
+    # server of unmapped logins would carry 0.7 MB more for catalogs they hold nothing in.
+    plain = held_query("r")
+    assert "pg_attribute" not in plain and "pg_largeobject_metadata" not in plain
+    both = held_query("r", ("COLUMN", "LARGE OBJECT"))
+    assert "pg_attribute" in both and "pg_largeobject_metadata" in both

@@ -38,26 +38,45 @@ def datacl_query(database: str) -> str:
     return f"SELECT datacl FROM pg_database WHERE datname = {quote_literal(database)};"
 
 
-def held_query(role: str) -> str:
-    """A query, run in the finding's database, listing every schema, relation, column,
-    routine and large object ``role`` holds a privilege on through itself or a role it
-    belongs to (PUBLIC aside), or owns that way: the whole of what a finding's
-    ``held_on`` names the first of (relations as ISO-004 counts them: no indexes, TOAST
-    tables or composite types; a column's privileges apart from its table's)."""
+# Objects most databases hold none of: held_query lists them only for a finding that
+# holds some (each costs every such finding a select more in its text).
+SPARSE_KINDS = ("COLUMN", "LARGE OBJECT")
+
+
+def held_query(role: str, sparse: Iterable[str] = ()) -> str:
+    """A query, run in the finding's database, listing every schema, relation and
+    routine ``role`` holds a privilege on through itself or a role it belongs to (PUBLIC
+    aside), or owns that way, and the columns and large objects too when ``sparse``
+    names them (``SPARSE_KINDS``): the whole of what a finding's ``held_on`` names the
+    first of (relations as ISO-004 counts them: no indexes, TOAST tables or composite
+    types; a column's privileges apart from its table's)."""
     who = quote_literal(role)
+    columns = (
+        "UNION ALL SELECT 'COLUMN '||attrelid::regclass||'.'||quote_ident(attname), attacl, "
+        "NULL FROM pg_attribute WHERE attacl IS NOT NULL "
+        if "COLUMN" in sparse
+        else ""
+    )
+    large_objects = (
+        " UNION ALL SELECT 'LARGE OBJECT '||oid, lomacl, lomowner FROM pg_largeobject_metadata"
+        if "LARGE OBJECT" in sparse
+        else ""
+    )
     return (
         "SELECT o, p FROM (SELECT 'SCHEMA '||quote_ident(nspname), nspacl, nspowner "
         "FROM pg_namespace UNION ALL SELECT 'RELATION '||oid::regclass, relacl, relowner "
-        "FROM pg_class WHERE relkind IN ('r','p','v','m','S','f') UNION ALL "
-        "SELECT 'COLUMN '||attrelid::regclass||'.'||quote_ident(attname), attacl, NULL "
-        "FROM pg_attribute WHERE attacl IS NOT NULL AND attnum > 0 UNION ALL "
-        "SELECT 'ROUTINE '||oid::regprocedure, proacl, proowner FROM pg_proc UNION ALL "
-        "SELECT 'LARGE OBJECT '||oid, lomacl, lomowner FROM pg_largeobject_metadata) "
-        "x(o, a, w), "
-        "LATERAL (SELECT privilege_type FROM aclexplode(a) "
+        f"FROM pg_class WHERE relkind IN ('r','p','v','m','S','f') {columns}UNION ALL "
+        f"SELECT 'ROUTINE '||oid::regprocedure, proacl, proowner FROM pg_proc{large_objects}) "
+        "x(o, a, w), LATERAL (SELECT privilege_type FROM aclexplode(a) "
         f"WHERE grantee <> 0 AND pg_has_role({who}, grantee, 'MEMBER') "
         f"UNION SELECT 'OWNER' WHERE pg_has_role({who}, w, 'MEMBER')) y(p) ORDER BY 1, 2;"
     )
+
+
+def sparse_kinds(targets: Iterable[str]) -> frozenset[str]:
+    """Which of ``SPARSE_KINDS`` the objects ``targets`` name."""
+    found = {kind for target in targets for kind in SPARSE_KINDS if target.startswith(kind)}
+    return frozenset(found)
 
 
 def describe_role(tenancy: Tenancy, role: str) -> str:
@@ -240,6 +259,11 @@ class Handover:
         return frozenset(self.targets)
 
     @cached_property
+    def sparse(self) -> frozenset[str]:
+        """Which of ``SPARSE_KINDS`` the group's objects include."""
+        return sparse_kinds(self.targets)
+
+    @cached_property
     def privileges(self) -> frozenset[str]:
         """Every privilege handed over, on any of the objects."""
         return frozenset(p for item, _target in self.items for p in item.privileges)
@@ -344,6 +368,11 @@ class Exposure:
         """The first ``limit`` accesses under ``access``, and ``access_total`` when
         there are more (a principal in hundreds of groups has hundreds of ways in)."""
         put_capped(evidence, "access", self.evidence(limit), self.count, limit=limit)
+
+    def sparse(self) -> frozenset[str]:
+        """Which of ``SPARSE_KINDS`` the objects held include."""
+        found = sparse_kinds(h.target for h in self.held)
+        return found.union(*(h.sparse for _at, h in self.handovers))
 
     def targets(self, limit: int) -> tuple[list[str], int]:
         """The first ``limit`` objects held, sorted, each once; and how many there are."""

@@ -532,7 +532,7 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
             "held_on",
             targets,
             total,
-            None if principal == "PUBLIC" else held_query(exposure.role),
+            None if principal == "PUBLIC" else held_query(exposure.role, exposure.sparse()),
         )
     if principal == "PUBLIC":
         subject = "PUBLIC"
