@@ -40,6 +40,7 @@ APPS = (
     App("epsilon", ("epsilon_db",), ("epsilon_app",)),
 )
 DB = "database/alpha_db"
+NOTES = ("PGW-ISO-004", "table/alpha_db.public.notes", "role/beta_app")
 MANY = range(91000, 91025)  # more than a finding lists (20)
 
 
@@ -60,6 +61,9 @@ def scanned(pg_server: LocalServer) -> tuple[Scenario, Snapshot, Results]:
         ],
         database_sql={
             "alpha_db": [
+                # A table granted to another app's role: judged whatever befalls the rest.
+                "CREATE TABLE public.notes (id int)",
+                "GRANT SELECT ON public.notes TO beta_app",
                 # Another app's role, directly.
                 _large_object(90001, "alpha_app", "SELECT ON LARGE OBJECT {} TO beta_app"),
                 # Another app's role, through a group.
@@ -97,6 +101,7 @@ def test_another_apps_large_objects_are_found(
         ("PGW-ISO-004", DB, "PUBLIC"),
         ("PGW-ISO-004", DB, f"role/{DELTA}"),
         ("PGW-ISO-004", DB, "role/epsilon_app"),
+        NOTES,
     }
     beta = finding(results, "PGW-ISO-004", DB, "role/beta_app")
     assert beta.message == (
@@ -163,6 +168,36 @@ def test_with_lo_compat_privileges_on_every_large_object_is_everyones(
     assert ("PGW-ISO-004", "database/gamma_db", "PUBLIC") not in keys(results)
 
 
+def test_large_objects_the_auditor_cannot_read_are_an_error_not_a_pass(
+    scanned: tuple[Scenario, Snapshot, Results],
+) -> None:
+    scenario, _, before = scanned
+    try:
+        scenario.execute("alpha_db", ["REVOKE SELECT ON pg_largeobject_metadata FROM PUBLIC"])
+        snapshot, results = scenario.scan()
+    finally:
+        scenario.execute("alpha_db", ["GRANT SELECT ON pg_largeobject_metadata TO PUBLIC"])
+    pg = snapshot.servers[0].postgres
+    assert pg is not None
+    [alpha] = [d for d in pg.database_details if d.name == "alpha_db"]
+    # The rest of the database was read, and is judged.
+    assert alpha.collected and alpha.schemas and not alpha.large_objects
+    assert alpha.unread == {"large_objects": "permission denied for table pg_largeobject_metadata"}
+    error = finding(results, "PGW-ISO-004", DB, None)
+    assert error.status == "error"
+    assert error.message == (
+        "in database 'alpha_db' of app 'alpha', its large objects (permission denied for table "
+        "pg_largeobject_metadata) could not be read: PGW-ISO-004 judged the rest of the "
+        "database, not these"
+    )
+    # Only the findings on large objects (granted or owned) are missing; the rest stands.
+    assert family(keys(results), "PGW-ISO-004") == {NOTES}
+    assert keys(results, rules=("PGW-ISO-001", "PGW-ISO-002", "PGW-ISO-003")) == keys(
+        before, rules=("PGW-ISO-001", "PGW-ISO-002", "PGW-ISO-003")
+    )
+    assert_round_trip(scenario, snapshot, results)
+
+
 def test_the_remediation_ends_the_large_object_privileges(
     scanned: tuple[Scenario, Snapshot, Results],
 ) -> None:
@@ -170,7 +205,7 @@ def test_the_remediation_ends_the_large_object_privileges(
     for principal in ("role/beta_app", "PUBLIC", f"role/{DELTA}", "role/epsilon_app"):
         apply_remediation(scenario, finding(results, "PGW-ISO-004", DB, principal))
     snapshot, after = scenario.scan()
-    assert family(keys(after), "PGW-ISO-004") == {("PGW-ISO-004", DB, "role/gamma_app")}
+    assert family(keys(after), "PGW-ISO-004") == {("PGW-ISO-004", DB, "role/gamma_app"), NOTES}
     pg = snapshot.servers[0].postgres
     assert pg is not None
     [alpha] = [d for d in pg.database_details if d.name == "alpha_db"]

@@ -214,6 +214,7 @@ def database_objects(
     mapping_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
     column_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
     large_object_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
+    unread: Mapping[str, str] | None = None,
 ) -> DatabaseDetail:
     """Join the result sets of ``DATABASE_OBJECTS`` (see its comment) into a DatabaseDetail.
 
@@ -227,7 +228,9 @@ def database_objects(
     ``mapping_rows`` reads ``FOREIGN_SERVER_MAPPINGS``' rows, asked for only where
     there are foreign servers; ``column_rows`` reads ``COLUMN_GRANTS``' rows and
     ``large_object_rows`` ``LARGE_OBJECTS``' (the caller passes ``tuple`` where the
-    server says there are none). Raises AclSyntaxError for an ACL that does not parse.
+    server says there are none); ``unread`` names, by the time they have been read,
+    those of these sections that could not be, with why. Raises AclSyntaxError for an
+    ACL that does not parse.
     """
 
     def role(oid: int) -> str:
@@ -328,4 +331,5 @@ def database_objects(
         extensions=reach.extensions(extension_rows, namespaces, role),
         untrusted_languages=reach.untrusted_languages(language_rows, role),
         large_objects=tuple(sorted(large_objects, key=lambda lo: lo.oids)),
+        unread=dict(unread or {}),
     )

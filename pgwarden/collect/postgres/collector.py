@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -467,6 +467,9 @@ class PostgresCollector:
     def _database_detail(self, database: Database) -> DatabaseDetail:
         columns = self._column_grants is None or database.name in self._column_grants
         objects = self._large_objects is None or database.name in self._large_objects
+        # Sections read after the database's round trip that could not be read, with
+        # why: the rest of the database stands (the session is in autocommit).
+        unread: dict[str, str] = {}
         try:
             with (
                 self._connect(database.name) as conn,
@@ -479,13 +482,34 @@ class PostgresCollector:
                     self._role_names,
                     self._known_grants,
                     lambda: self._rows(conn, q.FOREIGN_SERVER_MAPPINGS, tuple_row),
-                    (lambda: self._rows(conn, q.COLUMN_GRANTS, tuple_row)) if columns else tuple,
-                    (lambda: self._rows(conn, q.LARGE_OBJECTS, tuple_row)) if objects else tuple,
+                    self._section(conn, q.COLUMN_GRANTS, "column_grants", unread)
+                    if columns
+                    else tuple,
+                    self._section(conn, q.LARGE_OBJECTS, "large_objects", unread)
+                    if objects
+                    else tuple,
+                    unread,
                 )
         except psycopg.Error as exc:
             return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))
         except AclSyntaxError as exc:
             return DatabaseDetail(name=database.name, collected=False, error=str(exc))
+
+    def _section(
+        self, conn: psycopg.Connection[Any], query: str, name: str, unread: dict[str, str]
+    ) -> Callable[[], Iterable[tuple[Any, ...]]]:
+        """A reader of ``query``'s rows that, when the server refuses them, records why
+        under ``name`` in ``unread`` and gives none: one section of a database lost,
+        not the database."""
+
+        def read() -> Iterable[tuple[Any, ...]]:
+            try:
+                return self._rows(conn, query, tuple_row)
+            except psycopg.Error as exc:
+                unread[name] = one_line(exc)
+                return ()
+
+        return read
 
 
 def _cron_fix(error: str, database: str, auditor: str) -> str:

@@ -78,7 +78,9 @@ class ForeignObjectPrivileges(Rule):
     that lists them). With ``lo_compat_privileges`` on, the server checks no large
     object's privileges: every role that may connect reads and rewrites them all, which
     is reported as PUBLIC's SELECT and UPDATE in each database holding large objects.
-    Membership in pg_read_all_data and the like is PGW-ROLE-002's.
+    Column privileges or large objects the auditor could not read are an error for
+    that database; the rest of it is judged. Membership in pg_read_all_data and the
+    like is PGW-ROLE-002's.
 
     Violation: A role of app A (or a login of no app) holds any privilege on, or owns,
     an object in a database of app B, directly or through a role it belongs to; or
@@ -124,7 +126,9 @@ class ForeignObjectPrivileges(Rule):
                             exposures, f"database/{database}", f"role/{role}", app, database
                         ).hand_over(handover)
                 _object_ownership(tenancy, detail, app, exposures)
-                if context.include_passed and not exposures:
+                if detail.unread:
+                    yield _unread(tenancy, detail, app)
+                elif context.include_passed and not exposures:
                     yield database_passed(
                         tenancy.databases[database],
                         app,
@@ -141,6 +145,32 @@ class ForeignObjectPrivileges(Rule):
                     )
             for key in sorted(exposures):
                 yield _object_verdict(tenancy, exposures[key])
+
+
+# What each section of a database that can be lost on its own holds, as a message says.
+_SECTIONS = {"column_grants": "column privileges", "large_objects": "large objects"}
+
+
+def _unread(tenancy: Tenancy, detail: DatabaseDetail, app: str) -> Verdict:
+    """An error for the sections of ``detail`` that could not be read: the rest of the
+    database was judged, these were not (never a silent pass)."""
+    database = detail.name
+    lost = sorted(detail.unread.items())
+    parts = [f"its {_SECTIONS.get(name, name)} ({reason})" for name, reason in lost]
+    auditor = tenancy.pg.connected_as
+    return Verdict(
+        resource=f"database/{database}",
+        app=app,
+        status="error",
+        message=f"in database {database!r} of app {app!r}, {' and '.join(parts)} could not "
+        f"be read: {ForeignObjectPrivileges.id} judged the rest of the database, not these",
+        evidence={"database": database, "database_app": app, "unread": dict(lost)},
+        remediation=sql_comment(
+            f"let {auditor!r} read them (pg_attribute and pg_largeobject_metadata are "
+            "readable by PUBLIC unless that was revoked; pgwarden's statement timeout is "
+            "reached only on a very busy server or a very large catalog) and scan again"
+        ),
+    )
 
 
 def _database_level(
