@@ -217,8 +217,9 @@ class DatabaseDetail(Frozen):
         default=(), exclude_if=lambda objects: not objects
     )
     # Sections of a collected database that could not be read ("column_grants",
-    # "large_objects"), each with the one-line reason: the rest was read, and the rules
-    # judge it, reporting these as errors. Left out of the JSON when empty.
+    # "large_objects", "foreign_servers": their user mappings), each with the one-line
+    # reason: the rest was read, and the rules judge it, reporting these as errors.
+    # Left out of the JSON when empty.
     unread: dict[str, str] = Field(default_factory=dict, exclude_if=lambda unread: not unread)
 
 

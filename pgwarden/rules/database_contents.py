@@ -49,6 +49,20 @@ def inspected_databases(
         if getattr(detail, field) is not None:
             yield Inspected(detail, app)
             continue
+        reason = detail.unread.get(field)
+        if reason is not None:
+            auditor = tenancy.pg.connected_as
+            yield Verdict(
+                resource=f"database/{detail.name}",
+                app=app,
+                status="error",
+                message=f"{rule_id} cannot judge database {detail.name!r}: its {what} could "
+                f"not be read ({reason})",
+                evidence={"database": detail.name, "unread": {field: reason}},
+                remediation=f"-- let {auditor!r} read them (the catalogs are readable by "
+                "PUBLIC unless that was revoked) and scan again",
+            )
+            continue
         yield Verdict(
             resource=f"database/{detail.name}",
             app=app,

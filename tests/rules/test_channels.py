@@ -194,6 +194,39 @@ def test_the_snapshot_round_trips(scans: Scans) -> None:
     assert keys(scenario.evaluate(again), rules=RULES) == keys(results, rules=RULES)
 
 
+def test_mappings_the_auditor_cannot_read_cost_only_that_database_s_channels(
+    scans: Scans,
+) -> None:
+    scenario, _, results, _, _ = scans
+    try:
+        scenario.execute("alpha_db", ["REVOKE SELECT ON pg_user_mappings FROM PUBLIC"])
+        snapshot, refused = scenario.scan()
+    finally:
+        scenario.execute("alpha_db", ["GRANT SELECT ON pg_user_mappings TO PUBLIC"])
+    pg = snapshot.servers[0].postgres
+    assert pg is not None
+    [alpha] = [d for d in pg.database_details if d.name == "alpha_db"]
+    # The rest of alpha_db was read: its extensions, schemas and grants.
+    assert alpha.collected and alpha.foreign_servers is None and alpha.extensions
+    assert alpha.unread == {"foreign_servers": "permission denied for view pg_user_mappings"}
+    # alpha_db's channels are one error per rule; beta_db's are judged as before.
+    assert keys(refused, status="error", rules=RULES) == {
+        (rule, "database/alpha_db", None) for rule in RULES
+    }
+    error = finding(refused, "PGW-CHAN-002", "database/alpha_db", None)
+    assert error.message == (
+        "PGW-CHAN-002 cannot judge database 'alpha_db': its foreign servers could not be "
+        "read (permission denied for view pg_user_mappings)"
+    )
+    assert keys(refused, rules=RULES) == {
+        k for k in keys(results, rules=RULES) if "beta_db" in k[1]
+    }
+    # The database's other rules are unchanged (dblink and postgres_fdw are there).
+    others = ("PGW-EXT-002",)
+    assert ("PGW-EXT-002", "extension/alpha_db.dblink", None) in keys(results, rules=others)
+    assert keys(refused, rules=others) == keys(results, rules=others)
+
+
 def test_dropping_the_mapping_closes_the_channel(scans: Scans) -> None:
     scenario, _, results, _, _ = scans
     apply_remediation(

@@ -12,6 +12,7 @@ from typing import Any
 
 from pgwarden.collect.postgres import reach
 from pgwarden.collect.postgres.acl import AclSyntaxError, parse_acl, parse_acl_item
+from pgwarden.model.channels import ForeignServer
 from pgwarden.model.errors import CollectorError
 from pgwarden.model.snapshot import (
     AclItem,
@@ -229,8 +230,9 @@ def database_objects(
     there are foreign servers; ``column_rows`` reads ``COLUMN_GRANTS``' rows and
     ``large_object_rows`` ``LARGE_OBJECTS``' (the caller passes ``tuple`` where the
     server says there are none); ``unread`` names, by the time they have been read,
-    those of these sections that could not be, with why. Raises AclSyntaxError for an
-    ACL that does not parse.
+    those of these sections that could not be, with why (``foreign_servers`` for the
+    mappings: the foreign servers are then not read at all). Raises AclSyntaxError for
+    an ACL that does not parse.
     """
 
     def role(oid: int) -> str:
@@ -294,7 +296,11 @@ def database_objects(
     ]
     server_rows = list(next(sets))
     # Only a database with foreign servers pays for reading user mappings.
-    servers = reach.foreign_servers(server_rows, mapping_rows() if server_rows else (), role)
+    servers: tuple[ForeignServer, ...] | None = reach.foreign_servers(
+        server_rows, mapping_rows() if server_rows else (), role
+    )
+    if unread and "foreign_servers" in unread:
+        servers = None  # their user mappings could not be read: not read, never "none"
     # Each set is read before the next is asked for (they share one cursor).
     extension_rows = list(next(sets))
     language_rows = list(next(sets))

@@ -481,7 +481,7 @@ class PostgresCollector:
                     self._result_sets(cur, q.DATABASE_OBJECTS),
                     self._role_names,
                     self._known_grants,
-                    lambda: self._rows(conn, q.FOREIGN_SERVER_MAPPINGS, tuple_row),
+                    self._section(conn, q.FOREIGN_SERVER_MAPPINGS, "foreign_servers", unread),
                     self._section(conn, q.COLUMN_GRANTS, "column_grants", unread)
                     if columns
                     else tuple,

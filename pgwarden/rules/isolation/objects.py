@@ -126,7 +126,7 @@ class ForeignObjectPrivileges(Rule):
                             exposures, f"database/{database}", f"role/{role}", app, database
                         ).hand_over(handover)
                 _object_ownership(tenancy, detail, app, exposures)
-                if detail.unread:
+                if any(section in detail.unread for section in _SECTIONS):
                     yield _unread(tenancy, detail, app)
                 elif context.include_passed and not exposures:
                     yield database_passed(
@@ -155,8 +155,8 @@ def _unread(tenancy: Tenancy, detail: DatabaseDetail, app: str) -> Verdict:
     """An error for the sections of ``detail`` that could not be read: the rest of the
     database was judged, these were not (never a silent pass)."""
     database = detail.name
-    lost = sorted(detail.unread.items())
-    parts = [f"its {_SECTIONS.get(name, name)} ({reason})" for name, reason in lost]
+    lost = sorted((name, why) for name, why in detail.unread.items() if name in _SECTIONS)
+    parts = [f"its {_SECTIONS[name]} ({reason})" for name, reason in lost]
     auditor = tenancy.pg.connected_as
     return Verdict(
         resource=f"database/{database}",
