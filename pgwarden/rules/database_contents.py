@@ -13,9 +13,30 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pgwarden.access.grants import can_connect
+from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import DatabaseDetail
 from pgwarden.rules.base import Verdict, quote_ident
+
+
+def unread_verdict(
+    tenancy: Tenancy, database: str, app: str | None, message: str, unread: dict[str, str]
+) -> Verdict:
+    """The error for sections of a database the collector could not read (``unread``:
+    section to reason) while it read the rest: those are not judged, never passed."""
+    auditor = tenancy.pg.connected_as
+    return Verdict(
+        resource=f"database/{database}",
+        app=app,
+        status="error",
+        message=message,
+        evidence={"database": database, "database_app": app, "unread": unread},
+        remediation=sql_comment(
+            f"let {auditor!r} read them (the catalogs are readable by PUBLIC unless that "
+            "was revoked; pgwarden's statement timeout is reached only on a very busy "
+            "server or a very large catalog) and scan again"
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -51,16 +72,13 @@ def inspected_databases(
             continue
         reason = detail.unread.get(field)
         if reason is not None:
-            auditor = tenancy.pg.connected_as
-            yield Verdict(
-                resource=f"database/{detail.name}",
-                app=app,
-                status="error",
-                message=f"{rule_id} cannot judge database {detail.name!r}: its {what} could "
-                f"not be read ({reason})",
-                evidence={"database": detail.name, "unread": {field: reason}},
-                remediation=f"-- let {auditor!r} read them (the catalogs are readable by "
-                "PUBLIC unless that was revoked) and scan again",
+            yield unread_verdict(
+                tenancy,
+                detail.name,
+                app,
+                f"{rule_id} cannot judge database {detail.name!r}: its {what} could not be "
+                f"read ({reason})",
+                {field: reason},
             )
             continue
         yield Verdict(

@@ -33,6 +33,7 @@ from pgwarden.model.snapshot import (
 )
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
 from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
+from pgwarden.rules.database_contents import unread_verdict
 from pgwarden.rules.isolation._evidence import (
     LOGINS_QUERY,
     Exposure,
@@ -157,19 +158,13 @@ def _unread(tenancy: Tenancy, detail: DatabaseDetail, app: str) -> Verdict:
     database = detail.name
     lost = sorted((name, why) for name, why in detail.unread.items() if name in _SECTIONS)
     parts = [f"its {_SECTIONS[name]} ({reason})" for name, reason in lost]
-    auditor = tenancy.pg.connected_as
-    return Verdict(
-        resource=f"database/{database}",
-        app=app,
-        status="error",
-        message=f"in database {database!r} of app {app!r}, {' and '.join(parts)} could not "
-        f"be read: {ForeignObjectPrivileges.id} judged the rest of the database, not these",
-        evidence={"database": database, "database_app": app, "unread": dict(lost)},
-        remediation=sql_comment(
-            f"let {auditor!r} read them (pg_attribute and pg_largeobject_metadata are "
-            "readable by PUBLIC unless that was revoked; pgwarden's statement timeout is "
-            "reached only on a very busy server or a very large catalog) and scan again"
-        ),
+    return unread_verdict(
+        tenancy,
+        database,
+        app,
+        f"in database {database!r} of app {app!r}, {' and '.join(parts)} could not be read: "
+        f"{ForeignObjectPrivileges.id} judged the rest of the database, not these",
+        dict(lost),
     )
 
 
