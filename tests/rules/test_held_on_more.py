@@ -12,9 +12,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from pgwarden.access.grants import Access
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.model.evidence import MAX_LISTED
-from pgwarden.rules.isolation._evidence import held_query
+from pgwarden.rules.isolation._evidence import Exposure, held_query
 from tests.rules.scenario import AUDITOR, App, Scenario, build_scenario, finding
 
 DB = "held db"
@@ -102,3 +103,13 @@ def test_the_query_reads_columns_and_large_objects_only_for_a_finding_holding_so
     assert "pg_attribute" not in plain and "pg_largeobject_metadata" not in plain
     both = held_query("r", ("COLUMN", "LARGE OBJECT"))
     assert "pg_attribute" in both and "pg_largeobject_metadata" in both
+
+
+def test_large_objects_owned_through_a_group_put_them_in_the_query() -> None:
+    # An ownership's target counts what is owned ("1 large object in ..."): the query
+    # must then list large objects, as rows held as OWNER.
+    exposure = Exposure("database/db", "role/stray", "app", "db")
+    exposure.add(Access("stray", ("ALL",), "owner", "grp"), [], '1 table in "db"')
+    assert exposure.sparse() == frozenset()
+    exposure.add(Access("stray", ("ALL",), "owner", "grp"), [], '1 large object in "db"')
+    assert exposure.sparse() == {"LARGE OBJECT"}

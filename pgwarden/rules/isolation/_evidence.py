@@ -21,7 +21,7 @@ from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import capped_blocks, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
-from pgwarden.model.snapshot import AclItem, Database, DatabaseDetail
+from pgwarden.model.snapshot import AclItem, Database, DatabaseDetail, LargeObjects
 from pgwarden.rules.base import Verdict, quote_ident, quote_literal
 
 # An ACL item's identity: grantee (None: PUBLIC), grantor, privileges and grantable.
@@ -318,6 +318,8 @@ class Exposure:
     handovers: list[tuple[int, Handover]] = field(default_factory=list)
     # The columns held by column privileges (None: none were).
     columns: set[str] | None = None
+    # The large objects held, one entry per owner and ACL (``note_large_objects``).
+    large_objects: list[LargeObjects] = field(default_factory=list)
 
     def add(self, access: Access, revoke: list[str], target: str) -> None:
         """Record ``access`` held on ``target``, ended by the statements ``revoke``."""
@@ -369,9 +371,26 @@ class Exposure:
         there are more (a principal in hundreds of groups has hundreds of ways in)."""
         put_capped(evidence, "access", self.evidence(limit), self.count, limit=limit)
 
+    def note_large_objects(self, objects: LargeObjects, more: str) -> None:
+        """Name ``objects`` among the large objects held, in the evidence: the first
+        OIDs of all (each entry holds its own first ones, so the first of their union
+        are the first of all), how many, and ``more``, a query that lists them all. An
+        entry noted twice (PUBLIC's grant, then lo_compat_privileges) counts once: each
+        large object is in one entry."""
+        if objects not in self.large_objects:
+            self.large_objects.append(objects)
+        oids = sorted({oid for held in self.large_objects for oid in held.oids})
+        total = sum(held.count for held in self.large_objects)
+        put_capped(self.facts, "large_objects", oids, total, more)
+
     def sparse(self) -> frozenset[str]:
-        """Which of ``SPARSE_KINDS`` the objects held include."""
+        """Which of ``SPARSE_KINDS`` the objects held include (large objects owned,
+        counted in an ownership's target, among them)."""
         found = sparse_kinds(h.target for h in self.held)
+        if self.large_objects or any(
+            h.access.via == "owner" and "large object" in h.target for h in self.held
+        ):
+            found |= {"LARGE OBJECT"}
         return found.union(*(h.sparse for _at, h in self.handovers))
 
     def targets(self, limit: int) -> tuple[list[str], int]:

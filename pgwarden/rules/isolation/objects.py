@@ -16,18 +16,11 @@ from pgwarden.access.remediation import (
     sql_comment,
 )
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import (
-    MAX_LISTED,
-    TOTAL_SUFFIX,
-    put_capped,
-    summarize_phrases,
-    summarize_targets,
-)
+from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_phrases, summarize_targets
 from pgwarden.model.snapshot import (
     AclItem,
     Database,
     DatabaseDetail,
-    LargeObjects,
     ObjectGrant,
     ServerSnapshot,
 )
@@ -103,8 +96,7 @@ class ForeignObjectPrivileges(Rule):
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
         accesses = ItemAccesses(tenancy.graph)
-        pg = snapshot.postgres
-        compat = pg.setting(LO_COMPAT) if pg is not None else None
+        compat = tenancy.pg.setting(LO_COMPAT)
         lo_compat = compat is not None and compat.value == "on"
         for database, app, detail in inspected(tenancy, self.id):
             exposures: dict[tuple[str, str], Exposure] = {}
@@ -364,7 +356,7 @@ def _large_object_privileges(
                 access = Access("PUBLIC", item.privileges, "public", None, item.grantor, (), item)
                 exposure = exposure_for(exposures, resource, "PUBLIC", app, database)
                 exposure.add(access, revoke, target)
-                _note_large_objects(exposure, objects, _granted_large_objects(None))
+                exposure.note_large_objects(objects, _granted_large_objects(None))
                 continue
             if not _hand_to_members(tenancy, database, handovers, accesses, grantee, item, target):
                 continue
@@ -372,7 +364,7 @@ def _large_object_privileges(
             if held is not None:
                 exposure = exposure_for(exposures, resource, f"role/{grantee}", app, database)
                 exposure.add(held, revoke, target)
-                _note_large_objects(exposure, objects, _granted_large_objects(grantee))
+                exposure.note_large_objects(objects, _granted_large_objects(grantee))
 
 
 def _large_objects_unchecked(
@@ -401,21 +393,9 @@ def _large_objects_unchecked(
     exposure.add(everyone, fix, f"LARGE OBJECTS, all {total:,} ({LO_COMPAT} is on)")
     exposure.facts[LO_COMPAT] = "on"
     for objects in detail.large_objects:
-        _note_large_objects(
-            exposure, objects, "SELECT oid, lomowner::regrole FROM pg_largeobject_metadata;"
+        exposure.note_large_objects(
+            objects, "SELECT oid, lomowner::regrole FROM pg_largeobject_metadata;"
         )
-
-
-def _note_large_objects(exposure: Exposure, objects: LargeObjects, more: str) -> None:
-    """The finding lists the large objects held: the first OIDs (each entry holds its
-    own first ones, so the first of their union are the first of all), how many, and
-    ``more``, a query that lists them all."""
-    facts = exposure.facts
-    listed = facts.get("large_objects")
-    before = list(listed) if isinstance(listed, list) else []
-    counted = facts.get("large_objects" + TOTAL_SUFFIX, len(before))
-    total = (counted if isinstance(counted, int) else len(before)) + objects.count
-    put_capped(facts, "large_objects", sorted({*before, *objects.oids}), total, more)
 
 
 def _granted_large_objects(grantee: str | None) -> str:
