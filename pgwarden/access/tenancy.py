@@ -43,6 +43,7 @@ class Tenancy:
     _app_users: dict[str, dict[str, list[str]]] = field(init=False, default_factory=dict)
     _users: dict[tuple[str, str | None], list[str]] = field(init=False, default_factory=dict)
     _revokes: dict[tuple[str, str], list[str]] = field(init=False, default_factory=dict)
+    _membership_sql: set[str] = field(init=False, default_factory=set)
     _cuts: dict[tuple[RolePath, str | None], tuple[str, str] | None] = field(
         init=False, default_factory=dict
     )
@@ -315,7 +316,13 @@ class Tenancy:
         key = (member, role)
         if key not in self._revokes:
             self._revokes[key] = revoke_membership(self.graph, member, role, self.version_num)
+            self._membership_sql.update(self._revokes[key])
         return self._revokes[key]
+
+    def is_membership_revoke(self, statement: str) -> bool:
+        """Whether ``statement`` is one ``revoke`` made: it ends a membership, which is
+        the server's, not a database's (it runs in any database)."""
+        return statement in self._membership_sql
 
     def cut_membership(self, access: Access, database: str) -> tuple[list[str], str]:
         """REVOKEs that end ``access.role``'s use of ``access.grantee``, and why there.
@@ -326,14 +333,14 @@ class Tenancy:
         holder = access.grantee
         cuts = list(dict.fromkeys(self.cut_point(p, database) or p.edges[0] for p in access.paths))
         statements = [stmt for m, r in cuts for stmt in self.revoke(m, r)]
-        where = ", ".join(f"of {m!r} in {r!r}" for m, r in cuts)
+        where = _memberships(cuts)
         if holder is not None and self.foreign(holder, database):
             why = (
                 f"{holder!r} is reported for its own grants; what hands them to "
-                f"{access.role!r} is the membership {where}"
+                f"{access.role!r} is {where}"
             )
         else:
-            why = f"{holder!r} may keep them; the leak is the membership {where}"
+            why = f"{holder!r} may keep them; the leak is {where}"
         return statements, why
 
     def source_fix(
@@ -369,10 +376,18 @@ class Tenancy:
         edges = [cut for cut in dict.fromkeys(cuts) if cut is not None]
         statements = [stmt for member, role in edges for stmt in self.revoke(member, role)]
         neutral = not self.legitimate(holder, database)
-        where = ", ".join(f"of {m!r} in {r!r}" for m, r in edges)
+        where = _memberships(edges)
         why = (
-            f"{holder!r} is a group of no app: revoke the membership {where} (or its grant)"
+            f"{holder!r} is a group of no app: revoke {where} (or its grant)"
             if neutral
-            else f"{holder!r} is meant to hold it: revoke the membership {where}, not the grant"
+            else f"{holder!r} is meant to hold it: revoke {where}, not the grant"
         )
         return statements, why, revoke_grant if neutral else []
+
+
+def _memberships(edges: list[tuple[str, str]]) -> str:
+    """The memberships a remediation revokes, as its comment names them: one is the
+    membership its REVOKE below names; more are each named."""
+    if len(edges) == 1:
+        return "this membership"
+    return "the memberships " + ", ".join(f"of {m!r} in {r!r}" for m, r in edges)

@@ -12,10 +12,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgwarden.access.grants import Access
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.model.evidence import MAX_LISTED
-from pgwarden.rules.isolation._evidence import Exposure, held_query
+from pgwarden.rules.isolation._evidence import held_query
 from tests.rules.scenario import AUDITOR, App, Scenario, build_scenario, finding
 
 DB = "held db"
@@ -77,15 +76,14 @@ def test_held_on_is_capped_sorted_and_the_query_lists_every_object(held: Scenari
     # Run as the auditor (read-only, no membership of its own): what the finding says.
     with psycopg.connect(held.dsn(AUDITOR, DB), autocommit=True) as conn:
         rows = conn.execute(query).fetchall()
-    objects = {object_name for object_name, _privilege in rows}
-    assert len(objects) == total
-    assert 'SCHEMA "Sch""ema"' in objects
-    assert ('RELATION "Sch""ema".owned', "OWNER") in rows
-    assert ('COLUMN "Sch""ema"."col t"."sec ret"', "SELECT") in rows
-    assert ("LARGE OBJECT 95000", "SELECT") in rows
-    assert all(("RELATION " + f'"Sch""ema".{table}', "SELECT") in rows for table in TABLES)
-    # The first items shown are the first of the whole list, sorted.
     qualified = '"Sch""ema"'
+    assert len(rows) == total
+    assert ("schema", qualified, False) in rows
+    assert ("table", f"{qualified}.owned", True) in rows
+    assert ("table column", f'{qualified}."col t"."sec ret"', False) in rows
+    assert ("large object", "95000", False) in rows
+    assert all(("table", f"{qualified}.{table}", False) in rows for table in TABLES)
+    # The first items shown are the first of the whole list, sorted.
     expected = [
         '1 table in "held db"',  # what the group owns, counted
         f'COLUMN {qualified}."col t"."sec ret"',
@@ -94,22 +92,20 @@ def test_held_on_is_capped_sorted_and_the_query_lists_every_object(held: Scenari
         *(f"TABLE {qualified}.{table}" for table in TABLES),
     ]
     assert held_on == expected[:MAX_LISTED], held_on
+    # The fix ends the membership: the server's, not the database's, so the script does
+    # not send anyone to the database first.
+    assert found.remediation is not None
+    statements = [ln for ln in found.remediation.splitlines() if not ln.startswith("--")]
+    assert [s.split(" GRANTED BY ")[0].rstrip(";") for s in statements] == [
+        'REVOKE "held ""ro""" FROM "stray login"'
+    ]
+    assert "run in database" not in found.remediation
+    assert "the leak is this membership" in found.remediation
 
 
-def test_the_query_reads_columns_and_large_objects_only_for_a_finding_holding_some() -> None:
-    # Each costs every such finding a select more in its text: 3,000 findings of a
-    # server of unmapped logins would carry 0.7 MB more for catalogs they hold nothing in.
-    plain = held_query("r")
-    assert "pg_attribute" not in plain and "pg_largeobject_metadata" not in plain
-    both = held_query("r", ("COLUMN", "LARGE OBJECT"))
-    assert "pg_attribute" in both and "pg_largeobject_metadata" in both
-
-
-def test_large_objects_owned_through_a_group_put_them_in_the_query() -> None:
-    # An ownership's target counts what is owned ("1 large object in ..."): the query
-    # must then list large objects, as rows held as OWNER.
-    exposure = Exposure("database/db", "role/stray", "app", "db")
-    exposure.add(Access("stray", ("ALL",), "owner", "grp"), [], '1 table in "db"')
-    assert exposure.sparse() == frozenset()
-    exposure.add(Access("stray", ("ALL",), "owner", "grp"), [], '1 large object in "db"')
-    assert exposure.sparse() == {"LARGE OBJECT"}
+def test_the_query_names_the_role_once_quoted() -> None:
+    # Every capped finding carries it: 3,000 findings of a server of unmapped logins
+    # carried 1.6 MB of the query over each catalog.
+    query = held_query("it's")
+    assert query.count("'it''s'") == 1
+    assert len(query) < 300

@@ -256,6 +256,10 @@ def test_iso_004_foreign_object_privileges(scanned: tuple[Scenario, Snapshot, Re
         "in database 'alpha_db' of app 'alpha', role 'gamma_app' (app 'gamma') owns 1 table; "
         "holds SELECT on TABLE alpha.orders through 'g2'"
     )
+    # REASSIGN OWNED runs in the database; the script says which first.
+    assert str(gamma.remediation).startswith(
+        "-- run in database alpha_db (psql: \\connect alpha_db)"
+    )
     statements = [ln for ln in str(gamma.remediation).splitlines() if not ln.startswith("--")]
     assert statements == [
         "REASSIGN OWNED BY gamma_app TO alpha_app;",

@@ -18,7 +18,7 @@ from pgwarden.access.cached import cached_property
 from pgwarden.access.grants import Access, can_connect, item_access
 from pgwarden.access.graph import RoleGraph
 from pgwarden.access.privileges import acl_text
-from pgwarden.access.remediation import capped_blocks, sql_comment
+from pgwarden.access.remediation import capped_blocks, in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
 from pgwarden.model.snapshot import AclItem, Database, DatabaseDetail, LargeObjects
@@ -38,45 +38,26 @@ def datacl_query(database: str) -> str:
     return f"SELECT datacl FROM pg_database WHERE datname = {quote_literal(database)};"
 
 
-# Objects most databases hold none of: held_query lists them only for a finding that
-# holds some (each costs every such finding a select more in its text).
-SPARSE_KINDS = ("COLUMN", "LARGE OBJECT")
+def held_query(role: str) -> str:
+    """A query, run in the finding's database, listing every object ``role`` holds a
+    privilege on through itself or a role it belongs to (PUBLIC aside), or owns that
+    way: the whole of what a finding's ``held_on`` names the first of.
 
-
-def held_query(role: str, sparse: Iterable[str] = ()) -> str:
-    """A query, run in the finding's database, listing every schema, relation and
-    routine ``role`` holds a privilege on through itself or a role it belongs to (PUBLIC
-    aside), or owns that way, and the columns and large objects too when ``sparse``
-    names them (``SPARSE_KINDS``): the whole of what a finding's ``held_on`` names the
-    first of (relations as ISO-004 counts them: no indexes, TOAST tables or composite
-    types; a column's privileges apart from its table's)."""
-    who = quote_literal(role)
-    columns = (
-        "UNION ALL SELECT 'COLUMN '||attrelid::regclass||'.'||quote_ident(attname), attacl, "
-        "NULL FROM pg_attribute WHERE attacl IS NOT NULL "
-        if "COLUMN" in sparse
-        else ""
-    )
-    large_objects = (
-        " UNION ALL SELECT 'LARGE OBJECT '||oid, lomacl, lomowner FROM pg_largeobject_metadata"
-        if "LARGE OBJECT" in sparse
-        else ""
-    )
+    It reads the shared dependency catalog (``pg_shdepend``, readable by PUBLIC), where
+    PostgreSQL records each object's owner and every role its ACL names: every kind of
+    object at once (schemas, relations, columns, routines, large objects, types,
+    default privileges, ...), each once, with its type and its name quoted as the
+    catalog quotes it, and whether it is owned (``owned``); in half the text of a query
+    over each catalog, which every capped finding carries. PostgreSQL records nothing
+    for the bootstrap superuser: what a role holds by belonging to it (everything) is
+    not listed.
+    """
     return (
-        "SELECT o, p FROM (SELECT 'SCHEMA '||quote_ident(nspname), nspacl, nspowner "
-        "FROM pg_namespace UNION ALL SELECT 'RELATION '||oid::regclass, relacl, relowner "
-        f"FROM pg_class WHERE relkind IN ('r','p','v','m','S','f') {columns}UNION ALL "
-        f"SELECT 'ROUTINE '||oid::regprocedure, proacl, proowner FROM pg_proc{large_objects}) "
-        "x(o, a, w), LATERAL (SELECT privilege_type FROM aclexplode(a) "
-        f"WHERE grantee <> 0 AND pg_has_role({who}, grantee, 'MEMBER') "
-        f"UNION SELECT 'OWNER' WHERE pg_has_role({who}, w, 'MEMBER')) y(p) ORDER BY 1, 2;"
+        "SELECT o.type, o.identity, deptype = 'o' AS owned FROM pg_shdepend, "
+        "pg_identify_object(classid, objid, objsubid) o WHERE dbid = (SELECT oid FROM "
+        "pg_database WHERE datname = current_database()) AND deptype IN ('o', 'a') AND "
+        f"pg_has_role({quote_literal(role)}, refobjid, 'MEMBER') ORDER BY 1, 2;"
     )
-
-
-def sparse_kinds(targets: Iterable[str]) -> frozenset[str]:
-    """Which of ``SPARSE_KINDS`` the objects ``targets`` name."""
-    found = {kind for target in targets for kind in SPARSE_KINDS if target.startswith(kind)}
-    return frozenset(found)
 
 
 def describe_role(tenancy: Tenancy, role: str) -> str:
@@ -259,11 +240,6 @@ class Handover:
         return frozenset(self.targets)
 
     @cached_property
-    def sparse(self) -> frozenset[str]:
-        """Which of ``SPARSE_KINDS`` the group's objects include."""
-        return sparse_kinds(self.targets)
-
-    @cached_property
     def privileges(self) -> frozenset[str]:
         """Every privilege handed over, on any of the objects."""
         return frozenset(p for item, _target in self.items for p in item.privileges)
@@ -383,16 +359,6 @@ class Exposure:
         total = sum(held.count for held in self.large_objects)
         put_capped(self.facts, "large_objects", oids, total, more)
 
-    def sparse(self) -> frozenset[str]:
-        """Which of ``SPARSE_KINDS`` the objects held include (large objects owned,
-        counted in an ownership's target, among them)."""
-        found = sparse_kinds(h.target for h in self.held)
-        if self.large_objects or any(
-            h.access.via == "owner" and "large object" in h.target for h in self.held
-        ):
-            found |= {"LARGE OBJECT"}
-        return found.union(*(h.sparse for _at, h in self.handovers))
-
     def targets(self, limit: int) -> tuple[list[str], int]:
         """The first ``limit`` objects held, sorted, each once; and how many there are."""
         own = {h.target for h in self.held}
@@ -446,9 +412,18 @@ def is_derived(access: Access) -> bool:
 
 
 def fix_lines(
-    tenancy: Tenancy, database: str, exposure: Exposure, *, cut_memberships: bool = False
+    tenancy: Tenancy,
+    database: str,
+    exposure: Exposure,
+    *,
+    cut_memberships: bool = False,
+    in_database_first: bool = False,
 ) -> list[str]:
     """The remediation script's lines, each block preceded by the chain it ends and why.
+
+    With ``in_database_first``, the script opens with the comment naming the database
+    it must run in (``in_database``), unless all it would run there (its statements
+    and alternatives) ends memberships, which are the server's and run anywhere.
 
     With ``cut_memberships``, everything held through one role is ended together by
     revoking the membership (the role's own grants are reported on their own), so a
@@ -465,12 +440,18 @@ def fix_lines(
     # Every block is made: a principal rarely has more than the few a script shows, and
     # making them as read costs each finding more than it saves the rare one.
     blocks: list[list[str]] = []
+    local = False  # some statement or alternative must run in the database
     for held in exposure.held:
         if held.derived and held.access.grantee in grouped:
             continue
         statements, why, alternatives = tenancy.source_fix(held.access, database, held.revoke)
+        alternatives = [a for a in alternatives if not a.startswith("--")]
+        local = local or not all(
+            s.startswith("--") or tenancy.is_membership_revoke(s)
+            for s in (*statements, *alternatives)
+        )
         block = [sql_comment(f"{held.access.chain(held.target)}: {why}"), *statements]
-        block += [sql_comment(f"alternative: {a}") for a in alternatives if not a.startswith("--")]
+        block += [sql_comment(f"alternative: {a}") for a in alternatives]
         blocks.append(block)
     for holder, group in grouped.items():
         first_held = group.first(exposure.role, 3)
@@ -479,7 +460,8 @@ def fix_lines(
         path = first.path.describe() if first.path else f"{first.role} → {holder}"
         targets = summarize_targets([h.target for h in first_held], group.count)
         blocks.append([sql_comment(f"{path} → {targets}: {why}"), *statements])
-    return capped_blocks(blocks, len(blocks), "one for each other way in that the evidence counts")
+    lines = capped_blocks(blocks, len(blocks), "one for each other way in that the evidence counts")
+    return [in_database(database), *lines] if in_database_first and local else lines
 
 
 class Holders(NamedTuple):

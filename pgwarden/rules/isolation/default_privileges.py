@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from pgwarden.access.grants import Access
 from pgwarden.access.holdings import DEFAULT_ACL_OBJECTS
 from pgwarden.access.privileges import acl_text, sort_privileges
-from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
 from pgwarden.model.snapshot import DefaultPrivilege, ServerSnapshot
@@ -200,6 +199,6 @@ def _default_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
         f"{summarize_targets([repr(c) for c in creators])}",
         evidence=evidence,
         remediation=remediation_script(
-            [in_database(exposure.database)], fix_lines(tenancy, exposure.database, exposure)
+            fix_lines(tenancy, exposure.database, exposure, in_database_first=True)
         ),
     )

@@ -8,7 +8,6 @@ from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_
 from pgwarden.access.privileges import sort_privileges
 from pgwarden.access.remediation import (
     column_target,
-    in_database,
     large_objects_named,
     object_target,
     revoke_large_objects,
@@ -537,7 +536,7 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
             "held_on",
             targets,
             total,
-            None if principal == "PUBLIC" else held_query(exposure.role, exposure.sparse()),
+            None if principal == "PUBLIC" else held_query(exposure.role),
         )
     if principal == "PUBLIC":
         subject = "PUBLIC"
@@ -570,7 +569,6 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
         message=message,
         evidence=evidence,
         remediation=remediation_script(
-            [in_database(database)],
-            fix_lines(tenancy, database, exposure, cut_memberships=True),
+            fix_lines(tenancy, database, exposure, cut_memberships=True, in_database_first=True),
         ),
     )
