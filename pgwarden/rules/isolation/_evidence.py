@@ -411,6 +411,27 @@ def is_derived(access: Access) -> bool:
     return access.via == "membership" or (access.via == "owner" and access.grantee != access.role)
 
 
+@dataclass
+class _Fix:
+    """One block of a remediation script: the first way in its statements end (its
+    chain), why there, the statements, the alternatives of every way in they end, and
+    how many more ways in they end."""
+
+    chain: str
+    why: str
+    statements: list[str]
+    alternatives: list[str]
+    more: int = 0
+
+    def block(self) -> list[str]:
+        also = f" (and {self.more} more way{'s' if self.more > 1 else ''} in that this ends)"
+        return [
+            sql_comment(f"{self.chain}{also if self.more else ''}: {self.why}"),
+            *self.statements,
+            *(sql_comment(f"alternative: {a}") for a in self.alternatives),
+        ]
+
+
 def fix_lines(
     tenancy: Tenancy,
     database: str,
@@ -438,8 +459,10 @@ def fix_lines(
         else {k: g for k, g in exposure.through.items() if g.handover is not None}
     )
     # Every block is made: a principal rarely has more than the few a script shows, and
-    # making them as read costs each finding more than it saves the rare one.
-    blocks: list[list[str]] = []
+    # making them as read costs each finding more than it saves the rare one. Ways in
+    # that one fix ends (a group given default privileges on tables, sequences and
+    # functions: one REVOKE of the membership) share its block, which counts them.
+    fixes: dict[tuple[str, ...], _Fix] = {}
     local = False  # some statement or alternative must run in the database
     for held in exposure.held:
         if held.derived and held.access.grantee in grouped:
@@ -450,9 +473,14 @@ def fix_lines(
             s.startswith("--") or tenancy.is_membership_revoke(s)
             for s in (*statements, *alternatives)
         )
-        block = [sql_comment(f"{held.access.chain(held.target)}: {why}"), *statements]
-        block += [sql_comment(f"alternative: {a}") for a in alternatives]
-        blocks.append(block)
+        key = tuple(statements) if statements else (str(len(fixes)), "")
+        if key in fixes:
+            fix = fixes[key]
+            fix.more += 1
+            fix.alternatives += [a for a in alternatives if a not in fix.alternatives]
+            continue
+        fixes[key] = _Fix(held.access.chain(held.target), why, statements, alternatives)
+    blocks = [fix.block() for fix in fixes.values()]
     for holder, group in grouped.items():
         first_held = group.first(exposure.role, 3)
         first = first_held[0].access
