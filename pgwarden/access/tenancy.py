@@ -335,12 +335,14 @@ class Tenancy:
         statements = [stmt for m, r in cuts for stmt in self.revoke(m, r)]
         where = _memberships(cuts)
         if holder is not None and self.foreign(holder, database):
+            verb = "is" if len(cuts) == 1 else "are"
             why = (
                 f"{holder!r} is reported for its own grants; what hands them to "
-                f"{access.role!r} is {where}"
+                f"{access.role!r} {verb} {where}"
             )
         else:
-            why = f"{holder!r} may keep them; the leak is {where}"
+            leak = "the leak is" if len(cuts) == 1 else "the leaks are"
+            why = f"{holder!r} may keep them; {leak} {where}"
         return statements, why
 
     def source_fix(

@@ -4,9 +4,10 @@ An app's read-only group is commonly given default privileges on tables, sequenc
 functions alike: a login of no app in that group reaches all three, and revoking its
 one membership ends all three. The script says so once, with the count, instead of
 three comments of which two explain nothing; through a group of no app, each default
-privilege stays an alternative. A fix that only ends memberships (the server's) does
-not send anyone to the database first; one whose alternatives run there does. Each
-script, run as written, removes its finding and nothing else.
+privilege stays an alternative. One fix of two memberships names both. A fix that only
+ends memberships (the server's) does not send anyone to the database first; one whose
+alternatives run there does. Each script, run as written, removes its finding and
+nothing else.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ READERS = "alpha_ro"  # the app's own group: meant to hold what it is given
 NEUTRAL = "readers"  # a group of no app
 STRAY = "stray"
 OTHER = "other_stray"
+TWICE = "twice"  # in the app's group through two teams of no app
+TEAMS = ("team_a", "team_b")
 KINDS = (("TABLES", "SELECT"), ("SEQUENCES", "USAGE"), ("FUNCTIONS", "EXECUTE"))
 
 
@@ -54,9 +57,24 @@ def shared(pg_server: LocalServer) -> Scenario:
             sql.SQL("CREATE ROLE {} LOGIN").format(i(OTHER)),
             sql.SQL("GRANT {} TO {}").format(i(READERS), i(STRAY)),
             sql.SQL("GRANT {} TO {}").format(i(NEUTRAL), i(OTHER)),
+            sql.SQL("CREATE ROLE {} LOGIN").format(i(TWICE)),
+            *(
+                statement
+                for team in TEAMS
+                for statement in (
+                    sql.SQL("CREATE ROLE {} NOLOGIN").format(i(team)),
+                    sql.SQL("GRANT {} TO {}").format(i(READERS), i(team)),
+                    sql.SQL("GRANT {} TO {}").format(i(team), i(TWICE)),
+                )
+            ),
         ],
         database_sql={
-            DB: [sql.SQL("CREATE SCHEMA app AUTHORIZATION {}").format(i(OWNER)), *defaults]
+            DB: [
+                sql.SQL("CREATE SCHEMA app AUTHORIZATION {}").format(i(OWNER)),
+                *defaults,
+                sql.SQL("CREATE TABLE app.orders (id int)"),
+                sql.SQL("GRANT SELECT ON app.orders TO {}").format(i(READERS)),
+            ]
         },
     )
 
@@ -103,7 +121,23 @@ def test_through_a_group_of_no_app_each_grant_stays_an_alternative(shared: Scena
     assert len(comments) == 5
 
 
-@pytest.mark.parametrize("principal", [STRAY, OTHER])
+def test_two_memberships_are_each_named(shared: Scenario) -> None:
+    # Through two teams, one fix is two REVOKEs: the comment names both memberships.
+    _, results = shared.scan()
+    named = f"the memberships of '{TWICE}' in '{TEAMS[0]}', of '{TWICE}' in '{TEAMS[1]}'"
+    defaults = finding(results, "PGW-ISO-006", f"schema/{DB}.app", f"role/{TWICE}")
+    comments, statements = _lines(defaults.remediation)
+    assert [s.split(" GRANTED BY ")[0].rstrip(";") for s in statements] == [
+        f"REVOKE {team} FROM {TWICE}" for team in TEAMS
+    ]
+    (comment,) = comments
+    assert comment.endswith(f"'{READERS}' is meant to hold it: revoke {named}, not the grant")
+    assert "(and 2 more ways in that this ends)" in comment
+    objects = finding(results, "PGW-ISO-004", f"database/{DB}", f"role/{TWICE}")
+    assert f"'{READERS}' may keep them; the leaks are {named}" in str(objects.remediation)
+
+
+@pytest.mark.parametrize("principal", [STRAY, OTHER, TWICE])
 def test_the_shared_fix_removes_the_finding(shared: Scenario, principal: str) -> None:
     key = ("PGW-ISO-006", f"schema/{DB}.app", f"role/{principal}")
     _, before = shared.scan()
