@@ -13,7 +13,7 @@ from itertools import islice
 from pgwarden.access.graph import PG16, RoleGraph
 from pgwarden.access.privileges import sort_privileges
 from pgwarden.model.evidence import MAX_LISTED
-from pgwarden.model.identifiers import printable, quote_ident, quote_literal
+from pgwarden.model.identifiers import printable, quote_ident, quote_literal, regrole
 from pgwarden.model.snapshot import LargeObjects, ObjectGrant
 
 
@@ -45,6 +45,11 @@ def large_objects_named(objects: LargeObjects, *, prose: bool = False) -> str:
     return f"{word}{'s' if prose else 'S'} {listed}{more}"
 
 
+def acl_grantee(grantee: str | None) -> str:
+    """SQL for ``grantee``'s OID as ``aclexplode`` gives it: 0 for PUBLIC."""
+    return "0" if grantee is None else regrole(grantee)
+
+
 def revoke_large_objects(
     objects: LargeObjects, privileges: Iterable[str], grantee: str | None, grantor: str | None
 ) -> list[str]:
@@ -61,13 +66,12 @@ def revoke_large_objects(
         return as_grantor(
             f"REVOKE {revoked} ON LARGE OBJECT {listed} FROM {target};", grantor, objects.owner
         )
-    named = "0" if grantee is None else f"{quote_literal(quote_ident(grantee))}::regrole"
-    by = f"{quote_literal(quote_ident(grantor or objects.owner))}::regrole"
     body = (
         "DECLARE o oid; BEGIN FOR o IN SELECT m.oid FROM pg_largeobject_metadata AS m "
-        f"WHERE m.lomowner = {quote_literal(quote_ident(objects.owner))}::regrole "
+        f"WHERE m.lomowner = {regrole(objects.owner)} "
         "AND EXISTS (SELECT FROM aclexplode(m.lomacl) AS i "
-        f"WHERE i.grantee = {named} AND i.grantor = {by}) "
+        f"WHERE i.grantee = {acl_grantee(grantee)} "
+        f"AND i.grantor = {regrole(grantor or objects.owner)}) "
         f"LOOP EXECUTE {quote_literal(f'REVOKE {revoked} ON LARGE OBJECT ')} || o || "
         f"{quote_literal(f' FROM {target}')}; END LOOP; END"
     )

@@ -50,6 +50,12 @@ def quote_literal(value: str) -> str:
     return "E'" + "".join(_escaped(c, _E_SHORT, _E_LONG) for c in quoted) + "'"
 
 
+def regrole(role: str) -> str:
+    """SQL naming ``role``'s OID: its name, quoted as an identifier, in a ``regrole``
+    literal (``'"My Role"'::regrole``)."""
+    return f"{quote_literal(quote_ident(role))}::regrole"
+
+
 def printable(text: str) -> str:
     """``text`` with every character that is not printable escaped as Python writes it
     (``\\n``, ``\\x1b``, ``\\u202e``): for messages and SQL comments, where a name must

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_access
 from pgwarden.access.privileges import sort_privileges
 from pgwarden.access.remediation import (
+    acl_grantee,
     column_target,
     large_objects_named,
     object_target,
@@ -16,6 +17,7 @@ from pgwarden.access.remediation import (
 )
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_phrases, summarize_targets
+from pgwarden.model.identifiers import regrole
 from pgwarden.model.snapshot import (
     AclItem,
     Database,
@@ -23,7 +25,7 @@ from pgwarden.model.snapshot import (
     ObjectGrant,
     ServerSnapshot,
 )
-from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident, quote_literal
+from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
 from pgwarden.rules.database_contents import unread_verdict
 from pgwarden.rules.isolation._evidence import (
@@ -399,10 +401,10 @@ def _large_objects_unchecked(
 
 def _granted_large_objects(grantee: str | None) -> str:
     """A query listing the large objects whose ACL names ``grantee`` (None: PUBLIC)."""
-    named = "0" if grantee is None else f"{quote_literal(quote_ident(grantee))}::regrole"
     return (
         "SELECT m.oid, m.lomowner::regrole FROM pg_largeobject_metadata AS m WHERE EXISTS "
-        f"(SELECT FROM aclexplode(m.lomacl) AS i WHERE i.grantee = {named}) ORDER BY m.oid;"
+        f"(SELECT FROM aclexplode(m.lomacl) AS i WHERE i.grantee = {acl_grantee(grantee)}) "
+        "ORDER BY m.oid;"
     )
 
 
@@ -443,11 +445,11 @@ def _object_ownership(
             owns = exposure.facts.setdefault("owns", {})
             assert isinstance(owns, dict)
             owns[owner] = counts
-            regrole = f"{quote_literal(quote_ident(owner))}::regrole"
+            owner_oid = regrole(owner)
             exposure.facts["list_owned"] = (
-                f"SELECT relname, relkind FROM pg_class WHERE relowner = {regrole};"
+                f"SELECT relname, relkind FROM pg_class WHERE relowner = {owner_oid};"
             ) + (
-                f" SELECT oid FROM pg_largeobject_metadata WHERE lomowner = {regrole};"
+                f" SELECT oid FROM pg_largeobject_metadata WHERE lomowner = {owner_oid};"
                 if "large object" in counts
                 else ""
             )

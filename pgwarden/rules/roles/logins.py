@@ -8,6 +8,7 @@ from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_LISTED, put_capped
 from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_17, NIST_800_53
+from pgwarden.model.identifiers import regrole
 from pgwarden.model.snapshot import Role, ServerSnapshot
 from pgwarden.rules.base import (
     Control,
@@ -138,7 +139,6 @@ def _evidence(tenancy: Tenancy, name: str, role: Role) -> dict[str, object]:
         "owns_databases",
         owned,
         len(owned),
-        "SELECT datname FROM pg_database WHERE datdba = "
-        f"{quote_literal(quote_ident(name))}::regrole ORDER BY 1;",
+        f"SELECT datname FROM pg_database WHERE datdba = {regrole(name)} ORDER BY 1;",
     )
     return evidence
