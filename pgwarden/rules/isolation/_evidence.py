@@ -462,25 +462,29 @@ def fix_lines(
     # making them as read costs each finding more than it saves the rare one. Ways in
     # that one fix ends (a group given default privileges on tables, sequences and
     # functions: one REVOKE of the membership) share its block, which counts them.
-    fixes: dict[tuple[str, ...], _Fix] = {}
+    fixes: list[_Fix] = []
+    by_statements: dict[tuple[str, ...], _Fix] = {}
     local = False  # some statement or alternative must run in the database
     for held in exposure.held:
         if held.derived and held.access.grantee in grouped:
             continue
         statements, why, alternatives = tenancy.source_fix(held.access, database, held.revoke)
         alternatives = [a for a in alternatives if not a.startswith("--")]
-        local = local or not all(
-            s.startswith("--") or tenancy.is_membership_revoke(s)
-            for s in (*statements, *alternatives)
-        )
-        key = tuple(statements) if statements else (str(len(fixes)), "")
-        if key in fixes:
-            fix = fixes[key]
+        if in_database_first and not local:
+            local = not all(
+                s.startswith("--") or tenancy.is_membership_revoke(s)
+                for s in (*statements, *alternatives)
+            )
+        fix = by_statements.get(tuple(statements))
+        if fix is not None:
             fix.more += 1
             fix.alternatives += [a for a in alternatives if a not in fix.alternatives]
             continue
-        fixes[key] = _Fix(held.access.chain(held.target), why, statements, alternatives)
-    blocks = [fix.block() for fix in fixes.values()]
+        fix = _Fix(held.access.chain(held.target), why, statements, alternatives)
+        fixes.append(fix)
+        if statements:
+            by_statements[tuple(statements)] = fix
+    blocks = [fix.block() for fix in fixes]
     for holder, group in grouped.items():
         first_held = group.first(exposure.role, 3)
         first = first_held[0].access
