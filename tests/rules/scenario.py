@@ -25,7 +25,7 @@ from pgwarden.collect.run import collect
 from pgwarden.engine import evaluate
 from pgwarden.model.config import Config, parse_config
 from pgwarden.model.results import Finding, Results
-from pgwarden.model.snapshot import Snapshot
+from pgwarden.model.snapshot import DatabaseDetail, Snapshot
 from pgwarden.rules.registry import load_rules
 from tests.pgserver import reset_server
 
@@ -138,6 +138,23 @@ class Scenario:
     def scan(self) -> tuple[Snapshot, Results]:
         snapshot = self.collect()
         return snapshot, self.evaluate(snapshot)
+
+    def scan_refused(self, dbname: str, catalog: str) -> tuple[Snapshot, Results, DatabaseDetail]:
+        """Scan with SELECT on ``catalog`` revoked from PUBLIC in ``dbname`` (granted back
+        after): the snapshot, the results and what was read of that database."""
+        try:
+            self.execute(
+                dbname, [sql.SQL("REVOKE SELECT ON {} FROM PUBLIC").format(sql.Identifier(catalog))]
+            )
+            snapshot, results = self.scan()
+        finally:
+            self.execute(
+                dbname, [sql.SQL("GRANT SELECT ON {} TO PUBLIC").format(sql.Identifier(catalog))]
+            )
+        pg = snapshot.servers[0].postgres
+        assert pg is not None
+        [detail] = [d for d in pg.database_details if d.name == dbname]
+        return snapshot, results, detail
 
 
 def build_scenario(

@@ -172,14 +172,7 @@ def test_large_objects_the_auditor_cannot_read_are_an_error_not_a_pass(
     scanned: tuple[Scenario, Snapshot, Results],
 ) -> None:
     scenario, _, before = scanned
-    try:
-        scenario.execute("alpha_db", ["REVOKE SELECT ON pg_largeobject_metadata FROM PUBLIC"])
-        snapshot, results = scenario.scan()
-    finally:
-        scenario.execute("alpha_db", ["GRANT SELECT ON pg_largeobject_metadata TO PUBLIC"])
-    pg = snapshot.servers[0].postgres
-    assert pg is not None
-    [alpha] = [d for d in pg.database_details if d.name == "alpha_db"]
+    snapshot, results, alpha = scenario.scan_refused("alpha_db", "pg_largeobject_metadata")
     # The rest of the database was read, and is judged.
     assert alpha.collected and alpha.schemas and not alpha.large_objects
     assert alpha.unread == {"large_objects": "permission denied for table pg_largeobject_metadata"}
