@@ -33,7 +33,13 @@ from pgwarden.cli.draft_review import ReviewItem, ordered
 from pgwarden.cli.draft_roles import AdminGuess, NonTenants, PlatformRole, guess_non_tenants
 from pgwarden.model.config import Policy
 from pgwarden.model.evidence import summarize_targets
-from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES, Database, PostgresSnapshot
+from pgwarden.model.snapshot import (
+    AZURE_ROLES,
+    SECTION_NAMES,
+    SYSTEM_DATABASES,
+    Database,
+    PostgresSnapshot,
+)
 
 DEFAULT_ADMIN_TOOLS = Policy().admin_application_names
 
@@ -302,6 +308,19 @@ def _visibility_review(pg: PostgresSnapshot, databases: Sequence[Database]) -> I
                 f"database/{db.name}",
                 f"init could not look inside it ({detail.error}): who owns what there is "
                 f"unknown; GRANT CONNECT ON DATABASE to {pg.connected_as} and run init again",
+            )
+        elif detail is not None and detail.unread:
+            lost = ", ".join(
+                f"{SECTION_NAMES.get(name, name)} ({why})"
+                for name, why in sorted(detail.unread.items())
+            )
+            yield ReviewItem(
+                "medium",
+                "database-unread",
+                f"database/{db.name}",
+                f"init read it only in part: its {lost} could not be read, so what it "
+                f"holds there was not weighed; let {pg.connected_as} read them and run init "
+                "again",
             )
     gap = pg.gap("sessions")
     if pg.sessions is None:

@@ -195,6 +195,20 @@ class Ownership(Frozen):
     count: int
 
 
+# What each section of a database that can be lost on its own holds, as messages say
+# (the names DatabaseDetail.unread gives them).
+SECTION_NAMES = {
+    "relations": "tables, views and sequences",
+    "routines": "routines",
+    "default_privileges": "default privileges",
+    "foreign_servers": "foreign servers",
+    "extensions": "extensions",
+    "untrusted_languages": "untrusted languages",
+    "column_grants": "column privileges",
+    "large_objects": "large objects",
+}
+
+
 class DatabaseDetail(Frozen):
     """What one connection to a database showed, or why it could not be made."""
 
@@ -206,7 +220,7 @@ class DatabaseDetail(Frozen):
     object_grants: tuple[ObjectGrant, ...] = ()
     ownership: tuple[Ownership, ...] = ()
     # What runs or leads out of the database; None: not read (a snapshot made before
-    # pgwarden read them), never "none there".
+    # pgwarden read them, or its catalog refused: ``unread``), never "none there".
     definer_functions: tuple[DefinerFunction, ...] | None = None
     foreign_servers: tuple[ForeignServer, ...] | None = None
     extensions: tuple[Extension, ...] | None = None
@@ -216,9 +230,10 @@ class DatabaseDetail(Frozen):
     large_objects: tuple[LargeObjects, ...] = Field(
         default=(), exclude_if=lambda objects: not objects
     )
-    # Sections of a collected database that could not be read ("column_grants",
-    # "large_objects", "foreign_servers": their user mappings), each with the one-line
-    # reason: the rest was read, and the rules judge it, reporting these as errors.
+    # Sections of a collected database that could not be read (SECTION_NAMES), each
+    # with the one-line reason: "relations" are their grants and owners, "routines"
+    # their grants and definer_functions, "foreign_servers" the servers or their user
+    # mappings. The rest was read, and the rules judge it, reporting these as errors.
     # Left out of the JSON when empty.
     unread: dict[str, str] = Field(default_factory=dict, exclude_if=lambda unread: not unread)
 

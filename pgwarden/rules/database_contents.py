@@ -33,10 +33,16 @@ def unread_verdict(
         evidence={"database": database, "database_app": app, "unread": unread},
         remediation=sql_comment(
             f"let {auditor!r} read them (the catalogs are readable by PUBLIC unless that "
-            "was revoked; pgwarden's statement timeout is reached only on a very busy "
-            "server or a very large catalog) and scan again"
+            "was revoked; a lock timeout means another session held a catalog lock, and "
+            "pgwarden's statement timeout is reached only on a very busy server or a very "
+            "large catalog) and scan again"
         ),
     )
+
+
+# The section of a database (DatabaseDetail.unread) a field is read with, where the
+# two are named differently: the definer routines come with every routine's grants.
+_SECTION_OF = {"definer_functions": "routines"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ def inspected_databases(
         if getattr(detail, field) is not None:
             yield Inspected(detail, app)
             continue
-        reason = detail.unread.get(field)
+        section = _SECTION_OF.get(field, field)
+        reason = detail.unread.get(section)
         if reason is not None:
             yield unread_verdict(
                 tenancy,
@@ -78,7 +85,7 @@ def inspected_databases(
                 app,
                 f"{rule_id} cannot judge database {detail.name!r}: its {what} could not be "
                 f"read ({reason})",
-                {field: reason},
+                {section: reason},
             )
             continue
         yield Verdict(

@@ -236,6 +236,34 @@ def test_plain_postgresql_where_each_app_owns_its_database(
     assert ("no-sessions", "server/sessions") not in review_kinds(result)
 
 
+def test_a_database_read_in_part_is_for_review(
+    clean_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalog the auditor may not read in one database: init drafts from the rest
+    and asks for a review of what it could not weigh there."""
+    server = build(
+        clean_server,
+        [AUDITOR, "shop", "blog"],
+        [
+            f"CREATE ROLE {AUDITOR} IN ROLE pg_monitor",
+            "CREATE ROLE shop",
+            "CREATE ROLE blog",
+            "CREATE DATABASE shop OWNER shop",
+            "CREATE DATABASE blog OWNER blog",
+        ],
+        {"shop": ["REVOKE SELECT ON pg_class FROM PUBLIC"]},
+    )
+    result = draft(server, AUDITOR, tmp_path, monkeypatch)
+    [item] = [i for i in result.review if i.kind == "database-unread"]
+    assert item.subject == "database/shop"
+    assert item.message.startswith(
+        "init read it only in part: its tables, views and sequences (permission denied for "
+        "table pg_class) "
+        "could not be read"
+    )
+    assert apps_of(mapped(result))["shop"] == (("shop",), ("shop",))
+
+
 def test_names_that_say_nothing(
     clean_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

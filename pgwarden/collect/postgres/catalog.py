@@ -230,9 +230,10 @@ def database_objects(
     there are foreign servers; ``column_rows`` reads ``COLUMN_GRANTS``' rows and
     ``large_object_rows`` ``LARGE_OBJECTS``' (the caller passes ``tuple`` where the
     server says there are none); ``unread`` names, by the time they have been read,
-    those of these sections that could not be, with why (``foreign_servers`` for the
-    mappings: the foreign servers are then not read at all). Raises AclSyntaxError for
-    an ACL that does not parse.
+    the sections that could not be, with why: these three (``foreign_servers`` for the
+    mappings: the foreign servers are then not read at all), and those of
+    ``DATABASE_OBJECTS`` that were refused (``DATABASE_OBJECT_SECTIONS``: their result
+    sets come empty). Raises AclSyntaxError for an ACL that does not parse.
     """
 
     def role(oid: int) -> str:
@@ -300,7 +301,8 @@ def database_objects(
         server_rows, mapping_rows() if server_rows else (), role
     )
     if unread and "foreign_servers" in unread:
-        servers = None  # their user mappings could not be read: not read, never "none"
+        # They, or their user mappings, could not be read: not read, never "none".
+        servers = None
     # Each set is read before the next is asked for (they share one cursor).
     extension_rows = list(next(sets))
     language_rows = list(next(sets))
@@ -322,6 +324,9 @@ def database_objects(
             )
         )
     user_schemas = {oid: namespaces[oid] for oid in user_namespaces}
+    # Read as the sets were: a section whose statement was refused is not read, never
+    # "none there" (its rows are none; ``unread`` says why).
+    lost = unread or {}
     return DatabaseDetail(
         name=database,
         collected=True,
@@ -332,10 +337,16 @@ def database_objects(
             Ownership(role=owner, kind=_OWNED_KINDS[kind], count=count)
             for (owner, kind), count in sorted(owned.items())
         ),
-        definer_functions=reach.definer_functions(routine_rows, user_schemas, role),
+        definer_functions=None
+        if "routines" in lost
+        else reach.definer_functions(routine_rows, user_schemas, role),
         foreign_servers=servers,
-        extensions=reach.extensions(extension_rows, namespaces, role),
-        untrusted_languages=reach.untrusted_languages(language_rows, role),
+        extensions=None
+        if "extensions" in lost
+        else reach.extensions(extension_rows, namespaces, role),
+        untrusted_languages=None
+        if "untrusted_languages" in lost
+        else reach.untrusted_languages(language_rows, role),
         large_objects=tuple(sorted(large_objects, key=lambda lo: lo.oids)),
         unread=dict(unread or {}),
     )

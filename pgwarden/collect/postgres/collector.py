@@ -180,20 +180,51 @@ class PostgresCollector:
             cur.execute(sql.SQL(query))
             return cur.fetchall()
 
-    def _result_sets(
-        self, cur: psycopg.Cursor[tuple[Any, ...]], statements: tuple[str, ...]
-    ) -> Iterator[Iterator[tuple[Any, ...]]]:
-        """The rows of each statement, sent together in one round trip (one Query
-        message, so no parameters), each statement counted: one result set after the
-        other, each to be read before the next, its rows made as they are read."""
+    def _object_sets(
+        self,
+        conn: psycopg.Connection[Any],
+        cur: psycopg.Cursor[tuple[Any, ...]],
+        unread: dict[str, str],
+    ) -> Iterator[Iterable[tuple[Any, ...]]]:
+        """The rows of each of ``DATABASE_OBJECTS``, sent together in one round trip (one
+        Query message, so no parameters), each statement counted: one result set after
+        the other, each to be read before the next, its rows made as they are read.
+
+        When the server refuses the round trip and the session stands, the statements are
+        sent again one at a time (``_objects_one_by_one``): a catalog refused loses its
+        section (recorded in ``unread``), not the database.
+        """
+        statements = q.DATABASE_OBJECTS
         self.stats.count(statements=len(statements))
-        cur.execute(sql.SQL("; ".join(statements)))
+        try:
+            cur.execute(sql.SQL("; ".join(statements)))
+        except psycopg.Error:
+            if conn.broken or conn.closed:
+                raise
+            yield from self._objects_one_by_one(conn, unread)
+            return
         for index in range(len(statements)):
             if index and not cur.nextset():
                 raise psycopg.ProgrammingError(
                     f"expected {len(statements)} result sets, the server sent {index}"
                 )
             yield iter(cur)
+
+    def _objects_one_by_one(
+        self, conn: psycopg.Connection[Any], unread: dict[str, str]
+    ) -> Iterator[Iterable[tuple[Any, ...]]]:
+        """``DATABASE_OBJECTS``' rows, a statement at a time: each refused is recorded
+        under its section (``DATABASE_OBJECT_SECTIONS``) in ``unread`` with why, and gives
+        no rows; the schemas refused, or the session lost, lose the database (raised)."""
+        for statement, section in zip(q.DATABASE_OBJECTS, q.DATABASE_OBJECT_SECTIONS, strict=True):
+            try:
+                rows = self._rows(conn, statement, tuple_row)
+            except psycopg.Error as exc:
+                if section is None or conn.broken or conn.closed:
+                    raise
+                unread[section] = one_line(exc)
+                rows = []
+            yield rows
 
     # -- collection ----------------------------------------------------------------
 
@@ -467,8 +498,8 @@ class PostgresCollector:
     def _database_detail(self, database: Database) -> DatabaseDetail:
         columns = self._column_grants is None or database.name in self._column_grants
         objects = self._large_objects is None or database.name in self._large_objects
-        # Sections read after the database's round trip that could not be read, with
-        # why: the rest of the database stands (the session is in autocommit).
+        # Sections of the database that could not be read, with why: the rest of the
+        # database stands (the session is in autocommit).
         unread: dict[str, str] = {}
         try:
             with (
@@ -478,7 +509,7 @@ class PostgresCollector:
                 # Read as the rows are joined: the session closes when they are.
                 return database_objects(
                     database.name,
-                    self._result_sets(cur, q.DATABASE_OBJECTS),
+                    self._object_sets(conn, cur, unread),
                     self._role_names,
                     self._known_grants,
                     self._section(conn, q.FOREIGN_SERVER_MAPPINGS, "foreign_servers", unread),

@@ -141,6 +141,22 @@ DATABASE_OBJECTS = (
     "SELECT lanname, lanowner FROM pg_language WHERE lanispl AND NOT lanpltrusted",
 )
 
+# The section of a database each of DATABASE_OBJECTS' statements reads, in order (the
+# names a DatabaseDetail's ``unread`` gives them). When the server refuses the round
+# trip (a catalog whose SELECT was revoked from PUBLIC, a statement timeout on a huge
+# catalog), the statements are sent again one at a time and a statement refused loses
+# its section, not the database; None: the schemas, without which nothing else in the
+# database can be named (refused, the database is not read).
+DATABASE_OBJECT_SECTIONS = (
+    None,
+    "relations",
+    "routines",
+    "default_privileges",
+    "foreign_servers",
+    "extensions",
+    "untrusted_languages",
+)
+
 # PostgreSQL 11+: the databases holding a column privilege (``GRANT SELECT (c) ON t TO
 # r``) or a large object, read once for the whole server from the shared pg_shdepend
 # (readable by PUBLIC). It records each role a column's ACL names other than its

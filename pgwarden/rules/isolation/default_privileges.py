@@ -12,6 +12,7 @@ from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_target
 from pgwarden.model.snapshot import DefaultPrivilege, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
+from pgwarden.rules.database_contents import unread_verdict
 from pgwarden.rules.isolation._evidence import (
     Exposure,
     ItemAccesses,
@@ -36,7 +37,8 @@ class LeakyDefaultPrivileges(Rule):
     or through a group that role belongs to), leaks each new table the moment the app
     creates it: the exposure grows with every migration, with nobody granting anything.
     PUBLIC EXECUTE on functions and USAGE on types are PostgreSQL's built-in defaults
-    and are not reported.
+    and are not reported. Default privileges the auditor could not read (pg_default_acl
+    refused) are an error for that database.
 
     Violation: A pg_default_acl entry in an app database (for the whole database or
     one schema) whose ACL grants to PUBLIC or to a role of another app.
@@ -61,7 +63,18 @@ class LeakyDefaultPrivileges(Rule):
             exposures: dict[tuple[str, str], Exposure] = {}
             for default in detail.default_privileges:
                 _default_entry(tenancy, database, app, default, exposures, accesses)
-            if context.include_passed and not exposures:
+            reason = detail.unread.get("default_privileges")
+            if reason is not None:
+                # Not read (pg_default_acl refused): not judged, never passed.
+                yield unread_verdict(
+                    tenancy,
+                    database,
+                    app,
+                    f"{self.id} cannot judge database {database!r} of app {app!r}: its "
+                    f"default privileges could not be read ({reason})",
+                    {"default_privileges": reason},
+                )
+            elif context.include_passed and not exposures:
                 entries: dict[str, object] = {}
                 put_capped(
                     entries,

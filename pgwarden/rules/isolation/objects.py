@@ -19,6 +19,7 @@ from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_phrases, summarize_targets
 from pgwarden.model.identifiers import regrole
 from pgwarden.model.snapshot import (
+    SECTION_NAMES,
     AclItem,
     Database,
     DatabaseDetail,
@@ -73,9 +74,9 @@ class ForeignObjectPrivileges(Rule):
     that lists them). With ``lo_compat_privileges`` on, the server checks no large
     object's privileges: every role that may connect reads and rewrites them all, which
     is reported as PUBLIC's SELECT and UPDATE in each database holding large objects.
-    Column privileges or large objects the auditor could not read are an error for
-    that database; the rest of it is judged. Membership in pg_read_all_data and the
-    like is PGW-ROLE-002's.
+    Relations, routines, column privileges or large objects the auditor could not read
+    (a catalog refused) are an error for that database; the rest of it is judged.
+    Membership in pg_read_all_data and the like is PGW-ROLE-002's.
 
     Violation: A role of app A (or a login of no app) holds any privilege on, or owns,
     an object in a database of app B, directly or through a role it belongs to; or
@@ -141,8 +142,8 @@ class ForeignObjectPrivileges(Rule):
                 yield _object_verdict(tenancy, exposures[key])
 
 
-# What each section of a database that can be lost on its own holds, as a message says.
-_SECTIONS = {"column_grants": "column privileges", "large_objects": "large objects"}
+# The sections of a database that can be lost on their own which this rule judges.
+_SECTIONS = ("relations", "routines", "column_grants", "large_objects")
 
 
 def _unread(tenancy: Tenancy, detail: DatabaseDetail, app: str) -> Verdict:
@@ -150,7 +151,7 @@ def _unread(tenancy: Tenancy, detail: DatabaseDetail, app: str) -> Verdict:
     database was judged, these were not (never a silent pass)."""
     database = detail.name
     lost = sorted((name, why) for name, why in detail.unread.items() if name in _SECTIONS)
-    parts = [f"its {_SECTIONS[name]} ({reason})" for name, reason in lost]
+    parts = [f"its {SECTION_NAMES[name]} ({reason})" for name, reason in lost]
     return unread_verdict(
         tenancy,
         database,
