@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pgwarden.access.grants import can_connect
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.snapshot import DatabaseDetail
+from pgwarden.model.snapshot import SECTION_NAMES, DatabaseDetail
 from pgwarden.rules.base import Verdict, quote_ident
 
 
@@ -98,29 +98,64 @@ def inspected_databases(
             remediation="-- collect a new snapshot (pgwarden collect) and scan it",
         )
     for database, app in sorted(tenancy.app_databases.items()):
-        if database in seen:
+        if database not in seen:
+            yield not_inspected(tenancy, rule_id, database, app, what)
+
+
+def not_inspected(tenancy: Tenancy, rule_id: str, database: str, app: str, what: str) -> Verdict:
+    """The error for an app database the collector did not read: its ``what`` are
+    unknown, with what would let the next scan read it."""
+    found = tenancy.detail(database)
+    db = tenancy.databases[database]
+    auditor = tenancy.pg.connected_as
+    reason = (
+        found.error
+        if found is not None and found.error
+        else "connections to it are disabled (datallowconn = false)"
+        if not db.allow_connections
+        else "it was not inspected"
+    )
+    connects = can_connect(db, auditor, tenancy.graph)
+    return Verdict(
+        resource=f"database/{database}",
+        app=app,
+        status="error",
+        message=f"{rule_id} could not inspect database {database!r} of app {app!r}: "
+        f"{reason}; its {what} are unknown",
+        evidence={"database": database, "error": reason, "auditor_has_connect": connects},
+        remediation=(
+            f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {quote_ident(auditor)};"
+            if db.allow_connections and not connects
+            else "-- resolve the error above and scan again"
+        ),
+    )
+
+
+# The sections of a database that hold what a role holds there in its own name
+# (``access.holdings``): its objects' grants and owners, and default privileges.
+HOLDING_SECTIONS = frozenset(
+    {"relations", "routines", "default_privileges", "column_grants", "large_objects"}
+)
+
+
+def holdings_unseen(tenancy: Tenancy, rule_id: str) -> Iterator[Verdict]:
+    """An error for each app database where what roles hold in their own name could not
+    all be read: a database not inspected, or one some of whose ``HOLDING_SECTIONS``
+    were refused. What the server's catalog says of it (its owner, its ACL) is judged;
+    the rest is not, and never passes."""
+    for database, app in sorted(tenancy.app_databases.items()):
+        detail = tenancy.detail(database)
+        if detail is None or not detail.collected:
+            yield not_inspected(tenancy, rule_id, database, app, "objects' grants and owners")
             continue
-        found = tenancy.detail(database)
-        db = tenancy.databases[database]
-        auditor = tenancy.pg.connected_as
-        reason = (
-            found.error
-            if found is not None and found.error
-            else "connections to it are disabled (datallowconn = false)"
-            if not db.allow_connections
-            else "it was not inspected"
-        )
-        connects = can_connect(db, auditor, tenancy.graph)
-        yield Verdict(
-            resource=f"database/{database}",
-            app=app,
-            status="error",
-            message=f"{rule_id} could not inspect database {database!r} of app {app!r}: "
-            f"{reason}; its {what} are unknown",
-            evidence={"database": database, "error": reason, "auditor_has_connect": connects},
-            remediation=(
-                f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {quote_ident(auditor)};"
-                if db.allow_connections and not connects
-                else "-- resolve the error above and scan again"
-            ),
-        )
+        lost = {n: why for n, why in sorted(detail.unread.items()) if n in HOLDING_SECTIONS}
+        if lost:
+            parts = [f"its {SECTION_NAMES[name]} ({why})" for name, why in lost.items()]
+            yield unread_verdict(
+                tenancy,
+                database,
+                app,
+                f"{rule_id} cannot see all that roles hold in their own name in database "
+                f"{database!r} of app {app!r}: {' and '.join(parts)} could not be read",
+                lost,
+            )

@@ -33,6 +33,7 @@ from pgwarden.rules.base import (
     quote_literal,
 )
 from pgwarden.rules.control_sets import ADMIN_PRIVILEGES, AUTHENTICATORS
+from pgwarden.rules.database_contents import holdings_unseen
 
 ACCOUNT_MANAGEMENT = Control(NIST_800_53, "AC-2")
 
@@ -224,7 +225,8 @@ class EntraUserHoldsPrivileges(Rule):
 
     Violation: a role labelled ``type=user`` by ``pgaadauth`` owns, or is named in the
     ACL of, an app database, one of its schemas or objects, or its default privileges
-    (not the admin, a platform role or the auditor).
+    (not the admin, a platform role or the auditor). With such a person on the server,
+    an app database whose objects could not all be read is an error for that database.
 
     Fix: grant the privileges to an Entra group's role (SELECT * FROM
     pgaadauth_create_principal('GROUP_NAME', false, false);), add the person to the
@@ -242,8 +244,10 @@ class EntraUserHoldsPrivileges(Rule):
             yield tenancy
             return
         people = [r for r in entra_roles(tenancy, "user") if not tenancy.is_non_tenant(r.name)]
-        # Most servers have no Entra person: nothing to index then.
+        # Most servers have no Entra person: nothing to index then, nor to miss.
         holders = direct_holders(tenancy) if people else {}
+        if people:
+            yield from holdings_unseen(tenancy, self.id)
         for person in people:
             for database in sorted(holders.get(person.name, ())):
                 holdings = direct_holdings(tenancy, person.name, database)
@@ -288,7 +292,8 @@ class EntraGroupSpansApps(Rule):
 
     Violation: a role labelled ``type=group`` by ``pgaadauth`` (not a platform role)
     owns or is granted something — itself, or through a role whose privileges it
-    uses — in app databases of two or more apps.
+    uses — in app databases of two or more apps. With such a group on the server, an
+    app database whose objects could not all be read is an error for that database.
 
     Fix: one Entra group per app: create a group role for each app (SELECT * FROM
     pgaadauth_create_principal('GROUP_NAME', false, false);), move the grants, and
@@ -307,6 +312,8 @@ class EntraGroupSpansApps(Rule):
             return
         groups = [r for r in entra_roles(tenancy, "group") if not tenancy.is_non_tenant(r.name)]
         holders = direct_holders(tenancy) if groups else {}
+        if groups:
+            yield from holdings_unseen(tenancy, self.id)
         for group in groups:
             paths = tenancy.graph.holders(group.name)
             reached: dict[str, dict[str, set[str]]] = {}  # app -> database -> through roles

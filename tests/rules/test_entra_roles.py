@@ -117,6 +117,29 @@ def test_entra_findings(entra_scan: tuple[Scenario, Snapshot, Results]) -> None:
     assert not keys(results, status="error", rules=ENTRA)
 
 
+def test_holdings_the_auditor_cannot_read_are_an_error_not_a_pass(
+    entra_scan: tuple[Scenario, Snapshot, Results],
+) -> None:
+    scenario, _, before = entra_scan
+    _, results, zep = scenario.scan_refused("zep", "pg_class")
+    assert zep.unread == {"relations": "permission denied for table pg_class"}
+    # Both rules that weigh what Entra roles hold say what they could not see in zep.
+    assert keys(results, status="error", rules=ENTRA) == {
+        ("PGW-ENTRA-002", "database/zep", None),
+        ("PGW-ENTRA-003", "database/zep", None),
+    }
+    error = finding(results, "PGW-ENTRA-002", "database/zep", None)
+    assert error.message == (
+        "PGW-ENTRA-002 cannot see all that roles hold in their own name in database 'zep' "
+        "of app 'zep': its tables, views and sequences (permission denied for table "
+        "pg_class) could not be read"
+    )
+    # What could be read is judged as before: the person's CONNECT and large object.
+    assert keys(results, rules=ENTRA) == keys(before, rules=ENTRA)
+    person = finding(results, "PGW-ENTRA-002", "database/zep", "role/alice@contoso.com")
+    assert person.evidence["holds"] == ["CONNECT on database zep", "SELECT on large object 94000"]
+
+
 def test_the_identity_role_belongs_to_its_app(
     entra_scan: tuple[Scenario, Snapshot, Results],
 ) -> None:
