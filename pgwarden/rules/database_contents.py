@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pgwarden.access.grants import can_connect
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.snapshot import SECTION_NAMES, DatabaseDetail
+from pgwarden.model.snapshot import SECTION_NAMES, Database, DatabaseDetail
 from pgwarden.rules.base import Verdict, quote_ident
 
 
@@ -102,19 +102,21 @@ def inspected_databases(
             yield not_inspected(tenancy, rule_id, database, app, what)
 
 
+def not_inspected_reason(db: Database, detail: DatabaseDetail | None) -> str:
+    """Why the collector did not read ``db`` (``detail``: what it recorded of it)."""
+    if detail is not None and detail.error:
+        return detail.error
+    if not db.allow_connections:
+        return "connections to it are disabled (datallowconn = false)"
+    return "it was not inspected"
+
+
 def not_inspected(tenancy: Tenancy, rule_id: str, database: str, app: str, what: str) -> Verdict:
     """The error for an app database the collector did not read: its ``what`` are
     unknown, with what would let the next scan read it."""
-    found = tenancy.detail(database)
     db = tenancy.databases[database]
     auditor = tenancy.pg.connected_as
-    reason = (
-        found.error
-        if found is not None and found.error
-        else "connections to it are disabled (datallowconn = false)"
-        if not db.allow_connections
-        else "it was not inspected"
-    )
+    reason = not_inspected_reason(db, tenancy.detail(database))
     connects = can_connect(db, auditor, tenancy.graph)
     return Verdict(
         resource=f"database/{database}",

@@ -208,12 +208,12 @@ def test_plain_postgresql_without_sessions(
     assert not {kind for kind, _ in kinds} & {"cross-app-access", "admin-in-use"}
 
 
-def test_plain_postgresql_where_each_app_owns_its_database(
-    clean_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No role owns most databases: the admin is the superuser initdb created."""
-    server = build(
-        clean_server,
+def owned_databases(
+    local: LocalServer, inside: Mapping[str, Sequence[LiteralString]] | None = None
+) -> Server:
+    """Plain PostgreSQL: databases shop and blog, each owned by the role of its name."""
+    return build(
+        local,
         [AUDITOR, "shop", "blog"],
         [
             f"CREATE ROLE {AUDITOR} IN ROLE pg_monitor",
@@ -222,7 +222,15 @@ def test_plain_postgresql_where_each_app_owns_its_database(
             "CREATE DATABASE shop OWNER shop",
             "CREATE DATABASE blog OWNER blog",
         ],
+        inside,
     )
+
+
+def test_plain_postgresql_where_each_app_owns_its_database(
+    clean_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No role owns most databases: the admin is the superuser initdb created."""
+    server = owned_databases(clean_server)
     with server.sessions(("shop", "shop", "shop-api")):
         result = draft(server, AUDITOR, tmp_path, monkeypatch)
     with psycopg.connect(clean_server.dsn()) as conn:
@@ -241,25 +249,13 @@ def test_a_database_read_in_part_is_for_review(
 ) -> None:
     """A catalog the auditor may not read in one database: init drafts from the rest
     and asks for a review of what it could not weigh there."""
-    server = build(
-        clean_server,
-        [AUDITOR, "shop", "blog"],
-        [
-            f"CREATE ROLE {AUDITOR} IN ROLE pg_monitor",
-            "CREATE ROLE shop",
-            "CREATE ROLE blog",
-            "CREATE DATABASE shop OWNER shop",
-            "CREATE DATABASE blog OWNER blog",
-        ],
-        {"shop": ["REVOKE SELECT ON pg_class FROM PUBLIC"]},
-    )
+    server = owned_databases(clean_server, {"shop": ["REVOKE SELECT ON pg_class FROM PUBLIC"]})
     result = draft(server, AUDITOR, tmp_path, monkeypatch)
     [item] = [i for i in result.review if i.kind == "database-unread"]
     assert item.subject == "database/shop"
     assert item.message.startswith(
         "init read it only in part: its tables, views and sequences (permission denied for "
-        "table pg_class) "
-        "could not be read"
+        "table pg_class) could not be read"
     )
     assert apps_of(mapped(result))["shop"] == (("shop",), ("shop",))
 

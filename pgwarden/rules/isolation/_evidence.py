@@ -23,6 +23,7 @@ from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
 from pgwarden.model.snapshot import AclItem, Database, DatabaseDetail, LargeObjects
 from pgwarden.rules.base import Verdict, quote_ident, quote_literal
+from pgwarden.rules.database_contents import not_inspected_reason
 
 # An ACL item's identity: grantee (None: PUBLIC), grantor, privileges and grantable.
 _ItemKey = tuple[str | None, str, tuple[str, ...], tuple[str, ...]]
@@ -131,13 +132,7 @@ def inspected(
         if detail is not None and detail.collected:
             yield database, app, detail
             continue
-        reason = (
-            detail.error
-            if detail is not None and detail.error
-            else "connections to it are disabled (datallowconn = false)"
-            if not db.allow_connections
-            else "it was not inspected"
-        )
+        reason = not_inspected_reason(db, detail)
         auditor_connects = can_connect(db, auditor, tenancy.graph)
         if not db.allow_connections:
             fix = sql_comment(
