@@ -56,16 +56,16 @@ def reset_server(server: LocalServer) -> None:
         ]
         for name in databases:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-        roles = [
-            row[0]
-            for row in conn.execute(
-                "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%%' "
-                "AND rolname <> current_user AND oid <> 10"
-            )
-        ]
-        for name in roles:
-            conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+        # Named on the server: a role made from a SQL_ASCII database may have a name
+        # that is not UTF-8, which this session could not send back.
+        conn.execute(
+            "DO $$ DECLARE r record; BEGIN"
+            " FOR r IN SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'"
+            " AND rolname <> current_user AND oid <> 10 LOOP"
+            " EXECUTE format('DROP OWNED BY %I CASCADE', r.rolname);"
+            " EXECUTE format('DROP ROLE %I', r.rolname);"
+            " END LOOP; END $$"
+        )
         conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
         conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
         conn.execute("ALTER SYSTEM RESET ALL")

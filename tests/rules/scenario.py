@@ -163,10 +163,11 @@ def build_scenario(
     *,
     roles: Mapping[str, str] | None = None,
     server_sql: Sequence[str | sql.Composed | sql.SQL] = (),
-    database_sql: Mapping[str, Sequence[str | sql.Composed | sql.SQL]] | None = None,
+    database_sql: Mapping[str, Sequence[str | bytes | sql.Composed | sql.SQL]] | None = None,
     platform_roles: Sequence[str] = (AUDITOR,),
     public_connect: Sequence[str] = (),
     created_elsewhere: Sequence[str] = (),
+    sql_ascii: Sequence[str] = (),
 ) -> Scenario:
     """Reset the server and build the scenario.
 
@@ -177,7 +178,8 @@ def build_scenario(
     PostgreSQL 16 the admin is no member of those). Every app database is created
     owned by the admin with PUBLIC's CONNECT and TEMPORARY revoked, CONNECT granted to
     the app's roles and the auditor — unless it is listed in ``public_connect``, which
-    keeps the default ACL.
+    keeps the default ACL — and encoded in UTF-8, or in SQL_ASCII when listed in
+    ``sql_ascii`` (its ``database_sql`` may then be bytes, stored as they are).
     """
     reset_server(server)
     ident = sql.Identifier
@@ -204,7 +206,12 @@ def build_scenario(
                 conn.execute(create)
         for app in apps:
             for db in app.databases:
-                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(ident(db), ident(ADMIN)))
+                create = sql.SQL("CREATE DATABASE {} OWNER {}").format(ident(db), ident(ADMIN))
+                if db in sql_ascii:
+                    create += sql.SQL(
+                        " ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+                    )
+                conn.execute(create)
                 if db in public_connect:
                     continue
                 conn.execute(
@@ -221,8 +228,8 @@ def build_scenario(
             conn.execute(statement)
     for db, statements in (database_sql or {}).items():
         with psycopg.connect(server.dsn(dbname=db), autocommit=True) as conn:
-            for statement in statements:
-                conn.execute(statement)
+            for command in statements:
+                conn.execute(command)
     return Scenario(server, tuple(apps), passwords, tuple(platform_roles))
 
 

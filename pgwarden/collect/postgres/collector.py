@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -36,10 +37,16 @@ from pgwarden.collect.postgres.catalog import (
     settings_of,
 )
 from pgwarden.collect.postgres.scram import ScramKeyReuse
-from pgwarden.collect.postgres.session import APPLICATION_NAME, SessionSettings, connect
+from pgwarden.collect.postgres.session import (
+    APPLICATION_NAME,
+    SessionSettings,
+    connect,
+    escape_invalid_text,
+    stores_unchecked_bytes,
+)
 from pgwarden.model.channels import PgCron
 from pgwarden.model.errors import CollectorError, one_line
-from pgwarden.model.identifiers import quote_ident, setting_list
+from pgwarden.model.identifiers import printable, quote_ident, setting_list
 from pgwarden.model.snapshot import (
     SYSTEM_DATABASES,
     CollectionMetrics,
@@ -136,6 +143,8 @@ class PostgresCollector:
         # Role OID to name, from the server-wide role list: owners in each database.
         self._role_names: dict[int, str] = {}
         self._known_grants: dict[GrantKey, ObjectGrant | None] = {}
+        # Names more than one database reads as (``_read_alike``): none of them is read.
+        self._alike_databases: set[str] = set()
         # The databases whose column privileges, and whose large objects, are read
         # (None: every database's).
         self._column_grants: frozenset[str] | None = None
@@ -174,11 +183,25 @@ class PostgresCollector:
         return self._rows(conn, query, dict_row)
 
     def _rows(self, conn: psycopg.Connection[Any], query: str, rows: RowFactory[Row]) -> list[Row]:
-        """The rows of one statement, made by ``rows``; each statement is counted."""
-        self.stats.count(statements=1)
-        with conn.cursor(row_factory=rows) as cur:
-            cur.execute(sql.SQL(query))
-            return cur.fetchall()
+        """The rows of one statement, made by ``rows``; each statement is counted. Text
+        that is not UTF-8 (``session.EscapedText``) is read escaped: in a SQL_ASCII
+        database from the start, elsewhere (a shared catalog holding a name made in one)
+        by sending the statement again."""
+        escaped = stores_unchecked_bytes(conn)
+        while True:
+            self.stats.count(statements=1)
+            with conn.cursor(row_factory=rows) as cur:
+                if escaped:
+                    escape_invalid_text(cur)
+                cur.execute(sql.SQL(query))
+                try:
+                    return cur.fetchall()
+                except UnicodeDecodeError:
+                    if escaped:
+                        # Not text EscapedText reads (JSON, say): refused like any other
+                        # statement, so that only what needed it is lost.
+                        raise psycopg.DataError("it sent text that is not valid UTF-8") from None
+                    escaped = True
 
     def _object_sets(
         self,
@@ -196,6 +219,8 @@ class PostgresCollector:
         """
         statements = q.DATABASE_OBJECTS
         self.stats.count(statements=len(statements))
+        if stores_unchecked_bytes(conn):
+            escape_invalid_text(cur)
         try:
             cur.execute(sql.SQL("; ".join(statements)))
         except psycopg.Error:
@@ -277,6 +302,13 @@ class PostgresCollector:
                 databases = tuple(databases_of(self._fetch(main, q.DATABASES)))
                 role_rows = self._fetch(main, q.ROLES)
                 self._role_names = {row.pop("oid"): row["name"] for row in role_rows}
+                for kind, names in (
+                    ("roles", [row["name"] for row in role_rows]),
+                    ("databases", [db.name for db in databases]),
+                ):
+                    gaps.extend(_read_alike(kind, names))
+                named = Counter(db.name for db in databases)
+                self._alike_databases = {name for name, count in named.items() if count > 1}
                 self._column_grants, self._large_objects = self._sparse_catalogs(main)
             self.progress(f"{where}: {len(databases)} databases, {len(role_rows)} roles")
             self._wait_for_keys()
@@ -448,7 +480,12 @@ class PostgresCollector:
         targets = [
             db
             for db in databases
-            if db.allow_connections and not db.is_template and self.wants_detail(db)
+            if db.allow_connections
+            and not db.is_template
+            and self.wants_detail(db)
+            # Two databases read as one name: which one a login by that name opens is
+            # not known (``_read_alike``); neither is read.
+            and db.name not in self._alike_databases
         ]
         if not targets:
             self.stats.add_phase("databases", 0.0)
@@ -523,6 +560,14 @@ class PostgresCollector:
                 )
         except psycopg.Error as exc:
             return DatabaseDetail(name=database.name, collected=False, error=one_line(exc))
+        except UnicodeDecodeError:
+            # Only a SQL_ASCII database stores text that is not UTF-8, and its text is read
+            # escaped: should another ever send some, the database is lost, not the scan.
+            return DatabaseDetail(
+                name=database.name,
+                collected=False,
+                error="its catalogs hold text that is not valid UTF-8",
+            )
         except AclSyntaxError as exc:
             return DatabaseDetail(name=database.name, collected=False, error=str(exc))
 
@@ -541,6 +586,28 @@ class PostgresCollector:
                 return ()
 
         return read
+
+
+def _read_alike(kind: str, names: Iterable[str]) -> list[Gap]:
+    """A gap when two ``kind`` (roles, databases) read as the same name: only a name made
+    in a SQL_ASCII database, holding bytes that are not UTF-8 and read escaped
+    (``session.EscapedText``), can read as another's. The analysis knows roles and
+    databases by name and cannot tell such two apart: the scan is incomplete."""
+    alike = sorted(name for name, count in Counter(names).items() if count > 1)
+    if not alike:
+        return []
+    shown = ", ".join(repr(printable(name)) for name in alike[:3])
+    more = f" and {len(alike) - 3} more" if len(alike) > 3 else ""
+    one = kind[:-1]
+    return [
+        Gap(
+            section=kind,
+            reason=f"more than one {one} reads as {shown}{more} once the bytes of its name "
+            f"that are not UTF-8 are escaped: the {kind} so named are not told apart",
+            fix=f"rename the {one} whose name is not valid UTF-8 (ALTER {one.upper()} ... "
+            "RENAME TO ...), from a session whose client_encoding matches its bytes",
+        )
+    ]
 
 
 def _cron_fix(error: str, database: str, auditor: str) -> str:

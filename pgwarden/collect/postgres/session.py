@@ -2,7 +2,8 @@
 
 Every session the collector opens goes through ``connect``: the DSN's parameters plus
 ``default_transaction_read_only``, a statement, lock and idle-in-transaction timeout,
-a connect timeout (unless the DSN sets one) and ``application_name = 'pgwarden'``.
+a connect timeout (unless the DSN sets one), ``application_name = 'pgwarden'`` and
+``client_encoding = UTF8``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
-from psycopg.adapt import AdaptersMap
+from psycopg.abc import Buffer
+from psycopg.adapt import AdaptersMap, Loader
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg.types import TypeInfo
@@ -29,6 +31,37 @@ DEFAULT_CONNECT_TIMEOUT_S = 10
 ACLITEM = TypeInfo("aclitem", 1033, 1034)
 _ADAPTERS = AdaptersMap(psycopg.adapters)
 ACLITEM.register(_ADAPTERS)
+
+
+# Text is read as UTF-8 (``client_encoding``: the server converts from each database's
+# encoding), and is valid UTF-8 but where a database was created with SQL_ASCII: the
+# server then stores the bytes it was given, unchecked, in that database's catalogs and,
+# for a role or database created from it, in the shared ones. A session in such a
+# database reads its text as stored (the server would refuse to send it as UTF-8), and
+# a statement that met such text in a shared catalog is read again, both with these
+# loaders, each byte that is not UTF-8 written as ``\xNN`` (``caf\xe9``): one odd name
+# must not sink the audit, and the result must be text every report can hold (a lone
+# surrogate is not). Text, "char", name, unknown, bpchar, varchar, aclitem,
+# and what has no loader of its own (OID 0), arrays of them included.
+TEXT_OIDS = (0, 18, 19, 25, 705, 1033, 1042, 1043)
+
+
+class EscapedText(Loader):
+    r"""Text whose bytes that are not UTF-8 are written as ``\xNN``."""
+
+    def load(self, data: Buffer) -> str:
+        return bytes(data).decode("utf-8", "backslashreplace")
+
+
+def escape_invalid_text(cursor: psycopg.Cursor[Any]) -> None:
+    """Make ``cursor`` read text whose bytes are not UTF-8 (``EscapedText``)."""
+    for oid in TEXT_OIDS:
+        cursor.adapters.register_loader(oid, EscapedText)
+
+
+def stores_unchecked_bytes(conn: psycopg.Connection[Any]) -> bool:
+    """Whether ``conn``'s database is SQL_ASCII: its text may not be UTF-8."""
+    return conn.info.parameter_status("server_encoding") == "SQL_ASCII"
 
 
 @dataclass(frozen=True)
@@ -71,7 +104,12 @@ def connect(
         extra.update(credentials)
     elif password is not None:
         extra["password"] = password
-    return psycopg.connect(dsn, autocommit=True, row_factory=dict_row, context=_ADAPTERS, **extra)
+    conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row, context=_ADAPTERS, **extra)
+    if stores_unchecked_bytes(conn):
+        # The server would refuse to send its text that is not UTF-8 as UTF-8: it is
+        # read as it is stored, and decoded by EscapedText.
+        conn.execute("SET client_encoding TO 'SQL_ASCII'")
+    return conn
 
 
 @lru_cache(maxsize=16)
@@ -81,6 +119,7 @@ def _session_parameters(dsn: str, limits: SessionSettings) -> tuple[tuple[str, A
     params = conninfo_to_dict(dsn) if dsn else {}
     extra: dict[str, Any] = {
         "application_name": APPLICATION_NAME,
+        "client_encoding": "UTF8",
         "options": limits.options(str(params["options"]) if params.get("options") else None),
     }
     if "connect_timeout" not in params:
