@@ -87,6 +87,10 @@ class Membership(Frozen):
     set_option: bool = True
 
 
+# The connection limit PostgreSQL gives a database a DROP DATABASE left half dropped.
+INVALID_DATABASE_LIMIT = -2
+
+
 class Database(Frozen):
     """A database and its effective ACL (``acl_is_default`` when ``datacl`` is NULL)."""
 
@@ -102,6 +106,12 @@ class Database(Frozen):
     def public_connect(self) -> bool:
         """Whether PUBLIC holds CONNECT on it: every role may log in, whatever its grants."""
         return any(item.is_public and "CONNECT" in item.privileges for item in self.acl)
+
+    @property
+    def invalid(self) -> bool:
+        """Whether a DROP DATABASE was interrupted while dropping it (``datconnlimit`` -2,
+        from PostgreSQL 14.9, 15.4 and 16): nobody can connect to it, only drop it."""
+        return self.connection_limit == INVALID_DATABASE_LIMIT
 
 
 class Setting(Frozen):

@@ -106,9 +106,21 @@ def not_inspected_reason(db: Database, detail: DatabaseDetail | None) -> str:
     """Why the collector did not read ``db`` (``detail``: what it recorded of it)."""
     if detail is not None and detail.error:
         return detail.error
+    if db.invalid:
+        return "it is invalid: a DROP DATABASE was interrupted, and nobody can connect to it"
     if not db.allow_connections:
         return "connections to it are disabled (datallowconn = false)"
     return "it was not inspected"
+
+
+def finish_dropping(database: str) -> str:
+    """The fix for an invalid database (``Database.invalid``)."""
+    return "\n".join(
+        [
+            sql_comment("a DROP DATABASE was interrupted: finish it (nothing can be kept)"),
+            f"DROP DATABASE {quote_ident(database)};",
+        ]
+    )
 
 
 def not_inspected(tenancy: Tenancy, rule_id: str, database: str, app: str, what: str) -> Verdict:
@@ -126,7 +138,9 @@ def not_inspected(tenancy: Tenancy, rule_id: str, database: str, app: str, what:
         f"{reason}; its {what} are unknown",
         evidence={"database": database, "error": reason, "auditor_has_connect": connects},
         remediation=(
-            f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {quote_ident(auditor)};"
+            finish_dropping(database)
+            if db.invalid
+            else f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {quote_ident(auditor)};"
             if db.allow_connections and not connects
             else "-- resolve the error above and scan again"
         ),

@@ -158,3 +158,33 @@ def test_refused_schemas_lose_the_database_and_say_why(
     assert {k for k in keys(results, rules=EVERY_RULE) if "beta_db" in k[1]} == {
         k for k in keys(before, rules=EVERY_RULE) if "beta_db" in k[1]
     }
+
+
+def test_an_invalid_database_is_not_read_and_says_how_to_finish_it(
+    scanned: tuple[Scenario, Snapshot, Results],
+) -> None:
+    """A database an interrupted DROP DATABASE left (datconnlimit -2): nobody can
+    connect, so it is not tried (no gap); the rules that look inside say so, and how to
+    end it."""
+    scenario, _, before = scanned
+    mark = "UPDATE pg_database SET datconnlimit = {} WHERE datname = 'beta_db'"
+    scenario.execute("postgres", [mark.format(-2)])
+    try:
+        snapshot, results = scenario.scan()
+    finally:
+        scenario.execute("postgres", [mark.format(-1)])
+    pg = snapshot.servers[0].postgres
+    assert pg is not None and pg.detail("beta_db") is None and not pg.gaps
+    [beta] = [db for db in pg.databases if db.name == "beta_db"]
+    assert beta.invalid
+    error = finding(results, "PGW-ISO-004", "database/beta_db", None)
+    assert error.status == "error"
+    assert "it is invalid: a DROP DATABASE was interrupted" in error.message
+    assert error.remediation is not None
+    assert error.remediation.endswith("DROP DATABASE beta_db;")
+    chan = finding(results, "PGW-CHAN-001", "database/beta_db", None)
+    assert chan.status == "error" and chan.remediation == error.remediation
+    # alpha_db is judged as before.
+    assert {k for k in keys(results, rules=EVERY_RULE) if "alpha_db" in k[1]} == {
+        k for k in keys(before, rules=EVERY_RULE) if "alpha_db" in k[1]
+    }

@@ -481,6 +481,7 @@ class PostgresCollector:
             db
             for db in databases
             if db.allow_connections
+            and not db.invalid
             and not db.is_template
             and self.wants_detail(db)
             # Two databases read as one name: which one a login by that name opens is

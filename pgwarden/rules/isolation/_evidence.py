@@ -23,7 +23,7 @@ from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
 from pgwarden.model.snapshot import AclItem, Database, DatabaseDetail, LargeObjects
 from pgwarden.rules.base import Verdict, quote_ident, quote_literal
-from pgwarden.rules.database_contents import not_inspected_reason
+from pgwarden.rules.database_contents import finish_dropping, not_inspected_reason
 
 # An ACL item's identity: grantee (None: PUBLIC), grantor, privileges and grantable.
 _ItemKey = tuple[str | None, str, tuple[str, ...], tuple[str, ...]]
@@ -134,7 +134,9 @@ def inspected(
             continue
         reason = not_inspected_reason(db, detail)
         auditor_connects = can_connect(db, auditor, tenancy.graph)
-        if not db.allow_connections:
+        if db.invalid:
+            fix = finish_dropping(database)
+        elif not db.allow_connections:
             fix = sql_comment(
                 "nobody can connect to it; inspect it by hand or allow connections while "
                 f"auditing: ALTER DATABASE {quote_ident(database)} ALLOW_CONNECTIONS true;"
