@@ -302,13 +302,10 @@ class PostgresCollector:
                 databases = tuple(databases_of(self._fetch(main, q.DATABASES)))
                 role_rows = self._fetch(main, q.ROLES)
                 self._role_names = {row.pop("oid"): row["name"] for row in role_rows}
-                for kind, names in (
-                    ("roles", [row["name"] for row in role_rows]),
-                    ("databases", [db.name for db in databases]),
-                ):
-                    gaps.extend(_read_alike(kind, names))
-                named = Counter(db.name for db in databases)
-                self._alike_databases = {name for name, count in named.items() if count > 1}
+                gaps.extend(_read_alike("roles", _alike(row["name"] for row in role_rows)))
+                alike = _alike(db.name for db in databases)
+                gaps.extend(_read_alike("databases", alike))
+                self._alike_databases = set(alike)
                 self._column_grants, self._large_objects = self._sparse_catalogs(main)
             self.progress(f"{where}: {len(databases)} databases, {len(role_rows)} roles")
             self._wait_for_keys()
@@ -589,12 +586,17 @@ class PostgresCollector:
         return read
 
 
-def _read_alike(kind: str, names: Iterable[str]) -> list[Gap]:
-    """A gap when two ``kind`` (roles, databases) read as the same name: only a name made
-    in a SQL_ASCII database, holding bytes that are not UTF-8 and read escaped
-    (``session.EscapedText``), can read as another's. The analysis knows roles and
-    databases by name and cannot tell such two apart: the scan is incomplete."""
-    alike = sorted(name for name, count in Counter(names).items() if count > 1)
+def _alike(names: Iterable[str]) -> list[str]:
+    """The names among ``names`` that more than one holds, sorted: only a name made in a
+    SQL_ASCII database, holding bytes that are not UTF-8 and read escaped
+    (``session.EscapedText``), can read as another's."""
+    return sorted(name for name, count in Counter(names).items() if count > 1)
+
+
+def _read_alike(kind: str, alike: list[str]) -> list[Gap]:
+    """A gap when more than one of ``kind`` (roles, databases) reads as each of
+    ``alike`` (``_alike``): the analysis knows roles and databases by name and cannot
+    tell them apart, so the scan is incomplete."""
     if not alike:
         return []
     shown = ", ".join(repr(printable(name)) for name in alike[:3])
