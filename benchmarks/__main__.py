@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat",
         type=int,
-        help="floor-and-scan pairs per shape and authentication, the best of each kept "
-        "(default 3; --quick: 1)",
+        help="floor-and-scan pairs per shape and authentication, and scans of the wide "
+        "database, the best of each kept (default 3; --quick: 1)",
     )
     parser.add_argument(
         "--shape",

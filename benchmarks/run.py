@@ -238,7 +238,9 @@ def run_benchmark(
     if wide:
         tables, schemas, members = WIDE_QUICK if quick else WIDE_FULL
         progress(f"wide database: {tables:,} tables, {members} members of its group")
-        report.wide = measure_wide(tables, schemas, members, out / "wide", scan_timeout)
+        report.wide = measure_wide(
+            tables, schemas, members, out / "wide", scan_timeout, repeat=repeat
+        )
         save(report, out)
     _render_reports(
         report,
