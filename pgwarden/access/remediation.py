@@ -17,10 +17,16 @@ from pgwarden.model.identifiers import printable, quote_ident, quote_literal, re
 from pgwarden.model.snapshot import LargeObjects, ObjectGrant
 
 
-def object_target(grant: ObjectGrant) -> str:
+def object_target(grant: ObjectGrant, schemas: dict[str, str] | None = None) -> str:
     """What a REVOKE of ``grant`` names: ``TABLE "s"."t"`` (a view, a foreign table),
-    ``SEQUENCE ...`` or ``ROUTINE ...(arguments)``; for a column privilege, its table."""
-    qualified = f"{quote_ident(grant.schema_name)}.{quote_ident(grant.name)}"
+    ``SEQUENCE ...`` or ``ROUTINE ...(arguments)``; for a column privilege, its table.
+    ``schemas`` keeps each schema's quoted name for the next object in it."""
+    schema = grant.schema_name
+    if schemas is None:
+        quoted = quote_ident(schema)
+    else:
+        quoted = schemas.get(schema) or schemas.setdefault(schema, quote_ident(schema))
+    qualified = f"{quoted}.{quote_ident(grant.name)}"
     if grant.arguments is not None:
         return f"ROUTINE {qualified}({grant.arguments})"
     return f"{'SEQUENCE' if grant.kind == 'sequence' else 'TABLE'} {qualified}"
