@@ -141,6 +141,7 @@ def _columns() -> int | None:
 _PLAN = re.compile(r"^(\d+) server\(s\) to collect$")
 _DATABASES = re.compile(r"(\d+) databases?, \d+ roles?")
 _AZURE_CALLS = re.compile(r"^(\d+) Azure call\(s\)$")
+_NOT_READ = re.compile(r"^(\d+) database\(s\) not read$")
 
 
 class ProgressLine(NamedTuple):
@@ -155,6 +156,7 @@ class _ServerCount:
     started: float = field(default_factory=time.monotonic)
     databases_listed: int = 0
     databases_read: int = 0
+    databases_unread: int = 0
     azure_calls: int = 0
 
 
@@ -251,13 +253,19 @@ class ScanProgress:
             if self.fleet:
                 return self._tenth(of)
             seconds = time.monotonic() - server.started
-            parts = [f"{server.databases_read} database(s) read"]
+            # Each database tried is counted as it ends; those tried in vain, at the end.
+            parts = [f"{server.databases_read - server.databases_unread} database(s) read"]
+            if server.databases_unread:
+                parts.append(f"{server.databases_unread} not read")
             if server.azure_calls:
                 parts.append(f"{server.azure_calls} Azure call(s)")
             return ProgressLine(f"{of}{name}: collected ({', '.join(parts)}, {seconds:.1f}s)")
         listed = _DATABASES.search(text)
         calls = _AZURE_CALLS.match(text)
-        if listed:
+        not_read = _NOT_READ.match(text)
+        if not_read:
+            server.databases_unread += int(not_read.group(1))
+        elif listed:
             server.databases_listed += int(listed.group(1))
         elif text.startswith("database "):
             server.databases_read += 1

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 
 # Progress messages are plain text: "N server(s) to collect" once, then per server
 # "SERVER: started", "SERVER: finished" or "SERVER: failed: REASON", with the
-# collectors' own "SERVER: ..." lines in between and "SERVER: N Azure call(s)" before
-# the end when the server was read in Azure (terminal.ScanProgress counts them).
+# collectors' own "SERVER: ..." lines in between, and before the end "SERVER: N
+# database(s) not read" when some were tried in vain and "SERVER: N Azure call(s)" when
+# the server was read in Azure (terminal.ScanProgress counts them).
 Progress = Callable[[str], None]
 # How long past its budget a server that does not notice it may run before the scan
 # reports it and moves on (its sessions end within their own timeouts).
@@ -234,6 +235,12 @@ def _collect_reported(
                 ),
             ),
         )
+    unread = sum(
+        not detail.collected
+        for detail in (snapshot.postgres.database_details if snapshot.postgres else ())
+    )
+    if unread:
+        progress.say(f"{server.name}: {unread} database(s) not read")
     calls = (azure.calls_in_thread() - calls_before) if azure is not None else 0
     if calls:
         progress.say(f"{server.name}: {calls} Azure call(s)")

@@ -16,6 +16,7 @@ MESSAGES = [
     "east: 127.0.0.1:5432/postgres: 7 databases, 12 roles",
     "east: database zep",
     "east: database temporal",
+    "east: 1 database(s) not read",
     "east: 12 Azure call(s)",
     "west: failed: cannot connect to 10.0.0.9:5432/postgres: connection refused",
     "east: finished",
@@ -32,7 +33,10 @@ def test_progress_counts_servers_databases_and_azure_calls() -> None:
         "[1/2] west: failed: cannot connect to 10.0.0.9:5432/postgres: connection refused",
         failed=True,
     )
-    assert lines[2].text.startswith("[2/2] east: collected (2 database(s) read, 12 Azure call(s), ")
+    # Two databases tried, one in vain: it is not counted as read.
+    assert lines[2].text.startswith(
+        "[2/2] east: collected (1 database(s) read, 1 not read, 12 Azure call(s), "
+    )
     assert len(lines) == 3
 
 
@@ -45,7 +49,7 @@ def test_plain_lines_when_not_a_terminal() -> None:
     lines = err.getvalue().splitlines()
     assert lines[0] == "pgwarden: collecting 2 server(s)"
     assert lines[1].startswith("pgwarden: [1/2] west: failed: cannot connect")
-    assert lines[2].startswith("pgwarden: [2/2] east: collected (2 database(s) read")
+    assert lines[2].startswith("pgwarden: [2/2] east: collected (1 database(s) read, 1 not read")
     assert len(lines) == 3
 
 
