@@ -1,7 +1,8 @@
 """pgwarden's own PostgreSQL sessions: read-only, time-limited, named ``pgwarden``.
 
 Every session the collector opens goes through ``connect``: the DSN's parameters plus
-``default_transaction_read_only``, a statement, lock and idle-in-transaction timeout,
+a ``search_path`` of the system catalogs only, ``default_transaction_read_only``, a
+statement, lock and idle-in-transaction timeout,
 a connect timeout (unless the DSN sets one), ``application_name = 'pgwarden'`` and
 ``client_encoding = UTF8``.
 """
@@ -75,7 +76,12 @@ class SessionSettings:
     def options(self, existing: str | None) -> str:
         """The libpq ``options`` value: the DSN's own, then pgwarden's settings."""
         ours = (
-            "-c default_transaction_read_only=on"
+            # The catalogs, and the functions and operators the queries use, are the
+            # system's: a database's owner can set its search_path (ALTER DATABASE ...
+            # SET search_path = mine, pg_catalog) to put a schema of look-alike views
+            # first and feed the audit what it likes. Startup options override that.
+            "-c search_path=pg_catalog,pg_temp"
+            " -c default_transaction_read_only=on"
             f" -c statement_timeout={self.statement_timeout_ms}"
             f" -c lock_timeout={self.lock_timeout_ms}"
             " -c idle_in_transaction_session_timeout=60000"
