@@ -9,7 +9,7 @@ pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from pgwarden.access.grants import can_connect
@@ -147,6 +147,18 @@ def not_inspected(tenancy: Tenancy, rule_id: str, database: str, app: str, what:
     )
 
 
+def unread_sections(detail: DatabaseDetail, sections: Collection[str]) -> dict[str, str]:
+    """Those of ``sections`` that could not be read in ``detail``, each with why, by
+    name."""
+    return {name: why for name, why in sorted(detail.unread.items()) if name in sections}
+
+
+def unread_phrase(lost: Mapping[str, str]) -> str:
+    """``lost`` (``unread_sections``) as a message names it: ``its routines (why) and
+    its large objects (why)``."""
+    return " and ".join(f"its {SECTION_NAMES[name]} ({why})" for name, why in lost.items())
+
+
 # The sections of a database that hold what a role holds there in its own name
 # (``access.holdings``): its objects' grants and owners, and default privileges.
 HOLDING_SECTIONS = frozenset(
@@ -164,14 +176,13 @@ def holdings_unseen(tenancy: Tenancy, rule_id: str) -> Iterator[Verdict]:
         if detail is None or not detail.collected:
             yield not_inspected(tenancy, rule_id, database, app, "objects' grants and owners")
             continue
-        lost = {n: why for n, why in sorted(detail.unread.items()) if n in HOLDING_SECTIONS}
+        lost = unread_sections(detail, HOLDING_SECTIONS)
         if lost:
-            parts = [f"its {SECTION_NAMES[name]} ({why})" for name, why in lost.items()]
             yield unread_verdict(
                 tenancy,
                 database,
                 app,
                 f"{rule_id} cannot see all that roles hold in their own name in database "
-                f"{database!r} of app {app!r}: {' and '.join(parts)} could not be read",
+                f"{database!r} of app {app!r}: {unread_phrase(lost)} could not be read",
                 lost,
             )

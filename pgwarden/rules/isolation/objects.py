@@ -19,7 +19,6 @@ from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_phrases, summarize_targets
 from pgwarden.model.identifiers import regrole
 from pgwarden.model.snapshot import (
-    SECTION_NAMES,
     AclItem,
     Database,
     DatabaseDetail,
@@ -28,7 +27,7 @@ from pgwarden.model.snapshot import (
 )
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
-from pgwarden.rules.database_contents import unread_verdict
+from pgwarden.rules.database_contents import unread_phrase, unread_sections, unread_verdict
 from pgwarden.rules.isolation._evidence import (
     LOGINS_QUERY,
     Exposure,
@@ -121,8 +120,9 @@ class ForeignObjectPrivileges(Rule):
                             exposures, f"database/{database}", f"role/{role}", app, database
                         ).hand_over(handover)
                 _object_ownership(tenancy, detail, app, exposures)
-                if any(section in detail.unread for section in _SECTIONS):
-                    yield _unread(tenancy, detail, app)
+                lost = unread_sections(detail, _SECTIONS)
+                if lost:
+                    yield _unread(tenancy, database, app, lost)
                 elif context.include_passed and not exposures:
                     yield database_passed(
                         tenancy.databases[database],
@@ -146,19 +146,16 @@ class ForeignObjectPrivileges(Rule):
 _SECTIONS = ("relations", "routines", "column_grants", "large_objects")
 
 
-def _unread(tenancy: Tenancy, detail: DatabaseDetail, app: str) -> Verdict:
-    """An error for the sections of ``detail`` that could not be read: the rest of the
-    database was judged, these were not (never a silent pass)."""
-    database = detail.name
-    lost = sorted((name, why) for name, why in detail.unread.items() if name in _SECTIONS)
-    parts = [f"its {SECTION_NAMES[name]} ({reason})" for name, reason in lost]
+def _unread(tenancy: Tenancy, database: str, app: str, lost: dict[str, str]) -> Verdict:
+    """An error for the sections of ``database`` that could not be read (``lost``): the
+    rest of the database was judged, these were not (never a silent pass)."""
     return unread_verdict(
         tenancy,
         database,
         app,
-        f"in database {database!r} of app {app!r}, {' and '.join(parts)} could not be read: "
+        f"in database {database!r} of app {app!r}, {unread_phrase(lost)} could not be read: "
         f"{ForeignObjectPrivileges.id} judged the rest of the database, not these",
-        dict(lost),
+        lost,
     )
 
 
