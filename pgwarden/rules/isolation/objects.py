@@ -329,11 +329,7 @@ def _object_privileges(
             if grant.column is not None:
                 _note_column(exposure, grant.column)
         if holders.members:
-            handed = handovers.get(grantee)
-            if handed is None:
-                _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
-            else:
-                handed[0].add(holders.item, target)  # as _hand_over would, one call less
+            _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
 
 
 def _large_object_privileges(
