@@ -95,7 +95,16 @@ class RolePath:
         return roles
 
     def evidence(self) -> dict[str, object]:
-        """The path as findings show it: its roles (``roles_evidence``) and mode."""
+        """The path as findings show it: its roles (``roles_evidence``) and mode.
+
+        Made once per path and shared by every finding that shows it (on a chain of
+        apps' groups, one path is in three rules' findings): safe because a finding's
+        evidence is never changed once made.
+        """
+        return self._evidence
+
+    @cached_property
+    def _evidence(self) -> dict[str, object]:
         shown: dict[str, object] = {**self.roles_evidence(), "mode": self.mode}
         if self.set_role:
             shown["set_role"] = self.set_role
@@ -158,6 +167,10 @@ class RoleGraph:
         self.always_inherits: bool = not self._set_only
         self._holders: dict[str, dict[str, RolePath]] = {}
         self._distances: dict[str, dict[str, int]] = {}
+        self._single_steps: dict[str, dict[str, str]] = {}
+        self._single_ways: dict[str, dict[str, tuple[bool, RolePath | None]]] = {}
+        self._grant_row_counts: dict[tuple[str, str], int] = {}
+        self._grant_rows_evidence: dict[tuple[str, str], tuple[dict[str, object], ...]] = {}
         self._reverse_usable: dict[str, list[str]] | None = None
         self._settable: dict[str, dict[str, RolePath]] = {}
         self._paths: dict[tuple[str, str, int], tuple[RolePath, ...]] = {}
@@ -189,6 +202,34 @@ class RoleGraph:
     def grants(self, member: str, role: str) -> tuple[Membership, ...]:
         """Every grant of ``role`` to ``member`` (several on PG16+: one per grantor)."""
         return tuple(self._grants.get((member, role), ()))
+
+    def grant_rows(self, member: str, role: str) -> tuple[Membership, ...]:
+        """The pg_auth_members rows of ``role`` granted to ``member``: one per grantor
+        (several on PG16+), each once, in the snapshot's order."""
+        grants = self._grants.get((member, role), ())
+        if len(grants) < 2:
+            return tuple(grants)
+        by_grantor: dict[str | None, Membership] = {}
+        for grant in grants:
+            by_grantor.setdefault(grant.grantor, grant)
+        return tuple(by_grantor.values())
+
+    def grant_rows_evidence(self, member: str, role: str) -> tuple[dict[str, object], ...]:
+        """``grant_rows`` as findings show them, made once per membership and shared by
+        every finding that shows it (a finding's evidence is never changed once made)."""
+        key = (member, role)
+        shown = self._grant_rows_evidence.get(key)
+        if shown is None:
+            shown = tuple(row.model_dump() for row in self.grant_rows(member, role))
+            self._grant_rows_evidence[key] = shown
+        return shown
+
+    def grant_row_count(self, edge: tuple[str, str]) -> int:
+        """How many ``grant_rows`` the membership ``edge`` (member, role) has."""
+        count = self._grant_row_counts.get(edge)
+        if count is None:
+            count = self._grant_row_counts[edge] = len(self.grant_rows(*edge))
+        return count
 
     def access_grants(self, member: str, role: str) -> tuple[Membership, ...]:
         """The grants that give access (INHERIT or SET), not the ADMIN-only ones."""
@@ -319,6 +360,10 @@ class RoleGraph:
             # The role's one way there is its own grant (most members of most groups).
             direct = self.classify((role, holder))
             return (direct,) if direct is not None else ()
+        single, only = self._single_way(role, holder)
+        if single:
+            # The shortest path is the only one, and all the walks below would find.
+            return (only,) if only is not None else ()
         found: dict[tuple[str, ...], RolePath] = {}
         shortest = self._shortest(role, holder)
         if shortest is not None:
@@ -359,6 +404,75 @@ class RoleGraph:
             for nxt in reversed(onward(path[-1])):
                 if nxt not in path:
                     stack.append((*path, nxt))
+
+    def _single_way(self, role: str, holder: str) -> tuple[bool, RolePath | None]:
+        """Whether ``role`` has exactly one path to ``holder`` because every role on it
+        leads on toward the holder through one group only; if so, that path classified
+        (None when it gives no access).
+
+        A chain of groups (an app's group in the next app's, and so on) asks this of
+        every member and holder. Each role's answer is its next role's answer extended
+        by one grant (``_extend``), kept per holder: a chain costs a step per role and
+        holder, not a walk per member and holder (a copy of the path per step).
+        """
+        ways = self._single_ways.setdefault(holder, {})
+        found = ways.get(role)
+        if found is not None:
+            return found
+        onward = self._onward_one(holder)
+        walked: list[str] = []
+        current = role
+        while True:
+            known = ways.get(current)
+            if known is not None:
+                found = known
+                break
+            if current == holder:
+                found = (True, RolePath((holder,), "direct"))
+                break
+            step = onward.get(current)
+            if step is None or len(walked) > len(onward):
+                # Another way, no way, or a cycle (never in PostgreSQL's catalogs, but a
+                # snapshot is input): the walks decide.
+                found = (False, None)
+                break
+            walked.append(current)
+            current = step
+        for member in reversed(walked):
+            single, tail = found
+            found = (single, self._extend(member, tail) if single and tail else None)
+            ways[member] = found
+        return found
+
+    def _extend(self, member: str, tail: RolePath) -> RolePath | None:
+        """``classify((member, *tail.path))``, knowing ``tail`` is ``tail.path``
+        classified: one grant's options decide, not each grant of the path again."""
+        edge = (member, tail.path[0])
+        path = (member, *tail.path)
+        if tail.mode == "set role":
+            # Grants up to the SET ROLE must all carry SET; the rest inherit.
+            return RolePath(path, "set role", tail.set_role) if edge in self._set_edges else None
+        if edge in self._inherit_edges:
+            return RolePath(path, "inherit")
+        if edge in self._set_edges:
+            return RolePath(path, "set role", tail.path[0])
+        return None
+
+    def _onward_one(self, holder: str) -> dict[str, str]:
+        """Each role that leads toward ``holder`` through exactly one of its groups
+        (the holder itself or a role that reaches it), with that group; cached."""
+        cached = self._single_steps.get(holder)
+        if cached is None:
+            reaching = self._toward(holder)
+            cached = {}
+            for role in reaching:
+                if role == holder:
+                    continue
+                steps = [n for n in self._usable.get(role, ()) if n in reaching]
+                if len(steps) == 1:
+                    cached[role] = steps[0]
+            self._single_steps[holder] = cached
+        return cached
 
     def _shortest(self, role: str, holder: str) -> RolePath | None:
         """A shortest path from ``role`` to ``holder``, if it is usable: of several, the

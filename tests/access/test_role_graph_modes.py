@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
+from itertools import pairwise
+
 import pytest
 
 from pgwarden.access.graph import RoleGraph, RolePath
 from pgwarden.model.snapshot import Membership
+from tests.calls import counted_calls
 
 
 def grant(
@@ -96,3 +100,66 @@ def test_a_lattice_shows_the_shortest_way_and_every_first_grant() -> None:
     groups = {m.role for m in _lattice() if m.member == bottom}
     assert firsts == groups and len(groups) == 5
     assert all(p.path[-1] == "top" and len(p.path) == 11 for p in to_top)
+
+
+def _every_path(grants: list[Membership], role: str, holder: str) -> tuple[RolePath, ...]:
+    """Every usable path from ``role`` to ``holder``, done afresh: each simple path along
+    grants with INHERIT or SET, classified, shortest first (``RoleGraph.paths``' order)."""
+    graph = RoleGraph(grants)
+    onward: dict[str, set[str]] = {}
+    for g in grants:
+        if g.inherit_option or g.set_option:
+            onward.setdefault(g.member, set()).add(g.role)
+    found: list[RolePath] = []
+    todo: list[tuple[str, ...]] = [(role,)]
+    while todo:
+        path = todo.pop()
+        if path[-1] == holder:
+            classified = graph.classify(path)
+            if classified is not None:
+                found.append(classified)
+            continue
+        todo += [(*path, n) for n in onward.get(path[-1], ()) if n not in path]
+    return tuple(sorted(found, key=lambda p: (len(p.path), p.mode != "inherit", p.path)))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_paths_are_every_usable_path_whatever_the_options(seed: int) -> None:
+    # Small random graphs (a chain with a few shortcuts and branches) with random
+    # INHERIT and SET options: chains take the one-way shortcut (RoleGraph._single_way),
+    # branches the walks; both must give every usable path, each with its mode.
+    rng = random.Random(seed)
+    names = [f"r{i}" for i in range(8)]
+    pairs = {(names[i], names[i + 1]) for i in range(7)}
+    for _ in range(rng.randrange(3)):
+        low, high = sorted(rng.sample(names, 2))
+        pairs.add((low, high))
+    grants = [
+        grant(m, r, inherit=rng.random() < 0.7, set_=rng.random() < 0.7) for m, r in sorted(pairs)
+    ]
+    graph = RoleGraph(grants)
+    for i, role in enumerate(names):
+        for holder in names[i + 1 :]:
+            assert graph.paths(role, holder) == _every_path(grants, role, holder), (
+                role,
+                holder,
+                grants,
+            )
+
+
+def test_a_chain_costs_its_pairs_not_pairs_times_depth() -> None:
+    # Each of a chain's roles asked for its way to each role above it (a chain of
+    # apps' groups, each in the next): the work follows the pairs asked (four times at
+    # twice the depth), not the pairs times the path's length (eight times; it was 7.3
+    # times when each pair walked its path afresh).
+    def work(depth: int) -> int:
+        roles = [f"g{i:03d}" for i in range(depth)]
+        graph = RoleGraph([grant(a, b) for a, b in pairwise(roles)])
+        calls, found = counted_calls(
+            lambda: [graph.paths(a, b) for i, a in enumerate(roles) for b in roles[i + 1 :]]
+        )
+        assert all(len(p) == 1 for p in found)
+        return calls
+
+    small, large = work(40), work(80)
+    assert large / small < 4.6, (small, large)

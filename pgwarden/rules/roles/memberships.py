@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import chain
 
 from pgwarden.access.grants import shown_paths
 from pgwarden.access.graph import RolePath
 from pgwarden.access.remediation import verify_membership
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import put_capped
-from pgwarden.model.snapshot import AZURE_ADMIN_GROUP, Membership, ServerSnapshot
+from pgwarden.model.snapshot import AZURE_ADMIN_GROUP, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import ADMIN_PRIVILEGES, PREDEFINED_ROLES, PRIVILEGED_ACCOUNTS
 from pgwarden.rules.roles._privileged import (
@@ -41,14 +42,20 @@ MEMBERSHIPS_QUERY = (
 )
 
 
-def _membership_rows(tenancy: Tenancy, paths: Sequence[RolePath]) -> list[Membership]:
-    """The pg_auth_members rows behind ``paths``: what an auditor can check by hand."""
-    rows: dict[tuple[str, str, str | None], Membership] = {}
-    for path in paths:
-        for member, role in path.edges:
-            for grant in tenancy.graph.grants(member, role):
-                rows.setdefault((grant.member, grant.role, grant.grantor), grant)
-    return list(rows.values())
+def _membership_rows(
+    tenancy: Tenancy, paths: Sequence[RolePath], limit: int
+) -> tuple[list[dict[str, object]], int]:
+    """The first ``limit`` pg_auth_members rows behind ``paths`` as findings show them
+    (what an auditor can check by hand), and how many there are: a deep chain has a row
+    per grant, and only the first few are shown."""
+    graph = tenancy.graph
+    edges = dict.fromkeys(chain.from_iterable(path.edges for path in paths))
+    rows: list[dict[str, object]] = []
+    for member, role in edges:
+        if len(rows) >= limit:
+            break
+        rows += graph.grant_rows_evidence(member, role)[: limit - len(rows)]
+    return rows, sum(map(graph.grant_row_count, edges))
 
 
 class AppRoleInPrivilegedRole(Rule):
@@ -127,12 +134,12 @@ class AppRoleInPrivilegedRole(Rule):
         shown = shown_paths(paths)
         put_capped(evidence, "paths", [p.evidence() for p in shown], len(paths), limit=len(shown))
         # The grants of the paths shown, as pg_auth_members holds them; the query lists all.
-        rows = _membership_rows(tenancy, shown)
+        rows, total = _membership_rows(tenancy, shown, MAX_ROWS_SHOWN)
         put_capped(
             evidence,
             "membership_grants",
-            (row.model_dump() for row in rows),
-            len(rows),
+            rows,
+            total,
             MEMBERSHIPS_QUERY,
             limit=MAX_ROWS_SHOWN,
         )
