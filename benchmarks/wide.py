@@ -121,7 +121,7 @@ def _config(path: Path) -> None:
     )
 
 
-def _largest_finding(results: Path) -> int | None:
+def largest_finding(results: Path) -> int | None:
     if not results.exists():
         return None
     findings = json.loads(results.read_text(encoding="utf-8"))["findings"]
@@ -166,7 +166,7 @@ def measure(
         peak_rss_mb=scan.run.peak_rss_mb,
         findings=scan.findings,
         json_mb=None if scan.json_bytes is None else scan.json_bytes / 1e6,
-        largest_finding_bytes=_largest_finding(workdir / "results.json"),
+        largest_finding_bytes=largest_finding(workdir / "results.json"),
         exit_code=scan.run.exit_code,
     )
 

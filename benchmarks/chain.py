@@ -1,0 +1,173 @@
+"""``python -m benchmarks.chain``: apps whose groups are chained, with one command.
+
+The shapes of the main benchmark keep membership paths short. Here each app's
+read-only group is a member of the next app's (``app000_ro`` in ``app001_ro``, and so
+on): every app's roles reach every later app's database and tables, along a path as
+long as the apps between them. Every such role and database is a finding of
+PGW-ISO-002, -004 and ROLE-002, so the findings grow with the square of the apps; what
+this measures is that each costs about the same however long its path (the work of
+finding a path once grew with its length: the square of the apps times the apps).
+It scans as the auditor (``pg_monitor``) with ``pgwarden scan --json`` under the probe
+and prints the cost per finding; it is judged by the size of the largest finding
+("a few kilobytes").
+
+    python -m benchmarks.chain                 # 200 apps: about 120,000 findings
+    python -m benchmarks.chain --apps 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psycopg
+
+from benchmarks.measure import measure_scan, server_cpu_clock
+from benchmarks.scenario import AUDITOR, DSN_VARIABLE
+from benchmarks.targets import MAX_FINDING_BYTES
+from benchmarks.wide import largest_finding
+from pgwarden.cli.localpg import throwaway_server
+from pgwarden.model.identifiers import quote_literal
+
+APPS, TABLES = 200, 3
+SETTINGS = {"max_connections": "50", "autovacuum": "off", "fsync": "off"}
+
+
+@dataclass
+class ChainRun:
+    apps: int
+    build_seconds: float
+    wall: float
+    evaluate: float | None
+    render: float | None
+    peak_rss_mb: float
+    findings: int | None
+    json_mb: float | None
+    largest_finding_bytes: int | None
+    exit_code: int | None
+
+
+def _build(server_dsn: str, app_dsn: list[str], tables: int) -> str:
+    """The apps' roles, databases and tables, the chain of their groups; the auditor's
+    password."""
+    password = secrets.token_urlsafe(18)
+    apps = len(app_dsn)
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE ROLE {AUDITOR} LOGIN PASSWORD {quote_literal(password)} IN ROLE pg_monitor"
+        )
+        for app in range(apps):
+            name = f"app{app:03d}"
+            conn.execute(
+                f"CREATE ROLE {name}_owner; CREATE ROLE {name}_ro; "
+                f"CREATE ROLE {name}_svc LOGIN IN ROLE {name}_ro"
+            )
+            conn.execute(f"CREATE DATABASE {name} OWNER {name}_owner")
+            conn.execute(
+                f"REVOKE ALL ON DATABASE {name} FROM PUBLIC; "
+                f"GRANT CONNECT ON DATABASE {name} TO {name}_ro, {AUDITOR}"
+            )
+        conn.execute(
+            "; ".join(f"GRANT app{app + 1:03d}_ro TO app{app:03d}_ro" for app in range(apps - 1))
+        )
+    for app, dsn in enumerate(app_dsn):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"SET ROLE app{app:03d}_owner")
+            conn.execute("; ".join(f"CREATE TABLE t{n} (id int)" for n in range(tables)))
+            conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO app{app:03d}_ro")
+    return password
+
+
+def _config(path: Path, apps: int) -> None:
+    listed = "".join(
+        f'\n[[server.app]]\nname = "app{app:03d}"\ndatabases = ["app{app:03d}"]\n'
+        f'roles = ["app{app:03d}_owner", "app{app:03d}_ro", "app{app:03d}_svc"]\n'
+        for app in range(apps)
+    )
+    path.write_text(
+        '# Written by python -m benchmarks.chain.\n[policy]\nfail_on = "high"\n'
+        "session_window_seconds = 0\nsession_samples = 1\n\n"
+        f'[[server]]\nname = "chain"\ndsn = "env:{DSN_VARIABLE}"\nadmin_role = "postgres"\n'
+        f'platform_roles = ["{AUDITOR}"]\n{listed}',
+        encoding="utf-8",
+    )
+
+
+def measure(apps: int, tables: int, out: Path, timeout: float) -> ChainRun:
+    """Build the chain of ``apps`` apps and scan it once."""
+    out.mkdir(parents=True, exist_ok=True)
+    with throwaway_server(SETTINGS) as server:
+        started = time.perf_counter()
+        app_dsn = [server.dsn(dbname=f"app{app:03d}") for app in range(apps)]
+        password = _build(server.dsn(), app_dsn, tables)
+        built = time.perf_counter() - started
+        config = out / "pgwarden.toml"
+        _config(config, apps)
+        env = {**os.environ, DSN_VARIABLE: server.dsn(AUDITOR, password)}
+        workdir = out / "scan"
+        scan = measure_scan(config, env, 4, workdir, timeout, server_cpu_clock(server.data_dir))
+    if not scan.complete:
+        raise SystemExit(f"the scan did not finish: {scan.run.stderr.strip()[-500:]}")
+    return ChainRun(
+        apps=apps,
+        build_seconds=built,
+        wall=scan.run.wall,
+        evaluate=scan.evaluation,
+        render=scan.rendering,
+        peak_rss_mb=scan.run.peak_rss_mb,
+        findings=scan.findings,
+        json_mb=None if scan.json_bytes is None else scan.json_bytes / 1e6,
+        largest_finding_bytes=largest_finding(workdir / "results.json"),
+        exit_code=scan.run.exit_code,
+    )
+
+
+def chain_lines(run: ChainRun) -> str:
+    """What was built and what the scan took, per finding too."""
+    findings = run.findings or 0
+    per = max(findings, 1)
+    return (
+        f"chain of {run.apps} apps' groups (built in {run.build_seconds:.0f} s)\n"
+        f"  scan {run.wall:.2f} s: evaluate {run.evaluate or 0:.2f} s, render "
+        f"{run.render or 0:.2f} s; {findings:,} findings, results JSON "
+        f"{run.json_mb or 0:.1f} MB, peak RSS {run.peak_rss_mb:.0f} MB\n"
+        f"  per finding: evaluate {1e6 * (run.evaluate or 0) / per:.0f} µs, "
+        f"JSON {1e6 * (run.json_mb or 0) / per:.0f} bytes"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.chain", description="pgwarden on apps whose groups are chained"
+    )
+    parser.add_argument("--apps", type=int, default=APPS, help=f"default {APPS}")
+    parser.add_argument("--tables", type=int, default=TABLES, help=f"per app (default {TABLES})")
+    parser.add_argument("--scan-timeout", type=float, default=600)
+    parser.add_argument("--out", type=Path, help="where the config, results and chain.json go")
+    args = parser.parse_args(argv)
+    if args.apps < 2 or args.tables < 1:
+        parser.error("--apps must be at least 2 and --tables at least 1")
+    out = args.out or Path(tempfile.gettempdir()) / "pgwarden-benchmark-chain"
+    run = measure(args.apps, args.tables, out, args.scan_timeout)
+    print(chain_lines(run))
+    largest = run.largest_finding_bytes or 0
+    met = largest <= MAX_FINDING_BYTES
+    target = f"largest finding ≤ {MAX_FINDING_BYTES} bytes"
+    print(f"  {'met   ' if met else 'MISSED'}  {target}: {largest} bytes")
+    (out / "chain.json").write_text(
+        json.dumps({"run": asdict(run), "targets": [(target, f"{largest} bytes", met)]}, indent=1),
+        encoding="utf-8",
+    )
+    print(f"Details: {out / 'chain.json'}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
