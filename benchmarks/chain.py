@@ -32,7 +32,7 @@ import psycopg
 from benchmarks.measure import measure_scan, server_cpu_clock
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE
 from benchmarks.targets import MAX_FINDING_BYTES
-from benchmarks.wide import largest_finding
+from benchmarks.wide import ScanFigures, scan_figures
 from pgwarden.cli.localpg import throwaway_server
 from pgwarden.model.identifiers import quote_literal
 
@@ -41,17 +41,9 @@ SETTINGS = {"max_connections": "50", "autovacuum": "off", "fsync": "off"}
 
 
 @dataclass
-class ChainRun:
+class ChainRun(ScanFigures):
     apps: int
     build_seconds: float
-    wall: float
-    evaluate: float | None
-    render: float | None
-    peak_rss_mb: float
-    findings: int | None
-    json_mb: float | None
-    largest_finding_bytes: int | None
-    exit_code: int | None
 
 
 def _build(server_dsn: str, app_dsn: list[str], tables: int) -> str:
@@ -115,18 +107,7 @@ def measure(apps: int, tables: int, out: Path, timeout: float) -> ChainRun:
         scan = measure_scan(config, env, 4, workdir, timeout, server_cpu_clock(server.data_dir))
     if not scan.complete:
         raise SystemExit(f"the scan did not finish: {scan.run.stderr.strip()[-500:]}")
-    return ChainRun(
-        apps=apps,
-        build_seconds=built,
-        wall=scan.run.wall,
-        evaluate=scan.evaluation,
-        render=scan.rendering,
-        peak_rss_mb=scan.run.peak_rss_mb,
-        findings=scan.findings,
-        json_mb=None if scan.json_bytes is None else scan.json_bytes / 1e6,
-        largest_finding_bytes=largest_finding(workdir / "results.json"),
-        exit_code=scan.run.exit_code,
-    )
+    return ChainRun(apps=apps, build_seconds=built, **scan_figures(scan, workdir))
 
 
 def chain_lines(run: ChainRun) -> str:

@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -48,13 +49,10 @@ SETTINGS = {
 
 
 @dataclass
-class WideRun:
-    tables: int
-    schemas: int
-    members: int
-    build_seconds: float
+class ScanFigures:
+    """What a shape measured alone reports of its scan (``scan_figures``)."""
+
     wall: float
-    collect: float | None
     evaluate: float | None
     render: float | None
     peak_rss_mb: float
@@ -62,6 +60,15 @@ class WideRun:
     json_mb: float | None
     largest_finding_bytes: int | None
     exit_code: int | None
+
+
+@dataclass
+class WideRun(ScanFigures):
+    tables: int
+    schemas: int
+    members: int
+    build_seconds: float
+    collect: float | None
 
 
 def _build(dsn: str, wide_dsn: str, tables: int, schemas: int, members: int) -> str:
@@ -153,22 +160,28 @@ def measure(
         scan = scans[-1][0]
         raise SystemExit(f"the scan did not finish: {scan.run.stderr.strip()[-500:]}")
     scan, workdir = min(complete, key=lambda pair: pair[0].run.wall)
-    seconds = scan.seconds
     return WideRun(
         tables=tables,
         schemas=schemas,
         members=members,
         build_seconds=built,
-        wall=scan.run.wall,
-        collect=seconds.get("collect"),
-        evaluate=scan.evaluation,
-        render=scan.rendering,
-        peak_rss_mb=scan.run.peak_rss_mb,
-        findings=scan.findings,
-        json_mb=None if scan.json_bytes is None else scan.json_bytes / 1e6,
-        largest_finding_bytes=largest_finding(workdir / "results.json"),
-        exit_code=scan.run.exit_code,
+        collect=scan.seconds.get("collect"),
+        **scan_figures(scan, workdir),
     )
+
+
+def scan_figures(scan: Scan, workdir: Path) -> dict[str, Any]:
+    """``ScanFigures``' fields of ``scan`` (run in ``workdir``)."""
+    return {
+        "wall": scan.run.wall,
+        "evaluate": scan.evaluation,
+        "render": scan.rendering,
+        "peak_rss_mb": scan.run.peak_rss_mb,
+        "findings": scan.findings,
+        "json_mb": None if scan.json_bytes is None else scan.json_bytes / 1e6,
+        "largest_finding_bytes": largest_finding(workdir / "results.json"),
+        "exit_code": scan.run.exit_code,
+    }
 
 
 def wide_lines(run: WideRun) -> str:
