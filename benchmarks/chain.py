@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -29,12 +28,11 @@ from pathlib import Path
 
 import psycopg
 
+from benchmarks.alone import ScanFigures, create_app, create_auditor, scan_figures, write_config
 from benchmarks.measure import measure_scan, server_cpu_clock
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE
 from benchmarks.targets import MAX_FINDING_BYTES
-from benchmarks.wide import ScanFigures, scan_figures
 from pgwarden.cli.localpg import throwaway_server
-from pgwarden.model.identifiers import quote_literal
 
 APPS, TABLES = 200, 3
 SETTINGS = {"max_connections": "50", "autovacuum": "off", "fsync": "off"}
@@ -49,23 +47,11 @@ class ChainRun(ScanFigures):
 def _build(server_dsn: str, app_dsn: list[str], tables: int) -> str:
     """The apps' roles, databases and tables, the chain of their groups; the auditor's
     password."""
-    password = secrets.token_urlsafe(18)
     apps = len(app_dsn)
     with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(
-            f"CREATE ROLE {AUDITOR} LOGIN PASSWORD {quote_literal(password)} IN ROLE pg_monitor"
-        )
+        password = create_auditor(conn)
         for app in range(apps):
-            name = f"app{app:03d}"
-            conn.execute(
-                f"CREATE ROLE {name}_owner; CREATE ROLE {name}_ro; "
-                f"CREATE ROLE {name}_svc LOGIN IN ROLE {name}_ro"
-            )
-            conn.execute(f"CREATE DATABASE {name} OWNER {name}_owner")
-            conn.execute(
-                f"REVOKE ALL ON DATABASE {name} FROM PUBLIC; "
-                f"GRANT CONNECT ON DATABASE {name} TO {name}_ro, {AUDITOR}"
-            )
+            create_app(conn, f"app{app:03d}", f"app{app:03d}")
         conn.execute(
             "; ".join(f"GRANT app{app + 1:03d}_ro TO app{app:03d}_ro" for app in range(apps - 1))
         )
@@ -77,21 +63,6 @@ def _build(server_dsn: str, app_dsn: list[str], tables: int) -> str:
     return password
 
 
-def _config(path: Path, apps: int) -> None:
-    listed = "".join(
-        f'\n[[server.app]]\nname = "app{app:03d}"\ndatabases = ["app{app:03d}"]\n'
-        f'roles = ["app{app:03d}_owner", "app{app:03d}_ro", "app{app:03d}_svc"]\n'
-        for app in range(apps)
-    )
-    path.write_text(
-        '# Written by python -m benchmarks.chain.\n[policy]\nfail_on = "high"\n'
-        "session_window_seconds = 0\nsession_samples = 1\n\n"
-        f'[[server]]\nname = "chain"\ndsn = "env:{DSN_VARIABLE}"\nadmin_role = "postgres"\n'
-        f'platform_roles = ["{AUDITOR}"]\n{listed}',
-        encoding="utf-8",
-    )
-
-
 def measure(apps: int, tables: int, out: Path, timeout: float) -> ChainRun:
     """Build the chain of ``apps`` apps and scan it once."""
     out.mkdir(parents=True, exist_ok=True)
@@ -101,7 +72,8 @@ def measure(apps: int, tables: int, out: Path, timeout: float) -> ChainRun:
         password = _build(server.dsn(), app_dsn, tables)
         built = time.perf_counter() - started
         config = out / "pgwarden.toml"
-        _config(config, apps)
+        names = [f"app{app:03d}" for app in range(apps)]
+        write_config(config, "python -m benchmarks.chain", "chain", [(n, n) for n in names])
         env = {**os.environ, DSN_VARIABLE: server.dsn(AUDITOR, password)}
         workdir = out / "scan"
         scan = measure_scan(config, env, 4, workdir, timeout, server_cpu_clock(server.data_dir))

@@ -19,21 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
+from benchmarks.alone import ScanFigures, create_app, create_auditor, scan_figures, write_config
 from benchmarks.measure import Scan, measure_scan, server_cpu_clock
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE
 from benchmarks.targets import MAX_EVAL_RENDER_SHARE, MAX_FINDING_BYTES, MAX_PEAK_RSS_MB
 from pgwarden.cli.localpg import throwaway_server
-from pgwarden.model.identifiers import quote_literal
 
 WIDE, SMALL_APPS = "wide", ("narrow_a", "narrow_b")
 # Tables, schemas and members: the full size, and --quick's.
@@ -49,20 +47,6 @@ SETTINGS = {
 
 
 @dataclass
-class ScanFigures:
-    """What a shape measured alone reports of its scan (``scan_figures``)."""
-
-    wall: float
-    evaluate: float | None
-    render: float | None
-    peak_rss_mb: float
-    findings: int | None
-    json_mb: float | None
-    largest_finding_bytes: int | None
-    exit_code: int | None
-
-
-@dataclass
 class WideRun(ScanFigures):
     tables: int
     schemas: int
@@ -74,21 +58,10 @@ class WideRun(ScanFigures):
 def _build(dsn: str, wide_dsn: str, tables: int, schemas: int, members: int) -> str:
     """The server's roles and databases, and the wide database's tables; the auditor's
     password."""
-    password = secrets.token_urlsafe(18)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            f"CREATE ROLE {AUDITOR} LOGIN PASSWORD {quote_literal(password)} IN ROLE pg_monitor"
-        )
+        password = create_auditor(conn)
         for app in (WIDE, *SMALL_APPS):
-            conn.execute(
-                f"CREATE ROLE {app}_owner; CREATE ROLE {app}_ro; "
-                f"CREATE ROLE {app}_svc LOGIN IN ROLE {app}_ro"
-            )
-            conn.execute(f"CREATE DATABASE {app}_db OWNER {app}_owner")
-            conn.execute(
-                f"REVOKE ALL ON DATABASE {app}_db FROM PUBLIC; "
-                f"GRANT CONNECT ON DATABASE {app}_db TO {app}_ro, {AUDITOR}"
-            )
+            create_app(conn, app, f"{app}_db")
         conn.execute(
             "; ".join(f"CREATE ROLE member{n:05d} LOGIN IN ROLE {WIDE}_ro" for n in range(members))
         )
@@ -111,30 +84,6 @@ def _build(dsn: str, wide_dsn: str, tables: int, schemas: int, members: int) -> 
     return password
 
 
-def _config(path: Path) -> None:
-    apps = "".join(
-        f'\n[[server.app]]\nname = "{app}"\ndatabases = ["{app}_db"]\n'
-        f'roles = ["{app}_owner", "{app}_ro", "{app}_svc"]\n'
-        for app in (WIDE, *SMALL_APPS)
-    )
-    path.write_text(
-        # One sample of the sessions and no window: on a server of three databases the
-        # sampler's window would be most of the scan.
-        '# Written by python -m benchmarks.wide.\n[policy]\nfail_on = "high"\n'
-        "session_window_seconds = 0\nsession_samples = 1\n\n"
-        f'[[server]]\nname = "wide"\ndsn = "env:{DSN_VARIABLE}"\nadmin_role = "postgres"\n'
-        f'platform_roles = ["{AUDITOR}"]\n{apps}',
-        encoding="utf-8",
-    )
-
-
-def largest_finding(results: Path) -> int | None:
-    if not results.exists():
-        return None
-    findings = json.loads(results.read_text(encoding="utf-8"))["findings"]
-    return max((len(json.dumps(f, separators=(",", ":"))) for f in findings), default=0)
-
-
 def measure(
     tables: int, schemas: int, members: int, out: Path, timeout: float, repeat: int = 1
 ) -> WideRun:
@@ -147,7 +96,12 @@ def measure(
         password = _build(server.dsn(), server.dsn(dbname=f"{WIDE}_db"), tables, schemas, members)
         built = time.perf_counter() - started
         config = out / "pgwarden.toml"
-        _config(config)
+        write_config(
+            config,
+            "python -m benchmarks.wide",
+            "wide",
+            [(app, f"{app}_db") for app in (WIDE, *SMALL_APPS)],
+        )
         env = {**os.environ, DSN_VARIABLE: server.dsn(AUDITOR, password)}
         clock = server_cpu_clock(server.data_dir)
         for attempt in range(max(1, repeat)):
@@ -168,20 +122,6 @@ def measure(
         collect=scan.seconds.get("collect"),
         **scan_figures(scan, workdir),
     )
-
-
-def scan_figures(scan: Scan, workdir: Path) -> dict[str, Any]:
-    """``ScanFigures``' fields of ``scan`` (run in ``workdir``)."""
-    return {
-        "wall": scan.run.wall,
-        "evaluate": scan.evaluation,
-        "render": scan.rendering,
-        "peak_rss_mb": scan.run.peak_rss_mb,
-        "findings": scan.findings,
-        "json_mb": None if scan.json_bytes is None else scan.json_bytes / 1e6,
-        "largest_finding_bytes": largest_finding(workdir / "results.json"),
-        "exit_code": scan.run.exit_code,
-    }
 
 
 def wide_lines(run: WideRun) -> str:
