@@ -98,6 +98,22 @@ def _tables(app: int, tables: int) -> list[dict[str, Any]]:
     ]
 
 
+def _defaults(app: int, schemas: int) -> list[dict[str, Any]]:
+    """Default privileges in ``schemas`` schemas of the app's database, each giving the
+    app's read-only group SELECT on every new table its owner makes there (a schema per
+    tenant): every foreign member of that group is given all of them."""
+    owner = f"app{app:04d}_owner"
+    return [
+        {
+            "role": owner,
+            "schema_name": f"s{n:04d}",
+            "object_type": "table",
+            "acl": [{"grantee": f"app{app:04d}_ro", "grantor": owner, "privileges": ["SELECT"]}],
+        }
+        for n in range(schemas)
+    ]
+
+
 def unmapped_logins_snapshot(
     apps: int,
     logins: int,
@@ -106,11 +122,13 @@ def unmapped_logins_snapshot(
     channels: bool = False,
     tables: int = 0,
     chain: int = 0,
+    schemas: int = 0,
 ) -> Snapshot:
     """The snapshot of a server of ``apps`` apps and ``logins`` logins of no app (with
     ``definers``, three SECURITY DEFINER routines in each database; with ``channels``, a
     foreign server in each that everyone may open to the next app's database; with
     ``tables``, that many tables in each that the app's read-only group may read; with
+    ``schemas``, that many schemas in each whose new tables it is given by default; with
     ``chain``, a login ``chain0000`` reaching the first app's read-only group through
     that many groups, one inside the next)."""
     roles: list[dict[str, Any]] = [
@@ -180,6 +198,11 @@ def unmapped_logins_snapshot(
                                     else {}
                                 ),
                                 **({"object_grants": _tables(app, tables)} if tables else {}),
+                                **(
+                                    {"default_privileges": _defaults(app, schemas)}
+                                    if schemas
+                                    else {}
+                                ),
                             }
                             for app, db in enumerate(databases)
                         ],

@@ -16,7 +16,7 @@ import pytest
 
 from pgwarden.engine import evaluate, server_context
 from pgwarden.model.evidence import MAX_LISTED, MAX_WAYS_SHOWN
-from pgwarden.model.results import Results
+from pgwarden.model.results import Finding, Results
 from pgwarden.model.snapshot import Snapshot
 from pgwarden.rules.base import Rule, Verdict
 from pgwarden.rules.channels.user_mappings import ForeignRoleUsesChannel
@@ -26,6 +26,7 @@ from pgwarden.rules.functions.escalation import (
 )
 from pgwarden.rules.functions.pinned import DefinerCalledAcrossApps
 from pgwarden.rules.isolation.databases import CrossAppConnect
+from pgwarden.rules.isolation.default_privileges import LeakyDefaultPrivileges
 from pgwarden.rules.isolation.objects import ForeignObjectPrivileges
 from pgwarden.rules.registry import load_rules, select_rules
 from pgwarden.rules.roles.logins import UnmappedLogin
@@ -188,9 +189,10 @@ def _rule_calls(
     definers: bool = False,
     channels: bool = False,
     tables: int = 0,
+    schemas: int = 0,
 ) -> int:
     snapshot = unmapped_logins_snapshot(
-        apps, logins, definers=definers, channels=channels, tables=tables
+        apps, logins, definers=definers, channels=channels, tables=tables, schemas=schemas
     )
     config = unmapped_logins_config(apps)
     server = snapshot.servers[0]
@@ -214,33 +216,75 @@ def test_cross_app_connect_work_grows_with_the_grants_not_roles_times_databases(
     assert large / small < 2.6, (small, large)
 
 
-def test_objects_through_a_group_cost_members_plus_objects_not_members_times_objects() -> None:
-    # Each app's group may read every table; its foreign members hold them all through
-    # it. Work that is members plus objects has no part that grows with their product:
-    # cost(2m, 2o) - cost(2m, o) - cost(m, 2o) + cost(m, o) is that part, and nothing
-    # else (it was 17% of the whole when each member was given each table, 6% when each
-    # table listed each member).
-    apps, members, tables = 4, 400, 40
-    cost = {
-        (m, o): _rule_calls(ForeignObjectPrivileges, apps, members * m, tables=tables * o)
-        for m in (1, 2)
-        for o in (1, 2)
-    }
+def _objects_cost(members: int, tables: int) -> int:
+    return _rule_calls(ForeignObjectPrivileges, 4, members, tables=tables)
+
+
+def _defaults_cost(members: int, schemas: int) -> int:
+    return _rule_calls(LeakyDefaultPrivileges, 4, members, schemas=schemas)
+
+
+@pytest.mark.parametrize(
+    ("cost_of", "before"),
+    [(_objects_cost, "17%"), (_defaults_cost, "25%")],
+    ids=["objects", "defaults"],
+)
+def test_what_a_group_hands_over_costs_members_plus_objects_not_their_product(
+    cost_of: Callable[[int, int], int], before: str
+) -> None:
+    # Each app's group may read every table (ISO-004), or is given every new table of
+    # each of its schemas by default (ISO-006); its foreign members hold them all
+    # through it. Work that is members plus objects has no part that grows with their
+    # product: cost(2m, 2o) - cost(2m, o) - cost(m, 2o) + cost(m, o) is that part, and
+    # nothing else (``before`` of the whole when each member was given each object; for
+    # tables, 6% when each table listed each member).
+    members, objects = 400, 40
+    cost = {(m, o): cost_of(members * m, objects * o) for m in (1, 2) for o in (1, 2)}
     product = cost[2, 2] - cost[2, 1] - cost[1, 2] + cost[1, 1]
-    assert product < 0.02 * cost[2, 2], cost
+    assert product < 0.02 * cost[2, 2], (before, cost)
+
+
+def _first_member_finding(
+    rule_id: str, *, tables: int = 0, schemas: int = 0
+) -> tuple[Finding, Results]:
+    """``rule_id``'s finding of the first app's database and its first foreign member
+    (the unmapped-logins shape at its small size), and all the rule found."""
+    apps, logins = SMALL
+    results = evaluate(
+        unmapped_logins_snapshot(apps, logins, tables=tables, schemas=schemas),
+        unmapped_logins_config(apps),
+        select_rules(load_rules(), (rule_id,)),
+    )
+    found = {(f.resource, f.principal): f for f in results.findings}
+    return found["database/app0000_db", "role/legacy_00000"], results
+
+
+def test_a_group_given_many_schemas_by_default_is_one_bounded_finding_per_member() -> None:
+    schemas = 3 * MAX_LISTED
+    # legacy_00000 is in app0000_ro: every schema's default of app0000_db, through it.
+    finding, results = _first_member_finding("PGW-ISO-006", schemas=schemas)
+    evidence = finding.evidence
+    assert [e["schema"] for e in evidence["default_acl_entries"]] == [
+        f"s{n:04d}" for n in range(MAX_WAYS_SHOWN)
+    ]
+    assert evidence["default_acl_entries_total"] == schemas
+    assert "pg_default_acl" in evidence["default_acl_entries_more"]
+    assert len(evidence["access"]) == MAX_WAYS_SHOWN
+    assert evidence["access_total"] == schemas
+    assert {a["grantee"] for a in evidence["access"]} == {"app0000_ro"}
+    assert "SELECT on every new table created by 'app0000_owner'" in finding.message
+    script = finding.remediation or ""
+    assert "REVOKE app0000_ro FROM legacy_00000" in script
+    assert f"in schema s0002 and {schemas - 3} more" in script
+    # One finding per foreign member and database, none per schema.
+    assert not [f for f in results.findings if f.resource.startswith("schema/")]
+    assert len(finding.model_dump_json()) <= MAX_FINDING_BYTES
 
 
 def test_a_group_handing_over_many_tables_is_one_bounded_finding_per_member() -> None:
-    apps, logins = SMALL
     tables = 3 * MAX_LISTED
-    results = evaluate(
-        unmapped_logins_snapshot(apps, logins, tables=tables),
-        unmapped_logins_config(apps),
-        select_rules(load_rules(), ("PGW-ISO-004",)),
-    )
-    found = {(f.resource, f.principal): f for f in results.findings}
     # legacy_00000 is in app0000_ro: every table of app0000_db, through the group.
-    finding = found["database/app0000_db", "role/legacy_00000"]
+    finding, results = _first_member_finding("PGW-ISO-004", tables=tables)
     evidence = finding.evidence
     assert evidence["access_total"] == tables
     assert evidence["held_on"] == [f"TABLE app.t{n:04d}" for n in range(MAX_LISTED)]

@@ -2,12 +2,13 @@
 
 An app's read-only group is commonly given default privileges on tables, sequences and
 functions alike: a login of no app in that group reaches all three, and revoking its
-one membership ends all three. The script says so once, with the count, instead of
-three comments of which two explain nothing; through a group of no app, each default
-privilege stays an alternative. One fix of two memberships names both. A fix that only
-ends memberships (the server's) does not send anyone to the database first; one whose
-alternatives run there does. Each script, run as written, removes its finding and
-nothing else.
+one membership ends all three. Its one finding on the database (what a group is given
+by default is handed to each member once, however many schemas it covers) says so in
+one block naming the three, instead of three comments of which two explain nothing;
+through a group of no app, each default privilege stays an alternative. One fix of two
+memberships names both. A fix that only ends memberships (the server's) does not send
+anyone to the database first; one whose alternatives run there does. Each script, run
+as written, removes its finding and nothing else.
 """
 
 from __future__ import annotations
@@ -87,16 +88,20 @@ def _lines(script: str | None) -> tuple[list[str], list[str]]:
     ]
 
 
+def _names_every_kind(comment: str) -> bool:
+    return all(f"future {kind} of {OWNER} in schema app" in comment for kind, _ in KINDS)
+
+
 def test_one_membership_one_block(shared: Scenario) -> None:
     _, results = shared.scan()
-    found = finding(results, "PGW-ISO-006", f"schema/{DB}.app", f"role/{STRAY}")
+    found = finding(results, "PGW-ISO-006", f"database/{DB}", f"role/{STRAY}")
     assert len(found.evidence["access"]) == 3
     comments, statements = _lines(found.remediation)
     assert [s.split(" GRANTED BY ")[0].rstrip(";") for s in statements] == [
         f"REVOKE {READERS} FROM {STRAY}"
     ]
     (comment,) = comments
-    assert "(and 2 more ways in that this ends)" in comment
+    assert _names_every_kind(comment)
     assert comment.endswith(
         f"'{READERS}' is meant to hold it: revoke this membership, not the grant"
     )
@@ -104,14 +109,17 @@ def test_one_membership_one_block(shared: Scenario) -> None:
 
 def test_through_a_group_of_no_app_each_grant_stays_an_alternative(shared: Scenario) -> None:
     _, results = shared.scan()
-    found = finding(results, "PGW-ISO-006", f"schema/{DB}.app", f"role/{OTHER}")
+    found = finding(results, "PGW-ISO-006", f"database/{DB}", f"role/{OTHER}")
     comments, statements = _lines(found.remediation)
     assert [s.split(" GRANTED BY ")[0].rstrip(";") for s in statements] == [
         f"REVOKE {NEUTRAL} FROM {OTHER}"
     ]
     # The alternatives revoke default privileges: they run in the database.
     assert comments[0] == f"-- run in database {DB} (psql: \\connect {DB})"
-    assert "(and 2 more ways in that this ends)" in comments[1]
+    assert _names_every_kind(comments[1])
+    assert comments[1].endswith(
+        f"'{NEUTRAL}' is a group of no app: revoke this membership (or its grant)"
+    )
     alternatives = sorted(c for c in comments if c.startswith("-- alternative: "))
     assert alternatives == sorted(
         f"-- alternative: ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA app REVOKE "
@@ -125,21 +133,21 @@ def test_two_memberships_are_each_named(shared: Scenario) -> None:
     # Through two teams, one fix is two REVOKEs: the comment names both memberships.
     _, results = shared.scan()
     named = f"the memberships of '{TWICE}' in '{TEAMS[0]}', of '{TWICE}' in '{TEAMS[1]}'"
-    defaults = finding(results, "PGW-ISO-006", f"schema/{DB}.app", f"role/{TWICE}")
+    defaults = finding(results, "PGW-ISO-006", f"database/{DB}", f"role/{TWICE}")
     comments, statements = _lines(defaults.remediation)
     assert [s.split(" GRANTED BY ")[0].rstrip(";") for s in statements] == [
         f"REVOKE {team} FROM {TWICE}" for team in TEAMS
     ]
     (comment,) = comments
     assert comment.endswith(f"'{READERS}' is meant to hold it: revoke {named}, not the grant")
-    assert "(and 2 more ways in that this ends)" in comment
+    assert f"{TWICE} → {TEAMS[0]} → {READERS} → future TABLES of {OWNER}" in comment
     objects = finding(results, "PGW-ISO-004", f"database/{DB}", f"role/{TWICE}")
     assert f"'{READERS}' may keep them; the leaks are {named}" in str(objects.remediation)
 
 
 @pytest.mark.parametrize("principal", [STRAY, OTHER, TWICE])
 def test_the_shared_fix_removes_the_finding(shared: Scenario, principal: str) -> None:
-    key = ("PGW-ISO-006", f"schema/{DB}.app", f"role/{principal}")
+    key = ("PGW-ISO-006", f"database/{DB}", f"role/{principal}")
     _, before = shared.scan()
     assert key in keys(before)
     apply_remediation(shared, finding(before, *key))

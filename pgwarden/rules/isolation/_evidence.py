@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import NamedTuple
 
 from pgwarden.access.cached import cached_property
@@ -203,14 +204,20 @@ class Handover:
     def __init__(self, grantee: str, accesses: ItemAccesses) -> None:
         self.grantee = grantee
         self.items: list[tuple[AclItem, str]] = []
+        # The statements that revoke each item itself, when the rule offers them as the
+        # alternative to ending a membership (ISO-006's default privileges); else empty.
+        self.revokes: list[list[str]] = []
         self._accesses = accesses
         # Each member's first objects, as asked for (the message, the evidence and the
         # remediation each ask for the first one to three).
         self._first: dict[str, list[Held]] = {}
 
-    def add(self, item: AclItem, target: str) -> None:
-        """The group holds ``item``'s privileges on ``target``."""
+    def add(self, item: AclItem, target: str, revoke: list[str] | None = None) -> None:
+        """The group holds ``item``'s privileges on ``target``; ``revoke`` would
+        revoke the grant itself (given for every item or for none)."""
         self.items.append((item, target))
+        if revoke is not None:
+            self.revokes.append(revoke)
 
     def first(self, role: str, limit: int | None) -> list[Held]:
         """The first ``limit`` objects (all when None) as ``role``, a member of the
@@ -221,9 +228,10 @@ class Handover:
         ):
             access = self._accesses.access
             wanted = None if limit is None else max(limit, 3)
+            revokes = self.revokes or repeat(_NO_REVOKE)
             known = self._first[role] = [
-                _new_held(Held, (_member_access(access(item, role)), _NO_REVOKE, target, True))
-                for item, target in self.items[:wanted]
+                _new_held(Held, (_member_access(access(item, role)), revoke, target, True))
+                for (item, target), revoke in zip(self.items[:wanted], revokes, strict=False)
             ]
         return known[:limit]
 
@@ -485,10 +493,34 @@ def fix_lines(
     for holder, group in grouped.items():
         first_held = group.first(exposure.role, 3)
         first = first_held[0].access
-        statements, why = tenancy.cut_membership(first, database)
+        alternatives = []
+        if first_held[0].revoke and not tenancy.foreign(holder, database):
+            # The group's grants can be revoked instead (a rule gave their REVOKEs):
+            # said as for one way in; a group of no app's first grants are alternatives.
+            statements, why, alternatives = tenancy.source_fix(
+                first, database, first_held[0].revoke
+            )
+            if alternatives == first_held[0].revoke:
+                # A group of no app: each of its grants may go instead.
+                alternatives = list(dict.fromkeys(s for h in first_held for s in h.revoke))
+            if in_database_first and not local:
+                local = not all(
+                    tenancy.is_membership_revoke(s) for s in (*statements, *alternatives)
+                )
+        else:
+            statements, why = tenancy.cut_membership(first, database)
         path = first.path.describe() if first.path else f"{first.role} → {holder}"
         targets = summarize_targets([h.target for h in first_held], group.count)
-        blocks.append([sql_comment(f"{path} → {targets}: {why}"), *statements])
+        if first_held[0].revoke and alternatives and group.count > len(first_held):
+            rest = group.count - len(first_held)
+            alternatives.append(f"the same for its {rest} other grants (the evidence counts them)")
+        blocks.append(
+            [
+                sql_comment(f"{path} → {targets}: {why}"),
+                *statements,
+                *(sql_comment(f"alternative: {a}") for a in alternatives),
+            ]
+        )
     lines = capped_blocks(blocks, len(blocks), "one for each other way in that the evidence counts")
     return [in_database(database), *lines] if in_database_first and local else lines
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain
 
+from pgwarden.access.cached import cached_property
 from pgwarden.access.grants import Access
 from pgwarden.access.holdings import DEFAULT_ACL_OBJECTS
 from pgwarden.access.privileges import acl_text, sort_privileges
@@ -15,6 +18,7 @@ from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
 from pgwarden.rules.database_contents import unread_verdict
 from pgwarden.rules.isolation._evidence import (
     Exposure,
+    Handover,
     ItemAccesses,
     database_passed,
     describe_role,
@@ -37,8 +41,13 @@ class LeakyDefaultPrivileges(Rule):
     or through a group that role belongs to), leaks each new table the moment the app
     creates it: the exposure grows with every migration, with nobody granting anything.
     PUBLIC EXECUTE on functions and USAGE on types are PostgreSQL's built-in defaults
-    and are not reported. Default privileges the auditor could not read (pg_default_acl
-    refused) are an error for that database.
+    and are not reported. A default given to PUBLIC or to the role itself is reported
+    where it applies (``schema/DB.NAME``, or ``database/DB`` for the whole database);
+    what a role is given through membership in another role, once per database
+    (``database/DB``): a group may be given the new objects of hundreds of schemas (a
+    schema per tenant), all handed over by one membership. The finding names the first
+    entries, counts them all and gives the query that lists them. Default privileges
+    the auditor could not read (pg_default_acl refused) are an error for that database.
 
     Violation: A pg_default_acl entry in an app database (for the whole database or
     one schema) whose ACL grants to PUBLIC or to a role of another app.
@@ -46,6 +55,8 @@ class LeakyDefaultPrivileges(Rule):
     Fix: In that database, ALTER DEFAULT PRIVILEGES FOR ROLE <creator> [IN SCHEMA <s>]
     REVOKE <privileges> ON <TABLES|...> FROM <grantee> (as the creator role or a
     member of it); objects created meanwhile keep the grant: PGW-ISO-004 lists them.
+    End what a group hands over with REVOKE <group> FROM <member> where the chain
+    leaves the foreign roles (a group of another app is reported on its own).
     """
 
     id = "PGW-ISO-006"
@@ -61,8 +72,17 @@ class LeakyDefaultPrivileges(Rule):
                 yield detail
                 continue
             exposures: dict[tuple[str, str], Exposure] = {}
+            # What a group is given by default, gathered once and handed to each of
+            # its foreign members: one finding per member and database, however many
+            # schemas the group's defaults cover.
+            groups: dict[str, _GroupDefaults] = {}
             for default in detail.default_privileges:
-                _default_entry(tenancy, database, app, default, exposures, accesses)
+                _default_entry(tenancy, database, app, default, exposures, accesses, groups)
+            for group in groups.values():
+                for role in group.members:
+                    exposure_for(
+                        exposures, f"database/{database}", f"role/{role}", app, database
+                    ).hand_over(group.handover)
             reason = detail.unread.get("default_privileges")
             if reason is not None:
                 # Not read (pg_default_acl refused): not judged, never passed.
@@ -98,8 +118,32 @@ class LeakyDefaultPrivileges(Rule):
                     "PUBLIC or to another app's role",
                     **entries,
                 )
+            unions: dict[tuple[str, ...], frozenset[int]] = {}
             for key in sorted(exposures):
-                yield _default_verdict(tenancy, exposures[key])
+                yield _default_verdict(tenancy, exposures[key], groups, unions)
+
+
+@dataclass
+class _GroupDefaults:
+    """The default privileges one group is given in one database, shared by the
+    members that reach it (``handover``), and their ``pg_default_acl`` entries."""
+
+    handover: Handover
+    members: list[str]
+    entries: list[dict[str, object]] = field(default_factory=list)
+
+    @cached_property
+    def creators(self) -> frozenset[str]:
+        return frozenset(str(e["creator"]) for e in self.entries)
+
+    @cached_property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(str(e["object_type"]) for e in self.entries)
+
+    @cached_property
+    def ids(self) -> frozenset[int]:
+        """The entries, by identity (each default entry is one object)."""
+        return frozenset(id(e) for e in self.entries)
 
 
 def _default_entry(
@@ -109,6 +153,7 @@ def _default_entry(
     default: DefaultPrivilege,
     exposures: dict[tuple[str, str], Exposure],
     accesses: ItemAccesses,
+    groups: dict[str, _GroupDefaults],
 ) -> None:
     keyword = DEFAULT_ACL_OBJECTS[default.object_type]
     creator = quote_ident(default.role)
@@ -151,19 +196,28 @@ def _default_entry(
                 revoke,
                 target,
             )
-            _append_fact(exposure, fact)
+            _append_fact(exposure.facts.setdefault("default_acl_entries", []), fact)
             continue
-        for role in users:
-            access = accesses.access(shown, role)
-            if access is None:
-                continue
-            exposure = exposure_for(exposures, resource, f"role/{role}", app, database)
-            exposure.add(access, revoke, target)
-            _append_fact(exposure, fact)
+        grantee_role = item.grantee
+        if grantee_role in users:
+            # A foreign principal given the default itself: its own finding, there.
+            access = accesses.access(shown, grantee_role)
+            if access is not None:
+                exposure = exposure_for(exposures, resource, f"role/{grantee_role}", app, database)
+                exposure.add(access, revoke, target)
+                _append_fact(exposure.facts.setdefault("default_acl_entries", []), fact)
+        members = [role for role in users if role != grantee_role]
+        if members:
+            group = groups.get(grantee_role)
+            if group is None:
+                group = groups[grantee_role] = _GroupDefaults(
+                    Handover(grantee_role, accesses), members
+                )
+            group.handover.add(shown, target, revoke)
+            _append_fact(group.entries, fact)
 
 
-def _append_fact(exposure: Exposure, fact: dict[str, object]) -> None:
-    entries = exposure.facts.setdefault("default_acl_entries", [])
+def _append_fact(entries: object, fact: dict[str, object]) -> None:
     assert isinstance(entries, list)
     # Each default entry makes one fact and appends it for each of its grants that
     # reach this exposure, one after another: only the last entry can be this one
@@ -180,25 +234,36 @@ def _default_acl_query(database: str) -> str:
     )
 
 
-def _default_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
+def _default_verdict(
+    tenancy: Tenancy,
+    exposure: Exposure,
+    groups: dict[str, _GroupDefaults],
+    unions: dict[tuple[str, ...], frozenset[int]],
+) -> Verdict:
     principal = exposure.principal
     subject = (
         "PUBLIC"
         if principal == "PUBLIC"
         else describe_role(tenancy, principal.removeprefix("role/"))
     )
-    entries = exposure.facts.get("default_acl_entries", [])
-    assert isinstance(entries, list)
-    privileges = sort_privileges(p for a in exposure.accesses for p in a.privileges)
-    creators = sorted({str(e["creator"]) for e in entries if isinstance(e, dict)})
-    kinds = sorted({str(e["object_type"]) for e in entries if isinstance(e, dict)})
+    own = exposure.facts.get("default_acl_entries", [])
+    assert isinstance(own, list)
+    shared = [groups[handover.grantee] for _at, handover in exposure.handovers]
+    privileges = sort_privileges(
+        {p for a in exposure.accesses for p in a.privileges}.union(
+            *(group.handover.privileges for group in shared)
+        )
+    )
+    creators = sorted({str(e["creator"]) for e in own}.union(*(g.creators for g in shared)))
+    kinds = sorted({str(e["object_type"]) for e in own}.union(*(g.kinds for g in shared)))
     where = exposure.resource.split("/", 1)[1]
     evidence: dict[str, object] = {"database": exposure.database, "database_app": exposure.app}
+    entries, total = _entries(own, shared, unions)
     put_capped(
         evidence,
         "default_acl_entries",
         entries,
-        len(entries),
+        total,
         _default_acl_query(exposure.database),
         limit=MAX_WAYS_SHOWN,
     )
@@ -215,3 +280,32 @@ def _default_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
             fix_lines(tenancy, exposure.database, exposure, in_database_first=True)
         ),
     )
+
+
+def _entries(
+    own: list[dict[str, object]],
+    shared: list[_GroupDefaults],
+    unions: dict[tuple[str, ...], frozenset[int]],
+) -> tuple[Iterator[dict[str, object]], int]:
+    """The default entries behind an exposure, its own first, then each group's, each
+    entry once (read lazily: only the first few are shown); and how many there are.
+
+    Counted without walking a group's entries for each member: the entries of each
+    set of groups are gathered once (``unions``), and a member's own are few.
+    """
+    if not shared:
+        return iter(own), len(own)
+    key = tuple(group.handover.grantee for group in shared)
+    union = unions.get(key)
+    if union is None:
+        union = unions[key] = frozenset().union(*(group.ids for group in shared))
+    total = len(union) + sum(1 for e in own if id(e) not in union)
+    return _unique(chain(own, *(group.entries for group in shared))), total
+
+
+def _unique(entries: Iterable[dict[str, object]]) -> Iterator[dict[str, object]]:
+    seen: set[int] = set()
+    for entry in entries:
+        if id(entry) not in seen:
+            seen.add(id(entry))
+            yield entry
