@@ -98,9 +98,26 @@ def secret_passed(resource: str, app: str | None, message: str, **evidence: obje
     return Verdict(resource=resource, app=app, status="pass", message=message, evidence=evidence)
 
 
-def vault_app(snapshot: ServerSnapshot, vault: KeyVault) -> str | None:
-    """The one app whose designated secret lives in ``vault``, or None (no app, or several)."""
-    apps = sorted(
-        {a.app for a in designated_secrets(snapshot) if a.vault.lower() == vault.name.lower()}
-    )
-    return apps[0] if len(apps) == 1 else None
+class VaultApps:
+    """The apps whose designated secret lives in each vault, gathered once, on first use
+    (a rule asks per vault, or per secret of a vault: a thousand apps' secrets in one
+    vault are not searched for each)."""
+
+    def __init__(self, snapshot: ServerSnapshot) -> None:
+        self._snapshot = snapshot
+        self._by_vault: dict[str, list[str]] | None = None
+
+    def of(self, vault: KeyVault) -> list[str]:
+        """The apps whose designated secret is in ``vault``, sorted (a new list)."""
+        if self._by_vault is None:
+            found: dict[str, set[str]] = {}
+            for item in designated_secrets(self._snapshot):
+                found.setdefault(item.vault.lower(), set()).add(item.app)
+            self._by_vault = {name: sorted(apps) for name, apps in found.items()}
+        return list(self._by_vault.get(vault.name.lower(), ()))
+
+    def app(self, vault: KeyVault) -> str | None:
+        """The one app whose designated secret lives in ``vault``, or None (no app, or
+        several)."""
+        apps = self.of(vault)
+        return apps[0] if len(apps) == 1 else None

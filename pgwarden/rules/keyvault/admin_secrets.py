@@ -9,6 +9,7 @@ from pgwarden.rules.azure_cli import server_args
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict
 from pgwarden.rules.control_sets import ADMIN_FOR_APPLICATIONS, ADMIN_PRIVILEGES, AUTHENTICATORS
 from pgwarden.rules.keyvault._secrets import (
+    VaultApps,
     designated_secrets,
     endpoint_evidence,
     gap_message,
@@ -17,7 +18,6 @@ from pgwarden.rules.keyvault._secrets import (
     secret_resource,
     store_command,
     unlisted_vault,
-    vault_app,
 )
 
 
@@ -133,6 +133,7 @@ class VaultHoldsAdminSecret(Rule):
         azure = snapshot.azure
         assert azure is not None and azure.vaults is not None
         designated = {(a.vault.lower(), a.name) for a in designated_secrets(snapshot)}
+        apps = VaultApps(snapshot)
         for vault in azure.vaults:
             # Anything reported about the vault's secrets (a violation, or one not read)
             # means it is not shown clean.
@@ -158,7 +159,7 @@ class VaultHoldsAdminSecret(Rule):
                 yield Verdict(
                     resource=secret_resource(vault.name, secret.name),
                     principal=f"role/{admin}",
-                    app=vault_app(snapshot, vault),
+                    app=apps.app(vault),
                     message=f"vault {vault.name} holds {secret.name!r}, a connection string "
                     f"that logs in as the admin role {admin!r}",
                     evidence={
@@ -177,7 +178,7 @@ class VaultHoldsAdminSecret(Rule):
                 )
                 yield secret_passed(
                     f"vault/{vault.name}",
-                    vault_app(snapshot, vault),
+                    apps.app(vault),
                     f"vault {vault.name} holds no connection string that logs in as the admin "
                     f"role {admin!r}",
                     connection_strings_checked=checked,

@@ -7,13 +7,7 @@ from collections.abc import Iterable, Iterator
 from pgwarden.model.frameworks.catalogue import AZURE_POLICY, CIS_AZURE
 from pgwarden.model.snapshot import KeyVault, ServerSnapshot
 from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
-from pgwarden.rules.keyvault._secrets import designated_secrets, gap_message, vault_app
-
-
-def _apps(snapshot: ServerSnapshot, vault: KeyVault) -> list[str]:
-    return sorted(
-        {a.app for a in designated_secrets(snapshot) if a.vault.lower() == vault.name.lower()}
-    )
+from pgwarden.rules.keyvault._secrets import VaultApps, gap_message
 
 
 def app_vaults(snapshot: ServerSnapshot) -> Iterator[KeyVault | Verdict]:
@@ -71,6 +65,7 @@ class VaultUsesAccessPolicies(Rule):
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if self.not_applicable(context) is not None:
             return
+        apps = VaultApps(snapshot)
         for vault in app_vaults(snapshot):
             if isinstance(vault, Verdict):
                 yield vault
@@ -79,12 +74,12 @@ class VaultUsesAccessPolicies(Rule):
                 continue
             yield Verdict(
                 resource=f"vault/{vault.name}",
-                app=vault_app(snapshot, vault),
+                app=apps.app(vault),
                 message=f"vault {vault.name}, which holds app connection strings, authorizes "
                 "with access policies instead of Azure RBAC",
                 evidence={
                     "enable_rbac_authorization": vault.rbac_authorization,
-                    "apps": _apps(snapshot, vault),
+                    "apps": apps.of(vault),
                 },
                 remediation='# first: az role assignment create --role "Key Vault Secrets User" '
                 "--assignee APP_OBJECT_ID --scope VAULT_ID/secrets/SECRET (each app identity)\n"
@@ -126,6 +121,7 @@ class VaultOpenToAllNetworks(Rule):
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         if self.not_applicable(context) is not None:
             return
+        apps = VaultApps(snapshot)
         for vault in app_vaults(snapshot):
             if isinstance(vault, Verdict):
                 yield vault
@@ -134,13 +130,13 @@ class VaultOpenToAllNetworks(Rule):
                 continue
             yield Verdict(
                 resource=f"vault/{vault.name}",
-                app=vault_app(snapshot, vault),
+                app=apps.app(vault),
                 message=f"vault {vault.name}, which holds app connection strings, accepts "
                 "traffic from all networks",
                 evidence={
                     "public_network_access": vault.public_network_access,
                     "network_default_action": vault.network_default_action,
-                    "apps": _apps(snapshot, vault),
+                    "apps": apps.of(vault),
                 },
                 remediation=f"az keyvault update --name {vault.name} --default-action Deny "
                 "--bypass AzureServices\n"

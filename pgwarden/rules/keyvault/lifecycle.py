@@ -10,13 +10,13 @@ from pgwarden.model.snapshot import SecretInfo, ServerSnapshot
 from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
 from pgwarden.rules.control_sets import AUTHENTICATORS
 from pgwarden.rules.keyvault._secrets import (
+    VaultApps,
     designated_secrets,
     gap_message,
     secret_passed,
     secret_resource,
     store_command,
     unlisted_vault,
-    vault_app,
 )
 
 _OTHERS_UNCHECKED = "; connection strings other than the apps' designated ones were not checked"
@@ -43,13 +43,14 @@ def dsn_secrets(snapshot: ServerSnapshot) -> Iterator[tuple[SecretInfo, str | No
                 + _OTHERS_UNCHECKED,
             )
         return
+    apps = VaultApps(snapshot)
     for vault in azure.vaults:
         if vault.secrets is None:
-            yield unlisted_vault(vault, vault_app(snapshot, vault), _OTHERS_UNCHECKED)
+            yield unlisted_vault(vault, apps.app(vault), _OTHERS_UNCHECKED)
             continue
         for secret in vault.secrets:
             if secret.connection_string and (vault.name.lower(), secret.name) not in seen:
-                yield secret, vault_app(snapshot, vault)
+                yield secret, apps.app(vault)
 
 
 class DsnSecretLifecycle(Rule):
@@ -139,6 +140,7 @@ class VaultNotRecoverable(Rule):
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         azure = snapshot.azure
         assert azure is not None and azure.vaults is not None
+        apps = VaultApps(snapshot)
         for vault in azure.vaults:
             resource = f"vault/{vault.name}"
             if vault.properties_gap is not None:
@@ -162,7 +164,7 @@ class VaultNotRecoverable(Rule):
                 if context.include_passed:
                     yield secret_passed(
                         resource,
-                        vault_app(snapshot, vault),
+                        apps.app(vault),
                         f"vault {vault.name} has soft delete and purge protection",
                         soft_delete=vault.soft_delete,
                         purge_protection=vault.purge_protection,
@@ -170,19 +172,13 @@ class VaultNotRecoverable(Rule):
                 continue
             yield Verdict(
                 resource=resource,
-                app=vault_app(snapshot, vault),
+                app=apps.app(vault),
                 message=f"vault {vault.name}, which holds app connection strings, has no "
                 f"{' and no '.join(missing)}",
                 evidence={
                     "soft_delete": vault.soft_delete,
                     "purge_protection": vault.purge_protection,
-                    "apps": sorted(
-                        {
-                            a.app
-                            for a in designated_secrets(snapshot)
-                            if a.vault.lower() == vault.name.lower()
-                        }
-                    ),
+                    "apps": apps.of(vault),
                 },
                 remediation="\n".join(commands),
             )

@@ -32,20 +32,55 @@ class SecretReaders:
     by_principal: dict[str, tuple[SecretReader, ...]]
 
 
-def _access_of(snapshot: ServerSnapshot, vault: str) -> VaultAccess | None:
+class _VaultReaders:
+    """One vault's readers, indexed by what they cover: those at the vault or above
+    cover every secret; one assigned on a secret, that secret only (``covers``). Each
+    app's secret is matched against its own few, not every reader of the vault: a
+    vault shared by a thousand apps holds a thousand secret-scoped assignments."""
+
+    def __init__(self, access: VaultAccess) -> None:
+        self.access = access
+        self._every: list[tuple[int, SecretReader]] = []
+        self._by_secret: dict[str, list[tuple[int, SecretReader]]] = {}
+        for n, reader in enumerate(access.readers or ()):
+            if reader.scope_kind != "secret":
+                self._every.append((n, reader))
+                continue
+            # ``covers`` asks whether the scope ends in /secrets/NAME: each name it can
+            # end in follows one "/secrets/" in it (almost always the one).
+            scope = reader.scope.rstrip("/").lower()
+            names = scope.split("/secrets/")[1:]
+            for at in range(len(names)):
+                self._by_secret.setdefault("/secrets/".join(names[at:]), []).append((n, reader))
+
+    def covering(self, secret: str) -> list[SecretReader]:
+        """The readers whose grant reaches ``secret``, in the order Azure listed them."""
+        own = self._by_secret.get(secret.lower(), [])
+        if not own:
+            return [reader for _n, reader in self._every]
+        return [reader for _n, reader in sorted(self._every + own, key=lambda pair: pair[0])]
+
+
+def _vault_readers(snapshot: ServerSnapshot) -> dict[str, _VaultReaders]:
+    """Each vault's access by its name in lower case (the first listed, for a name
+    listed twice)."""
     assert snapshot.azure is not None
+    found: dict[str, _VaultReaders] = {}
     for access in snapshot.azure.vault_access or ():
-        if access.vault.lower() == vault.lower():
-            return access
-    return None
+        key = access.vault.lower()
+        if key not in found:
+            found[key] = _VaultReaders(access)
+    return found
 
 
 def app_secret_readers(snapshot: ServerSnapshot, rule_id: str) -> Iterator[SecretReaders | Verdict]:
     """The readers of each app's designated DSN secret, or an error for a vault whose
     access could not be read (once per vault; a partly read vault gives both)."""
     reported: set[str] = set()
+    vaults = _vault_readers(snapshot)
     for item in designated_secrets(snapshot):
-        access = _access_of(snapshot, item.vault)
+        readers = vaults.get(item.vault.lower())
+        access = None if readers is None else readers.access
         if access is None or access.gap is not None:
             key = item.vault.lower()
             if key not in reported:
@@ -61,12 +96,11 @@ def app_secret_readers(snapshot: ServerSnapshot, rule_id: str) -> Iterator[Secre
                     status="error",
                     message=f"{rule_id}: {reason}",
                 )
-        if access is None or access.readers is None:
+        if readers is None or readers.access.readers is None:
             continue
         found: dict[str, list[SecretReader]] = {}
-        for reader in access.readers:
-            if reader.covers(item.name):
-                found.setdefault(reader.principal_id, []).append(reader)
+        for reader in readers.covering(item.name):
+            found.setdefault(reader.principal_id, []).append(reader)
         yield SecretReaders(item, {p: tuple(grants) for p, grants in sorted(found.items())})
 
 
