@@ -2,9 +2,10 @@
 
 The main benchmark spreads its server over 1,000 databases of a few tables each. This
 shape puts the weight in one place: an app database of ``--tables`` tables in
-``--schemas`` schemas, every one readable by the app's read-only group, and
-``--members`` logins of no app in that group (so each is handed every table: one
-PGW-ISO-004 finding apiece, naming the first tables and counting the rest), beside two
+``--schemas`` schemas, every one readable by the app's read-only group (and, by default
+privileges, every table made there later), and ``--members`` logins of no app in that
+group (so each is handed every table and every schema's default: one PGW-ISO-004 and
+one PGW-ISO-006 finding apiece, naming the first and counting the rest), beside two
 small apps. It measures ``pgwarden scan --json`` under the probe, as the auditor
 (``pg_monitor``), and judges it by the issue's targets that do not need a floor:
 peak RSS, evaluation plus rendering against the scan, and the size of the largest
@@ -79,7 +80,8 @@ def _build(dsn: str, wide_dsn: str, tables: int, schemas: int, members: int) -> 
             )
             conn.execute(
                 f"GRANT USAGE ON SCHEMA {name} TO {WIDE}_ro; "
-                f"GRANT SELECT ON ALL TABLES IN SCHEMA {name} TO {WIDE}_ro"
+                f"GRANT SELECT ON ALL TABLES IN SCHEMA {name} TO {WIDE}_ro; "
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA {name} GRANT SELECT ON TABLES TO {WIDE}_ro"
             )
     return password
 
