@@ -19,7 +19,7 @@ import fnmatch
 import heapq
 import re
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatchcase
@@ -212,12 +212,60 @@ def _as_waiver(entry: WaiverEntry, source: str) -> Waiver:
     )
 
 
-def _evaluated_by(entry: WaiverEntry, pairs: frozenset[tuple[str, str]]) -> bool:
-    """Whether a rule the waiver names really ran on a server it names."""
-    return any(
-        fnmatchcase(rule, entry.rule) and _optional_match(server, entry.server)
-        for rule, server in pairs
-    )
+class _Ran:
+    """The servers each rule really ran on (``evaluated``), to ask of a waiver whether a
+    rule it names ran on a server it names.
+
+    A fleet's results hold thousands of (rule, server) pairs, and every waiver that
+    matched nothing is asked. Each rule glob is tried once on the few rule ids and each
+    server glob once on the servers (waivers share a few globs, or name their server),
+    and each pair of them is answered once, where trying every waiver on every pair
+    made stale waivers times rules times servers work.
+    """
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._servers: dict[str, set[str]] = {}
+        for rule, server in pairs:
+            self._servers.setdefault(rule, set()).add(server)
+        self._all = frozenset(s for servers in self._servers.values() for s in servers)
+        self._rules_named: dict[str, list[set[str]]] = {}
+        self._servers_named: dict[str, frozenset[str]] = {}
+        self._answers: dict[tuple[str, str | None], bool] = {}
+
+    def evaluated_by(self, entry: WaiverEntry) -> bool:
+        """Whether a rule the waiver names really ran on a server it names."""
+        key = (entry.rule, entry.server)
+        answer = self._answers.get(key)
+        if answer is None:
+            rules = self._rules(entry.rule)
+            if entry.server is None:
+                answer = bool(rules)
+            else:
+                named = self._named(entry.server)
+                answer = any(not servers.isdisjoint(named) for servers in rules)
+            self._answers[key] = answer
+        return answer
+
+    def _rules(self, pattern: str) -> list[set[str]]:
+        """The servers of each rule ``pattern`` names."""
+        found = self._rules_named.get(pattern)
+        if found is None:
+            matches = _glob(pattern)
+            found = [servers for rule, servers in self._servers.items() if matches(rule)]
+            self._rules_named[pattern] = found
+        return found
+
+    def _named(self, pattern: str) -> frozenset[str]:
+        """The servers ``pattern`` names."""
+        found = self._servers_named.get(pattern)
+        if found is None:
+            if _GLOB_CHARS.search(pattern):
+                matches = _glob(pattern)
+                found = frozenset(s for s in self._all if matches(s))
+            else:
+                found = frozenset((pattern,))
+            self._servers_named[pattern] = found
+        return found
 
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -313,14 +361,14 @@ def apply_waivers(results: Results, waivers: WaiverFile, *, today: date) -> Resu
                 }
             )
         )
-    ran = evaluated(results)
+    ran = _Ran(evaluated(results))
     expired: list[WaiverNote] = []
     stale: list[WaiverNote] = []
     for i, entry in enumerate(waivers.entries):
         note = WaiverNote(waiver=_as_waiver(entry, waivers.source(i)), findings=tuple(matched[i]))
         if entry.expired(today):
             expired.append(note)
-        elif not matched[i] and _evaluated_by(entry, ran):
+        elif not matched[i] and ran.evaluated_by(entry):
             stale.append(note)
     report = WaiverReport(
         file=waivers.path, applied=applied, expired=tuple(expired), stale=tuple(stale)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from fnmatch import fnmatchcase
 
 import jsonschema
 import pytest
@@ -13,6 +14,7 @@ from pgwarden.gate.chain import exit_code
 from pgwarden.gate.waivers import (
     WaiverEntry,
     _Index,
+    _Ran,
     apply_waivers,
     parse_waivers,
     waiver_warnings,
@@ -363,6 +365,58 @@ def test_waivers_cost_findings_plus_waivers_not_their_product() -> None:
         return counted
 
     small, large = calls(400), calls(800)
+    assert large / small < 2.6, (small, large)
+
+
+_PAIRS = st.tuples(
+    st.sampled_from(["PGW-ISO-001", "PGW-ISO-004", "PGW-ROLE-002"]),
+    st.sampled_from(["srv-1", "srv-2", "other", "zep", "t1"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_waiver_entries(), max_size=8), st.frozensets(_PAIRS, max_size=8))
+def test_a_waiver_is_stale_only_where_a_rule_it_names_ran_on_a_server_it_names(
+    entries: list[WaiverEntry], pairs: frozenset[tuple[str, str]]
+) -> None:
+    ran = _Ran(pairs)
+    for entry in entries:
+        expected = any(
+            fnmatchcase(rule, entry.rule)
+            and (entry.server is None or fnmatchcase(server, entry.server))
+            for rule, server in pairs
+        )
+        assert ran.evaluated_by(entry) == expected
+
+
+def test_stale_waivers_on_a_fleet_cost_waivers_plus_servers_not_their_product() -> None:
+    # Waivers that match nothing are each asked whether their rule ran on their server.
+    # Doubling the servers and the stale waivers doubles the work; trying each waiver
+    # on each (rule, server) pair of the coverage quadrupled it. Waivers name their
+    # server, or share a few globs.
+    def calls(n: int) -> int:
+        text = "".join(
+            f'[[waiver]]\nrule = "PGW-ROLE-*"\nresource = "database/gone{i:05d}"\n'
+            f'server = "{server}"\nreason = "r"\nowner = "o"\nexpires = 2026-06-30\n\n'
+            for i in range(n)
+            for server in (f"srv-{i:05d}", f"srv-*{i % 4}")
+        )
+        waivers = parse_waivers(text, "waivers.toml")
+        rules = [f"PGW-ISO-{r:03d}" for r in range(20)] + ["PGW-ROLE-001"]
+        results = _results("database/zep").model_copy(
+            update={
+                "coverage": tuple(
+                    Coverage(rule_id=rule, server=f"srv-{s:05d}", outcome="passed")
+                    for s in range(n)
+                    for rule in rules
+                )
+            }
+        )
+        counted, checked = counted_calls(lambda: apply_waivers(results, waivers, today=TODAY))
+        assert checked.waivers is not None and len(checked.waivers.stale) == 2 * n
+        return counted
+
+    small, large = calls(100), calls(200)
     assert large / small < 2.6, (small, large)
 
 
