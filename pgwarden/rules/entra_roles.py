@@ -9,9 +9,12 @@ object ids, and so to their roles.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
 
+from pgwarden.access.graph import RolePath
 from pgwarden.access.holdings import Holding, direct_holders, direct_holdings
 from pgwarden.access.remediation import (
     capped_blocks,
@@ -314,75 +317,123 @@ class EntraGroupSpansApps(Rule):
         holders = direct_holders(tenancy) if groups else {}
         if groups:
             yield from holdings_unseen(tenancy, self.id)
+        # Groups of one organisation share the roles they belong to (a reporting role
+        # granted in every database): what those roles reach is gathered once per set
+        # of them, not once per group and database.
+        shared: dict[frozenset[str], _Reach] = {}
         for group in groups:
             paths = tenancy.graph.holders(group.name)
-            reached: dict[str, dict[str, set[str]]] = {}  # app -> database -> through roles
-            for holder in sorted(paths.keys() | {group.name}):
-                if holder != group.name and tenancy.is_non_tenant(holder):
-                    continue
-                for database in holders.get(holder, ()):
-                    app = tenancy.app_databases[database]
-                    reached.setdefault(app, {}).setdefault(database, set()).add(holder)
-            if len(reached) < 2:
+            through = frozenset(
+                holder
+                for holder in paths
+                if holder != group.name and holder in holders and not tenancy.is_non_tenant(holder)
+            )
+            reach = shared.get(through)
+            if reach is None:
+                reach = shared[through] = _Reach(tenancy, holders, through)
+            own: dict[str, list[str]] = {}
+            for database in holders.get(group.name, ()):
+                own.setdefault(tenancy.app_databases[database], []).append(database)
+            verdict = _spanning(tenancy, group, paths, reach, own)
+            if verdict is not None:
+                yield verdict
+
+
+class _Reach:
+    """The app databases a set of roles holds something in, by app and database, with
+    the roles that hold each."""
+
+    def __init__(
+        self, tenancy: Tenancy, holders: dict[str, frozenset[str]], roles: frozenset[str]
+    ) -> None:
+        self.by_app: dict[str, dict[str, set[str]]] = {}
+        for holder in roles:
+            for database in holders[holder]:
+                app = tenancy.app_databases[database]
+                self.by_app.setdefault(app, {}).setdefault(database, set()).add(holder)
+        self.apps = sorted(self.by_app)
+
+
+def _spanning(
+    tenancy: Tenancy,
+    group: Role,
+    paths: dict[str, RolePath],
+    reach: _Reach,
+    own: dict[str, list[str]],
+) -> Verdict | None:
+    """ENTRA-003's finding on ``group``, which reaches ``reach`` through the roles it
+    uses and holds something itself in ``own`` (databases by app); None when that is
+    one app or none. Only the apps the finding shows are spelt out."""
+    extra = sorted(app for app in own if app not in reach.by_app)
+    total = len(reach.apps) + len(extra)
+    if total < 2:
+        return None
+    apps = heapq.merge(reach.apps, extra)
+
+    def databases(app: str) -> dict[str, set[str]]:
+        """Each database of ``app`` the group reaches, with the roles holding it there."""
+        held = {db: set(through) for db, through in reach.by_app.get(app, {}).items()}
+        for database in own.get(app, ()):
+            held.setdefault(database, set()).add(group.name)
+        return held
+
+    own_app = tenancy.role_apps.get(group.name)
+
+    def blocks() -> Iterator[list[str]]:
+        for app in heapq.merge(reach.apps, extra):
+            if app == own_app:
                 continue
-            own_app = tenancy.role_apps.get(group.name)
-            app_blocks: list[list[str]] = []
-            for app, databases in sorted(reached.items()):
-                if app == own_app:
-                    continue
-                blocks = [sql_comment(f"to keep the group out of app {app!r}:")]
-                app_blocks.append(blocks)
-                cuts = {
-                    holder
-                    for through in databases.values()
-                    for holder in through
-                    if holder != group.name
-                }
-                for holder in sorted(cuts):
-                    member, role = paths[holder].edges[0]
-                    blocks += tenancy.revoke(member, role)
-                if any(group.name in through for through in databases.values()):
-                    blocks += _script(
-                        h
-                        for database in sorted(databases)
-                        for h in direct_holdings(tenancy, group.name, database)
+            held = databases(app)
+            block = [sql_comment(f"to keep the group out of app {app!r}:")]
+            cuts = {holder for through in held.values() for holder in through}
+            cuts.discard(group.name)
+            for holder in sorted(cuts):
+                member, role = paths[holder].edges[0]
+                block += tenancy.revoke(member, role)
+            if app in own:
+                block += _script(
+                    h
+                    for database in sorted(held)
+                    for h in direct_holdings(tenancy, group.name, database)
+                )
+            yield list(dict.fromkeys(block))
+
+    shown = list(islice(apps, MAX_LISTED))
+    blocked = total - (1 if own_app in reach.by_app or own_app in own else 0)
+    # However many apps the group spans: the first few blocks, and a count.
+    script = capped_blocks(blocks(), blocked, "one for each other app the evidence names")
+    evidence: dict[str, object] = {
+        "role": group.name,
+        "entra_kind": group.entra_kind,
+        "object_id": group.entra_object_id,
+        "group_app": own_app,
+        "apps": {
+            app: _capped(
+                [
+                    db
+                    + (
+                        f" (through {', '.join(sorted(through - {group.name}))})"
+                        if through - {group.name}
+                        else ""
                     )
-            apps = sorted(reached)
-            # However many apps the group spans: the first few blocks, and a count.
-            script = capped_blocks(
-                (list(dict.fromkeys(b)) for b in app_blocks),
-                len(app_blocks),
-                "one for each other app the evidence names",
+                    for db, through in sorted(databases(app).items())
+                ]
             )
-            yield Verdict(
-                resource=f"role/{group.name}",
-                principal=f"role/{group.name}",
-                app=own_app,
-                message=f"Entra group {group.name!r} holds privileges in the databases of "
-                f"{len(apps)} apps ({summarize_targets([repr(a) for a in apps])}): every "
-                "member of the group reaches them all",
-                evidence={
-                    "role": group.name,
-                    "entra_kind": group.entra_kind,
-                    "object_id": group.entra_object_id,
-                    "group_app": own_app,
-                    "apps": {
-                        app: _capped(
-                            [
-                                db
-                                + (
-                                    f" (through {', '.join(sorted(through - {group.name}))})"
-                                    if through - {group.name}
-                                    else ""
-                                )
-                                for db, through in sorted(dbs.items())
-                            ]
-                        )
-                        for app, dbs in sorted(reached.items())
-                    },
-                },
-                remediation="\n".join(dict.fromkeys(script)) if app_blocks else None,
-            )
+            for app in shown
+        },
+    }
+    if total > MAX_LISTED:
+        evidence["apps_total"] = total
+    return Verdict(
+        resource=f"role/{group.name}",
+        principal=f"role/{group.name}",
+        app=own_app,
+        message=f"Entra group {group.name!r} holds privileges in the databases of "
+        f"{total} apps ({summarize_targets([repr(a) for a in shown], total)}): every "
+        "member of the group reaches them all",
+        evidence=evidence,
+        remediation="\n".join(dict.fromkeys(script)) if blocked else None,
+    )
 
 
 RULES = [PasswordLoginBesideEntraIdentity, EntraUserHoldsPrivileges, EntraGroupSpansApps]

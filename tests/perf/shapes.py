@@ -265,6 +265,25 @@ def many_mappings_snapshot(
     return Snapshot.model_validate(data)
 
 
+def entra_groups_snapshot(apps: int, logins: int, groups: int) -> Snapshot:
+    """``unmapped_logins_snapshot`` where the group of no app (``readers``) may connect
+    to every database, and ``groups`` Entra groups belong to it: each spans every app
+    (PGW-ENTRA-003) through the one role they share."""
+    data = unmapped_logins_snapshot(apps, logins).model_dump(mode="json")
+    pg = data["servers"][0]["postgres"]
+    for database in pg["databases"][READERS_DATABASES:]:
+        grant = {"grantee": "readers", "grantor": database["owner"], "privileges": ["CONNECT"]}
+        database["acl"].append(grant)
+    for n in range(groups):
+        name = f"team{n:04d}"
+        object_id = f"00000000-0000-0000-0000-{n:012d}"
+        pg["roles"].append(
+            {"name": name, "login": True, "entra_kind": "group", "entra_object_id": object_id}
+        )
+        pg["memberships"].append({"member": name, "role": "readers"})
+    return Snapshot.model_validate(data)
+
+
 def unmapped_logins_config(apps: int) -> Config:
     """The tenancy map of ``unmapped_logins_snapshot``: each app, its database and roles."""
     return Config.model_validate(

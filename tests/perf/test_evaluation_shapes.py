@@ -20,6 +20,7 @@ from pgwarden.model.results import Finding, Results
 from pgwarden.model.snapshot import Snapshot
 from pgwarden.rules.base import Rule, Verdict
 from pgwarden.rules.channels.user_mappings import ForeignRoleUsesChannel
+from pgwarden.rules.entra_roles import EntraGroupSpansApps
 from pgwarden.rules.functions.escalation import (
     ForeignDefinerEscalation,
     PrivilegedDefinerEscalation,
@@ -33,6 +34,7 @@ from pgwarden.rules.roles.logins import UnmappedLogin
 from tests.calls import counted_calls
 from tests.perf.shapes import (
     READERS_DATABASES,
+    entra_groups_snapshot,
     many_mappings_snapshot,
     many_ways_in_snapshot,
     unmapped_logins_config,
@@ -194,14 +196,19 @@ def _rule_calls(
     snapshot = unmapped_logins_snapshot(
         apps, logins, definers=definers, channels=channels, tables=tables, schemas=schemas
     )
+    calls, verdicts = _snapshot_calls(rule, snapshot, apps)
+    assert verdicts > 0
+    return calls
+
+
+def _snapshot_calls(rule: type[Rule], snapshot: Snapshot, apps: int) -> tuple[int, int]:
+    """Calls made by ``rule`` on ``snapshot`` (of ``apps`` apps, mapped); its verdicts."""
     config = unmapped_logins_config(apps)
     server = snapshot.servers[0]
     server_config = config.server_named(server.name)
     assert server_config is not None
     context = server_context(server, server_config, config)
-    calls, verdicts = _calls_while(lambda: rule().check(server, context))
-    assert verdicts > 0
-    return calls
+    return _calls_while(lambda: rule().check(server, context))
 
 
 def test_unmapped_logins_work_grows_with_roles_not_roles_times_databases() -> None:
@@ -214,6 +221,36 @@ def test_unmapped_logins_work_grows_with_roles_not_roles_times_databases() -> No
 def test_cross_app_connect_work_grows_with_the_grants_not_roles_times_databases() -> None:
     small, large = _rule_calls(CrossAppConnect, *SMALL), _rule_calls(CrossAppConnect, *LARGE)
     assert large / small < 2.6, (small, large)
+
+
+def test_entra_groups_through_one_role_cost_groups_plus_databases() -> None:
+    # Entra groups that all belong to one role granted in every database: doubling the
+    # groups and the databases doubles the work; walking each group's reach database by
+    # database quadrupled it (x3.9).
+    def calls(apps: int, groups: int) -> int:
+        snapshot = entra_groups_snapshot(apps, 100, groups)
+        counted, verdicts = _snapshot_calls(EntraGroupSpansApps, snapshot, apps)
+        assert verdicts == groups
+        return counted
+
+    small, large = calls(100, 50), calls(200, 100)
+    assert large / small < 2.6, (small, large)
+
+
+def test_an_entra_group_spanning_every_app_is_one_bounded_finding() -> None:
+    apps = 3 * MAX_LISTED
+    results = evaluate(
+        entra_groups_snapshot(apps, 40, 2),
+        unmapped_logins_config(apps),
+        select_rules(load_rules(), ("PGW-ENTRA-003",)),
+    )
+    finding = next(f for f in results.findings if f.resource == "role/team0000")
+    assert list(finding.evidence["apps"]) == [f"app{n:04d}" for n in range(MAX_LISTED)]
+    assert finding.evidence["apps_total"] == apps
+    assert finding.evidence["apps"]["app0000"] == ["app0000_db (through readers)"]
+    assert f"databases of {apps} apps ('app0000', 'app0001', 'app0002' and " in finding.message
+    assert "REVOKE readers FROM team0000" in (finding.remediation or "")
+    assert len(finding.model_dump_json()) <= MAX_FINDING_BYTES
 
 
 def _objects_cost(members: int, tables: int) -> int:
