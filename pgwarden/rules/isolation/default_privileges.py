@@ -79,7 +79,7 @@ class LeakyDefaultPrivileges(Rule):
             for default in detail.default_privileges:
                 _default_entry(tenancy, database, app, default, exposures, accesses, groups)
             for group in groups.values():
-                for role in group.members:
+                for role in group.members:  # none for a grantee no foreign role uses
                     exposure_for(
                         exposures, f"database/{database}", f"role/{role}", app, database
                     ).hand_over(group.handover)
@@ -206,13 +206,12 @@ def _default_entry(
                 exposure = exposure_for(exposures, resource, f"role/{grantee_role}", app, database)
                 exposure.add(access, revoke, target)
                 _append_fact(exposure.facts.setdefault("default_acl_entries", []), fact)
-        members = [role for role in users if role != grantee_role]
-        if members:
-            group = groups.get(grantee_role)
-            if group is None:
-                group = groups[grantee_role] = _GroupDefaults(
-                    Handover(grantee_role, accesses), members
-                )
+        group = groups.get(grantee_role)
+        if group is None:
+            # Its foreign members, found once per grantee and database, not per entry.
+            members = [role for role in users if role != grantee_role]
+            group = groups[grantee_role] = _GroupDefaults(Handover(grantee_role, accesses), members)
+        if group.members:
             group.handover.add(shown, target, revoke)
             _append_fact(group.entries, fact)
 
