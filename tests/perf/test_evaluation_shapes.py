@@ -318,6 +318,37 @@ def test_a_group_given_many_schemas_by_default_is_one_bounded_finding_per_member
     assert len(finding.model_dump_json()) <= MAX_FINDING_BYTES
 
 
+def test_defaults_through_a_group_of_no_app_keep_its_first_grants_as_alternatives() -> None:
+    # readers, a group of no app, is given each schema's new tables too: ending the
+    # membership is the fix, revoking the group's defaults the alternative, of which
+    # the script names the first three and counts the rest.
+    schemas = 10
+    data = unmapped_logins_snapshot(4, 40, schemas=schemas).model_dump(mode="json")
+    for detail in data["servers"][0]["postgres"]["database_details"]:
+        for entry in detail["default_privileges"]:
+            grant = {"grantee": "readers", "grantor": entry["role"], "privileges": ["SELECT"]}
+            entry["acl"].append(grant)
+    results = evaluate(
+        Snapshot.model_validate(data),
+        unmapped_logins_config(4),
+        select_rules(load_rules(), ("PGW-ISO-006",)),
+    )
+    # legacy_00004 is in app0000_ro and in readers: one finding, a block for each.
+    found = {(f.resource, f.principal): f for f in results.findings}
+    finding = found["database/app0000_db", "role/legacy_00004"]
+    assert finding.evidence["default_acl_entries_total"] == schemas
+    assert finding.evidence["access_total"] == 2 * schemas
+    script = (finding.remediation or "").splitlines()
+    assert script[0] == "-- run in database app0000_db (psql: \\connect app0000_db)"
+    assert "REVOKE app0000_ro FROM legacy_00004;" in script
+    assert "REVOKE readers FROM legacy_00004;" in script
+    revoke = "ALTER DEFAULT PRIVILEGES FOR ROLE app0000_owner IN SCHEMA {} REVOKE SELECT ON"
+    assert [line for line in script if line.startswith("-- alternative: ")] == [
+        *(f"-- alternative: {revoke.format(f's{n:04d}')} TABLES FROM readers;" for n in range(3)),
+        f"-- alternative: the same for its {schemas - 3} other grants (the evidence counts them)",
+    ]
+
+
 def test_a_group_handing_over_many_tables_is_one_bounded_finding_per_member() -> None:
     tables = 3 * MAX_LISTED
     # legacy_00000 is in app0000_ro: every table of app0000_db, through the group.

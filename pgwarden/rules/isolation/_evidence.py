@@ -503,6 +503,11 @@ def fix_lines(
             if alternatives == first_held[0].revoke:
                 # A group of no app: each of its grants may go instead.
                 alternatives = list(dict.fromkeys(s for h in first_held for s in h.revoke))
+                if group.count > len(first_held):
+                    rest = group.count - len(first_held)
+                    alternatives.append(
+                        f"the same for its {rest} other grants (the evidence counts them)"
+                    )
             if in_database_first and not local:
                 local = not all(
                     tenancy.is_membership_revoke(s) for s in (*statements, *alternatives)
@@ -511,9 +516,6 @@ def fix_lines(
             statements, why = tenancy.cut_membership(first, database)
         path = first.path.describe() if first.path else f"{first.role} → {holder}"
         targets = summarize_targets([h.target for h in first_held], group.count)
-        if first_held[0].revoke and alternatives and group.count > len(first_held):
-            rest = group.count - len(first_held)
-            alternatives.append(f"the same for its {rest} other grants (the evidence counts them)")
         blocks.append(
             [
                 sql_comment(f"{path} → {targets}: {why}"),
