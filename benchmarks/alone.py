@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import psycopg
 
 from benchmarks.measure import Scan
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE
+from benchmarks.targets import MAX_FINDING_BYTES
 from pgwarden.model.identifiers import quote_literal
 
 
@@ -55,6 +56,31 @@ def largest_finding(results: Path) -> int | None:
         return None
     findings = json.loads(results.read_text(encoding="utf-8"))["findings"]
     return max((len(json.dumps(f, separators=(",", ":"))) for f in findings), default=0)
+
+
+def largest_finding_verdict(figures: ScanFigures) -> tuple[str, str, bool]:
+    """(target, measured, met) for the size of the largest finding ("a few kilobytes")."""
+    largest = figures.largest_finding_bytes or 0
+    return (
+        f"largest finding ≤ {MAX_FINDING_BYTES} bytes",
+        f"{largest} bytes",
+        largest <= MAX_FINDING_BYTES,
+    )
+
+
+def report_verdicts(
+    figures: ScanFigures, verdicts: Sequence[tuple[str, str, bool]], details: Path
+) -> int:
+    """Print each (target, measured, met), write the figures and verdicts to
+    ``details``; the exit code: 0 when every target is met, else 1."""
+    for target, measured, met in verdicts:
+        print(f"  {'met   ' if met else 'MISSED'}  {target}: {measured}")
+    details.write_text(
+        json.dumps({"run": asdict(figures), "targets": list(verdicts)}, indent=1),
+        encoding="utf-8",
+    )
+    print(f"Details: {details}")
+    return 0 if all(met for _target, _measured, met in verdicts) else 1
 
 
 def create_auditor(conn: psycopg.Connection[Any]) -> str:

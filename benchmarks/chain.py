@@ -18,20 +18,26 @@ and prints the cost per finding; it is judged by the size of the largest finding
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-from benchmarks.alone import ScanFigures, create_app, create_auditor, scan_figures, write_config
+from benchmarks.alone import (
+    ScanFigures,
+    create_app,
+    create_auditor,
+    largest_finding_verdict,
+    report_verdicts,
+    scan_figures,
+    write_config,
+)
 from benchmarks.measure import measure_scan, server_cpu_clock
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE
-from benchmarks.targets import MAX_FINDING_BYTES
 from pgwarden.cli.localpg import throwaway_server
 
 APPS, TABLES = 200, 3
@@ -110,16 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(tempfile.gettempdir()) / "pgwarden-benchmark-chain"
     run = measure(args.apps, args.tables, out, args.scan_timeout)
     print(chain_lines(run))
-    largest = run.largest_finding_bytes or 0
-    met = largest <= MAX_FINDING_BYTES
-    target = f"largest finding ≤ {MAX_FINDING_BYTES} bytes"
-    print(f"  {'met   ' if met else 'MISSED'}  {target}: {largest} bytes")
-    (out / "chain.json").write_text(
-        json.dumps({"run": asdict(run), "targets": [(target, f"{largest} bytes", met)]}, indent=1),
-        encoding="utf-8",
-    )
-    print(f"Details: {out / 'chain.json'}")
-    return 0 if met else 1
+    return report_verdicts(run, [largest_finding_verdict(run)], out / "chain.json")
 
 
 if __name__ == "__main__":

@@ -18,20 +18,27 @@ finding ("a few kilobytes").
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-from benchmarks.alone import ScanFigures, create_app, create_auditor, scan_figures, write_config
+from benchmarks.alone import (
+    ScanFigures,
+    create_app,
+    create_auditor,
+    largest_finding_verdict,
+    report_verdicts,
+    scan_figures,
+    write_config,
+)
 from benchmarks.measure import Scan, measure_scan, server_cpu_clock
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE
-from benchmarks.targets import MAX_EVAL_RENDER_SHARE, MAX_FINDING_BYTES, MAX_PEAK_RSS_MB
+from benchmarks.targets import MAX_EVAL_RENDER_SHARE, MAX_PEAK_RSS_MB
 from pgwarden.cli.localpg import throwaway_server
 
 WIDE, SMALL_APPS = "wide", ("narrow_a", "narrow_b")
@@ -140,7 +147,6 @@ def wide_lines(run: WideRun) -> str:
 def wide_verdicts(run: WideRun) -> list[tuple[str, str, bool]]:
     """(target, measured, met) for each target this shape is judged by."""
     share = ((run.evaluate or 0.0) + (run.render or 0.0)) / run.wall
-    largest = run.largest_finding_bytes or 0
     return [
         (
             f"peak RSS ≤ {MAX_PEAK_RSS_MB} MB",
@@ -153,11 +159,7 @@ def wide_verdicts(run: WideRun) -> list[tuple[str, str, bool]]:
             f"of {run.wall:.2f} s)",
             share <= MAX_EVAL_RENDER_SHARE,
         ),
-        (
-            f"largest finding ≤ {MAX_FINDING_BYTES} bytes",
-            f"{largest} bytes",
-            largest <= MAX_FINDING_BYTES,
-        ),
+        largest_finding_verdict(run),
     ]
 
 
@@ -185,14 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(tempfile.gettempdir()) / "pgwarden-benchmark-wide"
     run = measure(args.tables, args.schemas, args.members, out, args.scan_timeout, args.repeat)
     print(wide_lines(run))
-    results = wide_verdicts(run)
-    for target, measured, met in results:
-        print(f"  {'met   ' if met else 'MISSED'}  {target}: {measured}")
-    (out / "wide.json").write_text(
-        json.dumps({"run": asdict(run), "targets": results}, indent=1), encoding="utf-8"
-    )
-    print(f"Details: {out / 'wide.json'}")
-    return 0 if all(met for _target, _measured, met in results) else 1
+    return report_verdicts(run, wide_verdicts(run), out / "wide.json")
 
 
 if __name__ == "__main__":
