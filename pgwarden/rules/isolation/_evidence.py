@@ -476,10 +476,7 @@ def fix_lines(
         statements, why, alternatives = tenancy.source_fix(held.access, database, held.revoke)
         alternatives = [a for a in alternatives if not a.startswith("--")]
         if in_database_first and not local:
-            local = not all(
-                s.startswith("--") or tenancy.is_membership_revoke(s)
-                for s in (*statements, *alternatives)
-            )
+            local = _runs_in_database(tenancy, (*statements, *alternatives))
         fix = by_statements.get(tuple(statements))
         if fix is not None:
             fix.more += 1
@@ -509,9 +506,7 @@ def fix_lines(
                         f"the same for its {rest} other grants (the evidence counts them)"
                     )
             if in_database_first and not local:
-                local = not all(
-                    tenancy.is_membership_revoke(s) for s in (*statements, *alternatives)
-                )
+                local = _runs_in_database(tenancy, (*statements, *alternatives))
         else:
             statements, why = tenancy.cut_membership(first, database)
         path = first.path.describe() if first.path else f"{first.role} → {holder}"
@@ -525,6 +520,12 @@ def fix_lines(
         )
     lines = capped_blocks(blocks, len(blocks), "one for each other way in that the evidence counts")
     return [in_database(database), *lines] if in_database_first and local else lines
+
+
+def _runs_in_database(tenancy: Tenancy, statements: Iterable[str]) -> bool:
+    """Whether any of ``statements`` must run inside the database: one that is neither
+    a comment nor the end of a membership (the server's, run anywhere)."""
+    return not all(s.startswith("--") or tenancy.is_membership_revoke(s) for s in statements)
 
 
 class Holders(NamedTuple):
