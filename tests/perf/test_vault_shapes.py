@@ -20,7 +20,7 @@ from pgwarden.model.snapshot import SecretReader, VaultAccess
 from pgwarden.rules.keyvault.readers import _VaultReaders
 from pgwarden.rules.registry import load_rules
 from tests.calls import counted_calls
-from tests.perf.vaults import PEOPLE, vaults_config, vaults_snapshot
+from tests.perf.vaults import PEOPLE, reader, vaults_config, vaults_snapshot
 
 SMALL, LARGE = 100, 200
 RULES = {entry.rule.id: entry.rule for entry in load_rules() if entry.rule.id.startswith("PGW-KV")}
@@ -60,21 +60,19 @@ _SCOPES = st.builds(
     st.sampled_from(["/secrets/", "/Secrets/"]),
     st.sampled_from(["", "/"]),
 )
+
+
+def _on(scope: str, principal: str = "a", kind: str = "secret") -> SecretReader:
+    """A grant of Key Vault Secrets User at ``scope``."""
+    return SecretReader.model_validate(reader(principal, None, scope, kind))
+
+
 _READERS = st.builds(
-    SecretReader,
-    principal_id=st.sampled_from(["a", "b", "c"]),
-    via=st.just("role"),
-    scope=_SCOPES,
-    scope_kind=st.sampled_from(["secret", "vault", "subscription"]),
-    actions=st.just(("Microsoft.KeyVault/vaults/secrets/getSecret/action",)),
+    _on,
+    _SCOPES,
+    st.sampled_from(["a", "b", "c"]),
+    st.sampled_from(["secret", "vault", "subscription"]),
 )
-
-
-def _on(scope: str) -> SecretReader:
-    action = "Microsoft.KeyVault/vaults/secrets/getSecret/action"
-    return SecretReader(
-        principal_id="a", via="role", scope=scope, scope_kind="secret", actions=(action,)
-    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -51,7 +51,8 @@ def _dsn(name: str, vault: str, user: str, database: str) -> dict[str, Any]:
     }
 
 
-def _reader(principal: str, kind: str, scope: str, scope_kind: str) -> dict[str, Any]:
+def reader(principal: str, kind: str | None, scope: str, scope_kind: str) -> dict[str, Any]:
+    """A role assignment that reads secrets, as the snapshot holds it."""
     return {
         "principal_id": principal,
         "principal_type": kind,
@@ -91,13 +92,13 @@ def vaults_snapshot(apps: int, *, shared: bool) -> Snapshot:
         if vault not in readers:
             subscription = f"/subscriptions/{SUBSCRIPTION}"
             readers[vault] = [
-                _reader(object_id("person", n), "User", subscription, "subscription")
+                reader(object_id("person", n), "User", subscription, "subscription")
                 for n in range(PEOPLE)
             ]
         scope = f"{_vault_id(vault)}/secrets/{name}"
         readers[vault] += [
-            _reader(object_id("app", reader), "ServicePrincipal", scope, "secret")
-            for reader in (app, (app + 1) % apps)
+            reader(object_id("app", identity), "ServicePrincipal", scope, "secret")
+            for identity in (app, (app + 1) % apps)
         ]
     vaults = [
         {
