@@ -250,14 +250,16 @@ def _hand_over(
     members: list[str],
     item: AclItem,
     target: str,
-) -> None:
+) -> Handover:
     """Record that ``grantee``, and so each of its foreign ``members``, holds ``item``
-    on ``target``: once for the group, whatever the number of members."""
+    on ``target``: once for the group, whatever the number of members; the group's
+    ``Handover``."""
     handed = handovers.get(grantee)
     if handed is None:
         # Who reaches a grantee through membership does not depend on the grant.
         handed = handovers[grantee] = (Handover(grantee, accesses), members)
     handed[0].add(item, target)
+    return handed[0]
 
 
 def _object_privileges(
@@ -273,19 +275,30 @@ def _object_privileges(
     # per grantee, they are passed over before anything is built for them.
     users_of: dict[str, list[str]] = {}
     # A wide database repeats a few grants over thousands of objects: each distinct
-    # grant's holders are looked up once here.
+    # grant's holders are looked up once here, and where only members of the grantee
+    # hold it, the list its objects are handed over on (``Handover.items``).
     holders_of: dict[tuple[str, str, tuple[str, ...]], Holders] = {}
+    handed_on: dict[tuple[str, str, tuple[str, ...]], list[tuple[AclItem, str]]] = {}
     # Each schema's name quoted once, not once per object in it.
     schemas: dict[str, str] = {}
     for grant in detail.object_grants:
         grantee = grant.grantee
         if grantee is not None:
-            if grantee not in users_of:
-                users_of[grantee] = tenancy.foreign_users(grantee, database)
-            if not users_of[grantee]:
+            users = users_of.get(grantee)
+            if users is None:
+                users = users_of[grantee] = tenancy.foreign_users(grantee, database)
+            if not users:
+                continue
+            grantor = grant.grantor or grant.owner
+            key = (grantee, grantor, grant.privileges)
+            items = handed_on.get(key)
+            if items is not None and grant.column is None:
+                # The common case of a wide database: one more object of a grant only
+                # members of the grantee hold.
+                items.append((holders_of[key].item, object_target(grant, schemas)))
                 continue
         routine = grant.arguments is not None
-        privileges = tuple(grant.privileges)
+        privileges = grant.privileges
         if grantee is None and routine:
             # PUBLIC EXECUTE is every routine's default; only other privileges count.
             privileges = tuple(p for p in privileges if p != "EXECUTE")
@@ -312,10 +325,12 @@ def _object_privileges(
             continue
         # Many objects carry the same grant (a group given SELECT on every table): who
         # holds it, and how, is worked out once per grant and app, not once per object.
-        holders = holders_of.get((grantee, grantor, privileges))
+        key = (grantee, grantor, privileges)
+        holders = holders_of.get(key)
         if holders is None:
-            holders = accesses.holders(grantee, grantor, privileges, tenancy, database)
-            holders_of[grantee, grantor, privileges] = holders
+            holders = holders_of[key] = accesses.holders(
+                grantee, grantor, privileges, tenancy, database
+            )
         for role, access in holders.direct:
             exposure = exposure_for(
                 exposures, _object_resource(grant, database), f"role/{role}", app, database
@@ -329,7 +344,11 @@ def _object_privileges(
             if grant.column is not None:
                 _note_column(exposure, grant.column)
         if holders.members:
-            _hand_over(handovers, accesses, grantee, holders.members, holders.item, target)
+            handover = _hand_over(
+                handovers, accesses, grantee, holders.members, holders.item, target
+            )
+            if not holders.direct:
+                handed_on[key] = handover.items
 
 
 def _large_object_privileges(
