@@ -204,6 +204,9 @@ class Handover:
     def __init__(self, grantee: str, accesses: ItemAccesses) -> None:
         self.grantee = grantee
         self.items: list[tuple[AclItem, str]] = []
+        # Each distinct item once (thousands of objects share a few grants' items). An
+        # object appended to ``items`` without ``add`` must carry an item added before.
+        self._distinct: dict[int, AclItem] = {}
         # The statements that revoke each item itself, when the rule offers them as the
         # alternative to ending a membership (ISO-006's default privileges); else empty.
         self.revokes: list[list[str]] = []
@@ -216,6 +219,7 @@ class Handover:
         """The group holds ``item``'s privileges on ``target``; ``revoke`` would
         revoke the grant itself (given for every item or for none)."""
         self.items.append((item, target))
+        self._distinct.setdefault(id(item), item)
         if revoke is not None:
             self.revokes.append(revoke)
 
@@ -249,9 +253,7 @@ class Handover:
     @cached_property
     def privileges(self) -> frozenset[str]:
         """Every privilege handed over, on any of the objects."""
-        # Thousands of objects share a few grants' items: each item is read once.
-        items = {id(item): item for item, _target in self.items}
-        return frozenset(p for item in items.values() for p in item.privileges)
+        return frozenset(p for item in self._distinct.values() for p in item.privileges)
 
 
 def _member_access(access: Access | None) -> Access:

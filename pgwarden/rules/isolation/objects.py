@@ -284,18 +284,17 @@ def _object_privileges(
     for grant in detail.object_grants:
         grantee = grant.grantee
         if grantee is not None:
-            users = users_of.get(grantee)
-            if users is None:
-                users = users_of[grantee] = tenancy.foreign_users(grantee, database)
-            if not users:
-                continue
-            grantor = grant.grantor or grant.owner
-            key = (grantee, grantor, grant.privileges)
+            key = (grantee, grant.grantor or grant.owner, grant.privileges)
             items = handed_on.get(key)
             if items is not None and grant.column is None:
                 # The common case of a wide database: one more object of a grant only
                 # members of the grantee hold.
                 items.append((holders_of[key].item, object_target(grant, schemas)))
+                continue
+            users = users_of.get(grantee)
+            if users is None:
+                users = users_of[grantee] = tenancy.foreign_users(grantee, database)
+            if not users:
                 continue
         routine = grant.arguments is not None
         privileges = grant.privileges
