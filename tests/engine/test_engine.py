@@ -326,6 +326,8 @@ class _Dated(Rule):
         (Verdict(resource="r", message="m", remediation=b"x"), "its remediation is of type bytes"),  # type: ignore[arg-type]
         (Verdict(resource="r", message="m", status="failed"), "its status is not one of"),  # type: ignore[arg-type]
         (Verdict(resource="r", message="m", evidence=[1]), "its evidence is not a mapping"),  # type: ignore[arg-type]
+        (Verdict(resource="r", message="m", evidence={1: "x"}), "its evidence is not a mapping"),  # type: ignore[dict-item]
+        (Verdict(resource="r", message="m", app=["a"]), "its app is of type list, not text"),  # type: ignore[arg-type]
         (Verdict(resource="r", message="m", evidence={"o": object()}), "cannot be written as JSON"),
     ],
 )
