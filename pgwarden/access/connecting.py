@@ -12,7 +12,6 @@ import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pgwarden.access.grants import can_connect
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import Database
 
@@ -45,7 +44,7 @@ class Connecting:
         tenancy, db = self.tenancy, self.db
         self.app = tenancy.app_databases.get(db.name)
         own = tenancy.app_roles(self.app or "")
-        self.own = tuple(sorted(r for r in own if can_connect(db, r, tenancy.graph)))
+        self.own = tuple(sorted(r for r in own if tenancy.can_connect(db, r)))
         self._own_set = frozenset(self.own)
         foreign, self._foreign_count = tenancy.foreign_connecting(db)
         self._listed = None if db.public_connect else frozenset(foreign)

@@ -223,21 +223,26 @@ def holds_at_login(
 
     That is its own grant or ownership, or a group's reached through INHERIT
     (``Access.usable_at_login``): what still lets it connect once PUBLIC's CONNECT is
-    revoked.
+    revoked. (``Tenancy.holds_at_login`` asks the same of many roles.)
     """
-    if graph.always_inherits:
-        # No grant lacks INHERIT: every group ``role`` can use, it inherits.
-        return graph.can_use(role, owner) or any(
-            item.grantee is not None
-            and privilege in item.privileges
-            and graph.can_use(role, item.grantee)
-            for item in acl
-        )
-    owned = ownership_access(role, owner, graph)
-    return (owned is not None and owned.usable_at_login) or any(
-        a.usable_at_login
-        for a in acl_accesses(acl, role, graph, (privilege,), include_public=False)
+    return held_at_login(login_holders(acl, owner, privilege), role, graph.usable_groups(role)[0])
+
+
+def login_holders(acl: Iterable[AclItem], owner: str, privilege: str) -> frozenset[str]:
+    """The roles that hold ``privilege`` other than through PUBLIC: the grantees of the
+    ACL items with it, and the owner (who holds every privilege, however the ACL reads:
+    it can grant itself any)."""
+    return frozenset(
+        {owner, *(i.grantee for i in acl if i.grantee is not None and privilege in i.privileges)}
     )
+
+
+def held_at_login(holders: frozenset[str], role: str, inherited: frozenset[str]) -> bool:
+    """Whether ``role``, which inherits the groups ``inherited``
+    (``RoleGraph.usable_groups``), holds what ``holders`` (``login_holders``) hold, usable
+    at login: it is one of them, or inherits one. A group it reaches only through
+    ``SET ROLE`` does not count: login needs no session's SET ROLE."""
+    return role in holders or not holders.isdisjoint(inherited)
 
 
 def ownership_access(role: str, owner: str, graph: RoleGraph) -> Access | None:

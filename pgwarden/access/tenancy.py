@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pgwarden.access.cached import cached_property
-from pgwarden.access.grants import Access, can_connect
+from pgwarden.access.grants import Access, held_at_login, login_holders
 from pgwarden.access.graph import RoleGraph, RolePath
 from pgwarden.access.reach import DatabaseReach
 from pgwarden.access.remediation import revoke_membership
@@ -47,6 +47,11 @@ class Tenancy:
     _cuts: dict[tuple[RolePath, str | None], tuple[str, str] | None] = field(
         init=False, default_factory=dict
     )
+    # ``holds_at_login``'s indexes: each database's holders of a privilege, whether PUBLIC
+    # may connect to it, and the groups each role asked about inherits.
+    _login_holders: dict[tuple[str, str], frozenset[str]] = field(init=False, default_factory=dict)
+    _public_connect: dict[str, bool] = field(init=False, default_factory=dict)
+    _inherited: dict[str, frozenset[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.graph = RoleGraph(self.pg.memberships)
@@ -244,6 +249,33 @@ class Tenancy:
     def _logins_per_app(self) -> Counter[str | None]:
         return Counter(self.role_apps.get(r) for r in self._logins)
 
+    def can_connect(self, db: Database, role: str) -> bool:
+        """Whether ``role`` can log in to ``db`` now: ``grants.can_connect``, asked of
+        many roles (``holds_at_login``)."""
+        if not db.allow_connections:
+            return False
+        public = self._public_connect.get(db.name)
+        if public is None:
+            public = self._public_connect[db.name] = db.public_connect
+        return public or self.holds_at_login(db, role, "CONNECT")
+
+    def holds_at_login(self, db: Database, role: str, privilege: str) -> bool:
+        """``grants.holds_at_login`` for ``db``'s ACL, asked of many roles.
+
+        A database may grant CONNECT to each of thousands of logins one by one: asking
+        each of them by walking that ACL cost the logins times the ACL. The ACL's holders
+        of a privilege are gathered once per database, each role's inherited groups
+        once, and each question is whether the two meet.
+        """
+        key = (db.name, privilege)
+        holders = self._login_holders.get(key)
+        if holders is None:
+            holders = self._login_holders[key] = login_holders(db.acl, db.owner, privilege)
+        inherited = self._inherited.get(role)
+        if inherited is None:
+            inherited = self._inherited[role] = self.graph.usable_groups(role)[0]
+        return held_at_login(holders, role, inherited)
+
     def foreign_connecting(self, db: Database) -> tuple[Iterable[str], int]:
         """The foreign principals of ``db`` that can log in to it now, sorted, and how many.
 
@@ -256,7 +288,7 @@ class Tenancy:
             return self.foreign_principals(db.name), self.count_foreign_principals(db.name)
         if db.name not in self._connecting:
             self._connecting[db.name] = [
-                r for r in self.reaching(db, ("CONNECT",)) if can_connect(db, r, self.graph)
+                r for r in self.reaching(db, ("CONNECT",)) if self.can_connect(db, r)
             ]
         found = self._connecting[db.name]
         return found, len(found)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
-from pgwarden.access.grants import can_connect
 from pgwarden.access.remediation import sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.snapshot import SECTION_NAMES, Database, DatabaseDetail
@@ -129,7 +128,7 @@ def not_inspected(tenancy: Tenancy, rule_id: str, database: str, app: str, what:
     db = tenancy.databases[database]
     auditor = tenancy.pg.connected_as
     reason = not_inspected_reason(db, tenancy.detail(database))
-    connects = can_connect(db, auditor, tenancy.graph)
+    connects = tenancy.can_connect(db, auditor)
     return Verdict(
         resource=f"database/{database}",
         app=app,

@@ -284,6 +284,38 @@ def entra_groups_snapshot(apps: int, logins: int, groups: int) -> Snapshot:
     return Snapshot.model_validate(data)
 
 
+def connect_granted_snapshot(apps: int, logins: int) -> Snapshot:
+    """``unmapped_logins_snapshot`` (with ``definers`` and ``channels``) where the first
+    two apps' databases grant CONNECT to every login of no app, one by one (the first
+    also to PUBLIC), and the second holds a table PUBLIC may read and one granted to each
+    of those logins: database ACLs as long as the server's list of logins."""
+    data = unmapped_logins_snapshot(apps, logins, definers=True, channels=True).model_dump(
+        mode="json"
+    )
+    pg = data["servers"][0]["postgres"]
+    legacy = [f"legacy_{n:05d}" for n in range(logins)]
+    for database in pg["databases"][:2]:
+        owner = database["owner"]
+        database["acl"] += [
+            {"grantee": login, "grantor": owner, "privileges": ["CONNECT"]} for login in legacy
+        ]
+    owner = pg["databases"][1]["owner"]
+    table = {"schema_name": "app", "kind": "table", "owner": owner, "grantor": owner}
+    pg["database_details"][1]["object_grants"] = [
+        {**table, "name": "open", "grantee": None, "privileges": ["SELECT"]},
+        *({**table, "name": "t", "grantee": login, "privileges": ["SELECT"]} for login in legacy),
+    ]
+    return Snapshot.model_validate(data)
+
+
+def connect_granted_config(apps: int, logins: int) -> Config:
+    """The tenancy map of ``connect_granted_snapshot``, where every other login of no app
+    is one of the first app's roles: an app of as many roles as its database's ACL."""
+    data = unmapped_logins_config(apps).model_dump(mode="json", exclude_none=True)
+    data["server"][0]["app"][0]["roles"] += [f"legacy_{n:05d}" for n in range(1, logins, 2)]
+    return Config.model_validate(data)
+
+
 def unmapped_logins_config(apps: int) -> Config:
     """The tenancy map of ``unmapped_logins_snapshot``: each app, its database and roles."""
     return Config.model_validate(

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass
 
 from pgwarden.access.connecting import Connecting
-from pgwarden.access.grants import can_connect
 from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.channels import ForeignServer, UserMapping
@@ -141,7 +140,7 @@ def mapping_users(
         for role in candidates
         if tenancy.is_principal(role)
         and tenancy.role_apps.get(role) != app
-        and can_connect(db, role, graph)
+        and tenancy.can_connect(db, role)
         and (public or role in usage)
     )
     return found, len(found)

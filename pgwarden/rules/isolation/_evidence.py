@@ -16,7 +16,7 @@ from itertools import repeat
 from typing import NamedTuple
 
 from pgwarden.access.cached import cached_property
-from pgwarden.access.grants import Access, can_connect, item_access
+from pgwarden.access.grants import Access, item_access
 from pgwarden.access.graph import RoleGraph
 from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import capped_blocks, in_database, sql_comment
@@ -134,7 +134,7 @@ def inspected(
             yield database, app, detail
             continue
         reason = not_inspected_reason(db, detail)
-        auditor_connects = can_connect(db, auditor, tenancy.graph)
+        auditor_connects = tenancy.can_connect(db, auditor)
         if db.invalid:
             fix = finish_dropping(database)
         elif not db.allow_connections:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from pgwarden.access.grants import Access, acl_accesses, holds_at_login, ownership_access
+from pgwarden.access.grants import Access, acl_accesses, ownership_access
 from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import capped_statements, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
@@ -126,7 +126,7 @@ def _keep_access(tenancy: Tenancy, db: Database, privilege: str) -> list[str]:
         f"GRANT {privilege} ON DATABASE {quote_ident(db.name)} TO {quote_ident(role)};"
         for role in dict.fromkeys(needed)
         # Only what counts at login: a membership without INHERIT would not keep it in.
-        if not holds_at_login(db.acl, db.owner, role, tenancy.graph, privilege)
+        if not tenancy.holds_at_login(db, role, privilege)
     ]
     if not grants:
         return []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pgwarden.access.grants import Access, acl_accesses, can_connect, ownership_access
+from pgwarden.access.grants import Access, acl_accesses, ownership_access
 from pgwarden.access.privileges import sort_privileges
 from pgwarden.access.remediation import (
     acl_grantee,
@@ -566,7 +566,7 @@ def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
         role = exposure.role
         subject = describe_role(tenancy, role)
         evidence["principal_app"] = tenancy.role_apps.get(role)
-        evidence["can_connect"] = can_connect(db, role, tenancy.graph)
+        evidence["can_connect"] = tenancy.can_connect(db, role)
     if kind == "database":
         message = f"in database {name!r} of app {exposure.app!r}, {subject} " + (
             summarize_phrases(_database_phrases(exposure), "; ")
