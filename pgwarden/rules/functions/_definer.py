@@ -27,6 +27,7 @@ from pgwarden.access.remediation import capped_statements, in_database, sql_comm
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_LISTED, put_capped_mapping
 from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_16, CIS_POSTGRESQL_17, NIST_800_53
+from pgwarden.model.identifiers import quote_literal
 from pgwarden.model.routines import DefinerFunction
 from pgwarden.model.snapshot import DatabaseDetail, ServerSnapshot
 from pgwarden.rules.base import Control, Rule, ServerContext, Verdict, quote_ident
@@ -144,10 +145,19 @@ class Definer:
             for i in f.acl
             if i.grantee is not None and i.grantee != f.owner and "EXECUTE" in i.privileges
         }
-        for grantee in sorted(grantees):
-            # Asked from the grantee's side: the roles that can use it, not every caller.
-            if any(u in callers for u in (grantee, *tenancy.graph.user_names(grantee))):
-                lines.append(f"REVOKE EXECUTE ON {routine} FROM {quote_ident(grantee)};")
+        # Asked from the grantee's side: the roles that can use it, not every caller.
+        revokes = [
+            f"REVOKE EXECUTE ON {routine} FROM {quote_ident(grantee)};"
+            for grantee in sorted(grantees)
+            if any(u in callers for u in (grantee, *tenancy.graph.user_names(grantee)))
+        ]
+        lines.extend(
+            capped_statements(
+                revokes,
+                f"one for each other grantee of EXECUTE that callers of another app use "
+                f"(every grantee: {_grantees_query(f)})",
+            )
+        )
         lines.append(
             sql_comment(
                 f"or, if it needs none of the privileges of {f.owner!r}: "
@@ -155,6 +165,19 @@ class Definer:
             )
         )
         return "\n".join(lines)
+
+
+def _grantees_query(function: DefinerFunction) -> str:
+    """A query, run in the routine's database, listing who holds EXECUTE on it (by
+    names in the catalogs: a cast to ``regprocedure`` needs USAGE on the schema, which
+    an auditor may lack)."""
+    return (
+        "SELECT a.grantee::regrole FROM pg_proc p JOIN pg_namespace n ON n.oid = "
+        "p.pronamespace, aclexplode(p.proacl) a WHERE n.nspname = "
+        f"{quote_literal(function.schema_name)} AND p.proname = {quote_literal(function.name)} "
+        "AND pg_get_function_identity_arguments(p.oid) = "
+        f"{quote_literal(function.arguments)} AND a.privilege_type = 'EXECUTE' ORDER BY 1;"
+    )
 
 
 def _public_create(detail: DatabaseDetail) -> set[str]:

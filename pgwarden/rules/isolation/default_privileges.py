@@ -12,6 +12,7 @@ from pgwarden.access.holdings import DEFAULT_ACL_OBJECTS
 from pgwarden.access.privileges import acl_text, sort_privileges
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
+from pgwarden.model.identifiers import quote_literal, regrole
 from pgwarden.model.snapshot import DefaultPrivilege, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import DML_PRIVILEGES, LEAST_PRIVILEGE
@@ -46,7 +47,9 @@ class LeakyDefaultPrivileges(Rule):
     what a role is given through membership in another role, once per database
     (``database/DB``): a group may be given the new objects of hundreds of schemas (a
     schema per tenant), all handed over by one membership. The finding names the first
-    entries, counts them all and gives the query that lists them. Default privileges
+    entries, counts them all and gives the query that lists them; an entry that grants
+    to hundreds of roles one by one shows its first ACL items, counted, with the query
+    that lists them all (``defaclacl_total``, ``defaclacl_more``). Default privileges
     the auditor could not read (pg_default_acl refused) are an error for that database.
 
     Violation: A pg_default_acl entry in an app database (for the whole database or
@@ -99,15 +102,7 @@ class LeakyDefaultPrivileges(Rule):
                 put_capped(
                     entries,
                     "default_acl_entries",
-                    (
-                        {
-                            "creator": d.role,
-                            "schema": d.schema_name,
-                            "object_type": d.object_type,
-                            "defaclacl": [acl_text(i) for i in d.acl],
-                        }
-                        for d in detail.default_privileges
-                    ),
+                    (_entry_fact(database, d) for d in detail.default_privileges),
                     len(detail.default_privileges),
                     _default_acl_query(database),
                 )
@@ -165,12 +160,7 @@ def _default_entry(
         scope = ""
         resource = f"database/{database}"
         target = f"future {keyword} of {creator}"
-    fact: dict[str, object] = {
-        "creator": default.role,
-        "schema": default.schema_name,
-        "object_type": default.object_type,
-        "defaclacl": [acl_text(i) for i in default.acl],
-    }
+    fact = _entry_fact(database, default)
     for item in default.acl:
         if item.grantee == default.role:
             continue  # the creator's own privileges on what it creates
@@ -214,6 +204,30 @@ def _default_entry(
         if group.members:
             group.handover.add(shown, target, revoke)
             _append_fact(group.entries, fact)
+
+
+def _entry_fact(database: str, default: DefaultPrivilege) -> dict[str, object]:
+    """A default entry as the evidence shows it: its ACL capped, for one entry may name
+    thousands of grantees, and every finding it makes shows it."""
+    fact: dict[str, object] = {
+        "creator": default.role,
+        "schema": default.schema_name,
+        "object_type": default.object_type,
+    }
+    schema = (
+        "0"
+        if default.schema_name is None
+        else f"{quote_literal(quote_ident(default.schema_name))}::regnamespace"
+    )
+    put_capped(
+        fact,
+        "defaclacl",
+        (acl_text(i) for i in default.acl),
+        len(default.acl),
+        "SELECT defaclobjtype, unnest(defaclacl) FROM pg_default_acl WHERE defaclrole = "
+        f"{regrole(default.role)} AND defaclnamespace = {schema};  -- in {database!r}",
+    )
+    return fact
 
 
 def _append_fact(entries: object, fact: dict[str, object]) -> None:
