@@ -254,10 +254,14 @@ class Tenancy:
         many roles (``holds_at_login``)."""
         if not db.allow_connections:
             return False
+        return self.public_connect(db) or self.holds_at_login(db, role, "CONNECT")
+
+    def public_connect(self, db: Database) -> bool:
+        """``db.public_connect``, read once per database: its ACL may be thousands long."""
         public = self._public_connect.get(db.name)
         if public is None:
             public = self._public_connect[db.name] = db.public_connect
-        return public or self.holds_at_login(db, role, "CONNECT")
+        return public
 
     def holds_at_login(self, db: Database, role: str, privilege: str) -> bool:
         """``grants.holds_at_login`` for ``db``'s ACL, asked of many roles.
@@ -284,7 +288,7 @@ class Tenancy:
         """
         if not db.allow_connections:
             return (), 0
-        if db.public_connect:
+        if self.public_connect(db):
             return self.foreign_principals(db.name), self.count_foreign_principals(db.name)
         if db.name not in self._connecting:
             self._connecting[db.name] = [

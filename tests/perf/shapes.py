@@ -287,8 +287,8 @@ def entra_groups_snapshot(apps: int, logins: int, groups: int) -> Snapshot:
 def connect_granted_snapshot(apps: int, logins: int) -> Snapshot:
     """``unmapped_logins_snapshot`` (with ``definers`` and ``channels``) where the first
     two apps' databases grant CONNECT to every login of no app, one by one (the first
-    also to PUBLIC), and the second holds a table PUBLIC may read and one granted to each
-    of those logins: database ACLs as long as the server's list of logins."""
+    also to PUBLIC), and the second holds a table granted to each of those logins and as
+    many that PUBLIC may read: database ACLs as long as the server's list of logins."""
     data = unmapped_logins_snapshot(apps, logins, definers=True, channels=True).model_dump(
         mode="json"
     )
@@ -302,8 +302,11 @@ def connect_granted_snapshot(apps: int, logins: int) -> Snapshot:
     owner = pg["databases"][1]["owner"]
     table = {"schema_name": "app", "kind": "table", "owner": owner, "grantor": owner}
     pg["database_details"][1]["object_grants"] = [
-        {**table, "name": "open", "grantee": None, "privileges": ["SELECT"]},
         *({**table, "name": "t", "grantee": login, "privileges": ["SELECT"]} for login in legacy),
+        *(
+            {**table, "name": f"p{n}", "grantee": None, "privileges": ["SELECT"]}
+            for n in range(logins)
+        ),
     ]
     return Snapshot.model_validate(data)
 
