@@ -140,17 +140,22 @@ def as_grantor(statement: str, grantor: str | None, owner: str | None) -> list[s
     ]
 
 
-def capped_statements(statements: list[str], rest: str, limit: int = MAX_LISTED) -> list[str]:
+def capped_statements(
+    statements: list[str], rest: str, limit: int = MAX_LISTED, *, total: int | None = None
+) -> list[str]:
     """The first ``limit`` (``MAX_LISTED``) statements, then one comment on what the
     rest would do.
 
     A remediation script is read and run by a person: on a server of thousands of
     roles the first statements and the rule that makes the others show what to do,
-    where a page of near-identical lines would hide it.
+    where a page of near-identical lines would hide it. With ``total``, ``statements``
+    may be only the first ones (at least ``limit``) of that many: the rest need not be
+    written to be counted.
     """
-    if len(statements) <= limit:
+    count = len(statements) if total is None else total
+    if count <= limit:
         return statements
-    left = len(statements) - limit
+    left = count - limit
     return [*statements[:limit], sql_comment(f"… and {left} more like these: {rest}")]
 
 

@@ -52,6 +52,9 @@ class Tenancy:
     _login_holders: dict[tuple[str, str], frozenset[str]] = field(init=False, default_factory=dict)
     _public_connect: dict[str, bool] = field(init=False, default_factory=dict)
     _inherited: dict[str, frozenset[str]] = field(init=False, default_factory=dict)
+    _lacking: dict[tuple[tuple[str, ...], frozenset[str]], list[str]] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.graph = RoleGraph(self.pg.memberships)
@@ -216,8 +219,7 @@ class Tenancy:
         server was apps by roles of work where callers show a few.
         """
         # Whether a role is foreign depends only on the database's app.
-        owner_app = self.app_databases.get(database)
-        return (r for r in self.principals if self.role_apps.get(r) != owner_app)
+        return self._principals_by_app.others(self.app_databases.get(database))
 
     def count_foreign_principals(self, database: str) -> int:
         """How many ``foreign_principals`` there are."""
@@ -233,8 +235,7 @@ class Tenancy:
 
         Lazily: on a big server they are nearly every role, and callers list a few.
         """
-        owner_app = self.app_databases.get(database)
-        return (r for r in self._logins if self.role_apps.get(r) != owner_app)
+        return self._logins_by_app.others(self.app_databases.get(database))
 
     def count_foreign_logins(self, database: str) -> int:
         """How many ``foreign_logins`` there are."""
@@ -248,6 +249,14 @@ class Tenancy:
     @cached_property
     def _logins_per_app(self) -> Counter[str | None]:
         return Counter(self.role_apps.get(r) for r in self._logins)
+
+    @cached_property
+    def _principals_by_app(self) -> _ByApp:
+        return _ByApp(self.principals, self.role_apps)
+
+    @cached_property
+    def _logins_by_app(self) -> _ByApp:
+        return _ByApp(self._logins, self.role_apps)
 
     def can_connect(self, db: Database, role: str) -> bool:
         """Whether ``role`` can log in to ``db`` now: ``grants.can_connect``, asked of
@@ -271,14 +280,34 @@ class Tenancy:
         of a privilege are gathered once per database, each role's inherited groups
         once, and each question is whether the two meet.
         """
+        return held_at_login(self._holders(db, privilege), role, self._inherited_groups(role))
+
+    def lacking_at_login(self, roles: tuple[str, ...], db: Database, privilege: str) -> list[str]:
+        """Those of ``roles`` that do not hold ``privilege`` on ``db`` at login
+        (``holds_at_login``), in order. Databases whose ACLs give it to the same roles
+        share the answer: an app of a thousand databases and a thousand roles asks it
+        once, not a thousand times each."""
+        holders = self._holders(db, privilege)
+        key = (roles, holders)
+        found = self._lacking.get(key)
+        if found is None:
+            found = self._lacking[key] = [
+                r for r in roles if not held_at_login(holders, r, self._inherited_groups(r))
+            ]
+        return found
+
+    def _holders(self, db: Database, privilege: str) -> frozenset[str]:
         key = (db.name, privilege)
         holders = self._login_holders.get(key)
         if holders is None:
             holders = self._login_holders[key] = login_holders(db.acl, db.owner, privilege)
+        return holders
+
+    def _inherited_groups(self, role: str) -> frozenset[str]:
         inherited = self._inherited.get(role)
         if inherited is None:
             inherited = self._inherited[role] = self.graph.usable_groups(role)[0]
-        return held_at_login(holders, role, inherited)
+        return inherited
 
     def foreign_connecting(self, db: Database) -> tuple[Iterable[str], int]:
         """The foreign principals of ``db`` that can log in to it now, sorted, and how many.
@@ -421,6 +450,34 @@ class Tenancy:
             else f"{holder!r} is meant to hold it: revoke {where}, not the grant"
         )
         return statements, why, revoke_grant if neutral else []
+
+
+class _ByApp:
+    """Sorted roles, and where each app's own sit among them: runs of consecutive
+    positions. Every other app's roles are read lazily, a run skipped at a time: the
+    first few foreign roles of a database whose app owns thousands of the server's
+    roles cost a few steps, not a pass over that app's roles for each of its
+    databases. (``None``: the roles of no app.)"""
+
+    def __init__(self, ordered: tuple[str, ...], role_apps: dict[str, str]) -> None:
+        self.ordered = ordered
+        self.runs: dict[str | None, list[tuple[int, int]]] = {}
+        start = 0
+        for at in range(1, len(ordered) + 1):
+            app = role_apps.get(ordered[start])
+            if at == len(ordered) or role_apps.get(ordered[at]) != app:
+                self.runs.setdefault(app, []).append((start, at))
+                start = at
+
+    def others(self, app: str | None) -> Iterator[str]:
+        """The roles not of ``app``, in order, one at a time."""
+        ordered, at = self.ordered, 0
+        for start, end in self.runs.get(app, ()):
+            for n in range(at, start):
+                yield ordered[n]
+            at = end
+        for n in range(at, len(ordered)):
+            yield ordered[n]
 
 
 def _memberships(edges: list[tuple[str, str]]) -> str:

@@ -2,7 +2,8 @@
 inherited groups (``grants.holds_at_login``, ``Tenancy.holds_at_login``), is what the
 full path search says (``Access.usable_at_login`` of every access the ACL gives), on
 role graphs of any shape: INHERIT and SET in every combination, cycles, a role granted
-to itself through others, the owner anywhere in the graph.
+to itself through others, the owner anywhere in the graph. And the roles of other apps,
+read a run of one app's roles at a time, are those a pass over every role finds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from pgwarden.access.grants import acl_accesses, holds_at_login, ownership_access
 from pgwarden.access.graph import RoleGraph
+from pgwarden.access.tenancy import _ByApp
 from pgwarden.model.snapshot import AclItem, Membership
 
 ROLES = ("a", "b", "c", "d", "e", "owner")
@@ -55,3 +57,18 @@ def test_holders_and_inherited_groups_answer_as_the_path_search(
     for role in (*ROLES, "nobody"):
         expected = _by_path_search(acl, owner, role, graph)
         assert holds_at_login(acl, owner, role, graph, "CONNECT") == expected, role
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(("x", "y", "z", None)), max_size=30),
+    st.sampled_from(("x", "y", "z", "w", None)),
+)
+def test_the_roles_of_other_apps_are_read_skipping_each_apps_runs(
+    apps: list[str | None], app: str | None
+) -> None:
+    # Sorted roles and the app of each (None: of no app), in any pattern of runs.
+    ordered = tuple(f"r{n:03d}" for n in range(len(apps)))
+    role_apps = {role: a for role, a in zip(ordered, apps, strict=True) if a is not None}
+    expected = [role for role in ordered if role_apps.get(role) != app]
+    assert list(_ByApp(ordered, role_apps).others(app)) == expected

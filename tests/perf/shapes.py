@@ -319,6 +319,69 @@ def connect_granted_config(apps: int, logins: int) -> Config:
     return Config.model_validate(data)
 
 
+def tenant_databases_snapshot(databases: int, logins: int) -> Snapshot:
+    """One app (``saas``) of ``databases`` databases, a tenant's each, that PUBLIC may
+    still connect to and create temporary objects in, and ``logins`` logins of its own
+    (in its group, which holds CONNECT on every one), beside ten logins of no app."""
+    roles: list[dict[str, Any]] = [
+        {"name": "admin", "login": True, "createrole": True},
+        {"name": "auditor", "login": True},
+        {"name": "saas_owner", "login": False},
+        {"name": "saas_users", "login": False},
+        *({"name": f"tenant_{n:05d}", "login": True} for n in range(logins)),
+        *({"name": f"stray_{n:02d}", "login": True} for n in range(10)),
+    ]
+    memberships = [{"member": f"tenant_{n:05d}", "role": "saas_users"} for n in range(logins)]
+    acl = [
+        {"grantee": None, "grantor": "saas_owner", "privileges": ["CONNECT", "TEMPORARY"]},
+        {"grantee": "saas_users", "grantor": "saas_owner", "privileges": ["CONNECT"]},
+    ]
+    names = [f"tenant_db_{n:04d}" for n in range(databases)]
+    return Snapshot.model_validate(
+        {
+            "tool_version": "0.1.0",
+            "collected_at": "2026-11-01T10:00:00Z",
+            "servers": [
+                {
+                    "name": "srv",
+                    "postgres": {
+                        "version": "16.4",
+                        "version_num": 160004,
+                        "connected_as": "auditor",
+                        "endpoint": {"user": "auditor"},
+                        "databases": [
+                            {"name": n, "owner": "saas_owner", "acl": acl} for n in names
+                        ],
+                        "settings": {},
+                        "roles": roles,
+                        "memberships": memberships,
+                        "sessions": [],
+                        "database_details": [{"name": n, "collected": True} for n in names],
+                    },
+                }
+            ],
+        }
+    )
+
+
+def tenant_databases_config(databases: int, logins: int) -> Config:
+    """The tenancy map of ``tenant_databases_snapshot``."""
+    roles = ["saas_owner", "saas_users", *(f"tenant_{n:05d}" for n in range(logins))]
+    app = {"name": "saas", "databases": [f"tenant_db_{n:04d}" for n in range(databases)]}
+    return Config.model_validate(
+        {
+            "server": [
+                {
+                    "name": "srv",
+                    "admin_role": "admin",
+                    "platform_roles": ["auditor"],
+                    "app": [{**app, "roles": roles}],
+                }
+            ]
+        }
+    )
+
+
 def unmapped_logins_config(apps: int) -> Config:
     """The tenancy map of ``unmapped_logins_snapshot``: each app, its database and roles."""
     return Config.model_validate(

@@ -26,7 +26,7 @@ from pgwarden.rules.functions.escalation import (
     PrivilegedDefinerEscalation,
 )
 from pgwarden.rules.functions.pinned import DefinerCalledAcrossApps
-from pgwarden.rules.isolation.databases import CrossAppConnect, PublicConnect
+from pgwarden.rules.isolation.databases import CrossAppConnect, PublicConnect, PublicTemporary
 from pgwarden.rules.isolation.default_privileges import LeakyDefaultPrivileges
 from pgwarden.rules.isolation.objects import ForeignObjectPrivileges
 from pgwarden.rules.registry import load_rules, select_rules
@@ -39,6 +39,8 @@ from tests.perf.shapes import (
     entra_groups_snapshot,
     many_mappings_snapshot,
     many_ways_in_snapshot,
+    tenant_databases_config,
+    tenant_databases_snapshot,
     unmapped_logins_config,
     unmapped_logins_snapshot,
 )
@@ -257,6 +259,26 @@ def test_a_database_granting_connect_to_each_login_costs_the_logins_not_their_sq
         return counted
 
     small, large = steps(200), steps(400)
+    assert large / small < 2.6, (small, large)
+
+
+@pytest.mark.parametrize("rule", [PublicConnect, PublicTemporary])
+def test_an_app_of_many_databases_and_many_roles_costs_their_sum(rule: type[Rule]) -> None:
+    # A database per tenant, a login per tenant: each database's script and evidence
+    # were made by walking every role of the app (which GRANTs keep its access, its
+    # first foreign logins): the databases times the roles (x3.5 per doubling of both).
+    def steps(databases: int, logins: int) -> int:
+        snapshot = tenant_databases_snapshot(databases, logins)
+        config = tenant_databases_config(databases, logins)
+        server = snapshot.servers[0]
+        server_config = config.server_named(server.name)
+        assert server_config is not None
+        context = server_context(server, server_config, config)
+        counted, verdicts = counted_steps(lambda: list(rule().check(server, context)))
+        assert len(verdicts) == databases
+        return counted
+
+    small, large = steps(50, 500), steps(100, 1000)
     assert large / small < 2.6, (small, large)
 
 

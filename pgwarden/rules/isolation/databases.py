@@ -8,7 +8,7 @@ from pgwarden.access.grants import Access, acl_accesses, ownership_access
 from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import capped_statements, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import put_capped, summarize_phrases
+from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_phrases
 from pgwarden.model.snapshot import AclItem, Database, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import LEAST_PRIVILEGE
@@ -51,6 +51,7 @@ class PublicConnect(Rule):
         tenancy = Tenancy.of(snapshot, context)
         if context.include_passed:
             yield from _public_lacks(tenancy, "CONNECT", "PUBLIC cannot connect to")
+        needed_by: dict[str, tuple[str, ...]] = {}
         for database, app, db, public in _public_holds(tenancy, "CONNECT"):
             yield Verdict(
                 resource=f"database/{database}",
@@ -60,7 +61,7 @@ class PublicConnect(Rule):
                 "every login role on the server can",
                 evidence=_public_database_evidence(tenancy, db, public, "CONNECT"),
                 remediation=remediation_script(
-                    _keep_access(tenancy, db, "CONNECT"),
+                    _keep_access(tenancy, db, "CONNECT", needed_by),
                     revoke_privileges(
                         ["CONNECT"],
                         f"DATABASE {quote_ident(database)}",
@@ -112,27 +113,38 @@ def _public_database_evidence(
     return evidence
 
 
-def _keep_access(tenancy: Tenancy, db: Database, privilege: str) -> list[str]:
-    """GRANTs for the roles that need ``privilege`` and hold it only through PUBLIC."""
+def _keep_access(
+    tenancy: Tenancy, db: Database, privilege: str, needed_by: dict[str, tuple[str, ...]]
+) -> list[str]:
+    """GRANTs for the roles that need ``privilege`` and hold it only through PUBLIC
+    (``needed_by``: those roles for each app, gathered once per app, for an app may
+    have a thousand databases)."""
     app = tenancy.app_databases[db.name]
-    needed = [
-        *tenancy.app_roles(app),
-        *(r for r in tenancy.context.server.platform_roles if r in tenancy.roles),
-        tenancy.pg.connected_as,
-    ]
-    if tenancy.context.admin_role in tenancy.roles:
-        needed.append(tenancy.context.admin_role)
+    needed = needed_by.get(app)
+    if needed is None:
+        roles = [
+            *tenancy.app_roles(app),
+            *(r for r in tenancy.context.server.platform_roles if r in tenancy.roles),
+            tenancy.pg.connected_as,
+        ]
+        if tenancy.context.admin_role in tenancy.roles:
+            roles.append(tenancy.context.admin_role)
+        needed = needed_by[app] = tuple(dict.fromkeys(roles))
+    # Only what counts at login: a membership without INHERIT would not keep it in.
+    lacking = tenancy.lacking_at_login(needed, db, privilege)
+    if not lacking:
+        return []
     grants = [
         f"GRANT {privilege} ON DATABASE {quote_ident(db.name)} TO {quote_ident(role)};"
-        for role in dict.fromkeys(needed)
-        # Only what counts at login: a membership without INHERIT would not keep it in.
-        if not tenancy.holds_at_login(db, role, privilege)
+        for role in lacking[:MAX_LISTED]
     ]
-    if not grants:
-        return []
     return [
         sql_comment("first keep access for the roles that need it"),
-        *capped_statements(grants, f"one for each other role of app {app!r} in the tenancy map"),
+        *capped_statements(
+            grants,
+            f"one for each other role of app {app!r} in the tenancy map",
+            total=len(lacking),
+        ),
     ]
 
 
@@ -317,15 +329,17 @@ class PublicTemporary(Rule):
             )
         for database, app, db, item in _public_holds(tenancy, "TEMPORARY"):
             connect = db.public_connect
+            roles = tenancy.app_roles(app)
             keep = capped_statements(
                 [
                     sql_comment(
                         f"if {role!r} uses temporary tables: GRANT TEMPORARY ON DATABASE "
                         f"{quote_ident(database)} TO {quote_ident(role)};"
                     )
-                    for role in tenancy.app_roles(app)
+                    for role in roles[:MAX_LISTED]
                 ],
                 f"the same for app {app!r}'s other roles",
+                total=len(roles),
             )
             yield Verdict(
                 resource=f"database/{database}",
