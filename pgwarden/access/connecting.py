@@ -25,6 +25,8 @@ class Connecting:
     db: Database
     app: str | None = field(init=False)
     own: tuple[str, ...] = field(init=False)
+    # ``own`` in the tenancy map's order (the order scripts grant them in).
+    own_in_map_order: tuple[str, ...] = field(init=False)
     # ``own`` to test membership in: asked once per app role per routine or mapping.
     _own_set: frozenset[str] = field(init=False)
     _foreign_count: int = field(init=False)
@@ -43,9 +45,8 @@ class Connecting:
     def __post_init__(self) -> None:
         tenancy, db = self.tenancy, self.db
         self.app = tenancy.app_databases.get(db.name)
-        own = tenancy.app_roles(self.app or "")
-        self.own = tuple(sorted(r for r in own if tenancy.can_connect(db, r)))
-        self._own_set = frozenset(self.own)
+        able = tenancy.able_to_connect(tenancy.app_roles(self.app or ""), db)
+        self.own_in_map_order, self.own, self._own_set = able.ordered, able.sorted, able.members
         foreign, self._foreign_count = tenancy.foreign_connecting(db)
         self._listed = None if db.public_connect else frozenset(foreign)
 
@@ -65,5 +66,18 @@ class Connecting:
 
     def __iter__(self) -> Iterator[str]:
         """Every one, in name order, one at a time."""
+        return heapq.merge(self.own, self.foreign())
+
+    def foreign(self) -> Iterator[str]:
+        """Those of another app than the database's (or of none), in name order."""
         foreign, _count = self.tenancy.foreign_connecting(self.db)
-        return heapq.merge(self.own, foreign)
+        return iter(foreign)
+
+    @property
+    def own_count(self) -> int:
+        """How many of the database's app's roles can connect."""
+        return len(self.own)
+
+    def is_own(self, role: str) -> bool:
+        """Whether ``role`` is one of the database's app's roles that can connect."""
+        return role in self._own_set

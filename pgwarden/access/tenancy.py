@@ -25,6 +25,22 @@ if TYPE_CHECKING:
     from pgwarden.model.context import ServerContext
 
 
+@dataclass(frozen=True)
+class RoleSet:
+    """Some roles: in the order given (the tenancy map's), sorted, and as a set."""
+
+    ordered: tuple[str, ...]
+    sorted: tuple[str, ...]
+    members: frozenset[str]
+
+    @classmethod
+    def of(cls, roles: tuple[str, ...]) -> RoleSet:
+        return cls(roles, tuple(sorted(roles)), frozenset(roles))
+
+
+_NO_ROLES = RoleSet((), (), frozenset())
+
+
 @dataclass
 class Tenancy:
     """One server's snapshot read against its tenancy map.
@@ -53,6 +69,9 @@ class Tenancy:
     _public_connect: dict[str, bool] = field(init=False, default_factory=dict)
     _inherited: dict[str, frozenset[str]] = field(init=False, default_factory=dict)
     _lacking: dict[tuple[tuple[str, ...], frozenset[str]], list[str]] = field(
+        init=False, default_factory=dict
+    )
+    _able: dict[tuple[tuple[str, ...], frozenset[str] | None], RoleSet] = field(
         init=False, default_factory=dict
     )
 
@@ -294,6 +313,18 @@ class Tenancy:
             found = self._lacking[key] = [
                 r for r in roles if not held_at_login(holders, r, self._inherited_groups(r))
             ]
+        return found
+
+    def able_to_connect(self, roles: tuple[str, ...], db: Database) -> RoleSet:
+        """Those of ``roles`` that can log in to ``db`` (``can_connect``). Databases that
+        let the same roles in (PUBLIC, or the same holders of CONNECT) share the answer:
+        an app's thousand databases ask it, and sort it, once."""
+        if not roles or not db.allow_connections:
+            return _NO_ROLES
+        key = (roles, None if self.public_connect(db) else self._holders(db, "CONNECT"))
+        found = self._able.get(key)
+        if found is None:
+            found = self._able[key] = RoleSet.of(tuple(r for r in roles if self.can_connect(db, r)))
         return found
 
     def _holders(self, db: Database, privilege: str) -> frozenset[str]:

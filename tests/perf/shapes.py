@@ -322,7 +322,9 @@ def connect_granted_config(apps: int, logins: int) -> Config:
 def tenant_databases_snapshot(databases: int, logins: int) -> Snapshot:
     """One app (``saas``) of ``databases`` databases, a tenant's each, that PUBLIC may
     still connect to and create temporary objects in, and ``logins`` logins of its own
-    (in its group, which holds CONNECT on every one), beside ten logins of no app."""
+    (in its group, which holds CONNECT on every one), beside ten logins of no app. Each
+    database holds a SECURITY DEFINER routine of the app's owner that everyone may
+    call, one with its caller's search_path and one with a pinned one."""
     roles: list[dict[str, Any]] = [
         {"name": "admin", "login": True, "createrole": True},
         {"name": "auditor", "login": True},
@@ -337,6 +339,12 @@ def tenant_databases_snapshot(databases: int, logins: int) -> Snapshot:
         {"grantee": "saas_users", "grantor": "saas_owner", "privileges": ["CONNECT"]},
     ]
     names = [f"tenant_db_{n:04d}" for n in range(databases)]
+    routine = {"schema_name": "app", "kind": "function", "owner": "saas_owner"}
+    public = [{"grantee": None, "grantor": "saas_owner", "privileges": ["EXECUTE"]}]
+    definers = [
+        {**routine, "name": "audit", "arguments": "", "acl": public},
+        {**routine, "name": "stats", "arguments": "", "acl": public, "search_path": "app"},
+    ]
     return Snapshot.model_validate(
         {
             "tool_version": "0.1.0",
@@ -356,7 +364,10 @@ def tenant_databases_snapshot(databases: int, logins: int) -> Snapshot:
                         "roles": roles,
                         "memberships": memberships,
                         "sessions": [],
-                        "database_details": [{"name": n, "collected": True} for n in names],
+                        "database_details": [
+                            {"name": n, "collected": True, "definer_functions": definers}
+                            for n in names
+                        ],
                     },
                 }
             ],

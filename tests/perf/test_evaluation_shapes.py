@@ -262,11 +262,14 @@ def test_a_database_granting_connect_to_each_login_costs_the_logins_not_their_sq
     assert large / small < 2.6, (small, large)
 
 
-@pytest.mark.parametrize("rule", [PublicConnect, PublicTemporary])
+@pytest.mark.parametrize(
+    "rule", [PublicConnect, PublicTemporary, ForeignDefinerEscalation, DefinerCalledAcrossApps]
+)
 def test_an_app_of_many_databases_and_many_roles_costs_their_sum(rule: type[Rule]) -> None:
     # A database per tenant, a login per tenant: each database's script and evidence
     # were made by walking every role of the app (which GRANTs keep its access, its
-    # first foreign logins): the databases times the roles (x3.5 per doubling of both).
+    # first foreign logins, which of its roles can connect and call its routines): the
+    # databases times the roles (x3.5-3.9 per doubling of both).
     def steps(databases: int, logins: int) -> int:
         snapshot = tenant_databases_snapshot(databases, logins)
         config = tenant_databases_config(databases, logins)
@@ -275,7 +278,7 @@ def test_an_app_of_many_databases_and_many_roles_costs_their_sum(rule: type[Rule
         assert server_config is not None
         context = server_context(server, server_config, config)
         counted, verdicts = counted_steps(lambda: list(rule().check(server, context)))
-        assert len(verdicts) == databases
+        assert len(verdicts) >= databases
         return counted
 
     small, large = steps(50, 500), steps(100, 1000)

@@ -72,7 +72,13 @@ class CallerSet:
         callers = self.callers
         names: Iterable[str] = callers.granted
         if callers.public:
-            names = heapq.merge(callers.granted, callers.connecting)
+            connecting = callers.connecting
+            # Outside the database's own app, its roles are passed over unread: an app
+            # of thousands of roles has a routine in each of its thousand databases.
+            names = heapq.merge(
+                callers.granted,
+                connecting.foreign() if self.app == connecting.app else connecting,
+            )
         last = None
         for role in names:
             if role != last and role in self:
@@ -94,7 +100,12 @@ class CallerSet:
         total = len(callers.connecting)
         if callers.owner in callers.connecting:  # (``granted`` never holds the owner)
             total -= 1
-        if self.app is not None:
+        if self.app is not None and self.app == callers.connecting.app:
+            # The database's app's callers are its roles that can connect (the granted
+            # ones among them), less the owner: counted, not walked.
+            connecting = callers.connecting
+            total -= connecting.own_count - connecting.is_own(callers.owner)
+        elif self.app is not None:
             total -= sum(
                 1
                 for role in tenancy.app_roles(self.app)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from pgwarden.access.connecting import Connecting
 from pgwarden.access.remediation import capped_statements, in_database, sql_comment
@@ -125,18 +126,15 @@ class Definer:
                 f"ALTER {routine} SET search_path = {quote_ident(f.schema_name)}, pg_temp;"
             )
         public = any(i.grantee is None and "EXECUTE" in i.privileges for i in f.acl)
-        keep = [
-            r
-            for r in tenancy.app_roles(keep_app or "")
-            if r != f.owner and self.callers.how(r) is not None and r not in callers
-        ]
         if public:
+            keep, kept = _first_kept(tenancy, self, callers, keep_app)
             if keep:
                 lines.append(sql_comment("first keep EXECUTE for the roles meant to call it"))
                 lines.extend(
                     capped_statements(
                         [f"GRANT EXECUTE ON {routine} TO {quote_ident(r)};" for r in keep],
                         f"one for each other role of app {keep_app!r} that calls it",
+                        total=kept,
                     )
                 )
             lines.append(f"REVOKE EXECUTE ON {routine} FROM PUBLIC;")
@@ -165,6 +163,33 @@ class Definer:
             )
         )
         return "\n".join(lines)
+
+
+def _first_kept(
+    tenancy: Tenancy, definer: Definer, callers: CallerSet, keep_app: str | None
+) -> tuple[list[str], int]:
+    """The first roles of ``keep_app`` (in the map's order) that call the routine, are
+    not among the ``callers`` reported, and would lose it with PUBLIC's EXECUTE; and
+    how many there are.
+
+    A reported caller of ``keep_app`` is never kept: with callers outside another app
+    (or outside none) every caller of ``keep_app`` is reported. Outside ``keep_app`` when
+    it is the database's, they are its roles that can connect (``Connecting``, the
+    granted among them), less the owner: read from the list the database shares with
+    its app's other databases, not by asking each role of the app.
+    """
+    if keep_app is None or callers.app != keep_app:
+        return [], 0
+    owner = definer.function.owner
+    connecting = definer.callers.connecting
+    if keep_app == connecting.app:
+        able = connecting.own_in_map_order
+        first = list(islice((r for r in able if r != owner), MAX_LISTED))
+        return first, len(able) - connecting.is_own(owner)
+    found = [
+        r for r in tenancy.app_roles(keep_app) if r != owner and definer.callers.how(r) is not None
+    ]
+    return found[:MAX_LISTED], len(found)
 
 
 def _grantees_query(function: DefinerFunction) -> str:
