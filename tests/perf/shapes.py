@@ -10,10 +10,45 @@ from __future__ import annotations
 
 from typing import Any
 
+from pgwarden.engine import server_context
 from pgwarden.model.config import Config
 from pgwarden.model.snapshot import Snapshot
+from pgwarden.rules.base import Rule, Verdict
+from tests.calls import counted_steps
 
 READERS_DATABASES = 30
+
+
+def rule_steps(rule: type[Rule], snapshot: Snapshot, config: Config) -> tuple[int, list[Verdict]]:
+    """The bytecode steps ``rule`` takes on the (one-server) ``snapshot`` mapped by
+    ``config`` (``tests.calls.counted_steps``), and its verdicts."""
+    server = snapshot.servers[0]
+    server_config = config.server_named(server.name)
+    assert server_config is not None
+    context = server_context(server, server_config, config)
+    return counted_steps(lambda: list(rule().check(server, context)))
+
+
+def _one_server(postgres: dict[str, Any]) -> Snapshot:
+    """The snapshot of one server, ``srv``, with PostgreSQL 16's ``postgres`` section."""
+    return Snapshot.model_validate(
+        {
+            "tool_version": "0.1.0",
+            "collected_at": "2026-11-01T10:00:00Z",
+            "servers": [
+                {
+                    "name": "srv",
+                    "postgres": {
+                        "version": "16.4",
+                        "version_num": 160004,
+                        "connected_as": "auditor",
+                        "endpoint": {"user": "auditor"},
+                        **postgres,
+                    },
+                }
+            ],
+        }
+    )
 
 
 def _database(app: int) -> dict[str, Any]:
@@ -159,55 +194,30 @@ def unmapped_logins_snapshot(
         for member, role in zip(links, [*links[1:], "app0000_ro"], strict=False)
     ]
     databases = [_database(app) for app in range(apps)]
-    return Snapshot.model_validate(
+    return _one_server(
         {
-            "tool_version": "0.1.0",
-            "collected_at": "2026-11-01T10:00:00Z",
-            "servers": [
+            "settings": {
+                "max_connections": {"name": "max_connections", "value": "500"},
+                "superuser_reserved_connections": {
+                    "name": "superuser_reserved_connections",
+                    "value": "3",
+                },
+                "reserved_connections": {"name": "reserved_connections", "value": "0"},
+            },
+            "databases": databases,
+            "roles": roles,
+            "memberships": memberships,
+            "sessions": [],
+            "database_details": [
                 {
-                    "name": "srv",
-                    "postgres": {
-                        "version": "16.4",
-                        "version_num": 160004,
-                        "connected_as": "auditor",
-                        "endpoint": {"user": "auditor"},
-                        "settings": {
-                            "max_connections": {"name": "max_connections", "value": "500"},
-                            "superuser_reserved_connections": {
-                                "name": "superuser_reserved_connections",
-                                "value": "3",
-                            },
-                            "reserved_connections": {"name": "reserved_connections", "value": "0"},
-                        },
-                        "databases": databases,
-                        "roles": roles,
-                        "memberships": memberships,
-                        "sessions": [],
-                        "database_details": [
-                            {
-                                "name": db["name"],
-                                "collected": True,
-                                **(
-                                    {"definer_functions": _definer_functions(app)}
-                                    if definers
-                                    else {}
-                                ),
-                                **(
-                                    {"foreign_servers": _foreign_servers(app, apps)}
-                                    if channels
-                                    else {}
-                                ),
-                                **({"object_grants": _tables(app, tables)} if tables else {}),
-                                **(
-                                    {"default_privileges": _defaults(app, schemas)}
-                                    if schemas
-                                    else {}
-                                ),
-                            }
-                            for app, db in enumerate(databases)
-                        ],
-                    },
+                    "name": db["name"],
+                    "collected": True,
+                    **({"definer_functions": _definer_functions(app)} if definers else {}),
+                    **({"foreign_servers": _foreign_servers(app, apps)} if channels else {}),
+                    **({"object_grants": _tables(app, tables)} if tables else {}),
+                    **({"default_privileges": _defaults(app, schemas)} if schemas else {}),
                 }
+                for app, db in enumerate(databases)
             ],
         }
     )
@@ -345,31 +355,15 @@ def tenant_databases_snapshot(databases: int, logins: int) -> Snapshot:
         {**routine, "name": "audit", "arguments": "", "acl": public},
         {**routine, "name": "stats", "arguments": "", "acl": public, "search_path": "app"},
     ]
-    return Snapshot.model_validate(
+    return _one_server(
         {
-            "tool_version": "0.1.0",
-            "collected_at": "2026-11-01T10:00:00Z",
-            "servers": [
-                {
-                    "name": "srv",
-                    "postgres": {
-                        "version": "16.4",
-                        "version_num": 160004,
-                        "connected_as": "auditor",
-                        "endpoint": {"user": "auditor"},
-                        "databases": [
-                            {"name": n, "owner": "saas_owner", "acl": acl} for n in names
-                        ],
-                        "settings": {},
-                        "roles": roles,
-                        "memberships": memberships,
-                        "sessions": [],
-                        "database_details": [
-                            {"name": n, "collected": True, "definer_functions": definers}
-                            for n in names
-                        ],
-                    },
-                }
+            "settings": {},
+            "databases": [{"name": n, "owner": "saas_owner", "acl": acl} for n in names],
+            "roles": roles,
+            "memberships": memberships,
+            "sessions": [],
+            "database_details": [
+                {"name": n, "collected": True, "definer_functions": definers} for n in names
             ],
         }
     )

@@ -31,7 +31,7 @@ from pgwarden.rules.isolation.default_privileges import LeakyDefaultPrivileges
 from pgwarden.rules.isolation.objects import ForeignObjectPrivileges
 from pgwarden.rules.registry import load_rules, select_rules
 from pgwarden.rules.roles.logins import UnmappedLogin
-from tests.calls import counted_calls, counted_steps
+from tests.calls import counted_calls
 from tests.perf.shapes import (
     READERS_DATABASES,
     connect_granted_config,
@@ -39,6 +39,7 @@ from tests.perf.shapes import (
     entra_groups_snapshot,
     many_mappings_snapshot,
     many_ways_in_snapshot,
+    rule_steps,
     tenant_databases_config,
     tenant_databases_snapshot,
     unmapped_logins_config,
@@ -248,13 +249,11 @@ def test_a_database_granting_connect_to_each_login_costs_the_logins_not_their_sq
     # names each of them: the logins times the ACL (x3.7 per doubling; 3.7 s at 4,000
     # logins). Each database's holders are now gathered once, each login's groups once.
     def steps(logins: int) -> int:
-        snapshot = connect_granted_snapshot(APPS_GRANTING, logins)
-        config = connect_granted_config(APPS_GRANTING, logins)
-        server = snapshot.servers[0]
-        server_config = config.server_named(server.name)
-        assert server_config is not None
-        context = server_context(server, server_config, config)
-        counted, verdicts = counted_steps(lambda: list(rule().check(server, context)))
+        counted, verdicts = rule_steps(
+            rule,
+            connect_granted_snapshot(APPS_GRANTING, logins),
+            connect_granted_config(APPS_GRANTING, logins),
+        )
         assert verdicts
         return counted
 
@@ -271,13 +270,11 @@ def test_an_app_of_many_databases_and_many_roles_costs_their_sum(rule: type[Rule
     # first foreign logins, which of its roles can connect and call its routines): the
     # databases times the roles (x3.5-3.9 per doubling of both).
     def steps(databases: int, logins: int) -> int:
-        snapshot = tenant_databases_snapshot(databases, logins)
-        config = tenant_databases_config(databases, logins)
-        server = snapshot.servers[0]
-        server_config = config.server_named(server.name)
-        assert server_config is not None
-        context = server_context(server, server_config, config)
-        counted, verdicts = counted_steps(lambda: list(rule().check(server, context)))
+        counted, verdicts = rule_steps(
+            rule,
+            tenant_databases_snapshot(databases, logins),
+            tenant_databases_config(databases, logins),
+        )
         assert len(verdicts) >= databases
         return counted
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pgwarden.engine import evaluate, server_context
+from pgwarden.engine import evaluate
 from pgwarden.model.config import Config
 from pgwarden.model.evidence import MAX_LISTED, MAX_WAYS_SHOWN
 from pgwarden.model.snapshot import Snapshot
@@ -22,8 +22,7 @@ from pgwarden.rules.entra_roles import PasswordLoginBesideEntraIdentity
 from pgwarden.rules.functions.pinned import DefinerCalledAcrossApps
 from pgwarden.rules.keyvault.app_secrets import AppSecretPointsElsewhere
 from pgwarden.rules.registry import load_rules, select_rules
-from tests.calls import counted_steps
-from tests.perf.shapes import unmapped_logins_config, unmapped_logins_snapshot
+from tests.perf.shapes import rule_steps, unmapped_logins_config, unmapped_logins_snapshot
 
 MAX_FINDING_BYTES = 4_096
 HOST = "srv.postgres.database.azure.com"
@@ -41,11 +40,7 @@ def _quiet(apps: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _steps(rule: type[Rule], data: dict[str, Any], config: dict[str, Any]) -> int:
     snapshot, cfg = Snapshot.model_validate(data), Config.model_validate(config)
-    server = snapshot.servers[0]
-    server_config = cfg.server_named(server.name)
-    assert server_config is not None
-    context = server_context(server, server_config, cfg)
-    steps, verdicts = counted_steps(lambda: list(rule().check(server, context)))
+    steps, verdicts = rule_steps(rule, snapshot, cfg)
     assert verdicts
     return steps
 
