@@ -181,7 +181,6 @@ def _finding(verdict: Verdict, rule: type[Rule], severity: Severity, server: str
 _STATUSES = frozenset(typing.get_args(typing.get_type_hints(Verdict)["status"]))
 _TEXT_FIELDS = ("resource", "message")
 _OPTIONAL_TEXT_FIELDS = ("principal", "app", "remediation")
-_TEXT_ONLY = frozenset({str})
 
 
 def _recordable(verdicts: Sequence[object], rule: type[Rule], plug_in: bool) -> list[Verdict]:
@@ -223,19 +222,6 @@ def _recordable(verdicts: Sequence[object], rule: type[Rule], plug_in: bool) -> 
 
 def _unrecordable(verdict: object) -> str | None:
     """Why ``verdict`` cannot become a finding (a field of the wrong type), or None."""
-    if (
-        # Nearly every verdict: each field of its type, asked without a loop.
-        type(verdict) is Verdict
-        and type(verdict.resource) is str
-        and type(verdict.message) is str
-        and (verdict.principal is None or type(verdict.principal) is str)
-        and (verdict.app is None or type(verdict.app) is str)
-        and (verdict.remediation is None or type(verdict.remediation) is str)
-        and verdict.status in _STATUSES
-        and type(verdict.evidence) is dict
-        and _TEXT_ONLY.issuperset(map(type, verdict.evidence))
-    ):
-        return None
     if not isinstance(verdict, Verdict):
         return f"it yielded a {type(verdict).__name__} object, not a Verdict"
     for name in _TEXT_FIELDS:
