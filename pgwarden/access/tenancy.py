@@ -68,10 +68,7 @@ class Tenancy:
     _login_holders: dict[tuple[str, str], frozenset[str]] = field(init=False, default_factory=dict)
     _public_connect: dict[str, bool] = field(init=False, default_factory=dict)
     _inherited: dict[str, frozenset[str]] = field(init=False, default_factory=dict)
-    _lacking: dict[tuple[tuple[str, ...], frozenset[str]], list[str]] = field(
-        init=False, default_factory=dict
-    )
-    _able: dict[tuple[tuple[str, ...], frozenset[str] | None], RoleSet] = field(
+    _parted: dict[tuple[tuple[str, ...], frozenset[str] | None], tuple[RoleSet, list[str]]] = field(
         init=False, default_factory=dict
     )
 
@@ -303,28 +300,34 @@ class Tenancy:
 
     def lacking_at_login(self, roles: tuple[str, ...], db: Database, privilege: str) -> list[str]:
         """Those of ``roles`` that do not hold ``privilege`` on ``db`` at login
-        (``holds_at_login``), in order. Databases whose ACLs give it to the same roles
-        share the answer: an app of a thousand databases and a thousand roles asks it
-        once, not a thousand times each."""
-        holders = self._holders(db, privilege)
-        key = (roles, holders)
-        found = self._lacking.get(key)
-        if found is None:
-            found = self._lacking[key] = [
-                r for r in roles if not held_at_login(holders, r, self._inherited_groups(r))
-            ]
-        return found
+        (``holds_at_login``), in order (``_at_login``)."""
+        return self._at_login(roles, self._holders(db, privilege))[1]
 
     def able_to_connect(self, roles: tuple[str, ...], db: Database) -> RoleSet:
-        """Those of ``roles`` that can log in to ``db`` (``can_connect``). Databases that
-        let the same roles in (PUBLIC, or the same holders of CONNECT) share the answer:
-        an app's thousand databases ask it, and sort it, once."""
+        """Those of ``roles`` that can log in to ``db`` (``can_connect``)."""
         if not roles or not db.allow_connections:
             return _NO_ROLES
-        key = (roles, None if self.public_connect(db) else self._holders(db, "CONNECT"))
-        found = self._able.get(key)
+        holders = None if self.public_connect(db) else self._holders(db, "CONNECT")
+        return self._at_login(roles, holders)[0]
+
+    def _at_login(
+        self, roles: tuple[str, ...], holders: frozenset[str] | None
+    ) -> tuple[RoleSet, list[str]]:
+        """``roles`` parted into those that hold what ``holders`` hold at login (all of
+        them when None: PUBLIC holds it) and those that lack it, each in order.
+        Databases whose ACLs give a privilege to the same roles share the answer: an
+        app of a thousand databases and a thousand roles asks it, and sorts it, once."""
+        key = (roles, holders)
+        found = self._parted.get(key)
         if found is None:
-            found = self._able[key] = RoleSet.of(tuple(r for r in roles if self.can_connect(db, r)))
+            held: list[str] = []
+            lacking: list[str] = []
+            for role in roles:
+                holds = holders is None or held_at_login(
+                    holders, role, self._inherited_groups(role)
+                )
+                (held if holds else lacking).append(role)
+            found = self._parted[key] = (RoleSet.of(tuple(held)), lacking)
         return found
 
     def _holders(self, db: Database, privilege: str) -> frozenset[str]:
