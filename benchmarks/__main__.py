@@ -82,6 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed", type=int, help="seed of the synthetic servers and findings (default 7)"
     )
+    parser.add_argument(
+        "--scale",
+        type=_scale,
+        default=1.0,
+        metavar="K",
+        help="build every shape at K times its size (databases, roles and apps; 0.1 to "
+        "10, default 1), to see how the figures follow the size: peak RSS and the "
+        "results' size are judged only at 1",
+    )
     default_out = Path(tempfile.gettempdir()) / "pgwarden-benchmark"
     parser.add_argument(
         "--out",
@@ -90,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"where configs, reports and benchmark.json go (default {default_out})",
     )
     args = parser.parse_args(argv)
+    if args.quick and args.scale != 1:
+        parser.error("--scale sizes the full run's shapes: leave out --quick")
     # Wide enough for the tables when the output goes to a file or a CI log.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     err = Console(stderr=True, highlight=False)
@@ -119,11 +130,23 @@ def main(argv: list[str] | None = None) -> int:
             shapes=args.shapes,
             auths=tuple(args.auths or AUTHS),
             wide=not args.no_wide and not args.shapes,
+            scale=args.scale,
             progress=progress,
         )
     print_report(report, console)
     console.print(f"\nDetails: {args.out / 'benchmark.json'}")
     return 1 if any(v.met is False for v in verdicts(report)) else 0
+
+
+def _scale(text: str) -> float:
+    """``--scale``: a number from 0.1 to 10."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.1 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"{value:g} is outside 0.1 to 10")
+    return value
 
 
 if __name__ == "__main__":

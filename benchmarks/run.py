@@ -23,7 +23,7 @@ from benchmarks.reports import (
     synthetic_results,
 )
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE, SyntheticServer
-from benchmarks.shapes import SHAPES, Shape, quick
+from benchmarks.shapes import SHAPES, Shape, quick, scaled
 from benchmarks.wide import FULL as WIDE_FULL
 from benchmarks.wide import QUICK as WIDE_QUICK
 from benchmarks.wide import WideRun
@@ -52,6 +52,10 @@ class Size:
     @property
     def label(self) -> str:
         return f"{self.databases:,} db, {self.roles:,} roles"
+
+    def scaled(self, scale: float) -> Size:
+        """This size ``scale`` times over (``--scale``)."""
+        return Size(max(1, round(self.databases * scale)), max(1, round(self.roles * scale)))
 
 
 FULL_SIZE = Size(1_000, 10_000)
@@ -202,11 +206,20 @@ def run_benchmark(
     shapes: Sequence[str] | None = None,
     auths: Sequence[str] = AUTHS,
     wide: bool = True,
+    scale: float = 1.0,
 ) -> RunReport:
     """The shapes (``shapes``, default all) with each authentication, the wide database
-    (``wide``), then the synthetic findings' rendering."""
-    size = QUICK_SIZE if quick else FULL_SIZE
+    (``wide``), then the synthetic findings' rendering.
+
+    ``scale``: every shape built at that many times its size (its databases, roles and
+    apps), to see how the figures follow the size; the wide database keeps its own.
+    """
+    if quick and scale != 1:
+        raise ValueError("--scale sizes the full run's shapes: leave out --quick")
+    size = QUICK_SIZE if quick else FULL_SIZE.scaled(scale)
     chosen = select_shapes(shapes, small=quick)
+    if scale != 1:
+        chosen = [scaled(s, scale) for s in chosen]
     if seed is not None:
         chosen = [replace(s, plan=replace(s.plan, seed=seed)) for s in chosen]
     out.mkdir(parents=True, exist_ok=True)
@@ -219,9 +232,17 @@ def run_benchmark(
             repeat=repeat,
             shapes=[s.name for s in chosen],
             auths=list(auths),
+            scale=scale,
         )
     )
-    calibrate = QUICK_CALIBRATION if quick else FULL_CALIBRATION
+    # Fewer databases than the measured size, the same roles: at another scale, a tenth.
+    calibrate = (
+        QUICK_CALIBRATION
+        if quick
+        else FULL_CALIBRATION
+        if scale == 1
+        else max(QUICK_CALIBRATION, size.databases // 10)
+    )
     for shape in chosen:
         _measure_shape(
             report,

@@ -55,3 +55,10 @@ QUICK_APPS = {"apps": 10, "single-db apps": 50, "unmapped logins": 50, "deep cha
 def quick(shape: Shape) -> Shape:
     """``shape`` sized for ``--quick``."""
     return replace(shape, plan=replace(shape.plan, apps=QUICK_APPS.get(shape.name, 10)))
+
+
+def scaled(shape: Shape, scale: float) -> Shape:
+    """``shape`` at ``scale`` times its size (``--scale``): as many times the apps as the
+    databases and roles, so that each app keeps its databases and roles and only their
+    number changes."""
+    return replace(shape, plan=replace(shape.plan, apps=max(1, round(shape.plan.apps * scale))))

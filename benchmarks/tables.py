@@ -166,10 +166,18 @@ class Verdict:
 # At --quick sizes the fixed costs (starting Python, the session sampler's two
 # seconds) outweigh the databases: the time targets are printed, not judged.
 QUICK = "(quick run: too small to judge)"
+# The peak RSS and the results' size are set for the issue's size; at another
+# (``--scale``) they are printed, to compare, not judged.
+SCALED = "(set at 1,000 db, 10,000 roles: not judged at this size)"
 
 
 def _run_verdicts(
-    run: ShapeRun, per_db: float | None, expected: float | None, *, quick: bool
+    run: ShapeRun,
+    per_db: float | None,
+    expected: float | None,
+    *,
+    quick: bool,
+    scaled: bool = False,
 ) -> list[Verdict]:
     scan = run.scan
     limit = MAX_FLOOR_RATIO[run.auth]
@@ -188,24 +196,35 @@ def _run_verdicts(
         found.append(Verdict(target, measured, False if at_least > limit else None))
     else:
         found.append(Verdict(target, f"scan failed (exit {scan.run.exit_code})", None))
-    found.append(
-        Verdict(
-            f"{run.label}: peak RSS ≤ {MAX_PEAK_RSS_MB} MB",
-            f"{scan.run.peak_rss_mb:.0f} MB",
-            # A peak only grows: over the limit before the end is a miss too.
-            scan.run.peak_rss_mb <= MAX_PEAK_RSS_MB
-            if scan.complete or scan.run.peak_rss_mb > MAX_PEAK_RSS_MB
-            else None,
-        )
-    )
+    peak = scan.run.peak_rss_mb
     size = scan.json_bytes
-    found.append(
-        Verdict(
-            f"{run.label}: results JSON ≤ {MAX_JSON_MB} MB",
-            "not written" if size is None else f"{size / 1_000_000:.1f} MB",
-            None if size is None else size <= MAX_JSON_MB * 1_000_000,
+    if scaled:
+        found += [
+            Verdict(
+                f"{run.label}: peak RSS ≤ {MAX_PEAK_RSS_MB} MB", f"{peak:.0f} MB {SCALED}", None
+            ),
+            Verdict(
+                f"{run.label}: results JSON ≤ {MAX_JSON_MB} MB",
+                "not written" if size is None else f"{size / 1_000_000:.1f} MB {SCALED}",
+                None,
+            ),
+        ]
+    else:
+        found.append(
+            Verdict(
+                f"{run.label}: peak RSS ≤ {MAX_PEAK_RSS_MB} MB",
+                f"{peak:.0f} MB",
+                # A peak only grows: over the limit before the end is a miss too.
+                peak <= MAX_PEAK_RSS_MB if scan.complete or peak > MAX_PEAK_RSS_MB else None,
+            )
         )
-    )
+        found.append(
+            Verdict(
+                f"{run.label}: results JSON ≤ {MAX_JSON_MB} MB",
+                "not written" if size is None else f"{size / 1_000_000:.1f} MB",
+                None if size is None else size <= MAX_JSON_MB * 1_000_000,
+            )
+        )
     share = run.eval_render
     measured = (
         "not reached"
@@ -235,8 +254,11 @@ def verdicts(report: RunReport) -> list[Verdict]:
     expected = statements.per_database if statements is not None else None
     found: list[Verdict] = []
     quick = bool(report.machine.get("quick"))
+    scaled = report.machine.get("scale", 1) != 1
     for run in report.runs:
-        found += _run_verdicts(run, statements_per_database(run, statements), expected, quick=quick)
+        found += _run_verdicts(
+            run, statements_per_database(run, statements), expected, quick=quick, scaled=scaled
+        )
     if statements is None and report.runs:
         found.append(Verdict("statements per database: constant", "not calibrated", None))
     if report.wide is not None:
@@ -321,6 +343,12 @@ def _print_scans(report: RunReport, console: Console) -> None:
     names = {run.shape: run.description for run in report.runs}
     for name, description in names.items():
         console.print(f"  {name}: {description}")
+    scale = report.machine.get("scale", 1)
+    if scale != 1:
+        console.print(
+            f"  (--scale {scale:g}: each shape with {scale:g} times the apps, databases "
+            f"and roles described, at {report.machine.get('size', '?')})"
+        )
     console.print(
         "The scan writes the results JSON and prints its terminal summary (stdout to a "
         "file); it keeps the default session sampling (4 samples over 2 s, beside the "
