@@ -10,7 +10,9 @@ from pgwarden.access.grants import acl_accesses, can_connect, holds_at_login, ow
 from pgwarden.access.graph import RoleGraph
 from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import revoke_membership, revoke_privileges, sql_comment
+from pgwarden.access.tenancy import Tenancy
 from pgwarden.cli.localpg import LocalServer
+from pgwarden.engine import server_context
 from pgwarden.model.snapshot import AclItem, Database, Membership
 from tests.rules.scenario import App, build_scenario
 
@@ -175,9 +177,13 @@ def oracle(pg_server: LocalServer) -> Oracle:
         ],
     )
     snapshot = scenario.collect()
-    pg = snapshot.servers[0].postgres
+    server = snapshot.servers[0]
+    pg = server.postgres
     assert pg is not None
     graph = RoleGraph(pg.memberships)
+    config = scenario.config
+    # The rules ask the server's Tenancy, which answers from cached holders and groups.
+    tenancy = Tenancy.of(server, server_context(server, config.server[0], config))
     dbs = {db.name: db for db in pg.databases if db.name in ("db1", "db2", "db3")}
     with scenario.superuser() as conn:
         truth = {
@@ -198,7 +204,7 @@ def oracle(pg_server: LocalServer) -> Oracle:
                 (list(ROLES),),
             )
         }
-    return graph, dbs, {"roles": truth, "connect": connect}
+    return graph, dbs, {"roles": truth, "connect": connect, "tenancy": tenancy}
 
 
 def test_membership_agrees_with_pg_has_role(oracle: Oracle) -> None:
@@ -223,6 +229,8 @@ def test_connect_agrees_with_has_database_privilege(
         ]
         assert bool(usable) == expected, (role, database, usable)
         assert can_connect(dbs[database], role, graph) == expected, (role, database)
+        # Asked in an order where each database's cached holders serve later roles.
+        assert truth["tenancy"].can_connect(dbs[database], role) == expected, (role, database)
 
 
 def test_noinherit_chain_needs_set_role(oracle: Oracle) -> None:
