@@ -29,8 +29,10 @@ def rule_steps(rule: type[Rule], snapshot: Snapshot, config: Config) -> tuple[in
     return counted_steps(lambda: list(rule().check(server, context)))
 
 
-def _one_server(postgres: dict[str, Any]) -> Snapshot:
-    """The snapshot of one server, ``srv``, with PostgreSQL 16's ``postgres`` section."""
+def one_server(postgres: dict[str, Any], version: tuple[int, int] = (16, 4)) -> Snapshot:
+    """The snapshot of one server, ``srv``, with PostgreSQL ``version``'s (major, minor)
+    ``postgres`` section."""
+    major, minor = version
     return Snapshot.model_validate(
         {
             "tool_version": "0.1.0",
@@ -39,8 +41,8 @@ def _one_server(postgres: dict[str, Any]) -> Snapshot:
                 {
                     "name": "srv",
                     "postgres": {
-                        "version": "16.4",
-                        "version_num": 160004,
+                        "version": f"{major}.{minor}",
+                        "version_num": major * 10_000 + minor,
                         "connected_as": "auditor",
                         "endpoint": {"user": "auditor"},
                         **postgres,
@@ -194,7 +196,7 @@ def unmapped_logins_snapshot(
         for member, role in zip(links, [*links[1:], "app0000_ro"], strict=False)
     ]
     databases = [_database(app) for app in range(apps)]
-    return _one_server(
+    return one_server(
         {
             "settings": {
                 "max_connections": {"name": "max_connections", "value": "500"},
@@ -355,7 +357,7 @@ def tenant_databases_snapshot(databases: int, logins: int) -> Snapshot:
         {**routine, "name": "audit", "arguments": "", "acl": public},
         {**routine, "name": "stats", "arguments": "", "acl": public, "search_path": "app"},
     ]
-    return _one_server(
+    return one_server(
         {
             "settings": {},
             "databases": [{"name": n, "owner": "saas_owner", "acl": acl} for n in names],

@@ -15,6 +15,7 @@ from pgwarden.model.config import Config
 from pgwarden.model.results import Finding
 from pgwarden.model.snapshot import Snapshot
 from pgwarden.rules.registry import load_rules, select_rules
+from tests.perf.shapes import one_server
 
 ACL = [{"grantee": "admin", "grantor": "admin", "privileges": ["CONNECT", "CREATE", "TEMPORARY"]}]
 GRANTS = [
@@ -71,38 +72,26 @@ def _detail(name: str) -> dict[str, Any]:
 
 def _snapshot() -> Snapshot:
     names = ["a_one", "a_two", "b_one"]
-    return Snapshot.model_validate(
+    return one_server(
         {
-            "tool_version": "0.1.0",
-            "collected_at": "2026-11-01T10:00:00Z",
-            "servers": [
-                {
-                    "name": "srv",
-                    "postgres": {
-                        "version": "15.8",
-                        "version_num": 150008,
-                        "connected_as": "auditor",
-                        "endpoint": {"user": "auditor"},
-                        "settings": {},
-                        "databases": [_database(n) for n in names],
-                        "roles": [
-                            {"name": "admin", "login": True, "createrole": True},
-                            {"name": "auditor", "login": True},
-                            {"name": "a_owner", "login": False},
-                            {"name": "a_app", "login": True},
-                            {"name": "b_app", "login": True},
-                            {"name": "readers", "login": False},
-                        ],
-                        "memberships": [
-                            {"member": "b_app", "role": "readers", "grantor": "admin"},
-                            {"member": "a_app", "role": "readers", "grantor": "admin"},
-                        ],
-                        "sessions": [],
-                        "database_details": [_detail(n) for n in names],
-                    },
-                }
+            "settings": {},
+            "databases": [_database(n) for n in names],
+            "roles": [
+                {"name": "admin", "login": True, "createrole": True},
+                {"name": "auditor", "login": True},
+                {"name": "a_owner", "login": False},
+                {"name": "a_app", "login": True},
+                {"name": "b_app", "login": True},
+                {"name": "readers", "login": False},
             ],
-        }
+            "memberships": [
+                {"member": "b_app", "role": "readers", "grantor": "admin"},
+                {"member": "a_app", "role": "readers", "grantor": "admin"},
+            ],
+            "sessions": [],
+            "database_details": [_detail(n) for n in names],
+        },
+        version=(15, 8),
     )
 
 
