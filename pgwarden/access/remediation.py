@@ -12,7 +12,7 @@ from itertools import islice
 
 from pgwarden.access.graph import PG16, RoleGraph
 from pgwarden.access.privileges import sort_privileges
-from pgwarden.model.evidence import MAX_LISTED
+from pgwarden.model.evidence import MAX_LISTED, first
 from pgwarden.model.identifiers import printable, quote_ident, quote_literal, regrole
 from pgwarden.model.snapshot import LargeObjects, ObjectGrant
 
@@ -141,22 +141,24 @@ def as_grantor(statement: str, grantor: str | None, owner: str | None) -> list[s
 
 
 def capped_statements(
-    statements: list[str], rest: str, limit: int = MAX_LISTED, *, total: int | None = None
+    statements: Iterable[str], rest: str, limit: int = MAX_LISTED, *, total: int | None = None
 ) -> list[str]:
     """The first ``limit`` (``MAX_LISTED``) statements, then one comment on what the
     rest would do.
 
     A remediation script is read and run by a person: on a server of thousands of
     roles the first statements and the rule that makes the others show what to do,
-    where a page of near-identical lines would hide it. With ``total``, ``statements``
-    may be only the first ones (at least ``limit``) of that many: the rest need not be
-    written to be counted.
+    where a page of near-identical lines would hide it. With ``total`` (how many
+    ``statements`` there are), only the first ``limit`` are read: a generator of them
+    writes no more than are shown.
     """
-    count = len(statements) if total is None else total
-    if count <= limit:
-        return statements
-    left = count - limit
-    return [*statements[:limit], sql_comment(f"… and {left} more like these: {rest}")]
+    if total is None:
+        statements = list(statements)
+        total = len(statements)
+    shown = first(statements, limit)
+    if total <= limit:
+        return shown
+    return [*shown, sql_comment(f"… and {total - limit} more like these: {rest}")]
 
 
 # Blocks (a comment and the statements it explains) a remediation script spells out

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 
 from pgwarden.access.connecting import Connecting
 from pgwarden.access.remediation import capped_statements, in_database, sql_comment
@@ -127,12 +126,12 @@ class Definer:
             )
         public = any(i.grantee is None and "EXECUTE" in i.privileges for i in f.acl)
         if public:
-            keep, kept = _first_kept(tenancy, self, callers, keep_app)
-            if keep:
+            keep, kept = _kept(tenancy, self, callers, keep_app)
+            if kept:
                 lines.append(sql_comment("first keep EXECUTE for the roles meant to call it"))
                 lines.extend(
                     capped_statements(
-                        [f"GRANT EXECUTE ON {routine} TO {quote_ident(r)};" for r in keep],
+                        (f"GRANT EXECUTE ON {routine} TO {quote_ident(r)};" for r in keep),
                         f"one for each other role of app {keep_app!r} that calls it",
                         total=kept,
                     )
@@ -165,12 +164,12 @@ class Definer:
         return "\n".join(lines)
 
 
-def _first_kept(
+def _kept(
     tenancy: Tenancy, definer: Definer, callers: CallerSet, keep_app: str | None
-) -> tuple[list[str], int]:
-    """The first roles of ``keep_app`` (in the map's order) that call the routine, are
-    not among the ``callers`` reported, and would lose it with PUBLIC's EXECUTE; and
-    how many there are.
+) -> tuple[Iterable[str], int]:
+    """The roles of ``keep_app`` (in the map's order) that call the routine, are not
+    among the ``callers`` reported, and would lose it with PUBLIC's EXECUTE, read as
+    needed (a script shows the first few); and how many there are.
 
     A reported caller of ``keep_app`` is never kept: with callers outside another app
     (or outside none) every caller of ``keep_app`` is reported. Outside ``keep_app`` when
@@ -179,17 +178,16 @@ def _first_kept(
     its app's other databases, not by asking each role of the app.
     """
     if keep_app is None or callers.app != keep_app:
-        return [], 0
+        return (), 0
     owner = definer.function.owner
     connecting = definer.callers.connecting
     if keep_app == connecting.app:
         able = connecting.own_in_map_order
-        first = list(islice((r for r in able if r != owner), MAX_LISTED))
-        return first, len(able) - connecting.is_own(owner)
+        return (r for r in able if r != owner), len(able) - connecting.is_own(owner)
     found = [
         r for r in tenancy.app_roles(keep_app) if r != owner and definer.callers.how(r) is not None
     ]
-    return found[:MAX_LISTED], len(found)
+    return found, len(found)
 
 
 def _grantees_query(function: DefinerFunction) -> str:

@@ -8,7 +8,7 @@ from pgwarden.access.grants import Access, acl_accesses, ownership_access
 from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import capped_statements, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.model.evidence import MAX_LISTED, put_capped, summarize_phrases
+from pgwarden.model.evidence import put_capped, summarize_phrases
 from pgwarden.model.snapshot import AclItem, Database, ServerSnapshot
 from pgwarden.rules.base import Rule, Section, ServerContext, Verdict, quote_ident
 from pgwarden.rules.control_sets import LEAST_PRIVILEGE
@@ -134,10 +134,10 @@ def _keep_access(
     lacking = tenancy.lacking_at_login(needed, db, privilege)
     if not lacking:
         return []
-    grants = [
+    grants = (
         f"GRANT {privilege} ON DATABASE {quote_ident(db.name)} TO {quote_ident(role)};"
-        for role in lacking[:MAX_LISTED]
-    ]
+        for role in lacking
+    )
     return [
         sql_comment("first keep access for the roles that need it"),
         *capped_statements(
@@ -331,13 +331,13 @@ class PublicTemporary(Rule):
             connect = db.public_connect
             roles = tenancy.app_roles(app)
             keep = capped_statements(
-                [
+                (
                     sql_comment(
                         f"if {role!r} uses temporary tables: GRANT TEMPORARY ON DATABASE "
                         f"{quote_ident(database)} TO {quote_ident(role)};"
                     )
-                    for role in roles[:MAX_LISTED]
-                ],
+                    for role in roles
+                ),
                 f"the same for app {app!r}'s other roles",
                 total=len(roles),
             )
