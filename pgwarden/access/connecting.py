@@ -73,11 +73,7 @@ class Connecting:
         foreign, _count = self.tenancy.foreign_connecting(self.db)
         return iter(foreign)
 
-    @property
-    def own_count(self) -> int:
-        """How many of the database's app's roles can connect."""
-        return len(self.own)
-
-    def is_own(self, role: str) -> bool:
-        """Whether ``role`` is one of the database's app's roles that can connect."""
-        return role in self._own_set
+    def own_count_besides(self, role: str) -> int:
+        """How many of the database's app's roles can connect, ``role`` (a routine's
+        owner, say) not counted."""
+        return len(self.own) - (role in self._own_set)

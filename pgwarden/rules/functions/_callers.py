@@ -104,7 +104,7 @@ class CallerSet:
             # The database's app's callers are its roles that can connect (the granted
             # ones among them), less the owner: counted, not walked.
             connecting = callers.connecting
-            total -= connecting.own_count - connecting.is_own(callers.owner)
+            total -= connecting.own_count_besides(callers.owner)
         elif self.app is not None:
             total -= sum(
                 1

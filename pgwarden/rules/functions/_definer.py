@@ -183,7 +183,7 @@ def _kept(
     connecting = definer.callers.connecting
     if keep_app == connecting.app:
         able = connecting.own_in_map_order
-        return (r for r in able if r != owner), len(able) - connecting.is_own(owner)
+        return (r for r in able if r != owner), connecting.own_count_besides(owner)
     found = [
         r for r in tenancy.app_roles(keep_app) if r != owner and definer.callers.how(r) is not None
     ]
