@@ -62,7 +62,7 @@ FULL_SIZE = Size(1_000, 10_000)
 QUICK_SIZE = Size(50, 600)
 # The first shape is scanned once at fewer databases, the same roles, first: the
 # statements of two sizes give the per-database count every shape is checked against.
-FULL_CALIBRATION = 100
+# A full run's calibration has a tenth of its databases (100 at 1,000), a quick run's 10.
 QUICK_CALIBRATION = 10
 
 
@@ -235,14 +235,7 @@ def run_benchmark(
             scale=scale,
         )
     )
-    # Fewer databases than the measured size, the same roles: at another scale, a tenth.
-    calibrate = (
-        QUICK_CALIBRATION
-        if quick
-        else FULL_CALIBRATION
-        if scale == 1
-        else max(QUICK_CALIBRATION, size.databases // 10)
-    )
+    calibrate = QUICK_CALIBRATION if quick else max(QUICK_CALIBRATION, size.databases // 10)
     for shape in chosen:
         _measure_shape(
             report,
