@@ -91,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         "10, default 1), to see how the figures follow the size: peak RSS and the "
         "results' size are judged only at 1",
     )
+    parser.add_argument(
+        "--long-names",
+        action="store_true",
+        help="name every shape's apps, databases and roles near PostgreSQL's 63 bytes, "
+        "quoted (spaces, capitals, a letter outside ASCII; logins of no app by an Entra "
+        "user principal name), to see what grows with the names",
+    )
     default_out = Path(tempfile.gettempdir()) / "pgwarden-benchmark"
     parser.add_argument(
         "--out",
@@ -131,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             auths=tuple(args.auths or AUTHS),
             wide=not args.no_wide and not args.shapes,
             scale=args.scale,
+            long_names=args.long_names,
             progress=progress,
         )
     print_report(report, console)

@@ -23,7 +23,7 @@ from benchmarks.reports import (
     synthetic_results,
 )
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE, SyntheticServer
-from benchmarks.shapes import SHAPES, Shape, quick, scaled
+from benchmarks.shapes import SHAPES, Shape, long_named, quick, scaled
 from benchmarks.wide import FULL as WIDE_FULL
 from benchmarks.wide import QUICK as WIDE_QUICK
 from benchmarks.wide import WideRun
@@ -207,12 +207,14 @@ def run_benchmark(
     auths: Sequence[str] = AUTHS,
     wide: bool = True,
     scale: float = 1.0,
+    long_names: bool = False,
 ) -> RunReport:
     """The shapes (``shapes``, default all) with each authentication, the wide database
     (``wide``), then the synthetic findings' rendering.
 
     ``scale``: every shape built at that many times its size (its databases, roles and
     apps), to see how the figures follow the size; the wide database keeps its own.
+    ``long_names``: every shape's apps, databases and roles named near 63 bytes, quoted.
     """
     if quick and scale != 1:
         raise ValueError("--scale sizes the full run's shapes: leave out --quick")
@@ -220,6 +222,8 @@ def run_benchmark(
     chosen = select_shapes(shapes, small=quick)
     if scale != 1:
         chosen = [scaled(s, scale) for s in chosen]
+    if long_names:
+        chosen = [long_named(s) for s in chosen]
     if seed is not None:
         chosen = [replace(s, plan=replace(s.plan, seed=seed)) for s in chosen]
     out.mkdir(parents=True, exist_ok=True)
@@ -233,6 +237,7 @@ def run_benchmark(
             shapes=[s.name for s in chosen],
             auths=list(auths),
             scale=scale,
+            long_names=long_names,
         )
     )
     calibrate = QUICK_CALIBRATION if quick else max(QUICK_CALIBRATION, size.databases // 10)

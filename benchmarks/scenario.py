@@ -95,6 +95,14 @@ def app_name(app: int) -> str:
     return f"app{app:03d}"
 
 
+# ``Plan.long_names``: names as a tenant on Azure spells them, near PostgreSQL's limit of
+# 63 bytes, each needing quotes (spaces, capitals, a letter outside ASCII; logins of no
+# app named by their Entra user principal name). The longest an app's name makes, a
+# person's login at 10,000 apps, is 61 bytes.
+LONG_APP_NAME = "Contoso Zürich Checkout Service Production EU {app:03d}"
+LONG_STRAY_NAME = "former.employee.{n:05d}@contoso-retail.onmicrosoft.com"
+
+
 @dataclass(frozen=True)
 class Plan:
     """The deterministic design of a synthetic server (nothing is built here).
@@ -108,7 +116,8 @@ class Plan:
     who left a project. ``public_connect_share``: share of databases that keep
     PUBLIC's CONNECT. ``team_every``: one extra role in so many is a team;
     ``chain_depth``: how many teams nest in each other before a chain starts again at
-    the app's read-only group.
+    the app's read-only group. ``long_names``: apps, their databases and roles, and the
+    logins of no app named near PostgreSQL's 63 bytes, quoted (``LONG_APP_NAME``).
     """
 
     seed: int = 7
@@ -118,6 +127,15 @@ class Plan:
     public_connect_share: float | None = None
     team_every: int = TEAM_EVERY
     chain_depth: int = 2
+    long_names: bool = False
+
+    def app_name(self, app: int) -> str:
+        """App ``app``'s name, the prefix of its databases' and roles' names."""
+        return LONG_APP_NAME.format(app=app) if self.long_names else app_name(app)
+
+    def stray_name(self, n: int) -> str:
+        """The name of the ``n``-th extra role when it is a login of no app."""
+        return LONG_STRAY_NAME.format(n=n) if self.long_names else f"legacy_login_{n:05d}"
 
     def _rng(self, *key: object) -> random.Random:
         # One generator per object: an object's fate does not depend on how many
@@ -152,7 +170,7 @@ class Plan:
 
     def app_roles(self, app: int) -> list[RoleSpec]:
         """The four roles every app has, whatever the role count."""
-        prefix = app_name(app)
+        prefix = self.app_name(app)
         planted = self._planted("service", app)
         attributes: tuple[str, ...] = ()
         if "privileged_service" in planted:
@@ -182,14 +200,14 @@ class Plan:
         last_team: dict[int, str] = {}
         for n in range(count):
             app, ordinal = n % self.apps, n // self.apps
-            prefix = app_name(app)
+            prefix = self.app_name(app)
             planted = self._planted("extra", n)
             group = last_team.get(app, f"{prefix}_ro")
             if "unmapped_login" in planted:
                 # Where logins of no app are many, half still sit in an app's team.
                 stays = self.unmapped_share is not None and n % 2 == 0
                 member_of: tuple[str, ...] = (group,) if stays else ()
-                yield RoleSpec(f"legacy_login_{n:05d}", login=True, app=None, member_of=member_of)
+                yield RoleSpec(self.stray_name(n), login=True, app=None, member_of=member_of)
                 continue
             if ordinal % self.team_every == 0:
                 name = f"{prefix}_team_{ordinal:03d}"
@@ -201,7 +219,7 @@ class Plan:
                 continue
             member_of = (group,)
             if "cross_app_member" in planted:
-                member_of += (f"{app_name((app + 1 + n) % self.apps)}_ro",)
+                member_of += (f"{self.app_name((app + 1 + n) % self.apps)}_ro",)
             yield RoleSpec(
                 f"{prefix}_user_{ordinal:04d}",
                 login=True,
@@ -225,7 +243,7 @@ class Plan:
         app = index % self.apps
         return DatabaseSpec(
             index=index,
-            name=f"{app_name(app)}_db{index:04d}",
+            name=f"{self.app_name(app)}_db{index:04d}",
             app=app,
             planted=self._planted("database", index),
         )
@@ -281,14 +299,14 @@ def template_sql(tables: int) -> list[str]:
 def database_acl_sql(plan: Plan, db: DatabaseSpec) -> list[str]:
     """Server-side grants of one database (run from the maintenance database)."""
     name = quote_ident(db.name)
-    prefix = app_name(db.app)
+    prefix = plan.app_name(db.app)
     statements = []
     if "public_connect" not in db.planted:
         revoked = "CONNECT" if "public_temporary" in db.planted else "CONNECT, TEMPORARY"
         statements.append(f"REVOKE {revoked} ON DATABASE {name} FROM PUBLIC")
     grantees = [f"{prefix}_svc", f"{prefix}_rw", f"{prefix}_ro", AUDITOR, PLATFORM_DBA]
     if "foreign_connect" in db.planted:
-        grantees.append(f"{app_name(plan.foreign_app(db))}_svc")
+        grantees.append(f"{plan.app_name(plan.foreign_app(db))}_svc")
     if db.index == 0:
         grantees.append(ADMIN)  # the admin's application session lands here
     statements.append(
@@ -299,7 +317,7 @@ def database_acl_sql(plan: Plan, db: DatabaseSpec) -> list[str]:
 
 def database_objects_sql(plan: Plan, db: DatabaseSpec) -> list[str]:
     """Inside one copied database: hand it to its app, grant its groups, plant mistakes."""
-    prefix = app_name(db.app)
+    prefix = plan.app_name(db.app)
     owner, ro, rw = (quote_ident(f"{prefix}_{r}") for r in ("owner", "ro", "rw"))
     statements = [
         f"REASSIGN OWNED BY {quote_ident(TEMPLATE_OWNER)} TO {owner}",
@@ -311,7 +329,7 @@ def database_objects_sql(plan: Plan, db: DatabaseSpec) -> list[str]:
         f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA app GRANT SELECT ON TABLES TO {ro}",
     ]
     if "foreign_table_grant" in db.planted:
-        foreign = quote_ident(f"{app_name(plan.foreign_app(db))}_svc")
+        foreign = quote_ident(f"{plan.app_name(plan.foreign_app(db))}_svc")
         statements.append(f"GRANT SELECT ON app.t001 TO {foreign}")
     if "public_create" in db.planted:
         statements.append("GRANT CREATE ON SCHEMA public TO PUBLIC")
@@ -425,7 +443,7 @@ class SyntheticServer:
                 return conn
 
             def build(db: DatabaseSpec) -> None:
-                owner = quote_ident(f"{app_name(db.app)}_owner")
+                owner = quote_ident(f"{self.plan.app_name(db.app)}_owner")
                 admin().execute(
                     f"CREATE DATABASE {quote_ident(db.name)} OWNER {owner} "
                     f"TEMPLATE {quote_ident(TEMPLATE_DB)}{strategy}".encode()
@@ -470,12 +488,12 @@ class SyntheticServer:
             databases = dbs_by_app.get(app, [])
             roles = roles_by_app.get(app, [])
             if app == 1:  # names in the map that the server does not have (PGW-MAP-002)
-                databases = [*databases, f"{app_name(app)}_archive"]
-                roles = [*roles, f"{app_name(app)}_svc_old"]
+                databases = [*databases, f"{self.plan.app_name(app)}_archive"]
+                roles = [*roles, f"{self.plan.app_name(app)}_svc_old"]
             lines += [
                 "",
                 "[[server.app]]",
-                f'name = "{app_name(app)}"',
+                f"name = {_toml_string(self.plan.app_name(app))}",
                 f"databases = [{', '.join(_toml_string(d) for d in databases)}]",
                 f"roles = [{', '.join(_toml_string(r) for r in roles)}]",
                 "connection_budget = 40",

@@ -62,3 +62,10 @@ def scaled(shape: Shape, scale: float) -> Shape:
     databases and roles, so that each app keeps its databases and roles and only their
     number changes."""
     return replace(shape, plan=replace(shape.plan, apps=max(1, round(shape.plan.apps * scale))))
+
+
+def long_named(shape: Shape) -> Shape:
+    """``shape`` with its apps, databases and roles, and its logins of no app, named near
+    PostgreSQL's 63 bytes and quoted (``--long-names``; ``Plan.long_names``): the same
+    server otherwise, so that what grows with the names shows."""
+    return replace(shape, plan=replace(shape.plan, long_names=True))

@@ -14,6 +14,7 @@ from benchmarks.run import (
     statement_shape,
     statements_per_database,
 )
+from benchmarks.scenario import LONG_APP_NAME, LONG_STRAY_NAME
 from benchmarks.targets import (
     MAX_EVAL_RENDER_SHARE,
     MAX_FILTER_SECONDS,
@@ -340,6 +341,11 @@ def _print_scans(report: RunReport, console: Console) -> None:
         console.print(
             f"  (--scale {scale:g}: each shape with {scale:g} times the apps, databases "
             f"and roles described, at {report.machine.get('size', '?')})"
+        )
+    if report.machine.get("long_names"):
+        console.print(
+            "  (--long-names: apps, databases and roles named near 63 bytes, quoted, as "
+            f"{LONG_APP_NAME.format(app=7) + '_db0007'!r} and {LONG_STRAY_NAME.format(n=42)!r})"
         )
     console.print(
         "The scan writes the results JSON and prints its terminal summary (stdout to a "
