@@ -29,6 +29,8 @@ MOST_SEVERE = 10
 PER_RULE = 3
 MIN_WIDTH = 40
 INDENT = "    "
+# Columns a finding's place keeps in the summary beside a long server name.
+MIN_PLACE = 20
 
 _COLORS = {"critical": "\x1b[1;31m", "high": "\x1b[31m", "medium": "\x1b[33m", "low": "\x1b[36m"}
 _RESET = "\x1b[0m"
@@ -175,19 +177,22 @@ class FindingsText:
 
     def _finding_lines(self, finding: Finding, *, full: bool) -> list[str]:
         """A finding: where it is (and its state), then its message; ``full`` wraps both."""
-        place = where(finding)
-        if self.many_servers:
-            place = f"{finding.server}: {place}"
+        server = f"{finding.server}: " if self.many_servers else ""
         notes: list[str] = []
         if finding.baseline_state is not None:
             notes.append(finding.baseline_state)
         if finding.age_days is not None:
             notes.append(f"{finding.age_days}d old")
-        if notes:
-            place += f" [{', '.join(notes)}]"
+        state = f" [{', '.join(notes)}]" if notes else ""
+        place = server + where(finding) + state
         if not full:
             # Two lines, each cut to the width: severity and rule, then where; the message.
-            shown = _cut(printable(place), self.width - len("  ") - 9 - 14)
+            # The names of the place are cut in the middle, its server and state kept.
+            room = self.width - len("  ") - 9 - 14
+            fitted = _fit_place(
+                printable(where(finding)), max(room - cells(server + state), MIN_PLACE)
+            )
+            shown = _cut(printable(server) + fitted + printable(state), room)
             return [
                 f"  {self._severity(finding.severity)} {finding.rule_id:<13} {shown}",
                 self._fit(finding.message, INDENT),
@@ -228,10 +233,15 @@ class FindingsText:
         return lines
 
     def _story(self, group: RuleGroup) -> list[str]:
-        examples = ", ".join(where(f) for f in group.examples())
+        places = [printable(where(f)) for f in group.examples()]
+        room = self.width - cells(INDENT) - len("e.g. , …")
+        # As many examples as fit whole; when not even one does (long names), the first,
+        # its names cut in the middle.
+        while len(places) > 1 and cells(", ".join(places)) > room:
+            places.pop()
         lines = [
             self._fit(f"{group.rule.id}: {group.count:,} findings — {group.rule.title}", "  "),
-            self._fit(f"e.g. {examples}, …", INDENT),
+            f"{INDENT}e.g. {_fit_place(', '.join(places), room)}, …",
         ]
         if group.fix:
             lines.append(self._fit(f"fix: {group.fix}", INDENT))
@@ -311,6 +321,36 @@ def _cut(text: str, room: int) -> str:
     if cells(text) <= room:
         return text
     return _split(text, room - 1)[0] + "…"
+
+
+ARROW = " ← "
+
+
+def _fit_place(place: str, room: int) -> str:
+    """A place (``resource ← principal``) in ``room`` columns: each name cut in the
+    middle when they do not fit, so that what tells them apart, often at their end
+    (``…_db0042``, ``…@contoso.com``), and their kind, at their start, both show."""
+    if cells(place) <= room:
+        return place
+    parts = place.split(ARROW)
+    left = room - cells(ARROW) * (len(parts) - 1)
+    shown: list[str] = []
+    for index, part in enumerate(parts):
+        # The room left, shared by the parts still to show; a short one gives the
+        # rest of its share to the next.
+        share = max(left // (len(parts) - index), 3)
+        shown.append(_cut_middle(part, share))
+        left -= cells(shown[-1])
+    return _cut(ARROW.join(shown), room)
+
+
+def _cut_middle(text: str, room: int) -> str:
+    """``text`` in ``room`` columns, its middle left out (an ellipsis) when longer."""
+    if cells(text) <= room:
+        return text
+    head = (room - 1) // 2
+    tail = _split(text[::-1], room - 1 - head)[0][::-1]
+    return _split(text, head)[0] + "…" + tail
 
 
 def print_findings(

@@ -92,3 +92,33 @@ def test_the_compliance_table_fits_the_width(width: int) -> None:
         assert row.split()[-len(counts) :] == counts
         name = framework.short_name or framework.name
         assert row[2:].startswith(name) or row[2:].split("…")[0] in name
+
+
+def test_long_names_are_cut_in_the_middle_so_places_stay_apart() -> None:
+    # Names near PostgreSQL's 63 bytes, alike but for their end: cut at the end, every
+    # place of the summary would read the same.
+    long = "Contoso Zürich Checkout Service Production EU 000_db"
+    base = large_results(400)
+    findings = tuple(
+        f.model_copy(
+            update={
+                "resource": f"database/{long}{i:04d}",
+                "principal": f"role/former.employee.{i:05d}@contoso-retail.onmicrosoft.com",
+            }
+        )
+        for i, f in enumerate(base.findings)
+    )
+    results = base.model_copy(update={"findings": findings})
+    for width in (80, 60):
+        summary = FindingsText(results, width).summary(WRITTEN)
+        assert all(cells(line) <= width for line in summary)
+        start = summary.index("Most severe:") + 1
+        lines = summary[start : start + 2 * MOST_SEVERE : 2]
+        # Past severity, rule and server: the database, cut in the middle.
+        places = [line.split(maxsplit=3)[3] for line in lines]
+        assert all(p.startswith("dat") and "…" in p for p in places)
+        # The end of each database's name shows: as many ends as places.
+        ends = {p.split(" ← ")[0][-4:] for p in places}
+        assert len(ends) == len(places) == MOST_SEVERE
+        stories = [line for line in summary if line.startswith("    e.g. ")]
+        assert stories and all(s.split(" ← ")[0][-4:].isdigit() for s in stories)
