@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from pgwarden.cli.terminal import Console
 from pgwarden.model.results import SEVERITY_ORDER, SUMMARY_STATUSES, Finding, Results
-from pgwarden.reports.rule_groups import RuleGroup, groups_by_status, stories, where
+from pgwarden.reports.rule_groups import ARROW, RuleGroup, groups_by_status, stories, where
 from pgwarden.reports.view import server_names, waiver_text
 
 # Most severe failing findings a summary shows (two lines each), at most PER_RULE a rule.
@@ -323,9 +323,6 @@ def _cut(text: str, room: int) -> str:
     return _split(text, room - 1)[0] + "…"
 
 
-ARROW = " ← "
-
-
 def _fit_place(place: str, room: int) -> str:
     """A place (``resource ← principal``) in ``room`` columns: each name cut in the
     middle when they do not fit, so that what tells them apart, often at their end
@@ -334,13 +331,14 @@ def _fit_place(place: str, room: int) -> str:
         return place
     parts = place.split(ARROW)
     left = room - cells(ARROW) * (len(parts) - 1)
-    shown: list[str] = []
-    for index, part in enumerate(parts):
-        # The room left, shared by the parts still to show; a short one gives the
-        # rest of its share to the next.
-        share = max(left // (len(parts) - index), 3)
-        shown.append(_cut_middle(part, share))
-        left -= cells(shown[-1])
+    # The room shared out shortest first: a name shorter than its share keeps it whole
+    # and leaves the rest to the longer ones.
+    allotted: dict[int, int] = {}
+    for done, index in enumerate(sorted(range(len(parts)), key=lambda i: cells(parts[i]))):
+        share = max(left // (len(parts) - done), 3)
+        allotted[index] = min(cells(parts[index]), share)
+        left -= allotted[index]
+    shown = [_cut_middle(part, allotted[index]) for index, part in enumerate(parts)]
     return _cut(ARROW.join(shown), room)
 
 

@@ -57,10 +57,14 @@ class RuleGroup:
         return first_sentence(self.rule.remediation)
 
 
+# Between a finding's resource and its principal, where a place is written in one phrase.
+ARROW = " ← "
+
+
 def where(finding: Finding) -> str:
     """A finding's place in one short phrase: ``resource ← principal`` (principal if other)."""
     if finding.principal and finding.principal != finding.resource:
-        return f"{finding.resource} ← {finding.principal}"
+        return f"{finding.resource}{ARROW}{finding.principal}"
     return finding.resource
 
 
