@@ -47,14 +47,16 @@ def reset_server(server: LocalServer) -> None:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
         )
-        databases = [
-            row[0]
-            for row in conn.execute(
-                "SELECT datname FROM pg_database WHERE NOT datname = ANY(%s)",
-                (list(KEEP_DATABASES),),
-            )
-        ]
-        for name in databases:
+        databases = conn.execute(
+            "SELECT datname, datistemplate FROM pg_database WHERE NOT datname = ANY(%s)",
+            (list(KEEP_DATABASES),),
+        ).fetchall()
+        for name, template in databases:
+            # A template database (the benchmark scenario's) cannot be dropped as one.
+            if template:
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(name))
+                )
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
         # Named on the server: a role made from a SQL_ASCII database may have a name
         # that is not UTF-8, which this session could not send back.

@@ -15,12 +15,11 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 
 from benchmarks.run import FULL_SIZE
-from benchmarks.scenario import DSN_VARIABLE, TEMPLATE_DB, Plan, SyntheticServer
+from benchmarks.scenario import DSN_VARIABLE, Plan, SyntheticServer
 from benchmarks.shapes import SHAPES, Shape, long_named, scaled
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.cli.main import cli
@@ -80,30 +79,21 @@ SMALL = Plan(seed=11, apps=4, tables=3, unmapped_share=0.3, public_connect_share
 DATABASES, ROLES = 12, 120
 
 
-def _release_template(server: LocalServer) -> None:
-    """reset_server cannot drop a template database: make it an ordinary one first."""
-    with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        conn.execute(f"ALTER DATABASE {quote_ident(TEMPLATE_DB)} IS_TEMPLATE false")
-
-
 def _scan(server: LocalServer, plan: Plan, out: Path) -> dict[str, object]:
     reset_server(server)
     synthetic = SyntheticServer(server, plan)
-    try:
-        synthetic.grow(DATABASES, ROLES)
-        config = out / "pgwarden.toml"
-        config.write_text(synthetic.config_toml(session_window_seconds=0), encoding="utf-8")
-        results = out / "results.json"
-        scan = CliRunner().invoke(
-            cli,
-            ["scan", "--config", str(config), "--json", str(results), "--jobs", "2"],
-            env={DSN_VARIABLE: synthetic.dsn()},
-        )
-        assert scan.exit_code == 1, scan.output  # the planted mistakes fail the gate
-        data: dict[str, object] = json.loads(results.read_text(encoding="utf-8"))
-        return data
-    finally:
-        _release_template(server)
+    synthetic.grow(DATABASES, ROLES)
+    config = out / "pgwarden.toml"
+    config.write_text(synthetic.config_toml(session_window_seconds=0), encoding="utf-8")
+    results = out / "results.json"
+    scan = CliRunner().invoke(
+        cli,
+        ["scan", "--config", str(config), "--json", str(results), "--jobs", "2"],
+        env={DSN_VARIABLE: synthetic.dsn()},
+    )
+    assert scan.exit_code == 1, scan.output  # the planted mistakes fail the gate
+    data: dict[str, object] = json.loads(results.read_text(encoding="utf-8"))
+    return data
 
 
 @pytest.fixture(scope="module")

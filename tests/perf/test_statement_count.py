@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
-from benchmarks.scenario import AUDITOR, TEMPLATE_DB, Plan, SyntheticServer
+from benchmarks.scenario import AUDITOR, Plan, SyntheticServer
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.collect.postgres import queries as q
 from pgwarden.collect.postgres.collector import PostgresCollector
@@ -28,26 +27,17 @@ SMALL = (Plan(seed=3, apps=3, tables=3), 2, 30)
 LARGE = (Plan(seed=3, apps=3, tables=15), 7, 150)
 
 
-def _release_template(server: LocalServer) -> None:
-    """reset_server cannot drop a template database: make it an ordinary one first."""
-    with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        conn.execute(f"ALTER DATABASE {TEMPLATE_DB} IS_TEMPLATE false")
-
-
 def _scan(server: LocalServer, plan: Plan, databases: int, roles: int) -> PostgresSnapshot:
     reset_server(server)
     synthetic = SyntheticServer(server, plan)
-    try:
-        synthetic.grow(databases, roles)
-        collector = PostgresCollector(
-            synthetic.dsn(AUDITOR),
-            session_samples=2,
-            session_window_seconds=0.1,
-            scram_key_reuse=ScramKeyReuse(),
-        )
-        return collector.collect()
-    finally:
-        _release_template(server)
+    synthetic.grow(databases, roles)
+    collector = PostgresCollector(
+        synthetic.dsn(AUDITOR),
+        session_samples=2,
+        session_window_seconds=0.1,
+        scram_key_reuse=ScramKeyReuse(),
+    )
+    return collector.collect()
 
 
 @pytest.fixture(scope="module")
