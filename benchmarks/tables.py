@@ -14,7 +14,7 @@ from benchmarks.run import (
     statement_shape,
     statements_per_database,
 )
-from benchmarks.scenario import LONG_APP_NAME, LONG_STRAY_NAME
+from benchmarks.scenario import Plan
 from benchmarks.targets import (
     MAX_EVAL_RENDER_SHARE,
     MAX_FILTER_SECONDS,
@@ -343,9 +343,10 @@ def _print_scans(report: RunReport, console: Console) -> None:
             f"and roles described, at {report.machine.get('size', '?')})"
         )
     if report.machine.get("long_names"):
+        named = Plan(long_names=True)
         console.print(
             "  (--long-names: apps, databases and roles named near 63 bytes, quoted, as "
-            f"{LONG_APP_NAME.format(app=7) + '_db0007'!r} and {LONG_STRAY_NAME.format(n=42)!r})"
+            f"{named.database(7).name!r} and {named.stray_name(42)!r})"
         )
     console.print(
         "The scan writes the results JSON and prints its terminal summary (stdout to a "

@@ -184,20 +184,18 @@ class FindingsText:
         if finding.age_days is not None:
             notes.append(f"{finding.age_days}d old")
         state = f" [{', '.join(notes)}]" if notes else ""
-        place = server + where(finding) + state
+        spot = where(finding)
         if not full:
             # Two lines, each cut to the width: severity and rule, then where; the message.
             # The names of the place are cut in the middle, its server and state kept.
             room = self.width - len("  ") - 9 - 14
-            fitted = _fit_place(
-                printable(where(finding)), max(room - cells(server + state), MIN_PLACE)
-            )
+            fitted = _fit_place(printable(spot), max(room - cells(server + state), MIN_PLACE))
             shown = _cut(printable(server) + fitted + printable(state), room)
             return [
                 f"  {self._severity(finding.severity)} {finding.rule_id:<13} {shown}",
                 self._fit(finding.message, INDENT),
             ]
-        lines = self._wrap(place, "  ")
+        lines = self._wrap(server + spot + state, "  ")
         lines += self._wrap(finding.message, INDENT)
         if finding.waiver is not None:
             lines += self._wrap(f"waived: {waiver_text(finding.waiver)}", INDENT)
