@@ -8,10 +8,11 @@ reach it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from pgwarden.model.acl import AclItem as AclItem  # re-exported: its home before model.acl
 from pgwarden.model.azure import AppSecret as AppSecret
@@ -154,14 +155,23 @@ class DefaultPrivilege(Frozen):
     acl: tuple[AclItem, ...]
 
 
-class ObjectGrant(Frozen):
+@dataclass(frozen=True, slots=True)
+class ObjectGrant:
     """Privileges a grantee holds on a relation or routine, other than as its owner.
 
     ``grantor`` is who granted them (a REVOKE must be issued as that role);
     ``arguments`` is a routine's identity argument list (None for relations);
     ``column`` names the column of a column privilege (``GRANT SELECT (c) ON t``),
     None for a privilege on the whole object.
+
+    The one record a snapshot holds per table, sequence and routine grant (hundreds of
+    thousands on a server of big databases), so it is a slotted dataclass, not a model:
+    about a quarter of a model's memory, and made in half the time by the collector,
+    whose values are already typed. Read from JSON, the snapshot's model validates it
+    as strictly as any model (every type checked, no unknown field).
     """
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     schema_name: str
     name: str
@@ -173,7 +183,7 @@ class ObjectGrant(Frozen):
     arguments: str | None = None
     # Left out of the JSON when None: most grants are on whole objects, and a snapshot
     # without column privileges stays what pgwarden wrote before it read them.
-    column: str | None = Field(default=None, exclude_if=lambda column: column is None)
+    column: Annotated[str | None, Field(exclude_if=lambda column: column is None)] = None
 
 
 class LargeObjects(Frozen):

@@ -6,6 +6,7 @@ auditor could not see in a catalog it read is recorded as a Gap by the caller.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -79,6 +80,32 @@ def reported_kinds() -> frozenset[str]:
 # A grant as read: schema, name, kind, owner, ACL item text, routine arguments.
 GrantKey = tuple[str, str, str, str, str, str | None]
 _UNSEEN: Any = object()
+# A role name ``aclitemout`` writes as it is (``putid`` quotes any other).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+class KnownGrants:
+    """The grants read so far, shared by every database of a server.
+
+    Databases made from the same migrations (an app's, or its tenants') repeat the same
+    grants, which are then built once and shared (they are immutable). A key costs
+    more than the grant it finds (it keeps the ACL item's text), so it is kept only
+    while sharing pays: the first ``ROOM`` keys, and ``ROOM_PER_FIND`` more for each
+    grant found again. A server whose databases repeat nothing holds ``ROOM`` keys
+    (about 4 MB); one whose databases repeat each other's grants comes to keep them
+    all, in whatever order they are read. The collector's threads share one instance;
+    ``found`` may miss a count when two add at once, which only delays room.
+    """
+
+    ROOM = 20_000
+    ROOM_PER_FIND = 4
+
+    def __init__(self) -> None:
+        self.grants: dict[GrantKey, ObjectGrant | None] = {}
+        self.found = 0
+
+    def has_room(self) -> bool:
+        return len(self.grants) < self.ROOM + self.ROOM_PER_FIND * self.found
 
 
 def settings_of(
@@ -203,15 +230,11 @@ def _schema_default_acl(owner: str) -> tuple[AclItem, ...]:
     return (AclItem(grantee=owner, grantor=owner, privileges=("CREATE", "USAGE")),)
 
 
-# Grants kept for later databases to share (about 150 bytes each with their keys).
-MAX_KNOWN_GRANTS = 50_000
-
-
 def database_objects(
     database: str,
     result_sets: Iterable[Iterable[tuple[Any, ...]]],
     role_names: Mapping[int, str],
-    known_grants: dict[GrantKey, ObjectGrant | None],
+    known_grants: KnownGrants,
     mapping_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
     column_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
     large_object_rows: Callable[[], Iterable[tuple[Any, ...]]] = tuple,
@@ -222,10 +245,8 @@ def database_objects(
     The result sets are read once each, in order, and the relations' rows one at a
     time: a database of 100,000 tables never holds all their rows as Python objects at
     once (the server's reply itself is held whole by libpq).
-    ``known_grants`` holds the grants read so far (the first ``MAX_KNOWN_GRANTS``),
-    shared by every database of the server: databases made from the same migrations
-    (an app's, or a tenant's) repeat the same grants, which are then built once and
-    shared (they are immutable).
+    ``known_grants`` holds grants read before, shared by every database of the server
+    (``KnownGrants``).
     ``mapping_rows`` reads ``FOREIGN_SERVER_MAPPINGS``' rows, asked for only where
     there are foreign servers; ``column_rows`` reads ``COLUMN_GRANTS``' rows and
     ``large_object_rows`` ``LARGE_OBJECTS``' (the caller passes ``tuple`` where the
@@ -257,20 +278,27 @@ def database_objects(
         key=lambda s: s.name,
     )
     grants: list[ObjectGrant] = []
+    # Each owner's unquoted ACL item prefix, when its name needs no quotes there.
+    owners: dict[str, str | None] = {}
 
     def grant(
         namespace: int, name: str, owner: str, acl: list[str], kind: str, arguments: str | None
     ) -> None:
         schema = namespaces[namespace]
+        own = owners.get(owner, _UNSEEN)
+        if own is _UNSEEN:
+            own = owners[owner] = f"{owner}=" if _PLAIN_NAME.fullmatch(owner) else None
         for text in acl:
+            if own is not None and text.startswith(own):
+                continue  # the owner's own privileges: ownership, not a grant
             key = (schema, name, kind, owner, text, arguments)
-            known = known_grants.get(key, _UNSEEN)
+            known = known_grants.grants.get(key, _UNSEEN)
             if known is _UNSEEN:
                 known = _object_grant(schema, name, kind, owner, parse_acl_item(text), arguments)
-                # Kept while there is room: databases that repeat their grants share
-                # them; one of 100,000 tables no other repeats would only double them.
-                if len(known_grants) < MAX_KNOWN_GRANTS:
-                    known_grants[key] = known
+                if known_grants.has_room():
+                    known_grants.grants[key] = known
+            else:
+                known_grants.found += 1
             if known is not None:
                 grants.append(known)
 

@@ -30,7 +30,7 @@ from pgwarden.collect.postgres import reach
 from pgwarden.collect.postgres.acl import AclSyntaxError
 from pgwarden.collect.postgres.activity import SessionSampler
 from pgwarden.collect.postgres.catalog import (
-    GrantKey,
+    KnownGrants,
     database_objects,
     databases_of,
     entra_principals,
@@ -55,7 +55,6 @@ from pgwarden.model.snapshot import (
     Endpoint,
     Gap,
     Membership,
-    ObjectGrant,
     PostgresSnapshot,
     Role,
     Setting,
@@ -142,7 +141,7 @@ class PostgresCollector:
         self.stats = CollectionStats()
         # Role OID to name, from the server-wide role list: owners in each database.
         self._role_names: dict[int, str] = {}
-        self._known_grants: dict[GrantKey, ObjectGrant | None] = {}
+        self._known_grants = KnownGrants()
         # Names more than one database reads as (``_read_alike``): none of them is read.
         self._alike_databases: set[str] = set()
         # The databases whose column privileges, and whose large objects, are read
