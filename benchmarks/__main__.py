@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from benchmarks.run import AUTHS, run_benchmark, run_reports_only, shape_name
+from benchmarks.scenario import Plan
 from benchmarks.shapes import SHAPES
 from benchmarks.tables import print_report, verdicts
 
@@ -92,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         "results' size are judged only at 1",
     )
     parser.add_argument(
+        "--tables",
+        type=_tables,
+        metavar="N",
+        help=f"build every shape's app databases with N tables each (1 to 2000, default "
+        f"{Plan().tables}), to see what grows with the objects (their grants): peak RSS and "
+        "the results' size are judged only at the default",
+    )
+    parser.add_argument(
         "--long-names",
         action="store_true",
         help="name every shape's apps, databases and roles near PostgreSQL's 63 bytes, "
@@ -139,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             wide=not args.no_wide and not args.shapes,
             scale=args.scale,
             long_names=args.long_names,
+            tables=args.tables,
             progress=progress,
         )
     print_report(report, console)
@@ -154,6 +164,17 @@ def _scale(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0.1 <= value <= 10:
         raise argparse.ArgumentTypeError(f"{value:g} is outside 0.1 to 10")
+    return value
+
+
+def _tables(text: str) -> int:
+    """``--tables``: a whole number from 1 to 2000."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 2000:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1 to 2000")
     return value
 
 

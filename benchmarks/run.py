@@ -23,7 +23,7 @@ from benchmarks.reports import (
     synthetic_results,
 )
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE, SyntheticServer
-from benchmarks.shapes import SHAPES, Shape, long_named, quick, scaled
+from benchmarks.shapes import SHAPES, Shape, long_named, quick, scaled, with_tables
 from benchmarks.wide import FULL as WIDE_FULL
 from benchmarks.wide import QUICK as WIDE_QUICK
 from benchmarks.wide import WideRun
@@ -208,6 +208,7 @@ def run_benchmark(
     wide: bool = True,
     scale: float = 1.0,
     long_names: bool = False,
+    tables: int | None = None,
 ) -> RunReport:
     """The shapes (``shapes``, default all) with each authentication, the wide database
     (``wide``), then the synthetic findings' rendering.
@@ -215,6 +216,7 @@ def run_benchmark(
     ``scale``: every shape built at that many times its size (its databases, roles and
     apps), to see how the figures follow the size; the wide database keeps its own.
     ``long_names``: every shape's apps, databases and roles named near 63 bytes, quoted.
+    ``tables``: every shape's app databases built with that many tables.
     """
     if quick and scale != 1:
         raise ValueError("--scale sizes the full run's shapes: leave out --quick")
@@ -224,6 +226,8 @@ def run_benchmark(
         chosen = [scaled(s, scale) for s in chosen]
     if long_names:
         chosen = [long_named(s) for s in chosen]
+    if tables is not None:
+        chosen = [with_tables(s, tables) for s in chosen]
     if seed is not None:
         chosen = [replace(s, plan=replace(s.plan, seed=seed)) for s in chosen]
     out.mkdir(parents=True, exist_ok=True)
@@ -238,6 +242,7 @@ def run_benchmark(
             auths=list(auths),
             scale=scale,
             long_names=long_names,
+            tables=chosen[0].plan.tables if chosen else tables,
         )
     )
     calibrate = QUICK_CALIBRATION if quick else max(QUICK_CALIBRATION, size.databases // 10)

@@ -69,3 +69,9 @@ def long_named(shape: Shape) -> Shape:
     PostgreSQL's 63 bytes and quoted (``--long-names``; ``Plan.long_names``): the same
     server otherwise, so that what grows with the names shows."""
     return replace(shape, plan=replace(shape.plan, long_names=True))
+
+
+def with_tables(shape: Shape, tables: int) -> Shape:
+    """``shape`` with ``tables`` tables in each app database (``--tables``): the same
+    server otherwise, so that what grows with the objects and their grants shows."""
+    return replace(shape, plan=replace(shape.plan, tables=tables))

@@ -168,8 +168,8 @@ class Verdict:
 # seconds) outweigh the databases: the time targets are printed, not judged.
 QUICK = "(quick run: too small to judge)"
 # The peak RSS and the results' size are set for the issue's size; at another
-# (``--scale``) they are printed, to compare, not judged.
-SCALED = "(set at 1,000 db, 10,000 roles: not judged at this size)"
+# (``--scale``, ``--tables``) they are printed, to compare, not judged.
+SCALED = f"(set at 1,000 db of {Plan().tables} tables, 10,000 roles: not judged at this size)"
 
 
 def _run_verdicts(
@@ -247,7 +247,10 @@ def verdicts(report: RunReport) -> list[Verdict]:
     expected = statements.per_database if statements is not None else None
     found: list[Verdict] = []
     quick = bool(report.machine.get("quick"))
-    scaled = report.machine.get("scale", 1) != 1
+    scaled = report.machine.get("scale", 1) != 1 or report.machine.get("tables") not in (
+        None,
+        Plan().tables,
+    )
     for run in report.runs:
         found += _run_verdicts(
             run, statements_per_database(run, statements), expected, quick=quick, scaled=scaled
@@ -342,6 +345,9 @@ def _print_scans(report: RunReport, console: Console) -> None:
             f"  (--scale {scale:g}: each shape with {scale:g} times the apps, databases "
             f"and roles described, at {report.machine.get('size', '?')})"
         )
+    tables = report.machine.get("tables")
+    if tables not in (None, Plan().tables):
+        console.print(f"  (--tables {tables}: each app database with {tables} tables)")
     if report.machine.get("long_names"):
         named = Plan(long_names=True)
         console.print(

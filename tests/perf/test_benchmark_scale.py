@@ -1,15 +1,17 @@
-"""``python -m benchmarks --scale K``: the shapes at K times their size, judged fairly.
+"""``python -m benchmarks --scale K`` and ``--tables N``: the shapes at another size,
+judged fairly.
 
 A shape at another scale keeps what makes it that shape (each app's databases and
-roles, the shares of strays and open databases), only their number changes; the
-targets set for the issue's size (peak RSS, the results' size) are printed there, not
-judged, while those that do not depend on the size (against the floor, evaluation's
-share, statements per database) still are.
+roles, the shares of strays and open databases), only their number changes; with
+``--tables`` only its databases' tables do. The targets set for the issue's size (peak
+RSS, the results' size) are printed there, not judged, while those that do not depend
+on the size (against the floor, evaluation's share, statements per database) still are.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -17,7 +19,7 @@ from benchmarks.__main__ import main
 from benchmarks.measure import Floor, ProcessRun, Scan
 from benchmarks.run import FULL_SIZE, RunReport, ShapeRun
 from benchmarks.scenario import Plan
-from benchmarks.shapes import SHAPES, Shape, scaled
+from benchmarks.shapes import SHAPES, Shape, scaled, with_tables
 from benchmarks.tables import verdicts
 
 
@@ -44,13 +46,21 @@ def test_a_scaled_shape_keeps_each_apps_databases_and_roles(shape: Shape) -> Non
     )
 
 
-def _report(scale: float, peak_mb: float, json_mb: float) -> RunReport:
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_more_tables_change_nothing_else_of_a_shape(shape: Shape) -> None:
+    wider = with_tables(shape, 200).plan
+    assert wider.tables == 200
+    assert replace(wider, tables=shape.plan.tables) == shape.plan
+
+
+def _report(scale: float, peak_mb: float, json_mb: float, tables: int | None = None) -> RunReport:
     run = ProcessRun(["pgwarden"], 10.0, 5.0, peak_mb, 1, False, "", "")
     scan = Scan(run, {"seconds": {"evaluate": 0.5, "render": 0.1}}, int(json_mb * 1e6))
     floor = Floor(wall=5.0, loop=4.8, cpu=1.0, connections=2_001)
     size = FULL_SIZE.scaled(scale)
     shape = ShapeRun("apps", "", "scram", size, 1.0, floor, scan, [2.0])
-    return RunReport(machine={"scale": scale, "size": size.label}, runs=[shape])
+    machine = {"scale": scale, "size": size.label, "tables": tables}
+    return RunReport(machine=machine, runs=[shape])
 
 
 def _by_target(report: RunReport) -> dict[str, bool | None]:
@@ -67,6 +77,12 @@ def test_size_targets_are_judged_only_at_the_issues_size() -> None:
     # Against the floor and evaluation's share: judged at any size.
     assert doubled["scan ≤ 1.3x the floor"] is False
     assert doubled["evaluation + rendering ≤ 15% of the scan"] is True
+    wider = _by_target(_report(1, peak_mb=350, json_mb=40, tables=200))
+    assert wider["peak RSS ≤ 200 MB"] is None
+    assert wider["results JSON ≤ 20 MB"] is None
+    assert wider["scan ≤ 1.3x the floor"] is False
+    as_issued = _by_target(_report(1, peak_mb=350, json_mb=40, tables=Plan().tables))
+    assert as_issued["peak RSS ≤ 200 MB"] is False
 
 
 @pytest.mark.parametrize(
@@ -75,6 +91,8 @@ def test_size_targets_are_judged_only_at_the_issues_size() -> None:
         (["--quick", "--scale", "2"], "leave out --quick"),
         (["--scale", "20"], "outside 0.1 to 10"),
         (["--scale", "two"], "not a number"),
+        (["--tables", "0"], "outside 1 to 2000"),
+        (["--tables", "many"], "not a whole number"),
     ],
 )
 def test_a_bad_scale_is_one_line_and_builds_nothing(
