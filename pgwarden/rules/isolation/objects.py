@@ -278,18 +278,20 @@ def _object_privileges(
     # grant's holders are looked up once here, and where only members of the grantee
     # hold it, the list its objects are handed over on (``Handover.items``).
     holders_of: dict[tuple[str, str, tuple[str, ...]], Holders] = {}
-    handed_on: dict[tuple[str, str, tuple[str, ...]], list[tuple[AclItem, str]]] = {}
+    handed_on: dict[
+        tuple[str, str, tuple[str, ...]], tuple[list[tuple[AclItem, str]], AclItem]
+    ] = {}
     # Each schema's name quoted once, not once per object in it.
     schemas: dict[str, str] = {}
     for grant in detail.object_grants:
         grantee = grant.grantee
         if grantee is not None:
             key = (grantee, grant.grantor or grant.owner, grant.privileges)
-            items = handed_on.get(key)
-            if items is not None and grant.column is None:
+            handed = handed_on.get(key)
+            if handed is not None and grant.column is None:
                 # The common case of a wide database: one more object of a grant only
                 # members of the grantee hold.
-                items.append((holders_of[key].item, object_target(grant, schemas)))
+                handed[0].append((handed[1], object_target(grant, schemas)))
                 continue
             users = users_of.get(grantee)
             if users is None:
@@ -347,7 +349,7 @@ def _object_privileges(
                 handovers, accesses, grantee, holders.members, holders.item, target
             )
             if not holders.direct:
-                handed_on[key] = handover.items
+                handed_on[key] = (handover.items, holders.item)
 
 
 def _large_object_privileges(
