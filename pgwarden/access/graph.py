@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Literal
 
@@ -220,7 +220,7 @@ class RoleGraph:
         key = (member, role)
         shown = self._grant_rows_evidence.get(key)
         if shown is None:
-            shown = tuple(row.model_dump() for row in self.grant_rows(member, role))
+            shown = tuple(asdict(row) for row in self.grant_rows(member, role))
             self._grant_rows_evidence[key] = shown
         return shown
 

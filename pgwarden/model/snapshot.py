@@ -50,8 +50,16 @@ AZURE_ADMIN_GROUP = "azure_pg_admin"
 AZURE_ROLES = frozenset({"azuresu", AZURE_ADMIN_GROUP, "replication"})
 
 
-class Role(Frozen):
-    """A role from ``pg_roles`` (never ``pg_authid``: no password verifiers)."""
+@dataclass(frozen=True, slots=True)
+class Role:
+    """A role from ``pg_roles`` (never ``pg_authid``: no password verifiers).
+
+    A frozen slotted dataclass, as ``Membership`` and ``ObjectGrant``: a server may
+    have tens of thousands of roles, and a model of these fields costs four times the
+    memory. Read from JSON, the snapshot's model validates it as strictly as a model.
+    """
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     name: str
     login: bool
@@ -73,12 +81,15 @@ class Role(Frozen):
     entra_object_id: str | None = None
 
 
-class Membership(Frozen):
+@dataclass(frozen=True, slots=True)
+class Membership:
     """A direct ``pg_auth_members`` edge: ``member`` belongs to ``role``.
 
     Before PostgreSQL 16 ``inherit_option`` is the member's ``rolinherit`` and
-    ``set_option`` is always true.
+    ``set_option`` is always true. A frozen slotted dataclass, as ``Role``.
     """
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     role: str
     member: str

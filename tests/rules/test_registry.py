@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_the_readme_plugin_example_works_as_written(tmp_path: Path) -> None:
     assert server.postgres is not None
     # One app login gains CREATEDB; the admin has it already and is no tenant.
     roles = tuple(
-        role.model_copy(update={"createdb": True}) if role.name == "ctxeco_app" else role
+        replace(role, createdb=True) if role.name == "ctxeco_app" else role
         for role in server.postgres.roles
     )
     pg = server.postgres.model_copy(update={"roles": roles})

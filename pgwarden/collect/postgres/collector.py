@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import Row, RowFactory, dict_row, tuple_row
+from pydantic import TypeAdapter
 
 from pgwarden.collect.endpoint import describe_endpoint, endpoint_of
 from pgwarden.collect.postgres import queries as q
@@ -61,6 +62,10 @@ from pgwarden.model.snapshot import (
 )
 
 DEFAULT_JOBS = 4
+# Roles and memberships are dataclasses (a server may have tens of thousands), checked
+# as the models they were.
+_ROLES = TypeAdapter(Role)
+_MEMBERSHIPS = TypeAdapter(Membership)
 # A database refused for want of connection slots is read again once the others are
 # done, one at a time: after each refusal, wait this long (seconds), then try again.
 SLOT_RETRY_WAITS = (0.25, 0.5, 1.0, 2.0)
@@ -319,11 +324,13 @@ class PostgresCollector:
                     with self.stats.phase("server"):
                         entra = self._entra_principals(main, gaps)
                         roles = tuple(
-                            Role.model_validate({**row, **entra.get(row["name"], {})})
+                            _ROLES.validate_python({**row, **entra.get(row["name"], {})})
                             for row in role_rows
                         )
+                        # Each edge names its roles by the role list's own strings.
+                        names = {name: name for name in self._role_names.values()}
                         memberships = tuple(
-                            Membership.model_validate(row)
+                            _MEMBERSHIPS.validate_python(_named_by(row, names))
                             for row in self._fetch(
                                 main,
                                 q.MEMBERSHIPS_16 if version_num >= 160000 else q.MEMBERSHIPS_11,
@@ -659,3 +666,13 @@ def _fix_for(error: str, database: str, auditor: str) -> str:
     if "timeout" in error or "canceling statement" in error:
         return "another session held a catalog lock; scan again, or raise the lock timeout"
     return "check that the database accepts connections from the auditor and scan again"
+
+
+def _named_by(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """``row`` of a membership with its roles named by ``names``' own strings, not
+    copies of them (50,000 memberships name three roles each)."""
+    for key in ("role", "member", "grantor"):
+        value = row.get(key)
+        if value is not None:
+            row[key] = names.get(value, value)
+    return row
