@@ -17,7 +17,9 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from rich.console import Console
 
@@ -25,6 +27,8 @@ from benchmarks.run import AUTHS, run_benchmark, run_reports_only, shape_name
 from benchmarks.scenario import Plan
 from benchmarks.shapes import SHAPES
 from benchmarks.tables import print_report, verdicts
+
+T = TypeVar("T", int, float)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,26 +160,23 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(v.met is False for v in verdicts(report)) else 0
 
 
-def _scale(text: str) -> float:
-    """``--scale``: a number from 0.1 to 10."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.1 <= value <= 10:
-        raise argparse.ArgumentTypeError(f"{value:g} is outside 0.1 to 10")
-    return value
+def _within(parse: Callable[[str], T], what: str, low: T, high: T) -> Callable[[str], T]:
+    """An argument type: ``what`` (read by ``parse``) from ``low`` to ``high``."""
+
+    def read(text: str) -> T:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value:g} is outside {low:g} to {high:g}")
+        return value
+
+    return read
 
 
-def _tables(text: str) -> int:
-    """``--tables``: a whole number from 1 to 2000."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 2000:
-        raise argparse.ArgumentTypeError(f"{value} is outside 1 to 2000")
-    return value
+_scale = _within(float, "a number", 0.1, 10.0)  # --scale
+_tables = _within(int, "a whole number", 1, 2000)  # --tables
 
 
 if __name__ == "__main__":
