@@ -17,9 +17,11 @@ class Frozen(BaseModel):
 
     def model_post_init(self, context: Any, /) -> None:
         # Pydantic gives every instance its own set of the fields that were set (about
-        # 700 bytes, more than the rest of a grant): a 1,000-database snapshot holds
-        # some 100,000 instances. A frozen instance never changes that set (model_copy
-        # copies it), so instances with the same fields set share one.
+        # 700 bytes, more than the rest of a small record): a big snapshot holds tens of
+        # thousands of instances, and a results document one per finding. A frozen
+        # instance never changes that set (model_copy copies it), so instances with the
+        # same fields set share one. (The records a snapshot holds by the hundred
+        # thousand, grants, roles and memberships, are slotted dataclasses instead.)
         fields_set = self.__pydantic_fields_set__
         shared = _FIELDS_SET.setdefault(frozenset(fields_set), fields_set)
         object.__setattr__(self, "__pydantic_fields_set__", shared)
