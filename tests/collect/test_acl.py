@@ -9,7 +9,12 @@ import pytest
 from psycopg import sql
 
 from pgwarden.cli.localpg import LocalServer
-from pgwarden.collect.postgres.acl import AclSyntaxError, parse_acl, parse_acl_item
+from pgwarden.collect.postgres.acl import (
+    AclSyntaxError,
+    grantee_prefix,
+    parse_acl,
+    parse_acl_item,
+)
 from pgwarden.collect.postgres.session import connect
 from pgwarden.model.snapshot import AclItem
 
@@ -106,3 +111,22 @@ def test_parsed_acls_match_aclexplode(pg_server: LocalServer, acl_database: str)
     assert ours == theirs
     assert {item.grantee for item in parsed} >= {*NAMES, None}
     assert len(parsed) == len({(item.grantee, item.grantor) for item in parsed})
+
+
+def test_an_items_grantee_is_told_by_its_prefix_only_where_it_is_written_bare(
+    pg_server: LocalServer, acl_database: str
+) -> None:
+    with connect(pg_server.dsn(dbname=acl_database)) as conn:
+        query = "SELECT relacl::text[] AS acl FROM pg_class WHERE relname = 't'"
+        row = conn.execute(query).fetchone()
+    assert row is not None
+    texts = row["acl"]
+    for name in NAMES:
+        prefix = grantee_prefix(name)
+        if prefix is None:
+            continue
+        for text in texts:
+            assert text.startswith(prefix) == (parse_acl_item(text).grantee == name), text
+    assert grantee_prefix("plain_role") == "plain_role="
+    # A name aclitemout may quote is never told by a prefix.
+    assert {n for n in NAMES if grantee_prefix(n) is not None} == {"plain_role", "arwd"}

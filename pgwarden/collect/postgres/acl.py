@@ -12,6 +12,7 @@ grantable; a name that is not only letters, digits and ``_`` is double-quoted, w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -44,6 +45,17 @@ class AclSyntaxError(ValueError):
 def parse_acl(items: Iterable[str] | None) -> tuple[AclItem, ...]:
     """The items of one ``aclitem[]`` in text form; None (no ACL) gives no items."""
     return tuple(parse_acl_item(item) for item in items or ())
+
+
+# A role name ``aclitemout`` writes as it is (``putid`` quotes any other; a letter
+# outside ASCII may be left bare or quoted, by the server's locale: not matched here).
+_BARE_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def grantee_prefix(role: str) -> str | None:
+    """What every item granted to ``role`` starts with (``role=``), where its name is
+    written bare; None where it may be quoted (such items are told by parsing)."""
+    return f"{role}=" if _BARE_NAME.fullmatch(role) else None
 
 
 @lru_cache(maxsize=65_536)

@@ -6,13 +6,17 @@ auditor could not see in a catalog it read is recorded as a Gap by the caller.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from pgwarden.collect.postgres import reach
-from pgwarden.collect.postgres.acl import AclSyntaxError, parse_acl, parse_acl_item
+from pgwarden.collect.postgres.acl import (
+    AclSyntaxError,
+    grantee_prefix,
+    parse_acl,
+    parse_acl_item,
+)
 from pgwarden.model.channels import ForeignServer
 from pgwarden.model.errors import CollectorError
 from pgwarden.model.snapshot import (
@@ -80,8 +84,6 @@ def reported_kinds() -> frozenset[str]:
 # A grant as read: schema, name, kind, owner, ACL item text, routine arguments.
 GrantKey = tuple[str, str, str, str, str, str | None]
 _UNSEEN: Any = object()
-# A role name ``aclitemout`` writes as it is (``putid`` quotes any other).
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 class KnownGrants:
@@ -278,7 +280,7 @@ def database_objects(
         key=lambda s: s.name,
     )
     grants: list[ObjectGrant] = []
-    # Each owner's unquoted ACL item prefix, when its name needs no quotes there.
+    # What each owner's own ACL items start with, where its name is written bare.
     owners: dict[str, str | None] = {}
 
     def grant(
@@ -287,7 +289,7 @@ def database_objects(
         schema = namespaces[namespace]
         own = owners.get(owner, _UNSEEN)
         if own is _UNSEEN:
-            own = owners[owner] = f"{owner}=" if _PLAIN_NAME.fullmatch(owner) else None
+            own = owners[owner] = grantee_prefix(owner)
         for text in acl:
             if own is not None and text.startswith(own):
                 continue  # the owner's own privileges: ownership, not a grant
