@@ -44,6 +44,18 @@ def _shift_history(path: Path, days: int) -> None:
                     run_id,
                 ),
             )
+        for fingerprint, first in db.execute(
+            "SELECT fingerprint, first_seen FROM pgwarden_first_seen"
+        ).fetchall():
+            db.execute(
+                "UPDATE pgwarden_first_seen SET first_seen = ? WHERE fingerprint = ?",
+                (
+                    (datetime.fromisoformat(first) - timedelta(days=days)).isoformat(
+                        timespec="microseconds"
+                    ),
+                    fingerprint,
+                ),
+            )
 
 
 def _html_findings(path: Path) -> dict[str, dict[str, Any]]:

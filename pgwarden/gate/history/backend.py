@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-HISTORY_SCHEMA_VERSION = 1
+# 2 added pgwarden_first_seen (a store of version 1 is brought up to it when opened:
+# MIGRATE_FIRST_SEEN).
+HISTORY_SCHEMA_VERSION = 2
 
 # One DDL for both backends; {id} and {ts} are the only dialect differences.
 HISTORY_SCHEMA = (
@@ -48,8 +50,6 @@ HISTORY_SCHEMA = (
         principal TEXT,
         message TEXT NOT NULL,
         PRIMARY KEY (run_id, fingerprint))""",
-    "CREATE INDEX IF NOT EXISTS pgwarden_findings_fingerprint "
-    "ON pgwarden_findings (fingerprint, run_id)",
     "CREATE INDEX IF NOT EXISTS pgwarden_run_servers_server "
     "ON pgwarden_run_servers (server, run_id)",
     # A run's findings and coverage are read server by server: a fleet's run is not
@@ -57,6 +57,31 @@ HISTORY_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS pgwarden_findings_server ON pgwarden_findings (run_id, server)",
     "CREATE INDEX IF NOT EXISTS pgwarden_coverage_server "
     "ON pgwarden_coverage (server, rule_id, run_id)",
+    # Each fingerprint's first_seen (the earliest start of a recorded run that saw it),
+    # kept as runs are recorded: read from the findings, it was the minimum over every
+    # run that saw each finding, a cost that grew with the length of the history.
+    """CREATE TABLE IF NOT EXISTS pgwarden_first_seen (
+        fingerprint TEXT PRIMARY KEY,
+        first_seen {ts} NOT NULL)""",
+)
+
+# A store of schema version 1 has no pgwarden_first_seen: it is filled from the runs
+# recorded so far, once, when a newer pgwarden opens the store. The findings' index by
+# fingerprint served only that minimum: each run's findings, scattered through it, made
+# recording slower as the history grew, and it goes.
+MIGRATE_FIRST_SEEN = (
+    "INSERT INTO pgwarden_first_seen (fingerprint, first_seen) "
+    "SELECT f.fingerprint, MIN(r.started_at) FROM pgwarden_findings AS f "
+    "JOIN pgwarden_runs AS r ON r.id = f.run_id GROUP BY f.fingerprint",
+    "DROP INDEX IF EXISTS pgwarden_findings_fingerprint",
+)
+
+# A run's findings move their fingerprints' first_seen back to the run's start where it
+# is earlier (a snapshot of last week recorded today), and add the new ones.
+RECORD_FIRST_SEEN = (
+    "INSERT INTO pgwarden_first_seen (fingerprint, first_seen) VALUES (?, ?) "
+    "ON CONFLICT (fingerprint) DO UPDATE SET first_seen = excluded.first_seen "
+    "WHERE excluded.first_seen < pgwarden_first_seen.first_seen"
 )
 
 

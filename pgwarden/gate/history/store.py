@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from pgwarden.engine import evaluated
-from pgwarden.gate.history.backend import HISTORY_SCHEMA, HISTORY_SCHEMA_VERSION, HistoryBackend
+from pgwarden.gate.history.backend import (
+    HISTORY_SCHEMA,
+    HISTORY_SCHEMA_VERSION,
+    MIGRATE_FIRST_SEEN,
+    RECORD_FIRST_SEEN,
+    HistoryBackend,
+)
 from pgwarden.gate.history.postgres import PostgresBackend, is_postgres_location
 from pgwarden.gate.history.records import (
     RunDiff,
@@ -112,6 +118,15 @@ class HistoryStore:
             raise ConfigError(
                 f"--history {self.display}: written by a newer pgwarden "
                 f"(history schema {rows[0][0]}); upgrade pgwarden"
+            )
+        elif int(rows[0][0]) == 1:
+            # In the same transaction as the tables (serialised with every other writer):
+            # a store is brought up to date whole or not at all.
+            for statement in MIGRATE_FIRST_SEEN:
+                self._db.execute(statement)
+            self._db.execute(
+                "UPDATE pgwarden_meta SET value = ? WHERE key = 'schema_version'",
+                (str(HISTORY_SCHEMA_VERSION),),
             )
 
     # -- reading ----------------------------------------------------------------------
@@ -243,13 +258,14 @@ class HistoryStore:
         return before, set(latest), previous[0] if previous else None
 
     def _first_seen(self, fingerprints: Iterable[str]) -> dict[str, datetime]:
+        """The recorded first_seen of each fingerprint the history has seen: one lookup
+        each, however many runs saw it."""
         seen: dict[str, datetime] = {}
         for chunk in _chunks(sorted(set(fingerprints))):
             marks = ",".join("?" * len(chunk))
             for fingerprint, first in self._db.execute(
-                "SELECT f.fingerprint, MIN(r.started_at) FROM pgwarden_findings f "
-                f"JOIN pgwarden_runs r ON r.id = f.run_id WHERE f.fingerprint IN ({marks}) "
-                "GROUP BY f.fingerprint",
+                "SELECT fingerprint, first_seen FROM pgwarden_first_seen "
+                f"WHERE fingerprint IN ({marks})",
                 chunk,
             ):
                 seen[str(fingerprint)] = self._db.from_db(first)
@@ -385,6 +401,9 @@ class HistoryStore:
                 for f in findings
             ],
         )
+        # One row per fingerprint (the findings table's key holds a run's fingerprints unique).
+        started = self._db.to_db(scan.started_at)
+        self._db.executemany(RECORD_FIRST_SEEN, [(f.fingerprint, started) for f in findings])
         return run_id
 
 
