@@ -19,9 +19,7 @@ from pgwarden.gate.history.records import StoredFinding, compare_server
 from pgwarden.gate.history.sqlite import SqliteBackend
 from pgwarden.gate.history.store import HistoryStore
 from pgwarden.model.errors import ConfigError, UsageError
-from pgwarden.model.results import (
-    Results,
-)
+from pgwarden.model.results import Coverage, Results
 from tests.calls import counted_calls
 from tests.gate.conftest import Workspace, config_text, public_connect_run
 
@@ -239,16 +237,29 @@ def _record_steps(store: HistoryStore, results: Results) -> int:
     return steps
 
 
+def _with_rules(run: Results, rules: int) -> Results:
+    """``run`` with ``rules`` more rules that passed on each of its servers."""
+    passed = tuple(
+        Coverage(rule_id=f"PGW-TEST-{n:03d}", server=s.name, outcome="passed")
+        for s in run.servers
+        for n in range(rules)
+    )
+    return run.model_copy(update={"coverage": (*run.coverage, *passed)})
+
+
 def test_recording_costs_the_same_however_long_the_history(tmp_path: Path) -> None:
-    # A stable server recorded day after day: a run's recording looks up each finding's
-    # first_seen without visiting every earlier run that saw it (SQLite's steps counted,
-    # not timed). Read from the findings, day 61 cost 3.9 times day 11 here; after 100
-    # daily runs of 16,000 findings, it took 0.27 s of each recording, 2.7 ms more a run.
+    # Two servers on which 41 rules ran, recorded day after day: a run's recording looks
+    # up each finding's first_seen, and each rule's latest run on each server, without
+    # visiting every earlier run (SQLite's steps counted, not timed). Read from the
+    # findings and the coverage, day 61 cost 4.1 times day 11 here (58 and 236 thousand
+    # steps; now 26 and 26); after 100 daily runs of 16,000 findings, first_seen alone
+    # took 0.27 s of each recording, 2.7 ms more a run, and a fleet of 200 servers'
+    # latest runs 5 ms more a run.
     started = datetime(2026, 1, 1, tzinfo=UTC)
     steps: list[int] = []
     with HistoryStore.open(str(tmp_path / "h.db")) as store:
         for day in range(61):
-            run = _fleet_run(2, 100, started + timedelta(days=day))
+            run = _with_rules(_fleet_run(2, 100, started + timedelta(days=day)), 40)
             if day in (10, 60):
                 steps.append(_record_steps(store, run))
             else:
@@ -258,45 +269,81 @@ def test_recording_costs_the_same_however_long_the_history(tmp_path: Path) -> No
     assert {(f.first_seen, f.age_days) for f in last.findings} == {(started, 61)}
 
 
-def _first_seen_rows(execute: Callable[[str], list[tuple[Any, ...]]]) -> list[tuple[str, str]]:
-    rows = execute("SELECT fingerprint, first_seen FROM pgwarden_first_seen ORDER BY 1")
-    return [(str(f), str(t)) for f, t in rows]
+Execute = Callable[[str], list[tuple[Any, ...]]]
+
+# What each older history schema lacked that the next one has: put back, in reverse.
+_OLDER_SCHEMA = {
+    1: (
+        "DROP TABLE pgwarden_first_seen",
+        "CREATE INDEX pgwarden_findings_fingerprint ON pgwarden_findings (fingerprint, run_id)",
+        "UPDATE pgwarden_meta SET value = '1' WHERE key = 'schema_version'",
+    ),
+    2: (
+        "DROP TABLE pgwarden_last_ran",
+        "CREATE INDEX pgwarden_coverage_server ON pgwarden_coverage (server, rule_id, run_id)",
+        "UPDATE pgwarden_meta SET value = '2' WHERE key = 'schema_version'",
+    ),
+}
+
+
+def _kept_rows(execute: Execute) -> tuple[list[tuple[str, str]], list[tuple[str, str, int]]]:
+    """What the store keeps as runs are recorded: first sightings, latest runs per rule."""
+    first = execute("SELECT fingerprint, first_seen FROM pgwarden_first_seen ORDER BY 1")
+    last = execute("SELECT server, rule_id, run_id FROM pgwarden_last_ran ORDER BY 1, 2")
+    return [(str(f), str(t)) for f, t in first], [(str(s), str(r), int(i)) for s, r, i in last]
 
 
 def _an_older_store(
-    location: str, execute: Callable[[str], list[tuple[Any, ...]]]
-) -> list[tuple[str, str]]:
-    """Runs recorded at ``location`` (one of them a snapshot older than the runs before
-    it), then the store put back as history schema 1 wrote it; what first_seen was."""
+    location: str, execute: Execute, version: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, int]]]:
+    """Runs recorded at ``location`` (one a snapshot older than the runs before it, one
+    with a server's rule in error), then the store put back as history schema
+    ``version`` wrote it; what it kept before."""
     started = datetime(2026, 3, 1, tzinfo=UTC)
     with HistoryStore.open(location) as store:
         store.record(_fleet_run(2, 3, started))
         store.record(_fleet_run(2, 5, started + timedelta(days=2)))
         # Recorded third, started first: its findings were seen before either run.
         store.record(_fleet_run(1, 4, started - timedelta(days=5)))
-    before = _first_seen_rows(execute)
-    assert len(before) == 10
-    execute("DROP TABLE pgwarden_first_seen")
-    execute("CREATE INDEX pgwarden_findings_fingerprint ON pgwarden_findings (fingerprint, run_id)")
-    execute("UPDATE pgwarden_meta SET value = '1' WHERE key = 'schema_version'")
-    return before
+        # srv-001's rule in error: its latest run where the rule ran stays the second.
+        erred = _fleet_run(2, 5, started + timedelta(days=3))
+        coverage = tuple(
+            c.model_copy(update={"outcome": "error", "reason": "refused"})
+            if c.server == "srv-001"
+            else c
+            for c in erred.coverage
+        )
+        store.record(erred.model_copy(update={"coverage": coverage}))
+    kept = _kept_rows(execute)
+    assert len(kept[0]) == 10
+    assert kept[1] == [("srv-000", RULE, 4), ("srv-001", RULE, 2)]
+    for older in range(max(_OLDER_SCHEMA), version - 1, -1):
+        for statement in _OLDER_SCHEMA[older]:
+            execute(statement)
+    return kept
 
 
-def _check_upgrade(location: str, execute: Callable[[str], list[tuple[Any, ...]]]) -> None:
-    before = _an_older_store(location, execute)
+def _check_upgrade(location: str, execute: Execute, version: int) -> None:
+    kept = _an_older_store(location, execute, version)
     with HistoryStore.open(location) as store:
-        assert _first_seen_rows(execute) == before
-        assert execute("SELECT value FROM pgwarden_meta WHERE key = 'schema_version'") == [("2",)]
+        assert _kept_rows(execute) == kept
+        assert execute("SELECT value FROM pgwarden_meta WHERE key = 'schema_version'") == [("3",)]
         later = store.record(_fleet_run(2, 5, datetime(2026, 3, 10, tzinfo=UTC)))
-    first = {f.resource: (f.server, f.first_seen) for f in later.findings if f.server == "srv-000"}
+    assert later.history is not None
+    assert {s.server: s.previous_run for s in later.history.servers} == {
+        "srv-000": 4,
+        "srv-001": 2,
+    }
+    first = {f.resource: f.first_seen for f in later.findings if f.server == "srv-000"}
     assert first == {
-        **{f"database/db{d}": ("srv-000", datetime(2026, 2, 24, tzinfo=UTC)) for d in range(4)},
-        "database/db4": ("srv-000", datetime(2026, 3, 3, tzinfo=UTC)),
+        **{f"database/db{d}": datetime(2026, 2, 24, tzinfo=UTC) for d in range(4)},
+        "database/db4": datetime(2026, 3, 3, tzinfo=UTC),
     }
 
 
-def test_a_store_of_history_schema_1_is_upgraded_with_its_first_seen_dates(
-    tmp_path: Path,
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_store_of_an_older_history_schema_is_upgraded_with_what_it_recorded(
+    tmp_path: Path, version: int
 ) -> None:
     path = tmp_path / "h.sqlite"
 
@@ -304,11 +351,20 @@ def test_a_store_of_history_schema_1_is_upgraded_with_its_first_seen_dates(
         with contextlib.closing(sqlite3.connect(path)) as db, db:
             return db.execute(query).fetchall()
 
-    _check_upgrade(str(path), execute)
-    # The findings' index by fingerprint served only what pgwarden_first_seen holds now.
-    assert (
-        execute("SELECT name FROM sqlite_master WHERE name = 'pgwarden_findings_fingerprint'") == []
-    )
+    _check_upgrade(str(path), execute, version)
+    # The indexes that served only what the kept tables now hold are gone.
+    names = {n for (n,) in execute("SELECT name FROM sqlite_master WHERE name LIKE 'pgw%'")}
+    assert names == {
+        "pgwarden_meta",
+        "pgwarden_runs",
+        "pgwarden_run_servers",
+        "pgwarden_coverage",
+        "pgwarden_findings",
+        "pgwarden_run_servers_server",
+        "pgwarden_findings_server",
+        "pgwarden_first_seen",
+        "pgwarden_last_ran",
+    }
 
 
 def test_a_postgresql_store_of_history_schema_1_is_upgraded(workspace: Workspace) -> None:
@@ -319,5 +375,26 @@ def test_a_postgresql_store_of_history_schema_1_is_upgraded(workspace: Workspace
             cursor = conn.execute(query)
             return cursor.fetchall() if cursor.description else []
 
-    _check_upgrade(uri, execute)
-    assert execute("SELECT to_regclass('pgwarden_findings_fingerprint')") == [(None,)]
+    _check_upgrade(uri, execute, 1)
+    # The indexes that served only what the kept tables now hold are gone.
+    assert execute(
+        "SELECT to_regclass('pgwarden_findings_fingerprint'), "
+        "to_regclass('pgwarden_coverage_server')"
+    ) == [(None, None)]
+
+
+def test_recording_a_fleet_reads_each_server_s_findings_not_the_run_s(tmp_path: Path) -> None:
+    # Four times the servers (and findings): about four times SQLite's steps to record
+    # the second run, not sixteen. Ordered by fingerprint in SQL, one server's previous
+    # findings were read through the run's key (every finding of the run, then filtered)
+    # and the previous run's record, with all its servers, once per server: 363 and
+    # 4,608 thousand steps here (now 103 and 416); 1,000 servers of 5 findings took
+    # 1.7 s to record, 2,000 took 7.6 s.
+    def steps(servers: int) -> int:
+        started = datetime(2026, 11, 1, tzinfo=UTC)
+        with HistoryStore.open(str(tmp_path / f"f{servers}.db")) as store:
+            store.record(_fleet_run(servers, 20, started))
+            return _record_steps(store, _fleet_run(servers, 20, started + timedelta(days=1)))
+
+    small, large = steps(50), steps(200)
+    assert large / small < 5, (small, large)

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-# 2 added pgwarden_first_seen (a store of version 1 is brought up to it when opened:
-# MIGRATE_FIRST_SEEN).
-HISTORY_SCHEMA_VERSION = 2
+# 2 added pgwarden_first_seen, 3 pgwarden_last_ran: a store of an older version is
+# brought up to date when opened (MIGRATIONS).
+HISTORY_SCHEMA_VERSION = 3
 
 # One DDL for both backends; {id} and {ts} are the only dialect differences.
 HISTORY_SCHEMA = (
@@ -52,29 +52,43 @@ HISTORY_SCHEMA = (
         PRIMARY KEY (run_id, fingerprint))""",
     "CREATE INDEX IF NOT EXISTS pgwarden_run_servers_server "
     "ON pgwarden_run_servers (server, run_id)",
-    # A run's findings and coverage are read server by server: a fleet's run is not
-    # read whole once for each of its servers.
+    # A run's findings are read server by server: a fleet's run is not read whole once
+    # for each of its servers (store.findings says what keeps SQLite on this index).
     "CREATE INDEX IF NOT EXISTS pgwarden_findings_server ON pgwarden_findings (run_id, server)",
-    "CREATE INDEX IF NOT EXISTS pgwarden_coverage_server "
-    "ON pgwarden_coverage (server, rule_id, run_id)",
     # Each fingerprint's first_seen (the earliest start of a recorded run that saw it),
     # kept as runs are recorded: read from the findings, it was the minimum over every
     # run that saw each finding, a cost that grew with the length of the history.
     """CREATE TABLE IF NOT EXISTS pgwarden_first_seen (
         fingerprint TEXT PRIMARY KEY,
         first_seen {ts} NOT NULL)""",
+    # Each server's latest run in which each rule really ran (passed or failed), kept as
+    # runs are recorded: the maximum over the coverage read every rule of every run of
+    # the server, a cost that grew with the history (a fleet's most of all).
+    """CREATE TABLE IF NOT EXISTS pgwarden_last_ran (
+        server TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        run_id BIGINT NOT NULL REFERENCES pgwarden_runs (id) ON DELETE CASCADE,
+        PRIMARY KEY (server, rule_id))""",
 )
 
-# A store of schema version 1 has no pgwarden_first_seen: it is filled from the runs
-# recorded so far, once, when a newer pgwarden opens the store. The findings' index by
-# fingerprint served only that minimum: each run's findings, scattered through it, made
-# recording slower as the history grew, and it goes.
-MIGRATE_FIRST_SEEN = (
-    "INSERT INTO pgwarden_first_seen (fingerprint, first_seen) "
-    "SELECT f.fingerprint, MIN(r.started_at) FROM pgwarden_findings AS f "
-    "JOIN pgwarden_runs AS r ON r.id = f.run_id GROUP BY f.fingerprint",
-    "DROP INDEX IF EXISTS pgwarden_findings_fingerprint",
-)
+# What brings a store of each older schema version to the next, run in order when a
+# newer pgwarden opens it: each new table is filled from the runs recorded so far. The
+# indexes that served only what the tables now hold go: each run's rows, scattered
+# through them, made recording slower as the history grew.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "INSERT INTO pgwarden_first_seen (fingerprint, first_seen) "
+        "SELECT f.fingerprint, MIN(r.started_at) FROM pgwarden_findings AS f "
+        "JOIN pgwarden_runs AS r ON r.id = f.run_id GROUP BY f.fingerprint",
+        "DROP INDEX IF EXISTS pgwarden_findings_fingerprint",
+    ),
+    2: (
+        "INSERT INTO pgwarden_last_ran (server, rule_id, run_id) "
+        "SELECT server, rule_id, MAX(run_id) FROM pgwarden_coverage "
+        "WHERE outcome IN ('passed', 'failed') GROUP BY server, rule_id",
+        "DROP INDEX IF EXISTS pgwarden_coverage_server",
+    ),
+}
 
 # A run's findings move their fingerprints' first_seen back to the run's start where it
 # is earlier (a snapshot of last week recorded today), and add the new ones.
@@ -82,6 +96,14 @@ RECORD_FIRST_SEEN = (
     "INSERT INTO pgwarden_first_seen (fingerprint, first_seen) VALUES (?, ?) "
     "ON CONFLICT (fingerprint) DO UPDATE SET first_seen = excluded.first_seen "
     "WHERE excluded.first_seen < pgwarden_first_seen.first_seen"
+)
+
+# A rule that really ran on a server in a run (passed or failed) makes that run its
+# latest there (run ids only grow).
+RECORD_LAST_RAN = (
+    "INSERT INTO pgwarden_last_ran (server, rule_id, run_id) VALUES (?, ?, ?) "
+    "ON CONFLICT (server, rule_id) DO UPDATE SET run_id = excluded.run_id "
+    "WHERE excluded.run_id > pgwarden_last_ran.run_id"
 )
 
 

@@ -31,8 +31,9 @@ from pgwarden.engine import evaluated
 from pgwarden.gate.history.backend import (
     HISTORY_SCHEMA,
     HISTORY_SCHEMA_VERSION,
-    MIGRATE_FIRST_SEEN,
+    MIGRATIONS,
     RECORD_FIRST_SEEN,
+    RECORD_LAST_RAN,
     HistoryBackend,
 )
 from pgwarden.gate.history.postgres import PostgresBackend, is_postgres_location
@@ -119,11 +120,12 @@ class HistoryStore:
                 f"--history {self.display}: written by a newer pgwarden "
                 f"(history schema {rows[0][0]}); upgrade pgwarden"
             )
-        elif int(rows[0][0]) == 1:
+        elif int(rows[0][0]) < HISTORY_SCHEMA_VERSION:
             # In the same transaction as the tables (serialised with every other writer):
             # a store is brought up to date whole or not at all.
-            for statement in MIGRATE_FIRST_SEEN:
-                self._db.execute(statement)
+            for version in range(int(rows[0][0]), HISTORY_SCHEMA_VERSION):
+                for statement in MIGRATIONS[version]:
+                    self._db.execute(statement)
             self._db.execute(
                 "UPDATE pgwarden_meta SET value = ? WHERE key = 'schema_version'",
                 (str(HISTORY_SCHEMA_VERSION),),
@@ -204,10 +206,16 @@ class HistoryStore:
         if server is not None:
             where += " AND server = ?"
             params.append(server)
-        rows = self._db.execute(
-            "SELECT fingerprint, rule_id, severity, status, server, app, resource, principal, "
-            f"message FROM pgwarden_findings WHERE {where} ORDER BY fingerprint",
-            params,
+        # Sorted here, not by the query: with ORDER BY fingerprint, SQLite reads one
+        # server's findings through the key (run_id, fingerprint), every finding of the
+        # run, not through the index on (run_id, server), and recording a fleet cost
+        # servers times findings. A fingerprint is hex: every collation sorts it alike.
+        rows = sorted(
+            self._db.execute(
+                "SELECT fingerprint, rule_id, severity, status, server, app, resource, "
+                f"principal, message FROM pgwarden_findings WHERE {where}",
+                params,
+            )
         )
         return [
             StoredFinding(
@@ -235,27 +243,33 @@ class HistoryStore:
             ran.setdefault(server, set()).add(rule_id)
         return ran
 
-    def _last_looked(self, server: str) -> tuple[list[StoredFinding], set[str], RunRecord | None]:
+    def _last_looked(
+        self, server: str, runs: dict[int, RunRecord]
+    ) -> tuple[list[StoredFinding], set[str], RunRecord | None]:
         """What the server's recorded runs last saw, rule by rule.
 
         For each rule, the latest run in which it really ran on the server (a run where
         the server was unreachable, or the rule in error or not selected, is skipped for
         that rule): its findings of that rule, the rules that have such a run, and the
-        latest of those runs (the one the comparison is mostly with).
+        latest of those runs (the one the comparison is mostly with), read once into
+        ``runs`` for every server it scanned: a fleet's servers mostly share it, and a
+        run's record lists all its servers.
         """
         latest: dict[str, int] = {
             str(rule_id): int(run_id)
             for rule_id, run_id in self._db.execute(
-                "SELECT rule_id, MAX(run_id) FROM pgwarden_coverage "
-                "WHERE server = ? AND outcome IN ('passed', 'failed') GROUP BY rule_id",
-                (server,),
+                "SELECT rule_id, run_id FROM pgwarden_last_ran WHERE server = ?", (server,)
             )
         }
         before: list[StoredFinding] = []
         for run_id in sorted(set(latest.values())):
             before += [f for f in self.findings(run_id, server) if latest.get(f.rule_id) == run_id]
-        previous = self._runs("WHERE id = ?", [max(latest.values())]) if latest else []
-        return before, set(latest), previous[0] if previous else None
+        if not latest:
+            return before, set(), None
+        last = max(latest.values())
+        if last not in runs:
+            runs[last] = self._runs("WHERE id = ?", [last])[0]
+        return before, set(latest), runs[last]
 
     def _first_seen(self, fingerprints: Iterable[str]) -> dict[str, datetime]:
         """The recorded first_seen of each fingerprint the history has seen: one lookup
@@ -308,8 +322,9 @@ class HistoryStore:
         now = _by_server(StoredFinding.of(f) for f in current)
         with self._transaction():
             servers: list[tuple[ServerChange, RunRecord | None]] = []
+            runs: dict[int, RunRecord] = {}
             for summary in results.servers:
-                before, before_ran, previous = self._last_looked(summary.name)
+                before, before_ran, previous = self._last_looked(summary.name, runs)
                 change = compare_server(
                     summary.name,
                     before,
@@ -399,6 +414,14 @@ class HistoryStore:
                     f.message,
                 )
                 for f in findings
+            ],
+        )
+        self._db.executemany(
+            RECORD_LAST_RAN,
+            [
+                (c.server, c.rule_id, run_id)
+                for c in results.coverage
+                if c.outcome in ("passed", "failed")
             ],
         )
         # One row per fingerprint (the findings table's key holds a run's fingerprints unique).
