@@ -398,3 +398,31 @@ def test_recording_a_fleet_reads_each_server_s_findings_not_the_run_s(tmp_path: 
 
     small, large = steps(50), steps(200)
     assert large / small < 5, (small, large)
+
+
+def test_runs_deleted_by_hand_are_not_compared_with(tmp_path: Path) -> None:
+    # Old runs deleted as docs/ci-and-audits.md says keep their first sightings; the
+    # latest run deleted, even with SQLite's foreign keys off (its findings and coverage
+    # left behind), is no previous run: the next one has nothing to compare with.
+    path = tmp_path / "h.sqlite"
+    started = datetime(2026, 1, 1, tzinfo=UTC)
+    with HistoryStore.open(str(path)) as store:
+        for day in range(4):
+            store.record(_fleet_run(2, 3 + day, started + timedelta(days=day)))
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("DELETE FROM pgwarden_runs WHERE started_at < '2026-01-03'")
+    with HistoryStore.open(str(path)) as store:
+        kept = store.record(_fleet_run(2, 7, started + timedelta(days=4)))
+    assert kept.history is not None
+    assert (kept.history.new, kept.history.resolved) == (2 * 1, 0)
+    assert {f.resource: f.age_days for f in kept.findings if f.server == "srv-000"} == {
+        f"database/db{d}": 4 - max(0, d - 2) for d in range(7)
+    }
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("DELETE FROM pgwarden_runs WHERE id = 5")  # foreign keys off
+    with HistoryStore.open(str(path)) as store:
+        after = store.record(_fleet_run(2, 8, started + timedelta(days=5)))
+    assert after.history is not None
+    assert [s.previous_run for s in after.history.servers] == [None, None]
+    assert (after.history.new, after.history.resolved) == (0, 0)

@@ -258,7 +258,11 @@ class HistoryStore:
         latest: dict[str, int] = {
             str(rule_id): int(run_id)
             for rule_id, run_id in self._db.execute(
-                "SELECT rule_id, run_id FROM pgwarden_last_ran WHERE server = ?", (server,)
+                # Joined to the runs: a run deleted by hand without its dependants (SQLite
+                # with foreign keys off) is not a previous run.
+                "SELECT l.rule_id, l.run_id FROM pgwarden_last_ran AS l "
+                "JOIN pgwarden_runs AS r ON r.id = l.run_id WHERE l.server = ?",
+                (server,),
             )
         }
         before: list[StoredFinding] = []
