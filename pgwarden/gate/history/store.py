@@ -115,15 +115,17 @@ class HistoryStore:
                 "INSERT INTO pgwarden_meta (key, value) VALUES ('schema_version', ?)",
                 (str(HISTORY_SCHEMA_VERSION),),
             )
-        elif int(rows[0][0]) > HISTORY_SCHEMA_VERSION:
+            return
+        stored = int(rows[0][0])
+        if stored > HISTORY_SCHEMA_VERSION:
             raise ConfigError(
                 f"--history {self.display}: written by a newer pgwarden "
-                f"(history schema {rows[0][0]}); upgrade pgwarden"
+                f"(history schema {stored}); upgrade pgwarden"
             )
-        elif int(rows[0][0]) < HISTORY_SCHEMA_VERSION:
+        if stored < HISTORY_SCHEMA_VERSION:
             # In the same transaction as the tables (serialised with every other writer):
             # a store is brought up to date whole or not at all.
-            for version in range(int(rows[0][0]), HISTORY_SCHEMA_VERSION):
+            for version in range(stored, HISTORY_SCHEMA_VERSION):
                 for statement in MIGRATIONS[version]:
                     self._db.execute(statement)
             self._db.execute(
@@ -422,11 +424,7 @@ class HistoryStore:
         )
         self._db.executemany(
             RECORD_LAST_RAN,
-            [
-                (c.server, c.rule_id, run_id)
-                for c in results.coverage
-                if c.outcome in ("passed", "failed")
-            ],
+            [(server, rule_id, run_id) for rule_id, server in sorted(evaluated(results))],
         )
         # One row per fingerprint (the findings table's key holds a run's fingerprints unique).
         started = self._db.to_db(scan.started_at)
