@@ -242,15 +242,19 @@ def _run_verdicts(
     return found
 
 
+def _other_tables(report: RunReport) -> int | None:
+    """The tables per app database a run was built with (``--tables``), where not the
+    shapes' own; None where they were."""
+    tables = report.machine.get("tables")
+    return None if tables in (None, Plan().tables) else int(tables)
+
+
 def verdicts(report: RunReport) -> list[Verdict]:
     statements = statement_shape(report)
     expected = statements.per_database if statements is not None else None
     found: list[Verdict] = []
     quick = bool(report.machine.get("quick"))
-    scaled = report.machine.get("scale", 1) != 1 or report.machine.get("tables") not in (
-        None,
-        Plan().tables,
-    )
+    scaled = report.machine.get("scale", 1) != 1 or _other_tables(report) is not None
     for run in report.runs:
         found += _run_verdicts(
             run, statements_per_database(run, statements), expected, quick=quick, scaled=scaled
@@ -345,8 +349,8 @@ def _print_scans(report: RunReport, console: Console) -> None:
             f"  (--scale {scale:g}: each shape with {scale:g} times the apps, databases "
             f"and roles described, at {report.machine.get('size', '?')})"
         )
-    tables = report.machine.get("tables")
-    if tables not in (None, Plan().tables):
+    tables = _other_tables(report)
+    if tables is not None:
         console.print(f"  (--tables {tables}: each app database with {tables} tables)")
     if report.machine.get("long_names"):
         named = Plan(long_names=True)
