@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from rich.console import Console
 
+from benchmarks.network import MAX_RTT_MS
 from benchmarks.run import AUTHS, run_benchmark, run_reports_only, shape_name
 from benchmarks.scenario import Plan
 from benchmarks.shapes import SHAPES
@@ -111,6 +112,15 @@ def main(argv: list[str] | None = None) -> int:
         "quoted (spaces, capitals, a letter outside ASCII; logins of no app by an Entra "
         "user principal name), to see what grows with the names",
     )
+    parser.add_argument(
+        "--network",
+        type=_rtt,
+        metavar="RTT_MS",
+        help="reach every shape's server as across a network: over TLS (verify-full, a "
+        "throwaway CA) and through a local forwarder adding RTT_MS milliseconds to each "
+        f"round trip (0 to {MAX_RTT_MS:g}; 0: TLS only); the floors pay the same. Default: "
+        "the loopback without TLS, where the catalog reads weigh most",
+    )
     default_out = Path(tempfile.gettempdir()) / "pgwarden-benchmark"
     parser.add_argument(
         "--out",
@@ -153,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             scale=args.scale,
             long_names=args.long_names,
             tables=args.tables,
+            network=args.network,
             progress=progress,
         )
     print_report(report, console)
@@ -177,6 +188,7 @@ def _within(parse: Callable[[str], T], what: str, low: T, high: T) -> Callable[[
 
 _scale = _within(float, "a number", 0.1, 10.0)  # --scale
 _tables = _within(int, "a whole number", 1, 2000)  # --tables
+_rtt = _within(float, "a number", 0.0, MAX_RTT_MS)  # --network
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ with trust, 50,000 findings rendered, and the targets each figure is judged by."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -15,6 +16,7 @@ from typing import Any
 
 from benchmarks.auth import SCRAM_VARIABLE, can_switch, scram_verifier, set_authentication
 from benchmarks.measure import Floor, Scan, measure_pairs, measure_scan, server_cpu_clock
+from benchmarks.network import LOOPBACK, network_path, path_label
 from benchmarks.reports import (
     BrowserTimings,
     Rendered,
@@ -209,6 +211,7 @@ def run_benchmark(
     scale: float = 1.0,
     long_names: bool = False,
     tables: int | None = None,
+    network: float | None = None,
 ) -> RunReport:
     """The shapes (``shapes``, default all) with each authentication, the wide database
     (``wide``), then the synthetic findings' rendering.
@@ -217,6 +220,9 @@ def run_benchmark(
     apps), to see how the figures follow the size; the wide database keeps its own.
     ``long_names``: every shape's apps, databases and roles named near 63 bytes, quoted.
     ``tables``: every shape's app databases built with that many tables.
+    ``network``: every shape reached over TLS, through a forwarder adding that many
+    milliseconds to each round trip (``benchmarks.network``); the wide database and the
+    calibration scan keep the loopback.
     """
     if quick and scale != 1:
         raise ValueError("--scale sizes the full run's shapes: leave out --quick")
@@ -243,6 +249,7 @@ def run_benchmark(
             scale=scale,
             long_names=long_names,
             tables=chosen[0].plan.tables if chosen else tables,
+            network=LOOPBACK if network is None else path_label(network),
         )
     )
     calibrate = QUICK_CALIBRATION if quick else max(QUICK_CALIBRATION, size.databases // 10)
@@ -258,6 +265,7 @@ def run_benchmark(
             repeat=repeat,
             scan_timeout=scan_timeout,
             progress=progress,
+            network=network,
         )
     if wide:
         tables, schemas, members = WIDE_QUICK if quick else WIDE_FULL
@@ -355,11 +363,14 @@ def _measure_shape(
     repeat: int,
     scan_timeout: float,
     progress: Callable[[str], None],
+    network: float | None = None,
 ) -> None:
-    """Build ``shape`` on a server of its own, then measure it with each authentication."""
+    """Build ``shape`` on a server of its own, then measure it with each authentication
+    (``network``: over TLS and that many milliseconds of round trip, ``--network``)."""
     slug = shape.name.replace(" ", "-")
     progress(f"{shape.name}: starting a throwaway PostgreSQL and building {size.label}")
-    with throwaway_server(SERVER_SETTINGS) as server:
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(throwaway_server(SERVER_SETTINGS))
         synthetic = SyntheticServer(server, shape.plan)
         report.machine["postgres"] = synthetic.server_version
         server_clock = server_cpu_clock(server.data_dir)
@@ -377,13 +388,24 @@ def _measure_shape(
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "pgwarden.toml"
         config.write_text(synthetic.config_toml(), encoding="utf-8")
+        path = (
+            stack.enter_context(network_path(server, network, workdir / "network"))
+            if network is not None
+            else None
+        )
+        if path is not None:
+            report.notes.append(
+                f"{shape.name}: a SELECT 1 round trip by the path took {path.measured_ms:.2f} ms "
+                "(median of 21)"
+            )
         for auth in auths:
             if auth == "trust" and not can_switch(server):
                 report.notes.append(f"{shape.name}: trust not measured (server in a container)")
                 continue
             if can_switch(server):
                 set_authentication(server, auth, synthetic.dsn())
-            env = {**os.environ, DSN_VARIABLE: synthetic.dsn()}
+            dsn = synthetic.dsn()
+            env = {**os.environ, DSN_VARIABLE: dsn if path is None else path.dsn(dsn)}
             if auth == "scram":
                 env[SCRAM_VARIABLE] = scram_verifier(server, AUDITOR)
             with synthetic.app_sessions():

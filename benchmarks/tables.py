@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.network import LOOPBACK
 from benchmarks.run import (
     RunReport,
     ShapeRun,
@@ -352,6 +353,7 @@ def _print_scans(report: RunReport, console: Console) -> None:
     tables = _other_tables(report)
     if tables is not None:
         console.print(f"  (--tables {tables}: each app database with {tables} tables)")
+    console.print(f"  path to each shape's server: {report.machine.get('network', LOOPBACK)}")
     if report.machine.get("long_names"):
         named = Plan(long_names=True)
         console.print(
