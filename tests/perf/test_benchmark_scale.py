@@ -6,6 +6,7 @@ roles, the shares of strays and open databases), only their number changes; with
 ``--tables`` only its databases' tables do. The targets set for the issue's size (peak
 RSS, the results' size) are printed there, not judged, while those that do not depend
 on the size (against the floor, evaluation's share, statements per database) still are.
+A bad value of these options, or of ``--network``, is one line before anything is built.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def test_size_targets_are_judged_only_at_the_issues_size() -> None:
         (["--scale", "two"], "not a number"),
         (["--tables", "0"], "outside 1 to 2000"),
         (["--tables", "many"], "not a whole number"),
+        (["--network", "-1"], "outside 0 to 200"),
+        (["--network", "far"], "not a number"),
     ],
 )
 def test_a_bad_scale_is_one_line_and_builds_nothing(
