@@ -53,10 +53,6 @@ class NetworkPath:
 
     ca_file: Path
     port: int
-    rtt_ms: float
-    # The median of 21 ``SELECT 1`` round trips on one session by this path, measured
-    # as it opened: what the forwarder adds in fact, its own latency included.
-    measured_ms: float
 
     def dsn(self, direct: str) -> str:
         """``direct`` (a DSN to the server on the loopback) by this path."""
@@ -64,29 +60,29 @@ class NetworkPath:
         params.update(port=str(self.port), sslmode="verify-full", sslrootcert=str(self.ca_file))
         return make_conninfo("", **params)
 
+    def round_trip_ms(self, direct: str) -> float:
+        """The median of 21 ``SELECT 1`` round trips on one session by this path to
+        ``direct``'s server, in ms: what the forwarder adds in fact, its own latency
+        included."""
+        with psycopg.connect(self.dsn(direct), autocommit=True) as conn:
+            times = []
+            for _ in range(21):
+                started = time.perf_counter()
+                conn.execute("SELECT 1").fetchone()
+                times.append(time.perf_counter() - started)
+        return statistics.median(times) * 1000
+
 
 @contextlib.contextmanager
 def network_path(server: LocalServer, rtt_ms: float, workdir: Path) -> Iterator[NetworkPath]:
     """TLS on ``server`` and a forwarder to it delaying each round trip by ``rtt_ms``."""
     ca_file = workdir / "ca.pem"
     enable_tls(server, ca_file)
-    with contextlib.ExitStack() as stack:
-        port = server.port  # no delay: TLS straight to the server
-        if rtt_ms > 0:
-            port = stack.enter_context(_forwarder(server.host, server.port, rtt_ms / 2000))
-        path = NetworkPath(ca_file, port, rtt_ms, 0.0)
-        yield dataclasses.replace(path, measured_ms=_round_trip_ms(path.dsn(server.dsn())))
-
-
-def _round_trip_ms(dsn: str) -> float:
-    """The median of 21 ``SELECT 1`` round trips on one session to ``dsn``, in ms."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        times = []
-        for _ in range(21):
-            started = time.perf_counter()
-            conn.execute("SELECT 1").fetchone()
-            times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+    if rtt_ms == 0:  # no delay: TLS straight to the server
+        yield NetworkPath(ca_file, server.port)
+        return
+    with _forwarder(server.host, server.port, rtt_ms / 2000) as port:
+        yield NetworkPath(ca_file, port)
 
 
 def enable_tls(server: LocalServer, ca_path: Path) -> None:
