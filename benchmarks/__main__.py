@@ -23,8 +23,9 @@ from typing import TypeVar
 
 from rich.console import Console
 
+from benchmarks.measure import FAILURES, failed
 from benchmarks.network import MAX_RTT_MS
-from benchmarks.run import AUTHS, run_benchmark, run_reports_only, shape_name
+from benchmarks.run import AUTHS, RunReport, run_benchmark, run_reports_only, shape_name
 from benchmarks.scenario import Plan
 from benchmarks.shapes import SHAPES
 from benchmarks.tables import print_report, verdicts
@@ -38,13 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument(
-        "--jobs", type=int, default=4, help="per-database connections (default 4, as pgwarden)"
+        "--jobs",
+        type=_jobs,
+        default=4,
+        help="per-database connections (1 to 64, as pgwarden's; default 4, as pgwarden)",
     )
     parser.add_argument(
         "--repeat",
-        type=int,
+        type=_repeat,
         help="floor-and-scan pairs per shape and authentication, and scans of the wide "
-        "database, the best of each kept (default 3; --quick: 1)",
+        "database, the best of each kept (1 to 20; default 3, --quick: 1)",
     )
     parser.add_argument(
         "--shape",
@@ -65,12 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scan-timeout",
-        type=float,
+        type=_timeout,
         default=240.0,
-        help="stop a scan after this many seconds (default 240)",
+        help="stop a scan after this many seconds (1 to 3600, default 240)",
     )
     parser.add_argument(
-        "--findings", type=int, default=50_000, help="synthetic findings to render (default 50000)"
+        "--findings",
+        type=_findings,
+        default=50_000,
+        help="synthetic findings to render (1 to 1,000,000, default 50000)",
     )
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium check")
     parser.add_argument(
@@ -101,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "--tables",
         type=_tables,
         metavar="N",
-        help=f"build every shape's app databases with N tables each (1 to 2000, default "
+        help=f"build every shape's app databases with N tables each (1 to 2,000, default "
         f"{Plan().tables}), to see what grows with the objects (their grants): peak RSS and "
         "the results' size are judged only at the default",
     )
@@ -139,36 +146,46 @@ def main(argv: list[str] | None = None) -> int:
     def progress(message: str) -> None:
         err.print(f"[dim]benchmark {time.monotonic() - started:6.0f} s:[/] {message}", markup=True)
 
-    if args.reports_only:
-        report = run_reports_only(
-            out=args.out,
-            findings=args.findings,
-            browser=not args.no_browser,
-            seed=args.seed,
-            progress=progress,
-        )
-    else:
-        report = run_benchmark(
-            quick=args.quick,
-            jobs=args.jobs,
-            out=args.out,
-            repeat=max(1, args.repeat if args.repeat is not None else (1 if args.quick else 3)),
-            scan_timeout=args.scan_timeout,
-            findings=args.findings,
-            browser=not args.no_browser,
-            seed=args.seed,
-            shapes=args.shapes,
-            auths=tuple(args.auths or AUTHS),
-            wide=not args.no_wide and not args.shapes,
-            scale=args.scale,
-            long_names=args.long_names,
-            tables=args.tables,
-            network=args.network,
-            progress=progress,
-        )
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out {args.out}: {exc.strerror or exc}")
+    try:
+        report = _run(args, progress)
+    except FAILURES as exc:
+        return failed(parser.prog, exc)
     print_report(report, console)
     console.print(f"\nDetails: {args.out / 'benchmark.json'}")
     return 1 if any(v.met is False for v in verdicts(report)) else 0
+
+
+def _run(args: argparse.Namespace, progress: Callable[[str], None]) -> RunReport:
+    if args.reports_only:
+        return run_reports_only(
+            out=args.out,
+            findings=args.findings,
+            browser=not args.no_browser,
+            seed=args.seed,
+            progress=progress,
+        )
+    return run_benchmark(
+        quick=args.quick,
+        jobs=args.jobs,
+        out=args.out,
+        repeat=args.repeat if args.repeat is not None else (1 if args.quick else 3),
+        scan_timeout=args.scan_timeout,
+        findings=args.findings,
+        browser=not args.no_browser,
+        seed=args.seed,
+        shapes=args.shapes,
+        auths=tuple(args.auths or AUTHS),
+        wide=not args.no_wide and not args.shapes,
+        scale=args.scale,
+        long_names=args.long_names,
+        tables=args.tables,
+        network=args.network,
+        progress=progress,
+    )
 
 
 def _within(parse: Callable[[str], T], what: str, low: T, high: T) -> Callable[[str], T]:
@@ -180,12 +197,23 @@ def _within(parse: Callable[[str], T], what: str, low: T, high: T) -> Callable[[
         except ValueError:
             raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value:g} is outside {low:g} to {high:g}")
+            raise argparse.ArgumentTypeError(
+                f"{_shown(value)} is outside {_shown(low)} to {_shown(high)}"
+            )
         return value
 
     return read
 
 
+def _shown(number: float) -> str:
+    """A bound or value as the help says it: 1,000,000, 0.1, 200."""
+    return f"{number:,}" if isinstance(number, int) else f"{number:g}"
+
+
+_jobs = _within(int, "a whole number", 1, 64)  # --jobs, as pgwarden scan's
+_repeat = _within(int, "a whole number", 1, 20)  # --repeat
+_timeout = _within(float, "a number", 1.0, 3600.0)  # --scan-timeout
+_findings = _within(int, "a whole number", 1, 1_000_000)  # --findings
 _scale = _within(float, "a number", 0.1, 10.0)  # --scale
 _tables = _within(int, "a whole number", 1, 2000)  # --tables
 _rtt = _within(float, "a number", 0.0, MAX_RTT_MS)  # --network

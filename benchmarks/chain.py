@@ -36,7 +36,14 @@ from benchmarks.alone import (
     scan_figures,
     write_config,
 )
-from benchmarks.measure import measure_scan, server_cpu_clock
+from benchmarks.measure import (
+    FAILURES,
+    BenchmarkFailed,
+    failed,
+    last_line,
+    measure_scan,
+    server_cpu_clock,
+)
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE
 from pgwarden.cli.localpg import throwaway_server
 
@@ -84,7 +91,9 @@ def measure(apps: int, tables: int, out: Path, timeout: float) -> ChainRun:
         workdir = out / "scan"
         scan = measure_scan(config, env, 4, workdir, timeout, server_cpu_clock(server.data_dir))
     if not scan.complete:
-        raise SystemExit(f"the scan did not finish: {scan.run.stderr.strip()[-500:]}")
+        raise BenchmarkFailed(
+            f"the scan did not finish (exit {scan.run.exit_code}): {last_line(scan.run.stderr)}"
+        )
     return ChainRun(apps=apps, build_seconds=built, **scan_figures(scan, workdir))
 
 
@@ -114,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.apps < 2 or args.tables < 1:
         parser.error("--apps must be at least 2 and --tables at least 1")
     out = args.out or Path(tempfile.gettempdir()) / "pgwarden-benchmark-chain"
-    run = measure(args.apps, args.tables, out, args.scan_timeout)
+    try:
+        run = measure(args.apps, args.tables, out, args.scan_timeout)
+    except FAILURES as exc:
+        return failed(parser.prog, exc)
     print(chain_lines(run))
     return report_verdicts(run, [largest_finding_verdict(run)], out / "chain.json")
 

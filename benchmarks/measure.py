@@ -22,6 +22,30 @@ from typing import Any
 
 from benchmarks.auth import SCRAM_VARIABLE
 from benchmarks.scenario import DSN_VARIABLE
+from pgwarden.model.errors import EnvironmentNotReady
+
+
+class BenchmarkFailed(Exception):
+    """A step the figures need could not be taken: ``python -m benchmarks`` says why in
+    one line and exits 2."""
+
+
+# What a benchmark command reports in one line (``failed``), exit 2: a step it could not
+# take, or a machine without what it needs (PostgreSQL's binaries).
+FAILURES = (BenchmarkFailed, EnvironmentNotReady)
+
+
+def failed(prog: str, exc: Exception) -> int:
+    """Say ``exc`` (one of ``FAILURES``) as ``prog``'s one-line error; exit status 2."""
+    print(f"{prog}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def last_line(stderr: str) -> str:
+    """The last line a failed command wrote (its error, after any traceback)."""
+    lines = stderr.strip().splitlines()
+    return lines[-1][:500] if lines else "(nothing on stderr)"
+
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -226,7 +250,7 @@ def measure_floor(
     command += ["--jobs", str(jobs), "--scram-env", SCRAM_VARIABLE, "--reads", reads]
     run = run_process(command, env, 600, workdir, server_clock)
     if run.exit_code != 0:
-        raise RuntimeError(f"the floor loop failed: {run.stderr.strip()[-500:]}")
+        raise BenchmarkFailed(f"the floor loop failed: {last_line(run.stderr)}")
     data = json.loads(run.stdout.strip().splitlines()[-1])
     return Floor(
         run.wall,
@@ -258,11 +282,15 @@ def measure_scan(
     server_clock: ServerClock,
 ) -> Scan:
     stats_path = workdir / "probe.json"
+    results = workdir / RESULTS_FILE
     workdir.mkdir(parents=True, exist_ok=True)
+    # A scan that fails writes neither: what an earlier run left in the same --out
+    # must not be measured as this scan's.
+    stats_path.unlink(missing_ok=True)
+    results.unlink(missing_ok=True)
     command = scan_command(config, jobs, workdir, stats_path)
     run = run_process(command, env, timeout, workdir, server_clock)
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
-    results = workdir / RESULTS_FILE
     return Scan(run, stats, results.stat().st_size if results.exists() else None)
 
 

@@ -34,6 +34,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgwarden.cli.localpg import LocalServer
+from pgwarden.model.errors import EnvironmentNotReady
 
 CHUNK = 64 * 1024
 MAX_RTT_MS = 200.0
@@ -90,7 +91,10 @@ def enable_tls(server: LocalServer, ca_path: Path) -> None:
     server's data directory, and ``ssl = on``."""
     data = server.data_dir
     if data is None:
-        raise ValueError("--network needs a server from local binaries (its TLS is set up)")
+        raise EnvironmentNotReady(
+            "--network needs PostgreSQL's server binaries on this machine (it sets up the "
+            "server's TLS in its data directory), not a Docker container"
+        )
     import trustme  # a test dependency, as the benchmark's others: needed only here
 
     ca = trustme.CA()

@@ -197,7 +197,8 @@ def _run_verdicts(
         measured = f"stopped after {scan.run.wall:.0f} s: more than x{at_least:.1f}"
         found.append(Verdict(target, measured, False if at_least > limit else None))
     else:
-        found.append(Verdict(target, f"scan failed (exit {scan.run.exit_code})", None))
+        # A scan that fails meets no target, whatever else it left to measure.
+        found.append(Verdict(target, f"scan failed (exit {scan.run.exit_code})", False))
     peak = scan.run.peak_rss_mb
     size = scan.json_bytes
     # At another size (--scale) the size targets are printed, not judged.
@@ -262,6 +263,8 @@ def verdicts(report: RunReport) -> list[Verdict]:
         )
     if statements is None and report.runs:
         found.append(Verdict("statements per database: constant", "not calibrated", None))
+    if report.wide_error is not None:
+        found.append(Verdict("wide database: the scan finishes", report.wide_error, False))
     if report.wide is not None:
         for target, measured, met in wide_verdicts(report.wide):
             # A quick run's scan is too short for a share of it to mean anything.

@@ -36,7 +36,15 @@ from benchmarks.alone import (
     scan_figures,
     write_config,
 )
-from benchmarks.measure import Scan, measure_scan, server_cpu_clock
+from benchmarks.measure import (
+    FAILURES,
+    BenchmarkFailed,
+    Scan,
+    failed,
+    last_line,
+    measure_scan,
+    server_cpu_clock,
+)
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE
 from benchmarks.targets import MAX_EVAL_RENDER_SHARE, MAX_PEAK_RSS_MB
 from pgwarden.cli.localpg import throwaway_server
@@ -121,7 +129,9 @@ def measure(
     complete = [(scan, workdir) for scan, workdir in scans if scan.complete]
     if not complete:
         scan = scans[-1][0]
-        raise SystemExit(f"the scan did not finish: {scan.run.stderr.strip()[-500:]}")
+        raise BenchmarkFailed(
+            f"the scan did not finish (exit {scan.run.exit_code}): {last_line(scan.run.stderr)}"
+        )
     scan, workdir = min(complete, key=lambda pair: pair[0].run.wall)
     return WideRun(
         tables=tables,
@@ -185,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.tables, args.schemas, args.members, args.repeat) < 1:
         parser.error("--tables, --schemas, --members and --repeat must be at least 1")
     out = args.out or Path(tempfile.gettempdir()) / "pgwarden-benchmark-wide"
-    run = measure(args.tables, args.schemas, args.members, out, args.scan_timeout, args.repeat)
+    try:
+        run = measure(args.tables, args.schemas, args.members, out, args.scan_timeout, args.repeat)
+    except FAILURES as exc:
+        return failed(parser.prog, exc)
     print(wide_lines(run))
     return report_verdicts(run, wide_verdicts(run), out / "wide.json")
 

@@ -6,7 +6,8 @@ roles, the shares of strays and open databases), only their number changes; with
 ``--tables`` only its databases' tables do. The targets set for the issue's size (peak
 RSS, the results' size) are printed there, not judged, while those that do not depend
 on the size (against the floor, evaluation's share, statements per database) still are.
-A bad value of these options, or of ``--network``, is one line before anything is built.
+A bad value of these options, or of ``--network``, ``--jobs``, ``--repeat``,
+``--scan-timeout`` and ``--findings``, is one line before anything is built.
 """
 
 from __future__ import annotations
@@ -92,13 +93,18 @@ def test_size_targets_are_judged_only_at_the_issues_size() -> None:
         (["--quick", "--scale", "2"], "leave out --quick"),
         (["--scale", "20"], "outside 0.1 to 10"),
         (["--scale", "two"], "not a number"),
-        (["--tables", "0"], "outside 1 to 2000"),
+        (["--tables", "0"], "outside 1 to 2,000"),
         (["--tables", "many"], "not a whole number"),
         (["--network", "-1"], "outside 0 to 200"),
         (["--network", "far"], "not a number"),
+        (["--jobs", "0"], "outside 1 to 64"),
+        (["--jobs", "four"], "not a whole number"),
+        (["--repeat", "0"], "outside 1 to 20"),
+        (["--scan-timeout", "0"], "outside 1 to 3600"),
+        (["--findings", "-5"], "-5 is outside 1 to 1,000,000"),
     ],
 )
-def test_a_bad_scale_is_one_line_and_builds_nothing(
+def test_a_bad_option_is_one_line_and_builds_nothing(
     argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as ended:
