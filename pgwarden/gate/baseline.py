@@ -33,6 +33,7 @@ from pgwarden import __version__
 from pgwarden.engine import evaluated, with_findings
 from pgwarden.model.config import Severity
 from pgwarden.model.errors import ConfigError, read_input
+from pgwarden.model.frozen import Frozen
 from pgwarden.model.results import BaselineReport, Finding, Results, Status
 
 BASELINE_VERSION: Literal["1.0"] = "1.0"
@@ -42,8 +43,9 @@ class _Doc(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class BaselineEntry(_Doc):
-    """One accepted finding, identified by its fingerprint."""
+class BaselineEntry(Frozen):
+    """One accepted finding, identified by its fingerprint (``Frozen``: a baseline of
+    thousands of findings holds one set of the fields given, not one per entry)."""
 
     fingerprint: str = Field(min_length=1)
     rule_id: str
@@ -97,6 +99,11 @@ def create_baseline(results: Results, *, now: datetime, source: str | None = Non
 
 def parse_baseline(text: str, path: str) -> Baseline:
     """Validate a baseline document; every problem is one ConfigError line."""
+    try:
+        # Parsed straight into the models: no dict of every entry held beside them.
+        return Baseline.model_validate_json(text)
+    except ValidationError:
+        pass  # read again as plain JSON, to say what is wrong with it
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
