@@ -19,18 +19,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from rich.console import Console
 
 from benchmarks.measure import FAILURES, failed
 from benchmarks.network import MAX_RTT_MS
+from benchmarks.options import JOBS, REPEAT, SCAN_TIMEOUT, whole, within
 from benchmarks.run import AUTHS, RunReport, run_benchmark, run_reports_only, shape_name
 from benchmarks.scenario import Plan
 from benchmarks.shapes import SHAPES
 from benchmarks.tables import print_report, verdicts
-
-T = TypeVar("T", int, float)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,13 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument(
         "--jobs",
-        type=_jobs,
+        type=JOBS,
         default=4,
         help="per-database connections (1 to 64, as pgwarden's; default 4, as pgwarden)",
     )
     parser.add_argument(
         "--repeat",
-        type=_repeat,
+        type=REPEAT,
         help="floor-and-scan pairs per shape and authentication, and scans of the wide "
         "database, the best of each kept (1 to 20; default 3, --quick: 1)",
     )
@@ -69,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scan-timeout",
-        type=_timeout,
+        type=SCAN_TIMEOUT,
         default=240.0,
-        help="stop a scan after this many seconds (1 to 3600, default 240)",
+        help="stop a scan after this many seconds (1 to 3,600, default 240)",
     )
     parser.add_argument(
         "--findings",
@@ -188,35 +186,10 @@ def _run(args: argparse.Namespace, progress: Callable[[str], None]) -> RunReport
     )
 
 
-def _within(parse: Callable[[str], T], what: str, low: T, high: T) -> Callable[[str], T]:
-    """An argument type: ``what`` (read by ``parse``) from ``low`` to ``high``."""
-
-    def read(text: str) -> T:
-        try:
-            value = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"{_shown(value)} is outside {_shown(low)} to {_shown(high)}"
-            )
-        return value
-
-    return read
-
-
-def _shown(number: float) -> str:
-    """A bound or value as the help says it: 1,000,000, 0.1, 200."""
-    return f"{number:,}" if isinstance(number, int) else f"{number:g}"
-
-
-_jobs = _within(int, "a whole number", 1, 64)  # --jobs, as pgwarden scan's
-_repeat = _within(int, "a whole number", 1, 20)  # --repeat
-_timeout = _within(float, "a number", 1.0, 3600.0)  # --scan-timeout
-_findings = _within(int, "a whole number", 1, 1_000_000)  # --findings
-_scale = _within(float, "a number", 0.1, 10.0)  # --scale
-_tables = _within(int, "a whole number", 1, 2000)  # --tables
-_rtt = _within(float, "a number", 0.0, MAX_RTT_MS)  # --network
+_findings = whole(1, 1_000_000)  # --findings
+_scale = within(float, "a number", 0.1, 10.0)  # --scale
+_tables = whole(1, 2000)  # --tables
+_rtt = within(float, "a number", 0.0, MAX_RTT_MS)  # --network
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from benchmarks.measure import (
     measure_scan,
     server_cpu_clock,
 )
+from benchmarks.options import SCAN_TIMEOUT, whole
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE
 from pgwarden.cli.localpg import throwaway_server
 
@@ -115,13 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.chain", description="pgwarden on apps whose groups are chained"
     )
-    parser.add_argument("--apps", type=int, default=APPS, help=f"default {APPS}")
-    parser.add_argument("--tables", type=int, default=TABLES, help=f"per app (default {TABLES})")
-    parser.add_argument("--scan-timeout", type=float, default=600)
+    parser.add_argument(
+        "--apps", type=whole(2, 10_000), default=APPS, help=f"2 or more (default {APPS})"
+    )
+    parser.add_argument(
+        "--tables", type=whole(1, 10_000), default=TABLES, help=f"per app (default {TABLES})"
+    )
+    parser.add_argument(
+        "--scan-timeout", type=SCAN_TIMEOUT, default=600, help="seconds (1 to 3,600, default 600)"
+    )
     parser.add_argument("--out", type=Path, help="where the config, results and chain.json go")
     args = parser.parse_args(argv)
-    if args.apps < 2 or args.tables < 1:
-        parser.error("--apps must be at least 2 and --tables at least 1")
     out = args.out or Path(tempfile.gettempdir()) / "pgwarden-benchmark-chain"
     try:
         run = measure(args.apps, args.tables, out, args.scan_timeout)

@@ -30,8 +30,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.fleet_setup import SimulatedFleet, simulated_fleet
+from benchmarks.fleet_setup import MAX_ADDRESSES, SimulatedFleet, simulated_fleet
 from benchmarks.measure import ProcessRun, run_process
+from benchmarks.options import seconds, whole
 from pgwarden.collect.azure.cloud import CLOUDS, AzureClientOptions, AzureSession
 from pgwarden.collect.azure.fleet import list_fleet
 from pgwarden.model.config import parse_config
@@ -195,16 +196,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.fleet", description="pgwarden across a simulated fleet"
     )
-    parser.add_argument("--listed", type=int, default=5_000, help="servers Resource Graph lists")
-    parser.add_argument("--servers", type=int, default=200, help="of them, on local PostgreSQL")
+    parser.add_argument(
+        "--listed", type=whole(1, 1_000_000), default=5_000, help="servers Resource Graph lists"
+    )
+    parser.add_argument(
+        "--servers", type=whole(1, 4_096), default=200, help="of them, on local PostgreSQL"
+    )
     parser.add_argument(
         "--clusters",
-        type=int,
+        type=whole(1, 64),
         default=4,
         help="local clusters behind them (64 servers each at most)",
     )
-    parser.add_argument("--databases", type=int, default=6, help="app databases per cluster")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per command")
+    parser.add_argument(
+        "--databases", type=whole(1, 1_000), default=6, help="app databases per cluster"
+    )
+    parser.add_argument(
+        "--timeout", type=seconds(1, 86_400), default=900.0, help="seconds per command"
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -212,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         help="where results and figures go",
     )
     args = parser.parse_args(argv)
+    if args.listed < args.servers:
+        parser.error(f"--listed {args.listed:,} is fewer than --servers {args.servers:,}")
+    if args.servers > MAX_ADDRESSES * args.clusters:
+        parser.error(
+            f"--servers {args.servers:,} need at least {-(-args.servers // MAX_ADDRESSES)} "
+            f"--clusters (PostgreSQL listens on at most {MAX_ADDRESSES} addresses)"
+        )
     console = Console(highlight=False)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fake's request log
     console.print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -78,13 +78,10 @@ MAX_ADDRESSES = 64
 
 @contextlib.contextmanager
 def local_clusters(count: int, servers: int, port: int) -> Iterator[list[Cluster]]:
-    """``count`` clusters, ``servers`` loopback addresses among them, one port."""
+    """``count`` clusters, ``servers`` loopback addresses among them, one port (no more
+    than ``MAX_ADDRESSES`` a cluster: ``python -m benchmarks.fleet`` refuses more)."""
     per = [servers // count + (1 if i < servers % count else 0) for i in range(count)]
-    if max(per) > MAX_ADDRESSES:
-        raise SystemExit(
-            f"{servers} servers need at least {-(-servers // MAX_ADDRESSES)} clusters "
-            f"(PostgreSQL listens on at most {MAX_ADDRESSES} addresses)"
-        )
+    assert max(per) <= MAX_ADDRESSES, "more servers than the clusters can listen on"
     with contextlib.ExitStack() as stack:
         clusters: list[Cluster] = []
         for index, many in enumerate(per):

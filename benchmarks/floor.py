@@ -30,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from benchmarks.options import JOBS
+
 # The databases pgwarden reads in detail: connectable, not templates, not system ones.
 TARGETS = """
 SELECT datname FROM pg_database
@@ -92,7 +94,7 @@ def visit(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.floor")
     parser.add_argument("--dsn-env", required=True, help="variable holding the DSN")
-    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--jobs", type=JOBS, default=4, help="parallel connections (1 to 64)")
     parser.add_argument(
         "--scram-env", help="variable holding ITERATIONS:SALT of the role's SCRAM verifier"
     )
@@ -104,16 +106,32 @@ def main(argv: list[str] | None = None) -> int:
         "statements per database, rows fetched and not parsed (the catalog floor)",
     )
     args = parser.parse_args(argv)
-    dsn = os.environ[args.dsn_env]
+    dsn = os.environ.get(args.dsn_env)
+    if not dsn:
+        parser.error(f"--dsn-env: ${args.dsn_env} is not set")
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        # Never the DSN itself: it holds the password.
+        parser.error(f"--dsn-env: ${args.dsn_env} is not a PostgreSQL connection string")
+    try:
+        return _loop(dsn, args.jobs, args.reads, args.scram_env)
+    except psycopg.Error as exc:
+        said = str(exc).strip().splitlines() or [""]
+        print(f"{parser.prog}: error: {type(exc).__name__}: {said[0]}", file=sys.stderr)
+        return 2
+
+
+def _loop(dsn: str, jobs: int, reads_kind: str, scram_env: str | None) -> int:
     started = time.perf_counter()
-    reads = catalog_reads() if args.reads == "catalog" else None
+    reads = catalog_reads() if reads_kind == "catalog" else None
     login: dict[str, str] = {}
-    verifier = os.environ.get(args.scram_env) if args.scram_env else None
+    verifier = os.environ.get(scram_env) if scram_env else None
     if verifier and psycopg.pq.version() >= LIBPQ_WITH_SCRAM_KEYS:
         login = scram_keys(str(conninfo_to_dict(dsn)["password"]), verifier)
     with psycopg.connect(dsn, autocommit=True) as conn:
         databases = [row[0] for row in conn.execute(TARGETS)]
-        with ThreadPoolExecutor(max_workers=max(1, min(args.jobs, len(databases)))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(databases)))) as pool:
             list(pool.map(lambda name: visit(dsn, name, login, reads), databases))
     elapsed = time.perf_counter() - started
     json.dump(

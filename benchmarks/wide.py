@@ -45,6 +45,7 @@ from benchmarks.measure import (
     measure_scan,
     server_cpu_clock,
 )
+from benchmarks.options import REPEAT, SCAN_TIMEOUT, whole
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE
 from benchmarks.targets import MAX_EVAL_RENDER_SHARE, MAX_PEAK_RSS_MB
 from pgwarden.cli.localpg import throwaway_server
@@ -178,22 +179,26 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.wide", description="pgwarden on one wide app database"
     )
     tables, schemas, members = FULL
-    parser.add_argument("--tables", type=int, default=tables, help=f"default {tables:,}")
-    parser.add_argument("--schemas", type=int, default=schemas, help=f"default {schemas}")
+    parser.add_argument(
+        "--tables", type=whole(1, 1_000_000), default=tables, help=f"default {tables:,}"
+    )
+    parser.add_argument(
+        "--schemas", type=whole(1, 10_000), default=schemas, help=f"default {schemas}"
+    )
     parser.add_argument(
         "--members",
-        type=int,
+        type=whole(1, 100_000),
         default=members,
         help=f"logins of no app in the group (default {members})",
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="scans, the quickest kept (default 3)"
+        "--repeat", type=REPEAT, default=3, help="scans, the quickest kept (1 to 20, default 3)"
     )
-    parser.add_argument("--scan-timeout", type=float, default=600)
+    parser.add_argument(
+        "--scan-timeout", type=SCAN_TIMEOUT, default=600, help="seconds (1 to 3,600, default 600)"
+    )
     parser.add_argument("--out", type=Path, help="where the config, results and wide.json go")
     args = parser.parse_args(argv)
-    if min(args.tables, args.schemas, args.members, args.repeat) < 1:
-        parser.error("--tables, --schemas, --members and --repeat must be at least 1")
     out = args.out or Path(tempfile.gettempdir()) / "pgwarden-benchmark-wide"
     try:
         run = measure(args.tables, args.schemas, args.members, out, args.scan_timeout, args.repeat)

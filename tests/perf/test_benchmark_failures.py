@@ -1,19 +1,26 @@
 """What ``python -m benchmarks`` does when a step fails: a scan that fails meets no
 target (the run exits non-zero), a step it cannot take is one line and exit 2, and
-nothing an earlier run left in the same ``--out`` is measured as this run's.
+nothing an earlier run left in the same ``--out`` is measured as this run's. The other
+benchmark commands (``benchmarks.wide``, ``.chain``, ``.fleet``, ``.floor``) refuse a
+bad value in one line too, and the floor never says its DSN's password.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from benchmarks.__main__ import main
+from benchmarks.chain import main as chain_main
+from benchmarks.fleet import main as fleet_main
+from benchmarks.floor import main as floor_main
 from benchmarks.measure import RESULTS_FILE, Floor, ProcessRun, Scan, measure_scan
 from benchmarks.run import FULL_SIZE, RunReport, ShapeRun
 from benchmarks.tables import verdicts
+from benchmarks.wide import main as wide_main
 from pgwarden.cli.localpg import PG_BIN_VARIABLE
 
 
@@ -79,3 +86,48 @@ def test_a_wide_database_that_fails_is_a_missed_target_not_a_lost_run() -> None:
     judged = {v.target: v for v in verdicts(report)}
     assert judged["wide database: the scan finishes"].met is False
     assert "exit 2" in judged["wide database: the scan finishes"].measured
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "said"),
+    [
+        (wide_main, ["--tables", "0"], "--tables: 0 is outside 1 to 1,000,000"),
+        (wide_main, ["--scan-timeout", "-5"], "--scan-timeout: -5 is outside 1 to 3,600"),
+        (chain_main, ["--apps", "1"], "--apps: 1 is outside 2 to 10,000"),
+        (fleet_main, ["--servers", "0"], "--servers: 0 is outside 1 to 4,096"),
+        (fleet_main, ["--listed", "10", "--servers", "20"], "--listed 10 is fewer than"),
+        (fleet_main, ["--servers", "300"], "--servers 300 need at least 5 --clusters"),
+        (floor_main, ["--dsn-env", "PGW_TEST_UNSET"], "$PGW_TEST_UNSET is not set"),
+        (floor_main, ["--dsn-env", "PGW_TEST_DSN", "--jobs", "0"], "0 is outside 1 to 64"),
+    ],
+)
+def test_the_other_benchmark_commands_refuse_a_bad_value_in_one_line(
+    command: Callable[[list[str]], int],
+    argv: list[str],
+    said: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PGW_TEST_UNSET", raising=False)
+    monkeypatch.setenv("PGW_TEST_DSN", "host=127.0.0.1 dbname=postgres")
+    with pytest.raises(SystemExit) as ended:
+        command(argv)
+    assert ended.value.code == 2
+    assert said in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_the_floor_says_a_bad_dsn_in_one_line_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PGW_TEST_DSN", "password=hunter2 not a dsn")
+    with pytest.raises(SystemExit) as ended:
+        floor_main(["--dsn-env", "PGW_TEST_DSN"])
+    assert ended.value.code == 2
+    said = capsys.readouterr().err
+    assert "is not a PostgreSQL connection string" in said and "hunter2" not in said
+    # Nothing listens on port 1: refused, said in one line, the password kept out.
+    monkeypatch.setenv("PGW_TEST_DSN", "host=127.0.0.1 port=1 password=hunter2 connect_timeout=5")
+    assert floor_main(["--dsn-env", "PGW_TEST_DSN"]) == 2
+    said = capsys.readouterr().err.strip()
+    assert said.startswith("python -m benchmarks.floor: error: OperationalError: ")
+    assert "\n" not in said and "hunter2" not in said

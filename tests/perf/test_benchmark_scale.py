@@ -100,7 +100,7 @@ def test_size_targets_are_judged_only_at_the_issues_size() -> None:
         (["--jobs", "0"], "outside 1 to 64"),
         (["--jobs", "four"], "not a whole number"),
         (["--repeat", "0"], "outside 1 to 20"),
-        (["--scan-timeout", "0"], "outside 1 to 3600"),
+        (["--scan-timeout", "0"], "outside 1 to 3,600"),
         (["--findings", "-5"], "-5 is outside 1 to 1,000,000"),
     ],
 )
