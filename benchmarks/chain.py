@@ -38,9 +38,7 @@ from benchmarks.alone import (
 )
 from benchmarks.measure import (
     FAILURES,
-    BenchmarkFailed,
     failed,
-    last_line,
     measure_scan,
     server_cpu_clock,
 )
@@ -92,9 +90,7 @@ def measure(apps: int, tables: int, out: Path, timeout: float) -> ChainRun:
         workdir = out / "scan"
         scan = measure_scan(config, env, 4, workdir, timeout, server_cpu_clock(server.data_dir))
     if not scan.complete:
-        raise BenchmarkFailed(
-            f"the scan did not finish (exit {scan.run.exit_code}): {last_line(scan.run.stderr)}"
-        )
+        raise scan.unfinished()
     return ChainRun(apps=apps, build_seconds=built, **scan_figures(scan, workdir))
 
 

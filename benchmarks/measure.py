@@ -236,6 +236,12 @@ class Scan:
     def complete(self) -> bool:
         return not self.run.timed_out and self.run.exit_code in (0, 1, 3)
 
+    def unfinished(self) -> BenchmarkFailed:
+        """What a command that needs this scan's figures says when it did not finish."""
+        return BenchmarkFailed(
+            f"the scan did not finish (exit {self.run.exit_code}): {last_line(self.run.stderr)}"
+        )
+
 
 def measure_floor(
     env: dict[str, str],

@@ -248,8 +248,9 @@ def run_benchmark(
         chosen = [replace(s, plan=replace(s.plan, seed=seed)) for s in chosen]
     # Each shape's databases are copies of one template database.
     builds = [(size.databases + 1, s.plan.tables) for s in chosen]
+    wide_size = WIDE_QUICK if quick else WIDE_FULL
     if wide:
-        builds.append((1, (WIDE_QUICK if quick else WIDE_FULL)[0]))
+        builds.append((1, wide_size[0]))
     check_disk(builds, Path(tempfile.gettempdir()))
     out.mkdir(parents=True, exist_ok=True)
     report = RunReport(
@@ -283,7 +284,7 @@ def run_benchmark(
             network=network,
         )
     if wide:
-        tables, schemas, members = WIDE_QUICK if quick else WIDE_FULL
+        tables, schemas, members = wide_size
         progress(f"wide database: {tables:,} tables, {members} members of its group")
         try:
             report.wide = measure_wide(

@@ -38,10 +38,8 @@ from benchmarks.alone import (
 )
 from benchmarks.measure import (
     FAILURES,
-    BenchmarkFailed,
     Scan,
     failed,
-    last_line,
     measure_scan,
     server_cpu_clock,
 )
@@ -130,9 +128,7 @@ def measure(
     complete = [(scan, workdir) for scan, workdir in scans if scan.complete]
     if not complete:
         scan = scans[-1][0]
-        raise BenchmarkFailed(
-            f"the scan did not finish (exit {scan.run.exit_code}): {last_line(scan.run.stderr)}"
-        )
+        raise scan.unfinished()
     scan, workdir = min(complete, key=lambda pair: pair[0].run.wall)
     return WideRun(
         tables=tables,

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from pgwarden import __version__
 from pgwarden.engine import evaluated, with_findings
@@ -37,10 +37,6 @@ from pgwarden.model.frozen import Frozen
 from pgwarden.model.results import BaselineReport, Finding, Results, Status
 
 BASELINE_VERSION: Literal["1.0"] = "1.0"
-
-
-class _Doc(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class BaselineEntry(Frozen):
@@ -58,7 +54,7 @@ class BaselineEntry(Frozen):
     message: str
 
 
-class Baseline(_Doc):
+class Baseline(Frozen):
     """A baseline file."""
 
     pgwarden_baseline: Literal["1.0"] = BASELINE_VERSION
