@@ -331,12 +331,17 @@ def connect_granted_config(apps: int, logins: int) -> Config:
     return Config.model_validate(data)
 
 
-def tenant_databases_snapshot(databases: int, logins: int) -> Snapshot:
+def tenant_databases_snapshot(
+    databases: int, logins: int, *, old_public_schema: bool = False
+) -> Snapshot:
     """One app (``saas``) of ``databases`` databases, a tenant's each, that PUBLIC may
     still connect to and create temporary objects in, and ``logins`` logins of its own
     (in its group, which holds CONNECT on every one), beside ten logins of no app. Each
     database holds a SECURITY DEFINER routine of the app's owner that everyone may
-    call, one with its caller's search_path and one with a pinned one."""
+    call, one with its caller's search_path and one with a pinned one.
+
+    ``old_public_schema``: each database also lists its ``public`` schema as PostgreSQL
+    14 made it (CREATE for PUBLIC), on a server of that version."""
     roles: list[dict[str, Any]] = [
         {"name": "admin", "login": True, "createrole": True},
         {"name": "auditor", "login": True},
@@ -357,6 +362,14 @@ def tenant_databases_snapshot(databases: int, logins: int) -> Snapshot:
         {**routine, "name": "audit", "arguments": "", "acl": public},
         {**routine, "name": "stats", "arguments": "", "acl": public, "search_path": "app"},
     ]
+    detail: dict[str, Any] = {"collected": True, "definer_functions": definers}
+    if old_public_schema:
+        old_acl = [
+            {"grantee": "postgres", "grantor": "postgres", "privileges": ["USAGE", "CREATE"]},
+            {"grantee": None, "grantor": "postgres", "privileges": ["USAGE", "CREATE"]},
+        ]
+        detail["schemas"] = [{"name": "public", "owner": "postgres", "acl": old_acl}]
+        roles.append({"name": "postgres", "login": True, "superuser": True})
     return one_server(
         {
             "settings": {},
@@ -364,10 +377,9 @@ def tenant_databases_snapshot(databases: int, logins: int) -> Snapshot:
             "roles": roles,
             "memberships": memberships,
             "sessions": [],
-            "database_details": [
-                {"name": n, "collected": True, "definer_functions": definers} for n in names
-            ],
-        }
+            "database_details": [{"name": n, **detail} for n in names],
+        },
+        (14, 11) if old_public_schema else (16, 4),
     )
 
 

@@ -29,6 +29,7 @@ from pgwarden.rules.functions.pinned import DefinerCalledAcrossApps
 from pgwarden.rules.isolation.databases import CrossAppConnect, PublicConnect, PublicTemporary
 from pgwarden.rules.isolation.default_privileges import LeakyDefaultPrivileges
 from pgwarden.rules.isolation.objects import ForeignObjectPrivileges
+from pgwarden.rules.isolation.schemas import PublicCreateInSchema
 from pgwarden.rules.registry import load_rules, select_rules
 from pgwarden.rules.roles.logins import UnmappedLogin
 from tests.calls import counted_calls
@@ -276,6 +277,24 @@ def test_an_app_of_many_databases_and_many_roles_costs_their_sum(rule: type[Rule
             tenant_databases_config(databases, logins),
         )
         assert len(verdicts) >= databases
+        return counted
+
+    small, large = steps(50, 500), steps(100, 1000)
+    assert large / small < 2.6, (small, large)
+
+
+def test_an_app_of_many_databases_made_before_postgresql_15_costs_their_sum() -> None:
+    # Before PostgreSQL 15 every database's public schema gives CREATE to PUBLIC (and a
+    # server upgraded since keeps it). Each finding's script names the app's roles that
+    # would need CREATE back, and was made by asking each role of the app about each
+    # schema: the databases times the roles (x3.9 per doubling of both).
+    def steps(databases: int, logins: int) -> int:
+        counted, verdicts = rule_steps(
+            PublicCreateInSchema,
+            tenant_databases_snapshot(databases, logins, old_public_schema=True),
+            tenant_databases_config(databases, logins),
+        )
+        assert len(verdicts) == databases
         return counted
 
     small, large = steps(50, 500), steps(100, 1000)
