@@ -32,17 +32,20 @@ def access_cells(snapshot: ServerSnapshot, context: ServerContext) -> tuple[Acce
                 )
             )
         # Only an app role that is, or can use, a CONNECT grantee can reach it: by a
-        # grant when it is one, else through membership (no access needs building).
+        # grant when one of the app's roles is a grantee, else through membership. The
+        # apps are asked of each grantee (``app_users``, once per grantee), never their
+        # roles gathered per database: a group of a thousand tenants granted CONNECT on
+        # each of a thousand databases is a thousand answers, not a million names.
         grantees = {
             item.grantee
             for item in db.acl
             if item.grantee is not None and "CONNECT" in item.privileges
         }
-        reaching: dict[str, set[str]] = {}
+        reaching = {owner_app}
         for grantee in grantees:
-            for app, roles in tenancy.app_users(grantee).items():
-                reaching.setdefault(app, set()).update(roles)
-        for app in sorted(reaching.keys() | {owner_app}, key=order.__getitem__):
+            reaching.update(tenancy.app_users(grantee))
+        granted = {tenancy.role_apps.get(grantee) for grantee in grantees}
+        for app in sorted(reaching, key=order.__getitem__):
             if app == owner_app:
                 cells.append(AccessCell(database=database, app=owner_app, principal=app, via="own"))
                 continue
@@ -51,7 +54,7 @@ def access_cells(snapshot: ServerSnapshot, context: ServerContext) -> tuple[Acce
                     database=database,
                     app=owner_app,
                     principal=app,
-                    via="membership" if reaching[app].isdisjoint(grantees) else "grant",
+                    via="grant" if app in granted else "membership",
                     violation=True,
                 )
             )
