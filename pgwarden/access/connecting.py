@@ -50,6 +50,14 @@ class Connecting:
         foreign, self._foreign_count = tenancy.foreign_connecting(db)
         self._listed = None if db.public_connect else frozenset(foreign)
 
+    @property
+    def key(self) -> tuple[object, ...]:
+        """Equal for databases the same principals can connect to (``in`` answers the
+        same): an app's tenant databases with one ACL share it, and what a routine's
+        grants reach in one of them is what they reach in each."""
+        public = self._listed is None and self.db.allow_connections
+        return (self.app, self._own_set, self._listed, public)
+
     def __len__(self) -> int:
         return len(self.own) + self._foreign_count
 

@@ -332,7 +332,7 @@ def connect_granted_config(apps: int, logins: int) -> Config:
 
 
 def tenant_databases_snapshot(
-    databases: int, logins: int, *, old_public_schema: bool = False
+    databases: int, logins: int, *, old_public_schema: bool = False, group_execute: bool = False
 ) -> Snapshot:
     """One app (``saas``) of ``databases`` databases, a tenant's each, that PUBLIC may
     still connect to and create temporary objects in, and ``logins`` logins of its own
@@ -341,7 +341,9 @@ def tenant_databases_snapshot(
     call, one with its caller's search_path and one with a pinned one.
 
     ``old_public_schema``: each database also lists its ``public`` schema as PostgreSQL
-    14 made it (CREATE for PUBLIC), on a server of that version."""
+    14 made it (CREATE for PUBLIC), on a server of that version. ``group_execute``: the
+    routines' EXECUTE is the app's group's, not PUBLIC's, and one login of no app is in
+    the group."""
     roles: list[dict[str, Any]] = [
         {"name": "admin", "login": True, "createrole": True},
         {"name": "auditor", "login": True},
@@ -357,7 +359,10 @@ def tenant_databases_snapshot(
     ]
     names = [f"tenant_db_{n:04d}" for n in range(databases)]
     routine = {"schema_name": "app", "kind": "function", "owner": "saas_owner"}
-    public = [{"grantee": None, "grantor": "saas_owner", "privileges": ["EXECUTE"]}]
+    executes = "saas_users" if group_execute else None
+    public = [{"grantee": executes, "grantor": "saas_owner", "privileges": ["EXECUTE"]}]
+    if group_execute:
+        memberships.append({"member": "stray_00", "role": "saas_users"})
     definers = [
         {**routine, "name": "audit", "arguments": "", "acl": public},
         {**routine, "name": "stats", "arguments": "", "acl": public, "search_path": "app"},

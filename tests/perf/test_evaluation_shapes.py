@@ -283,6 +283,30 @@ def test_an_app_of_many_databases_and_many_roles_costs_their_sum(rule: type[Rule
     assert large / small < 2.6, (small, large)
 
 
+@pytest.mark.parametrize(
+    "rule", [PrivilegedDefinerEscalation, ForeignDefinerEscalation, DefinerCalledAcrossApps]
+)
+def test_routines_granted_to_an_app_group_in_many_databases_cost_their_sum(
+    rule: type[Rule],
+) -> None:
+    # EXECUTE revoked from PUBLIC and granted to the app's group of every tenant login,
+    # as it should be, with one login of no app in the group: who each routine's grant
+    # reaches was made per database, sorted per routine, and read to its end for the
+    # one stray caller and to count the callers (x3.9 per doubling of both).
+    def steps(databases: int, logins: int) -> int:
+        counted, verdicts = rule_steps(
+            rule,
+            tenant_databases_snapshot(databases, logins, group_execute=True),
+            tenant_databases_config(databases, logins),
+        )
+        if rule is not PrivilegedDefinerEscalation:  # (the routines' owner is no admin)
+            assert len(verdicts) == databases
+        return counted
+
+    small, large = steps(50, 500), steps(100, 1000)
+    assert large / small < 2.6, (small, large)
+
+
 def test_an_app_of_many_databases_made_before_postgresql_15_costs_their_sum() -> None:
     # Before PostgreSQL 15 every database's public schema gives CREATE to PUBLIC (and a
     # server upgraded since keeps it). Each finding's script names the app's roles that

@@ -11,8 +11,8 @@ the database, counted and listed lazily in name order, never a list built per ro
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from itertools import islice
 
 from pgwarden.access.cached import cached_property
@@ -21,15 +21,43 @@ from pgwarden.access.connecting import Connecting
 PUBLIC_EXECUTE = "PUBLIC EXECUTE"
 
 
+@dataclass(eq=False)
+class Granted:
+    """Who a routine's explicit grants of EXECUTE reach: ``how`` each role may call it
+    (role to how, name order).
+
+    Made once for every routine whose grants and owner are alike, in databases the same
+    principals can connect to (``Connecting.key``): an app's thousand tenant databases,
+    each holding the same routines granted to the app's group of thousands of logins,
+    share one. What is asked of it per app (the roles of other apps) is read once too.
+    """
+
+    how: dict[str, str]
+    role_apps: Mapping[str, str]
+    _outside: dict[str, list[str]] = field(default_factory=dict)
+
+    def outside(self, app: str | None) -> Collection[str]:
+        """The roles reached that are not of ``app`` (all of them when None), in name
+        order."""
+        if app is None:
+            return self.how.keys()
+        found = self._outside.get(app)
+        if found is None:
+            role_apps = self.role_apps
+            found = self._outside[app] = [r for r in self.how if role_apps.get(r) != app]
+        return found
+
+
 @dataclass(frozen=True)
 class Callers:
-    """Who can call one routine: ``granted`` (role to how, name order) through explicit
-    grants, and with ``public`` everyone in ``connecting`` through PUBLIC EXECUTE.
+    """Who can call one routine: ``granted`` through explicit grants, and with
+    ``public`` everyone in ``connecting`` through PUBLIC EXECUTE.
 
     Every role in ``granted`` is in ``connecting`` (a grant to a role that cannot
-    connect calls nothing): ``_definer._callers`` keeps only those."""
+    connect calls nothing), and the owner is not: ``_definer._callers`` keeps only
+    those."""
 
-    granted: dict[str, str]
+    granted: Granted
     public: bool
     connecting: Connecting
     owner: str
@@ -38,7 +66,7 @@ class Callers:
         """How ``role`` may call the routine, or None when it may not."""
         if role == self.owner:
             return None
-        found = self.granted.get(role)
+        found = self.granted.how.get(role)
         if found is None and self.public and role in self.connecting:
             return PUBLIC_EXECUTE
         return found
@@ -70,14 +98,14 @@ class CallerSet:
     def __iter__(self) -> Iterator[str]:
         """The callers, in name order, one at a time."""
         callers = self.callers
-        names: Iterable[str] = callers.granted
+        # The granted roles of ``app`` are passed over unread, as are the database's
+        # own through PUBLIC outside its app: an app of thousands of roles has a
+        # routine in each of its thousand databases.
+        names: Iterable[str] = callers.granted.outside(self.app)
         if callers.public:
             connecting = callers.connecting
-            # Outside the database's own app, its roles are passed over unread: an app
-            # of thousands of roles has a routine in each of its thousand databases.
             names = heapq.merge(
-                callers.granted,
-                connecting.foreign() if self.app == connecting.app else connecting,
+                names, connecting.foreign() if self.app == connecting.app else connecting
             )
         last = None
         for role in names:
@@ -94,7 +122,7 @@ class CallerSet:
         callers = self.callers
         tenancy = callers.connecting.tenancy
         if not callers.public:
-            return sum(1 for role in callers.granted if role in self)
+            return len(callers.granted.outside(self.app))
         # Everyone who can connect (the granted roles among them), less the owner and
         # the roles of the app left out: each a bounded count.
         total = len(callers.connecting)

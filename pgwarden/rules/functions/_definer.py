@@ -32,7 +32,7 @@ from pgwarden.model.routines import DefinerFunction
 from pgwarden.model.snapshot import DatabaseDetail, ServerSnapshot
 from pgwarden.rules.base import Control, Rule, ServerContext, Verdict, quote_ident
 from pgwarden.rules.database_contents import Inspected, inspected_databases
-from pgwarden.rules.functions._callers import Callers, CallerSet
+from pgwarden.rules.functions._callers import Callers, CallerSet, Granted
 from pgwarden.rules.privileged import privilege_of
 
 # CIS PostgreSQL "Ensure excessive function privileges are revoked": 4.3 in the 16
@@ -142,11 +142,10 @@ class Definer:
             for i in f.acl
             if i.grantee is not None and i.grantee != f.owner and "EXECUTE" in i.privileges
         }
-        # Asked from the grantee's side: the roles that can use it, not every caller.
         revokes = [
             f"REVOKE EXECUTE ON {routine} FROM {quote_ident(grantee)};"
             for grantee in sorted(grantees)
-            if any(u in callers for u in (grantee, *tenancy.graph.user_names(grantee)))
+            if _used_by(tenancy, grantee, callers)
         ]
         lines.extend(
             capped_statements(
@@ -162,6 +161,18 @@ class Definer:
             )
         )
         return "\n".join(lines)
+
+
+def _used_by(tenancy: Tenancy, grantee: str, callers: CallerSet) -> bool:
+    """Whether one of ``callers`` is ``grantee`` or can use it: asked of the smaller
+    side, the grantee's users or the callers (an app's group of thousands, of which
+    only a stray login is reported, is not read for each routine)."""
+    if grantee in callers:
+        return True
+    users = tenancy.graph.user_names(grantee)
+    if len(callers) < len(users):
+        return any(role in users for role in callers)
+    return any(role in callers for role in users)
 
 
 def _kept(
@@ -219,35 +230,53 @@ def _writable(open_schemas: set[str], function: DefinerFunction) -> tuple[str, .
     return tuple(s for s in search_path_schemas(function.search_path) if s in open_schemas)
 
 
-def _callers(
-    tenancy: Tenancy,
-    function: DefinerFunction,
-    connecting: Connecting,
-    reached: dict[str, dict[str, str]],
-) -> Callers:
+def _callers(tenancy: Tenancy, function: DefinerFunction, connecting: Connecting) -> Callers:
     """Who can call ``function``: through each explicit grant (the grantee and the roles
     that can use it, when they can connect), and with PUBLIC EXECUTE everyone who can
-    connect (``connecting``, never listed here). ``reached``: what each grantee's
-    grant reaches in this database, worked out once for all its routines."""
-    granted: dict[str, str] = {}
+    connect (``connecting``, never listed here).
+
+    What the grants reach is worked out once for the server for each grantee, and for
+    each set of grants and owner, in databases the same principals can connect to
+    (``Connecting.key``): not again for each routine of each database."""
+    grantees: list[str] = []
     public = False
     for item in function.acl:
         if "EXECUTE" not in item.privileges:
             continue
         if item.grantee is None:
             public = True
-            continue
-        grantee = item.grantee
-        if grantee not in reached:
-            users = {grantee} | tenancy.graph.user_names(grantee)
-            reached[grantee] = {
-                role: "EXECUTE" if role == grantee else f"EXECUTE through {grantee!r}"
-                for role in sorted(users)
-                if tenancy.is_principal(role) and role in connecting
-            }
-        granted.update(reached[grantee])
-    granted.pop(function.owner, None)
-    return Callers(dict(sorted(granted.items())), public, connecting, function.owner)
+        else:
+            grantees.append(item.grantee)
+    shared: dict[tuple[object, ...], Granted] = tenancy.context.shared.setdefault(
+        "definer-grants", {}
+    )
+    key = (tuple(grantees), function.owner, connecting.key)
+    granted = shared.get(key)
+    if granted is None:
+        how: dict[str, str] = {}
+        for grantee in grantees:  # (a later grant names how, as it did one by one)
+            how.update(_reached(tenancy, grantee, connecting))
+        how.pop(function.owner, None)
+        granted = shared[key] = Granted(dict(sorted(how.items())), tenancy.role_apps)
+    return Callers(granted, public, connecting, function.owner)
+
+
+def _reached(tenancy: Tenancy, grantee: str, connecting: Connecting) -> dict[str, str]:
+    """The principals that can connect (``connecting``) and use ``grantee``'s EXECUTE,
+    each with how: once per grantee and set of principals that can connect."""
+    shared: dict[tuple[object, ...], dict[str, str]] = tenancy.context.shared.setdefault(
+        "definer-reached", {}
+    )
+    key = (grantee, connecting.key)
+    found = shared.get(key)
+    if found is None:
+        users = {grantee} | tenancy.graph.user_names(grantee)
+        found = shared[key] = {
+            role: "EXECUTE" if role == grantee else f"EXECUTE through {grantee!r}"
+            for role in sorted(users)
+            if tenancy.is_principal(role) and role in connecting
+        }
+    return found
 
 
 def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
@@ -263,7 +292,6 @@ def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
         # Who can connect is one fact about the database, shared by its routines.
         connecting = Connecting.of(tenancy, tenancy.databases[inspected.name])
         open_schemas = _public_create(inspected.detail)
-        reached: dict[str, dict[str, str]] = {}
         cache[key] = [
             Definer(
                 database=inspected.name,
@@ -273,7 +301,7 @@ def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
                 owner_app=tenancy.role_apps.get(function.owner),
                 owner_is_principal=tenancy.is_principal(function.owner),
                 writable_path=_writable(open_schemas, function),
-                callers=_callers(tenancy, function, connecting, reached),
+                callers=_callers(tenancy, function, connecting),
                 home_writable=function.schema_name in open_schemas,
             )
             for function in functions
