@@ -13,20 +13,17 @@ import pytest
 from pgwarden.access.connecting import Connecting
 from pgwarden.access.grants import can_connect
 from pgwarden.access.tenancy import Tenancy
-from pgwarden.engine import server_context
-from tests.perf.shapes import unmapped_logins_config, unmapped_logins_snapshot
+from tests.perf.shapes import only_server, unmapped_logins_config, unmapped_logins_snapshot
 
 APPS, LOGINS = 12, 40
 
 
 @pytest.fixture(scope="module")
 def tenancy() -> Tenancy:
-    snapshot = unmapped_logins_snapshot(APPS, LOGINS)
-    config = unmapped_logins_config(APPS)
-    server = snapshot.servers[0]
-    server_config = config.server_named(server.name)
-    assert server_config is not None
-    return Tenancy.of(server, server_context(server, server_config, config))
+    server, context = only_server(
+        unmapped_logins_snapshot(APPS, LOGINS), unmapped_logins_config(APPS)
+    )
+    return Tenancy.of(server, context)
 
 
 @pytest.mark.parametrize("app", range(APPS))

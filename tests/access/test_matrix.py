@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from pgwarden.access.matrix import access_cells
-from pgwarden.engine import server_context
 from pgwarden.model.config import Config
-from tests.perf.shapes import one_server
+from tests.perf.shapes import one_server, only_server
 
 CONNECT = ["CONNECT"]
 
@@ -74,10 +73,7 @@ def _cells(databases: list[dict[str, Any]]) -> list[tuple[str, str, str, bool]]:
             ]
         }
     )
-    server = snapshot.servers[0]
-    server_config = config.server_named("srv")
-    assert server_config is not None
-    cells = access_cells(server, server_context(server, server_config, config))
+    cells = access_cells(*only_server(snapshot, config))
     return [(c.database, c.principal, c.via, c.violation) for c in cells]
 
 

@@ -12,20 +12,26 @@ from typing import Any
 
 from pgwarden.engine import server_context
 from pgwarden.model.config import Config
-from pgwarden.model.snapshot import Snapshot
+from pgwarden.model.context import ServerContext
+from pgwarden.model.snapshot import ServerSnapshot, Snapshot
 from pgwarden.rules.base import Rule, Verdict
 from tests.calls import counted_steps
 
 READERS_DATABASES = 30
 
 
-def rule_steps(rule: type[Rule], snapshot: Snapshot, config: Config) -> tuple[int, list[Verdict]]:
-    """The bytecode steps ``rule`` takes on the (one-server) ``snapshot`` mapped by
-    ``config`` (``tests.calls.counted_steps``), and its verdicts."""
+def only_server(snapshot: Snapshot, config: Config) -> tuple[ServerSnapshot, ServerContext]:
+    """The one server of ``snapshot``, and the context its rules get under ``config``."""
     server = snapshot.servers[0]
     server_config = config.server_named(server.name)
     assert server_config is not None
-    context = server_context(server, server_config, config)
+    return server, server_context(server, server_config, config)
+
+
+def rule_steps(rule: type[Rule], snapshot: Snapshot, config: Config) -> tuple[int, list[Verdict]]:
+    """The bytecode steps ``rule`` takes on the (one-server) ``snapshot`` mapped by
+    ``config`` (``tests.calls.counted_steps``), and its verdicts."""
+    server, context = only_server(snapshot, config)
     return counted_steps(lambda: list(rule().check(server, context)))
 
 

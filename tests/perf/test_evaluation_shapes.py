@@ -14,7 +14,7 @@ from itertools import pairwise
 
 import pytest
 
-from pgwarden.engine import evaluate, server_context
+from pgwarden.engine import evaluate
 from pgwarden.model.evidence import MAX_LISTED, MAX_WAYS_SHOWN
 from pgwarden.model.results import Finding, Results
 from pgwarden.model.snapshot import Snapshot
@@ -40,6 +40,7 @@ from tests.perf.shapes import (
     entra_groups_snapshot,
     many_mappings_snapshot,
     many_ways_in_snapshot,
+    only_server,
     rule_steps,
     tenant_databases_config,
     tenant_databases_snapshot,
@@ -211,11 +212,7 @@ def _rule_calls(
 
 def _snapshot_calls(rule: type[Rule], snapshot: Snapshot, apps: int) -> tuple[int, int]:
     """Calls made by ``rule`` on ``snapshot`` (of ``apps`` apps, mapped); its verdicts."""
-    config = unmapped_logins_config(apps)
-    server = snapshot.servers[0]
-    server_config = config.server_named(server.name)
-    assert server_config is not None
-    context = server_context(server, server_config, config)
+    server, context = only_server(snapshot, unmapped_logins_config(apps))
     return _calls_while(lambda: rule().check(server, context))
 
 
@@ -530,11 +527,7 @@ def test_many_mappings_into_one_database_cost_the_mappings_not_their_square() ->
 
     def calls(groups: int) -> int:
         snapshot = many_mappings_snapshot(apps, logins, groups)
-        server = snapshot.servers[0]
-        config = unmapped_logins_config(apps)
-        server_config = config.server_named(server.name)
-        assert server_config is not None
-        context = server_context(server, server_config, config)
+        server, context = only_server(snapshot, unmapped_logins_config(apps))
         verdicts = list(ForeignRoleUsesChannel().check(server, context))
         assert {v.principal for v in verdicts} >= {"role/fdw0000"}, verdicts[:1]
         count, _ = _calls_while(lambda: ForeignRoleUsesChannel().check(server, context))
