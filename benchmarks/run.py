@@ -120,6 +120,22 @@ class ShapeRun:
             return None
         return self.scan.run.wall / self.catalog.wall
 
+    def cpu_bound(self, cpus: int | None) -> float | None:
+        """The least scan ÷ floor that CPU time alone allows here: the catalog floor's
+        CPU, client and server, spread over ``cpus`` with none ever idle, over the floor.
+
+        A lower bound for any scanner making pgwarden's catalog reads, where its server
+        shares this machine's CPUs (the loopback); None where the server's CPU cannot be
+        read. (A forwarder's CPU, with ``--network``, is counted in no process: the
+        bound is then lower still, and still a bound.) Informative: the targets are
+        against the floor; a bound at or over a target says that no such scan meets it
+        on this machine, whatever it does in Python.
+        """
+        catalog = self.catalog
+        if catalog is None or catalog.server_cpu is None or not cpus or self.floor.wall <= 0:
+            return None
+        return (catalog.cpu + catalog.server_cpu) / cpus / self.floor.wall
+
     @property
     def pair_median(self) -> float | None:
         return statistics.median(self.pair_ratios) if len(self.pair_ratios) > 1 else None

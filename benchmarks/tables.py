@@ -113,6 +113,7 @@ def phase_table(report: RunReport) -> Table:
             "python start/exit",
             "floor CPU",
             "scan CPU",
+            "least x floor by CPU",
             "derived keys floor/scan",
         ),
         text=("shape · auth",),
@@ -130,6 +131,7 @@ def phase_table(report: RunReport) -> Table:
             _s(scan.interpreter),
             _cpu(run.floor.cpu, run.floor.server_cpu),
             _cpu(scan.run.cpu, scan.run.server_cpu),
+            _s(run.cpu_bound(report.machine.get("cpus"))),
             f"{'yes' if run.floor.derived_keys else 'no'}/{'yes' if scan.derived_keys else 'no'}",
         )
     return table
@@ -180,6 +182,7 @@ def _run_verdicts(
     *,
     quick: bool,
     scaled: bool = False,
+    cpus: int | None = None,
 ) -> list[Verdict]:
     scan = run.scan
     limit = MAX_FLOOR_RATIO[run.auth]
@@ -191,6 +194,9 @@ def _run_verdicts(
         measured = f"x{run.ratio:.2f}"
         if run.pair_median is not None:
             measured += f" (median of {len(run.pair_ratios)} pairs x{run.pair_median:.2f})"
+        bound = run.cpu_bound(cpus)
+        if bound is not None:
+            measured += f"; CPU alone allows no less than x{bound:.2f}"
         found.append(Verdict(target, measured, run.ratio <= limit))
     elif scan.run.timed_out:
         at_least = scan.run.wall / run.floor.wall
@@ -259,7 +265,12 @@ def verdicts(report: RunReport) -> list[Verdict]:
     scaled = report.machine.get("scale", 1) != 1 or _other_tables(report) is not None
     for run in report.runs:
         found += _run_verdicts(
-            run, statements_per_database(run, statements), expected, quick=quick, scaled=scaled
+            run,
+            statements_per_database(run, statements),
+            expected,
+            quick=quick,
+            scaled=scaled,
+            cpus=report.machine.get("cpus"),
         )
     if statements is None and report.runs:
         found.append(Verdict("statements per database: constant", "not calibrated", None))
@@ -371,7 +382,10 @@ def _print_scans(report: RunReport, console: Console) -> None:
         "the same loop making pgwarden's own per-database reads (its session settings, its "
         "one round trip of catalog statements), rows fetched and not parsed: what any "
         "scanner reading these catalogs pays; x catalog floor is pgwarden's own cost on "
-        "top (informative: the targets are against the floor)."
+        "top (informative: the targets are against the floor). Least x floor by CPU is the "
+        "catalog floor's CPU, client and server, spread over every CPU with none idle, "
+        "over the floor: with the server on this machine's CPUs, no scanner making these "
+        "reads takes less (informative too)."
     )
     statements = statement_shape(report)
     if statements is not None:
