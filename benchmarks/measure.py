@@ -208,6 +208,16 @@ class Scan:
         return self.seconds.get("evaluate")
 
     @property
+    def rule_seconds(self) -> dict[str, float]:
+        """Seconds in each rule's check, by rule id (the probe times them)."""
+        return {str(k): float(v) for k, v in (self.stats.get("rule_seconds") or {}).items()}
+
+    def slowest_rules(self, count: int = 3) -> list[tuple[str, float]]:
+        """The ``count`` rules whose checks took longest, slowest first (ties by id)."""
+        ranked = sorted(self.rule_seconds.items(), key=lambda pair: (-pair[1], pair[0]))
+        return ranked[:count]
+
+    @property
     def rendering(self) -> float | None:
         """Writing the reports and printing the terminal's summary."""
         if "render" not in self.seconds:

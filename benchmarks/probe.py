@@ -2,9 +2,10 @@
 
 ``python -m benchmarks.probe --stats FILE -- scan …`` behaves exactly like
 ``pgwarden scan …`` (same entry point, same arguments, same exit code) and also writes
-FILE: seconds spent importing, collecting, evaluating, rendering (each report format
-separately) and printing the findings on the terminal, and each server's collection
-metrics from the snapshot (statements, connections, seconds per collection phase).
+FILE: seconds spent importing, collecting, evaluating (and in each rule's check),
+rendering (each report format separately) and printing the findings on the terminal,
+and each server's collection metrics from the snapshot (statements, connections,
+seconds per collection phase).
 The stopwatches wrap the functions the CLI calls; nothing else changes.
 """
 
@@ -35,6 +36,8 @@ from pgwarden.cli.outputs import render_outputs as cli_render_outputs  # noqa: E
 from pgwarden.collect.run import collect_plan as scan_collect_plan  # noqa: E402
 from pgwarden.engine import evaluate as engine_evaluate  # noqa: E402
 from pgwarden.reports.registry import RENDERERS  # noqa: E402
+from pgwarden.rules.registry import RegisteredRule  # noqa: E402
+from pgwarden.rules.registry import select_rules as registry_select_rules  # noqa: E402
 
 IMPORTED = time.perf_counter()
 
@@ -46,6 +49,8 @@ class Stopwatch:
         self.path = path
         self.seconds: dict[str, float] = {"import": IMPORTED - _STARTED}
         self.render_seconds: dict[str, float] = {}
+        # Seconds in each rule's check (all servers), by rule id: where evaluation goes.
+        self.rule_seconds: dict[str, float] = {}
         self.servers: list[dict[str, Any]] = []
         self.findings: int | None = None
         self.main_started: float | None = None
@@ -72,7 +77,7 @@ class Stopwatch:
 
     def install(self) -> None:
         """Put the stopwatches on the scan command's collect, evaluate, render and print steps."""
-        hooks = ("collect_plan", "evaluate", "render_outputs", "print_findings")
+        hooks = ("select_rules", "collect_plan", "evaluate", "render_outputs", "print_findings")
         missing = [name for name in hooks if not hasattr(scan_command, name)]
         if missing:
             raise SystemExit(
@@ -109,7 +114,14 @@ class Stopwatch:
             self.findings = len(results.findings)
             return results
 
+        def select_and_time(*args: Any, **kwargs: Any) -> list[RegisteredRule]:
+            rules: list[RegisteredRule] = registry_select_rules(*args, **kwargs)
+            for entry in rules:
+                self._time_checks(entry)
+            return rules
+
         hooked = (
+            ("select_rules", select_and_time),
             ("collect_plan", collect_and_record),
             ("evaluate", evaluate_and_count),
             ("render_outputs", self.wrap("render", cli_render_outputs)),
@@ -119,6 +131,26 @@ class Stopwatch:
             setattr(scan_command, name, hook)
         for name, (renderer, default) in list(RENDERERS.items()):
             RENDERERS[name] = (self._wrap_renderer(name, renderer), default)
+
+    def _time_checks(self, entry: RegisteredRule) -> None:
+        """A stopwatch on one rule's check. The engine reads a check's verdicts into a
+        list as soon as it is called: timed here the same way, all of them, so the
+        seconds are the rule's own (the engine's turning them into findings is not)."""
+        rule = entry.rule
+        # A check inherited from a rule already timed: time the original, once.
+        check = getattr(rule.check, "__wrapped__", rule.check)
+        rule_id = rule.id
+
+        @functools.wraps(check)
+        def timed(checker: Any, *args: Any, **kwargs: Any) -> list[Any]:
+            start = time.perf_counter()
+            try:
+                return list(check(checker, *args, **kwargs))
+            finally:
+                spent = time.perf_counter() - start
+                self.rule_seconds[rule_id] = self.rule_seconds.get(rule_id, 0.0) + spent
+
+        rule.check = timed  # type: ignore[method-assign,assignment]
 
     def _wrap_renderer(self, name: str, renderer: Callable[..., Any]) -> Any:
         @functools.wraps(renderer)
@@ -144,6 +176,7 @@ class Stopwatch:
             "exit_code": exit_code,
             "seconds": seconds,
             "render_seconds": self.render_seconds,
+            "rule_seconds": self.rule_seconds,
             "peak_rss_mb_after": self.peak_rss_mb,
             "servers": self.servers,
             "findings": self.findings,

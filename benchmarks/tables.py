@@ -137,6 +137,23 @@ def phase_table(report: RunReport) -> Table:
     return table
 
 
+def evaluation_table(report: RunReport) -> Table:
+    """Where evaluation goes: the rules' own checks, the rest (turning verdicts into
+    findings, each server's summary, compliance), and the slowest rules."""
+    table = _table(
+        "Where evaluation goes (seconds)",
+        ("shape · auth", "evaluate", "rules' checks", "the rest", "slowest rules"),
+        text=("shape · auth", "slowest rules"),
+    )
+    for run in report.runs:
+        scan = run.scan
+        checks = sum(scan.rule_seconds.values()) if scan.rule_seconds else None
+        rest = None if checks is None or scan.evaluation is None else scan.evaluation - checks
+        slowest = ", ".join(f"{rule} {seconds:.2f}" for rule, seconds in scan.slowest_rules())
+        table.add_row(run.label, _s(scan.evaluation), _s(checks), _s(rest), slowest or "—")
+    return table
+
+
 def render_table(report: RunReport) -> Table:
     table = _table(
         f"Rendering {report.findings:,} synthetic findings",
@@ -396,5 +413,5 @@ def _print_scans(report: RunReport, console: Console) -> None:
         )
     for note in report.notes:
         console.print(note)
-    for table in (shape_table(report), phase_table(report)):
+    for table in (shape_table(report), phase_table(report), evaluation_table(report)):
         console.print(table)
