@@ -9,21 +9,19 @@ never what it finds.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from benchmarks.run import FULL_SIZE
-from benchmarks.scenario import DSN_VARIABLE, Plan, SyntheticServer
+from benchmarks.scenario import Plan
 from benchmarks.shapes import SHAPES, Shape, long_named, scaled
 from pgwarden.cli.localpg import LocalServer
-from pgwarden.cli.main import cli
 from pgwarden.model.identifiers import quote_ident
+from tests.perf.synthetic import grown, scanned
 from tests.pgserver import reset_server
 
 NAMEDATALEN = 64  # PostgreSQL's names hold 63 bytes
@@ -80,20 +78,8 @@ DATABASES, ROLES = 12, 120
 
 
 def _scan(server: LocalServer, plan: Plan, out: Path) -> dict[str, object]:
-    reset_server(server)
-    synthetic = SyntheticServer(server, plan)
-    synthetic.grow(DATABASES, ROLES)
-    config = out / "pgwarden.toml"
-    config.write_text(synthetic.config_toml(session_window_seconds=0), encoding="utf-8")
-    results = out / "results.json"
-    scan = CliRunner().invoke(
-        cli,
-        ["scan", "--config", str(config), "--json", str(results), "--jobs", "2"],
-        env={DSN_VARIABLE: synthetic.dsn()},
-    )
-    assert scan.exit_code == 1, scan.output  # the planted mistakes fail the gate
-    data: dict[str, object] = json.loads(results.read_text(encoding="utf-8"))
-    return data
+    config, dsn = grown(server, plan, DATABASES, ROLES, out)
+    return scanned(config, dsn, out / "results.json")
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from rich.console import Console
 
 from benchmarks.measure import RESULTS_FILE, Floor, ProcessRun, Scan, measure_scan
 from benchmarks.run import FULL_SIZE, RunReport, ShapeRun
-from benchmarks.scenario import DSN_VARIABLE, Plan, SyntheticServer
+from benchmarks.scenario import DSN_VARIABLE, Plan
 from benchmarks.tables import evaluation_table
 from pgwarden.cli.localpg import LocalServer
-from pgwarden.cli.main import cli
+from tests.perf.synthetic import grown, scanned
 from tests.pgserver import reset_server
 
 # Small, with most of the scenario's planted mistakes (see test_benchmark_names).
@@ -36,24 +35,14 @@ def probed(
 ) -> Iterator[tuple[Scan, dict[str, Any], dict[str, Any]]]:
     """One scan under the probe and one without it, of the same server: the probe's
     figures, its results and the plain scan's results."""
-    reset_server(pg_server)
-    synthetic = SyntheticServer(pg_server, PLAN)
-    synthetic.grow(12, 120)
     out = tmp_path_factory.mktemp("probed")
-    config = out / "pgwarden.toml"
-    config.write_text(synthetic.config_toml(session_window_seconds=0), encoding="utf-8")
-    env = {**os.environ, DSN_VARIABLE: synthetic.dsn()}
+    config, dsn = grown(pg_server, PLAN, 12, 120, out)
+    env = {**os.environ, DSN_VARIABLE: dsn}
     scan = measure_scan(config, env, 2, out / "scan", 120, lambda: None)
     assert scan.complete, scan.run.stderr
     probed_results = json.loads((out / "scan" / RESULTS_FILE).read_text(encoding="utf-8"))
-    plain = out / "plain.json"
-    run = CliRunner().invoke(
-        cli,
-        ["scan", "--config", str(config), "--json", str(plain), "--jobs", "2"],
-        env={DSN_VARIABLE: synthetic.dsn()},
-    )
-    assert run.exit_code == 1, run.output  # the planted mistakes fail the gate
-    yield scan, probed_results, json.loads(plain.read_text(encoding="utf-8"))
+    plain = scanned(config, dsn, out / "plain.json")
+    yield scan, probed_results, plain
     reset_server(pg_server)
 
 
