@@ -76,7 +76,8 @@ class Stopwatch:
         return timed
 
     def install(self) -> None:
-        """Put the stopwatches on the scan command's collect, evaluate, render and print steps."""
+        """Put the stopwatches on the scan command's collect, evaluate, render and print
+        steps, and on each selected rule's check."""
         hooks = ("select_rules", "collect_plan", "evaluate", "render_outputs", "print_findings")
         missing = [name for name in hooks if not hasattr(scan_command, name)]
         if missing:
