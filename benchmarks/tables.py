@@ -147,7 +147,8 @@ def evaluation_table(report: RunReport) -> Table:
     )
     for run in report.runs:
         scan = run.scan
-        checks = sum(scan.rule_seconds.values()) if scan.rule_seconds else None
+        timed = scan.rule_seconds
+        checks = sum(timed.values()) if timed else None
         rest = None if checks is None or scan.evaluation is None else scan.evaluation - checks
         slowest = ", ".join(f"{rule} {seconds:.2f}" for rule, seconds in scan.slowest_rules())
         table.add_row(run.label, _s(scan.evaluation), _s(checks), _s(rest), slowest or "—")

@@ -14,15 +14,19 @@ from pgwarden.cli.localpg import LocalServer
 from pgwarden.cli.main import cli
 from tests.pgserver import reset_server
 
+# Small enough to build twice in seconds; every planted mistake of the scenario has a
+# chance (a seed whose small server plants most of them).
+SMALL = Plan(seed=11, apps=4, tables=3, unmapped_share=0.3, public_connect_share=0.5)
+DATABASES, ROLES = 12, 120
 
-def grown(
-    server: LocalServer, plan: Plan, databases: int, roles: int, out: Path
-) -> tuple[Path, str]:
-    """``server`` emptied and grown to ``plan`` at ``databases`` and ``roles``: its
-    tenancy map in ``out`` (no session sampling window), and the auditor's DSN."""
+
+def grown(server: LocalServer, plan: Plan, out: Path) -> tuple[Path, str]:
+    """``server`` emptied and grown to ``plan`` (``SMALL`` or a variant of it) at
+    ``DATABASES`` and ``ROLES``: its tenancy map in ``out`` (no session sampling
+    window), and the auditor's DSN."""
     reset_server(server)
     synthetic = SyntheticServer(server, plan)
-    synthetic.grow(databases, roles)
+    synthetic.grow(DATABASES, ROLES)
     config = out / "pgwarden.toml"
     config.write_text(synthetic.config_toml(session_window_seconds=0), encoding="utf-8")
     return config, synthetic.dsn()

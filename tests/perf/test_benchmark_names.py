@@ -21,7 +21,7 @@ from benchmarks.scenario import Plan
 from benchmarks.shapes import SHAPES, Shape, long_named, scaled
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.model.identifiers import quote_ident
-from tests.perf.synthetic import grown, scanned
+from tests.perf.synthetic import SMALL, grown, scanned
 from tests.pgserver import reset_server
 
 NAMEDATALEN = 64  # PostgreSQL's names hold 63 bytes
@@ -71,14 +71,8 @@ def test_long_names_rename_the_same_server_near_the_limit(shape: Shape, scale: f
         assert (db.app, db.planted) == (long_db.app, long_db.planted)
 
 
-# Small enough to build twice in seconds; every planted mistake of the scenario has a
-# chance (a seed whose small server plants most of them).
-SMALL = Plan(seed=11, apps=4, tables=3, unmapped_share=0.3, public_connect_share=0.5)
-DATABASES, ROLES = 12, 120
-
-
 def _scan(server: LocalServer, plan: Plan, out: Path) -> dict[str, object]:
-    config, dsn = grown(server, plan, DATABASES, ROLES, out)
+    config, dsn = grown(server, plan, out)
     return scanned(config, dsn, out / "results.json")
 
 

@@ -19,14 +19,11 @@ from rich.console import Console
 
 from benchmarks.measure import RESULTS_FILE, Floor, ProcessRun, Scan, measure_scan
 from benchmarks.run import FULL_SIZE, RunReport, ShapeRun
-from benchmarks.scenario import DSN_VARIABLE, Plan
+from benchmarks.scenario import DSN_VARIABLE
 from benchmarks.tables import evaluation_table
 from pgwarden.cli.localpg import LocalServer
-from tests.perf.synthetic import grown, scanned
+from tests.perf.synthetic import SMALL, grown, scanned
 from tests.pgserver import reset_server
-
-# Small, with most of the scenario's planted mistakes (see test_benchmark_names).
-PLAN = Plan(seed=11, apps=4, tables=3, unmapped_share=0.3, public_connect_share=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +33,7 @@ def probed(
     """One scan under the probe and one without it, of the same server: the probe's
     figures, its results and the plain scan's results."""
     out = tmp_path_factory.mktemp("probed")
-    config, dsn = grown(pg_server, PLAN, 12, 120, out)
+    config, dsn = grown(pg_server, SMALL, out)
     env = {**os.environ, DSN_VARIABLE: dsn}
     scan = measure_scan(config, env, 2, out / "scan", 120, lambda: None)
     assert scan.complete, scan.run.stderr
