@@ -77,7 +77,7 @@ class Access:
         """
         shown = self._evidence_by_target.get(target)
         if shown is None:
-            shown = {"via": self.via, "chain": self.chain(target), **self._evidence_rest}
+            shown = {"via": self.via, "chain": self.chain(target), **self.evidence_rest}
             self._evidence_by_target[target] = shown
         return shown
 
@@ -99,11 +99,13 @@ class Access:
         return f"{head} → {what}"
 
     @cached_property
-    def _evidence_rest(self) -> dict[str, object]:
-        """The evidence after the chain: the same on every object the access is shown on.
+    def evidence_rest(self) -> dict[str, object]:
+        """The evidence after the chain: the same on every object the access is shown on,
+        and for every member of a group whose one way to it is its own inherited
+        membership (no path is spelt out then).
 
-        Its lists are shared by every evidence built from this access, which is safe
-        because a finding's evidence is never changed once made.
+        Its lists are shared by every evidence built from it, which is safe because a
+        finding's evidence is never changed once made.
         """
         rest: dict[str, object] = {"privileges": list(self.privileges)}
         item = self.acl_item
@@ -166,7 +168,14 @@ def item_access(item: AclItem, role: str, graph: RoleGraph) -> Access | None:
         return Access(role, privileges, "grant", role, item.grantor, direct, item)
     if not graph.can_use(role, item.grantee):
         return None
-    paths = graph.paths(role, item.grantee)
+    return membership_access(item, role, privileges, graph.paths(role, item.grantee))
+
+
+def membership_access(
+    item: AclItem, role: str, privileges: tuple[str, ...], paths: tuple[RolePath, ...]
+) -> Access:
+    """How ``role`` holds ``item``'s ``privileges`` (sorted) through ``paths``, its
+    membership paths to the grantee."""
     return Access(role, privileges, "membership", item.grantee, item.grantor, paths, item)
 
 

@@ -93,11 +93,15 @@ class DatabaseReach:
             cached = self._by_groups[groups] = _Opened(tuple(sorted(members)), members)
         return cached
 
-    def of(self, role: str, limit: int) -> Reach:
+    def of(self, role: str, limit: int, inherited: frozenset[str] | None = None) -> Reach:
         """The databases ``role`` can log in to other than through PUBLIC: the first
-        ``limit`` and how many; and how many PUBLIC opens to every role."""
+        ``limit`` and how many; and how many PUBLIC opens to every role.
+
+        ``inherited``: the groups ``role`` inherits (``RoleGraph.usable_groups``), when
+        the caller has them already.
+        """
         # Only groups reached by inheritance count at login (grants.can_connect).
-        groups, _set_only = self._graph.usable_groups(role)
+        groups = self._graph.usable_groups(role)[0] if inherited is None else inherited
         opened = self._groups(groups)
         own = sorted(self._sources.get(role, ()))
         extra = [d for d in own if d not in opened.members]

@@ -16,9 +16,9 @@ from itertools import repeat
 from typing import NamedTuple
 
 from pgwarden.access.cached import cached_property
-from pgwarden.access.grants import Access, item_access
-from pgwarden.access.graph import RoleGraph
-from pgwarden.access.privileges import acl_text
+from pgwarden.access.grants import Access, item_access, membership_access
+from pgwarden.access.graph import RoleGraph, RolePath
+from pgwarden.access.privileges import acl_text, sort_privileges
 from pgwarden.access.remediation import capped_blocks, in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
@@ -214,6 +214,11 @@ class Handover:
         # Each member's first objects, as asked for (the message, the evidence and the
         # remediation each ask for the first one to three).
         self._first: dict[str, list[Held]] = {}
+        # Each item's evidence but the chain, for the members whose one way to the group
+        # is their own inherited membership (``evidence``), by the item's identity.
+        self._rests: dict[int, dict[str, object]] = {}
+        # Each item's privileges, sorted (``first_through``), by the item's identity.
+        self._privileges: dict[int, tuple[str, ...]] = {}
 
     def add(self, item: AclItem, target: str, revoke: list[str] | None = None) -> None:
         """The group holds ``item``'s privileges on ``target``; ``revoke`` would
@@ -238,6 +243,39 @@ class Handover:
                 for (item, target), revoke in zip(self.items[:wanted], revokes, strict=False)
             ]
         return known[:limit]
+
+    def first_through(self, role: str, paths: tuple[RolePath, ...], limit: int) -> list[Held]:
+        """``first`` for a member whose one way to the group is ``paths``
+        (``one_membership``): made as ``first`` makes it, without asking the graph for
+        each object again, and not kept."""
+        privileges = self._privileges
+        revokes = self.revokes or repeat(_NO_REVOKE)
+        found: list[Held] = []
+        for (item, target), revoke in zip(self.items[:limit], revokes, strict=False):
+            sorted_privileges = privileges.get(id(item))
+            if sorted_privileges is None:
+                sorted_privileges = privileges[id(item)] = sort_privileges(item.privileges)
+            access = membership_access(item, role, sorted_privileges, paths)
+            found.append(_new_held(Held, (access, revoke, target, True)))
+        return found
+
+    def evidence(self, held: list[Held]) -> list[dict[str, object]]:
+        """``Access.evidence`` of each of ``held``, the first objects as a member holds
+        them through its own inherited membership in the group (``one_membership``):
+        what does not name the member is made once per item, for all such members."""
+        shown: list[dict[str, object]] = []
+        for access, _revoke, target, _derived in held:
+            item = access.acl_item
+            rest = self._rests.get(id(item))
+            if rest is None:
+                rest = self._rests[id(item)] = access.evidence_rest
+            shown.append({"via": access.via, "chain": access.chain(target), **rest})
+        return shown
+
+    @cached_property
+    def first_targets(self) -> str:
+        """The first three objects handed over, in grant order, and how many more."""
+        return summarize_targets([target for _item, target in self.items[:3]], len(self.items))
 
     @cached_property
     def targets(self) -> list[str]:
@@ -494,38 +532,68 @@ def fix_lines(
             by_statements[tuple(statements)] = fix
     blocks = [fix.block() for fix in fixes]
     for holder, group in grouped.items():
-        first_held = group.first(exposure.role, 3)
-        first = first_held[0].access
-        alternatives = []
-        if first_held[0].revoke and not tenancy.foreign(holder, database):
-            # The group's grants can be revoked instead (a rule gave their REVOKEs):
-            # said as for one way in; a group of no app's first grants are alternatives.
-            statements, why, alternatives = tenancy.source_fix(
-                first, database, first_held[0].revoke
-            )
-            if alternatives == first_held[0].revoke:
-                # A group of no app: each of its grants may go instead.
-                alternatives = list(dict.fromkeys(s for h in first_held for s in h.revoke))
-                if group.count > len(first_held):
-                    rest = group.count - len(first_held)
-                    alternatives.append(
-                        f"the same for its {rest} other grants (the evidence counts them)"
-                    )
-            if in_database_first and not local:
-                local = _runs_in_database(tenancy, (*statements, *alternatives))
-        else:
-            statements, why = tenancy.cut_membership(first, database)
-        path = first.path.describe() if first.path else f"{first.role} → {holder}"
-        targets = summarize_targets([h.target for h in first_held], group.count)
-        blocks.append(
-            [
-                sql_comment(f"{path} → {targets}: {why}"),
-                *statements,
-                *(sql_comment(f"alternative: {a}") for a in alternatives),
-            ]
+        block, runs_here = group_fix(
+            tenancy, database, holder, group.first(exposure.role, 3), group.count
         )
+        blocks.append(block)
+        local = local or (in_database_first and runs_here)
     lines = capped_blocks(blocks, len(blocks), "one for each other way in that the evidence counts")
     return [in_database(database), *lines] if in_database_first and local else lines
+
+
+def group_fix(
+    tenancy: Tenancy, database: str, holder: str, first_held: list[Held], count: int
+) -> tuple[list[str], bool]:
+    """``fix_lines``'s block ending everything a principal holds through ``holder`` (the
+    ``count`` ways in, ``first_held`` the first three), and whether a statement or
+    alternative of it must run in the database (``_runs_in_database``)."""
+    first = first_held[0].access
+    alternatives: list[str] = []
+    runs_here = False
+    if first_held[0].revoke and not tenancy.foreign(holder, database):
+        # The group's grants can be revoked instead (a rule gave their REVOKEs):
+        # said as for one way in; a group of no app's first grants are alternatives.
+        statements, why, alternatives = tenancy.source_fix(first, database, first_held[0].revoke)
+        if alternatives == first_held[0].revoke:
+            # A group of no app: each of its grants may go instead.
+            alternatives = list(dict.fromkeys(s for h in first_held for s in h.revoke))
+            if count > len(first_held):
+                rest = count - len(first_held)
+                alternatives.append(
+                    f"the same for its {rest} other grants (the evidence counts them)"
+                )
+        runs_here = _runs_in_database(tenancy, (*statements, *alternatives))
+    else:
+        statements, why = tenancy.cut_membership(first, database)
+    path = first.path.describe() if first.path else f"{first.role} → {holder}"
+    targets = summarize_targets([h.target for h in first_held], count)
+    block = [
+        sql_comment(f"{path} → {targets}: {why}"),
+        *statements,
+        *(sql_comment(f"alternative: {a}") for a in alternatives),
+    ]
+    return block, runs_here
+
+
+def one_membership(graph: RoleGraph, role: str, group: str) -> tuple[RolePath, ...] | None:
+    """``role``'s paths to ``group`` when its one way there is its own inherited
+    membership in it (a login put in an app's group: most findings on a big server);
+    else None.
+
+    An access through such a path spells out no path (``Access.evidence_rest``): the
+    findings of two such members of one group differ only where they name the member,
+    and the rules make them from what the group's members share, worked out once.
+    """
+    paths = graph.paths(role, group)
+    if len(paths) == 1 and paths[0].mode == "inherit" and len(paths[0].path) == 2:
+        return paths
+    return None
+
+
+def one_fix(chain: str, why: str, statements: list[str], alternatives: list[str]) -> list[str]:
+    """``fix_lines`` for one way in, ``chain``, with ``tenancy.source_fix``'s result."""
+    alternatives = [a for a in alternatives if not a.startswith("--")]
+    return _Fix(chain, why, statements, alternatives).block()
 
 
 def _runs_in_database(tenancy: Tenancy, statements: Iterable[str]) -> bool:

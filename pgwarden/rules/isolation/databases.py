@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import ClassVar
 
+from pgwarden.access.cached import cached_property
 from pgwarden.access.grants import Access, acl_accesses, ownership_access
 from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import capped_statements, revoke_privileges, sql_comment
@@ -19,6 +21,8 @@ from pgwarden.rules.isolation._evidence import (
     datacl_query,
     describe_role,
     fix_lines,
+    one_fix,
+    one_membership,
     remediation_script,
     successor_owner,
     verify_database_privilege,
@@ -178,50 +182,27 @@ class CrossAppConnect(Rule):
     controls = LEAST_PRIVILEGE
     requires = (Section.TENANCY_MAP, Section.POSTGRES)
 
+    # Whether a role whose one way in is its own inherited membership in a grantee (a
+    # login put in an app's group: most findings on a big server) is reported by the
+    # short way (``_Connecting.through_one_group``). Tests turn it off, to check that both
+    # ways give the same findings.
+    shortcut: ClassVar[bool] = True
+
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
         for database, app in sorted(tenancy.app_databases.items()):
             db = tenancy.databases[database]
-            target = quote_ident(database)
-            datacl: list[str] | None = None  # once per database with a finding
+            connecting = _Connecting(tenancy, db, app)
             exposed = False
             for role, items, owner in _connect_holders(tenancy, db):
-                exposure = Exposure(f"database/{database}", f"role/{role}", app, database)
-                for access in _database_accesses(tenancy, db, role, items, owner):
-                    exposure.add(access, _revoke_database_item(tenancy, db, access), target)
-                if not exposure.held:
-                    continue
-                exposed = True
-                accesses = exposure.accesses
-                how = summarize_phrases(
-                    list(dict.fromkeys(_how(a, db.owner) for a in accesses)), " and "
-                )
-                if any(a.usable_at_login for a in accesses):
-                    message = f"can connect to database {database!r} of app {app!r} {how}"
-                else:
-                    message = (
-                        f"holds CONNECT on database {database!r} of app {app!r} {how}, "
-                        "without INHERIT: not usable to log in today, one INHERIT option away"
-                    )
-                evidence: dict[str, object] = {
-                    "database": database,
-                    "database_app": app,
-                    "principal_app": tenancy.role_apps.get(role),
-                    "login": tenancy.roles[role].login,
-                }
-                exposure.put_accesses(evidence)
-                if datacl is None:
-                    datacl = [acl_text(i) for i in db.acl]
-                put_capped(evidence, "datacl", datacl, len(datacl), datacl_query(database))
-                evidence["verify"] = verify_database_privilege(role, database, "CONNECT")
-                yield Verdict(
-                    resource=exposure.resource,
-                    principal=exposure.principal,
-                    app=app,
-                    message=f"{describe_role(tenancy, role)} {message}",
-                    evidence=evidence,
-                    remediation=remediation_script(fix_lines(tenancy, database, exposure)),
-                )
+                verdict = None
+                if self.shortcut and not owner and len(items) == 1:
+                    verdict = connecting.through_one_group(role, items[0])
+                if verdict is None:
+                    verdict = connecting.verdict(role, items, owner)
+                if verdict is not None:
+                    exposed = True
+                    yield verdict
             if context.include_passed and not exposed:
                 yield database_passed(
                     db,
@@ -229,6 +210,120 @@ class CrossAppConnect(Rule):
                     f"no role of another app (nor a login of no app) holds CONNECT on database "
                     f"{database!r} of app {app!r}",
                 )
+
+
+class _Connecting:
+    """ISO-002's findings on one database: what every finding there shows (its ACL),
+    made once, and what one group's members share, made once per group."""
+
+    def __init__(self, tenancy: Tenancy, db: Database, app: str) -> None:
+        self.tenancy = tenancy
+        self.db = db
+        self.app = app
+        self.target = quote_ident(db.name)
+        # What a member of a grantee shares with the grantee's other members
+        # (``through_one_group``), by grantee.
+        self._groups: dict[str, _Group] = {}
+
+    @cached_property
+    def _datacl(self) -> tuple[list[str], str]:
+        return [acl_text(i) for i in self.db.acl], datacl_query(self.db.name)
+
+    def _evidence(self, role: str) -> dict[str, object]:
+        """The evidence every finding here starts with."""
+        return {
+            "database": self.db.name,
+            "database_app": self.app,
+            "principal_app": self.tenancy.role_apps.get(role),
+            "login": self.tenancy.roles[role].login,
+        }
+
+    def _finish(
+        self, role: str, message: str, evidence: dict[str, object], remediation: list[str]
+    ) -> Verdict:
+        datacl, query = self._datacl
+        put_capped(evidence, "datacl", datacl, len(datacl), query)
+        evidence["verify"] = verify_database_privilege(role, self.db.name, "CONNECT")
+        return Verdict(
+            resource=f"database/{self.db.name}",
+            principal=f"role/{role}",
+            app=self.app,
+            message=f"{describe_role(self.tenancy, role)} {message}",
+            evidence=evidence,
+            remediation=remediation_script(remediation),
+        )
+
+    def verdict(self, role: str, items: Sequence[AclItem], owner: bool) -> Verdict | None:
+        """The finding for ``role``, which reaches the CONNECT grants ``items`` (and the
+        owner, with ``owner``), or None when none of them is access after all."""
+        tenancy, db, app, database = self.tenancy, self.db, self.app, self.db.name
+        exposure = Exposure(f"database/{database}", f"role/{role}", app, database)
+        for access in _database_accesses(tenancy, db, role, items, owner):
+            exposure.add(access, _revoke_database_item(tenancy, db, access), self.target)
+        if not exposure.held:
+            return None
+        accesses = exposure.accesses
+        how = summarize_phrases(list(dict.fromkeys(_how(a, db.owner) for a in accesses)), " and ")
+        if any(a.usable_at_login for a in accesses):
+            message = f"can connect to database {database!r} of app {app!r} {how}"
+        else:
+            message = (
+                f"holds CONNECT on database {database!r} of app {app!r} {how}, "
+                "without INHERIT: not usable to log in today, one INHERIT option away"
+            )
+        evidence = self._evidence(role)
+        exposure.put_accesses(evidence)
+        return self._finish(role, message, evidence, fix_lines(tenancy, database, exposure))
+
+    def through_one_group(self, role: str, item: AclItem) -> Verdict | None:
+        """``verdict`` for a role that reaches one CONNECT grant, not the owner, when its
+        one way to the grantee is its own inherited membership; else None.
+
+        Such a finding differs from another member's only where it names the member:
+        what the group's members share is made once (``_Group``), and the finding is
+        the one ``verdict`` makes, without gathering and ordering ways in.
+        """
+        group = item.grantee
+        assert group is not None, "PUBLIC's CONNECT is ISO-001's"
+        tenancy = self.tenancy
+        if group == role or (paths := one_membership(tenancy.graph, role, group)) is None:
+            return None
+        shared = self._groups.get(group)
+        if shared is None:
+            shared = self._groups[group] = _Group(self, item)
+        access = Access(role, _CONNECT, "membership", group, item.grantor, paths, item)
+        chain = access.chain(self.target)
+        evidence = self._evidence(role)
+        evidence["access"] = [shared.shown(access, chain)]
+        statements, why, alternatives = tenancy.source_fix(access, self.db.name, shared.revoke)
+        return self._finish(
+            role, shared.message, evidence, one_fix(chain, why, statements, alternatives)
+        )
+
+
+_CONNECT = ("CONNECT",)
+
+
+class _Group:
+    """What every member of one CONNECT grantee shares in one database's findings."""
+
+    def __init__(self, connecting: _Connecting, item: AclItem) -> None:
+        db = connecting.db
+        assert item.grantee is not None
+        self.revoke = revoke_privileges(
+            item.privileges, f"DATABASE {connecting.target}", item.grantee, item.grantor, db.owner
+        )
+        self.message = (
+            f"can connect to database {db.name!r} of app {connecting.app!r} "
+            f"through membership in {item.grantee!r}"
+        )
+        self._rest: dict[str, object] | None = None
+
+    def shown(self, access: Access, chain: str) -> dict[str, object]:
+        """``access.evidence``, its chain given: the rest is the same for every member."""
+        if self._rest is None:
+            self._rest = access.evidence_rest
+        return {"via": access.via, "chain": chain, **self._rest}
 
 
 def _connect_holders(tenancy: Tenancy, db: Database) -> Iterator[tuple[str, list[AclItem], bool]]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice
+from typing import ClassVar
 
 from pgwarden.access.cached import cached_property
 from pgwarden.access.grants import Access
 from pgwarden.access.holdings import DEFAULT_ACL_OBJECTS
 from pgwarden.access.privileges import acl_text, sort_privileges
+from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
 from pgwarden.model.identifiers import quote_literal, regrole
@@ -25,7 +27,9 @@ from pgwarden.rules.isolation._evidence import (
     describe_role,
     exposure_for,
     fix_lines,
+    group_fix,
     inspected,
+    one_membership,
     remediation_script,
 )
 
@@ -66,6 +70,10 @@ class LeakyDefaultPrivileges(Rule):
     severity = "medium"
     controls = (*DML_PRIVILEGES, *LEAST_PRIVILEGE)
     requires = (Section.TENANCY_MAP, Section.POSTGRES)
+    # Whether a role given defaults only through one group, by its own membership, is
+    # reported by the short way (``_through_one_group``). Tests turn it off, to check
+    # that both ways give the same findings.
+    shortcut: ClassVar[bool] = True
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
@@ -115,7 +123,9 @@ class LeakyDefaultPrivileges(Rule):
                 )
             unions: dict[tuple[str, ...], frozenset[int]] = {}
             for key in sorted(exposures):
-                yield _default_verdict(tenancy, exposures[key], groups, unions)
+                exposure = exposures[key]
+                verdict = _through_one_group(tenancy, exposure, groups) if self.shortcut else None
+                yield verdict or _default_verdict(tenancy, exposure, groups, unions)
 
 
 @dataclass
@@ -134,6 +144,20 @@ class _GroupDefaults:
     @cached_property
     def kinds(self) -> frozenset[str]:
         return frozenset(str(e["object_type"]) for e in self.entries)
+
+    @cached_property
+    def given(self) -> str:
+        """What the group is given, as a finding's message says it."""
+        privileges = sort_privileges(self.handover.privileges)
+        return (
+            f"{', '.join(privileges)} on every new {' and '.join(sorted(self.kinds))} created "
+            f"by {summarize_targets([repr(c) for c in sorted(self.creators)])}"
+        )
+
+    @cached_property
+    def shown_entries(self) -> list[dict[str, object]]:
+        """The entries a finding shows: the first few, each once."""
+        return list(islice(_unique(self.entries), MAX_WAYS_SHOWN))
 
     @cached_property
     def ids(self) -> frozenset[int]:
@@ -244,6 +268,53 @@ def _default_acl_query(database: str) -> str:
     return (
         "SELECT defaclrole::regrole, defaclnamespace::regnamespace, defaclobjtype, "
         f"defaclacl FROM pg_default_acl;  -- in {database!r}"
+    )
+
+
+def _through_one_group(
+    tenancy: Tenancy, exposure: Exposure, groups: dict[str, _GroupDefaults]
+) -> Verdict | None:
+    """``_default_verdict`` for a role given default privileges only through one group,
+    by its own inherited membership in it (``one_membership``); else None.
+
+    Such a finding differs from another such member's only where it names the member:
+    what they share (the entries, the message's end, each grant's evidence but its
+    chain) is made once per group, and the finding is the one ``_default_verdict``
+    makes, without gathering and ordering ways in.
+    """
+    if exposure.held or exposure.facts or len(exposure.handovers) != 1:
+        return None
+    handover = exposure.handovers[0][1]
+    role = exposure.role
+    paths = one_membership(tenancy.graph, role, handover.grantee)
+    if paths is None:
+        return None
+    group = groups[handover.grantee]
+    database = exposure.database
+    evidence: dict[str, object] = {"database": database, "database_app": exposure.app}
+    put_capped(
+        evidence,
+        "default_acl_entries",
+        group.shown_entries,
+        len(group.ids),
+        _default_acl_query(database),
+        limit=MAX_WAYS_SHOWN,
+    )
+    count = len(handover.items)
+    held = handover.first_through(role, paths, max(MAX_WAYS_SHOWN, 3))
+    put_capped(
+        evidence, "access", handover.evidence(held[:MAX_WAYS_SHOWN]), count, limit=MAX_WAYS_SHOWN
+    )
+    block, runs_here = group_fix(tenancy, database, handover.grantee, held[:3], count)
+    where = exposure.resource.split("/", 1)[1]
+    return Verdict(
+        resource=exposure.resource,
+        principal=exposure.principal,
+        app=exposure.app,
+        message=f"default privileges in {where!r} (app {exposure.app!r}) give "
+        f"{describe_role(tenancy, role)} {group.given}",
+        evidence=evidence,
+        remediation=remediation_script([in_database(database), *block] if runs_here else block),
     )
 
 

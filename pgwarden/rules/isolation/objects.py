@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from pgwarden.access.grants import Access, acl_accesses, ownership_access
 from pgwarden.access.privileges import sort_privileges
@@ -38,8 +39,10 @@ from pgwarden.rules.isolation._evidence import (
     describe_role,
     exposure_for,
     fix_lines,
+    group_fix,
     held_query,
     inspected,
+    one_membership,
     remediation_script,
     successor_owner,
 )
@@ -93,6 +96,10 @@ class ForeignObjectPrivileges(Rule):
     severity = "high"
     controls = (*DML_PRIVILEGES, *LEAST_PRIVILEGE)
     requires = (Section.TENANCY_MAP, Section.POSTGRES)
+    # Whether a role that holds only what one group hands over, through its own
+    # membership, is reported by the short way (``_through_one_group``). Tests turn it
+    # off, to check that both ways give the same findings.
+    shortcut: ClassVar[bool] = True
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         tenancy = Tenancy.of(snapshot, context)
@@ -139,7 +146,9 @@ class ForeignObjectPrivileges(Rule):
                         ),
                     )
             for key in sorted(exposures):
-                yield _object_verdict(tenancy, exposures[key])
+                exposure = exposures[key]
+                verdict = _through_one_group(tenancy, exposure) if self.shortcut else None
+                yield verdict or _object_verdict(tenancy, exposure)
 
 
 # The sections of a database that can be lost on their own which this rule judges.
@@ -531,6 +540,64 @@ def _database_phrases(exposure: Exposure) -> list[str]:
             targets = summarize_targets([h.target for h in first[:3]], count)
             phrases.append(f"holds {', '.join(privileges)} on {targets} through {holder!r}")
     return list(dict.fromkeys(phrases))
+
+
+def _through_one_group(tenancy: Tenancy, exposure: Exposure) -> Verdict | None:
+    """``_object_verdict`` for a role that holds nothing in the database but what one
+    group hands over (more than ``MAX_ACCESS_SHOWN`` objects), through its own
+    inherited membership in the group (``one_membership``); else None.
+
+    Such a finding differs from another such member's only where it names the member:
+    what they share (the objects, the message's end, each object's evidence but its
+    chain) is made once per group (``Handover``), and the finding is the one
+    ``_object_verdict`` makes, without gathering and ordering ways in.
+    """
+    if (
+        exposure.held
+        or len(exposure.handovers) != 1
+        or exposure.facts
+        or exposure.large_objects
+        or exposure.columns is not None
+    ):
+        return None
+    handover = exposure.handovers[0][1]
+    count = len(handover.items)
+    role = exposure.role
+    group = handover.grantee
+    if (
+        count <= MAX_ACCESS_SHOWN
+        or handover.revokes
+        or (paths := one_membership(tenancy.graph, role, group)) is None
+    ):
+        return None
+    database = exposure.database
+    first_held = handover.first_through(role, paths, 3)
+    evidence: dict[str, object] = {
+        "database": database,
+        "database_app": exposure.app,
+        "object_type": "database",
+        "access": handover.evidence(first_held[:1]),
+        "access_total": count,
+    }
+    put_capped(evidence, "held_on", handover.targets, len(handover.targets), held_query(role))
+    evidence["principal_app"] = tenancy.role_apps.get(role)
+    evidence["can_connect"] = tenancy.can_connect(tenancy.databases[database], role)
+    block, _runs_here = group_fix(tenancy, database, group, first_held, count)
+    return Verdict(
+        resource=exposure.resource,
+        principal=exposure.principal,
+        app=exposure.app,
+        message=f"in database {database!r} of app {exposure.app!r}, "
+        f"{describe_role(tenancy, role)} {_handed_over(handover)}",
+        evidence=evidence,
+        remediation=remediation_script(block),
+    )
+
+
+def _handed_over(handover: Handover) -> str:
+    """What a group hands over, as a message of ``_database_phrases`` says it."""
+    privileges = sort_privileges(handover.privileges)
+    return f"holds {', '.join(privileges)} on {handover.first_targets} through {handover.grantee!r}"
 
 
 def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:

@@ -120,7 +120,7 @@ def _evidence(tenancy: Tenancy, name: str, role: Role) -> dict[str, object]:
         f"SELECT rolname FROM pg_roles WHERE pg_has_role({literal}, oid, 'MEMBER') "
         f"AND rolname <> {literal} ORDER BY 1;",
     )
-    reach = tenancy.reach.of(name, MAX_LISTED)
+    reach = tenancy.reach.of(name, MAX_LISTED, inherited)
     put_capped(
         evidence,
         "can_connect_to",
