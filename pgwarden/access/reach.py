@@ -103,7 +103,10 @@ class DatabaseReach:
         # Only groups reached by inheritance count at login (grants.can_connect).
         groups = self._graph.usable_groups(role)[0] if inherited is None else inherited
         opened = self._groups(groups)
-        own = sorted(self._sources.get(role, ()))
+        if role not in self._sources:
+            # Nothing of its own (most roles): its groups' answer, already sorted.
+            return Reach(opened.names[:limit], len(opened.members), self.through_public)
+        own = sorted(self._sources[role])
         extra = [d for d in own if d not in opened.members]
         merged = heapq.merge(opened.names, own)
         return Reach(

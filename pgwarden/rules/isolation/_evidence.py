@@ -370,6 +370,23 @@ class Exposure:
     def role(self) -> str:
         return self.principal.removeprefix("role/")
 
+    def through_one_group(self, graph: RoleGraph) -> tuple[Handover, tuple[RolePath, ...]] | None:
+        """The group's handover and the principal's path to the group, when all it holds
+        is what one group hands over, through its own inherited membership in the group
+        (``one_membership``); else None. Such a finding is made the short way
+        (``handover_verdict``)."""
+        if (
+            self.held
+            or self.facts
+            or self.large_objects
+            or self.columns is not None
+            or len(self.handovers) != 1
+        ):
+            return None
+        handover = self.handovers[0][1]
+        paths = one_membership(graph, self.role, handover.grantee)
+        return None if paths is None else (handover, paths)
+
     @property
     def count(self) -> int:
         """How many accesses are recorded, handed over ones included."""
@@ -532,7 +549,7 @@ def fix_lines(
             by_statements[tuple(statements)] = fix
     blocks = [fix.block() for fix in fixes]
     for holder, group in grouped.items():
-        block, runs_here = group_fix(
+        block, runs_here = _group_fix(
             tenancy, database, holder, group.first(exposure.role, 3), group.count
         )
         blocks.append(block)
@@ -541,7 +558,7 @@ def fix_lines(
     return [in_database(database), *lines] if in_database_first and local else lines
 
 
-def group_fix(
+def _group_fix(
     tenancy: Tenancy, database: str, holder: str, first_held: list[Held], count: int
 ) -> tuple[list[str], bool]:
     """``fix_lines``'s block ending everything a principal holds through ``holder`` (the
@@ -588,6 +605,32 @@ def one_membership(graph: RoleGraph, role: str, group: str) -> tuple[RolePath, .
     if len(paths) == 1 and paths[0].mode == "inherit" and len(paths[0].path) == 2:
         return paths
     return None
+
+
+def handover_verdict(
+    tenancy: Tenancy,
+    exposure: Exposure,
+    first_held: list[Held],
+    message: str,
+    evidence: dict[str, object],
+) -> Verdict:
+    """The finding of a principal that holds only what one group hands over
+    (``Exposure.through_one_group``; ``first_held``, its first objects), as the general
+    way makes it: its remediation ends the membership (``_group_fix``), in the database
+    when an alternative must run there."""
+    database = exposure.database
+    handover = exposure.handovers[0][1]
+    block, runs_here = _group_fix(
+        tenancy, database, handover.grantee, first_held[:3], len(handover.items)
+    )
+    return Verdict(
+        resource=exposure.resource,
+        principal=exposure.principal,
+        app=exposure.app,
+        message=message,
+        evidence=evidence,
+        remediation=remediation_script([in_database(database), *block] if runs_here else block),
+    )
 
 
 def one_fix(chain: str, why: str, statements: list[str], alternatives: list[str]) -> list[str]:

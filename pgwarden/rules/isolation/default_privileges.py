@@ -11,7 +11,6 @@ from pgwarden.access.cached import cached_property
 from pgwarden.access.grants import Access
 from pgwarden.access.holdings import DEFAULT_ACL_OBJECTS
 from pgwarden.access.privileges import acl_text, sort_privileges
-from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.evidence import MAX_WAYS_SHOWN, put_capped, summarize_targets
 from pgwarden.model.identifiers import quote_literal, regrole
@@ -27,9 +26,8 @@ from pgwarden.rules.isolation._evidence import (
     describe_role,
     exposure_for,
     fix_lines,
-    group_fix,
+    handover_verdict,
     inspected,
-    one_membership,
     remediation_script,
 )
 
@@ -275,20 +273,17 @@ def _through_one_group(
     tenancy: Tenancy, exposure: Exposure, groups: dict[str, _GroupDefaults]
 ) -> Verdict | None:
     """``_default_verdict`` for a role given default privileges only through one group,
-    by its own inherited membership in it (``one_membership``); else None.
+    by its own inherited membership in it (``Exposure.through_one_group``); else None.
 
     Such a finding differs from another such member's only where it names the member:
     what they share (the entries, the message's end, each grant's evidence but its
     chain) is made once per group, and the finding is the one ``_default_verdict``
     makes, without gathering and ordering ways in.
     """
-    if exposure.held or exposure.facts or len(exposure.handovers) != 1:
+    one_group = exposure.through_one_group(tenancy.graph)
+    if one_group is None:
         return None
-    handover = exposure.handovers[0][1]
-    role = exposure.role
-    paths = one_membership(tenancy.graph, role, handover.grantee)
-    if paths is None:
-        return None
+    handover, paths = one_group
     group = groups[handover.grantee]
     database = exposure.database
     evidence: dict[str, object] = {"database": database, "database_app": exposure.app}
@@ -300,22 +295,15 @@ def _through_one_group(
         _default_acl_query(database),
         limit=MAX_WAYS_SHOWN,
     )
-    count = len(handover.items)
-    held = handover.first_through(role, paths, max(MAX_WAYS_SHOWN, 3))
-    put_capped(
-        evidence, "access", handover.evidence(held[:MAX_WAYS_SHOWN]), count, limit=MAX_WAYS_SHOWN
-    )
-    block, runs_here = group_fix(tenancy, database, handover.grantee, held[:3], count)
+    first_held = handover.first_through(exposure.role, paths, max(MAX_WAYS_SHOWN, 3))
+    shown = handover.evidence(first_held[:MAX_WAYS_SHOWN])
+    put_capped(evidence, "access", shown, len(handover.items), limit=MAX_WAYS_SHOWN)
     where = exposure.resource.split("/", 1)[1]
-    return Verdict(
-        resource=exposure.resource,
-        principal=exposure.principal,
-        app=exposure.app,
-        message=f"default privileges in {where!r} (app {exposure.app!r}) give "
-        f"{describe_role(tenancy, role)} {group.given}",
-        evidence=evidence,
-        remediation=remediation_script([in_database(database), *block] if runs_here else block),
+    message = (
+        f"default privileges in {where!r} (app {exposure.app!r}) give "
+        f"{describe_role(tenancy, exposure.role)} {group.given}"
     )
+    return handover_verdict(tenancy, exposure, first_held, message, evidence)
 
 
 def _default_verdict(

@@ -39,10 +39,9 @@ from pgwarden.rules.isolation._evidence import (
     describe_role,
     exposure_for,
     fix_lines,
-    group_fix,
+    handover_verdict,
     held_query,
     inspected,
-    one_membership,
     remediation_script,
     successor_owner,
 )
@@ -545,32 +544,21 @@ def _database_phrases(exposure: Exposure) -> list[str]:
 def _through_one_group(tenancy: Tenancy, exposure: Exposure) -> Verdict | None:
     """``_object_verdict`` for a role that holds nothing in the database but what one
     group hands over (more than ``MAX_ACCESS_SHOWN`` objects), through its own
-    inherited membership in the group (``one_membership``); else None.
+    inherited membership in the group (``Exposure.through_one_group``); else None.
 
     Such a finding differs from another such member's only where it names the member:
     what they share (the objects, the message's end, each object's evidence but its
     chain) is made once per group (``Handover``), and the finding is the one
     ``_object_verdict`` makes, without gathering and ordering ways in.
     """
-    if (
-        exposure.held
-        or len(exposure.handovers) != 1
-        or exposure.facts
-        or exposure.large_objects
-        or exposure.columns is not None
-    ):
+    one_group = exposure.through_one_group(tenancy.graph)
+    if one_group is None:
         return None
-    handover = exposure.handovers[0][1]
+    handover, paths = one_group
     count = len(handover.items)
-    role = exposure.role
-    group = handover.grantee
-    if (
-        count <= MAX_ACCESS_SHOWN
-        or handover.revokes
-        or (paths := one_membership(tenancy.graph, role, group)) is None
-    ):
+    if count <= MAX_ACCESS_SHOWN or handover.revokes:
         return None
-    database = exposure.database
+    role, database = exposure.role, exposure.database
     first_held = handover.first_through(role, paths, 3)
     evidence: dict[str, object] = {
         "database": database,
@@ -582,16 +570,11 @@ def _through_one_group(tenancy: Tenancy, exposure: Exposure) -> Verdict | None:
     put_capped(evidence, "held_on", handover.targets, len(handover.targets), held_query(role))
     evidence["principal_app"] = tenancy.role_apps.get(role)
     evidence["can_connect"] = tenancy.can_connect(tenancy.databases[database], role)
-    block, _runs_here = group_fix(tenancy, database, group, first_held, count)
-    return Verdict(
-        resource=exposure.resource,
-        principal=exposure.principal,
-        app=exposure.app,
-        message=f"in database {database!r} of app {exposure.app!r}, "
-        f"{describe_role(tenancy, role)} {_handed_over(handover)}",
-        evidence=evidence,
-        remediation=remediation_script(block),
+    message = (
+        f"in database {database!r} of app {exposure.app!r}, "
+        f"{describe_role(tenancy, role)} {_handed_over(handover)}"
     )
+    return handover_verdict(tenancy, exposure, first_held, message, evidence)
 
 
 def _handed_over(handover: Handover) -> str:

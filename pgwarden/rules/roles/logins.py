@@ -48,6 +48,9 @@ class UnmappedLogin(Rule):
         if context.admin_role is None:
             yield admin_unknown(context, "so the admin's login looks like a stray one")
         admin = quote_ident(context.admin_role) if context.admin_role else "<admin>"
+        ask = sql_comment(
+            "an app's? add it to the app's roles in pgwarden.toml; nobody's? stop its logins:"
+        )
         for name, role in sorted(tenancy.roles.items()):
             if not role.login:
                 continue
@@ -62,6 +65,7 @@ class UnmappedLogin(Rule):
                         accounted_as=f"app {app}" if app else _non_tenant_kind(context, name),
                     )
                 continue
+            quoted = quote_ident(name)
             yield Verdict(
                 resource=f"role/{name}",
                 principal=f"role/{name}",
@@ -70,15 +74,11 @@ class UnmappedLogin(Rule):
                 evidence=_evidence(tenancy, name, role),
                 remediation="\n".join(
                     [
+                        ask,
+                        f"ALTER ROLE {quoted} NOLOGIN;",
                         sql_comment(
-                            "an app's? add it to the app's roles in pgwarden.toml; "
-                            "nobody's? stop its logins:"
-                        ),
-                        f"ALTER ROLE {quote_ident(name)} NOLOGIN;",
-                        sql_comment(
-                            f"later, in each database: REASSIGN OWNED BY {quote_ident(name)} TO "
-                            f"{admin}; DROP OWNED BY {quote_ident(name)}; then DROP ROLE "
-                            f"{quote_ident(name)};"
+                            f"later, in each database: REASSIGN OWNED BY {quoted} TO "
+                            f"{admin}; DROP OWNED BY {quoted}; then DROP ROLE {quoted};"
                         ),
                     ]
                 ),
