@@ -10,8 +10,9 @@ same order. The scenario (every member is foreign to ``alpha``):
 * ``readers``, a group of no app, holds CONNECT on ``alpha_db``, USAGE and SELECT on
   five objects there, two tables in ``alpha_two`` and default privileges in three
   schemas; ``Odd "Team"``, another, holds CONNECT and one table;
-* members by their own inherited membership (the short way): two logins of no app,
-  one with a name that must be quoted, and ``beta_app``, a role of another app;
+* members by their own inherited membership (the short way): three logins of no app,
+  one with a name that must be quoted and one with a line break in its name, and
+  ``beta_app``, a role of another app;
 * members the general way: one by two paths, one NOINHERIT (one SET ROLE away), one
   with a grant of its own besides the group's;
 * ``gamma_app`` (another app's role, a foreign group) holds CONNECT and default
@@ -42,7 +43,9 @@ APPS = (
     App("gamma", ("gamma_db",), ("gamma_app",)),
 )
 ODD = '"Odd ""Team"""'
-SHORT = {"stray_a", "stray b", "beta_app"}
+# A name with a line break in it: written escaped wherever a finding shows it.
+BROKEN = "stray\nline"
+SHORT = {"stray_a", "stray b", BROKEN, "beta_app"}
 # The general way: two paths, NOINHERIT (neither is one inherited membership), and a
 # grant of its own besides the group's.
 OTHER_PATHS = {"stray_two_paths", "stray_noinherit"}
@@ -69,7 +72,9 @@ def scanned(pg_server: LocalServer) -> tuple[Scenario, Snapshot]:
             "CREATE ROLE stray_foreign LOGIN",
             "CREATE ROLE stray_legit LOGIN",
             "GRANT CONNECT ON DATABASE alpha_db, alpha_two TO readers",
-            'GRANT readers TO stray_a, "stray b", beta_app, stray_noinherit, stray_own, mid',
+            'CREATE ROLE U&"stray\\000Aline" LOGIN',
+            'GRANT readers TO stray_a, "stray b", U&"stray\\000Aline", beta_app, stray_noinherit, '
+            "stray_own, mid",
             "GRANT mid TO stray_two_paths",
             "GRANT readers TO stray_two_paths",
             "GRANT CONNECT ON DATABASE alpha_db TO stray_own",
@@ -156,6 +161,9 @@ def test_each_kind_of_group_is_reported(scanned: tuple[Scenario, Snapshot]) -> N
     assert "for 'stray_foreign' and every other member" in foreign
     legit = connect[("database/gamma_db", "role/stray_foreign")].remediation or ""
     assert "'gamma_app' is meant to hold it" in legit
+    broken = connect[(alpha, f"role/{BROKEN}")].remediation or ""
+    assert 'REVOKE readers FROM U&"stray\\000Aline"' in broken
+    assert all(line.startswith(("--", "REVOKE")) for line in broken.split("\n"))
     odd = connect[(alpha, "role/stray_odd")]
     assert odd.evidence["access"][0]["grantee"] == 'Odd "Team"'
     assert "is a group of no app" in (odd.remediation or "")
