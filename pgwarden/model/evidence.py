@@ -80,6 +80,11 @@ def put_capped_mapping(
             evidence[key + MORE_SUFFIX] = more
 
 
+# What ``bounded_evidence`` cuts as a list (a tuple, not a union: asked of every value of
+# every finding's evidence).
+_SEQUENCES = (list, tuple)
+
+
 def bounded_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
     """``evidence`` with every top-level list or mapping cut to ``MAX_LISTED`` items.
 
@@ -89,7 +94,7 @@ def bounded_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
     """
     cut: dict[str, Any] | None = None
     for key, value in evidence.items():
-        if isinstance(value, list | tuple):
+        if isinstance(value, _SEQUENCES):
             size = len(value)
             if size <= MAX_LISTED:
                 continue
