@@ -263,14 +263,7 @@ class Handover:
         """``Access.evidence`` of each of ``held``, the first objects as a member holds
         them through its own inherited membership in the group (``one_membership``):
         what does not name the member is made once per item, for all such members."""
-        shown: list[dict[str, object]] = []
-        for access, _revoke, target, _derived in held:
-            item = access.acl_item
-            rest = self._rests.get(id(item))
-            if rest is None:
-                rest = self._rests[id(item)] = access.evidence_rest
-            shown.append({"via": access.via, "chain": access.chain(target), **rest})
-        return shown
+        return [member_evidence(h.access, h.target, self._rests) for h in held]
 
     @cached_property
     def first_targets(self) -> str:
@@ -605,6 +598,20 @@ def one_membership(graph: RoleGraph, role: str, group: str) -> tuple[RolePath, .
     if len(paths) == 1 and paths[0].mode == "inherit" and len(paths[0].path) == 2:
         return paths
     return None
+
+
+def member_evidence(
+    access: Access, target: str, rests: dict[int, dict[str, object]]
+) -> dict[str, object]:
+    """``access.evidence(target)`` for a member whose one way to the grantee is its own
+    inherited membership (``one_membership``): all but the chain is the same for every
+    such member, made once per ACL item and kept in ``rests`` (by the item's identity,
+    while the caller holds the item)."""
+    item = access.acl_item
+    rest = rests.get(id(item))
+    if rest is None:
+        rest = rests[id(item)] = access.evidence_rest
+    return {"via": access.via, "chain": access.chain(target), **rest}
 
 
 def handover_verdict(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pgwarden.access.cached import cached_property
-from pgwarden.access.grants import Access, acl_accesses, ownership_access
+from pgwarden.access.grants import Access, acl_accesses, membership_access, ownership_access
 from pgwarden.access.privileges import acl_text
 from pgwarden.access.remediation import capped_statements, revoke_privileges, sql_comment
 from pgwarden.access.tenancy import Tenancy
@@ -21,6 +22,7 @@ from pgwarden.rules.isolation._evidence import (
     datacl_query,
     describe_role,
     fix_lines,
+    member_evidence,
     one_fix,
     one_membership,
     remediation_script,
@@ -253,6 +255,10 @@ class _Connecting:
             remediation=remediation_script(remediation),
         )
 
+    def _can_connect(self, how: str) -> str:
+        """The message of a role that can connect, ``how`` it can."""
+        return f"can connect to database {self.db.name!r} of app {self.app!r} {how}"
+
     def verdict(self, role: str, items: Sequence[AclItem], owner: bool) -> Verdict | None:
         """The finding for ``role``, which reaches the CONNECT grants ``items`` (and the
         owner, with ``owner``), or None when none of them is access after all."""
@@ -265,7 +271,7 @@ class _Connecting:
         accesses = exposure.accesses
         how = summarize_phrases(list(dict.fromkeys(_how(a, db.owner) for a in accesses)), " and ")
         if any(a.usable_at_login for a in accesses):
-            message = f"can connect to database {database!r} of app {app!r} {how}"
+            message = self._can_connect(how)
         else:
             message = (
                 f"holds CONNECT on database {database!r} of app {app!r} {how}, "
@@ -288,13 +294,17 @@ class _Connecting:
         tenancy = self.tenancy
         if group == role or (paths := one_membership(tenancy.graph, role, group)) is None:
             return None
+        access = membership_access(item, role, _CONNECT, paths)
         shared = self._groups.get(group)
         if shared is None:
-            shared = self._groups[group] = _Group(self, item)
-        access = Access(role, _CONNECT, "membership", group, item.grantor, paths, item)
+            # Made from the first member's access: what it says holds for every member.
+            shared = self._groups[group] = _Group(
+                revoke=_revoke_database_item(tenancy, self.db, access),
+                message=self._can_connect(_how(access, self.db.owner)),
+            )
         chain = access.chain(self.target)
         evidence = self._evidence(role)
-        evidence["access"] = [shared.shown(access, chain)]
+        evidence["access"] = [member_evidence(access, self.target, shared.rests)]
         statements, why, alternatives = tenancy.source_fix(access, self.db.name, shared.revoke)
         return self._finish(
             role, shared.message, evidence, one_fix(chain, why, statements, alternatives)
@@ -304,26 +314,15 @@ class _Connecting:
 _CONNECT = ("CONNECT",)
 
 
+@dataclass
 class _Group:
-    """What every member of one CONNECT grantee shares in one database's findings."""
+    """What every member of one CONNECT grantee shares in one database's findings: the
+    REVOKE of the grant, the message, and the access's evidence but its chain
+    (``member_evidence``)."""
 
-    def __init__(self, connecting: _Connecting, item: AclItem) -> None:
-        db = connecting.db
-        assert item.grantee is not None
-        self.revoke = revoke_privileges(
-            item.privileges, f"DATABASE {connecting.target}", item.grantee, item.grantor, db.owner
-        )
-        self.message = (
-            f"can connect to database {db.name!r} of app {connecting.app!r} "
-            f"through membership in {item.grantee!r}"
-        )
-        self._rest: dict[str, object] | None = None
-
-    def shown(self, access: Access, chain: str) -> dict[str, object]:
-        """``access.evidence``, its chain given: the rest is the same for every member."""
-        if self._rest is None:
-            self._rest = access.evidence_rest
-        return {"via": access.via, "chain": chain, **self._rest}
+    revoke: list[str]
+    message: str
+    rests: dict[int, dict[str, object]] = field(default_factory=dict)
 
 
 def _connect_holders(tenancy: Tenancy, db: Database) -> Iterator[tuple[str, list[AclItem], bool]]:

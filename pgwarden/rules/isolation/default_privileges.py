@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from typing import ClassVar
@@ -146,10 +146,8 @@ class _GroupDefaults:
     @cached_property
     def given(self) -> str:
         """What the group is given, as a finding's message says it."""
-        privileges = sort_privileges(self.handover.privileges)
-        return (
-            f"{', '.join(privileges)} on every new {' and '.join(sorted(self.kinds))} created "
-            f"by {summarize_targets([repr(c) for c in sorted(self.creators)])}"
+        return _given(
+            sort_privileges(self.handover.privileges), sorted(self.kinds), sorted(self.creators)
         )
 
     @cached_property
@@ -298,12 +296,22 @@ def _through_one_group(
     first_held = handover.first_through(exposure.role, paths, max(MAX_WAYS_SHOWN, 3))
     shown = handover.evidence(first_held[:MAX_WAYS_SHOWN])
     put_capped(evidence, "access", shown, len(handover.items), limit=MAX_WAYS_SHOWN)
-    where = exposure.resource.split("/", 1)[1]
-    message = (
-        f"default privileges in {where!r} (app {exposure.app!r}) give "
-        f"{describe_role(tenancy, exposure.role)} {group.given}"
-    )
+    message = _message(exposure, describe_role(tenancy, exposure.role), group.given)
     return handover_verdict(tenancy, exposure, first_held, message, evidence)
+
+
+def _given(privileges: Sequence[str], kinds: Sequence[str], creators: Sequence[str]) -> str:
+    """What default privileges give, as a finding's message says it."""
+    return (
+        f"{', '.join(privileges)} on every new {' and '.join(kinds)} created by "
+        f"{summarize_targets([repr(c) for c in creators])}"
+    )
+
+
+def _message(exposure: Exposure, subject: str, given: str) -> str:
+    """A finding's message: where the defaults are, and what they give ``subject``."""
+    where = exposure.resource.split("/", 1)[1]
+    return f"default privileges in {where!r} (app {exposure.app!r}) give {subject} {given}"
 
 
 def _default_verdict(
@@ -328,7 +336,6 @@ def _default_verdict(
     )
     creators = sorted({str(e["creator"]) for e in own}.union(*(g.creators for g in shared)))
     kinds = sorted({str(e["object_type"]) for e in own}.union(*(g.kinds for g in shared)))
-    where = exposure.resource.split("/", 1)[1]
     evidence: dict[str, object] = {"database": exposure.database, "database_app": exposure.app}
     entries, total = _entries(own, shared, unions)
     put_capped(
@@ -344,9 +351,7 @@ def _default_verdict(
         resource=exposure.resource,
         principal=principal,
         app=exposure.app,
-        message=f"default privileges in {where!r} (app {exposure.app!r}) give {subject} "
-        f"{', '.join(privileges)} on every new {' and '.join(kinds)} created by "
-        f"{summarize_targets([repr(c) for c in creators])}",
+        message=_message(exposure, subject, _given(privileges, kinds, creators)),
         evidence=evidence,
         remediation=remediation_script(
             fix_lines(tenancy, exposure.database, exposure, in_database_first=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 from pgwarden.access.grants import Access, acl_accesses, ownership_access
@@ -537,7 +537,7 @@ def _database_phrases(exposure: Exposure) -> list[str]:
             )
             first = [h for h in group.first(role, 3 + len(owned)) if h.access.via != "owner"]
             targets = summarize_targets([h.target for h in first[:3]], count)
-            phrases.append(f"holds {', '.join(privileges)} on {targets} through {holder!r}")
+            phrases.append(_holds_through(privileges, targets, holder))
     return list(dict.fromkeys(phrases))
 
 
@@ -580,7 +580,12 @@ def _through_one_group(tenancy: Tenancy, exposure: Exposure) -> Verdict | None:
 def _handed_over(handover: Handover) -> str:
     """What a group hands over, as a message of ``_database_phrases`` says it."""
     privileges = sort_privileges(handover.privileges)
-    return f"holds {', '.join(privileges)} on {handover.first_targets} through {handover.grantee!r}"
+    return _holds_through(privileges, handover.first_targets, handover.grantee)
+
+
+def _holds_through(privileges: Sequence[str], targets: str, holder: str) -> str:
+    """The phrase of a message for what a principal holds through one role."""
+    return f"holds {', '.join(privileges)} on {targets} through {holder!r}"
 
 
 def _object_verdict(tenancy: Tenancy, exposure: Exposure) -> Verdict:
