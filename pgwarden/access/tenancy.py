@@ -430,7 +430,13 @@ class Tenancy:
         when it never does (the grantee's own grants are then reported on their own).
         """
         holder = access.grantee
-        cuts = list(dict.fromkeys(self.cut_point(p, database) or p.edges[0] for p in access.paths))
+        if _own_membership(access):
+            # One path of one grant: cut there, wherever it leads.
+            cuts = [(access.role, access.paths[0].path[1])]
+        else:
+            cuts = list(
+                dict.fromkeys(self.cut_point(p, database) or p.edges[0] for p in access.paths)
+            )
         statements = [stmt for m, r in cuts for stmt in self.revoke(m, r)]
         where = _memberships(cuts)
         if holder is not None and self.foreign(holder, database):
@@ -462,8 +468,13 @@ class Tenancy:
         if access.via == "owner" and access.grantee == access.role:
             return revoke_grant, "the role owns the object", []
         holder = access.grantee
+        foreign = self.foreign(holder, database)
+        if not foreign and _own_membership(access):
+            # The role's one way to the holder is its own membership (most members of
+            # most groups): the cut is that membership, as below.
+            return self._kept_by(holder, database, [(access.role, holder)], revoke_grant)
         cuts = [self.cut_point(path, database) for path in access.paths]
-        if self.foreign(holder, database) or not cuts or None in cuts:
+        if foreign or not cuts or None in cuts:
             why = (
                 f"{holder!r} must not hold this itself; revoking its grant removes the "
                 f"access for {access.role!r} and every other member at once"
@@ -475,6 +486,14 @@ class Tenancy:
             ]
             return revoke_grant, why, first_edges
         edges = [cut for cut in dict.fromkeys(cuts) if cut is not None]
+        return self._kept_by(holder, database, edges, revoke_grant)
+
+    def _kept_by(
+        self, holder: str, database: str, edges: list[tuple[str, str]], revoke_grant: list[str]
+    ) -> tuple[list[str], str, list[str]]:
+        """``source_fix`` for a holder that may keep its grant: the REVOKEs of the
+        memberships ``edges`` that lead to it, and its grant's as the alternative when it
+        is a group of no app."""
         statements = [stmt for member, role in edges for stmt in self.revoke(member, role)]
         neutral = not self.legitimate(holder, database)
         where = _memberships(edges)
@@ -512,6 +531,12 @@ class _ByApp:
             at = end
         for n in range(at, len(ordered)):
             yield ordered[n]
+
+
+def _own_membership(access: Access) -> bool:
+    """Whether ``access``'s one path is the role's own membership in the grantee."""
+    paths = access.paths
+    return len(paths) == 1 and len(paths[0].path) == 2
 
 
 def _memberships(edges: list[tuple[str, str]]) -> str:

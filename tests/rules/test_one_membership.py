@@ -22,11 +22,16 @@ same order. The scenario (every member is foreign to ``alpha``):
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from pgwarden.access.grants import membership_access
+from pgwarden.access.remediation import revoke_privileges
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.cli.localpg import LocalServer
 from pgwarden.engine import server_context
+from pgwarden.model.acl import AclItem
 from pgwarden.model.snapshot import ServerSnapshot, Snapshot
 from pgwarden.rules.base import Rule, Verdict
 from pgwarden.rules.isolation._evidence import one_membership
@@ -176,3 +181,40 @@ def test_each_kind_of_group_is_reported(scanned: tuple[Scenario, Snapshot]) -> N
     objects = found(ForeignObjectPrivileges)
     assert objects[(alpha, "role/stray_a")].evidence["access_total"] == 6
     assert len(objects[(alpha, "role/stray b")].evidence["held_on"]) == 6
+
+
+def test_a_fix_of_a_roles_own_membership_is_the_general_ways(
+    scanned: tuple[Scenario, Snapshot],
+) -> None:
+    """``Tenancy.source_fix`` and ``cut_membership`` take a quick way for an access whose
+    one path is the role's own membership in the grantee; it must give what the general
+    way gives. The same path twice takes the general way (two paths, one cut), so each
+    access is asked both ways, in databases where its group is foreign, legitimate and
+    of no app."""
+    scenario, snapshot = scanned
+    [server] = snapshot.servers
+    tenancy = Tenancy.of(server, server_context(server, scenario.config.server[0], scenario.config))
+    pairs = [
+        *((member, "readers") for member in sorted(SHORT)),
+        ("stray_odd", 'Odd "Team"'),
+        ("stray_foreign", "gamma_app"),
+        ("stray_legit", "alpha_app"),
+    ]
+    foreign_seen = set()
+    for member, group in pairs:
+        paths = one_membership(tenancy.graph, member, group)
+        assert paths is not None, (member, group)
+        item = AclItem(grantee=group, grantor="alpha_app", privileges=("SELECT",))
+        access = membership_access(item, member, ("SELECT",), paths)
+        twice = replace(access, paths=paths * 2)
+        revoke = revoke_privileges(["SELECT"], "s1.t1", group, "alpha_app", "alpha_app")
+        for database in ("alpha_db", "beta_db", "gamma_db"):
+            foreign_seen.add(tenancy.foreign(group, database))
+            assert tenancy.source_fix(access, database, revoke) == tenancy.source_fix(
+                twice, database, revoke
+            ), (member, group, database)
+            assert tenancy.cut_membership(access, database) == tenancy.cut_membership(
+                twice, database
+            ), (member, group, database)
+    # Groups foreign to a database and groups that may keep their grants were both asked.
+    assert foreign_seen == {True, False}

@@ -10,7 +10,7 @@ grantor), the membership grant that lets a foreign role in, or the ownership.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import NamedTuple
@@ -542,8 +542,15 @@ def fix_lines(
             by_statements[tuple(statements)] = fix
     blocks = [fix.block() for fix in fixes]
     for holder, group in grouped.items():
+        first_held = group.first(exposure.role, 3)
         block, runs_here = _group_fix(
-            tenancy, database, holder, group.first(exposure.role, 3), group.count
+            tenancy,
+            database,
+            holder,
+            first_held[0].access,
+            [h.revoke for h in first_held],
+            summarize_targets([h.target for h in first_held], group.count),
+            group.count,
         )
         blocks.append(block)
         local = local or (in_database_first and runs_here)
@@ -552,23 +559,30 @@ def fix_lines(
 
 
 def _group_fix(
-    tenancy: Tenancy, database: str, holder: str, first_held: list[Held], count: int
+    tenancy: Tenancy,
+    database: str,
+    holder: str,
+    first: Access,
+    revokes: Sequence[list[str]],
+    targets: str,
+    count: int,
 ) -> tuple[list[str], bool]:
-    """``fix_lines``'s block ending everything a principal holds through ``holder`` (the
-    ``count`` ways in, ``first_held`` the first three), and whether a statement or
-    alternative of it must run in the database (``_runs_in_database``)."""
-    first = first_held[0].access
+    """``fix_lines``'s block ending everything a principal holds through ``holder``: the
+    ``count`` ways in, ``first`` the first one's access, ``revokes`` the first three's
+    REVOKEs of the grant (empty lists: none offered), ``targets`` the first three's
+    objects summarized (``summarize_targets``); and whether a statement or alternative
+    of it must run in the database (``_runs_in_database``)."""
     alternatives: list[str] = []
     runs_here = False
-    if first_held[0].revoke and not tenancy.foreign(holder, database):
+    if revokes and revokes[0] and not tenancy.foreign(holder, database):
         # The group's grants can be revoked instead (a rule gave their REVOKEs):
         # said as for one way in; a group of no app's first grants are alternatives.
-        statements, why, alternatives = tenancy.source_fix(first, database, first_held[0].revoke)
-        if alternatives == first_held[0].revoke:
+        statements, why, alternatives = tenancy.source_fix(first, database, revokes[0])
+        if alternatives == revokes[0]:
             # A group of no app: each of its grants may go instead.
-            alternatives = list(dict.fromkeys(s for h in first_held for s in h.revoke))
-            if count > len(first_held):
-                rest = count - len(first_held)
+            alternatives = list(dict.fromkeys(s for revoke in revokes for s in revoke))
+            if count > len(revokes):
+                rest = count - len(revokes)
                 alternatives.append(
                     f"the same for its {rest} other grants (the evidence counts them)"
                 )
@@ -576,7 +590,6 @@ def _group_fix(
     else:
         statements, why = tenancy.cut_membership(first, database)
     path = first.path.describe() if first.path else f"{first.role} → {holder}"
-    targets = summarize_targets([h.target for h in first_held], count)
     block = [
         sql_comment(f"{path} → {targets}: {why}"),
         *statements,
@@ -617,18 +630,24 @@ def member_evidence(
 def handover_verdict(
     tenancy: Tenancy,
     exposure: Exposure,
-    first_held: list[Held],
+    first: Access,
     message: str,
     evidence: dict[str, object],
 ) -> Verdict:
     """The finding of a principal that holds only what one group hands over
-    (``Exposure.through_one_group``; ``first_held``, its first objects), as the general
-    way makes it: its remediation ends the membership (``_group_fix``), in the database
-    when an alternative must run there."""
+    (``Exposure.through_one_group``; ``first``, its access to the first object), as the
+    general way makes it: its remediation ends the membership (``_group_fix``), in the
+    database when an alternative must run there."""
     database = exposure.database
     handover = exposure.handovers[0][1]
     block, runs_here = _group_fix(
-        tenancy, database, handover.grantee, first_held[:3], len(handover.items)
+        tenancy,
+        database,
+        handover.grantee,
+        first,
+        handover.revokes[:3],
+        handover.first_targets,
+        len(handover.items),
     )
     return Verdict(
         resource=exposure.resource,

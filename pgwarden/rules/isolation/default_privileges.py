@@ -293,11 +293,11 @@ def _through_one_group(
         _default_acl_query(database),
         limit=MAX_WAYS_SHOWN,
     )
-    first_held = handover.first_through(exposure.role, paths, max(MAX_WAYS_SHOWN, 3))
-    shown = handover.evidence(first_held[:MAX_WAYS_SHOWN])
+    first_held = handover.first_through(exposure.role, paths, MAX_WAYS_SHOWN)
+    shown = handover.evidence(first_held)
     put_capped(evidence, "access", shown, len(handover.items), limit=MAX_WAYS_SHOWN)
     message = _message(exposure, describe_role(tenancy, exposure.role), group.given)
-    return handover_verdict(tenancy, exposure, first_held, message, evidence)
+    return handover_verdict(tenancy, exposure, first_held[0].access, message, evidence)
 
 
 def _given(privileges: Sequence[str], kinds: Sequence[str], creators: Sequence[str]) -> str:

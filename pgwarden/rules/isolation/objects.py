@@ -559,12 +559,14 @@ def _through_one_group(tenancy: Tenancy, exposure: Exposure) -> Verdict | None:
     if count <= MAX_ACCESS_SHOWN or handover.revokes:
         return None
     role, database = exposure.role, exposure.database
-    first_held = handover.first_through(role, paths, 3)
+    # The message and the remediation name the first three objects (``Handover``'s
+    # ``first_targets``); the evidence spells out the first one's access.
+    first_held = handover.first_through(role, paths, 1)
     evidence: dict[str, object] = {
         "database": database,
         "database_app": exposure.app,
         "object_type": "database",
-        "access": handover.evidence(first_held[:1]),
+        "access": handover.evidence(first_held),
         "access_total": count,
     }
     put_capped(evidence, "held_on", handover.targets, len(handover.targets), held_query(role))
@@ -574,7 +576,7 @@ def _through_one_group(tenancy: Tenancy, exposure: Exposure) -> Verdict | None:
         f"in database {database!r} of app {exposure.app!r}, "
         f"{describe_role(tenancy, role)} {_handed_over(handover)}"
     )
-    return handover_verdict(tenancy, exposure, first_held, message, evidence)
+    return handover_verdict(tenancy, exposure, first_held[0].access, message, evidence)
 
 
 def _handed_over(handover: Handover) -> str:
