@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import typing
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -401,16 +402,20 @@ def finding_order(finding: Finding) -> tuple[int, str, str, str, str]:
 
 def summarize(findings: Sequence[Finding], coverage: Sequence[Coverage]) -> Summary:
     """Count the findings; baseline entries the scan no longer finds (absent) are not counted."""
-    findings = [f for f in findings if f.baseline_state != "absent"]
-    by_severity: dict[str, int] = {}
+    # One pass: a big server's scan has tens of thousands of findings.
+    statuses: Counter[str] = Counter()
+    by_severity: Counter[str] = Counter()
     for finding in findings:
+        if finding.baseline_state == "absent":
+            continue
+        statuses[finding.status] += 1
         if finding.status == "fail":
-            by_severity[finding.severity] = by_severity.get(finding.severity, 0) + 1
+            by_severity[finding.severity] += 1
     return Summary(
-        fail=sum(1 for f in findings if f.status == "fail"),
+        fail=statuses["fail"],
         pass_=sum(1 for c in coverage if c.outcome == "passed"),
-        error=sum(1 for f in findings if f.status == "error"),
-        waived=sum(1 for f in findings if f.status == "waived"),
+        error=statuses["error"],
+        waived=statuses["waived"],
         by_severity={s: by_severity[s] for s in SEVERITY_ORDER if s in by_severity},
     )
 
