@@ -36,9 +36,9 @@ class Connecting:
     @classmethod
     def of(cls, tenancy: Tenancy, db: Database) -> Connecting:
         """The one for ``db`` in this evaluation of its server (made once, then shared)."""
-        cache: dict[str, Connecting] = tenancy.context.shared.setdefault("connecting", {})
+        cache: dict[str, Connecting] = tenancy.context.analysis("connecting", tenancy, dict)
         found = cache.get(db.name)
-        if found is None or found.tenancy is not tenancy:
+        if found is None:
             found = cache[db.name] = cls(tenancy, db)
         return found
 

@@ -56,11 +56,10 @@ def _named(items: Iterable[AclItem], role: str) -> list[AclItem]:
 def direct_holders(tenancy: Tenancy) -> dict[str, frozenset[str]]:
     """Every role that holds something in an app database in its own name, with those
     databases (built once per server: the Entra rules ask about each Entra role)."""
-    shared = tenancy.context.shared
-    cached = shared.get("direct_holders")
-    if isinstance(cached, tuple) and cached[0] is tenancy.pg:
-        found: dict[str, frozenset[str]] = cached[1]
-        return found
+    return tenancy.context.analysis("direct_holders", tenancy, lambda: _direct_holders(tenancy))
+
+
+def _direct_holders(tenancy: Tenancy) -> dict[str, frozenset[str]]:
     holders: dict[str, set[str]] = {}
     for database in tenancy.app_databases:
         names: set[str] = {tenancy.databases[database].owner}
@@ -70,9 +69,7 @@ def direct_holders(tenancy: Tenancy) -> dict[str, frozenset[str]]:
             names.update(_detail_holders(detail))
         for name in names:
             holders.setdefault(name, set()).add(database)
-    result = {name: frozenset(databases) for name, databases in holders.items()}
-    shared["direct_holders"] = (tenancy.pg, result)
-    return result
+    return {name: frozenset(databases) for name, databases in holders.items()}
 
 
 def _detail_holders(detail: DatabaseDetail) -> set[str]:

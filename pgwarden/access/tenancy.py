@@ -82,13 +82,9 @@ class Tenancy:
         Every rule of one server asks for the same one: it is built once (the role
         graph and its caches are the expensive part on big servers).
         """
-        assert snapshot.postgres is not None
-        last = context.shared.get("tenancy")
-        if isinstance(last, Tenancy) and last.pg is snapshot.postgres:
-            return last
-        tenancy = cls(snapshot.postgres, context)
-        context.shared["tenancy"] = tenancy
-        return tenancy
+        pg = snapshot.postgres
+        assert pg is not None
+        return context.analysis("tenancy", pg, lambda: cls(pg, context))
 
     @property
     def version_num(self) -> int:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pgwarden.model.config import AppConfig, AppIndex, Policy, ServerConfig
 from pgwarden.model.snapshot import AZURE_ROLES, SYSTEM_DATABASES, ServerSnapshot
+
+T = TypeVar("T")
 
 
 def admin_role_of(server: ServerSnapshot, config: ServerConfig | None) -> str | None:
@@ -37,6 +40,16 @@ class ServerContext:
     def name(self) -> str:
         return self.server.name
 
+    def analysis(self, key: str, source: object, make: Callable[[], T]) -> T:
+        """An analysis the rules of this server share (``shared``): made once by
+        ``make`` and kept under ``key`` for as long as it is asked for with the same
+        ``source``, what it was made from (a part of the snapshot, or the analysis it
+        builds on); made again from another."""
+        kept = self.shared.get(key)
+        if kept is None or kept[0] is not source:
+            kept = self.shared[key] = (source, make())
+        return cast(T, kept[1])
+
     def app_of_database(self, database: str) -> str | None:
         app = self._apps.by_database.get(database)
         return app.name if app else None
@@ -61,10 +74,7 @@ class ServerContext:
     def _apps(self) -> AppIndex:
         # Rules ask per secret, session or grant: a map of 5,000 apps is indexed once
         # per server's evaluation, not searched each time.
-        found = self.shared.get("app_index")
-        if not isinstance(found, AppIndex) or found.server is not self.server:
-            found = self.shared["app_index"] = AppIndex(self.server)
-        return found
+        return self.analysis("app_index", self.server, lambda: AppIndex(self.server))
 
     def is_system_database(self, database: str) -> bool:
         return database in SYSTEM_DATABASES

@@ -73,9 +73,9 @@ def put_exposed_databases(evidence: dict[str, object], context: ServerContext) -
     """The app databases (with their apps) a public endpoint opens: all of them, for a
     firewall rule opens the whole server; the first ``MAX_LISTED`` by name and the count
     (sorted once per server, not once per rule)."""
-    pairs: list[tuple[str, str]] | None = context.shared.get("exposed_databases")
-    if pairs is None:
-        pairs = context.shared["exposed_databases"] = sorted(context.app_databases().items())
+    pairs = context.analysis(
+        "exposed_databases", context.server, lambda: sorted(context.app_databases().items())
+    )
     put_capped_mapping(evidence, "exposed_databases", pairs, len(pairs))
 
 

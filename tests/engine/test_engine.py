@@ -361,3 +361,86 @@ def test_a_plug_ins_evidence_is_made_plain_json_data() -> None:
     assert finding.evidence == {"when": "2026-01-02", "roles": ["b"], "pair": [1, 2], "ratio": None}
     for render, _name in RENDERERS.values():
         assert render(results)
+
+
+# What the two rules below made, one entry per analysis made.
+_MADE: list[str] = []
+
+
+def _roles_by_login(snapshot: ServerSnapshot) -> dict[bool, int]:
+    _MADE.append(snapshot.name)
+    assert snapshot.postgres is not None
+    counts = {True: 0, False: 0}
+    for role in snapshot.postgres.roles:
+        counts[role.login] += 1
+    return counts
+
+
+class _CountsLogins(Rule):
+    """Reports the logins, from an analysis it shares with the next rule.
+
+    Fix: nothing.
+    """
+
+    id = "TEST-SHARED-001"
+    severity = "low"
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        counts = context.analysis(
+            "test-roles-by-login", snapshot.postgres, lambda: _roles_by_login(snapshot)
+        )
+        yield Verdict(resource=f"server/{snapshot.name}", message=f"{counts[True]} logins")
+
+
+class _CountsGroups(_CountsLogins):
+    """Reports the roles without LOGIN, from the same analysis.
+
+    Fix: nothing.
+    """
+
+    id = "TEST-SHARED-002"
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        counts = context.analysis(
+            "test-roles-by-login", snapshot.postgres, lambda: _roles_by_login(snapshot)
+        )
+        yield Verdict(resource=f"server/{snapshot.name}", message=f"{counts[False]} groups")
+
+
+def test_rules_share_an_analysis_made_once_per_server() -> None:
+    """``context.analysis`` makes what the rules of one server share once, for that
+    server's snapshot; another server's evaluation makes its own."""
+    snapshot = _snapshot()
+    [server] = snapshot.servers
+    assert server.postgres is not None
+    other = server.model_copy(update={"name": "other-db"})
+    _MADE.clear()
+    results = evaluate(
+        snapshot.model_copy(update={"servers": (server, other)}),
+        parse_config(CONFIG, "c.toml"),
+        [RegisteredRule(_CountsLogins, "test"), RegisteredRule(_CountsGroups, "test")],
+    )
+    assert _MADE == ["ctxeco-db", "other-db"]
+    logins = sum(1 for r in server.postgres.roles if r.login)
+    messages = {(f.rule_id, f.server): f.message for f in results.findings}
+    assert messages[("TEST-SHARED-001", "other-db")] == f"{logins} logins"
+    assert messages[("TEST-SHARED-002", "other-db")] == (
+        f"{len(server.postgres.roles) - logins} groups"
+    )
+
+
+def test_an_analysis_is_made_again_from_another_source() -> None:
+    config = parse_config(CONFIG, "c.toml")
+    context = ServerContext(server=config.server[0], policy=config.policy, admin_role=None)
+    first, second = object(), object()
+    made: list[object] = []
+
+    def make(source: object) -> list[object]:
+        made.append(source)
+        return [source]
+
+    assert context.analysis("k", first, lambda: make(first)) == [first]
+    assert context.analysis("k", first, lambda: make(first)) == [first]
+    assert context.analysis("k", second, lambda: make(second)) == [second]
+    assert context.analysis("other", second, lambda: make(second)) == [second]
+    assert made == [first, second, second]

@@ -92,8 +92,8 @@ def _public_usage(server: ForeignServer) -> bool:
 def _usage_holders(tenancy: Tenancy, database: str, server: ForeignServer) -> frozenset[str]:
     """Every role that holds USAGE on ``server`` other than through PUBLIC (its owner's
     users and its USAGE grantees'), worked out once per server: each mapping asks."""
-    cache: dict[tuple[str, str], frozenset[str]] = tenancy.context.shared.setdefault(
-        "foreign-server-usage", {}
+    cache: dict[tuple[str, str], frozenset[str]] = tenancy.context.analysis(
+        "foreign-server-usage", tenancy, dict
     )
     key = (database, server.name)
     if key not in cache:

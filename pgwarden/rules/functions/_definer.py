@@ -247,8 +247,8 @@ def _callers(tenancy: Tenancy, function: DefinerFunction, connecting: Connecting
             public = True
         else:
             grantees.append(item.grantee)
-    shared: dict[tuple[object, ...], Granted] = tenancy.context.shared.setdefault(
-        "definer-grants", {}
+    shared: dict[tuple[object, ...], Granted] = tenancy.context.analysis(
+        "definer-grants", tenancy, dict
     )
     key = (tuple(grantees), function.owner, connecting.key)
     granted = shared.get(key)
@@ -264,8 +264,8 @@ def _callers(tenancy: Tenancy, function: DefinerFunction, connecting: Connecting
 def _reached(tenancy: Tenancy, grantee: str, connecting: Connecting) -> dict[str, str]:
     """The principals that can connect (``connecting``) and use ``grantee``'s EXECUTE,
     each with how: once per grantee and set of principals that can connect."""
-    shared: dict[tuple[object, ...], dict[str, str]] = tenancy.context.shared.setdefault(
-        "definer-reached", {}
+    shared: dict[tuple[object, ...], dict[str, str]] = tenancy.context.analysis(
+        "definer-reached", tenancy, dict
     )
     key = (grantee, connecting.key)
     found = shared.get(key)
@@ -282,7 +282,7 @@ def _reached(tenancy: Tenancy, grantee: str, connecting: Connecting) -> dict[str
 def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
     """The routines of one database, judged once for the three rules that ask."""
     # The context's shared analyses live as long as one server's evaluation.
-    cache = tenancy.context.shared.setdefault("definers", {})
+    cache: dict[str, list[Definer]] = tenancy.context.analysis("definers", tenancy, dict)
     key = inspected.name
     if key not in cache:
         functions = inspected.detail.definer_functions or ()
