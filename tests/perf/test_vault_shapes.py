@@ -89,3 +89,21 @@ def test_the_index_finds_exactly_the_readers_that_cover_a_secret(
     # order Azure listed them, whatever the case, slashes and "/secrets/" in the scope.
     index = _VaultReaders(VaultAccess(vault="kv", readers=tuple(readers)))
     assert index.covering(secret) == [r for r in readers if r.covers(secret)]
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-vault", "vault-per-app"])
+def test_the_grant_rules_index_the_vaults_once_per_server(shared: bool) -> None:
+    """PGW-KV-007 and -008 find readers through one index of each vault's grants, made
+    once for the server's evaluation: the second rule to ask does not index again."""
+    snapshot = vaults_snapshot(SMALL, shared=shared)
+    config = vaults_config(SMALL, shared=shared)
+    server = snapshot.servers[0]
+    fresh = server_context(server, config.server[0], config)
+    # The index of the map's apps, which any rule asking for an app builds: here first.
+    fresh.app_of_identity("00000000-0000-0000-0000-000000000000")
+    alone, found = counted_calls(lambda: list(RULES["PGW-KV-008"]().check(server, fresh)))
+    context = server_context(server, config.server[0], config)
+    list(RULES["PGW-KV-007"]().check(server, context))
+    second, again = counted_calls(lambda: list(RULES["PGW-KV-008"]().check(server, context)))
+    assert again == found
+    assert second < alone, (second, alone)

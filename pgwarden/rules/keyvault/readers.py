@@ -73,11 +73,14 @@ def _vault_readers(snapshot: ServerSnapshot) -> dict[str, _VaultReaders]:
     return found
 
 
-def app_secret_readers(snapshot: ServerSnapshot, rule_id: str) -> Iterator[SecretReaders | Verdict]:
+def app_secret_readers(
+    snapshot: ServerSnapshot, context: ServerContext, rule_id: str
+) -> Iterator[SecretReaders | Verdict]:
     """The readers of each app's designated DSN secret, or an error for a vault whose
     access could not be read (once per vault; a partly read vault gives both)."""
     reported: set[str] = set()
-    vaults = _vault_readers(snapshot)
+    # Indexed once per server for both rules that ask (PGW-KV-007 and -008).
+    vaults = context.analysis("keyvault-readers", snapshot.azure, lambda: _vault_readers(snapshot))
     for item in designated_secrets(snapshot):
         readers = vaults.get(item.vault.lower())
         access = None if readers is None else readers.access
@@ -195,7 +198,7 @@ class ForeignAppReadsSecret(Rule):
     requires = (Section.TENANCY_MAP, Section.AZURE_KEYVAULT, Section.AZURE_VAULT_ACCESS)
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
-        for found in app_secret_readers(snapshot, self.id):
+        for found in app_secret_readers(snapshot, context, self.id):
             if isinstance(found, Verdict):
                 yield found
                 continue
@@ -242,7 +245,7 @@ class UnknownSecretReader(Rule):
 
     def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
         allowed = set(context.policy.secret_readers)
-        for found in app_secret_readers(snapshot, self.id):
+        for found in app_secret_readers(snapshot, context, self.id):
             if isinstance(found, Verdict):
                 yield found
                 continue
