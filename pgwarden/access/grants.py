@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pgwarden.access.cached import cached_property
-from pgwarden.access.graph import RoleGraph, RolePath
+from pgwarden.access.graph import RoleGraph, RolePath, own_grant
 from pgwarden.access.privileges import acl_text, sort_privileges
 from pgwarden.model.identifiers import quote_ident
 from pgwarden.model.snapshot import AclItem, Database
@@ -116,7 +116,7 @@ class Access:
         paths = self.paths
         # One direct, inherited membership says nothing the role and the grantee do not;
         # any other way in (a chain, SET ROLE, several paths) is spelt out.
-        plain = len(paths) == 1 and len(paths[0].path) == 2 and paths[0].mode == "inherit"
+        plain = own_grant(paths) and paths[0].mode == "inherit"
         if paths and len(paths[0].path) > 1 and not plain:
             # Each path may be a dozen roles long: the shortest few show the way in.
             shown = shown_paths(paths)

@@ -111,6 +111,13 @@ class RolePath:
         return shown
 
 
+def own_grant(paths: tuple[RolePath, ...]) -> bool:
+    """Whether ``paths`` are one path of one membership grant: the role's own membership
+    in the holder (most members of most groups), which the evidence need not spell out
+    and a remediation cuts as it is."""
+    return len(paths) == 1 and len(paths[0].path) == 2
+
+
 class RoleGraph:
     """Direct membership grants of one server, with closure queries."""
 

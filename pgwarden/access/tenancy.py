@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pgwarden.access.cached import cached_property
 from pgwarden.access.grants import Access, held_at_login, login_holders
-from pgwarden.access.graph import RoleGraph, RolePath
+from pgwarden.access.graph import RoleGraph, RolePath, own_grant
 from pgwarden.access.reach import DatabaseReach
 from pgwarden.access.remediation import revoke_membership
 from pgwarden.model.snapshot import (
@@ -426,7 +426,7 @@ class Tenancy:
         when it never does (the grantee's own grants are then reported on their own).
         """
         holder = access.grantee
-        if _own_membership(access):
+        if own_grant(access.paths):
             # One path of one grant: cut there, wherever it leads.
             cuts = [(access.role, access.paths[0].path[1])]
         else:
@@ -465,7 +465,7 @@ class Tenancy:
             return revoke_grant, "the role owns the object", []
         holder = access.grantee
         foreign = self.foreign(holder, database)
-        if not foreign and _own_membership(access):
+        if not foreign and own_grant(access.paths):
             # The role's one way to the holder is its own membership (most members of
             # most groups): the cut is that membership, as below.
             return self._kept_by(holder, database, [(access.role, holder)], revoke_grant)
@@ -527,12 +527,6 @@ class _ByApp:
             at = end
         for n in range(at, len(ordered)):
             yield ordered[n]
-
-
-def _own_membership(access: Access) -> bool:
-    """Whether ``access``'s one path is the role's own membership in the grantee."""
-    paths = access.paths
-    return len(paths) == 1 and len(paths[0].path) == 2
 
 
 def _memberships(edges: list[tuple[str, str]]) -> str:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from pgwarden.access.cached import cached_property
 from pgwarden.access.grants import Access, item_access, membership_access
-from pgwarden.access.graph import RoleGraph, RolePath
+from pgwarden.access.graph import RoleGraph, RolePath, own_grant
 from pgwarden.access.privileges import acl_text, sort_privileges
 from pgwarden.access.remediation import capped_blocks, in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
@@ -608,7 +608,7 @@ def one_membership(graph: RoleGraph, role: str, group: str) -> tuple[RolePath, .
     and the rules make them from what the group's members share, worked out once.
     """
     paths = graph.paths(role, group)
-    if len(paths) == 1 and paths[0].mode == "inherit" and len(paths[0].path) == 2:
+    if own_grant(paths) and paths[0].mode == "inherit":
         return paths
     return None
 
