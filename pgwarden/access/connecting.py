@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.context import BuiltInKey
 from pgwarden.model.snapshot import Database
+
+_CONNECTING = BuiltInKey("connecting")
 
 
 @dataclass
@@ -36,7 +39,7 @@ class Connecting:
     @classmethod
     def of(cls, tenancy: Tenancy, db: Database) -> Connecting:
         """The one for ``db`` in this evaluation of its server (made once, then shared)."""
-        cache: dict[str, Connecting] = tenancy.context.analysis("connecting", tenancy, dict)
+        cache: dict[str, Connecting] = tenancy.context.analysis(_CONNECTING, tenancy, dict)
         found = cache.get(db.name)
         if found is None:
             found = cache[db.name] = cls(tenancy, db)

@@ -20,6 +20,7 @@ from pgwarden.access.remediation import (
     sql_comment,
 )
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.context import BuiltInKey
 from pgwarden.model.identifiers import quote_ident
 from pgwarden.model.snapshot import AclItem, DatabaseDetail
 
@@ -33,6 +34,9 @@ DEFAULT_ACL_OBJECTS = {
     "schema": "SCHEMAS",
     "large object": "LARGE OBJECTS",
 }
+
+
+_DIRECT_HOLDERS = BuiltInKey("direct_holders")
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def _named(items: Iterable[AclItem], role: str) -> list[AclItem]:
 def direct_holders(tenancy: Tenancy) -> dict[str, frozenset[str]]:
     """Every role that holds something in an app database in its own name, with those
     databases (built once per server: the Entra rules ask about each Entra role)."""
-    return tenancy.context.analysis("direct_holders", tenancy, lambda: _direct_holders(tenancy))
+    return tenancy.context.analysis(_DIRECT_HOLDERS, tenancy, lambda: _direct_holders(tenancy))
 
 
 def _direct_holders(tenancy: Tenancy) -> dict[str, frozenset[str]]:

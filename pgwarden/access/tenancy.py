@@ -12,6 +12,7 @@ from pgwarden.access.grants import Access, held_at_login, login_holders
 from pgwarden.access.graph import RoleGraph, RolePath, own_grant
 from pgwarden.access.reach import DatabaseReach
 from pgwarden.access.remediation import revoke_membership
+from pgwarden.model.context import BuiltInKey
 from pgwarden.model.snapshot import (
     AZURE_ROLES,
     Database,
@@ -23,6 +24,9 @@ from pgwarden.model.snapshot import (
 
 if TYPE_CHECKING:
     from pgwarden.model.context import ServerContext
+
+
+_TENANCY = BuiltInKey("tenancy")
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class Tenancy:
         """
         pg = snapshot.postgres
         assert pg is not None
-        return context.analysis("tenancy", pg, lambda: cls(pg, context))
+        return context.analysis(_TENANCY, pg, lambda: cls(pg, context))
 
     @property
     def version_num(self) -> int:

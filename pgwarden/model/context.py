@@ -22,6 +22,20 @@ def admin_role_of(server: ServerSnapshot, config: ServerConfig | None) -> str | 
     return admin
 
 
+@dataclass(frozen=True, slots=True)
+class BuiltInKey:
+    """The key of an analysis pgwarden's own rules share (``ServerContext.analysis``).
+
+    Never equal to a plug-in's key, which is text: a plug-in that happens to name its
+    analysis "tenancy" keeps its own, and cannot hand the built-in rules its value.
+    """
+
+    name: str
+
+
+_APP_INDEX = BuiltInKey("app_index")
+
+
 @dataclass(frozen=True)
 class ServerContext:
     """What the owners meant for one server: its tenancy map and the policy."""
@@ -34,17 +48,21 @@ class ServerContext:
     include_passed: bool = False
     # Analyses every rule of this server shares (e.g. the role graph), built once and
     # dropped with the context when the server's evaluation ends.
-    shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    shared: dict[str | BuiltInKey, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.server.name
 
-    def analysis(self, key: str, source: object, make: Callable[[], T]) -> T:
+    def analysis(self, key: str | BuiltInKey, source: object, make: Callable[[], T]) -> T:
         """An analysis the rules of this server share (``shared``): made once by
         ``make`` and kept under ``key`` for as long as it is asked for with the same
         ``source``, what it was made from (a part of the snapshot, or the analysis it
-        builds on); made again from another."""
+        builds on); made again from another.
+
+        A plug-in's ``key`` is text (prefixed with its own name, so that two plug-ins
+        do not meet); the built-in rules' are ``BuiltInKey``s, which no text equals.
+        """
         kept = self.shared.get(key)
         if kept is None or kept[0] is not source:
             kept = self.shared[key] = (source, make())
@@ -74,7 +92,7 @@ class ServerContext:
     def _apps(self) -> AppIndex:
         # Rules ask per secret, session or grant: a map of 5,000 apps is indexed once
         # per server's evaluation, not searched each time.
-        return self.analysis("app_index", self.server, lambda: AppIndex(self.server))
+        return self.analysis(_APP_INDEX, self.server, lambda: AppIndex(self.server))
 
     def is_system_database(self, database: str) -> bool:
         return database in SYSTEM_DATABASES

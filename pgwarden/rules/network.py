@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from pgwarden.model.context import BuiltInKey
 from pgwarden.model.evidence import put_capped_mapping
 from pgwarden.model.frameworks.catalogue import AZURE_POLICY, CIS_AZURE
 from pgwarden.model.snapshot import AzureServer, FirewallRule, ServerSnapshot
@@ -26,6 +27,7 @@ IPV4_SPACE = 2**32
 _INTERNET_FIRST = IPv4Address("1.0.0.0")
 _INTERNET_LAST = IPv4Address("223.255.255.255")
 _AZURE_SERVICES = IPv4Address("0.0.0.0")  # noqa: S104 - an address compared, not bound
+_EXPOSED_DATABASES = BuiltInKey("exposed_databases")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def put_exposed_databases(evidence: dict[str, object], context: ServerContext) -
     firewall rule opens the whole server; the first ``MAX_LISTED`` by name and the count
     (sorted once per server, not once per rule)."""
     pairs = context.analysis(
-        "exposed_databases", context.server, lambda: sorted(context.app_databases().items())
+        _EXPOSED_DATABASES, context.server, lambda: sorted(context.app_databases().items())
     )
     put_capped_mapping(evidence, "exposed_databases", pairs, len(pairs))
 

@@ -444,3 +444,35 @@ def test_an_analysis_is_made_again_from_another_source() -> None:
     assert context.analysis("k", second, lambda: make(second)) == [second]
     assert context.analysis("other", second, lambda: make(second)) == [second]
     assert made == [first, second, second]
+
+
+class _NamesItsAnalysisTenancy(Rule):
+    """Keeps an analysis of its own under the text "tenancy", with the built-in
+    tenancy's source, before the built-in rules run.
+
+    Fix: nothing.
+    """
+
+    id = "TEST-SHARED-003"
+    severity = "low"
+
+    def check(self, snapshot: ServerSnapshot, context: ServerContext) -> Iterable[Verdict]:
+        kept = context.analysis("tenancy", snapshot.postgres, lambda: "the plug-in's own")
+        yield Verdict(resource=f"server/{snapshot.name}", message=kept)
+
+
+def test_a_plug_ins_key_never_meets_a_built_in_analysis() -> None:
+    """A plug-in's analysis under a built-in analysis's name, made from the same part of
+    the snapshot, is its own: the built-in rules still make and use theirs."""
+    config = parse_config(CONFIG, "c.toml")
+    built_in = select_rules(load_rules(), ["PGW-ISO-*", "PGW-ROLE-*", "PGW-MAP-*"])
+    alone = evaluate(_snapshot(), config, built_in)
+    beside = evaluate(
+        _snapshot(), config, [RegisteredRule(_NamesItsAnalysisTenancy, "test"), *built_in]
+    )
+    assert any(f.rule_id.startswith("PGW-ISO-") for f in alone.findings)
+    plug_in = [f for f in beside.findings if f.rule_id == "TEST-SHARED-003"]
+    assert [f.message for f in plug_in] == ["the plug-in's own"]
+    assert [f for f in beside.findings if f not in plug_in] == list(alone.findings), (
+        "the built-in rules found something else beside the plug-in"
+    )

@@ -18,6 +18,7 @@ from pgwarden.access.connecting import Connecting
 from pgwarden.access.remediation import in_database
 from pgwarden.access.tenancy import Tenancy
 from pgwarden.model.channels import ForeignServer, UserMapping
+from pgwarden.model.context import BuiltInKey
 from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import ServerSnapshot
 from pgwarden.rules.base import Control, Verdict, quote_ident
@@ -29,6 +30,9 @@ from pgwarden.rules.database_contents import inspected_databases
 LIBPQ_WRAPPERS = frozenset({"postgres_fdw", "dblink_fdw"})
 # A channel is a flow between tenants, opened with access a role should not hold.
 CHANNEL_CONTROLS = (*INFORMATION_FLOW, Control(NIST_800_53, "AC-6"))
+
+
+_SERVER_USAGE = BuiltInKey("foreign-server-usage")
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def _usage_holders(tenancy: Tenancy, database: str, server: ForeignServer) -> fr
     """Every role that holds USAGE on ``server`` other than through PUBLIC (its owner's
     users and its USAGE grantees'), worked out once per server: each mapping asks."""
     cache: dict[tuple[str, str], frozenset[str]] = tenancy.context.analysis(
-        "foreign-server-usage", tenancy, dict
+        _SERVER_USAGE, tenancy, dict
     )
     key = (database, server.name)
     if key not in cache:

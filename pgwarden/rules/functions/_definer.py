@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pgwarden.access.connecting import Connecting
 from pgwarden.access.remediation import capped_statements, in_database, sql_comment
 from pgwarden.access.tenancy import Tenancy
+from pgwarden.model.context import BuiltInKey
 from pgwarden.model.evidence import MAX_LISTED, put_capped_mapping
 from pgwarden.model.frameworks.catalogue import CIS_POSTGRESQL_16, CIS_POSTGRESQL_17, NIST_800_53
 from pgwarden.model.identifiers import quote_literal
@@ -42,6 +43,11 @@ DEFINER_CONTROLS = (
     Control(CIS_POSTGRESQL_17, "4.5"),
     Control(NIST_800_53, "AC-6(10)"),
 )
+
+
+_DEFINER_GRANTS = BuiltInKey("definer-grants")
+_DEFINER_REACHED = BuiltInKey("definer-reached")
+_DEFINERS = BuiltInKey("definers")
 
 
 def search_path_schemas(value: str) -> list[str]:
@@ -248,7 +254,7 @@ def _callers(tenancy: Tenancy, function: DefinerFunction, connecting: Connecting
         else:
             grantees.append(item.grantee)
     shared: dict[tuple[object, ...], Granted] = tenancy.context.analysis(
-        "definer-grants", tenancy, dict
+        _DEFINER_GRANTS, tenancy, dict
     )
     key = (tuple(grantees), function.owner, connecting.key)
     granted = shared.get(key)
@@ -265,7 +271,7 @@ def _reached(tenancy: Tenancy, grantee: str, connecting: Connecting) -> dict[str
     """The principals that can connect (``connecting``) and use ``grantee``'s EXECUTE,
     each with how: once per grantee and set of principals that can connect."""
     shared: dict[tuple[object, ...], dict[str, str]] = tenancy.context.analysis(
-        "definer-reached", tenancy, dict
+        _DEFINER_REACHED, tenancy, dict
     )
     key = (grantee, connecting.key)
     found = shared.get(key)
@@ -282,7 +288,7 @@ def _reached(tenancy: Tenancy, grantee: str, connecting: Connecting) -> dict[str
 def _judged(tenancy: Tenancy, inspected: Inspected, app: str) -> list[Definer]:
     """The routines of one database, judged once for the three rules that ask."""
     # The context's shared analyses live as long as one server's evaluation.
-    cache: dict[str, list[Definer]] = tenancy.context.analysis("definers", tenancy, dict)
+    cache: dict[str, list[Definer]] = tenancy.context.analysis(_DEFINERS, tenancy, dict)
     key = inspected.name
     if key not in cache:
         functions = inspected.detail.definer_functions or ()

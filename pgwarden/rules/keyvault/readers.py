@@ -15,6 +15,7 @@ import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pgwarden.model.context import BuiltInKey
 from pgwarden.model.frameworks.catalogue import NIST_800_53
 from pgwarden.model.snapshot import AppSecret, SecretReader, ServerSnapshot, VaultAccess
 from pgwarden.rules.base import Control, Rule, Section, ServerContext, Verdict
@@ -22,6 +23,9 @@ from pgwarden.rules.control_sets import LEAST_PRIVILEGE
 from pgwarden.rules.keyvault._secrets import designated_secrets, gap_message, secret_resource
 
 MAX_GRANTS = 10
+
+
+_VAULT_READERS = BuiltInKey("keyvault-readers")
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def app_secret_readers(
     access could not be read (once per vault; a partly read vault gives both)."""
     reported: set[str] = set()
     # Indexed once per server for both rules that ask (PGW-KV-007 and -008).
-    vaults = context.analysis("keyvault-readers", snapshot.azure, lambda: _vault_readers(snapshot))
+    vaults = context.analysis(_VAULT_READERS, snapshot.azure, lambda: _vault_readers(snapshot))
     for item in designated_secrets(snapshot):
         readers = vaults.get(item.vault.lower())
         access = None if readers is None else readers.access
