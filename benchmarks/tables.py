@@ -24,6 +24,7 @@ from benchmarks.targets import (
     MAX_OPEN_SECONDS,
     MAX_PEAK_RSS_MB,
     MAX_RENDER_SECONDS,
+    share_shown,
 )
 from benchmarks.wide import wide_lines, wide_verdicts
 
@@ -50,7 +51,7 @@ def _cpu(client: float, server: float | None) -> str:
 
 
 def _share(part: float | None, whole: float) -> str:
-    return "—" if part is None or whole <= 0 else f"{part / whole:.0%}"
+    return "—" if part is None or whole <= 0 else share_shown(part / whole)
 
 
 def shape_table(report: RunReport) -> Table:
@@ -248,7 +249,8 @@ def _run_verdicts(
     measured = (
         "not reached"
         if share is None
-        else f"{share / scan.run.wall:.0%} ({scan.evaluation:.2f} s + {scan.rendering:.2f} s)"
+        else f"{share_shown(share / scan.run.wall)} ({scan.evaluation:.2f} s + "
+        f"{scan.rendering:.2f} s)"
     )
     found.append(
         Verdict(

@@ -11,3 +11,13 @@ MAX_OPEN_SECONDS = 1.0  # the HTML report in Chromium, until its findings are co
 MAX_FILTER_SECONDS = 1.0
 # "A few kilobytes": the largest finding's compact JSON (the wide database).
 MAX_FINDING_BYTES = 4096
+
+
+def share_shown(share: float) -> str:
+    """A share of the scan as the targets table prints it: a whole percent, with a
+    tenth where rounding would make it read as the target itself (15.2 % is over
+    15 %, and a missed target must not print as 15 %)."""
+    whole = f"{share:.0%}"
+    if whole == f"{MAX_EVAL_RENDER_SHARE:.0%}" and share != MAX_EVAL_RENDER_SHARE:
+        return f"{share:.1%}"
+    return whole

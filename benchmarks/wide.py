@@ -45,7 +45,7 @@ from benchmarks.measure import (
 )
 from benchmarks.options import REPEAT, SCAN_TIMEOUT, whole
 from benchmarks.scenario import AUDITOR, DSN_VARIABLE
-from benchmarks.targets import MAX_EVAL_RENDER_SHARE, MAX_PEAK_RSS_MB
+from benchmarks.targets import MAX_EVAL_RENDER_SHARE, MAX_PEAK_RSS_MB, share_shown
 from pgwarden.cli.localpg import throwaway_server
 
 WIDE, SMALL_APPS = "wide", ("narrow_a", "narrow_b")
@@ -162,7 +162,7 @@ def wide_verdicts(run: WideRun) -> list[tuple[str, str, bool]]:
         ),
         (
             f"evaluation + rendering ≤ {MAX_EVAL_RENDER_SHARE:.0%} of the scan",
-            f"{share:.0%} ({run.evaluate or 0:.2f} s + {run.render or 0:.2f} s "
+            f"{share_shown(share)} ({run.evaluate or 0:.2f} s + {run.render or 0:.2f} s "
             f"of {run.wall:.2f} s)",
             share <= MAX_EVAL_RENDER_SHARE,
         ),

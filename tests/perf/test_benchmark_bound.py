@@ -54,3 +54,31 @@ def test_no_bound_where_the_servers_cpu_was_not_read() -> None:
         measured, met = _against_floor(run, cpus)
         assert measured == "x2.00"
         assert met is False
+
+
+def _share_verdict(evaluate: float, render: float, wall: float = 4.0) -> tuple[str, bool | None]:
+    scan = ProcessRun(["pgwarden"], wall, 2.0, 90.0, 1, False, "", "")
+    floor = Floor(wall=2.0, loop=1.9, cpu=1.0, connections=1_001, server_cpu=3.0)
+    stats = {"seconds": {"evaluate": evaluate, "render": render}}
+    run = ShapeRun("apps", "", "trust", FULL_SIZE, 1.0, floor, Scan(scan, stats), [], None)
+    report = RunReport(machine={"size": FULL_SIZE.label, "cpus": 2}, runs=[run])
+    (found,) = [v for v in verdicts(report) if v.target.endswith("of the scan")]
+    return found.measured, found.met
+
+
+@pytest.mark.parametrize(
+    ("evaluate", "shown", "met"),
+    [
+        (0.56, "14%", True),  # 14.0 %
+        (0.584, "14.6%", True),  # 14.6 %: read as 15 % whole, so given a tenth
+        (0.60, "15%", True),  # the target itself
+        (0.606, "15.2%", False),  # over by a little: never printed as 15 %
+        (0.64, "16%", False),
+    ],
+)
+def test_a_share_is_never_printed_as_the_target_it_misses(
+    evaluate: float, shown: str, met: bool
+) -> None:
+    measured, judged = _share_verdict(evaluate, 0.0)
+    assert measured.startswith(f"{shown} (")
+    assert judged is met
