@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from pgwarden.access.cached import cached_property
 from pgwarden.access.grants import Access, held_at_login, login_holders
 from pgwarden.access.graph import RoleGraph, RolePath, own_grant
 from pgwarden.access.reach import DatabaseReach
 from pgwarden.access.remediation import revoke_membership
-from pgwarden.model.context import BuiltInKey
+from pgwarden.model.context import BuiltInKey, ServerContext
 from pgwarden.model.snapshot import (
     AZURE_ROLES,
     Database,
@@ -21,10 +20,6 @@ from pgwarden.model.snapshot import (
     Role,
     ServerSnapshot,
 )
-
-if TYPE_CHECKING:
-    from pgwarden.model.context import ServerContext
-
 
 _TENANCY = BuiltInKey("tenancy")
 

@@ -263,7 +263,7 @@ class Handover:
         """``Access.evidence`` of each of ``held``, the first objects as a member holds
         them through its own inherited membership in the group (``one_membership``):
         what does not name the member is made once per item, for all such members."""
-        return [member_evidence(h.access, h.target, self._rests) for h in held]
+        return [member_evidence(h.access, h.access.chain(h.target), self._rests) for h in held]
 
     @cached_property
     def first_targets(self) -> str:
@@ -614,17 +614,17 @@ def one_membership(graph: RoleGraph, role: str, group: str) -> tuple[RolePath, .
 
 
 def member_evidence(
-    access: Access, target: str, rests: dict[int, dict[str, object]]
+    access: Access, chain: str, rests: dict[int, dict[str, object]]
 ) -> dict[str, object]:
-    """``access.evidence(target)`` for a member whose one way to the grantee is its own
-    inherited membership (``one_membership``): all but the chain is the same for every
-    such member, made once per ACL item and kept in ``rests`` (by the item's identity,
-    while the caller holds the item)."""
+    """``access.evidence(target)``, ``chain`` being ``access.chain(target)``, for a member
+    whose one way to the grantee is its own inherited membership (``one_membership``):
+    all but the chain is the same for every such member, made once per ACL item and
+    kept in ``rests`` (by the item's identity, while the caller holds the item)."""
     item = access.acl_item
     rest = rests.get(id(item))
     if rest is None:
         rest = rests[id(item)] = access.evidence_rest
-    return {"via": access.via, "chain": access.chain(target), **rest}
+    return {"via": access.via, "chain": chain, **rest}
 
 
 def handover_verdict(

@@ -304,7 +304,7 @@ class _Connecting:
             )
         chain = access.chain(self.target)
         evidence = self._evidence(role)
-        evidence["access"] = [member_evidence(access, self.target, shared.rests)]
+        evidence["access"] = [member_evidence(access, chain, shared.rests)]
         statements, why, alternatives = tenancy.source_fix(access, self.db.name, shared.revoke)
         return self._finish(
             role, shared.message, evidence, one_fix(chain, why, statements, alternatives)
